@@ -1,0 +1,1745 @@
+/*
+ * shmetrics writer: inline bodies of the API in <shmetrics.h>.
+ * Do not include directly.  The shmet_impl_* namespace is internal only.
+ *
+ * Ordering guarantees:
+ * - Publication.  A family or series record, its strings and its histogram
+ *   bounds are written with plain stores, then published by a CAS on an
+ *   index slot with memory_order_release.  Every load of an index slot is
+ *   memory_order_acquire, so whoever finds a record sees it complete.  A
+ *   record is immutable once published (except family.series_count, an
+ *   atomic used only for the cardinality limit).
+ * - Allocation cursors (families_used, series_used, cells_used,
+ *   strings_used) are relaxed: they hand out disjoint ranges and order
+ *   nothing; publication orders the contents.
+ * - Initialisation.  The creator fills the header and every region, then
+ *   stores init_state = READY with release; attachers load it with acquire.
+ * - Value cells are relaxed: each cell is an independent quantity (a
+ *   monotonic count, a last value), readers need atomicity (no torn or lost
+ *   updates), not ordering between cells.  A scrape is not a consistent cut:
+ *   a histogram's sum may lag its buckets by the observations in flight; its
+ *   count is derived from the buckets, so count and buckets always agree.
+ * - Writer slots.  Ownership is an OFD write lock (the kernel is the
+ *   arbiter); the slot record's state is stored with release after the
+ *   other fields, for readers that load it with acquire.
+ *
+ * Progress guarantees:
+ * - Hot path: integer adds and sets are wait-free; float adds are a CAS loop
+ *   on a cell that only this process writes (lock-free, retries only on a
+ *   race between threads of this process).
+ * - Registration is lock-free: a process killed at any point leaks at most
+ *   one record and its strings and blocks nobody.
+ * - shmet_open waits at most init_timeout_ms for a live initialiser; a dead
+ *   one's OFD lock is gone, and the next process initialises instead.
+ */
+#ifndef SHMETRICS_IMPL_H
+#define SHMETRICS_IMPL_H
+
+#ifndef SHMETRICS_H
+#error "include <shmetrics.h>, not <shmetrics/impl.h>"
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Linux OFD lock commands, in case the feature macros hide them. */
+#ifndef F_OFD_GETLK
+#define F_OFD_GETLK 36
+#endif
+#ifndef F_OFD_SETLK
+#define F_OFD_SETLK 37
+#endif
+
+#ifndef MAP_ANONYMOUS
+#define MAP_ANONYMOUS 0x20
+#endif
+#ifndef MAP_NORESERVE
+#define MAP_NORESERVE 0x4000
+#endif
+
+#ifdef __cplusplus
+#define SHMET_MO(x) std::memory_order_##x
+#define SHMET_AT(fn) std::atomic_##fn
+#else
+#define SHMET_MO(x) memory_order_##x
+#define SHMET_AT(fn) atomic_##fn
+#endif
+
+#if defined(__GNUC__)
+#define SHMET_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define SHMET_UNLIKELY(x) (x)
+#endif
+
+typedef SHMET_ATOMIC(uint64_t) shmet_impl_cell;
+
+/* ---------------------------------------------------------------- */
+/* Per-translation-unit state (function-local statics: no warnings  */
+/* when unused, one instance per TU that includes the header).      */
+
+static inline shmet_impl_cell *
+shmet_impl_scratch(void)
+{
+	/*
+	 * Failed handles point here.  Atomic, so concurrent use from threads
+	 * is defined; nobody reads it.  Large enough for any histogram.
+	 */
+	static shmet_impl_cell cells[SHMET_MAX_BOUNDS + 2];
+	return cells;
+}
+
+struct shmet_impl_forklist {
+	pthread_mutex_t lock;
+	struct shmet_segment *head;
+	int registered;
+};
+
+static inline struct shmet_impl_forklist *
+shmet_impl_forklist(void)
+{
+	static struct shmet_impl_forklist list = {
+		PTHREAD_MUTEX_INITIALIZER, NULL, 0
+	};
+	return &list;
+}
+
+/* ---------------------------------------------------------------- */
+/* Small helpers                                                    */
+
+static inline uint64_t
+shmet_impl_clock_ns(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t
+shmet_now_ns(void)
+{
+	return shmet_impl_clock_ns(CLOCK_MONOTONIC);
+}
+
+static inline uint64_t
+shmet_impl_align(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) / a * a;
+}
+
+static inline uint64_t
+shmet_impl_dbits(double d)
+{
+	uint64_t u;
+
+	memcpy(&u, &d, sizeof u);
+	return u;
+}
+
+static inline double
+shmet_impl_bitsd(uint64_t u)
+{
+	double d;
+
+	memcpy(&d, &u, sizeof d);
+	return d;
+}
+
+static inline const char *
+shmet_last_error(const struct shmet_segment *seg)
+{
+	return seg ? seg->error : "";
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 4, 5)))
+#endif
+static inline int
+shmet_impl_fail(struct shmet_segment *seg, uint32_t reason, int rc,
+		const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!seg)
+		return rc;
+	va_start(ap, fmt);
+	vsnprintf(seg->error, sizeof seg->error, fmt, ap);
+	va_end(ap);
+	/* Relaxed: a statistic, ordered with nothing. */
+	if (seg->attached && reason < SHMET_FAIL_COUNT)
+		SHMET_AT(fetch_add_explicit)(&seg->hdr->failures[reason], 1,
+					     SHMET_MO(relaxed));
+	return rc;
+}
+
+#define SHMET_IMPL_NO_REASON SHMET_FAIL_SLOTS
+
+static inline int
+shmet_impl_lock(int fd, uint64_t off, short type, int cmd)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof fl);      /* l_pid must be 0 for OFD locks */
+	fl.l_type = type;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = (off_t)off;
+	fl.l_len = 1;
+	return fcntl(fd, cmd, &fl);
+}
+
+/* Bounded allocation from a relaxed cursor; -1 when it does not fit. */
+static inline int
+shmet_impl_alloc(SHMET_ATOMIC(uint32_t) *cursor, uint32_t cap, uint32_t n,
+		 uint32_t align, uint32_t *out)
+{
+	uint32_t cur = SHMET_AT(load_explicit)(cursor, SHMET_MO(relaxed));
+
+	for (;;) {
+		uint64_t start = shmet_impl_align(cur, align);
+
+		if (start + n > cap)
+			return -1;
+		/* Relaxed: see "Allocation cursors" at the top. */
+		if (SHMET_AT(compare_exchange_weak_explicit)(
+			    cursor, &cur, (uint32_t)(start + n),
+			    SHMET_MO(relaxed), SHMET_MO(relaxed))) {
+			*out = (uint32_t)start;
+			return 0;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- */
+/* Geometry: every capacity and offset derives from the capacities, */
+/* so writers validate a header by recomputing it.                  */
+
+static inline uint32_t
+shmet_impl_pow2_at_least(uint64_t v)
+{
+	uint64_t p = 16;
+
+	while (p < v)
+		p <<= 1;
+	return (uint32_t)p;
+}
+
+static inline int
+shmet_impl_geometry(struct shmet_seg_header *h, uint32_t families,
+		    uint32_t series, uint32_t writers, uint32_t cells,
+		    uint32_t strings)
+{
+	uint64_t off;
+
+	if (families < 1 || families > (1u << 20) || series < 1 ||
+	    series > (1u << 26) || writers < 1 || writers > (1u << 16) ||
+	    cells < 16 || cells > (1u << 28) || strings < 4096 ||
+	    strings > (1u << 31))
+		return -EINVAL;
+	h->max_families = families;
+	h->family_index_slots = shmet_impl_pow2_at_least(2ull * families);
+	h->max_series = series;
+	h->series_index_slots = shmet_impl_pow2_at_least(2ull * series);
+	h->max_writers = writers;
+	h->cells_per_block = cells;
+	h->string_bytes = strings;
+
+	off = SHMET_HEADER_SIZE;
+	h->writers_off = off;
+	off += (uint64_t)writers * sizeof(struct shmet_seg_writer);
+	h->families_off = off;
+	off += (uint64_t)families * sizeof(struct shmet_seg_family);
+	h->family_index_off = off;
+	off = shmet_impl_align(off + 4ull * h->family_index_slots,
+			       SHMET_CACHELINE);
+	h->series_off = off;
+	off += (uint64_t)series * sizeof(struct shmet_seg_series);
+	h->series_index_off = off;
+	off = shmet_impl_align(off + 4ull * h->series_index_slots,
+			       SHMET_CACHELINE);
+	h->strings_off = off;
+	h->values_off = shmet_impl_align(off + strings, SHMET_PAGE);
+	h->block_stride = shmet_impl_align(8ull * cells, SHMET_PAGE);
+	h->total_size = h->values_off + (writers + 1ull) * h->block_stride;
+	return 0;
+}
+
+static inline int
+shmet_impl_geometry_matches(const struct shmet_seg_header *h, uint64_t size)
+{
+	struct shmet_seg_header g;
+
+	memset((void *)&g, 0, sizeof g);
+	if (h->magic != SHMET_MAGIC ||
+	    h->layout_version != SHMET_LAYOUT_VERSION ||
+	    h->header_size != SHMET_HEADER_SIZE)
+		return 0;
+	if (shmet_impl_geometry(&g, h->max_families, h->max_series,
+				h->max_writers, h->cells_per_block,
+				h->string_bytes) < 0)
+		return 0;
+	return g.family_index_slots == h->family_index_slots &&
+	       g.series_index_slots == h->series_index_slots &&
+	       g.writers_off == h->writers_off &&
+	       g.families_off == h->families_off &&
+	       g.family_index_off == h->family_index_off &&
+	       g.series_off == h->series_off &&
+	       g.series_index_off == h->series_index_off &&
+	       g.strings_off == h->strings_off &&
+	       g.values_off == h->values_off &&
+	       g.block_stride == h->block_stride &&
+	       g.total_size == h->total_size && h->total_size == size;
+}
+
+/* Region accessors on an attached (validated) segment. */
+static inline struct shmet_seg_writer *
+shmet_impl_writers(const struct shmet_segment *seg)
+{
+	return (struct shmet_seg_writer *)(void *)(seg->base +
+						   seg->hdr->writers_off);
+}
+
+static inline struct shmet_seg_family *
+shmet_impl_families(const struct shmet_segment *seg)
+{
+	return (struct shmet_seg_family *)(void *)(seg->base +
+						   seg->hdr->families_off);
+}
+
+static inline struct shmet_seg_series *
+shmet_impl_series_table(const struct shmet_segment *seg)
+{
+	return (struct shmet_seg_series *)(void *)(seg->base +
+						   seg->hdr->series_off);
+}
+
+static inline SHMET_ATOMIC(uint32_t) *
+shmet_impl_index(const struct shmet_segment *seg, uint64_t off)
+{
+	return (SHMET_ATOMIC(uint32_t) *)(void *)(seg->base + off);
+}
+
+static inline unsigned char *
+shmet_impl_pool(const struct shmet_segment *seg)
+{
+	return seg->base + seg->hdr->strings_off;
+}
+
+/* A string reference checked against the pool: NULL if out of bounds. */
+static inline const unsigned char *
+shmet_impl_str(const struct shmet_segment *seg, struct shmet_seg_str s)
+{
+	if ((uint64_t)s.off + s.len > seg->hdr->string_bytes)
+		return NULL;
+	return shmet_impl_pool(seg) + s.off;
+}
+
+/* ---------------------------------------------------------------- */
+/* Creation and attach                                              */
+
+static inline int
+shmet_impl_resolve_name(struct shmet_segment *seg, const char *name)
+{
+	size_t len;
+
+	if (!name)
+		name = getenv(SHMET_ENV_SEGMENT);
+	if (!name || !*name)
+		name = SHMET_DEFAULT_SEGMENT;
+	len = strlen(name);
+	if (name[0] != '/' || len < 2 || len >= sizeof seg->name ||
+	    strchr(name + 1, '/'))
+		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -EINVAL,
+				       "segment name '%.64s' must be '/' followed "
+				       "by up to 254 characters without '/'",
+				       name);
+	memcpy(seg->name, name, len + 1);
+	return 0;
+}
+
+static inline uint32_t
+shmet_impl_opt(uint32_t v, uint32_t def)
+{
+	return v ? v : def;
+}
+
+/* Fill a zeroed metadata region; called with the init lock held. */
+static inline int
+shmet_impl_initialise(struct shmet_segment *seg,
+		      const struct shmet_options *o)
+{
+	struct shmet_seg_header g, *h;
+	void *meta;
+	int rc;
+
+	memset((void *)&g, 0, sizeof g);
+	rc = shmet_impl_geometry(
+		&g, shmet_impl_opt(o->max_families, SHMET_DEFAULT_MAX_FAMILIES),
+		shmet_impl_opt(o->max_series, SHMET_DEFAULT_MAX_SERIES),
+		shmet_impl_opt(o->max_writers, SHMET_DEFAULT_MAX_WRITERS),
+		shmet_impl_opt(o->cells_per_block,
+			       SHMET_DEFAULT_CELLS_PER_BLOCK),
+		shmet_impl_opt(o->string_bytes, SHMET_DEFAULT_STRING_BYTES));
+	if (rc < 0)
+		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, rc,
+				       "segment capacities out of range");
+	if (ftruncate(seg->fd, (off_t)g.total_size) < 0)
+		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -errno,
+				       "cannot size segment %s to %llu bytes: %s",
+				       seg->name,
+				       (unsigned long long)g.total_size,
+				       strerror(errno));
+	/*
+	 * Reserve the metadata pages now: a write to a tmpfs page that cannot
+	 * be allocated is SIGBUS, and the application must never see one.
+	 */
+	rc = posix_fallocate(seg->fd, 0, (off_t)g.values_off);
+	if (rc != 0)
+		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -ENOMEM,
+				       "cannot reserve %llu bytes of shared "
+				       "memory for %s: %s",
+				       (unsigned long long)g.values_off,
+				       seg->name, strerror(rc));
+	meta = mmap(NULL, (size_t)g.values_off, PROT_READ | PROT_WRITE,
+		    MAP_SHARED, seg->fd, 0);
+	if (meta == MAP_FAILED)
+		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -errno,
+				       "cannot map %s: %s", seg->name,
+				       strerror(errno));
+	/* A dead initialiser may have left anything behind. */
+	memset(meta, 0, (size_t)g.values_off);
+	h = (struct shmet_seg_header *)meta;
+	g.magic = SHMET_MAGIC;
+	g.layout_version = SHMET_LAYOUT_VERSION;
+	g.header_size = SHMET_HEADER_SIZE;
+	g.created_ns = shmet_impl_clock_ns(CLOCK_REALTIME);
+	g.max_series_per_family = shmet_impl_opt(
+		o->max_series_per_family, SHMET_DEFAULT_MAX_SERIES_PER_FAMILY);
+	memcpy((void *)h, (const void *)&g, sizeof g);
+	/* Pairs with the acquire load in shmet_impl_is_ready(). */
+	SHMET_AT(store_explicit)(&h->init_state, SHMET_INIT_READY,
+				 SHMET_MO(release));
+	munmap(meta, (size_t)g.values_off);
+	return 0;
+}
+
+static inline int
+shmet_impl_is_ready(int fd)
+{
+	struct stat st;
+	struct shmet_seg_header *h;
+	int ready;
+
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size < SHMET_HEADER_SIZE)
+		return 0;
+	h = (struct shmet_seg_header *)mmap(NULL, SHMET_HEADER_SIZE, PROT_READ,
+					    MAP_SHARED, fd, 0);
+	if ((void *)h == MAP_FAILED)
+		return 0;
+	/* Pairs with the release store at the end of initialisation. */
+	ready = SHMET_AT(load_explicit)(&h->init_state, SHMET_MO(acquire)) ==
+		SHMET_INIT_READY;
+	munmap((void *)h, SHMET_HEADER_SIZE);
+	return ready;
+}
+
+static inline void
+shmet_impl_sleep_ms(long ms)
+{
+	struct timespec ts;
+
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * Whoever holds the init lock while the segment is not ready initialises
+ * it.  The creator usually wins the lock first; if it died mid-way its lock
+ * is gone and a waiter takes over.
+ */
+static inline int
+shmet_impl_wait_ready(struct shmet_segment *seg,
+		      const struct shmet_options *o)
+{
+	uint64_t deadline = shmet_now_ns() +
+		(uint64_t)shmet_impl_opt(o->init_timeout_ms,
+					 SHMET_DEFAULT_INIT_TIMEOUT_MS) *
+		UINT64_C(1000000);
+
+	for (;;) {
+		if (shmet_impl_is_ready(seg->fd))
+			return 0;
+		if (!(o->flags & SHMET_OPEN_NO_CREATE) &&
+		    shmet_impl_lock(seg->fd, SHMET_LOCK_INIT, F_WRLCK,
+				    F_OFD_SETLK) == 0) {
+			int rc = 0;
+
+			if (!shmet_impl_is_ready(seg->fd))
+				rc = shmet_impl_initialise(seg, o);
+			shmet_impl_lock(seg->fd, SHMET_LOCK_INIT, F_UNLCK,
+					F_OFD_SETLK);
+			return rc;
+		}
+		if (shmet_now_ns() > deadline)
+			return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON,
+					       -ETIMEDOUT,
+					       "segment %s was not initialised "
+					       "in time", seg->name);
+		shmet_impl_sleep_ms(1);
+	}
+}
+
+static inline int
+shmet_impl_open_fd(struct shmet_segment *seg, const struct shmet_options *o)
+{
+	mode_t mode = (mode_t)shmet_impl_opt(o->mode, SHMET_DEFAULT_MODE);
+
+	for (int tries = 0; tries < 100; tries++) {
+		if (!(o->flags & SHMET_OPEN_NO_CREATE)) {
+			seg->fd = shm_open(seg->name, O_RDWR | O_CREAT | O_EXCL,
+					   mode);
+			if (seg->fd >= 0) {
+				/* The umask must not narrow an explicit mode. */
+				if (fchmod(seg->fd, mode) < 0) {
+					/* still usable with the umask's mode */
+				}
+				return 0;
+			}
+			if (errno != EEXIST)
+				break;
+		}
+		seg->fd = shm_open(seg->name, O_RDWR, 0);
+		if (seg->fd >= 0)
+			return 0;
+		if (errno != ENOENT || (o->flags & SHMET_OPEN_NO_CREATE))
+			break;
+		/* Unlinked between our two calls: try again. */
+	}
+	return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -errno,
+			       "cannot open shared memory segment %s: %s",
+			       seg->name, strerror(errno));
+}
+
+static inline int
+shmet_impl_map(struct shmet_segment *seg)
+{
+	struct stat st;
+	void *p;
+
+	if (fstat(seg->fd, &st) < 0)
+		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -errno,
+				       "cannot stat %s: %s", seg->name,
+				       strerror(errno));
+	if ((uint64_t)st.st_size < SHMET_HEADER_SIZE)
+		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -EPROTO,
+				       "%s is too small to be a segment",
+				       seg->name);
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 seg->fd, 0);
+	if (p == MAP_FAILED)
+		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -errno,
+				       "cannot map %s: %s", seg->name,
+				       strerror(errno));
+	seg->base = (unsigned char *)p;
+	seg->size = (size_t)st.st_size;
+	seg->hdr = (struct shmet_seg_header *)p;
+	if (!shmet_impl_geometry_matches(seg->hdr, (uint64_t)st.st_size)) {
+		uint32_t version = seg->hdr->layout_version;
+		int ours = seg->hdr->magic == SHMET_MAGIC;
+
+		munmap(p, seg->size);
+		seg->base = NULL;
+		seg->hdr = NULL;
+		if (ours && version != SHMET_LAYOUT_VERSION)
+			return shmet_impl_fail(
+				seg, SHMET_IMPL_NO_REASON, -EPROTO,
+				"%s has layout version %u; this writer speaks %u",
+				seg->name, version, SHMET_LAYOUT_VERSION);
+		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -EPROTO,
+				       ours ? "%s has an inconsistent header"
+					    : "%s is not a shmetrics segment",
+				       seg->name);
+	}
+	return 0;
+}
+
+/* Reserve (fallocate) our block's pages up to cell end; see initialise. */
+static inline int
+shmet_impl_reserve(struct shmet_segment *seg, uint64_t end_cell)
+{
+	uint64_t have = SHMET_AT(load_explicit)(&seg->reserved,
+						SHMET_MO(relaxed));
+	uint64_t want = shmet_impl_align(end_cell * 8, 65536);
+	uint64_t block_off;
+	int rc;
+
+	if (end_cell * 8 <= have)
+		return 0;
+	if (want > seg->block_size)
+		want = seg->block_size;
+	block_off = seg->hdr->values_off + (uint64_t)seg->slot *
+					   seg->hdr->block_stride;
+	rc = posix_fallocate(seg->fd, (off_t)(block_off + have),
+			     (off_t)(want - have));
+	if (rc != 0)
+		return -rc;
+	/* Relaxed: a process-local hint; racing threads only repeat work. */
+	while (have < want &&
+	       !SHMET_AT(compare_exchange_weak_explicit)(
+		       &seg->reserved, &have, want, SHMET_MO(relaxed),
+		       SHMET_MO(relaxed)))
+		;
+	return 0;
+}
+
+/* Zero our block's gauge cells: they belonged to a dead writer. */
+static inline void
+shmet_impl_reset_gauges(struct shmet_segment *seg)
+{
+	const struct shmet_seg_header *h = seg->hdr;
+	const struct shmet_seg_family *fams = shmet_impl_families(seg);
+	const struct shmet_seg_series *series = shmet_impl_series_table(seg);
+	uint32_t nseries = SHMET_AT(load_explicit)(&seg->hdr->series_used,
+						   SHMET_MO(acquire));
+
+	if (nseries > h->max_series)
+		nseries = h->max_series;
+	for (uint32_t i = 0; i < nseries; i++) {
+		const struct shmet_seg_series *s = &series[i];
+
+		if (s->family >= h->max_families ||
+		    fams[s->family].type != SHMET_TYPE_GAUGE ||
+		    (uint64_t)s->first_cell + 2 > h->cells_per_block)
+			continue;
+		/* Relaxed: we own this block now; see "Value cells". */
+		SHMET_AT(store_explicit)(&seg->block[s->first_cell], 0,
+					 SHMET_MO(relaxed));
+		SHMET_AT(store_explicit)(&seg->block[s->first_cell + 1], 0,
+					 SHMET_MO(relaxed));
+	}
+}
+
+/*
+ * Map value block `slot` at seg->block (MAP_FIXED when remapping after a
+ * fork, so every handle now points into the new block) and reserve the
+ * pages of every cell allocated so far.
+ */
+static inline int
+shmet_impl_map_block(struct shmet_segment *seg, uint32_t slot, int fixed)
+{
+	uint64_t off = seg->hdr->values_off +
+		       (uint64_t)slot * seg->hdr->block_stride;
+	void *p;
+
+	p = mmap(fixed ? (void *)seg->block : NULL, (size_t)seg->hdr->block_stride,
+		 PROT_READ | PROT_WRITE, MAP_SHARED | (fixed ? MAP_FIXED : 0),
+		 seg->fd, (off_t)off);
+	if (p == MAP_FAILED)
+		return -errno;
+	seg->block = (shmet_impl_cell *)p;
+	seg->block_size = (size_t)seg->hdr->block_stride;
+	seg->slot = slot;
+	SHMET_AT(store_explicit)(&seg->reserved, 0, SHMET_MO(relaxed));
+	return shmet_impl_reserve(
+		seg, SHMET_AT(load_explicit)(&seg->hdr->cells_used,
+					     SHMET_MO(relaxed)));
+}
+
+static inline void
+shmet_impl_take_slot(struct shmet_segment *seg, uint32_t slot)
+{
+	struct shmet_seg_writer *w = &shmet_impl_writers(seg)[slot];
+	uint64_t now = shmet_impl_clock_ns(CLOCK_REALTIME);
+
+	/* Acquire: pairs with the previous owner's release of state. */
+	if (SHMET_AT(load_explicit)(&w->state, SHMET_MO(acquire)) !=
+	    SHMET_WRITER_UNUSED) {
+		SHMET_AT(fetch_add_explicit)(&w->takeovers, 1,
+					     SHMET_MO(relaxed));
+		shmet_impl_reset_gauges(seg);
+	}
+	SHMET_AT(store_explicit)(&w->pid, (int64_t)getpid(), SHMET_MO(relaxed));
+	SHMET_AT(store_explicit)(&w->claimed_ns, now, SHMET_MO(relaxed));
+	SHMET_AT(store_explicit)(&w->last_gauge_ns, now, SHMET_MO(relaxed));
+	/* Release: readers that see ACTIVE see the fields above. */
+	SHMET_AT(store_explicit)(&w->state, SHMET_WRITER_ACTIVE,
+				 SHMET_MO(release));
+}
+
+/*
+ * Claim the first slot whose OFD lock we can take (never used, released,
+ * or its holder died), else the shared fallback block.
+ */
+static inline int
+shmet_impl_claim(struct shmet_segment *seg, int fixed)
+{
+	uint32_t n = seg->hdr->max_writers;
+	int rc;
+
+	for (uint32_t i = 0; i < n; i++) {
+		if (shmet_impl_lock(seg->fd, SHMET_LOCK_SLOT(i), F_WRLCK,
+				    F_OFD_SETLK) < 0)
+			continue;
+		rc = shmet_impl_map_block(seg, i, fixed);
+		if (rc < 0) {
+			shmet_impl_lock(seg->fd, SHMET_LOCK_SLOT(i), F_UNLCK,
+					F_OFD_SETLK);
+			return shmet_impl_fail(seg, SHMET_FAIL_NO_MEMORY, rc,
+					       "cannot map or reserve writer "
+					       "block %u: %s", i, strerror(-rc));
+		}
+		shmet_impl_take_slot(seg, i);
+		return 0;
+	}
+	rc = shmet_impl_map_block(seg, n, fixed);
+	if (rc < 0)
+		return shmet_impl_fail(seg, SHMET_FAIL_NO_MEMORY, rc,
+				       "cannot map fallback block: %s",
+				       strerror(-rc));
+	snprintf(seg->error, sizeof seg->error,
+		 "all %u writer slots are held by live processes; writing to "
+		 "the shared fallback block", n);
+	/* Release: readers skip the fallback block until this count is
+	 * non-zero (acquire), so it must be visible before our writes. */
+	SHMET_AT(fetch_add_explicit)(&seg->hdr->failures[SHMET_FAIL_WRITERS_FULL],
+				     1, SHMET_MO(release));
+	return 0;
+}
+
+static inline void
+shmet_impl_fork_prepare(void)
+{
+	pthread_mutex_lock(&shmet_impl_forklist()->lock);
+}
+
+static inline void
+shmet_impl_fork_parent(void)
+{
+	pthread_mutex_unlock(&shmet_impl_forklist()->lock);
+}
+
+/* Format "/proc/self/fd/N" without stdio (we run in a fork child). */
+static inline void
+shmet_impl_fd_path(char *buf, int fd)
+{
+	const char *prefix = "/proc/self/fd/";
+	char digits[16];
+	int n = 0;
+
+	do {
+		digits[n++] = (char)('0' + fd % 10);
+		fd /= 10;
+	} while (fd > 0 && n < 15);
+	strcpy(buf, prefix);
+	buf += strlen(prefix);
+	while (n > 0)
+		*buf++ = digits[--n];
+	*buf = '\0';
+}
+
+/*
+ * In a fork child: our fd shares the parent's open file description and so
+ * its slot lock.  Open a description of our own, claim a slot with it and
+ * remap our block in place, so every handle the child inherited now writes
+ * to the child's block.  On failure the child keeps writing into the
+ * parent's block: attribution is wrong, totals stay right.
+ */
+static inline void
+shmet_impl_after_fork(struct shmet_segment *seg)
+{
+	char path[48];
+	int old = seg->fd, fd;
+
+	if (!seg->attached || !seg->block)
+		return;
+	shmet_impl_fd_path(path, old);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		fd = shm_open(seg->name, O_RDWR, 0);
+	if (fd < 0)
+		return;
+	seg->fd = fd;
+	if (shmet_impl_claim(seg, 1) < 0) {
+		seg->fd = old;
+		close(fd);
+		return;
+	}
+	close(old);
+}
+
+static inline void
+shmet_impl_fork_child(void)
+{
+	struct shmet_impl_forklist *l = shmet_impl_forklist();
+
+	for (struct shmet_segment *s = l->head; s; s = s->next)
+		shmet_impl_after_fork(s);
+	pthread_mutex_unlock(&l->lock);
+}
+
+static inline void
+shmet_impl_forklist_add(struct shmet_segment *seg)
+{
+	struct shmet_impl_forklist *l = shmet_impl_forklist();
+
+	pthread_mutex_lock(&l->lock);
+	if (!l->registered &&
+	    pthread_atfork(shmet_impl_fork_prepare, shmet_impl_fork_parent,
+			   shmet_impl_fork_child) == 0)
+		l->registered = 1;
+	seg->next = l->head;
+	l->head = seg;
+	pthread_mutex_unlock(&l->lock);
+}
+
+static inline void
+shmet_impl_forklist_remove(struct shmet_segment *seg)
+{
+	struct shmet_impl_forklist *l = shmet_impl_forklist();
+
+	pthread_mutex_lock(&l->lock);
+	for (struct shmet_segment **p = &l->head; *p; p = &(*p)->next) {
+		if (*p == seg) {
+			*p = seg->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&l->lock);
+}
+
+static inline int
+shmet_open(struct shmet_segment *seg, const struct shmet_options *opts)
+{
+	struct shmet_options none;
+	int rc;
+
+	memset(&none, 0, sizeof none);
+	if (!opts)
+		opts = &none;
+	memset((void *)seg, 0, sizeof *seg);
+	seg->fd = -1;
+	seg->slot = UINT32_MAX;
+	seg->flags = opts->flags;
+	rc = shmet_impl_resolve_name(seg, opts->name);
+	if (rc == 0)
+		rc = shmet_impl_open_fd(seg, opts);
+	if (rc == 0)
+		rc = shmet_impl_wait_ready(seg, opts);
+	if (rc == 0)
+		rc = shmet_impl_map(seg);
+	if (rc == 0 && !(opts->flags & SHMET_OPEN_NO_WRITER)) {
+		/* attached first so that a fallback warning is counted */
+		seg->attached = 1;
+		rc = shmet_impl_claim(seg, 0);
+	}
+	if (rc < 0) {
+		if (seg->base)
+			munmap(seg->base, seg->size);
+		if (seg->fd >= 0)
+			close(seg->fd);
+		seg->base = NULL;
+		seg->hdr = NULL;
+		seg->fd = -1;
+		seg->attached = 0;
+		return rc;
+	}
+	seg->attached = 1;
+	seg->error[0] = '\0';
+	shmet_impl_forklist_add(seg);
+	return 0;
+}
+
+static inline void
+shmet_close(struct shmet_segment *seg)
+{
+	if (!seg->attached)
+		return;
+	shmet_impl_forklist_remove(seg);
+	if (seg->block && seg->slot < seg->hdr->max_writers)
+		/* Release: pairs with the acquire in take_slot and readers. */
+		SHMET_AT(store_explicit)(
+			&shmet_impl_writers(seg)[seg->slot].state,
+			SHMET_WRITER_RELEASED, SHMET_MO(release));
+	/*
+	 * Replace both mappings with private zero pages rather than unmapping
+	 * them: handles the application still holds stay safe and record
+	 * nothing.
+	 */
+	if (seg->block)
+		mmap((void *)seg->block, seg->block_size,
+		     PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
+		     -1, 0);
+	mmap(seg->base, seg->size, PROT_READ | PROT_WRITE,
+	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+	close(seg->fd);                 /* drops the slot's OFD lock */
+	seg->fd = -1;
+	seg->attached = 0;
+}
+
+static inline int
+shmet_unlink(const char *name)
+{
+	struct shmet_segment tmp;
+	int rc;
+
+	memset((void *)&tmp, 0, sizeof tmp);
+	rc = shmet_impl_resolve_name(&tmp, name);
+	if (rc < 0)
+		return rc;
+	return shm_unlink(tmp.name) < 0 ? -errno : 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* Validation                                                       */
+
+static inline int
+shmet_impl_valid_metric_name(const char *s)
+{
+	size_t n = 0;
+
+	if (!s || !*s)
+		return 0;
+	for (const char *p = s; *p; p++, n++) {
+		char c = *p;
+		int alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			    c == '_' || c == ':';
+
+		if (!alpha && !(p != s && c >= '0' && c <= '9'))
+			return 0;
+	}
+	return n <= SHMET_MAX_NAME_LEN;
+}
+
+static inline int
+shmet_impl_valid_label_name(const char *s)
+{
+	size_t n = 0;
+
+	if (!s || !*s || (s[0] == '_' && s[1] == '_'))
+		return 0;
+	for (const char *p = s; *p; p++, n++) {
+		char c = *p;
+		int alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			    c == '_';
+
+		if (!alpha && !(p != s && c >= '0' && c <= '9'))
+			return 0;
+	}
+	return n <= SHMET_MAX_NAME_LEN;
+}
+
+static inline int
+shmet_impl_ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+
+	return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
+
+/* Name must end in _<unit> (counters: _<unit>_total or _<unit>). */
+static inline int
+shmet_impl_valid_unit(const char *name, const char *unit, uint32_t type)
+{
+	char suffix[SHMET_MAX_NAME_LEN + 16];
+
+	if (!unit || !*unit)
+		return 1;
+	if (strlen(unit) > SHMET_MAX_NAME_LEN ||
+	    !shmet_impl_valid_label_name(unit))
+		return 0;
+	snprintf(suffix, sizeof suffix, "_%s", unit);
+	if (shmet_impl_ends_with(name, suffix))
+		return 1;
+	snprintf(suffix, sizeof suffix, "_%s_total", unit);
+	return type == SHMET_TYPE_COUNTER && shmet_impl_ends_with(name, suffix);
+}
+
+static inline int
+shmet_impl_validate_desc(struct shmet_segment *seg,
+			 const struct shmet_family_desc *d)
+{
+	const char *name = d->name ? d->name : "(null)";
+
+	if (!shmet_impl_valid_metric_name(d->name))
+		return shmet_impl_fail(seg, SHMET_FAIL_INVALID_NAME, -EINVAL,
+				       "invalid metric name '%.200s': must match "
+				       "[a-zA-Z_:][a-zA-Z0-9_:]* (at most %u "
+				       "characters)", name, SHMET_MAX_NAME_LEN);
+	if (d->type < SHMET_TYPE_COUNTER || d->type > SHMET_TYPE_HISTOGRAM)
+		return shmet_impl_fail(seg, SHMET_FAIL_INVALID_NAME, -EINVAL,
+				       "%s: unknown metric type %u", name,
+				       d->type);
+	if (d->help && strlen(d->help) > SHMET_MAX_HELP_LEN)
+		return shmet_impl_fail(seg, SHMET_FAIL_INVALID_NAME, -EINVAL,
+				       "%s: help longer than %u bytes", name,
+				       SHMET_MAX_HELP_LEN);
+	if (!shmet_impl_valid_unit(d->name, d->unit, d->type))
+		return shmet_impl_fail(seg, SHMET_FAIL_INVALID_NAME, -EINVAL,
+				       "%s: unit '%.64s' must be a valid name "
+				       "that the metric name ends with", name,
+				       d->unit);
+	if (d->type == SHMET_TYPE_GAUGE && d->gauge_mode > SHMET_GAUGE_LIVEMOSTRECENT)
+		return shmet_impl_fail(seg, SHMET_FAIL_INVALID_NAME, -EINVAL,
+				       "%s: unknown gauge mode %u", name,
+				       d->gauge_mode);
+	if (d->label_count > SHMET_MAX_LABELS ||
+	    (d->label_count > 0 && !d->label_names))
+		return shmet_impl_fail(seg, SHMET_FAIL_INVALID_LABELS, -EINVAL,
+				       "%s: at most %u label names", name,
+				       SHMET_MAX_LABELS);
+	for (uint32_t i = 0; i < d->label_count; i++) {
+		const char *l = d->label_names[i];
+
+		if (!shmet_impl_valid_label_name(l))
+			return shmet_impl_fail(
+				seg, SHMET_FAIL_INVALID_LABELS, -EINVAL,
+				"%s: invalid label name '%.200s': must match "
+				"[a-zA-Z_][a-zA-Z0-9_]* and not start with __",
+				name, l ? l : "(null)");
+		if (strcmp(l, "quantile") == 0 ||
+		    (d->type == SHMET_TYPE_HISTOGRAM && strcmp(l, "le") == 0))
+			return shmet_impl_fail(seg, SHMET_FAIL_INVALID_LABELS,
+					       -EINVAL,
+					       "%s: label name '%s' is reserved",
+					       name, l);
+		for (uint32_t j = 0; j < i; j++)
+			if (strcmp(l, d->label_names[j]) == 0)
+				return shmet_impl_fail(
+					seg, SHMET_FAIL_INVALID_LABELS, -EINVAL,
+					"%s: duplicate label name '%s'", name,
+					l);
+	}
+	if (d->type != SHMET_TYPE_HISTOGRAM)
+		return 0;
+	if (d->bound_count == 0 || d->bound_count > SHMET_MAX_BOUNDS ||
+	    !d->bounds)
+		return shmet_impl_fail(seg, SHMET_FAIL_INVALID_BUCKETS, -EINVAL,
+				       "%s: a histogram needs 1 to %u bucket "
+				       "bounds", name, SHMET_MAX_BOUNDS);
+	for (uint32_t i = 0; i < d->bound_count; i++) {
+		double b = d->bounds[i];
+
+		if (!(b - b == 0.0) ||     /* NaN or infinite */
+		    (i > 0 && !(b > d->bounds[i - 1])))
+			return shmet_impl_fail(
+				seg, SHMET_FAIL_INVALID_BUCKETS, -EINVAL,
+				"%s: bucket bounds must be finite and strictly "
+				"increasing (bound %u is %g)", name, i, b);
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* Label blobs: label_count entries of {uint16 length, bytes}.      */
+
+static inline uint32_t
+shmet_impl_blob_size(uint32_t n, const size_t *lens)
+{
+	uint32_t size = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		size += 2 + (uint32_t)lens[i];
+	return size;
+}
+
+static inline void
+shmet_impl_blob_write(unsigned char *dst, uint32_t n,
+		      const char *const *strs, const size_t *lens)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		dst[0] = (unsigned char)(lens[i] & 0xff);
+		dst[1] = (unsigned char)(lens[i] >> 8);
+		memcpy(dst + 2, strs[i], lens[i]);
+		dst += 2 + lens[i];
+	}
+}
+
+static inline int
+shmet_impl_blob_equals(const struct shmet_segment *seg, struct shmet_seg_str s,
+		       uint32_t n, const char *const *strs, const size_t *lens)
+{
+	const unsigned char *p = shmet_impl_str(seg, s);
+
+	if (!p || s.len != shmet_impl_blob_size(n, lens))
+		return 0;
+	for (uint32_t i = 0; i < n; i++) {
+		size_t len = (size_t)p[0] | ((size_t)p[1] << 8);
+
+		if (len != lens[i] || memcmp(p + 2, strs[i], len) != 0)
+			return 0;
+		p += 2 + len;
+	}
+	return 1;
+}
+
+/* Copy a blob into the pool; -1 if the pool is full. */
+static inline int
+shmet_impl_put_blob(struct shmet_segment *seg, uint32_t n,
+		    const char *const *strs, const size_t *lens,
+		    struct shmet_seg_str *out)
+{
+	uint32_t size = shmet_impl_blob_size(n, lens), off = 0;
+
+	if (size > 0 && shmet_impl_alloc(&seg->hdr->strings_used,
+					 seg->hdr->string_bytes, size, 1,
+					 &off) < 0)
+		return -1;
+	shmet_impl_blob_write(shmet_impl_pool(seg) + off, n, strs, lens);
+	out->off = off;
+	out->len = size;
+	return 0;
+}
+
+static inline int
+shmet_impl_put_bytes(struct shmet_segment *seg, const void *src, size_t len,
+		     uint32_t align, struct shmet_seg_str *out)
+{
+	uint32_t off = 0;
+
+	if (len > 0 && shmet_impl_alloc(&seg->hdr->strings_used,
+					seg->hdr->string_bytes, (uint32_t)len,
+					align, &off) < 0)
+		return -1;
+	if (len > 0)
+		memcpy(shmet_impl_pool(seg) + off, src, len);
+	out->off = off;
+	out->len = (uint32_t)len;
+	return 0;
+}
+
+static inline int
+shmet_impl_str_equals(const struct shmet_segment *seg, struct shmet_seg_str s,
+		      const void *b, size_t len)
+{
+	const unsigned char *p = shmet_impl_str(seg, s);
+
+	return p && s.len == len && memcmp(p, b, len) == 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* Families                                                         */
+
+static inline uint32_t
+shmet_impl_cells_for(uint32_t type, uint32_t bound_count)
+{
+	return type == SHMET_TYPE_HISTOGRAM ? bound_count + 2 : 2;
+}
+
+static inline void
+shmet_impl_failed_family(struct shmet_segment *seg, struct shmet_family *f,
+			 int rc)
+{
+	memset(f, 0, sizeof *f);
+	f->seg = seg;
+	f->id = UINT32_MAX;
+	f->error = rc;
+}
+
+static inline int
+shmet_impl_label_lens(uint32_t n, const char *const *strs, size_t *lens)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		if (!strs[i])
+			return -1;
+		lens[i] = strlen(strs[i]);
+		if (lens[i] > SHMET_MAX_LABEL_VALUE_LEN)
+			return -1;
+	}
+	return 0;
+}
+
+static inline int
+shmet_impl_same_shape(const struct shmet_segment *seg,
+		      const struct shmet_seg_family *r,
+		      const struct shmet_family_desc *d, uint32_t mode,
+		      const size_t *lens)
+{
+	const char *unit = d->unit ? d->unit : "";
+
+	return r->type == d->type && r->gauge_mode == mode &&
+	       r->label_count == d->label_count &&
+	       r->bound_count == (d->type == SHMET_TYPE_HISTOGRAM ?
+					  d->bound_count : 0) &&
+	       shmet_impl_str_equals(seg, r->unit, unit, strlen(unit)) &&
+	       shmet_impl_blob_equals(seg, r->label_names, d->label_count,
+				      d->label_names, lens) &&
+	       (d->type != SHMET_TYPE_HISTOGRAM ||
+		shmet_impl_str_equals(seg, r->bounds, d->bounds,
+				      8u * d->bound_count));
+}
+
+/* Allocate and fill (not publish) a family record. */
+static inline int
+shmet_impl_build_family(struct shmet_segment *seg,
+			const struct shmet_family_desc *d, uint32_t mode,
+			const size_t *lens, uint64_t hash, uint32_t *out)
+{
+	struct shmet_seg_family *r;
+	uint32_t id, bounds = d->type == SHMET_TYPE_HISTOGRAM ? d->bound_count : 0;
+	const char *help = d->help ? d->help : "";
+	const char *unit = d->unit ? d->unit : "";
+
+	if (shmet_impl_alloc(&seg->hdr->families_used, seg->hdr->max_families,
+			     1, 1, &id) < 0)
+		return shmet_impl_fail(seg, SHMET_FAIL_FAMILIES_FULL, -ENOSPC,
+				       "%s: segment has no room for another "
+				       "family (capacity %u)", d->name,
+				       seg->hdr->max_families);
+	r = &shmet_impl_families(seg)[id];
+	r->type = d->type;
+	r->gauge_mode = mode;
+	r->label_count = d->label_count;
+	r->bound_count = bounds;
+	r->cells_per_series = shmet_impl_cells_for(d->type, bounds);
+	r->max_series = d->max_series ? d->max_series
+				      : seg->hdr->max_series_per_family;
+	r->hash = hash;
+	if (shmet_impl_put_bytes(seg, d->name, strlen(d->name), 1, &r->name) ||
+	    shmet_impl_put_bytes(seg, help, strlen(help), 1, &r->help) ||
+	    shmet_impl_put_bytes(seg, unit, strlen(unit), 1, &r->unit) ||
+	    shmet_impl_put_blob(seg, d->label_count, d->label_names, lens,
+				&r->label_names) ||
+	    shmet_impl_put_bytes(seg, d->bounds, 8u * bounds, 8, &r->bounds))
+		return shmet_impl_fail(seg, SHMET_FAIL_STRINGS_FULL, -ENOSPC,
+				       "%s: segment string pool is full "
+				       "(%u bytes)", d->name,
+				       seg->hdr->string_bytes);
+	*out = id;
+	return 0;
+}
+
+/* Fill the process-side family handle from a published record. */
+static inline int
+shmet_impl_resolve_family(struct shmet_segment *seg, uint32_t id,
+			  struct shmet_family *f)
+{
+	const struct shmet_seg_family *r = &shmet_impl_families(seg)[id];
+	const unsigned char *bounds = shmet_impl_str(seg, r->bounds);
+
+	if (r->label_count > SHMET_MAX_LABELS ||
+	    r->bound_count > SHMET_MAX_BOUNDS || !bounds ||
+	    r->bounds.len != 8u * r->bound_count || (r->bounds.off & 7) ||
+	    r->cells_per_series != shmet_impl_cells_for(r->type,
+							 r->bound_count)) {
+		shmet_impl_failed_family(seg, f, -EPROTO);
+		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -EPROTO,
+				       "family record %u is corrupt", id);
+	}
+	f->seg = seg;
+	f->id = id;
+	f->type = r->type;
+	f->label_count = r->label_count;
+	f->bound_count = r->bound_count;
+	f->cells = r->cells_per_series;
+	f->gauge_mode = r->gauge_mode;
+	f->bounds = (const double *)(const void *)bounds;
+	f->error = 0;
+	return 0;
+}
+
+static inline int
+shmet_family_register(struct shmet_segment *seg,
+		      const struct shmet_family_desc *d,
+		      struct shmet_family *fam)
+{
+	size_t lens[SHMET_MAX_LABELS];
+	uint32_t mode, mask, mine = UINT32_MAX;
+	SHMET_ATOMIC(uint32_t) *index;
+	uint64_t hash;
+	int rc;
+
+	shmet_impl_failed_family(seg, fam, -ENODEV);
+	if (!seg || !seg->attached)
+		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -ENODEV,
+				       "segment is not attached");
+	rc = shmet_impl_validate_desc(seg, d);
+	if (rc < 0 ||
+	    shmet_impl_label_lens(d->label_count, d->label_names, lens) < 0) {
+		fam->error = rc < 0 ? rc : -EINVAL;
+		return fam->error;
+	}
+	mode = d->type != SHMET_TYPE_GAUGE ? 0 :
+	       d->gauge_mode ? d->gauge_mode : SHMET_GAUGE_LIVESUM;
+	hash = shmet_impl_name_hash(d->name, strlen(d->name));
+	index = shmet_impl_index(seg, seg->hdr->family_index_off);
+	mask = seg->hdr->family_index_slots - 1;
+	for (uint32_t probe = 0; probe <= mask; probe++) {
+		uint32_t i = (uint32_t)(hash + probe) & mask;
+		/* Acquire: pairs with the release CAS that published it. */
+		uint32_t v = SHMET_AT(load_explicit)(&index[i],
+						     SHMET_MO(acquire));
+		const struct shmet_seg_family *r;
+
+		if (v == 0) {
+			if (mine == UINT32_MAX) {
+				rc = shmet_impl_build_family(seg, d, mode, lens,
+							     hash, &mine);
+				if (rc < 0) {
+					fam->error = rc;
+					return rc;
+				}
+			}
+			/* Release: publishes the record built above. */
+			if (SHMET_AT(compare_exchange_strong_explicit)(
+				    &index[i], &v, mine + 1,
+				    SHMET_MO(release), SHMET_MO(acquire))) {
+				SHMET_AT(fetch_add_explicit)(
+					&seg->hdr->generation, 1,
+					SHMET_MO(release));
+				return shmet_impl_resolve_family(seg, mine, fam);
+			}
+			/* Lost the slot: v is the winner, compare it. */
+		}
+		if (v - 1 >= seg->hdr->max_families)
+			continue;       /* corrupt slot: skip it */
+		r = &shmet_impl_families(seg)[v - 1];
+		if (r->hash != hash ||
+		    !shmet_impl_str_equals(seg, r->name, d->name,
+					   strlen(d->name)))
+			continue;
+		if (!shmet_impl_same_shape(seg, r, d, mode, lens)) {
+			fam->error = shmet_impl_fail(
+				seg, SHMET_FAIL_SHAPE_MISMATCH, -EEXIST,
+				"%s is already registered with another type, "
+				"unit, gauge mode, label names or buckets",
+				d->name);
+			return fam->error;
+		}
+		return shmet_impl_resolve_family(seg, v - 1, fam);
+	}
+	fam->error = shmet_impl_fail(seg, SHMET_FAIL_FAMILIES_FULL, -ENOSPC,
+				     "%s: family index is full", d->name);
+	return fam->error;
+}
+
+static inline int
+shmet_counter_family(struct shmet_segment *seg, struct shmet_family *fam,
+		     const char *name, const char *help, uint32_t label_count,
+		     const char *const *label_names)
+{
+	struct shmet_family_desc d;
+
+	memset(&d, 0, sizeof d);
+	d.name = name;
+	d.help = help;
+	d.type = SHMET_TYPE_COUNTER;
+	d.label_count = label_count;
+	d.label_names = label_names;
+	return shmet_family_register(seg, &d, fam);
+}
+
+static inline int
+shmet_gauge_family(struct shmet_segment *seg, struct shmet_family *fam,
+		   const char *name, const char *help, uint32_t gauge_mode,
+		   uint32_t label_count, const char *const *label_names)
+{
+	struct shmet_family_desc d;
+
+	memset(&d, 0, sizeof d);
+	d.name = name;
+	d.help = help;
+	d.type = SHMET_TYPE_GAUGE;
+	d.gauge_mode = gauge_mode;
+	d.label_count = label_count;
+	d.label_names = label_names;
+	return shmet_family_register(seg, &d, fam);
+}
+
+static inline int
+shmet_histogram_family(struct shmet_segment *seg, struct shmet_family *fam,
+		       const char *name, const char *help,
+		       uint32_t bound_count, const double *bounds,
+		       uint32_t label_count, const char *const *label_names)
+{
+	struct shmet_family_desc d;
+
+	memset(&d, 0, sizeof d);
+	d.name = name;
+	d.help = help;
+	d.type = SHMET_TYPE_HISTOGRAM;
+	d.bound_count = bound_count;
+	d.bounds = bounds;
+	d.label_count = label_count;
+	d.label_names = label_names;
+	return shmet_family_register(seg, &d, fam);
+}
+
+/* ---------------------------------------------------------------- */
+/* Series                                                           */
+
+static inline int
+shmet_impl_build_series(struct shmet_segment *seg,
+			const struct shmet_family *fam, uint32_t n,
+			const char *const *values, const size_t *lens,
+			uint64_t hash, uint32_t *out)
+{
+	struct shmet_seg_series *r;
+	uint32_t id, cell;
+
+	if (shmet_impl_alloc(&seg->hdr->series_used, seg->hdr->max_series, 1,
+			     1, &id) < 0)
+		return shmet_impl_fail(seg, SHMET_FAIL_SERIES_FULL, -ENOSPC,
+				       "segment has no room for another series "
+				       "(capacity %u)", seg->hdr->max_series);
+	if (shmet_impl_alloc(&seg->hdr->cells_used, seg->hdr->cells_per_block,
+			     fam->cells, 1, &cell) < 0)
+		return shmet_impl_fail(seg, SHMET_FAIL_CELLS_FULL, -ENOSPC,
+				       "segment has no room for %u more value "
+				       "cells (capacity %u)", fam->cells,
+				       seg->hdr->cells_per_block);
+	r = &shmet_impl_series_table(seg)[id];
+	if (shmet_impl_put_blob(seg, n, values, lens, &r->labels) < 0)
+		return shmet_impl_fail(seg, SHMET_FAIL_STRINGS_FULL, -ENOSPC,
+				       "segment string pool is full (%u bytes)",
+				       seg->hdr->string_bytes);
+	r->family = fam->id;
+	r->first_cell = cell;
+	r->hash = hash;
+	*out = id;
+	return 0;
+}
+
+/* Reserve a new series slot under the family's cardinality limit. */
+static inline int
+shmet_impl_count_series(struct shmet_segment *seg,
+			const struct shmet_family *fam)
+{
+	struct shmet_seg_family *r = &shmet_impl_families(seg)[fam->id];
+	/* Relaxed: a limit check, ordered with nothing. */
+	uint32_t had = SHMET_AT(fetch_add_explicit)(&r->series_count, 1,
+						    SHMET_MO(relaxed));
+
+	if (had < r->max_series)
+		return 0;
+	SHMET_AT(fetch_sub_explicit)(&r->series_count, 1, SHMET_MO(relaxed));
+	return shmet_impl_fail(seg, SHMET_FAIL_CARDINALITY, -E2BIG,
+			       "family %u reached its limit of %u series",
+			       fam->id, r->max_series);
+}
+
+/* Find or create a series; *cell is its first cell. */
+static inline int
+shmet_impl_series(const struct shmet_family *fam, uint32_t n,
+		  const char *const *values, uint32_t *cell)
+{
+	struct shmet_segment *seg = fam->seg;
+	size_t lens[SHMET_MAX_LABELS];
+	uint32_t mask, mine = UINT32_MAX;
+	SHMET_ATOMIC(uint32_t) *index;
+	struct shmet_seg_series *table;
+	uint64_t hash;
+	int rc;
+
+	if (fam->id == UINT32_MAX || !seg || !seg->attached)
+		return fam->error ? fam->error : -ENODEV;
+	if (n != fam->label_count || (n > 0 && !values))
+		return shmet_impl_fail(seg, SHMET_FAIL_INVALID_LABELS, -EINVAL,
+				       "family %u takes %u label values, got %u",
+				       fam->id, fam->label_count, n);
+	if (shmet_impl_label_lens(n, values, lens) < 0)
+		return shmet_impl_fail(seg, SHMET_FAIL_LABEL_VALUE, -EINVAL,
+				       "label values must be non-NULL and at "
+				       "most %u bytes",
+				       SHMET_MAX_LABEL_VALUE_LEN);
+	hash = shmet_impl_series_hash_start(fam->id);
+	for (uint32_t i = 0; i < n; i++)
+		hash = shmet_impl_hash_bytes(hash, values[i], lens[i]);
+	hash = shmet_impl_mix(hash);
+
+	index = shmet_impl_index(seg, seg->hdr->series_index_off);
+	table = shmet_impl_series_table(seg);
+	mask = seg->hdr->series_index_slots - 1;
+	for (uint32_t probe = 0; probe <= mask; probe++) {
+		uint32_t i = (uint32_t)(hash + probe) & mask;
+		/* Acquire: pairs with the release CAS that published it. */
+		uint32_t v = SHMET_AT(load_explicit)(&index[i],
+						     SHMET_MO(acquire));
+		const struct shmet_seg_series *r;
+
+		if (v == 0) {
+			if (mine == UINT32_MAX) {
+				rc = shmet_impl_count_series(seg, fam);
+				if (rc == 0)
+					rc = shmet_impl_build_series(
+						seg, fam, n, values, lens, hash,
+						&mine);
+				if (rc < 0)
+					return rc;
+			}
+			/* Release: publishes the record built above. */
+			if (SHMET_AT(compare_exchange_strong_explicit)(
+				    &index[i], &v, mine + 1,
+				    SHMET_MO(release), SHMET_MO(acquire))) {
+				SHMET_AT(fetch_add_explicit)(
+					&seg->hdr->generation, 1,
+					SHMET_MO(release));
+				*cell = table[mine].first_cell;
+				return 0;
+			}
+		}
+		if (v - 1 >= seg->hdr->max_series)
+			continue;       /* corrupt slot: skip it */
+		r = &table[v - 1];
+		if (r->hash != hash || r->family != fam->id ||
+		    !shmet_impl_blob_equals(seg, r->labels, n, values, lens))
+			continue;
+		if (mine != UINT32_MAX)
+			/* Lost the race to an equal record: ours leaks. */
+			SHMET_AT(fetch_sub_explicit)(
+				&shmet_impl_families(seg)[fam->id].series_count,
+				1, SHMET_MO(relaxed));
+		if ((uint64_t)r->first_cell + fam->cells >
+		    seg->hdr->cells_per_block)
+			return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON,
+					       -EPROTO, "series record %u is "
+					       "corrupt", v - 1);
+		*cell = r->first_cell;
+		return 0;
+	}
+	return shmet_impl_fail(seg, SHMET_FAIL_SERIES_FULL, -ENOSPC,
+			       "series index is full");
+}
+
+/* Find or create, then make sure our block's pages for it are reserved. */
+static inline shmet_impl_cell *
+shmet_impl_resolve(const struct shmet_family *fam, uint32_t type, uint32_t n,
+		   const char *const *values, int *rc)
+{
+	struct shmet_segment *seg = fam->seg;
+	uint32_t cell = 0;
+
+	if (fam->id != UINT32_MAX && fam->type != type) {
+		*rc = shmet_impl_fail(seg, SHMET_FAIL_SHAPE_MISMATCH, -EINVAL,
+				      "family %u is not of the handle's type",
+				      fam->id);
+		return shmet_impl_scratch();
+	}
+	*rc = shmet_impl_series(fam, n, values, &cell);
+	if (*rc < 0)
+		return shmet_impl_scratch();
+	*rc = shmet_impl_reserve(seg, (uint64_t)cell + fam->cells);
+	if (*rc < 0) {
+		*rc = shmet_impl_fail(seg, SHMET_FAIL_NO_MEMORY, -ENOMEM,
+				      "cannot reserve shared memory for a "
+				      "series: %s", strerror(-*rc));
+		return shmet_impl_scratch();
+	}
+	return &seg->block[cell];
+}
+
+static inline int
+shmet_counter_labels(const struct shmet_family *fam, struct shmet_counter *out,
+		     uint32_t count, const char *const *values)
+{
+	int rc;
+
+	out->cell = shmet_impl_resolve(fam, SHMET_TYPE_COUNTER, count, values,
+				       &rc);
+	return rc;
+}
+
+static inline int
+shmet_gauge_labels(const struct shmet_family *fam, struct shmet_gauge *out,
+		   uint32_t count, const char *const *values)
+{
+	int rc;
+
+	out->cell = shmet_impl_resolve(fam, SHMET_TYPE_GAUGE, count, values,
+				       &rc);
+	out->timed = rc == 0 && (fam->gauge_mode == SHMET_GAUGE_MOSTRECENT ||
+				 fam->gauge_mode == SHMET_GAUGE_LIVEMOSTRECENT);
+	return rc;
+}
+
+static inline int
+shmet_histogram_labels(const struct shmet_family *fam,
+		       struct shmet_histogram *out, uint32_t count,
+		       const char *const *values)
+{
+	int rc;
+
+	out->cell = shmet_impl_resolve(fam, SHMET_TYPE_HISTOGRAM, count, values,
+				       &rc);
+	out->bounds = rc == 0 ? fam->bounds : NULL;
+	out->bound_count = rc == 0 ? fam->bound_count : 0;
+	return rc;
+}
+
+static inline int
+shmet_counter_new(struct shmet_segment *seg, struct shmet_counter *out,
+		  const char *name, const char *help)
+{
+	struct shmet_family f;
+	int rc = shmet_counter_family(seg, &f, name, help, 0, NULL);
+	int rc2 = shmet_counter_labels(&f, out, 0, NULL);
+
+	return rc < 0 ? rc : rc2;
+}
+
+static inline int
+shmet_gauge_new(struct shmet_segment *seg, struct shmet_gauge *out,
+		const char *name, const char *help, uint32_t gauge_mode)
+{
+	struct shmet_family f;
+	int rc = shmet_gauge_family(seg, &f, name, help, gauge_mode, 0, NULL);
+	int rc2 = shmet_gauge_labels(&f, out, 0, NULL);
+
+	return rc < 0 ? rc : rc2;
+}
+
+static inline int
+shmet_histogram_new(struct shmet_segment *seg, struct shmet_histogram *out,
+		    const char *name, const char *help, uint32_t bound_count,
+		    const double *bounds)
+{
+	struct shmet_family f;
+	int rc = shmet_histogram_family(seg, &f, name, help, bound_count,
+					bounds, 0, NULL);
+	int rc2 = shmet_histogram_labels(&f, out, 0, NULL);
+
+	return rc < 0 ? rc : rc2;
+}
+
+static inline uint32_t
+shmet_linear_bounds(double start, double width, uint32_t count, double *out)
+{
+	if (count == 0 || count > SHMET_MAX_BOUNDS || !(width > 0))
+		return 0;
+	for (uint32_t i = 0; i < count; i++)
+		out[i] = start + width * i;
+	return count;
+}
+
+static inline uint32_t
+shmet_exponential_bounds(double start, double factor, uint32_t count,
+			 double *out)
+{
+	if (count == 0 || count > SHMET_MAX_BOUNDS || !(start > 0) ||
+	    !(factor > 1))
+		return 0;
+	out[0] = start;
+	for (uint32_t i = 1; i < count; i++)
+		out[i] = out[i - 1] * factor;
+	return count;
+}
+
+/* ---------------------------------------------------------------- */
+/* Hot path.  Every cell access is relaxed: see "Value cells" at    */
+/* the top of this file.                                            */
+
+static inline void
+shmet_impl_add_double(shmet_impl_cell *cell, double v)
+{
+	uint64_t old = SHMET_AT(load_explicit)(cell, SHMET_MO(relaxed));
+
+	while (!SHMET_AT(compare_exchange_weak_explicit)(
+		cell, &old, shmet_impl_dbits(shmet_impl_bitsd(old) + v),
+		SHMET_MO(relaxed), SHMET_MO(relaxed)))
+		;
+}
+
+static inline void
+shmet_counter_inc(const struct shmet_counter *c)
+{
+	SHMET_AT(fetch_add_explicit)(&c->cell[0], 1, SHMET_MO(relaxed));
+}
+
+static inline void
+shmet_counter_add(const struct shmet_counter *c, uint64_t n)
+{
+	SHMET_AT(fetch_add_explicit)(&c->cell[0], n, SHMET_MO(relaxed));
+}
+
+static inline void
+shmet_counter_add_double(const struct shmet_counter *c, double v)
+{
+	/* A clamp, not a branch: NaN and negatives add 0. */
+	shmet_impl_add_double(&c->cell[1], v > 0.0 ? v : 0.0);
+}
+
+static inline void
+shmet_impl_gauge_stamp(const struct shmet_gauge *g)
+{
+	uint64_t stamp = 1;
+
+	if (g->timed)           /* fixed per handle: perfectly predicted */
+		stamp = shmet_now_ns() + 1;
+	SHMET_AT(store_explicit)(&g->cell[1], stamp, SHMET_MO(relaxed));
+}
+
+static inline void
+shmet_gauge_set(const struct shmet_gauge *g, double v)
+{
+	SHMET_AT(store_explicit)(&g->cell[0], shmet_impl_dbits(v),
+				 SHMET_MO(relaxed));
+	shmet_impl_gauge_stamp(g);
+}
+
+static inline void
+shmet_gauge_add(const struct shmet_gauge *g, double v)
+{
+	shmet_impl_add_double(&g->cell[0], v);
+	shmet_impl_gauge_stamp(g);
+}
+
+static inline void
+shmet_gauge_inc(const struct shmet_gauge *g)
+{
+	shmet_gauge_add(g, 1.0);
+}
+
+static inline void
+shmet_gauge_dec(const struct shmet_gauge *g)
+{
+	shmet_gauge_add(g, -1.0);
+}
+
+static inline void
+shmet_gauge_set_to_current_time(const struct shmet_gauge *g)
+{
+	shmet_gauge_set(g, (double)shmet_impl_clock_ns(CLOCK_REALTIME) / 1e9);
+}
+
+static inline void
+shmet_histogram_observe(const struct shmet_histogram *h, double v)
+{
+	uint32_t n = h->bound_count, i = 0;
+
+	if (n <= 16) {
+		/* "!(v <= b)" sends NaN to the +Inf bucket. */
+		while (i < n && !(v <= h->bounds[i]))
+			i++;
+	} else {
+		uint32_t hi = n;
+
+		while (i < hi) {
+			uint32_t mid = (i + hi) / 2;
+
+			if (v <= h->bounds[mid])
+				hi = mid;
+			else
+				i = mid + 1;
+		}
+	}
+	SHMET_AT(fetch_add_explicit)(&h->cell[i], 1, SHMET_MO(relaxed));
+	shmet_impl_add_double(&h->cell[n + 1], v);
+}
+
+static inline void
+shmet_histogram_observe_since(const struct shmet_histogram *h,
+			      uint64_t start_ns)
+{
+	shmet_histogram_observe(h, (double)(shmet_now_ns() - start_ns) / 1e9);
+}
+
+#endif /* SHMETRICS_IMPL_H */

@@ -1,0 +1,314 @@
+/*
+ * shmetrics segment layout: the contract between writer processes and
+ * readers that may have been built at different times.
+ *
+ * This is the only file that include/shmetrics/impl.h (writers) and lib/
+ * (readers) share.  Every on-segment structure has fixed-width fields, an
+ * explicit size and offset pinned by _Static_assert, no enums, no bool and no
+ * pointers: all references are offsets from the segment start (regions) or
+ * from the string pool start (strings).
+ *
+ * Segment map (all offsets are stored in the header, readers bounds-check
+ * every one of them before use):
+ *
+ *   Offset              Length                          Region
+ *   0                   SHMET_HEADER_SIZE (4096)        struct shmet_seg_header
+ *   writers_off         max_writers * 64                struct shmet_seg_writer[]
+ *   families_off        max_families * 128              struct shmet_seg_family[]
+ *   family_index_off    family_index_slots * 4          uint32 family id + 1, 0 = empty
+ *   series_off          max_series * 32                 struct shmet_seg_series[]
+ *   series_index_off    series_index_slots * 4          uint32 series id + 1, 0 = empty
+ *   strings_off         string_bytes                    append-only string pool
+ *   values_off          (max_writers + 1) * block_stride value blocks, page aligned;
+ *                                                       block max_writers is the
+ *                                                       shared fallback block
+ *
+ * Cells: a value block is an array of 8-byte cells.  A series owns
+ * cells_per_series consecutive cells starting at its first_cell, at the same
+ * index in every block:
+ *   counter    [0] uint64 integer increments, [1] double (bits) float increments
+ *   gauge      [0] double (bits) value, [1] uint64 write stamp: 0 = never
+ *              written by this block's writer, else 1 or (mostrecent modes)
+ *              CLOCK_MONOTONIC ns + 1 of the last write
+ *   histogram  [0..bound_count] uint64 per-bucket counts (not cumulative; the
+ *              last is the +Inf bucket), [bound_count + 1] double (bits) sum
+ *
+ * Strings in the pool: a string reference is {offset, length} relative to
+ * strings_off.  Label blobs (family label names, series label values) are a
+ * sequence of {uint16 length, bytes} entries, label_count of them, unaligned.
+ * Histogram bounds are label_count-independent double[bound_count], 8-aligned.
+ *
+ * History:
+ *   1  initial layout
+ */
+#ifndef SHMETRICS_LAYOUT_H
+#define SHMETRICS_LAYOUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+#include <atomic>
+#define SHMET_ATOMIC(T) std::atomic<T>
+#define SHMET_STATIC_ASSERT(c, m) static_assert(c, m)
+#else
+#include <stdatomic.h>
+#define SHMET_ATOMIC(T) _Atomic T
+#define SHMET_STATIC_ASSERT(c, m) _Static_assert(c, m)
+#endif
+
+/* "\x7fSHMETRC" read as a little-endian uint64 */
+#define SHMET_MAGIC             UINT64_C(0x435254454d48537f)
+#define SHMET_LAYOUT_VERSION    1u      /* 1: initial layout */
+#define SHMET_HEADER_SIZE       4096u
+#define SHMET_CACHELINE         64u
+#define SHMET_PAGE              4096u
+
+#define SHMET_INIT_EMPTY        0u      /* creator has not finished */
+#define SHMET_INIT_READY        1u      /* every region initialised */
+
+/* Family types (uint32 on the segment). */
+#define SHMET_TYPE_COUNTER      1u
+#define SHMET_TYPE_GAUGE        2u
+#define SHMET_TYPE_HISTOGRAM    3u
+
+/* Gauge modes, as in Python's multiprocess client. */
+#define SHMET_GAUGE_ALL                 1u
+#define SHMET_GAUGE_LIVEALL             2u
+#define SHMET_GAUGE_SUM                 3u
+#define SHMET_GAUGE_LIVESUM             4u
+#define SHMET_GAUGE_MAX                 5u
+#define SHMET_GAUGE_MIN                 6u
+#define SHMET_GAUGE_MOSTRECENT          7u
+#define SHMET_GAUGE_LIVEMOSTRECENT      8u
+
+/* Writer slot states. */
+#define SHMET_WRITER_UNUSED     0u      /* never claimed: its block is all zero */
+#define SHMET_WRITER_ACTIVE     1u      /* claimed; alive while its lock is held */
+#define SHMET_WRITER_RELEASED   2u      /* detached cleanly */
+
+/* Registration failures, counted in shmet_seg_header.failures[]. */
+#define SHMET_FAIL_INVALID_NAME         0u
+#define SHMET_FAIL_INVALID_LABELS       1u
+#define SHMET_FAIL_LABEL_VALUE          2u
+#define SHMET_FAIL_INVALID_BUCKETS      3u
+#define SHMET_FAIL_SHAPE_MISMATCH       4u
+#define SHMET_FAIL_FAMILIES_FULL        5u
+#define SHMET_FAIL_SERIES_FULL          6u
+#define SHMET_FAIL_CELLS_FULL           7u
+#define SHMET_FAIL_STRINGS_FULL         8u
+#define SHMET_FAIL_CARDINALITY          9u
+#define SHMET_FAIL_NO_MEMORY            10u
+#define SHMET_FAIL_WRITERS_FULL         11u
+#define SHMET_FAIL_COUNT                12u
+#define SHMET_FAIL_SLOTS                16u     /* room in the header */
+
+/* Limits that are part of the format. */
+#define SHMET_MAX_LABELS        16u
+#define SHMET_MAX_BOUNDS        128u
+#define SHMET_MAX_NAME_LEN      200u
+#define SHMET_MAX_HELP_LEN      1024u
+#define SHMET_MAX_LABEL_VALUE_LEN 1024u
+
+/*
+ * Advisory OFD locks on the segment's file (never on its bytes: the offsets
+ * lie far beyond any segment size).  An OFD lock belongs to an open file
+ * description, so it survives pid reuse, works across PID namespaces and is
+ * released by the kernel when the holder dies.
+ */
+#define SHMET_LOCK_INIT         (UINT64_C(1) << 40)
+#define SHMET_LOCK_SLOT(i)      (SHMET_LOCK_INIT + 1u + (uint64_t)(i))
+
+struct shmet_seg_str {
+	uint32_t off;                   /* from strings_off */
+	uint32_t len;                   /* bytes */
+};
+
+struct shmet_seg_header {
+	/* Line 0: identity, written once by the creator before init_state. */
+	uint64_t magic;                 /* SHMET_MAGIC */
+	uint32_t layout_version;        /* SHMET_LAYOUT_VERSION */
+	uint32_t header_size;           /* SHMET_HEADER_SIZE */
+	uint64_t total_size;            /* bytes of the whole segment */
+	uint64_t created_ns;            /* CLOCK_REALTIME at creation */
+	SHMET_ATOMIC(uint32_t) init_state; /* SHMET_INIT_*; release-stored last */
+	uint32_t padding0;              /* zero filled */
+	uint8_t padding1[24];           /* zero filled, rest of the line */
+
+	/* Line 1: capacities, immutable after init. */
+	uint32_t max_families;
+	uint32_t family_index_slots;    /* power of two */
+	uint32_t max_series;
+	uint32_t series_index_slots;    /* power of two */
+	uint32_t max_writers;           /* slots; block max_writers is the fallback */
+	uint32_t cells_per_block;
+	uint32_t string_bytes;
+	uint32_t max_series_per_family; /* default cardinality limit */
+	uint8_t padding2[32];
+
+	/* Line 2: region offsets, immutable after init. */
+	uint64_t writers_off;
+	uint64_t families_off;
+	uint64_t family_index_off;
+	uint64_t series_off;
+	uint64_t series_index_off;
+	uint64_t strings_off;
+	uint64_t values_off;
+	uint64_t block_stride;          /* bytes per value block, page multiple */
+
+	/*
+	 * Line 3: allocation cursors.  Bumped by every registering process, so
+	 * they live apart from the immutable lines that readers load often.
+	 */
+	SHMET_ATOMIC(uint32_t) families_used;
+	SHMET_ATOMIC(uint32_t) series_used;
+	SHMET_ATOMIC(uint32_t) cells_used;
+	SHMET_ATOMIC(uint32_t) strings_used;
+	SHMET_ATOMIC(uint64_t) generation; /* bumped after each publication */
+	uint8_t padding3[40];
+
+	/* Lines 4-5: registration failures by SHMET_FAIL_* reason. */
+	SHMET_ATOMIC(uint64_t) failures[SHMET_FAIL_SLOTS];
+
+	uint8_t reserved[SHMET_HEADER_SIZE - 6 * SHMET_CACHELINE];
+};
+
+/*
+ * One writer slot, one cache line: slots are claimed by different processes
+ * and must not share a line.
+ */
+struct shmet_seg_writer {
+	SHMET_ATOMIC(uint32_t) state;   /* SHMET_WRITER_* */
+	uint32_t padding0;
+	SHMET_ATOMIC(int64_t) pid;      /* as seen by the claimer */
+	SHMET_ATOMIC(uint64_t) claimed_ns;   /* CLOCK_REALTIME of the claim */
+	SHMET_ATOMIC(uint64_t) takeovers;    /* claims of this slot after the first */
+	SHMET_ATOMIC(uint64_t) last_gauge_ns; /* CLOCK_REALTIME of the claim's gauge reset */
+	uint8_t padding1[24];
+};
+
+struct shmet_seg_family {
+	uint32_t type;                  /* SHMET_TYPE_* */
+	uint32_t gauge_mode;            /* SHMET_GAUGE_*, 0 unless gauge */
+	uint32_t label_count;           /* <= SHMET_MAX_LABELS */
+	uint32_t bound_count;           /* finite bounds; buckets = bound_count + 1 */
+	uint32_t cells_per_series;
+	uint32_t max_series;            /* cardinality limit */
+	SHMET_ATOMIC(uint32_t) series_count; /* series created (limit check) */
+	uint32_t padding0;
+	struct shmet_seg_str name;
+	struct shmet_seg_str help;
+	struct shmet_seg_str unit;      /* len 0: no unit */
+	struct shmet_seg_str label_names; /* label blob */
+	struct shmet_seg_str bounds;    /* double[bound_count], len in bytes */
+	uint64_t hash;                  /* shmet_impl_name_hash of the name */
+	uint8_t reserved[48];
+};
+
+struct shmet_seg_series {
+	uint32_t family;                /* index into the family table */
+	uint32_t first_cell;
+	struct shmet_seg_str labels;    /* label blob of values */
+	uint64_t hash;                  /* shmet_impl_series_hash */
+	uint64_t reserved;
+};
+
+/* The format assumes 8-byte lock-free atomics shared between processes. */
+#ifndef __cplusplus
+SHMET_STATIC_ASSERT(ATOMIC_LLONG_LOCK_FREE == 2,
+		    "64-bit atomics must be lock-free to be shared");
+SHMET_STATIC_ASSERT(ATOMIC_INT_LOCK_FREE == 2,
+		    "32-bit atomics must be lock-free to be shared");
+#endif
+SHMET_STATIC_ASSERT(sizeof(SHMET_ATOMIC(uint64_t)) == 8, "atomic u64 size");
+SHMET_STATIC_ASSERT(sizeof(SHMET_ATOMIC(uint32_t)) == 4, "atomic u32 size");
+SHMET_STATIC_ASSERT(sizeof(double) == 8, "double is 8 bytes");
+
+SHMET_STATIC_ASSERT(sizeof(struct shmet_seg_str) == 8, "str size");
+SHMET_STATIC_ASSERT(sizeof(struct shmet_seg_header) == SHMET_HEADER_SIZE,
+		    "header size");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, layout_version) == 8, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, total_size) == 16, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, created_ns) == 24, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, init_state) == 32, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, max_families) == 64, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, max_series_per_family) == 92, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, writers_off) == 128, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, block_stride) == 184, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, families_used) == 192, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, generation) == 208, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, failures) == 256, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, reserved) == 384, "");
+
+SHMET_STATIC_ASSERT(sizeof(struct shmet_seg_writer) == SHMET_CACHELINE,
+		    "a writer slot is one cache line");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_writer, pid) == 8, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_writer, last_gauge_ns) == 32, "");
+
+SHMET_STATIC_ASSERT(sizeof(struct shmet_seg_family) == 128, "family size");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, series_count) == 24, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, name) == 32, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, bounds) == 64, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, hash) == 72, "");
+
+SHMET_STATIC_ASSERT(sizeof(struct shmet_seg_series) == 32, "series size");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_series, labels) == 8, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_series, hash) == 16, "");
+
+/*
+ * The hash that places families and series in the index.  Part of the
+ * format: every process must compute the same value, so changing it means a
+ * new SHMET_LAYOUT_VERSION.
+ */
+#define SHMET_HASH_K1 UINT64_C(0x9e3779b97f4a7c15)
+#define SHMET_HASH_K2 UINT64_C(0xbf58476d1ce4e5b9)
+#define SHMET_HASH_K3 UINT64_C(0x94d049bb133111eb)
+
+static inline uint64_t
+shmet_impl_mix(uint64_t h)
+{
+	h ^= h >> 30;
+	h *= SHMET_HASH_K2;
+	h ^= h >> 27;
+	h *= SHMET_HASH_K3;
+	h ^= h >> 31;
+	return h;
+}
+
+/* Continue hash h over len bytes at p. */
+static inline uint64_t
+shmet_impl_hash_bytes(uint64_t h, const void *p, size_t len)
+{
+	const unsigned char *b = (const unsigned char *)p;
+	h ^= (uint64_t)len * SHMET_HASH_K1;
+	while (len >= 8) {
+		uint64_t w = 0;
+		for (unsigned i = 0; i < 8; i++)
+			w |= (uint64_t)b[i] << (8 * i);
+		h = shmet_impl_mix(h ^ w) + SHMET_HASH_K1;
+		b += 8;
+		len -= 8;
+	}
+	if (len > 0) {
+		uint64_t w = 0;
+		for (unsigned i = 0; i < len; i++)
+			w |= (uint64_t)b[i] << (8 * i);
+		h = shmet_impl_mix(h ^ w ^ ((uint64_t)len << 59));
+	}
+	return h;
+}
+
+/* Series hash: family index, then each label value in order. */
+static inline uint64_t
+shmet_impl_series_hash_start(uint32_t family)
+{
+	return shmet_impl_mix((uint64_t)family + SHMET_HASH_K1);
+}
+
+static inline uint64_t
+shmet_impl_name_hash(const char *name, size_t len)
+{
+	return shmet_impl_mix(shmet_impl_hash_bytes(SHMET_HASH_K3, name, len));
+}
+
+#endif /* SHMETRICS_LAYOUT_H */

@@ -1,0 +1,500 @@
+/*
+ * The index: every published family and series of a segment, validated,
+ * copied out of the segment and sorted (families by name, series by label
+ * values), so that renderers produce a stable order and never touch
+ * untrusted strings.  Built when the segment's generation moves.
+ *
+ * Corrupt records are left out and counted, not fatal: one bad record
+ * must not hide a fleet's other metrics.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "reader-private.h"
+
+void *
+arena_alloc(struct arena *a, size_t size)
+{
+	struct arena_chunk *c = a->head;
+	size_t need = (size + sizeof(max_align_t) - 1) &
+		      ~(sizeof(max_align_t) - 1);
+
+	if (!c || c->size - c->used < need) {
+		size_t chunk = MAX(need, (size_t)1 << 20);
+
+		c = malloc(sizeof *c + chunk);
+		if (!c)
+			return NULL;
+		c->next = a->head;
+		c->used = 0;
+		c->size = chunk;
+		a->head = c;
+	}
+	c->used += need;
+	return (char *)c->data + c->used - need;
+}
+
+void
+arena_free(struct arena *a)
+{
+	while (a->head) {
+		struct arena_chunk *next = a->head->next;
+
+		free(a->head);
+		a->head = next;
+	}
+}
+
+/* Untrusted pool string -> arena copy; ptr NULL if out of bounds. */
+static struct shmet_str
+copy_str(const struct shmet_reader *r, struct arena *a, struct shmet_seg_str s)
+{
+	struct shmet_str out = { NULL, 0 };
+	char *p;
+
+	if ((uint64_t)s.off + s.len > r->hdr.string_bytes)
+		return out;
+	p = arena_alloc(a, (size_t)s.len + 1);
+	if (!p)
+		return out;
+	memcpy(p, r->base + r->hdr.strings_off + s.off, s.len);
+	p[s.len] = '\0';
+	out.ptr = p;
+	out.len = s.len;
+	return out;
+}
+
+static int
+valid_name(struct shmet_str s, int metric)
+{
+	if (!s.ptr || s.len == 0 || s.len > SHMET_MAX_NAME_LEN)
+		return 0;
+	if (!metric && s.len >= 2 && s.ptr[0] == '_' && s.ptr[1] == '_')
+		return 0;
+	for (uint32_t i = 0; i < s.len; i++) {
+		char c = s.ptr[i];
+		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			 c == '_' || (metric && c == ':') ||
+			 (i > 0 && c >= '0' && c <= '9');
+
+		if (!ok)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Parse a label blob of exactly n {u16 len, bytes} entries filling the
+ * whole reference; copies into an arena array.  NULL if malformed.
+ */
+static struct shmet_str *
+copy_blob(const struct shmet_reader *r, struct arena *a, struct shmet_seg_str s,
+	  uint32_t n, int names)
+{
+	const unsigned char *p, *end;
+	struct shmet_str *out;
+
+	if ((uint64_t)s.off + s.len > r->hdr.string_bytes)
+		return NULL;
+	p = r->base + r->hdr.strings_off + s.off;
+	end = p + s.len;
+	out = arena_alloc(a, sizeof *out * (n ? n : 1));
+	if (!out)
+		return NULL;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t len;
+		char *copy;
+
+		if (end - p < 2)
+			return NULL;
+		len = (uint32_t)p[0] | ((uint32_t)p[1] << 8);
+		p += 2;
+		if (len > SHMET_MAX_LABEL_VALUE_LEN || (size_t)(end - p) < len)
+			return NULL;
+		copy = arena_alloc(a, len + 1);
+		if (!copy)
+			return NULL;
+		memcpy(copy, p, len);
+		copy[len] = '\0';
+		out[i].ptr = copy;
+		out[i].len = len;
+		p += len;
+		if (names && !valid_name(out[i], 0))
+			return NULL;
+	}
+	return p == end ? out : NULL;
+}
+
+static const double *
+copy_bounds(const struct shmet_reader *r, struct arena *a,
+	    const struct shmet_seg_family *f)
+{
+	double *b;
+
+	if (f->bounds.len != 8u * f->bound_count || (f->bounds.off & 7) ||
+	    (uint64_t)f->bounds.off + f->bounds.len > r->hdr.string_bytes)
+		return NULL;
+	b = arena_alloc(a, (size_t)f->bounds.len + 8);
+	if (!b)
+		return NULL;
+	memcpy(b, r->base + r->hdr.strings_off + f->bounds.off, f->bounds.len);
+	for (uint32_t i = 0; i < f->bound_count; i++)
+		if (!(b[i] - b[i] == 0.0) || (i > 0 && !(b[i] > b[i - 1])))
+			return NULL;
+	return b;
+}
+
+/* Validate and copy family record id; 0 on success. */
+static int
+load_family(const struct shmet_reader *r, struct arena *a, uint32_t id,
+	    struct shmet_index_family *out)
+{
+	const struct shmet_seg_family *src =
+		(const struct shmet_seg_family *)(r->base +
+						  r->hdr.families_off) + id;
+	struct shmet_seg_family f;
+
+	/* One copy of the record: later changes cannot bypass the checks. */
+	memcpy(&f, src, offsetof(struct shmet_seg_family, series_count));
+	memcpy(&f.name, &src->name,
+	       sizeof f - offsetof(struct shmet_seg_family, name));
+	if (f.type < SHMET_TYPE_COUNTER || f.type > SHMET_TYPE_HISTOGRAM ||
+	    f.label_count > SHMET_MAX_LABELS ||
+	    (f.type == SHMET_TYPE_HISTOGRAM) !=
+		    (f.bound_count >= 1 && f.bound_count <= SHMET_MAX_BOUNDS) ||
+	    (f.type != SHMET_TYPE_HISTOGRAM && f.bound_count != 0) ||
+	    (f.type == SHMET_TYPE_GAUGE) !=
+		    (f.gauge_mode >= SHMET_GAUGE_ALL &&
+		     f.gauge_mode <= SHMET_GAUGE_LIVEMOSTRECENT) ||
+	    (f.type != SHMET_TYPE_GAUGE && f.gauge_mode != 0) ||
+	    f.cells_per_series != shmet_impl_cells_for(f.type, f.bound_count) ||
+	    f.help.len > SHMET_MAX_HELP_LEN)
+		return -1;
+	memset(out, 0, sizeof *out);
+	out->name = copy_str(r, a, f.name);
+	out->help = copy_str(r, a, f.help);
+	out->unit = copy_str(r, a, f.unit);
+	out->label_names = copy_blob(r, a, f.label_names, f.label_count, 1);
+	out->bounds = copy_bounds(r, a, &f);
+	if (!valid_name(out->name, 1) || !out->help.ptr || !out->unit.ptr ||
+	    (out->unit.len > 0 && !valid_name(out->unit, 0)) ||
+	    !out->label_names || !out->bounds)
+		return -1;
+	out->type = f.type;
+	out->gauge_mode = f.gauge_mode;
+	out->label_count = f.label_count;
+	out->bound_count = f.bound_count;
+	out->cells_per_series = f.cells_per_series;
+	out->first_series = id;         /* segment id until sorted */
+	return 0;
+}
+
+static int
+cmp_str(struct shmet_str a, struct shmet_str b)
+{
+	int c = memcmp(a.ptr, b.ptr, MIN(a.len, b.len));
+
+	if (c)
+		return c;
+	return (a.len > b.len) - (a.len < b.len);
+}
+
+static int
+cmp_family(const void *pa, const void *pb)
+{
+	const struct shmet_index_family *a = pa, *b = pb;
+	int c = cmp_str(a->name, b->name);
+
+	if (c)
+		return c;
+	/* Equal names only in a corrupt segment: keep the oldest first. */
+	return (a->first_series > b->first_series) -
+	       (a->first_series < b->first_series);
+}
+
+/* families: the sorted family array, for the label count. */
+static int
+cmp_series(const void *pa, const void *pb, void *families)
+{
+	const struct shmet_index_series *a = pa, *b = pb;
+	const struct shmet_index_family *fams = families;
+	uint32_t n;
+
+	if (a->family != b->family)
+		return (a->family > b->family) - (a->family < b->family);
+	n = fams[a->family].label_count;
+	for (uint32_t i = 0; i < n; i++) {
+		int c = cmp_str(a->label_values[i], b->label_values[i]);
+
+		if (c)
+			return c;
+	}
+	return 0;
+}
+
+static int
+collect_families(const struct shmet_reader *r, struct shmet_index *idx,
+		 uint32_t *pos_of_id)
+{
+	const _Atomic uint32_t *slots =
+		(const _Atomic uint32_t *)(r->base + r->hdr.family_index_off);
+	uint32_t n = 0, kept = 0;
+
+	idx->families = arena_alloc(&idx->arena, sizeof *idx->families *
+					 r->hdr.max_families);
+	if (!idx->families)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < r->hdr.family_index_slots; i++) {
+		/* Acquire: pairs with the writer's release CAS. */
+		uint32_t v = atomic_load_explicit(&slots[i],
+						  memory_order_acquire);
+
+		if (v == 0)
+			continue;
+		if (v - 1 >= r->hdr.max_families ||
+		    pos_of_id[v - 1] != UINT32_MAX || n >= r->hdr.max_families ||
+		    load_family(r, &idx->arena, v - 1, &idx->families[n]) < 0) {
+			idx->skipped_families++;
+			continue;
+		}
+		pos_of_id[v - 1] = 0;   /* seen */
+		n++;
+	}
+	qsort(idx->families, n, sizeof *idx->families, cmp_family);
+	for (uint32_t i = 0; i < n; i++) {
+		struct shmet_index_family *f = &idx->families[i];
+
+		if (kept > 0 &&
+		    cmp_str(idx->families[kept - 1].name, f->name) == 0) {
+			pos_of_id[f->first_series] = UINT32_MAX;
+			idx->skipped_families++;
+			continue;
+		}
+		pos_of_id[f->first_series] = kept;
+		idx->families[kept++] = *f;
+	}
+	idx->nfamilies = kept;
+	return 0;
+}
+
+static int
+collect_series(const struct shmet_reader *r, struct shmet_index *idx,
+	       const uint32_t *pos_of_id)
+{
+	const _Atomic uint32_t *slots =
+		(const _Atomic uint32_t *)(r->base + r->hdr.series_index_off);
+	const struct shmet_seg_series *table =
+		(const struct shmet_seg_series *)(r->base + r->hdr.series_off);
+	uint32_t n = 0;
+
+	idx->series = arena_alloc(&idx->arena,
+				  sizeof *idx->series * r->hdr.max_series);
+	if (!idx->series)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < r->hdr.series_index_slots; i++) {
+		/* Acquire: pairs with the writer's release CAS. */
+		uint32_t v = atomic_load_explicit(&slots[i],
+						  memory_order_acquire);
+		struct shmet_seg_series s;
+		const struct shmet_index_family *f;
+		uint32_t pos;
+
+		if (v == 0)
+			continue;
+		if (v - 1 >= r->hdr.max_series || n >= r->hdr.max_series) {
+			idx->skipped_series++;
+			continue;
+		}
+		memcpy(&s, &table[v - 1], sizeof s);
+		pos = s.family < r->hdr.max_families ? pos_of_id[s.family]
+						     : UINT32_MAX;
+		if (pos == UINT32_MAX) {
+			idx->skipped_series++;
+			continue;
+		}
+		f = &idx->families[pos];
+		if ((uint64_t)s.first_cell + f->cells_per_series >
+		    r->hdr.cells_per_block) {
+			idx->skipped_series++;
+			continue;
+		}
+		idx->series[n].family = pos;
+		idx->series[n].first_cell = s.first_cell;
+		idx->series[n].label_values = copy_blob(r, &idx->arena,
+							s.labels,
+							f->label_count, 0);
+		if (!idx->series[n].label_values) {
+			idx->skipped_series++;
+			continue;
+		}
+		n++;
+	}
+	qsort_r(idx->series, n, sizeof *idx->series, cmp_series, idx->families);
+	idx->nseries = n;
+	return 0;
+}
+
+/* Drop duplicate series (corrupt segments) and link families to series. */
+static void
+link_series(struct shmet_index *idx)
+{
+	uint32_t kept = 0;
+
+	for (uint32_t i = 0; i < idx->nfamilies; i++)
+		idx->families[i].series_count = 0;
+	for (uint32_t i = 0; i < idx->nseries; i++) {
+		struct shmet_index_series *s = &idx->series[i];
+
+		if (kept > 0 &&
+		    cmp_series(&idx->series[kept - 1], s, idx->families) == 0) {
+			idx->skipped_series++;
+			continue;
+		}
+		idx->series[kept++] = *s;
+	}
+	idx->nseries = kept;
+	for (uint32_t i = idx->nseries; i-- > 0;) {
+		struct shmet_index_family *f = &idx->families[idx->series[i].family];
+
+		f->first_series = i;
+		f->series_count++;
+	}
+	for (uint32_t i = 0; i < idx->nfamilies; i++)
+		if (idx->families[i].series_count == 0)
+			idx->families[i].first_series = idx->nseries;
+}
+
+/* Which cells are float sums, and which series are gauges. */
+static int
+classify_cells(struct shmet_index *idx)
+{
+	uint32_t ncells = 0, ngauges = 0;
+
+	for (uint32_t i = 0; i < idx->nseries; i++) {
+		const struct shmet_index_series *s = &idx->series[i];
+		const struct shmet_index_family *f = &idx->families[s->family];
+
+		ncells = MAX(ncells, s->first_cell + f->cells_per_series);
+		ngauges += f->type == SHMET_TYPE_GAUGE;
+	}
+	idx->ncells = ncells;
+	idx->dmask = arena_alloc(&idx->arena, 8u * (ncells ? ncells : 1));
+	idx->gauge_series = arena_alloc(&idx->arena,
+					4u * (ngauges ? ngauges : 1));
+	if (!idx->dmask || !idx->gauge_series)
+		return -ENOMEM;
+	memset(idx->dmask, 0, 8u * ncells);
+	for (uint32_t i = 0; i < idx->nseries; i++) {
+		const struct shmet_index_series *s = &idx->series[i];
+		const struct shmet_index_family *f = &idx->families[s->family];
+
+		if (f->type == SHMET_TYPE_GAUGE)
+			idx->gauge_series[idx->ngauges++] = i;
+		else
+			/* counter [1] and histogram [bounds + 1] are floats */
+			idx->dmask[s->first_cell + f->cells_per_series - 1] =
+				~UINT64_C(0);
+	}
+	return 0;
+}
+
+SHMET_EXPORT int
+shmet_index_build(const struct shmet_reader *r, struct shmet_index **out,
+		  char *err, size_t errlen)
+{
+	struct shmet_index *idx = calloc(1, sizeof *idx);
+	uint32_t *pos_of_id = NULL;
+	int rc = -ENOMEM;
+
+	*out = NULL;
+	if (!idx)
+		goto fail;
+	/* Read the generation first: a later change makes the next check
+	 * rebuild, never miss an update. */
+	idx->generation = shmet_reader_generation(r);
+	pos_of_id = malloc(sizeof *pos_of_id * r->hdr.max_families);
+	if (!pos_of_id)
+		goto fail;
+	memset(pos_of_id, 0xff, sizeof *pos_of_id * r->hdr.max_families);
+	rc = collect_families(r, idx, pos_of_id);
+	if (rc == 0)
+		rc = collect_series(r, idx, pos_of_id);
+	if (rc < 0)
+		goto fail;
+	link_series(idx);
+	rc = classify_cells(idx);
+	if (rc < 0)
+		goto fail;
+	free(pos_of_id);
+	*out = idx;
+	return 0;
+
+fail:
+	free(pos_of_id);
+	shmet_index_free(idx);
+	if (err && errlen)
+		snprintf(err, errlen, "%s: cannot build index: %s", r->name,
+			 strerror(-rc));
+	return rc;
+}
+
+SHMET_EXPORT void
+shmet_index_free(struct shmet_index *idx)
+{
+	if (!idx)
+		return;
+	arena_free(&idx->arena);
+	free(idx);
+}
+
+SHMET_EXPORT uint64_t
+shmet_index_generation(const struct shmet_index *idx)
+{
+	return idx->generation;
+}
+
+SHMET_EXPORT uint32_t
+shmet_index_family_count(const struct shmet_index *idx)
+{
+	return idx->nfamilies;
+}
+
+SHMET_EXPORT const struct shmet_index_family *
+shmet_index_family(const struct shmet_index *idx, uint32_t i)
+{
+	return i < idx->nfamilies ? &idx->families[i] : NULL;
+}
+
+SHMET_EXPORT uint32_t
+shmet_index_series_count(const struct shmet_index *idx)
+{
+	return idx->nseries;
+}
+
+SHMET_EXPORT const struct shmet_index_series *
+shmet_index_series(const struct shmet_index *idx, uint32_t i)
+{
+	return i < idx->nseries ? &idx->series[i] : NULL;
+}
+
+SHMET_EXPORT const struct shmet_index_family *
+shmet_index_find(const struct shmet_index *idx, const char *name)
+{
+	struct shmet_str key = { name, (uint32_t)strlen(name) };
+	uint32_t lo = 0, hi = idx->nfamilies;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		int c = cmp_str(idx->families[mid].name, key);
+
+		if (c == 0)
+			return &idx->families[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}

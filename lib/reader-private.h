@@ -1,0 +1,79 @@
+/*
+ * libshmetrics internals shared by the lib/ sources; never installed.
+ */
+#ifndef SHMETRICS_READER_PRIVATE_H
+#define SHMETRICS_READER_PRIVATE_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <shmetrics.h>
+
+#include "shmetrics-reader.h"
+
+#define SHMET_EXPORT __attribute__((visibility("default")))
+
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* A broken internal invariant: never reached by bad segment contents. */
+#define shmet_die(msg)                                                        \
+	do {                                                                  \
+		fprintf(stderr, "%s:%d: internal error: %s\n", __FILE__,      \
+			__LINE__, (msg));                                     \
+		abort();                                                      \
+	} while (0)
+
+struct shmet_reader {
+	int fd;                         /* O_RDONLY, -1 for memory */
+	int mapped;
+	const unsigned char *base;      /* PROT_READ mapping or borrowed */
+	size_t size;
+	struct shmet_seg_header hdr;    /* validated copy of immutable fields */
+	char name[256];
+};
+
+enum reader_cursor_kind {
+	CURSOR_FAMILIES,
+	CURSOR_SERIES,
+	CURSOR_CELLS,
+	CURSOR_STRINGS,
+};
+
+/* A chunked arena: allocations never move, freed all at once. */
+struct arena_chunk {
+	struct arena_chunk *next;
+	size_t used, size;
+	max_align_t data[];
+};
+
+struct arena {
+	struct arena_chunk *head;
+};
+
+void *arena_alloc(struct arena *a, size_t size);
+void arena_free(struct arena *a);
+
+struct shmet_index {
+	uint64_t generation;
+	struct shmet_index_family *families;
+	uint32_t nfamilies;
+	struct shmet_index_series *series;
+	uint32_t nseries;
+	uint32_t ncells;                /* cells covered by the series */
+	uint64_t *dmask;                /* per cell: ~0 if a float-sum cell */
+	uint32_t *gauge_series;         /* positions of gauge series */
+	uint32_t ngauges;
+	uint32_t skipped_families;      /* corrupt records left out */
+	uint32_t skipped_series;
+	struct arena arena;
+};
+
+const struct shmet_seg_header *reader_live_header(const struct shmet_reader *r);
+uint32_t reader_cursor(const struct shmet_reader *r, int which);
+const struct shmet_seg_writer *reader_writer(const struct shmet_reader *r,
+					     uint32_t slot);
+int reader_writer_live(const struct shmet_reader *r, uint32_t slot,
+		       uint32_t state);
+
+#endif /* SHMETRICS_READER_PRIVATE_H */

@@ -1,0 +1,379 @@
+/*
+ * libshmetrics reader: map, validate, index and aggregate a segment.
+ *
+ * Trust: the segment is written by other processes, possibly of another
+ * build, possibly buggy or hostile.  Immutable header fields are copied once
+ * and validated by recomputing the geometry; every record is validated
+ * before use and its strings are copied out, so later changes in the
+ * segment cannot invalidate what was checked.
+ *
+ * Ordering guarantees (pairs with include/shmetrics/impl.h):
+ * - Index slots are loaded with acquire, pairing with the writers' release
+ *   CAS: a record found through the index is complete.
+ * - init_state is loaded with acquire, pairing with the creator's release.
+ * - Writer slot state is loaded with acquire, pairing with the claimer's
+ *   release store made after it filled the slot record.
+ * - Value cells are loaded relaxed: see impl.h "Value cells".  Every cell is
+ *   read once per scrape, and each counter cell is monotonic, so the sum of
+ *   a later scrape is never below an earlier one.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <shmetrics.h>
+
+#include "reader-private.h"
+
+static int
+set_err(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
+
+/* Copy the immutable header fields one by one (the cursors are atomics). */
+static void
+copy_header(struct shmet_seg_header *dst, const struct shmet_seg_header *src)
+{
+	memset(dst, 0, sizeof *dst);
+	dst->magic = src->magic;
+	dst->layout_version = src->layout_version;
+	dst->header_size = src->header_size;
+	dst->total_size = src->total_size;
+	dst->created_ns = src->created_ns;
+	dst->max_families = src->max_families;
+	dst->family_index_slots = src->family_index_slots;
+	dst->max_series = src->max_series;
+	dst->series_index_slots = src->series_index_slots;
+	dst->max_writers = src->max_writers;
+	dst->cells_per_block = src->cells_per_block;
+	dst->string_bytes = src->string_bytes;
+	dst->max_series_per_family = src->max_series_per_family;
+	dst->writers_off = src->writers_off;
+	dst->families_off = src->families_off;
+	dst->family_index_off = src->family_index_off;
+	dst->series_off = src->series_off;
+	dst->series_index_off = src->series_index_off;
+	dst->strings_off = src->strings_off;
+	dst->values_off = src->values_off;
+	dst->block_stride = src->block_stride;
+}
+
+#define CHECK_OFFSET(field)                                                   \
+	do {                                                                  \
+		if (h->field != g.field)                                      \
+			return set_err(err, errlen, -EPROTO,                  \
+				       "%s: header field " #field " is %llu, "  \
+				       "expected %llu for these capacities",  \
+				       what, (unsigned long long)h->field,    \
+				       (unsigned long long)g.field);          \
+	} while (0)
+
+static int
+validate_header(const struct shmet_seg_header *h, const void *live_header,
+		size_t size, const char *what, char *err, size_t errlen)
+{
+	const struct shmet_seg_header *live = live_header;
+	struct shmet_seg_header g;
+
+	if (size < SHMET_HEADER_SIZE)
+		return set_err(err, errlen, -EPROTO,
+			       "%s: %zu bytes, smaller than a segment header "
+			       "(%u)", what, size, SHMET_HEADER_SIZE);
+	if (h->magic != SHMET_MAGIC)
+		return set_err(err, errlen, -EPROTO,
+			       "%s: not a shmetrics segment (bad magic "
+			       "0x%016llx)", what,
+			       (unsigned long long)h->magic);
+	if (h->layout_version != SHMET_LAYOUT_VERSION)
+		return set_err(err, errlen, -EPROTONOSUPPORT,
+			       "%s: layout version %u is not supported (this "
+			       "reader speaks %u)", what, h->layout_version,
+			       SHMET_LAYOUT_VERSION);
+	if (h->header_size != SHMET_HEADER_SIZE)
+		return set_err(err, errlen, -EPROTO,
+			       "%s: header size %u, expected %u", what,
+			       h->header_size, SHMET_HEADER_SIZE);
+	if (atomic_load_explicit(&live->init_state, memory_order_acquire) !=
+	    SHMET_INIT_READY)
+		return set_err(err, errlen, -EAGAIN,
+			       "%s: segment is not initialised yet", what);
+	if (h->total_size != size)
+		return set_err(err, errlen, -EPROTO,
+			       "%s: header says %llu bytes but the segment has "
+			       "%zu", what, (unsigned long long)h->total_size,
+			       size);
+	memset(&g, 0, sizeof g);
+	if (shmet_impl_geometry(&g, h->max_families, h->max_series,
+				h->max_writers, h->cells_per_block,
+				h->string_bytes) < 0)
+		return set_err(err, errlen, -EPROTO,
+			       "%s: capacities out of range (families %u, "
+			       "series %u, writers %u, cells %u, strings %u)",
+			       what, h->max_families, h->max_series,
+			       h->max_writers, h->cells_per_block,
+			       h->string_bytes);
+	CHECK_OFFSET(family_index_slots);
+	CHECK_OFFSET(series_index_slots);
+	CHECK_OFFSET(writers_off);
+	CHECK_OFFSET(families_off);
+	CHECK_OFFSET(family_index_off);
+	CHECK_OFFSET(series_off);
+	CHECK_OFFSET(series_index_off);
+	CHECK_OFFSET(strings_off);
+	CHECK_OFFSET(values_off);
+	CHECK_OFFSET(block_stride);
+	CHECK_OFFSET(total_size);
+	if (h->max_series_per_family == 0)
+		return set_err(err, errlen, -EPROTO,
+			       "%s: header field max_series_per_family is 0",
+			       what);
+	return 0;
+}
+
+static int
+reader_init(struct shmet_reader *r, const void *base, size_t size,
+	    const char *what, char *err, size_t errlen)
+{
+	r->base = base;
+	r->size = size;
+	if (size >= SHMET_HEADER_SIZE)
+		copy_header(&r->hdr, base);
+	else
+		memset(&r->hdr, 0, sizeof r->hdr);
+	snprintf(r->name, sizeof r->name, "%s", what);
+	return validate_header(&r->hdr, base, size, what, err, errlen);
+}
+
+SHMET_EXPORT int
+shmet_reader_open(const char *name, struct shmet_reader **out, char *err,
+		  size_t errlen)
+{
+	struct shmet_reader *r;
+	struct stat st;
+	void *p;
+	int rc;
+
+	*out = NULL;
+	if (!name)
+		name = getenv(SHMET_ENV_SEGMENT);
+	if (!name || !*name)
+		name = SHMET_DEFAULT_SEGMENT;
+	r = calloc(1, sizeof *r);
+	if (!r)
+		return set_err(err, errlen, -ENOMEM, "out of memory");
+	r->fd = shm_open(name, O_RDONLY, 0);
+	if (r->fd < 0) {
+		rc = -errno;
+		free(r);
+		return set_err(err, errlen, rc, "%s: cannot open segment: %s",
+			       name, strerror(-rc));
+	}
+	if (fstat(r->fd, &st) < 0) {
+		rc = -errno;
+		goto fail_msg;
+	}
+	if (st.st_size < (off_t)SHMET_HEADER_SIZE) {
+		rc = set_err(err, errlen, -EPROTO,
+			     "%s: %lld bytes, smaller than a segment header "
+			     "(%u)", name, (long long)st.st_size,
+			     SHMET_HEADER_SIZE);
+		goto fail;
+	}
+	/* Read-only on purpose: the exporter can never write a segment. */
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, r->fd, 0);
+	if (p == MAP_FAILED) {
+		rc = -errno;
+		goto fail_msg;
+	}
+	r->mapped = 1;
+	rc = reader_init(r, p, (size_t)st.st_size, name, err, errlen);
+	if (rc < 0)
+		goto fail;
+	*out = r;
+	return 0;
+
+fail_msg:
+	set_err(err, errlen, rc, "%s: %s", name, strerror(-rc));
+fail:
+	shmet_reader_close(r);
+	return rc;
+}
+
+SHMET_EXPORT int
+shmet_reader_open_memory(const void *data, size_t size,
+			 struct shmet_reader **out, char *err, size_t errlen)
+{
+	struct shmet_reader *r = calloc(1, sizeof *r);
+	int rc;
+
+	*out = NULL;
+	if (!r)
+		return set_err(err, errlen, -ENOMEM, "out of memory");
+	r->fd = -1;
+	rc = reader_init(r, data, size, "memory", err, errlen);
+	if (rc < 0) {
+		free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+SHMET_EXPORT void
+shmet_reader_close(struct shmet_reader *r)
+{
+	if (!r)
+		return;
+	if (r->mapped)
+		munmap((void *)r->base, r->size);
+	if (r->fd >= 0)
+		close(r->fd);
+	free(r);
+}
+
+const struct shmet_seg_header *
+reader_live_header(const struct shmet_reader *r)
+{
+	return (const struct shmet_seg_header *)r->base;
+}
+
+SHMET_EXPORT uint64_t
+shmet_reader_generation(const struct shmet_reader *r)
+{
+	/* Acquire: pairs with the writers' release increment. */
+	return atomic_load_explicit(&reader_live_header(r)->generation,
+				    memory_order_acquire);
+}
+
+uint32_t
+reader_cursor(const struct shmet_reader *r, int which)
+{
+	const struct shmet_seg_header *h = reader_live_header(r);
+
+	switch (which) {
+	case CURSOR_FAMILIES:
+		return MIN(atomic_load_explicit(&h->families_used,
+						memory_order_relaxed),
+			   r->hdr.max_families);
+	case CURSOR_SERIES:
+		return MIN(atomic_load_explicit(&h->series_used,
+						memory_order_relaxed),
+			   r->hdr.max_series);
+	case CURSOR_CELLS:
+		return MIN(atomic_load_explicit(&h->cells_used,
+						memory_order_relaxed),
+			   r->hdr.cells_per_block);
+	default:
+		return MIN(atomic_load_explicit(&h->strings_used,
+						memory_order_relaxed),
+			   r->hdr.string_bytes);
+	}
+}
+
+const struct shmet_seg_writer *
+reader_writer(const struct shmet_reader *r, uint32_t slot)
+{
+	return (const struct shmet_seg_writer *)(r->base + r->hdr.writers_off) +
+	       slot;
+}
+
+/*
+ * A slot is live while its claimer holds the slot's OFD lock.  Without a
+ * file (a segment in memory) ACTIVE is taken at its word.
+ */
+int
+reader_writer_live(const struct shmet_reader *r, uint32_t slot,
+		   uint32_t state)
+{
+	struct flock fl;
+
+	if (state != SHMET_WRITER_ACTIVE)
+		return 0;
+	if (r->fd < 0)
+		return 1;
+	memset(&fl, 0, sizeof fl);
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = (off_t)SHMET_LOCK_SLOT(slot);
+	fl.l_len = 1;
+	if (fcntl(r->fd, F_OFD_GETLK, &fl) < 0)
+		return 1;       /* cannot tell: do not declare it dead */
+	return fl.l_type != F_UNLCK;
+}
+
+SHMET_EXPORT int
+shmet_reader_writers(const struct shmet_reader *r,
+		     struct shmet_writer_info *out, uint32_t max)
+{
+	uint32_t n = MIN(max, r->hdr.max_writers);
+
+	for (uint32_t i = 0; i < n; i++) {
+		const struct shmet_seg_writer *w = reader_writer(r, i);
+		struct shmet_writer_info *o = &out[i];
+
+		o->slot = i;
+		/* Acquire: pairs with the claimer's release of state. */
+		o->state = atomic_load_explicit(&w->state,
+						memory_order_acquire);
+		o->live = reader_writer_live(r, i, o->state);
+		o->pid = atomic_load_explicit(&w->pid, memory_order_relaxed);
+		o->claimed_ns = atomic_load_explicit(&w->claimed_ns,
+						     memory_order_relaxed);
+		o->takeovers = atomic_load_explicit(&w->takeovers,
+						    memory_order_relaxed);
+	}
+	return (int)n;
+}
+
+SHMET_EXPORT int
+shmet_reader_info(const struct shmet_reader *r, struct shmet_reader_info *info)
+{
+	const struct shmet_seg_header *h = reader_live_header(r);
+
+	memset(info, 0, sizeof *info);
+	info->layout_version = r->hdr.layout_version;
+	info->total_size = r->hdr.total_size;
+	info->created_ns = r->hdr.created_ns;
+	info->generation = shmet_reader_generation(r);
+	info->max_families = r->hdr.max_families;
+	info->families_used = reader_cursor(r, CURSOR_FAMILIES);
+	info->max_series = r->hdr.max_series;
+	info->series_used = reader_cursor(r, CURSOR_SERIES);
+	info->cells_per_block = r->hdr.cells_per_block;
+	info->cells_used = reader_cursor(r, CURSOR_CELLS);
+	info->string_bytes = r->hdr.string_bytes;
+	info->strings_used = reader_cursor(r, CURSOR_STRINGS);
+	info->max_writers = r->hdr.max_writers;
+	info->max_series_per_family = r->hdr.max_series_per_family;
+	for (uint32_t i = 0; i < r->hdr.max_writers; i++) {
+		uint32_t state = atomic_load_explicit(
+			&reader_writer(r, i)->state, memory_order_acquire);
+
+		if (state == SHMET_WRITER_UNUSED)
+			info->writers_unused++;
+		else if (reader_writer_live(r, i, state))
+			info->writers_live++;
+		else
+			info->writers_dead++;
+	}
+	for (uint32_t i = 0; i < SHMET_FAIL_SLOTS; i++)
+		info->failures[i] = atomic_load_explicit(&h->failures[i],
+							 memory_order_relaxed);
+	return 0;
+}

@@ -1,0 +1,162 @@
+/*
+ * libshmetrics: the reader side of a shmetrics segment.
+ *
+ * A reader maps a segment read-only and trusts nothing in it: every offset,
+ * index and length is bounds-checked, and a foreign, truncated, newer or
+ * garbage segment yields a negative errno and a message, never a crash.
+ *
+ * Three layers, each cheaper to refresh than the one before:
+ *   shmet_reader   the mapping and its validated header
+ *   shmet_index    families and series, validated, sorted and copied out
+ *                  of the segment; rebuild it when shmet_reader_generation()
+ *                  moves
+ *   shmet_values   one scrape: every cell summed over writer blocks, gauges
+ *                  combined by their mode
+ *
+ * Thread safety: a reader, an index and a values object may each be used
+ * from one thread at a time; an index is immutable after build and may be
+ * read from any number of threads.
+ */
+#ifndef SHMETRICS_READER_H
+#define SHMETRICS_READER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SHMET_READER_ERRLEN 256
+
+struct shmet_reader;
+struct shmet_index;
+
+struct shmet_str {
+	const char *ptr;                /* not NUL-terminated in general */
+	uint32_t len;
+};
+
+struct shmet_reader_info {
+	uint32_t layout_version;
+	uint64_t total_size;
+	uint64_t created_ns;
+	uint64_t generation;
+	uint32_t max_families, families_used;
+	uint32_t max_series, series_used;
+	uint32_t cells_per_block, cells_used;
+	uint32_t string_bytes, strings_used;
+	uint32_t max_writers;
+	uint32_t max_series_per_family;
+	uint32_t writers_live, writers_dead, writers_unused;
+	uint64_t failures[16];          /* by SHMET_FAIL_* */
+};
+
+struct shmet_writer_info {
+	uint32_t slot;
+	uint32_t state;                 /* SHMET_WRITER_* */
+	int live;                       /* its OFD lock is held */
+	int64_t pid;
+	uint64_t claimed_ns;
+	uint64_t takeovers;
+};
+
+struct shmet_index_family {
+	struct shmet_str name, help, unit;
+	uint32_t type;                  /* SHMET_TYPE_* */
+	uint32_t gauge_mode;            /* SHMET_GAUGE_* for gauges */
+	uint32_t label_count;
+	uint32_t bound_count;
+	uint32_t cells_per_series;
+	const struct shmet_str *label_names;
+	const double *bounds;
+	uint32_t first_series;          /* into the index's sorted series */
+	uint32_t series_count;
+};
+
+struct shmet_index_series {
+	uint32_t family;                /* position in the sorted families */
+	uint32_t first_cell;
+	const struct shmet_str *label_values;
+};
+
+/* Per-writer gauge sample for modes all and liveall. */
+struct shmet_gauge_sample {
+	uint32_t series;
+	int64_t pid;
+	double value;
+};
+
+struct shmet_values {
+	uint32_t ncells;
+	uint64_t *u;                    /* integer cells summed over blocks */
+	double *d;                      /* float cells summed over blocks */
+	double *gauge;                  /* per series (NaN-free), by mode */
+	uint8_t *gauge_set;             /* per series: any writer set it */
+	struct shmet_gauge_sample *samples;
+	size_t nsamples, samples_cap;
+	size_t cap_cells, cap_series;
+	uint32_t blocks_read;
+};
+
+/* Open by name (NULL: $SHMETRICS_SEGMENT or "/shmetrics"), O_RDONLY. */
+int shmet_reader_open(const char *name, struct shmet_reader **out, char *err,
+		      size_t errlen);
+/* Borrow size bytes at data as a segment (tests, fuzzing). */
+int shmet_reader_open_memory(const void *data, size_t size,
+			     struct shmet_reader **out, char *err,
+			     size_t errlen);
+void shmet_reader_close(struct shmet_reader *r);
+
+/* Moves whenever a family or series is published. */
+uint64_t shmet_reader_generation(const struct shmet_reader *r);
+int shmet_reader_info(const struct shmet_reader *r,
+		      struct shmet_reader_info *info);
+/* Fill up to max writer slots; returns the count or a negative errno. */
+int shmet_reader_writers(const struct shmet_reader *r,
+			 struct shmet_writer_info *out, uint32_t max);
+
+int shmet_index_build(const struct shmet_reader *r, struct shmet_index **out,
+		      char *err, size_t errlen);
+void shmet_index_free(struct shmet_index *idx);
+uint64_t shmet_index_generation(const struct shmet_index *idx);
+uint32_t shmet_index_family_count(const struct shmet_index *idx);
+const struct shmet_index_family *
+shmet_index_family(const struct shmet_index *idx, uint32_t i);
+uint32_t shmet_index_series_count(const struct shmet_index *idx);
+const struct shmet_index_series *
+shmet_index_series(const struct shmet_index *idx, uint32_t i);
+/* Find a family by name; NULL if absent. */
+const struct shmet_index_family *
+shmet_index_find(const struct shmet_index *idx, const char *name);
+
+/* Collect one scrape's values for idx (v zeroed before the first call). */
+int shmet_values_collect(const struct shmet_reader *r,
+			 const struct shmet_index *idx, struct shmet_values *v);
+void shmet_values_free(struct shmet_values *v);
+
+/* Value accessors by sorted series position. */
+double shmet_values_counter(const struct shmet_values *v,
+			    const struct shmet_index *idx, uint32_t series);
+/* Integer part of a counter (exact). */
+uint64_t shmet_values_counter_int(const struct shmet_values *v,
+				  const struct shmet_index *idx,
+				  uint32_t series);
+double shmet_values_counter_float(const struct shmet_values *v,
+				  const struct shmet_index *idx,
+				  uint32_t series);
+/* Non-cumulative count of bucket b (b = bound_count is +Inf). */
+uint64_t shmet_values_bucket(const struct shmet_values *v,
+			     const struct shmet_index *idx, uint32_t series,
+			     uint32_t b);
+uint64_t shmet_values_hist_count(const struct shmet_values *v,
+				 const struct shmet_index *idx,
+				 uint32_t series);
+double shmet_values_hist_sum(const struct shmet_values *v,
+			     const struct shmet_index *idx, uint32_t series);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SHMETRICS_READER_H */

@@ -1,0 +1,67 @@
+/*
+ * Shared test scaffolding: every tests/test-<area>.c ends in
+ * TEST_SUITE(area) { ... } which registers the suite in a linker section
+ * that test-main.c walks (as libevdev's test-common.h does).
+ */
+#ifndef SHMETRICS_TEST_COMMON_H
+#define SHMETRICS_TEST_COMMON_H
+
+#include "config.h"
+
+#include <check.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <shmetrics.h>
+
+#include "shmetrics-reader.h"
+
+struct test_suite {
+	const char *name;
+	Suite *(*setup)(void);
+};
+
+#define TEST_SUITE(name_)                                                     \
+	static Suite *suite_##name_(void);                                    \
+	static const struct test_suite test_suite_##name_                     \
+		__attribute__((used, section("test_suite_section"))) = {      \
+		.name = #name_,                                               \
+		.setup = suite_##name_,                                       \
+	};                                                                    \
+	static Suite *suite_##name_(void)
+
+/* Multiply stress iteration counts (meson -Dstress_scale=N). */
+#ifndef STRESS_SCALE
+#define STRESS_SCALE 1
+#endif
+
+/* A unique segment name for this test; unlinked by test_segment_teardown. */
+extern char test_segment_name[64];
+void test_segment_setup(void);
+void test_segment_teardown(void);
+
+/* Options for test_segment_name with small capacities unless given. */
+struct shmet_options test_options(void);
+
+/* Open test_segment_name as a writer, asserting success. */
+void test_open(struct shmet_segment *seg, const struct shmet_options *opts);
+
+/* Read back through lib/: a full snapshot of test_segment_name. */
+struct test_snapshot {
+	struct shmet_reader *reader;
+	struct shmet_index *index;
+	struct shmet_values values;
+};
+void test_snapshot_take(struct test_snapshot *s);
+void test_snapshot_free(struct test_snapshot *s);
+/* Sorted series position of family `name` with these values, or -1. */
+int test_find_series(const struct test_snapshot *s, const char *name,
+		     uint32_t n, const char *const *values);
+double test_counter(const char *name, uint32_t n, const char *const *values);
+uint64_t test_hist_count(const char *name, uint32_t n,
+			 const char *const *values);
+
+/* fork() n children running fn(i, arg); wait for all, assert exit 0. */
+void test_fork_all(int n, void (*fn)(int i, void *arg), void *arg);
+
+#endif

@@ -1,0 +1,812 @@
+/*
+ * The writer API in one process: every operation and every error path.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "test-common.h"
+
+static const char *const two_labels[] = { "campaign_id", "user_id" };
+
+static uint64_t
+failures(uint32_t reason)
+{
+	struct shmet_reader *r;
+	struct shmet_reader_info info;
+	char err[256];
+
+	ck_assert_int_eq(shmet_reader_open(test_segment_name, &r, err,
+					   sizeof err), 0);
+	shmet_reader_info(r, &info);
+	shmet_reader_close(r);
+	return info.failures[reason];
+}
+
+START_TEST(test_open_creates_0600)
+{
+	struct shmet_segment seg;
+	struct stat st;
+	char path[128];
+
+	test_open(&seg, NULL);
+	snprintf(path, sizeof path, "/dev/shm%s", test_segment_name);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+	ck_assert_uint_lt(seg.slot, 32);
+	shmet_close(&seg);
+}
+END_TEST
+
+START_TEST(test_open_mode_ignores_umask)
+{
+	struct shmet_options o = test_options();
+	struct shmet_segment seg;
+	struct stat st;
+	char path[128];
+	mode_t old = umask(077);
+
+	o.mode = 0640;
+	test_open(&seg, &o);
+	umask(old);
+	snprintf(path, sizeof path, "/dev/shm%s", test_segment_name);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0640);
+	shmet_close(&seg);
+}
+END_TEST
+
+START_TEST(test_open_env_overrides_default)
+{
+	struct shmet_segment seg;
+	struct shmet_options o;
+
+	memset(&o, 0, sizeof o);
+	o.max_series = 1024;
+	o.cells_per_block = 4096;
+	o.max_writers = 4;
+	setenv(SHMET_ENV_SEGMENT, test_segment_name, 1);
+	ck_assert_int_eq(shmet_open(&seg, &o), 0);
+	ck_assert_str_eq(seg.name, test_segment_name);
+	unsetenv(SHMET_ENV_SEGMENT);
+	shmet_close(&seg);
+}
+END_TEST
+
+START_TEST(test_open_bad_name_gives_safe_handles)
+{
+	struct shmet_options o = test_options();
+	struct shmet_segment seg;
+	struct shmet_counter c;
+	struct shmet_histogram h;
+	double b[] = { 1, 2 };
+
+	o.name = "no-slash";
+	ck_assert_int_eq(shmet_open(&seg, &o), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(shmet_last_error(&seg), "segment name"));
+	ck_assert_int_eq(shmet_counter_new(&seg, &c, "x_total", "h"), -ENODEV);
+	shmet_counter_inc(&c);          /* must not crash */
+	ck_assert_int_eq(shmet_histogram_new(&seg, &h, "h", "h", 2, b),
+			 -ENODEV);
+	shmet_histogram_observe(&h, 1e9);
+}
+END_TEST
+
+START_TEST(test_open_no_create_missing)
+{
+	struct shmet_options o = test_options();
+	struct shmet_segment seg;
+
+	o.flags = SHMET_OPEN_NO_CREATE;
+	ck_assert_int_eq(shmet_open(&seg, &o), -ENOENT);
+	ck_assert_ptr_nonnull(strstr(shmet_last_error(&seg), "cannot open"));
+}
+END_TEST
+
+START_TEST(test_open_foreign_segment)
+{
+	struct shmet_segment seg;
+	int fd = shm_open(test_segment_name, O_RDWR | O_CREAT, 0600);
+	char junk[8192];
+
+	memset(junk, 'x', sizeof junk);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, junk, sizeof junk), (int)sizeof junk);
+	close(fd);
+	/* Not ready and garbage: times out rather than trusting it. */
+	{
+		struct shmet_options o = test_options();
+
+		o.init_timeout_ms = 50;
+		o.flags = SHMET_OPEN_NO_CREATE;
+		ck_assert_int_eq(shmet_open(&seg, &o), -ETIMEDOUT);
+	}
+}
+END_TEST
+
+START_TEST(test_open_newer_version_refused)
+{
+	struct shmet_segment seg, seg2;
+	struct shmet_seg_header *h;
+
+	test_open(&seg, NULL);
+	h = seg.hdr;
+	h->layout_version = SHMET_LAYOUT_VERSION + 1;
+	{
+		struct shmet_options o = test_options();
+
+		ck_assert_int_eq(shmet_open(&seg2, &o), -EPROTO);
+		ck_assert_ptr_nonnull(strstr(shmet_last_error(&seg2),
+					     "layout version"));
+	}
+	h->layout_version = SHMET_LAYOUT_VERSION;
+	shmet_close(&seg);
+}
+END_TEST
+
+START_TEST(test_counter_inc_add)
+{
+	struct shmet_segment seg;
+	struct shmet_family f;
+	struct shmet_counter c;
+
+	test_open(&seg, NULL);
+	ck_assert_int_eq(shmet_counter_family(&seg, &f,
+					      "campaign_calls_initiated_total",
+					      "Total calls", 2, two_labels), 0);
+	ck_assert_int_eq(shmet_counter_labels(&f, &c,
+					      SHMET_VALUES("abc", "u1")), 0);
+	shmet_counter_inc(&c);
+	shmet_counter_add(&c, 41);
+	ck_assert_double_eq(test_counter("campaign_calls_initiated_total",
+					 SHMET_VALUES("abc", "u1")), 42);
+	shmet_counter_add_double(&c, 0.5);
+	shmet_counter_add_double(&c, -10);      /* ignored */
+	shmet_counter_add_double(&c, NAN);      /* ignored */
+	ck_assert_double_eq(test_counter("campaign_calls_initiated_total",
+					 SHMET_VALUES("abc", "u1")), 42.5);
+	shmet_close(&seg);
+}
+END_TEST
+
+START_TEST(test_counter_same_labels_same_series)
+{
+	struct shmet_segment seg;
+	struct shmet_family f, f2;
+	struct shmet_counter a, b, c;
+
+	test_open(&seg, NULL);
+	shmet_counter_family(&seg, &f, "x_total", "x", 2, two_labels);
+	shmet_counter_family(&seg, &f2, "x_total", "x", 2, two_labels);
+	ck_assert_uint_eq(f.id, f2.id);
+	shmet_counter_labels(&f, &a, SHMET_VALUES("1", "2"));
+	shmet_counter_labels(&f2, &b, SHMET_VALUES("1", "2"));
+	shmet_counter_labels(&f, &c, SHMET_VALUES("12", ""));
+	ck_assert_ptr_eq(a.cell, b.cell);
+	ck_assert_ptr_ne(a.cell, c.cell);
+	shmet_close(&seg);
+}
+END_TEST
+
+START_TEST(test_counter_zero_labels)
+{
+	struct shmet_segment seg;
+	struct shmet_counter c;
+
+	test_open(&seg, NULL);
+	ck_assert_int_eq(shmet_counter_new(&seg, &c, "plain_total", "p"), 0);
+	for (int i = 0; i < 1000; i++)
+		shmet_counter_inc(&c);
+	ck_assert_double_eq(test_counter("plain_total", 0, NULL), 1000);
+	shmet_close(&seg);
+}
+END_TEST
+
+static double
+gauge_value(const char *name)
+{
+	struct test_snapshot s;
+	double v;
+	int i;
+
+	test_snapshot_take(&s);
+	i = test_find_series(&s, name, 0, NULL);
+	ck_assert_int_ge(i, 0);
+	v = s.values.gauge[i];
+	test_snapshot_free(&s);
+	return v;
+}
+
+START_TEST(test_gauge_ops)
+{
+	struct shmet_segment seg;
+	struct shmet_gauge g;
+	double now;
+
+	test_open(&seg, NULL);
+	ck_assert_int_eq(shmet_gauge_new(&seg, &g, "queue_size", "q", 0), 0);
+	shmet_gauge_set(&g, 10);
+	shmet_gauge_inc(&g);
+	shmet_gauge_inc(&g);
+	shmet_gauge_dec(&g);
+	shmet_gauge_add(&g, -0.25);
+	ck_assert_double_eq(gauge_value("queue_size"), 10.75);
+	shmet_gauge_set(&g, -3e300);
+	ck_assert_double_eq(gauge_value("queue_size"), -3e300);
+	now = (double)time(NULL);
+	shmet_gauge_set_to_current_time(&g);
+	ck_assert_double_le(fabs(gauge_value("queue_size") - now), 2.0);
+	shmet_close(&seg);
+}
+END_TEST
+
+START_TEST(test_gauge_unset_is_absent)
+{
+	struct shmet_segment seg;
+	struct shmet_gauge g;
+	struct test_snapshot s;
+	int i;
+
+	test_open(&seg, NULL);
+	shmet_gauge_new(&seg, &g, "never_set", "n", SHMET_GAUGE_MAX);
+	test_snapshot_take(&s);
+	i = test_find_series(&s, "never_set", 0, NULL);
+	ck_assert_int_ge(i, 0);
+	ck_assert_int_eq(s.values.gauge_set[i], 0);
+	test_snapshot_free(&s);
+	shmet_close(&seg);
+}
+END_TEST
+
+START_TEST(test_histogram_buckets)
+{
+	struct shmet_segment seg;
+	struct shmet_histogram h;
+	struct test_snapshot s;
+	double b[] = { 0.1, 0.5, 1, 5 };
+	int i;
+
+	test_open(&seg, NULL);
+	ck_assert_int_eq(shmet_histogram_new(&seg, &h, "lat_seconds", "l", 4,
+					     b), 0);
+	shmet_histogram_observe(&h, 0.05);      /* bucket 0 */
+	shmet_histogram_observe(&h, 0.1);       /* le is inclusive: 0 */
+	shmet_histogram_observe(&h, 0.7);       /* 2 */
+	shmet_histogram_observe(&h, 5);         /* 3 */
+	shmet_histogram_observe(&h, 1e9);       /* +Inf */
+	shmet_histogram_observe(&h, -1);        /* 0 */
+	test_snapshot_take(&s);
+	i = test_find_series(&s, "lat_seconds", 0, NULL);
+	ck_assert_int_ge(i, 0);
+	ck_assert_uint_eq(shmet_values_bucket(&s.values, s.index, i, 0), 3);
+	ck_assert_uint_eq(shmet_values_bucket(&s.values, s.index, i, 1), 0);
+	ck_assert_uint_eq(shmet_values_bucket(&s.values, s.index, i, 2), 1);
+	ck_assert_uint_eq(shmet_values_bucket(&s.values, s.index, i, 3), 1);
+	ck_assert_uint_eq(shmet_values_bucket(&s.values, s.index, i, 4), 1);
+	ck_assert_uint_eq(shmet_values_hist_count(&s.values, s.index, i), 6);
+	ck_assert_double_eq_tol(shmet_values_hist_sum(&s.values, s.index, i),
+				0.05 + 0.1 + 0.7 + 5 + 1e9 - 1, 1e-6);
+	test_snapshot_free(&s);
+	shmet_histogram_observe(&h, NAN);       /* +Inf bucket, sum NaN */
+	test_snapshot_take(&s);
+	ck_assert_uint_eq(shmet_values_bucket(&s.values, s.index, i, 4), 2);
+	ck_assert(isnan(shmet_values_hist_sum(&s.values, s.index, i)));
+	test_snapshot_free(&s);
+	shmet_close(&seg);
+}
+END_TEST
+
+START_TEST(test_histogram_many_bounds_binary_search)
+{
+	struct shmet_segment seg;
+	struct shmet_histogram h;
+	struct test_snapshot s;
+	double b[100];
+	int i;
+
+	ck_assert_uint_eq(shmet_linear_bounds(1, 1, 100, b), 100);
+	test_open(&seg, NULL);
+	ck_assert_int_eq(shmet_histogram_new(&seg, &h, "big", "b", 100, b), 0);
+	for (int v = 0; v <= 101; v++)
+		shmet_histogram_observe(&h, v);       /* 0,1 -> b0; k -> b(k-1) */
+	shmet_histogram_observe(&h, 50.5);            /* -> bound 51: b50 */
+	test_snapshot_take(&s);
+	i = test_find_series(&s, "big", 0, NULL);
+	ck_assert_uint_eq(shmet_values_bucket(&s.values, s.index, i, 0), 2);
+	ck_assert_uint_eq(shmet_values_bucket(&s.values, s.index, i, 1), 1);
+	ck_assert_uint_eq(shmet_values_bucket(&s.values, s.index, i, 50), 2);
+	ck_assert_uint_eq(shmet_values_bucket(&s.values, s.index, i, 99), 1);
+	ck_assert_uint_eq(shmet_values_bucket(&s.values, s.index, i, 100), 1);
+	ck_assert_uint_eq(shmet_values_hist_count(&s.values, s.index, i), 103);
+	test_snapshot_free(&s);
+	shmet_close(&seg);
+}
+END_TEST
+
+START_TEST(test_bound_helpers)
+{
+	double b[8];
+
+	ck_assert_uint_eq(shmet_linear_bounds(0.5, 0.5, 4, b), 4);
+	ck_assert_double_eq(b[3], 2.0);
+	ck_assert_uint_eq(shmet_exponential_bounds(0.1, 2, 5, b), 5);
+	ck_assert_double_eq_tol(b[4], 1.6, 1e-12);
+	ck_assert_uint_eq(shmet_linear_bounds(0, 0, 4, b), 0);
+	ck_assert_uint_eq(shmet_exponential_bounds(0, 2, 4, b), 0);
+	ck_assert_uint_eq(shmet_exponential_bounds(1, 1, 4, b), 0);
+	ck_assert_uint_eq(shmet_linear_bounds(0, 1, 0, b), 0);
+	ck_assert_uint_eq(shmet_linear_bounds(0, 1, SHMET_MAX_BOUNDS + 1, b), 0);
+}
+END_TEST
+
+START_TEST(test_time_macro_observes_once)
+{
+	struct shmet_segment seg;
+	struct shmet_histogram h;
+	double b[] = { 10 };
+	int ran = 0;
+
+	test_open(&seg, NULL);
+	shmet_histogram_new(&seg, &h, "t_seconds", "t", 1, b);
+	SHMET_TIME(&h) {
+		ran++;
+	}
+	ck_assert_int_eq(ran, 1);
+	ck_assert_uint_eq(test_hist_count("t_seconds", 0, NULL), 1);
+	{
+		uint64_t t0 = shmet_now_ns();
+
+		shmet_histogram_observe_since(&h, t0);
+	}
+	ck_assert_uint_eq(test_hist_count("t_seconds", 0, NULL), 2);
+	shmet_close(&seg);
+}
+END_TEST
+
+/* Each invalid registration: error code, message, counted reason, and a
+ * handle that works and changes nothing. */
+static void
+expect_family_error(struct shmet_segment *seg,
+		    const struct shmet_family_desc *d, int rc, uint32_t reason,
+		    const char *msg)
+{
+	struct shmet_family f;
+	struct shmet_counter c;
+	uint64_t before = failures(reason);
+
+	ck_assert_int_eq(shmet_family_register(seg, d, &f), rc);
+	ck_assert_msg(strstr(shmet_last_error(seg), msg),
+		      "message '%s' lacks '%s'", shmet_last_error(seg), msg);
+	ck_assert_uint_eq(failures(reason), before + 1);
+	ck_assert_int_eq(shmet_counter_labels(&f, &c, 0, NULL), rc);
+	shmet_counter_inc(&c);
+}
+
+START_TEST(test_invalid_names)
+{
+	static const char *const bad_label[] = { "__reserved" };
+	static const char *const le[] = { "le" };
+	static const char *const quantile[] = { "quantile" };
+	static const char *const dup[] = { "a", "a" };
+	static const char *const digit[] = { "1a" };
+	struct shmet_segment seg;
+	struct shmet_family_desc d;
+	double bounds[] = { 1, 2 };
+
+	test_open(&seg, NULL);
+	memset(&d, 0, sizeof d);
+	d.type = SHMET_TYPE_COUNTER;
+	d.name = "1starts_with_digit";
+	expect_family_error(&seg, &d, -EINVAL, SHMET_FAIL_INVALID_NAME,
+			    "invalid metric name");
+	d.name = "has-dash";
+	expect_family_error(&seg, &d, -EINVAL, SHMET_FAIL_INVALID_NAME,
+			    "invalid metric name");
+	d.name = "";
+	expect_family_error(&seg, &d, -EINVAL, SHMET_FAIL_INVALID_NAME,
+			    "invalid metric name");
+	d.name = "ok:name_total";
+	d.unit = "bytes";
+	expect_family_error(&seg, &d, -EINVAL, SHMET_FAIL_INVALID_NAME,
+			    "unit");
+	d.unit = NULL;
+	d.label_count = 1;
+	d.label_names = bad_label;
+	expect_family_error(&seg, &d, -EINVAL, SHMET_FAIL_INVALID_LABELS,
+			    "invalid label name");
+	d.label_names = digit;
+	expect_family_error(&seg, &d, -EINVAL, SHMET_FAIL_INVALID_LABELS,
+			    "invalid label name");
+	d.label_names = quantile;
+	expect_family_error(&seg, &d, -EINVAL, SHMET_FAIL_INVALID_LABELS,
+			    "reserved");
+	d.label_count = 2;
+	d.label_names = dup;
+	expect_family_error(&seg, &d, -EINVAL, SHMET_FAIL_INVALID_LABELS,
+			    "duplicate");
+	d.label_count = SHMET_MAX_LABELS + 1;
+	expect_family_error(&seg, &d, -EINVAL, SHMET_FAIL_INVALID_LABELS,
+			    "label names");
+	d.type = SHMET_TYPE_HISTOGRAM;
+	d.name = "h_seconds";
+	d.label_count = 1;
+	d.label_names = le;
+	d.bound_count = 2;
+	d.bounds = bounds;
+	expect_family_error(&seg, &d, -EINVAL, SHMET_FAIL_INVALID_LABELS,
+			    "reserved");
+	d.label_count = 0;
+	d.type = 7;
+	expect_family_error(&seg, &d, -EINVAL, SHMET_FAIL_INVALID_NAME,
+			    "unknown metric type");
+	shmet_close(&seg);
+}
+END_TEST
+
+START_TEST(test_invalid_buckets)
+{
+	struct shmet_segment seg;
+	struct shmet_family_desc d;
+	double dec[] = { 1, 0.5 }, dup[] = { 1, 1 }, inf[] = { 1, INFINITY },
+	       nan_[] = { NAN };
+
+	test_open(&seg, NULL);
+	memset(&d, 0, sizeof d);
+	d.type = SHMET_TYPE_HISTOGRAM;
+	d.name = "h_seconds";
+	d.bound_count = 2;
+	d.bounds = dec;
+	expect_family_error(&seg, &d, -EINVAL, SHMET_FAIL_INVALID_BUCKETS,
+			    "strictly increasing");
+	d.bounds = dup;
+	expect_family_error(&seg, &d, -EINVAL, SHMET_FAIL_INVALID_BUCKETS,
+			    "strictly increasing");
+	d.bounds = inf;
+	expect_family_error(&seg, &d, -EINVAL, SHMET_FAIL_INVALID_BUCKETS,
+			    "finite");
+	d.bound_count = 1;
+	d.bounds = nan_;
+	expect_family_error(&seg, &d, -EINVAL, SHMET_FAIL_INVALID_BUCKETS,
+			    "finite");
+	d.bound_count = 0;
+	expect_family_error(&seg, &d, -EINVAL, SHMET_FAIL_INVALID_BUCKETS,
+			    "bucket bounds");
+	shmet_close(&seg);
+}
+END_TEST
+
+START_TEST(test_shape_mismatch)
+{
+	static const char *const one[] = { "a" };
+	static const char *const other[] = { "b" };
+	struct shmet_segment seg;
+	struct shmet_family f;
+	struct shmet_family_desc d;
+	struct shmet_counter c;
+	double b1[] = { 1, 2 }, b2[] = { 1, 3 };
+
+	test_open(&seg, NULL);
+	ck_assert_int_eq(shmet_counter_family(&seg, &f, "m_total", "m", 1, one),
+			 0);
+	shmet_counter_labels(&f, &c, SHMET_VALUES("v"));
+	shmet_counter_add(&c, 7);
+	memset(&d, 0, sizeof d);
+	d.name = "m_total";
+	d.type = SHMET_TYPE_GAUGE;
+	d.label_count = 1;
+	d.label_names = one;
+	expect_family_error(&seg, &d, -EEXIST, SHMET_FAIL_SHAPE_MISMATCH,
+			    "another type");
+	d.type = SHMET_TYPE_COUNTER;
+	d.label_names = other;
+	expect_family_error(&seg, &d, -EEXIST, SHMET_FAIL_SHAPE_MISMATCH,
+			    "another type");
+	d.label_count = 0;
+	expect_family_error(&seg, &d, -EEXIST, SHMET_FAIL_SHAPE_MISMATCH,
+			    "another type");
+	/* Histograms with other buckets; gauges with another mode. */
+	ck_assert_int_eq(shmet_histogram_family(&seg, &f, "h", "h", 2, b1, 0,
+						NULL), 0);
+	memset(&d, 0, sizeof d);
+	d.name = "h";
+	d.type = SHMET_TYPE_HISTOGRAM;
+	d.bound_count = 2;
+	d.bounds = b2;
+	expect_family_error(&seg, &d, -EEXIST, SHMET_FAIL_SHAPE_MISMATCH,
+			    "buckets");
+	ck_assert_int_eq(shmet_gauge_family(&seg, &f, "g", "g",
+					    SHMET_GAUGE_MAX, 0, NULL), 0);
+	memset(&d, 0, sizeof d);
+	d.name = "g";
+	d.type = SHMET_TYPE_GAUGE;
+	d.gauge_mode = SHMET_GAUGE_MIN;
+	expect_family_error(&seg, &d, -EEXIST, SHMET_FAIL_SHAPE_MISMATCH,
+			    "gauge mode");
+	/* Nothing recorded was lost. */
+	ck_assert_double_eq(test_counter("m_total", SHMET_VALUES("v")), 7);
+	shmet_close(&seg);
+}
+END_TEST
+
+START_TEST(test_label_errors)
+{
+	struct shmet_segment seg;
+	struct shmet_family f;
+	struct shmet_counter c;
+	char *longv = malloc(SHMET_MAX_LABEL_VALUE_LEN + 2);
+	const char *vals[2];
+	uint64_t before;
+
+	test_open(&seg, NULL);
+	shmet_counter_family(&seg, &f, "l_total", "l", 2, two_labels);
+	before = failures(SHMET_FAIL_INVALID_LABELS);
+	ck_assert_int_eq(shmet_counter_labels(&f, &c, SHMET_VALUES("only")),
+			 -EINVAL);
+	ck_assert_ptr_nonnull(strstr(shmet_last_error(&seg), "takes 2"));
+	shmet_counter_inc(&c);
+	ck_assert_uint_eq(failures(SHMET_FAIL_INVALID_LABELS), before + 1);
+	memset(longv, 'v', SHMET_MAX_LABEL_VALUE_LEN + 1);
+	longv[SHMET_MAX_LABEL_VALUE_LEN + 1] = '\0';
+	vals[0] = longv;
+	vals[1] = "x";
+	ck_assert_int_eq(shmet_counter_labels(&f, &c, 2, vals), -EINVAL);
+	ck_assert_uint_eq(failures(SHMET_FAIL_LABEL_VALUE), 1);
+	longv[SHMET_MAX_LABEL_VALUE_LEN] = '\0';        /* exactly the max */
+	ck_assert_int_eq(shmet_counter_labels(&f, &c, 2, vals), 0);
+	vals[1] = NULL;
+	ck_assert_int_eq(shmet_counter_labels(&f, &c, 2, vals), -EINVAL);
+	/* Arbitrary bytes round-trip. */
+	vals[0] = "quote\" back\\slash\nnewline ünïcödé";
+	vals[1] = "";
+	ck_assert_int_eq(shmet_counter_labels(&f, &c, 2, vals), 0);
+	shmet_counter_inc(&c);
+	ck_assert_double_eq(test_counter("l_total", 2, vals), 1);
+	free(longv);
+	shmet_close(&seg);
+}
+END_TEST
+
+START_TEST(test_cardinality_limit)
+{
+	static const char *const one[] = { "id" };
+	struct shmet_segment seg;
+	struct shmet_family_desc d;
+	struct shmet_family f;
+	struct shmet_counter c;
+	char v[16];
+	const char *vals[1] = { v };
+
+	test_open(&seg, NULL);
+	memset(&d, 0, sizeof d);
+	d.name = "card_total";
+	d.type = SHMET_TYPE_COUNTER;
+	d.label_count = 1;
+	d.label_names = one;
+	d.max_series = 10;
+	ck_assert_int_eq(shmet_family_register(&seg, &d, &f), 0);
+	for (int i = 0; i < 10; i++) {
+		snprintf(v, sizeof v, "%d", i);
+		ck_assert_int_eq(shmet_counter_labels(&f, &c, 1, vals), 0);
+		shmet_counter_inc(&c);
+	}
+	snprintf(v, sizeof v, "overflow");
+	ck_assert_int_eq(shmet_counter_labels(&f, &c, 1, vals), -E2BIG);
+	ck_assert_ptr_nonnull(strstr(shmet_last_error(&seg), "limit of 10"));
+	shmet_counter_inc(&c);
+	ck_assert_uint_eq(failures(SHMET_FAIL_CARDINALITY), 1);
+	/* Existing series still resolve and count. */
+	snprintf(v, sizeof v, "3");
+	ck_assert_int_eq(shmet_counter_labels(&f, &c, 1, vals), 0);
+	shmet_counter_inc(&c);
+	ck_assert_double_eq(test_counter("card_total", 1, vals), 2);
+	shmet_close(&seg);
+}
+END_TEST
+
+START_TEST(test_segment_full)
+{
+	static const char *const one[] = { "id" };
+	struct shmet_options o = test_options();
+	struct shmet_segment seg;
+	struct shmet_family f;
+	struct shmet_counter c, first;
+	char v[32];
+	const char *vals[1] = { v };
+	int rc = 0, i;
+
+	o.max_series = 100;
+	o.max_families = 4;
+	test_open(&seg, &o);
+	shmet_counter_family(&seg, &f, "full_total", "f", 1, one);
+	shmet_counter_labels(&f, &first, SHMET_VALUES("first"));
+	shmet_counter_add(&first, 5);
+	for (i = 0; i < 200 && rc == 0; i++) {
+		snprintf(v, sizeof v, "s%d", i);
+		rc = shmet_counter_labels(&f, &c, 1, vals);
+	}
+	ck_assert_int_eq(rc, -ENOSPC);
+	ck_assert_int_eq(i, 100);
+	shmet_counter_inc(&c);
+	ck_assert_uint_ge(failures(SHMET_FAIL_SERIES_FULL), 1);
+	/* Families: 4 fit. */
+	ck_assert_int_eq(shmet_counter_family(&seg, &f, "b_total", "", 0, NULL), 0);
+	ck_assert_int_eq(shmet_counter_family(&seg, &f, "c_total", "", 0, NULL), 0);
+	ck_assert_int_eq(shmet_counter_family(&seg, &f, "d_total", "", 0, NULL), 0);
+	ck_assert_int_eq(shmet_counter_family(&seg, &f, "e_total", "", 0, NULL),
+			 -ENOSPC);
+	ck_assert_uint_eq(failures(SHMET_FAIL_FAMILIES_FULL), 1);
+	ck_assert_double_eq(test_counter("full_total", SHMET_VALUES("first")), 5);
+	shmet_close(&seg);
+}
+END_TEST
+
+START_TEST(test_cells_and_strings_full)
+{
+	static const char *const one[] = { "id" };
+	struct shmet_options o = test_options();
+	struct shmet_segment seg;
+	struct shmet_family f;
+	struct shmet_histogram h;
+	struct shmet_counter c;
+	double b[SHMET_MAX_BOUNDS];
+	char v[1000];
+	const char *vals[1] = { v };
+	int rc = 0;
+
+	o.cells_per_block = 512;
+	o.string_bytes = 8192;
+	test_open(&seg, &o);
+	shmet_linear_bounds(1, 1, SHMET_MAX_BOUNDS, b);
+	/* 130 cells each: the 4th does not fit in 512. */
+	shmet_histogram_family(&seg, &f, "hh", "h", SHMET_MAX_BOUNDS, b, 1, one);
+	for (int i = 0; i < 4; i++) {
+		snprintf(v, sizeof v, "%d", i);
+		rc = shmet_histogram_labels(&f, &h, 1, vals);
+	}
+	ck_assert_int_eq(rc, -ENOSPC);
+	ck_assert_uint_eq(failures(SHMET_FAIL_CELLS_FULL), 1);
+	shmet_histogram_observe(&h, 3);
+	/* Strings: 1000-byte label values exhaust 8 KiB. */
+	shmet_counter_family(&seg, &f, "s_total", "s", 1, one);
+	memset(v, 'x', sizeof v - 1);
+	v[sizeof v - 1] = '\0';
+	rc = 0;
+	for (int i = 0; i < 20 && rc == 0; i++) {
+		v[0] = (char)('a' + i);
+		rc = shmet_counter_labels(&f, &c, 1, vals);
+	}
+	ck_assert_int_eq(rc, -ENOSPC);
+	ck_assert_msg(failures(SHMET_FAIL_STRINGS_FULL) >= 1, "%s",
+		      shmet_last_error(&seg));
+	shmet_counter_inc(&c);
+	shmet_close(&seg);
+}
+END_TEST
+
+START_TEST(test_close_leaves_safe_handles)
+{
+	struct shmet_segment seg;
+	struct shmet_counter c;
+	struct shmet_histogram h;
+	struct shmet_gauge g;
+	double b[] = { 1, 2, 3 };
+
+	test_open(&seg, NULL);
+	shmet_counter_new(&seg, &c, "closed_total", "c");
+	shmet_histogram_new(&seg, &h, "closed_h", "h", 3, b);
+	shmet_gauge_new(&seg, &g, "closed_g", "g", 0);
+	shmet_counter_inc(&c);
+	shmet_close(&seg);
+	shmet_counter_inc(&c);
+	shmet_histogram_observe(&h, 2);
+	shmet_gauge_set(&g, 3);
+	ck_assert_double_eq(test_counter("closed_total", 0, NULL), 1);
+	shmet_close(&seg);              /* twice is harmless */
+}
+END_TEST
+
+START_TEST(test_fallback_block_when_slots_full)
+{
+	struct shmet_options o = test_options();
+	struct shmet_segment a, b, c;
+	struct shmet_counter ca, cb, cc;
+
+	o.max_writers = 2;
+	test_open(&a, &o);
+	test_open(&b, &o);
+	test_open(&c, &o);              /* own fd: its own writer */
+	ck_assert_uint_ne(a.slot, b.slot);
+	ck_assert_uint_eq(c.slot, 2);   /* the fallback block */
+	shmet_counter_new(&a, &ca, "fb_total", "f");
+	shmet_counter_new(&b, &cb, "fb_total", "f");
+	shmet_counter_new(&c, &cc, "fb_total", "f");
+	shmet_counter_add(&ca, 1);
+	shmet_counter_add(&cb, 10);
+	shmet_counter_add(&cc, 100);
+	ck_assert_double_eq(test_counter("fb_total", 0, NULL), 111);
+	ck_assert_uint_eq(failures(SHMET_FAIL_WRITERS_FULL), 1);
+	shmet_close(&a);
+	shmet_close(&b);
+	shmet_close(&c);
+}
+END_TEST
+
+START_TEST(test_takeover_resets_gauges_keeps_counters)
+{
+	struct shmet_options o = test_options();
+	struct shmet_segment a, b;
+	struct shmet_counter c;
+	struct shmet_gauge g;
+	uint32_t slot;
+
+	o.max_writers = 1;
+	test_open(&a, &o);
+	slot = a.slot;
+	shmet_counter_new(&a, &c, "keep_total", "k");
+	shmet_gauge_new(&a, &g, "reset_me", "r", SHMET_GAUGE_SUM);
+	shmet_counter_add(&c, 5);
+	shmet_gauge_set(&g, 9);
+	ck_assert_double_eq(gauge_value("reset_me"), 9);
+	shmet_close(&a);                /* released: sum keeps it ... */
+	ck_assert_double_eq(gauge_value("reset_me"), 9);
+	test_open(&b, &o);              /* ... until the slot is taken over */
+	ck_assert_uint_eq(b.slot, slot);
+	ck_assert_double_eq(gauge_value("reset_me"), 0);
+	shmet_counter_new(&b, &c, "keep_total", "k");
+	shmet_counter_add(&c, 1);
+	ck_assert_double_eq(test_counter("keep_total", 0, NULL), 6);
+	shmet_close(&b);
+}
+END_TEST
+
+TEST_SUITE(writer)
+{
+	Suite *s = suite_create("writer");
+	TCase *tc;
+
+	tc = tcase_create("Segment open and close");
+	tcase_add_checked_fixture(tc, test_segment_setup, test_segment_teardown);
+	tcase_add_test(tc, test_open_creates_0600);
+	tcase_add_test(tc, test_open_mode_ignores_umask);
+	tcase_add_test(tc, test_open_env_overrides_default);
+	tcase_add_test(tc, test_open_bad_name_gives_safe_handles);
+	tcase_add_test(tc, test_open_no_create_missing);
+	tcase_add_test(tc, test_open_foreign_segment);
+	tcase_add_test(tc, test_open_newer_version_refused);
+	tcase_add_test(tc, test_close_leaves_safe_handles);
+	tcase_add_test(tc, test_fallback_block_when_slots_full);
+	tcase_add_test(tc, test_takeover_resets_gauges_keeps_counters);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("Hot path operations");
+	tcase_add_checked_fixture(tc, test_segment_setup, test_segment_teardown);
+	tcase_add_test(tc, test_counter_inc_add);
+	tcase_add_test(tc, test_counter_same_labels_same_series);
+	tcase_add_test(tc, test_counter_zero_labels);
+	tcase_add_test(tc, test_gauge_ops);
+	tcase_add_test(tc, test_gauge_unset_is_absent);
+	tcase_add_test(tc, test_histogram_buckets);
+	tcase_add_test(tc, test_histogram_many_bounds_binary_search);
+	tcase_add_test(tc, test_bound_helpers);
+	tcase_add_test(tc, test_time_macro_observes_once);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("Registration errors");
+	tcase_add_checked_fixture(tc, test_segment_setup, test_segment_teardown);
+	tcase_add_test(tc, test_invalid_names);
+	tcase_add_test(tc, test_invalid_buckets);
+	tcase_add_test(tc, test_shape_mismatch);
+	tcase_add_test(tc, test_label_errors);
+	tcase_add_test(tc, test_cardinality_limit);
+	tcase_add_test(tc, test_segment_full);
+	tcase_add_test(tc, test_cells_and_strings_full);
+	suite_add_tcase(s, tc);
+	return s;
+}
