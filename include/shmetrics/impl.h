@@ -1252,7 +1252,7 @@ shmet_family_register(struct shmet_segment *seg,
 		      const struct shmet_family_desc *d,
 		      struct shmet_family *fam)
 {
-	size_t lens[SHMET_MAX_LABELS];
+	size_t lens[SHMET_MAX_LABELS] = { 0 };
 	uint32_t mode, mask, mine = UINT32_MAX;
 	SHMET_ATOMIC(uint32_t) *index;
 	uint64_t hash;
@@ -1433,7 +1433,7 @@ shmet_impl_series(const struct shmet_family *fam, uint32_t n,
 		  const char *const *values, uint32_t *cell)
 {
 	struct shmet_segment *seg = fam->seg;
-	size_t lens[SHMET_MAX_LABELS];
+	size_t lens[SHMET_MAX_LABELS] = { 0 };
 	uint32_t mask, mine = UINT32_MAX;
 	SHMET_ATOMIC(uint32_t) *index;
 	struct shmet_seg_series *table;
