@@ -46,6 +46,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 #include <atomic>
@@ -275,25 +276,48 @@ shmet_impl_mix(uint64_t h)
 	return h;
 }
 
-/* Continue hash h over len bytes at p. */
+/* Bytes b[0..8) as a little-endian uint64 (one load on such hosts). */
+static inline uint64_t
+shmet_impl_load_le64(const unsigned char *b)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	uint64_t w;
+
+	memcpy(&w, b, sizeof w);
+	return w;
+#else
+	uint64_t w = 0;
+
+	for (unsigned i = 0; i < 8; i++)
+		w |= (uint64_t)b[i] << (8 * i);
+	return w;
+#endif
+}
+
+/*
+ * Continue hash h over len bytes at p: one multiply per 8 bytes; callers
+ * finish with shmet_impl_mix, which does the avalanche once.
+ */
 static inline uint64_t
 shmet_impl_hash_bytes(uint64_t h, const void *p, size_t len)
 {
 	const unsigned char *b = (const unsigned char *)p;
 	h ^= (uint64_t)len * SHMET_HASH_K1;
 	while (len >= 8) {
-		uint64_t w = 0;
-		for (unsigned i = 0; i < 8; i++)
-			w |= (uint64_t)b[i] << (8 * i);
-		h = shmet_impl_mix(h ^ w) + SHMET_HASH_K1;
+		uint64_t w = shmet_impl_load_le64(b);
+
+		h = (h ^ w) * SHMET_HASH_K2;
+		h = (h << 23) | (h >> 41);
 		b += 8;
 		len -= 8;
 	}
 	if (len > 0) {
 		uint64_t w = 0;
+
 		for (unsigned i = 0; i < len; i++)
 			w |= (uint64_t)b[i] << (8 * i);
-		h = shmet_impl_mix(h ^ w ^ ((uint64_t)len << 59));
+		h = (h ^ w) * SHMET_HASH_K3;
+		h = (h << 23) | (h >> 41);
 	}
 	return h;
 }

@@ -1,0 +1,66 @@
+#!/bin/sh
+# Configure, build and run every test in three build directories:
+#   build/        the normal build: every suite
+#   build-asan/   ASan + UBSan: every suite
+#   build-tsan/   TSan: the concurrency (stress) suite
+# Prints 'N passed, N failed' as its last line; exits non-zero on failure.
+# Set SHMETRICS_TEST_QUICK=1 to skip the sanitizer builds.
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top" || exit 1
+sh tools/install-deps.sh || exit 1
+
+passed=0
+failed=0
+
+# setup DIR [meson options...]: configure once, reconfigure if options change
+setup() {
+	dir=$1
+	shift
+	if [ -f "$dir/build.ninja" ]; then
+		meson configure "$dir" "$@" >/dev/null || return 1
+	else
+		meson setup "$dir" "$@" >/dev/null || return 1
+	fi
+	ninja -C "$dir" >/dev/null || ninja -C "$dir"
+}
+
+# run DIR [meson test args...]: run, then count results from testlog.json
+run() {
+	dir=$1
+	shift
+	echo "== $dir: meson test $*"
+	meson test -C "$dir" --print-errorlogs "$@" | grep -E '^ *[0-9]+/[0-9]+ |^(Ok|Fail|Timeout):'
+	log="$dir/meson-logs/testlog.json"
+	ok=$(grep -c '"result": "OK"' "$log")
+	total=$(grep -c '"result":' "$log")
+	passed=$((passed + ok))
+	failed=$((failed + total - ok))
+}
+
+record_build_failure() {
+	echo "== $1: build failed"
+	failed=$((failed + 1))
+}
+
+if setup build; then run build; else record_build_failure build; fi
+
+if [ "${SHMETRICS_TEST_QUICK:-0}" != 1 ]; then
+	if setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+		-Dbuildtype=debug; then
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+			run build-asan
+	else
+		record_build_failure build-asan
+	fi
+	if setup build-tsan -Db_sanitize=thread -Db_lundef=false \
+		-Dbuildtype=debugoptimized; then
+		TSAN_OPTIONS=halt_on_error=1 run build-tsan --suite stress
+	else
+		record_build_failure build-tsan
+	fi
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
