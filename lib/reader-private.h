@@ -69,6 +69,19 @@ struct shmet_index {
 	struct arena arena;
 };
 
+/* buf.c */
+enum { DBL_PLAIN, DBL_FLOAT };
+enum { ESC_LABEL, ESC_HELP, ESC_JSON };
+int buf_reserve(struct shmet_buf *b, size_t more);
+void buf_put(struct shmet_buf *b, const void *s, size_t n);
+void buf_puts(struct shmet_buf *b, const char *s);
+void buf_putc(struct shmet_buf *b, char c);
+void buf_put_str(struct shmet_buf *b, struct shmet_str s);
+void buf_put_u64(struct shmet_buf *b, uint64_t v);
+size_t fmt_double(char *out, double d, int style);
+void buf_put_double(struct shmet_buf *b, double d, int style);
+void buf_put_escaped(struct shmet_buf *b, struct shmet_str s, int kind);
+
 const struct shmet_seg_header *reader_live_header(const struct shmet_reader *r);
 uint32_t reader_cursor(const struct shmet_reader *r, int which);
 const struct shmet_seg_writer *reader_writer(const struct shmet_reader *r,

@@ -155,6 +155,37 @@ uint64_t shmet_values_hist_count(const struct shmet_values *v,
 double shmet_values_hist_sum(const struct shmet_values *v,
 			     const struct shmet_index *idx, uint32_t series);
 
+/*
+ * Rendering into a caller-owned growable buffer (reuse it across scrapes:
+ * it keeps its capacity).  Each returns 0, or -1 if memory ran out.
+ */
+struct shmet_buf {
+	char *data;                     /* NUL-terminated */
+	size_t len, cap;
+	int failed;
+};
+void shmet_buf_free(struct shmet_buf *b);
+
+/* Prometheus text 0.0.4. */
+int shmet_render_text(const struct shmet_index *idx,
+		      const struct shmet_values *v, struct shmet_buf *b);
+/* OpenMetrics 1.0.0, ending in "# EOF". */
+int shmet_render_openmetrics(const struct shmet_index *idx,
+			     const struct shmet_values *v,
+			     struct shmet_buf *b);
+/* The specification's JSON; realtime_ns stamps it. */
+int shmet_render_json(const struct shmet_index *idx,
+		      const struct shmet_values *v, uint64_t realtime_ns,
+		      struct shmet_buf *b);
+/* Health JSON: the specification's fields plus segment usage. */
+int shmet_render_health(const struct shmet_index *idx,
+			const struct shmet_reader_info *info,
+			struct shmet_buf *b);
+/* Any capacity above 90% or any registration failure. */
+int shmet_health_degraded(const struct shmet_reader_info *info);
+/* "invalid_name", ... for SHMET_FAIL_* reasons. */
+const char *shmet_failure_name(uint32_t reason);
+
 #ifdef __cplusplus
 }
 #endif

@@ -190,6 +190,16 @@ block_in_use(const struct shmet_reader *r, uint32_t b, uint32_t *state)
 	return *state != SHMET_WRITER_UNUSED;
 }
 
+static int
+cmp_sample(const void *pa, const void *pb)
+{
+	const struct shmet_gauge_sample *a = pa, *b = pb;
+
+	if (a->series != b->series)
+		return (a->series > b->series) - (a->series < b->series);
+	return (a->pid > b->pid) - (a->pid < b->pid);
+}
+
 SHMET_EXPORT int
 shmet_values_collect(const struct shmet_reader *r,
 		     const struct shmet_index *idx, struct shmet_values *v)
@@ -226,6 +236,9 @@ shmet_values_collect(const struct shmet_reader *r,
 			break;
 	}
 	free(gs.stamp);
+	/* Renderers walk samples in series order, pids ascending. */
+	if (v->nsamples > 1)
+		qsort(v->samples, v->nsamples, sizeof *v->samples, cmp_sample);
 	return rc;
 }
 

@@ -1,0 +1,221 @@
+/*
+ * A growable output buffer and the number and string formatting that the
+ * renderers share.  Growth is geometric, so a scrape allocates O(log n)
+ * times, never per series; a failed allocation sets ->failed and later
+ * appends do nothing.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "reader-private.h"
+
+SHMET_EXPORT void
+shmet_buf_free(struct shmet_buf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof *b);
+}
+
+int
+buf_reserve(struct shmet_buf *b, size_t more)
+{
+	size_t cap;
+	char *n;
+
+	if (b->failed)
+		return -1;
+	if (b->len + more + 1 <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : 4096;
+	while (cap < b->len + more + 1)
+		cap *= 2;
+	n = realloc(b->data, cap);
+	if (!n) {
+		b->failed = 1;
+		return -1;
+	}
+	b->data = n;
+	b->cap = cap;
+	return 0;
+}
+
+void
+buf_put(struct shmet_buf *b, const void *s, size_t n)
+{
+	if (buf_reserve(b, n) < 0)
+		return;
+	memcpy(b->data + b->len, s, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+void
+buf_puts(struct shmet_buf *b, const char *s)
+{
+	buf_put(b, s, strlen(s));
+}
+
+void
+buf_putc(struct shmet_buf *b, char c)
+{
+	buf_put(b, &c, 1);
+}
+
+void
+buf_put_str(struct shmet_buf *b, struct shmet_str s)
+{
+	buf_put(b, s.ptr, s.len);
+}
+
+void
+buf_put_u64(struct shmet_buf *b, uint64_t v)
+{
+	char tmp[24];
+	int n = 0;
+
+	do {
+		tmp[sizeof tmp - 1 - n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	buf_put(b, tmp + sizeof tmp - n, (size_t)n);
+}
+
+/*
+ * Shortest text that parses back to exactly d ("%.17g" always does; most
+ * values need fewer digits).  Integral values below 2^53 take the integer
+ * path.  style DBL_PLAIN: "42", "0.1", "1e+21"; DBL_FLOAT: always looks
+ * like a float ("42.0"), with Go's exponent switch at 1e6 for positive
+ * values, as OpenMetrics wants for le.
+ */
+size_t
+fmt_double(char *out, double d, int style)
+{
+	char tmp[40];
+	size_t n;
+
+	if (isnan(d))
+		return (size_t)sprintf(out, "NaN");
+	if (isinf(d))
+		return (size_t)sprintf(out, d > 0 ? "+Inf" : "-Inf");
+	if (d == floor(d) && fabs(d) < 9007199254740992.0 &&
+	    (style == DBL_PLAIN || fabs(d) < 1e6)) {
+		n = (size_t)sprintf(out, "%lld", (long long)d);
+		if (d == 0 && signbit(d))
+			n = (size_t)sprintf(out, "-0");
+		if (style == DBL_FLOAT)
+			n += (size_t)sprintf(out + n, ".0");
+		return n;
+	}
+	if (style == DBL_FLOAT && d >= 1e6) {
+		/* Go's (and OpenMetrics') canonical form: 1e+06, 2.5e+07. */
+		for (int prec = 0; prec <= 16; prec++) {
+			snprintf(tmp, sizeof tmp, "%.*e", prec, d);
+			if (prec == 16 || strtod(tmp, NULL) == d)
+				break;
+		}
+		n = strlen(tmp);
+		memcpy(out, tmp, n + 1);
+		return n;
+	}
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+		if (prec == 17 || strtod(tmp, NULL) == d)
+			break;
+	}
+	n = strlen(tmp);
+	if (style == DBL_FLOAT && !strpbrk(tmp, ".en")) {
+		memcpy(tmp + n, ".0", 3);
+		n += 2;
+	}
+	memcpy(out, tmp, n + 1);
+	return n;
+}
+
+void
+buf_put_double(struct shmet_buf *b, double d, int style)
+{
+	char tmp[48];
+
+	buf_put(b, tmp, fmt_double(tmp, d, style));
+}
+
+/* Length of a valid UTF-8 sequence at p (max n bytes), 0 if invalid. */
+static size_t
+utf8_len(const unsigned char *p, size_t n)
+{
+	size_t len;
+	uint32_t cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if ((p[0] & 0xe0) == 0xc0) {
+		len = 2;
+		cp = p[0] & 0x1f;
+	} else if ((p[0] & 0xf0) == 0xe0) {
+		len = 3;
+		cp = p[0] & 0x0f;
+	} else if ((p[0] & 0xf8) == 0xf0) {
+		len = 4;
+		cp = p[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	/* overlong, surrogate or out of range */
+	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/*
+ * Escape s for a quoted string of the given kind.  Invalid UTF-8 becomes
+ * U+FFFD: every format requires UTF-8 and a scrape must never be rejected
+ * for one writer's bytes.
+ */
+void
+buf_put_escaped(struct shmet_buf *b, struct shmet_str s, int kind)
+{
+	const unsigned char *p = (const unsigned char *)s.ptr;
+	size_t i = 0, run = 0;
+
+	if (buf_reserve(b, s.len) < 0)
+		return;
+	while (i < s.len) {
+		unsigned char c = p[i];
+		const char *esc = NULL;
+		char uesc[8];
+		size_t len = c < 0x80 ? 1 : utf8_len(p + i, s.len - i);
+
+		if (c == '\\')
+			esc = "\\\\";
+		else if (c == '\n')
+			esc = "\\n";
+		else if (c == '"' && kind != ESC_HELP)
+			esc = "\\\"";
+		else if (kind == ESC_JSON && c < 0x20) {
+			snprintf(uesc, sizeof uesc, "\\u%04x", c);
+			esc = uesc;
+		} else if (len == 0)
+			esc = "\xef\xbf\xbd";   /* U+FFFD */
+		if (!esc) {
+			i += len;
+			run += len;
+			continue;
+		}
+		buf_put(b, p + i - run, run);
+		run = 0;
+		buf_puts(b, esc);
+		i += len ? len : 1;
+	}
+	buf_put(b, p + i - run, run);
+}

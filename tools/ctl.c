@@ -1,0 +1,352 @@
+/*
+ * shmetrics-ctl: create, inspect, dump and destroy a shmetrics segment.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <shmetrics.h>
+
+#include "shmetrics-reader.h"
+
+static const char usage[] =
+	"usage: shmetrics-ctl [--segment NAME] COMMAND [options]\n"
+	"\n"
+	"Commands:\n"
+	"  create    create the segment (options below; existing: attach)\n"
+	"  info      header, capacities and fill levels\n"
+	"  dump      the exposition: --format text|openmetrics|json|health\n"
+	"  writers   each writer slot: pid, state, liveness\n"
+	"  destroy   unlink the segment (mappings stay valid)\n"
+	"\n"
+	"Options:\n"
+	"  --segment NAME          segment (default $SHMETRICS_SEGMENT or "
+	"/shmetrics)\n"
+	"  --format FMT            dump format (default text)\n"
+	"  --max-families N        create: family capacity (default 1024)\n"
+	"  --max-series N          create: series capacity (default 131072)\n"
+	"  --max-writers N         create: writer slots (default 256)\n"
+	"  --cells N               create: value cells per writer block "
+	"(default 524288)\n"
+	"  --string-bytes N        create: string pool bytes (default 8 MiB)\n"
+	"  --max-series-per-family N  create: cardinality limit (default "
+	"10000)\n"
+	"  --mode OCTAL            create: file mode (default 0600)\n"
+	"  -h, --help              this text\n"
+	"  -V, --version           print the version\n";
+
+struct ctl {
+	const char *segment;
+	const char *format;
+	struct shmet_options create;
+};
+
+static int
+fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int
+fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("shmetrics-ctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+static int
+parse_u32(const char *s, const char *what, uint32_t *out, int base)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, base);
+	if (errno || *s == '\0' || *end != '\0' || v > UINT32_MAX || v == 0) {
+		fail("%s: '%s' is not a positive number", what, s);
+		return -1;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int
+cmd_create(struct ctl *c)
+{
+	struct shmet_segment seg;
+	int rc;
+
+	c->create.name = c->segment;
+	c->create.flags |= SHMET_OPEN_NO_WRITER;
+	rc = shmet_open(&seg, &c->create);
+	if (rc < 0)
+		return fail("create: %s", shmet_last_error(&seg));
+	printf("segment %s: %llu bytes, %u series, %u writers\n", seg.name,
+	       (unsigned long long)seg.size, seg.hdr->max_series,
+	       seg.hdr->max_writers);
+	shmet_close(&seg);
+	return 0;
+}
+
+static int
+open_reader(struct ctl *c, struct shmet_reader **r)
+{
+	char err[SHMET_READER_ERRLEN];
+
+	if (shmet_reader_open(c->segment, r, err, sizeof err) < 0)
+		return fail("%s", err);
+	return 0;
+}
+
+static void
+print_fill(const char *what, uint64_t used, uint64_t cap)
+{
+	printf("  %-14s %10llu / %-10llu (%.1f%%)\n", what,
+	       (unsigned long long)used, (unsigned long long)cap,
+	       cap ? 100.0 * (double)used / (double)cap : 0.0);
+}
+
+static int
+cmd_info(struct ctl *c)
+{
+	struct shmet_reader *r;
+	struct shmet_reader_info in;
+	time_t created;
+	char when[64];
+
+	if (open_reader(c, &r))
+		return 1;
+	shmet_reader_info(r, &in);
+	created = (time_t)(in.created_ns / 1000000000u);
+	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&created));
+	printf("layout version   %u\n", in.layout_version);
+	printf("size             %llu bytes\n",
+	       (unsigned long long)in.total_size);
+	printf("created          %s\n", when);
+	printf("generation       %llu\n", (unsigned long long)in.generation);
+	printf("cardinality      %u series per family\n",
+	       in.max_series_per_family);
+	printf("fill:\n");
+	print_fill("families", in.families_used, in.max_families);
+	print_fill("series", in.series_used, in.max_series);
+	print_fill("cells", in.cells_used, in.cells_per_block);
+	print_fill("string bytes", in.strings_used, in.string_bytes);
+	print_fill("live writers", in.writers_live, in.max_writers);
+	printf("writers          %u live, %u dead, %u never used\n",
+	       in.writers_live, in.writers_dead, in.writers_unused);
+	printf("registration failures:\n");
+	for (uint32_t i = 0; i < SHMET_FAIL_COUNT; i++)
+		printf("  %-18s %llu\n", shmet_failure_name(i),
+		       (unsigned long long)in.failures[i]);
+	shmet_reader_close(r);
+	return 0;
+}
+
+static int
+cmd_dump(struct ctl *c)
+{
+	struct shmet_reader *r;
+	struct shmet_index *idx;
+	struct shmet_values v;
+	struct shmet_reader_info in;
+	struct shmet_buf b = { 0 };
+	char err[SHMET_READER_ERRLEN];
+	int rc;
+
+	memset(&v, 0, sizeof v);
+	if (strcmp(c->format, "text") && strcmp(c->format, "openmetrics") &&
+	    strcmp(c->format, "json") && strcmp(c->format, "health"))
+		return fail("dump: unknown format '%s' (text, openmetrics, "
+			    "json, health)", c->format);
+	if (open_reader(c, &r))
+		return 1;
+	if (shmet_index_build(r, &idx, err, sizeof err) < 0) {
+		shmet_reader_close(r);
+		return fail("%s", err);
+	}
+	rc = shmet_values_collect(r, idx, &v);
+	if (rc == 0) {
+		if (!strcmp(c->format, "text"))
+			rc = shmet_render_text(idx, &v, &b);
+		else if (!strcmp(c->format, "openmetrics"))
+			rc = shmet_render_openmetrics(idx, &v, &b);
+		else if (!strcmp(c->format, "json"))
+			rc = shmet_render_json(
+				idx, &v, shmet_impl_clock_ns(CLOCK_REALTIME),
+				&b);
+		else {
+			shmet_reader_info(r, &in);
+			rc = shmet_render_health(idx, &in, &b);
+		}
+	}
+	if (rc == 0 && b.len)
+		fwrite(b.data, 1, b.len, stdout);
+	shmet_buf_free(&b);
+	shmet_values_free(&v);
+	shmet_index_free(idx);
+	shmet_reader_close(r);
+	return rc == 0 ? 0 : fail("dump: out of memory");
+}
+
+static const char *
+state_name(uint32_t state)
+{
+	return state == SHMET_WRITER_UNUSED   ? "unused" :
+	       state == SHMET_WRITER_ACTIVE   ? "active" :
+	       state == SHMET_WRITER_RELEASED ? "released" :
+						"corrupt";
+}
+
+static int
+cmd_writers(struct ctl *c)
+{
+	struct shmet_reader *r;
+	struct shmet_reader_info in;
+	struct shmet_writer_info *w;
+	int n;
+
+	if (open_reader(c, &r))
+		return 1;
+	shmet_reader_info(r, &in);
+	w = calloc(in.max_writers, sizeof *w);
+	if (!w) {
+		shmet_reader_close(r);
+		return fail("out of memory");
+	}
+	n = shmet_reader_writers(r, w, in.max_writers);
+	printf("%-6s %-9s %-5s %-10s %-9s %s\n", "slot", "state", "live", "pid",
+	       "takeovers", "claimed");
+	for (int i = 0; i < n; i++) {
+		time_t t = (time_t)(w[i].claimed_ns / 1000000000u);
+		char when[64] = "-";
+
+		if (w[i].state == SHMET_WRITER_UNUSED)
+			continue;
+		strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+		printf("%-6u %-9s %-5s %-10lld %-9llu %s\n", w[i].slot,
+		       state_name(w[i].state), w[i].live ? "yes" : "no",
+		       (long long)w[i].pid, (unsigned long long)w[i].takeovers,
+		       when);
+	}
+	free(w);
+	shmet_reader_close(r);
+	return 0;
+}
+
+static int
+cmd_destroy(struct ctl *c)
+{
+	int rc = shmet_unlink(c->segment);
+
+	if (rc < 0)
+		return fail("destroy %s: %s",
+			    c->segment ? c->segment : "(default segment)",
+			    strerror(-rc));
+	return 0;
+}
+
+enum {
+	OPT_SEGMENT = 256,
+	OPT_FORMAT,
+	OPT_FAMILIES,
+	OPT_SERIES,
+	OPT_WRITERS,
+	OPT_CELLS,
+	OPT_STRINGS,
+	OPT_CARDINALITY,
+	OPT_MODE,
+};
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "segment", required_argument, NULL, OPT_SEGMENT },
+		{ "format", required_argument, NULL, OPT_FORMAT },
+		{ "max-families", required_argument, NULL, OPT_FAMILIES },
+		{ "max-series", required_argument, NULL, OPT_SERIES },
+		{ "max-writers", required_argument, NULL, OPT_WRITERS },
+		{ "cells", required_argument, NULL, OPT_CELLS },
+		{ "string-bytes", required_argument, NULL, OPT_STRINGS },
+		{ "max-series-per-family", required_argument, NULL,
+		  OPT_CARDINALITY },
+		{ "mode", required_argument, NULL, OPT_MODE },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ctl c;
+	const char *cmd;
+	int o, bad = 0;
+
+	memset(&c, 0, sizeof c);
+	c.format = "text";
+	while ((o = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
+		switch (o) {
+		case OPT_SEGMENT: c.segment = optarg; break;
+		case OPT_FORMAT: c.format = optarg; break;
+		case OPT_FAMILIES:
+			bad |= parse_u32(optarg, "--max-families",
+					 &c.create.max_families, 10);
+			break;
+		case OPT_SERIES:
+			bad |= parse_u32(optarg, "--max-series",
+					 &c.create.max_series, 10);
+			break;
+		case OPT_WRITERS:
+			bad |= parse_u32(optarg, "--max-writers",
+					 &c.create.max_writers, 10);
+			break;
+		case OPT_CELLS:
+			bad |= parse_u32(optarg, "--cells",
+					 &c.create.cells_per_block, 10);
+			break;
+		case OPT_STRINGS:
+			bad |= parse_u32(optarg, "--string-bytes",
+					 &c.create.string_bytes, 10);
+			break;
+		case OPT_CARDINALITY:
+			bad |= parse_u32(optarg, "--max-series-per-family",
+					 &c.create.max_series_per_family, 10);
+			break;
+		case OPT_MODE:
+			bad |= parse_u32(optarg, "--mode", &c.create.mode, 8);
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		case 'V':
+			printf("shmetrics-ctl %s (layout %u)\n",
+			       SHMETRICS_VERSION, SHMET_LAYOUT_VERSION);
+			return 0;
+		default:
+			return fail("unknown option (see --help)");
+		}
+	}
+	if (bad)
+		return 1;
+	if (optind != argc - 1)
+		return fail(optind == argc ? "no command given (see --help)"
+					   : "one command expected (see --help)");
+	cmd = argv[optind];
+	if (!strcmp(cmd, "create"))
+		return cmd_create(&c);
+	if (!strcmp(cmd, "info"))
+		return cmd_info(&c);
+	if (!strcmp(cmd, "dump"))
+		return cmd_dump(&c);
+	if (!strcmp(cmd, "writers"))
+		return cmd_writers(&c);
+	if (!strcmp(cmd, "destroy"))
+		return cmd_destroy(&c);
+	return fail("unknown command '%s' (see --help)", cmd);
+}
