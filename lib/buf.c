@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <string.h>
 
 #include "reader-private.h"
@@ -18,8 +19,8 @@ shmet_buf_free(struct shmet_buf *b)
 	memset(b, 0, sizeof *b);
 }
 
-int
-buf_reserve(struct shmet_buf *b, size_t more)
+SHMET_EXPORT int
+shmet_buf_reserve(struct shmet_buf *b, size_t more)
 {
 	size_t cap;
 	char *n;
@@ -44,7 +45,7 @@ buf_reserve(struct shmet_buf *b, size_t more)
 void
 buf_put(struct shmet_buf *b, const void *s, size_t n)
 {
-	if (buf_reserve(b, n) < 0)
+	if (shmet_buf_reserve(b, n) < 0)
 		return;
 	memcpy(b->data + b->len, s, n);
 	b->len += n;
@@ -188,7 +189,7 @@ buf_put_escaped(struct shmet_buf *b, struct shmet_str s, int kind)
 	const unsigned char *p = (const unsigned char *)s.ptr;
 	size_t i = 0, run = 0;
 
-	if (buf_reserve(b, s.len) < 0)
+	if (shmet_buf_reserve(b, s.len) < 0)
 		return;
 	while (i < s.len) {
 		unsigned char c = p[i];
@@ -218,4 +219,36 @@ buf_put_escaped(struct shmet_buf *b, struct shmet_str s, int kind)
 		i += len ? len : 1;
 	}
 	buf_put(b, p + i - run, run);
+}
+
+SHMET_EXPORT int
+shmet_buf_printf(struct shmet_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || shmet_buf_reserve(b, (size_t)n) < 0)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return 0;
+}
+
+SHMET_EXPORT void
+shmet_buf_put_json_escaped(struct shmet_buf *b, const char *s)
+{
+	struct shmet_str str = { s, (uint32_t)strlen(s) };
+
+	buf_put_escaped(b, str, ESC_JSON);
+}
+
+SHMET_EXPORT size_t
+shmet_format_double(char *out, double d)
+{
+	return fmt_double(out, d, DBL_PLAIN);
 }

@@ -72,7 +72,6 @@ struct shmet_index {
 /* buf.c */
 enum { DBL_PLAIN, DBL_FLOAT };
 enum { ESC_LABEL, ESC_HELP, ESC_JSON };
-int buf_reserve(struct shmet_buf *b, size_t more);
 void buf_put(struct shmet_buf *b, const void *s, size_t n);
 void buf_puts(struct shmet_buf *b, const char *s);
 void buf_putc(struct shmet_buf *b, char c);

@@ -165,6 +165,15 @@ struct shmet_buf {
 	int failed;
 };
 void shmet_buf_free(struct shmet_buf *b);
+/* Make room for more bytes; 0 or -1 (and b->failed) on no memory. */
+int shmet_buf_reserve(struct shmet_buf *b, size_t more);
+int shmet_buf_printf(struct shmet_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* s as the inside of a JSON string (escaped, invalid UTF-8 replaced). */
+void shmet_buf_put_json_escaped(struct shmet_buf *b, const char *s);
+/* Shortest round-trip text of d into out (at least 48 bytes); "+Inf",
+ * "-Inf", "NaN".  Returns the length. */
+size_t shmet_format_double(char *out, double d);
 
 /* Prometheus text 0.0.4. */
 int shmet_render_text(const struct shmet_index *idx,

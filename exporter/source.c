@@ -1,0 +1,235 @@
+/*
+ * The segment as the exporter sees it: a view (mapping + index) behind an
+ * RCU pointer.  One refresher thread opens the segment (it may not exist
+ * yet), rebuilds the index when the generation moves, notices when the
+ * segment is destroyed or replaced by a new object of the same name, and
+ * frees old views after a grace period.  HTTP threads only take
+ * urcu_memb_read_lock(): they never block the refresher, nor it them.
+ *
+ * Ordering: rcu_xchg_pointer publishes a fully built view (it implies the
+ * barrier that orders the view's initialisation before the pointer);
+ * rcu_dereference in readers pairs with it.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <urcu/urcu-memb.h>
+#include <urcu/pointer.h>
+
+#include "exporter.h"
+
+#define REFRESH_MS 100
+#define IDENTITY_CHECK_MS 1000
+
+static struct view *current_view;
+static pthread_t refresher;
+static volatile int refresher_stop;
+static pthread_mutex_t status_lock = PTHREAD_MUTEX_INITIALIZER;
+static char status_text[320] = "waiting for segment";
+static const char *segment_name;
+
+static void
+set_status(const char *fmt, const char *detail)
+{
+	char text[sizeof status_text];
+
+	snprintf(text, sizeof text, fmt, segment_name, detail);
+	pthread_mutex_lock(&status_lock);
+	if (strcmp(text, status_text) != 0) {
+		memcpy(status_text, text, sizeof text);
+		exporter_log("%s", text);
+	}
+	pthread_mutex_unlock(&status_lock);
+}
+
+void
+source_status(char *out, size_t len)
+{
+	pthread_mutex_lock(&status_lock);
+	snprintf(out, len, "%s", status_text);
+	pthread_mutex_unlock(&status_lock);
+}
+
+struct view *
+source_view(void)
+{
+	return rcu_dereference(current_view);
+}
+
+static void
+mapping_put(struct mapping *m)
+{
+	if (m && --m->refs == 0) {
+		shmet_reader_close(m->reader);
+		free(m);
+	}
+}
+
+static void
+view_free(struct view *v)
+{
+	if (!v)
+		return;
+	shmet_index_free(v->index);
+	mapping_put(v->map);
+	free(v);
+}
+
+/* Publish v (may be NULL) and free the previous view after a grace
+ * period: no reader can still hold it then. */
+static void
+publish(struct view *v)
+{
+	struct view *old = rcu_xchg_pointer(&current_view, v);
+
+	if (old) {
+		urcu_memb_synchronize_rcu();
+		view_free(old);
+	}
+}
+
+/* Identity of the object now behind the name; -errno if none. */
+static int
+segment_identity(dev_t *dev, ino_t *ino)
+{
+	struct stat st;
+	int fd = shm_open(segment_name, O_RDONLY, 0);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return -errno;
+	}
+	close(fd);
+	*dev = st.st_dev;
+	*ino = st.st_ino;
+	return 0;
+}
+
+static struct mapping *
+open_mapping(void)
+{
+	char err[SHMET_READER_ERRLEN];
+	struct mapping *m = calloc(1, sizeof *m);
+	int rc;
+
+	if (!m)
+		return NULL;
+	rc = segment_identity(&m->dev, &m->ino);
+	if (rc < 0) {
+		if (rc == -ENOENT)
+			set_status("waiting for segment %s%s", "");
+		else
+			set_status("waiting for segment %s: %s", strerror(-rc));
+		free(m);
+		return NULL;
+	}
+	if (shmet_reader_open(segment_name, &m->reader, err, sizeof err) < 0) {
+		set_status("segment %s is not usable: %s", err);
+		free(m);
+		return NULL;
+	}
+	return m;
+}
+
+static struct view *
+build_view(struct mapping *m)
+{
+	char err[SHMET_READER_ERRLEN];
+	struct view *v = calloc(1, sizeof *v);
+
+	if (!v)
+		return NULL;
+	if (shmet_index_build(m->reader, &v->index, err, sizeof err) < 0) {
+		set_status("segment %s: %s", err);
+		free(v);
+		return NULL;
+	}
+	v->map = m;
+	v->generation = shmet_index_generation(v->index);
+	m->refs++;
+	return v;
+}
+
+/* One refresher step; *since_identity counts ms since the last check. */
+static void
+refresh(int *since_identity)
+{
+	struct view *cur = current_view;        /* only we write it */
+	struct mapping *m;
+	struct view *v;
+	dev_t dev;
+	ino_t ino;
+
+	if (cur && (*since_identity += REFRESH_MS) >= IDENTITY_CHECK_MS) {
+		*since_identity = 0;
+		if (segment_identity(&dev, &ino) < 0 ||
+		    dev != cur->map->dev || ino != cur->map->ino) {
+			set_status("segment %s was destroyed or replaced%s",
+				   "");
+			publish(NULL);
+			cur = NULL;
+		}
+	}
+	if (!cur) {
+		m = open_mapping();
+		if (!m)
+			return;
+		v = build_view(m);
+		if (!v) {
+			mapping_put(m);
+			return;
+		}
+		set_status("serving segment %s%s", "");
+		publish(v);
+		return;
+	}
+	if (shmet_reader_generation(cur->map->reader) == cur->generation)
+		return;
+	v = build_view(cur->map);
+	if (v)
+		publish(v);
+}
+
+static void *
+refresher_main(void *arg)
+{
+	int since_identity = 0;
+
+	(void)arg;
+	urcu_memb_register_thread();
+	while (!refresher_stop) {
+		struct timespec ts = { 0, REFRESH_MS * 1000000L };
+
+		refresh(&since_identity);
+		nanosleep(&ts, NULL);
+	}
+	publish(NULL);
+	urcu_memb_unregister_thread();
+	return NULL;
+}
+
+int
+source_start(const char *segment)
+{
+	segment_name = segment;
+	return -pthread_create(&refresher, NULL, refresher_main, NULL);
+}
+
+void
+source_stop(void)
+{
+	refresher_stop = 1;
+	pthread_join(refresher, NULL);
+}
