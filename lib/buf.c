@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <string.h>
@@ -17,6 +18,15 @@ shmet_buf_free(struct shmet_buf *b)
 {
 	free(b->data);
 	memset(b, 0, sizeof *b);
+}
+
+SHMET_EXPORT void
+shmet_buf_reset(struct shmet_buf *b)
+{
+	b->len = 0;
+	b->failed = 0;
+	if (b->data)
+		b->data[0] = '\0';
 }
 
 SHMET_EXPORT int
@@ -120,7 +130,13 @@ fmt_double(char *out, double d, int style)
 		memcpy(out, tmp, n + 1);
 		return n;
 	}
-	for (int prec = 15; prec <= 17; prec++) {
+	/*
+	 * For normal doubles, 15 significant digits suffice whenever any
+	 * shorter text would round-trip (DBL_DIG), and %g drops trailing
+	 * zeros, so starting at 15 finds the shortest; subnormals carry
+	 * fewer digits and search from 1.
+	 */
+	for (int prec = fabs(d) < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
 		snprintf(tmp, sizeof tmp, "%.*g", prec, d);
 		if (prec == 17 || strtod(tmp, NULL) == d)
 			break;

@@ -184,6 +184,18 @@ put_series(const struct sample_line *l, struct shmet_str name,
 	}
 }
 
+/*
+ * Counter samples always end in _total (as Python's client and OpenMetrics
+ * have it): the suffix a counter registered without one gets.
+ */
+static const char *
+counter_total(const struct shmet_index_family *f)
+{
+	return f->type == SHMET_TYPE_COUNTER && !has_suffix(f->name, "_total")
+		       ? "_total"
+		       : "";
+}
+
 static const char *
 type_name(uint32_t type)
 {
@@ -205,13 +217,16 @@ shmet_render_text(const struct shmet_index *idx, const struct shmet_values *v,
 	for (uint32_t fi = 0; fi < idx->nfamilies; fi++) {
 		const struct shmet_index_family *f = &idx->families[fi];
 		struct sample_line l = { b, f, NULL, ESC_LABEL };
+		const char *total = counter_total(f);
 
 		buf_puts(b, "# HELP ");
 		buf_put_str(b, f->name);
+		buf_puts(b, total);
 		buf_putc(b, ' ');
 		buf_put_escaped(b, f->help, ESC_HELP);
 		buf_puts(b, "\n# TYPE ");
 		buf_put_str(b, f->name);
+		buf_puts(b, total);
 		buf_putc(b, ' ');
 		buf_puts(b, type_name(f->type));
 		buf_putc(b, '\n');
@@ -219,8 +234,8 @@ shmet_render_text(const struct shmet_index *idx, const struct shmet_values *v,
 			format_les(f, &le, DBL_PLAIN);
 		for (uint32_t k = 0; k < f->series_count; k++) {
 			l.s = &idx->series[f->first_series + k];
-			put_series(&l, f->name, "", v, idx, f->first_series + k,
-				   &le, &cur);
+			put_series(&l, f->name, total, v, idx,
+				   f->first_series + k, &le, &cur);
 		}
 	}
 	return b->failed ? -1 : 0;
@@ -330,6 +345,16 @@ struct json_state {
 	int first;
 };
 
+/* Separator and key of a plain (suffix-less) entry. */
+static void
+json_key_first(struct json_state *js, const struct shmet_index_family *f,
+	       const struct shmet_index_series *s, const char *suffix)
+{
+	buf_puts(js->b, js->first ? "\n    " : ",\n    ");
+	js->first = 0;
+	json_key_labels(js->b, f, s, suffix, NULL, NULL);
+}
+
 static void
 json_entry(struct json_state *js, const struct shmet_index_family *f,
 	   const struct shmet_index_series *s, const char *suffix,
@@ -354,7 +379,15 @@ json_series(struct json_state *js, const struct shmet_index *idx,
 
 	switch (f->type) {
 	case SHMET_TYPE_COUNTER:
-		json_entry(js, f, s, "", NULL, NULL,
+		if (shmet_values_counter_float(v, idx, si) == 0 &&
+		    shmet_values_counter_int(v, idx, si) <= INT64_MAX) {
+			/* exact, even above 2^53; above 2^63 as a double,
+			 * which every JSON parser (jansson too) accepts */
+			json_key_first(js, f, s, counter_total(f));
+			buf_put_u64(js->b, shmet_values_counter_int(v, idx, si));
+			break;
+		}
+		json_entry(js, f, s, counter_total(f), NULL, NULL,
 			   shmet_values_counter(v, idx, si));
 		break;
 	case SHMET_TYPE_GAUGE:

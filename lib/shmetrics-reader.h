@@ -165,6 +165,8 @@ struct shmet_buf {
 	int failed;
 };
 void shmet_buf_free(struct shmet_buf *b);
+/* Empty the buffer, keeping its memory. */
+void shmet_buf_reset(struct shmet_buf *b);
 /* Make room for more bytes; 0 or -1 (and b->failed) on no memory. */
 int shmet_buf_reserve(struct shmet_buf *b, size_t more);
 int shmet_buf_printf(struct shmet_buf *b, const char *fmt, ...)

@@ -1,0 +1,161 @@
+/*
+ * Renderer details that golden files do not pin down: number formatting,
+ * escaping, invalid UTF-8, buffer growth, and JSON that jansson parses.
+ */
+#include "config.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <string.h>
+
+#include "test-common.h"
+
+static const char *
+fmt(double d)
+{
+	static char out[64];
+
+	shmet_format_double(out, d);
+	return out;
+}
+
+START_TEST(test_render_numbers_round_trip)
+{
+	static const double values[] = { 0.1, 1.0 / 3, 1e-300, 5e-324, 1e21,
+					 123456789.125, -2.5e-8, 0.3,
+					 1.7976931348623157e308, 2.2250738585072014e-308 };
+
+	ck_assert_str_eq(fmt(42), "42");
+	ck_assert_str_eq(fmt(-7), "-7");
+	ck_assert_str_eq(fmt(0.1), "0.1");
+	ck_assert_str_eq(fmt(5e-324), "5e-324");
+	ck_assert_str_eq(fmt(INFINITY), "+Inf");
+	ck_assert_str_eq(fmt(-INFINITY), "-Inf");
+	ck_assert_str_eq(fmt(NAN), "NaN");
+	ck_assert_str_eq(fmt(-0.0), "-0");
+	for (unsigned i = 0; i < sizeof values / sizeof values[0]; i++)
+		ck_assert_msg(strtod(fmt(values[i]), NULL) == values[i],
+			      "%s does not round-trip", fmt(values[i]));
+}
+END_TEST
+
+START_TEST(test_render_buffer_grows)
+{
+	struct shmet_buf b = { 0 };
+
+	for (int i = 0; i < 100000; i++)
+		ck_assert_int_eq(shmet_buf_printf(&b, "%d,", i), 0);
+	ck_assert_uint_gt(b.len, 500000);
+	ck_assert_uint_eq(strlen(b.data), b.len);
+	ck_assert(strncmp(b.data + b.len - 6, "99999,", 6) == 0);
+	shmet_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_render_json_escaping_and_utf8)
+{
+	struct shmet_buf b = { 0 };
+
+	shmet_buf_put_json_escaped(&b, "a\"b\\c\nd\te\x01 \xff\xfe ok ✓");
+	ck_assert_str_eq(b.data, "a\\\"b\\\\c\\nd\\u0009e\\u0001 "
+				 "\xef\xbf\xbd\xef\xbf\xbd ok ✓");
+	shmet_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_render_json_parses_with_jansson)
+{
+	struct shmet_segment seg;
+	struct shmet_family f;
+	struct shmet_counter c;
+	struct shmet_gauge g;
+	struct test_snapshot s;
+	struct shmet_buf b = { 0 };
+	json_error_t jerr;
+	json_t *doc, *m;
+	static const char *const l[] = { "k" };
+	const char *bad[1] = { "bad \xff utf8 \"q\"" };
+
+	test_open(&seg, NULL);
+	shmet_counter_family(&seg, &f, "j_total", "j", 1, l);
+	shmet_counter_labels(&f, &c, 1, bad);
+	shmet_counter_add(&c, UINT64_MAX);
+	shmet_gauge_new(&seg, &g, "j_gauge", "g", SHMET_GAUGE_SUM);
+	shmet_gauge_set(&g, NAN);
+	test_snapshot_take(&s);
+	ck_assert_int_eq(shmet_render_json(s.index, &s.values, 0, &b), 0);
+	doc = json_loads(b.data, 0, &jerr);
+	ck_assert_msg(doc != NULL, "jansson: %s at line %d: %s", jerr.text,
+		      jerr.line, b.data);
+	ck_assert_str_eq(json_string_value(json_object_get(doc, "timestamp")),
+			 "1970-01-01T00:00:00Z");
+	ck_assert_str_eq(json_string_value(json_object_get(doc, "registry")),
+			 "application");
+	m = json_object_get(doc, "metrics");
+	ck_assert_int_eq(json_object_size(m), 2);
+	ck_assert_str_eq(json_string_value(json_object_get(m, "j_gauge")),
+			 "NaN");
+	ck_assert(json_is_real(json_object_get(
+		m, "j_total{k=bad \xef\xbf\xbd utf8 \"q\"}")));
+	json_decref(doc);
+	shmet_buf_reset(&b);
+	ck_assert_int_eq(shmet_render_health(s.index, &(struct shmet_reader_info){
+						     .max_series = 10,
+						     .series_used = 10 },
+					     &b), 0);
+	doc = json_loads(b.data, 0, &jerr);
+	ck_assert_ptr_nonnull(doc);
+	ck_assert_str_eq(json_string_value(json_object_get(doc, "status")),
+			 "degraded");
+	json_decref(doc);
+	shmet_buf_free(&b);
+	test_snapshot_free(&s);
+	shmet_close(&seg);
+}
+END_TEST
+
+START_TEST(test_render_text_sorted_and_stable)
+{
+	struct shmet_segment seg;
+	struct shmet_family f;
+	struct shmet_counter c;
+	struct test_snapshot s;
+	struct shmet_buf a = { 0 }, b = { 0 };
+	static const char *const l[] = { "k" };
+	const char *names[] = { "zeta_total", "alpha_total", "mid_total" };
+
+	test_open(&seg, NULL);
+	for (int i = 0; i < 3; i++) {
+		shmet_counter_family(&seg, &f, names[i], "h", 1, l);
+		shmet_counter_labels(&f, &c, SHMET_VALUES("b"));
+		shmet_counter_labels(&f, &c, SHMET_VALUES("a"));
+	}
+	test_snapshot_take(&s);
+	shmet_render_text(s.index, &s.values, &a);
+	shmet_render_text(s.index, &s.values, &b);
+	ck_assert_str_eq(a.data, b.data);
+	ck_assert(strstr(a.data, "alpha_total{k=\"a\"}") <
+		  strstr(a.data, "alpha_total{k=\"b\"}"));
+	ck_assert(strstr(a.data, "# HELP alpha") < strstr(a.data, "# HELP mid"));
+	ck_assert(strstr(a.data, "# HELP mid") < strstr(a.data, "# HELP zeta"));
+	shmet_buf_free(&a);
+	shmet_buf_free(&b);
+	test_snapshot_free(&s);
+	shmet_close(&seg);
+}
+END_TEST
+
+TEST_SUITE(render)
+{
+	Suite *s = suite_create("render");
+	TCase *tc = tcase_create("Formatting");
+
+	tcase_add_checked_fixture(tc, test_segment_setup, test_segment_teardown);
+	tcase_add_test(tc, test_render_numbers_round_trip);
+	tcase_add_test(tc, test_render_buffer_grows);
+	tcase_add_test(tc, test_render_json_escaping_and_utf8);
+	tcase_add_test(tc, test_render_json_parses_with_jansson);
+	tcase_add_test(tc, test_render_text_sorted_and_stable);
+	suite_add_tcase(s, tc);
+	return s;
+}
