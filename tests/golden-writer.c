@@ -41,8 +41,8 @@ main(int argc, char **argv)
 	struct shmet_histogram h;
 	const char *vals[2];
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: golden-writer SEGMENT\n");
+	if (argc != 2 && !(argc == 3 && !strcmp(argv[2], "--tiny"))) {
+		fprintf(stderr, "usage: golden-writer SEGMENT [--tiny]\n");
 		return 2;
 	}
 	memset(&o, 0, sizeof o);
@@ -50,6 +50,13 @@ main(int argc, char **argv)
 	o.max_series = 256;
 	o.max_writers = 4;
 	o.cells_per_block = 4096;
+	if (argc == 3) {        /* a seed for the fuzz corpus */
+		o.max_families = 8;
+		o.max_series = 40;
+		o.max_writers = 2;
+		o.cells_per_block = 256;
+		o.string_bytes = 4096;
+	}
 	check(shmet_open(&seg, &o), &seg, "open");
 
 	check(shmet_counter_family(&seg, &f, "campaign_calls_initiated_total",

@@ -3,6 +3,8 @@
 #   build/        the normal build: every suite
 #   build-asan/   ASan + UBSan: every suite
 #   build-tsan/   TSan: the concurrency (stress) suite
+#   build-fuzz/   clang libFuzzer + ASan/UBSan: the segment fuzzer, 60 s
+#                 (SHMETRICS_FUZZ_SECONDS)
 # Prints 'N passed, N failed' as its last line; exits non-zero on failure.
 # Set SHMETRICS_TEST_QUICK=1 to skip the sanitizer builds.
 set -u
@@ -59,6 +61,16 @@ if [ "${SHMETRICS_TEST_QUICK:-0}" != 1 ]; then
 		TSAN_OPTIONS=halt_on_error=1 run build-tsan --suite stress
 	else
 		record_build_failure build-tsan
+	fi
+	# libFuzzer with ASan+UBSan over the segment reader and renderers,
+	# when clang is there (it is installed by install-deps.sh).
+	if command -v clang >/dev/null && CC=clang setup build-fuzz \
+		-Dfuzz=true -Dfuzz_seconds="${SHMETRICS_FUZZ_SECONDS:-60}" \
+		-Db_sanitize=address,undefined -Db_lundef=false \
+		-Dbuildtype=debugoptimized; then
+		run build-fuzz --suite fuzz
+	else
+		record_build_failure build-fuzz
 	fi
 fi
 
