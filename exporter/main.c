@@ -35,6 +35,10 @@
 
 #define MAX_USERS 64
 
+#ifdef HAVE_SSLCOMPAT
+int shmetrics_sslcompat(void);
+#endif
+
 struct config {
 	const char *segment;
 	const char *listen;
@@ -588,6 +592,11 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+#ifdef HAVE_SSLCOMPAT
+	/* Keeps sslcompat loaded, whose SONAME civetweb's dlopen finds. */
+	if (cfg.tls_cert && !shmetrics_sslcompat())
+		return 1;
+#endif
 	mg_init_library(cfg.tls_cert ? MG_FEATURES_TLS : 0);
 	scrape_init();
 	if (source_start(exporter_segment_name) < 0) {
@@ -610,6 +619,9 @@ main(int argc, char **argv)
 	options[n++] = "yes";
 	options[n++] = "max_request_size";
 	options[n++] = "16384";
+	/* Match paths as sent: "/metrics%00" is not "/metrics". */
+	options[n++] = "decode_url";
+	options[n++] = "no";
 	if (cfg.tls_cert) {
 		options[n++] = "ssl_certificate";
 		options[n++] = pem;

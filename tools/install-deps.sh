@@ -4,7 +4,8 @@
 set -eu
 packages="gcc g++ clang libclang-rt-14-dev meson ninja-build pkg-config
 	check liburcu-dev libcivetweb-dev libjansson-dev libdeflate-dev
-	zlib1g-dev curl prometheus python3 python3-prometheus-client"
+	zlib1g-dev libssl-dev libcrypt-dev openssl curl prometheus python3
+	python3-prometheus-client"
 missing=""
 for p in $packages; do
 	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)

@@ -1,0 +1,149 @@
+"""Shared pieces of the end-to-end tests: real processes, real HTTP.
+
+Everything listens on 127.0.0.1 only, on ports the kernel picks; every
+process a test starts is stopped by the test.
+"""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from prometheus_client.openmetrics.parser import \
+    text_string_to_metric_families as parse_openmetrics
+from prometheus_client.parser import text_string_to_metric_families as parse_text
+
+
+class Failures:
+    """Collects failed checks; a test exits non-zero if any."""
+
+    def __init__(self):
+        self.items = []
+
+    def check(self, cond, msg):
+        if not cond:
+            self.items.append(msg)
+            print("FAIL:", msg, flush=True)
+        return cond
+
+    def exit(self):
+        print("%d failures" % len(self.items))
+        sys.exit(1 if self.items else 0)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(cond, timeout=10.0, step=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(step)
+    return cond()
+
+
+def curl(url, *args, timeout=10):
+    """(status, headers dict lower-cased, body bytes) via the curl binary."""
+    r = subprocess.run(["curl", "-s", "-S", "-D", "-", "--max-time",
+                        str(timeout), *args, url], capture_output=True)
+    if r.returncode != 0:
+        return None, {}, r.stderr
+    raw = r.stdout
+    # skip interim responses; headers end at the first blank line
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return status, headers, body
+
+
+def samples(text, openmetrics=False):
+    """{(name, frozenset(labels)): value} of an exposition."""
+    parse = parse_openmetrics if openmetrics else parse_text
+    out = {}
+    for fam in parse(text):
+        for s in fam.samples:
+            out[(s.name, frozenset(s.labels.items()))] = s.value
+    return out
+
+
+def value(smp, name, **labels):
+    return smp.get((name, frozenset(labels.items())))
+
+
+class Exporter:
+    def __init__(self, build, segment, *args, port=None):
+        self.port = port or free_port()
+        self.cmd = [os.path.join(build, "exporter", "shmetrics-exporter"),
+                    "--segment", segment, "--listen",
+                    "127.0.0.1:%d" % self.port, *args]
+        self.log = open("/tmp/shmetrics-e2e-exporter-%d.log" % os.getpid(),
+                        "ab")
+        self.proc = subprocess.Popen(self.cmd, stderr=self.log)
+        ok = wait_until(self._listening, 10)
+        if not ok:
+            raise RuntimeError("exporter did not start: %s" % self.cmd)
+        self.scheme = "https" if "--tls-cert" in args else "http"
+
+    def _listening(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError("exporter exited %d" % self.proc.returncode)
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), 0.2):
+                return True
+        except OSError:
+            return False
+
+    def url(self, path):
+        return "%s://127.0.0.1:%d%s" % (self.scheme, self.port, path)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self, sig=signal.SIGTERM):
+        """Signal it; returns (exit code, seconds it took)."""
+        t0 = time.monotonic()
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        self.log.close()
+        return code, time.monotonic() - t0
+
+
+class Writer:
+    """tests/e2e-writer: writes COUNT, then stays alive until stopped."""
+
+    def __init__(self, build, segment, count):
+        self.proc = subprocess.Popen(
+            [os.path.join(build, "tests", "e2e-writer"), segment,
+             str(count)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        line = self.proc.stdout.readline()
+        if line != b"ready\n":
+            raise RuntimeError("e2e-writer failed: %r" % line)
+
+    def stop(self):
+        self.proc.stdin.close()
+        self.proc.wait(10)
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait(10)
+
+
+def ctl(build, segment, *args):
+    return subprocess.run([os.path.join(build, "tools", "shmetrics-ctl"),
+                           "--segment", segment, *args],
+                          capture_output=True, text=True)
