@@ -53,34 +53,6 @@ shmet_buf_reserve(struct shmet_buf *b, size_t more)
 }
 
 void
-buf_put(struct shmet_buf *b, const void *s, size_t n)
-{
-	if (shmet_buf_reserve(b, n) < 0)
-		return;
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-}
-
-void
-buf_puts(struct shmet_buf *b, const char *s)
-{
-	buf_put(b, s, strlen(s));
-}
-
-void
-buf_putc(struct shmet_buf *b, char c)
-{
-	buf_put(b, &c, 1);
-}
-
-void
-buf_put_str(struct shmet_buf *b, struct shmet_str s)
-{
-	buf_put(b, s.ptr, s.len);
-}
-
-void
 buf_put_u64(struct shmet_buf *b, uint64_t v)
 {
 	char tmp[24];
@@ -91,6 +63,52 @@ buf_put_u64(struct shmet_buf *b, uint64_t v)
 		v /= 10;
 	} while (v);
 	buf_put(b, tmp + sizeof tmp - n, (size_t)n);
+}
+
+/*
+ * Fast path for doubles with a short decimal form (0.5, 12.25, 3.3): the
+ * smallest k <= 8 such that m / 10^k == d for an integer m < 2^53.  IEEE
+ * division of two exact values is correctly rounded, so that equality
+ * means strtod("m / 10^k") gives back d: the text round-trips, and the
+ * smallest k gives the fewest digits, which is what "%.15g" prints for
+ * values between 1e-4 and 1e15.  0 if no such k.
+ */
+static size_t
+fmt_decimal(char *out, double d)
+{
+	static const double p10[] = { 1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
+				      1e8 };
+	char digits[24];
+	int n = 0;
+
+	for (int k = 1; k <= 8; k++) {
+		double m = nearbyint(d * p10[k]);
+		uint64_t u;
+		size_t len = 0;
+
+		if (fabs(m) >= 9007199254740992.0)
+			return 0;
+		if (m / p10[k] != d)
+			continue;
+		u = (uint64_t)fabs(m);
+		n = 0;
+		do {
+			digits[n++] = (char)('0' + u % 10);
+			u /= 10;
+		} while (u || n <= k);
+		if (d < 0)
+			out[len++] = '-';
+		while (n > k)
+			out[len++] = digits[--n];
+		out[len++] = '.';
+		while (n > 0)
+			out[len++] = digits[--n];
+		while (out[len - 1] == '0')     /* k is minimal: never all */
+			len--;
+		out[len] = '\0';
+		return len;
+	}
+	return 0;
 }
 
 /*
@@ -118,6 +136,11 @@ fmt_double(char *out, double d, int style)
 		if (style == DBL_FLOAT)
 			n += (size_t)sprintf(out + n, ".0");
 		return n;
+	}
+	if (style == DBL_PLAIN && fabs(d) >= 1e-4 && fabs(d) < 1e15) {
+		n = fmt_decimal(out, d);
+		if (n)
+			return n;
 	}
 	if (style == DBL_FLOAT && d >= 1e6) {
 		/* Go's (and OpenMetrics') canonical form: 1e+06, 2.5e+07. */

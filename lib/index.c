@@ -366,6 +366,57 @@ link_series(struct shmet_index *idx)
 			idx->families[i].first_series = idx->nseries;
 }
 
+/* Escape each series' labels once, for every scrape of this index. */
+static int
+build_label_texts(struct shmet_index *idx)
+{
+	struct shmet_buf tmp = { 0 };
+
+	for (uint32_t i = 0; i < idx->nseries; i++) {
+		struct shmet_index_series *s = &idx->series[i];
+		const struct shmet_index_family *f = &idx->families[s->family];
+		char *copy;
+
+		shmet_buf_reset(&tmp);
+		for (uint32_t k = 0; k < f->label_count; k++) {
+			if (k)
+				buf_putc(&tmp, ',');
+			buf_put_str(&tmp, f->label_names[k]);
+			buf_put(&tmp, "=\"", 2);
+			buf_put_escaped(&tmp, s->label_values[k], ESC_LABEL);
+			buf_putc(&tmp, '"');
+		}
+		copy = arena_alloc(&idx->arena, tmp.len + 1);
+		if (tmp.failed || !copy) {
+			shmet_buf_free(&tmp);
+			return -ENOMEM;
+		}
+		memcpy(copy, tmp.data ? tmp.data : "", tmp.len + 1);
+		s->label_text.ptr = copy;
+		s->label_text.len = (uint32_t)tmp.len;
+	}
+	shmet_buf_free(&tmp);
+	return 0;
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int
+cmp_series_cell(const void *a, const void *b, void *series)
+{
+	const struct shmet_index_series *s = series;
+	uint32_t x = s[*(const uint32_t *)a].first_cell;
+	uint32_t y = s[*(const uint32_t *)b].first_cell;
+
+	return (x > y) - (x < y);
+}
+
 /* Which cells are float sums, and which series are gauges. */
 static int
 classify_cells(struct shmet_index *idx)
@@ -380,23 +431,31 @@ classify_cells(struct shmet_index *idx)
 		ngauges += f->type == SHMET_TYPE_GAUGE;
 	}
 	idx->ncells = ncells;
-	idx->dmask = arena_alloc(&idx->arena, 8u * (ncells ? ncells : 1));
+	idx->dcells = arena_alloc(&idx->arena, 4u * (idx->nseries + 1));
 	idx->gauge_series = arena_alloc(&idx->arena,
 					4u * (ngauges ? ngauges : 1));
-	if (!idx->dmask || !idx->gauge_series)
+	if (!idx->dcells || !idx->gauge_series)
 		return -ENOMEM;
-	memset(idx->dmask, 0, 8u * ncells);
 	for (uint32_t i = 0; i < idx->nseries; i++) {
 		const struct shmet_index_series *s = &idx->series[i];
 		const struct shmet_index_family *f = &idx->families[s->family];
 
-		if (f->type == SHMET_TYPE_GAUGE)
+		if (f->type == SHMET_TYPE_GAUGE) {
 			idx->gauge_series[idx->ngauges++] = i;
+			idx->live_modes |=
+				f->gauge_mode == SHMET_GAUGE_LIVEALL ||
+				f->gauge_mode == SHMET_GAUGE_LIVESUM ||
+				f->gauge_mode == SHMET_GAUGE_LIVEMOSTRECENT;
+		}
 		else
 			/* counter [1] and histogram [bounds + 1] are floats */
-			idx->dmask[s->first_cell + f->cells_per_series - 1] =
-				~UINT64_C(0);
+			idx->dcells[idx->ndcells++] =
+				s->first_cell + f->cells_per_series - 1;
 	}
+	/* In cell order: the scrape goes through the cells chunk by chunk. */
+	qsort(idx->dcells, idx->ndcells, sizeof *idx->dcells, cmp_u32);
+	qsort_r(idx->gauge_series, idx->ngauges, sizeof *idx->gauge_series,
+		cmp_series_cell, idx->series);
 	return 0;
 }
 
@@ -425,6 +484,8 @@ shmet_index_build(const struct shmet_reader *r, struct shmet_index **out,
 		goto fail;
 	link_series(idx);
 	rc = classify_cells(idx);
+	if (rc == 0)
+		rc = build_label_texts(idx);
 	if (rc < 0)
 		goto fail;
 	free(pos_of_id);

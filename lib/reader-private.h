@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <shmetrics.h>
 
@@ -61,21 +62,53 @@ struct shmet_index {
 	struct shmet_index_series *series;
 	uint32_t nseries;
 	uint32_t ncells;                /* cells covered by the series */
-	uint64_t *dmask;                /* per cell: ~0 if a float-sum cell */
+	uint32_t *dcells;               /* the float-sum cells */
+	uint32_t ndcells;
 	uint32_t *gauge_series;         /* positions of gauge series */
 	uint32_t ngauges;
+	int live_modes;                 /* a gauge needs writer liveness */
 	uint32_t skipped_families;      /* corrupt records left out */
 	uint32_t skipped_series;
 	struct arena arena;
 };
 
-/* buf.c */
+/* buf.c.  Appends are inline: a scrape makes millions of them, and the
+ * capacity check is almost always true. */
+static inline void
+buf_put(struct shmet_buf *b, const void *s, size_t n)
+{
+	if (__builtin_expect(b->len + n + 1 > b->cap, 0) &&
+	    shmet_buf_reserve(b, n) < 0)
+		return;
+	memcpy(b->data + b->len, s, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+static inline void
+buf_puts(struct shmet_buf *b, const char *s)
+{
+	buf_put(b, s, strlen(s));
+}
+
+static inline void
+buf_putc(struct shmet_buf *b, char c)
+{
+	if (__builtin_expect(b->len + 2 > b->cap, 0) &&
+	    shmet_buf_reserve(b, 1) < 0)
+		return;
+	b->data[b->len++] = c;
+	b->data[b->len] = '\0';
+}
+
+static inline void
+buf_put_str(struct shmet_buf *b, struct shmet_str s)
+{
+	buf_put(b, s.ptr, s.len);
+}
+
 enum { DBL_PLAIN, DBL_FLOAT };
 enum { ESC_LABEL, ESC_HELP, ESC_JSON };
-void buf_put(struct shmet_buf *b, const void *s, size_t n);
-void buf_puts(struct shmet_buf *b, const char *s);
-void buf_putc(struct shmet_buf *b, char c);
-void buf_put_str(struct shmet_buf *b, struct shmet_str s);
 void buf_put_u64(struct shmet_buf *b, uint64_t v);
 size_t fmt_double(char *out, double d, int style);
 void buf_put_double(struct shmet_buf *b, double d, int style);

@@ -76,26 +76,18 @@ put_sample_head(const struct sample_line *l, struct shmet_str name,
 		size_t extra_len)
 {
 	struct shmet_buf *b = l->b;
-	int first = 1;
+	struct shmet_str lt = l->s->label_text;
 
 	buf_put_str(b, name);
 	buf_puts(b, suffix);
-	if (l->f->label_count == 0 && !extra_name) {
+	if (lt.len == 0 && !extra_name) {
 		buf_putc(b, ' ');
 		return;
 	}
 	buf_putc(b, '{');
-	for (uint32_t i = 0; i < l->f->label_count; i++) {
-		if (!first)
-			buf_putc(b, ',');
-		first = 0;
-		buf_put_str(b, l->f->label_names[i]);
-		buf_put(b, "=\"", 2);
-		buf_put_escaped(b, l->s->label_values[i], l->esc);
-		buf_putc(b, '"');
-	}
+	buf_put_str(b, lt);
 	if (extra_name) {
-		if (!first)
+		if (lt.len)
 			buf_putc(b, ',');
 		buf_puts(b, extra_name);
 		buf_put(b, "=\"", 2);

@@ -78,6 +78,9 @@ struct shmet_index_series {
 	uint32_t family;                /* position in the sorted families */
 	uint32_t first_cell;
 	const struct shmet_str *label_values;
+	/* name1="value1",name2="value2" escaped for the text formats, built
+	 * once per index so that scrapes only copy it */
+	struct shmet_str label_text;
 };
 
 /* Per-writer gauge sample for modes all and liveall. */

