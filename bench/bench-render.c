@@ -182,6 +182,14 @@ main(int argc, char **argv)
 	       "%8.3f ms  min %8.3f  max %8.3f  bytes %zu  blocks %u\n",
 	       series, writers, index_ms, format, ms[runs / 2], ms[0],
 	       ms[runs - 1], b.len, v.blocks_read);
+	if (getenv("BENCH_RENDER_DUMP")) {
+		FILE *f = fopen(getenv("BENCH_RENDER_DUMP"), "w");
+
+		if (f) {
+			fwrite(b.data, 1, b.len, f);
+			fclose(f);
+		}
+	}
 	for (int w = 0; w < writers; w++)
 		kill(pids[w], SIGKILL);
 	for (int w = 0; w < writers; w++)

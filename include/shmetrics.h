@@ -100,6 +100,14 @@ struct shmet_segment {
 	SHMET_ATOMIC(uint64_t) *block;  /* our value block (own mapping) */
 	size_t block_size;
 	SHMET_ATOMIC(uint64_t) reserved; /* bytes of our block fallocated */
+	/*
+	 * Records this process built but lost a publication race with (see
+	 * impl.h, "Spare records"), guarded by a try-lock.
+	 */
+	SHMET_ATOMIC(int) spare_busy;
+	uint32_t spare_series, spare_cell, spare_cells;
+	struct shmet_seg_str spare_blob;
+	uint32_t spare_family;
 	uint32_t flags;
 	int attached;
 	struct shmet_segment *next;     /* fork list of this translation unit */

@@ -145,6 +145,79 @@ register_race_child(int i, void *arg)
 	shmet_close(&seg);
 }
 
+/* Same label sets, same order, all at once: the worst case for races. */
+static void
+lockstep_child(int i, void *arg)
+{
+	int *go = arg;
+	struct shmet_segment seg;
+	struct shmet_family f;
+	struct shmet_counter c;
+	char v[32];
+	const char *vals[1] = { v };
+
+	(void)i;
+	test_open(&seg, NULL);
+	while (!__atomic_load_n(go, __ATOMIC_ACQUIRE))
+		;
+	if (shmet_counter_family(&seg, &f, "lockstep_total", "l", 1,
+				 one_label) != 0)
+		_exit(2);
+	for (int k = 0; k < RACE_SERIES; k++) {
+		snprintf(v, sizeof v, "w%d", k);
+		if (shmet_counter_labels(&f, &c, 1, vals) != 0)
+			_exit(3);
+		shmet_counter_inc(&c);
+	}
+	shmet_close(&seg);
+}
+
+START_TEST(test_racing_processes_leak_at_most_one_record_each)
+{
+	int *go = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct shmet_segment seg;
+	struct shmet_reader *r;
+	struct shmet_reader_info info;
+	struct test_snapshot s;
+	const struct shmet_index_family *f;
+	pid_t pids[16];
+	char err[256];
+
+	test_open(&seg, NULL);          /* exists before the race */
+	for (int i = 0; i < 16; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0) {
+			lockstep_child(i, go);
+			_exit(0);
+		}
+	}
+	usleep(50000);
+	__atomic_store_n(go, 1, __ATOMIC_RELEASE);
+	for (int i = 0; i < 16; i++) {
+		int status;
+
+		waitpid(pids[i], &status, 0);
+		ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	ck_assert_int_eq(shmet_reader_open(test_segment_name, &r, err,
+					   sizeof err), 0);
+	shmet_reader_info(r, &info);
+	shmet_reader_close(r);
+	ck_assert_uint_le(info.series_used, RACE_SERIES + 16);
+	ck_assert_uint_le(info.families_used, 1 + 16);
+	test_snapshot_take(&s);
+	f = shmet_index_find(s.index, "lockstep_total");
+	ck_assert_uint_eq(f->series_count, RACE_SERIES);
+	for (uint32_t i = 0; i < f->series_count; i++)
+		ck_assert_double_eq(shmet_values_counter(&s.values, s.index,
+							 f->first_series + i),
+				    16);
+	test_snapshot_free(&s);
+	shmet_close(&seg);
+}
+END_TEST
+
 START_TEST(test_sixteen_processes_race_registration)
 {
 	struct test_snapshot s;
@@ -497,6 +570,7 @@ TEST_SUITE(multiproc)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_eight_writers_exact_totals);
 	tcase_add_test(tc, test_sixteen_processes_race_registration);
+	tcase_add_test(tc, test_racing_processes_leak_at_most_one_record_each);
 	tcase_add_test(tc, test_fifty_processes_start_at_once);
 	suite_add_tcase(s, tc);
 

@@ -31,6 +31,15 @@
  *   one record and its strings and blocks nobody.
  * - shmet_open waits at most init_timeout_ms for a live initialiser; a dead
  *   one's OFD lock is gone, and the next process initialises instead.
+ *
+ * Spare records: a registration allocates its record (and cells and label
+ * bytes) before it tries to publish it.  When another process published
+ * an equal record first, ours is unpublished and nobody knows it; the
+ * process keeps it as its spare and its next registration reuses it, so
+ * that processes racing over the same label sets (a fleet starting at
+ * once) leak at most one record each, not one per lost race.  The spare
+ * is guarded by a try-lock: a thread that finds it busy allocates anew,
+ * and never waits.
  */
 #ifndef SHMETRICS_IMPL_H
 #define SHMETRICS_IMPL_H
@@ -828,6 +837,8 @@ shmet_open(struct shmet_segment *seg, const struct shmet_options *opts)
 	memset((void *)seg, 0, sizeof *seg);
 	seg->fd = -1;
 	seg->slot = UINT32_MAX;
+	seg->spare_series = UINT32_MAX;
+	seg->spare_family = UINT32_MAX;
 	seg->flags = opts->flags;
 	rc = shmet_impl_resolve_name(seg, opts->name);
 	if (rc == 0)
@@ -1178,6 +1189,47 @@ shmet_impl_same_shape(const struct shmet_segment *seg,
 				      8u * d->bound_count));
 }
 
+static inline int
+shmet_impl_spare_lock(struct shmet_segment *seg)
+{
+	int expected = 0;
+
+	/* Acquire/release: the spare fields are handed between threads. */
+	return SHMET_AT(compare_exchange_strong_explicit)(
+		&seg->spare_busy, &expected, 1, SHMET_MO(acquire),
+		SHMET_MO(relaxed));
+}
+
+static inline void
+shmet_impl_spare_unlock(struct shmet_segment *seg)
+{
+	SHMET_AT(store_explicit)(&seg->spare_busy, 0, SHMET_MO(release));
+}
+
+/* Take the spare family record, or UINT32_MAX. */
+static inline uint32_t
+shmet_impl_take_spare_family(struct shmet_segment *seg)
+{
+	uint32_t id = UINT32_MAX;
+
+	if (shmet_impl_spare_lock(seg)) {
+		id = seg->spare_family;
+		seg->spare_family = UINT32_MAX;
+		shmet_impl_spare_unlock(seg);
+	}
+	return id;
+}
+
+static inline void
+shmet_impl_keep_spare_family(struct shmet_segment *seg, uint32_t id)
+{
+	if (shmet_impl_spare_lock(seg)) {
+		if (seg->spare_family == UINT32_MAX)
+			seg->spare_family = id;
+		shmet_impl_spare_unlock(seg);
+	}
+}
+
 /* Allocate and fill (not publish) a family record. */
 static inline int
 shmet_impl_build_family(struct shmet_segment *seg,
@@ -1189,7 +1241,9 @@ shmet_impl_build_family(struct shmet_segment *seg,
 	const char *help = d->help ? d->help : "";
 	const char *unit = d->unit ? d->unit : "";
 
-	if (shmet_impl_alloc(&seg->hdr->families_used, seg->hdr->max_families,
+	id = shmet_impl_take_spare_family(seg);
+	if (id == UINT32_MAX &&
+	    shmet_impl_alloc(&seg->hdr->families_used, seg->hdr->max_families,
 			     1, 1, &id) < 0)
 		return shmet_impl_fail(seg, SHMET_FAIL_FAMILIES_FULL, -ENOSPC,
 				       "%s: segment has no room for another "
@@ -1307,6 +1361,8 @@ shmet_family_register(struct shmet_segment *seg,
 		    !shmet_impl_str_equals(seg, r->name, d->name,
 					   strlen(d->name)))
 			continue;
+		if (mine != UINT32_MAX)
+			shmet_impl_keep_spare_family(seg, mine);
 		if (!shmet_impl_same_shape(seg, r, d, mode, lens)) {
 			fam->error = shmet_impl_fail(
 				seg, SHMET_FAIL_SHAPE_MISMATCH, -EEXIST,
@@ -1377,6 +1433,44 @@ shmet_histogram_family(struct shmet_segment *seg, struct shmet_family *fam,
 /* ---------------------------------------------------------------- */
 /* Series                                                           */
 
+/* Take the spare series record into *id, *cell and *blob as they fit. */
+static inline void
+shmet_impl_take_spare_series(struct shmet_segment *seg, uint32_t cells,
+			     uint32_t blob_size, uint32_t *id, uint32_t *cell,
+			     struct shmet_seg_str *blob)
+{
+	if (!shmet_impl_spare_lock(seg))
+		return;
+	if (seg->spare_series != UINT32_MAX) {
+		*id = seg->spare_series;
+		if (seg->spare_cells == cells)
+			*cell = seg->spare_cell;        /* else they leak */
+		if (blob_size <= seg->spare_blob.len) {
+			blob->off = seg->spare_blob.off;
+			blob->len = blob_size;
+		}
+		seg->spare_series = UINT32_MAX;
+	}
+	shmet_impl_spare_unlock(seg);
+}
+
+static inline void
+shmet_impl_keep_spare_series(struct shmet_segment *seg, uint32_t id,
+			     uint32_t cells)
+{
+	const struct shmet_seg_series *r = &shmet_impl_series_table(seg)[id];
+
+	if (!shmet_impl_spare_lock(seg))
+		return;
+	if (seg->spare_series == UINT32_MAX) {
+		seg->spare_series = id;
+		seg->spare_cell = r->first_cell;
+		seg->spare_cells = cells;
+		seg->spare_blob = r->labels;
+	}
+	shmet_impl_spare_unlock(seg);
+}
+
 static inline int
 shmet_impl_build_series(struct shmet_segment *seg,
 			const struct shmet_family *fam, uint32_t n,
@@ -1384,24 +1478,34 @@ shmet_impl_build_series(struct shmet_segment *seg,
 			uint64_t hash, uint32_t *out)
 {
 	struct shmet_seg_series *r;
-	uint32_t id, cell;
+	struct shmet_seg_str blob = { 0, UINT32_MAX };
+	uint32_t id = UINT32_MAX, cell = UINT32_MAX;
+	uint32_t size = shmet_impl_blob_size(n, lens);
 
-	if (shmet_impl_alloc(&seg->hdr->series_used, seg->hdr->max_series, 1,
+	shmet_impl_take_spare_series(seg, fam->cells, size, &id, &cell, &blob);
+	if (id == UINT32_MAX &&
+	    shmet_impl_alloc(&seg->hdr->series_used, seg->hdr->max_series, 1,
 			     1, &id) < 0)
 		return shmet_impl_fail(seg, SHMET_FAIL_SERIES_FULL, -ENOSPC,
 				       "segment has no room for another series "
 				       "(capacity %u)", seg->hdr->max_series);
-	if (shmet_impl_alloc(&seg->hdr->cells_used, seg->hdr->cells_per_block,
+	if (cell == UINT32_MAX &&
+	    shmet_impl_alloc(&seg->hdr->cells_used, seg->hdr->cells_per_block,
 			     fam->cells, 1, &cell) < 0)
 		return shmet_impl_fail(seg, SHMET_FAIL_CELLS_FULL, -ENOSPC,
 				       "segment has no room for %u more value "
 				       "cells (capacity %u)", fam->cells,
 				       seg->hdr->cells_per_block);
 	r = &shmet_impl_series_table(seg)[id];
-	if (shmet_impl_put_blob(seg, n, values, lens, &r->labels) < 0)
+	if (blob.len != UINT32_MAX) {
+		shmet_impl_blob_write(shmet_impl_pool(seg) + blob.off, n, values,
+				      lens);
+		r->labels = blob;
+	} else if (shmet_impl_put_blob(seg, n, values, lens, &r->labels) < 0) {
 		return shmet_impl_fail(seg, SHMET_FAIL_STRINGS_FULL, -ENOSPC,
 				       "segment string pool is full (%u bytes)",
 				       seg->hdr->string_bytes);
+	}
 	r->family = fam->id;
 	r->first_cell = cell;
 	r->hash = hash;
@@ -1493,11 +1597,13 @@ shmet_impl_series(const struct shmet_family *fam, uint32_t n,
 		if (r->hash != hash || r->family != fam->id ||
 		    !shmet_impl_blob_equals(seg, r->labels, n, values, lens))
 			continue;
-		if (mine != UINT32_MAX)
-			/* Lost the race to an equal record: ours leaks. */
+		if (mine != UINT32_MAX) {
+			/* Lost the race to an equal record: keep ours. */
 			SHMET_AT(fetch_sub_explicit)(
 				&shmet_impl_families(seg)[fam->id].series_count,
 				1, SHMET_MO(relaxed));
+			shmet_impl_keep_spare_series(seg, mine, fam->cells);
+		}
 		if ((uint64_t)r->first_cell + fam->cells >
 		    seg->hdr->cells_per_block)
 			return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON,
