@@ -3,6 +3,9 @@
  * by W live writer processes that each touched every series.
  *
  *   bench-render SERIES WRITERS [RUNS] [text|openmetrics|json]
+ *   bench-render SERIES WRITERS hold
+ *     sets the workload up, prints "ready SEGMENT" and keeps the writers
+ *     alive until standard input closes (for the exporter benchmark)
  *
  * Workload (as issue 3 specifies): 60% counters, 20% gauges, 20%
  * histograms with 12 buckets, labels campaign_id and user_id, spread over
@@ -108,7 +111,8 @@ main(int argc, char **argv)
 {
 	long series = argc > 1 ? atol(argv[1]) : 10000;
 	int writers = argc > 2 ? atoi(argv[2]) : 16;
-	int runs = argc > 3 ? atoi(argv[3]) : 15;
+	int hold = argc > 3 && !strcmp(argv[3], "hold");
+	int runs = argc > 3 && !hold ? atoi(argv[3]) : 15;
 	const char *format = argc > 4 ? argv[4] : "text";
 	char segname[64], err[SHMET_READER_ERRLEN];
 	struct shmet_options o;
@@ -154,6 +158,21 @@ main(int argc, char **argv)
 
 		if (read(pipefd[0], &c, 1) != 1)
 			return 1;
+	}
+	if (hold) {
+		char c;
+
+		printf("ready %s\n", segname);
+		fflush(stdout);
+		while (read(0, &c, 1) > 0)
+			;
+		for (int w = 0; w < writers; w++)
+			kill(pids[w], SIGKILL);
+		for (int w = 0; w < writers; w++)
+			waitpid(pids[w], NULL, 0);
+		shmet_close(&seg);
+		shmet_unlink(segname);
+		return 0;
 	}
 	if (shmet_reader_open(segname, &r, err, sizeof err) < 0) {
 		fprintf(stderr, "bench-render: %s\n", err);

@@ -3,6 +3,7 @@
 comparison in the same run as bench-render.
 
 usage: python_render.py SERIES [RUNS] [--multiprocess WRITERS]
+       python_render.py SERIES serve PORT     (start_http_server on 127.0.0.1)
 
 60% counters, 20% gauges, 20% histograms with 12 buckets over 10 families,
 labels campaign_id and user_id, every series touched by every writer.
@@ -60,8 +61,19 @@ def writer(series, writer_id, ready, done):
     done.wait()
 
 
+def serve(series, port):
+    import prometheus_client as pc
+    registry = pc.CollectorRegistry()
+    touch_all(series, families(pc, registry))
+    pc.start_http_server(port, addr="127.0.0.1", registry=registry)
+    print("ready", flush=True)
+    sys.stdin.read()
+
+
 def main():
     series = int(sys.argv[1])
+    if len(sys.argv) > 3 and sys.argv[2] == "serve":
+        return serve(series, int(sys.argv[3]))
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     writers = 0
     if "--multiprocess" in sys.argv:

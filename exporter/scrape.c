@@ -40,6 +40,7 @@ static struct flight flights[FMT_COUNT];
 
 /* Own counters, updated with relaxed atomics (statistics only). */
 static uint64_t renders_total[FMT_COUNT];
+static uint64_t compress_total;
 static uint64_t requests_total[FMT_COUNT][6];   /* by status class */
 static uint64_t last_render_ns[FMT_COUNT];
 static uint64_t last_render_bytes[FMT_COUNT];
@@ -288,6 +289,11 @@ own_scrapes(struct own *o)
 						  __ATOMIC_RELAXED));
 			}
 	}
+	if (own_family(o, "shmetrics_gzip_total", "counter",
+		       "Responses compressed (gzip), shared by scrapes."))
+		own_value(o, "shmetrics_gzip_total", "",
+			  (double)__atomic_load_n(&compress_total,
+						  __ATOMIC_RELAXED));
 	if (own_family(o, "shmetrics_render_duration_seconds", "gauge",
 		       "Duration of the latest render, by format.")) {
 		for (int f = 0; f < FMT_COUNT; f++) {
@@ -406,9 +412,8 @@ render(enum fmt fmt)
 		exporter_log("render %s failed: out of memory", fmt_names[fmt]);
 		return NULL;
 	}
-	r->done_ns = shmet_now_ns();
 	__atomic_add_fetch(&renders_total[fmt], 1, __ATOMIC_RELAXED);
-	__atomic_store_n(&last_render_ns[fmt], r->done_ns - t0,
+	__atomic_store_n(&last_render_ns[fmt], shmet_now_ns() - t0,
 			 __ATOMIC_RELAXED);
 	__atomic_store_n(&last_render_bytes[fmt], r->body.len,
 			 __ATOMIC_RELAXED);
@@ -434,6 +439,7 @@ compress(struct rendered *r)
 		return;
 	r->gz.len = n;
 	r->gz_done = 1;
+	__atomic_add_fetch(&compress_total, 1, __ATOMIC_RELAXED);
 }
 
 static void
@@ -465,6 +471,10 @@ scrape_get(enum fmt fmt, uint64_t arrival_ns, uint64_t deadline_ns,
 			fresh = render(fmt);
 			if (fresh && want_gzip)
 				compress(fresh);
+			/* Done when published: a scrape that arrived while we
+			 * compressed still gets this render. */
+			if (fresh)
+				fresh->done_ns = shmet_now_ns();
 			pthread_mutex_lock(&fl->lock);
 			fl->busy = 0;
 			pthread_cond_broadcast(&fl->done);
