@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -580,6 +581,9 @@ main(int argc, char **argv)
 
 	if (parse_args(argc, argv) < 0)
 		return 2;
+	/* Renders are large allocations made by whichever HTTP thread leads;
+	 * two malloc arenas keep RSS from growing with the thread count. */
+	mallopt(M_ARENA_MAX, 2);
 	exporter_segment_name = cfg.segment ? cfg.segment
 			       : getenv(SHMET_ENV_SEGMENT) && *getenv(SHMET_ENV_SEGMENT)
 				       ? getenv(SHMET_ENV_SEGMENT)

@@ -40,7 +40,10 @@ main(int argc, char **argv)
 	o.max_series = 4096;
 	o.max_writers = 64;
 	o.cells_per_block = 65536;
-	rc |= shmet_open(&seg, &o);
+	if (shmet_open(&seg, &o) < 0) {
+		fprintf(stderr, "e2e-writer: %s\n", shmet_last_error(&seg));
+		return 1;
+	}
 	rc |= shmet_counter_family(&seg, &f, "e2e_events_total", "Events", 1,
 				   kind);
 	rc |= shmet_counter_labels(&f, &a, SHMET_VALUES("a"));

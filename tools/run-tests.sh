@@ -1,7 +1,8 @@
 #!/bin/sh
 # Configure, build and run every test in three build directories:
 #   build/        the normal build: every suite
-#   build-asan/   ASan + UBSan: every suite
+#   build-asan/   ASan + UBSan: every suite but valgrind (which runs the
+#                 exporter of build/ under memcheck)
 #   build-tsan/   TSan: the concurrency (stress) suite
 #   build-fuzz/   clang libFuzzer + ASan/UBSan: the segment fuzzer, 60 s
 #                 (SHMETRICS_FUZZ_SECONDS)
@@ -52,7 +53,7 @@ if [ "${SHMETRICS_TEST_QUICK:-0}" != 1 ]; then
 		-Dbuildtype=debug; then
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-			run build-asan
+			run build-asan --no-suite valgrind
 	else
 		record_build_failure build-asan
 	fi
