@@ -1,5 +1,6 @@
 /* The public header as C++17: see test-header.c. */
 #include <shmetrics.h>
+#include <shmetrics/collectors.h>
 
 #include <cstdio>
 #include <cstring>
@@ -23,8 +24,8 @@ main()
 	std::snprintf(name, sizeof name, "/shmet-headerpp-%d", (int)getpid());
 	std::memset(&o, 0, sizeof o);
 	o.name = name;
-	o.max_series = 64;
-	o.cells_per_block = 1024;
+	o.max_series = 256;
+	o.cells_per_block = 4096;
 	o.max_writers = 2;
 	rc |= shmet_open(&seg, &o);
 	rc |= shmet_counter_family(&seg, &f, "a_total", "a", 1, names);
@@ -38,6 +39,16 @@ main()
 	rc |= shmet_histogram_new(&seg, &h, "h", "h", 4, b);
 	SHMET_TIME(&h) {
 		shmet_histogram_observe(&h, 2);
+	}
+	{
+		struct shmet_campaign_collector c;
+		struct shmet_webhook_collector w;
+
+		rc |= shmet_campaign_collector_init(&c, &seg);
+		rc |= shmet_webhook_collector_init(&w, &seg, "w1");
+		shmet_campaign_record_call_initiated(&c, "c", "u");
+		SHMET_TIMED(shmet_campaign_time_poll_cycle(&c)) {
+		}
 	}
 	shmet_close(&seg);
 	shmet_unlink(name);

@@ -84,32 +84,62 @@ static const double shmet_queue_processing_bounds[] = {
 
 #define SHMET_NBOUNDS(a) ((uint32_t)(sizeof(a) / sizeof((a)[0])))
 
-/* Register one family of the specification; first error is kept. */
-static inline void
-shmet_impl_collector_family(struct shmet_segment *seg, int *error,
-			    struct shmet_family *fam, const char *name,
-			    const char *help, uint32_t type, uint32_t mode,
-			    uint32_t label_count, const char *const *labels,
-			    uint32_t bound_count, const double *bounds)
-{
-	struct shmet_family_desc d;
-	int rc;
+/* A family of a collector: its description and where its handle goes. */
+struct shmet_impl_family_spec {
+	size_t offset;          /* of the struct shmet_family in the collector */
+	struct shmet_family_desc desc;
+};
 
-	memset(&d, 0, sizeof d);
-	d.name = name;
-	d.help = help;
-	d.type = type;
-	d.gauge_mode = mode;
-	d.label_count = label_count;
-	d.label_names = labels;
-	d.bound_count = bound_count;
-	d.bounds = bounds;
-	if (shmet_impl_ends_with(name, "_seconds"))
-		d.unit = "seconds";
-	rc = shmet_family_register(seg, &d, fam);
-	if (rc < 0 && *error == 0)
-		*error = rc;
+/* Register every family of a collector; returns the first error. */
+static inline int
+shmet_impl_register_specs(struct shmet_segment *seg, void *collector,
+			  const struct shmet_impl_family_spec *specs, size_t n)
+{
+	int error = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct shmet_family *fam = (struct shmet_family *)(void *)
+			((char *)collector + specs[i].offset);
+		int rc = shmet_family_register(seg, &specs[i].desc, fam);
+
+		if (rc < 0 && error == 0)
+			error = rc;
+	}
+	return error;
 }
+
+/* Label name lists of the specification. */
+static const char *const shmet_impl_l_cu[] = { "campaign_id", "user_id" };
+static const char *const shmet_impl_l_cuo[] = { "campaign_id", "user_id",
+						"outcome" };
+static const char *const shmet_impl_l_cue[] = { "campaign_id", "user_id",
+						"error_type" };
+static const char *const shmet_impl_l_u[] = { "user_id" };
+static const char *const shmet_impl_l_c[] = { "campaign_id" };
+static const char *const shmet_impl_l_co[] = { "campaign_id", "outcome" };
+static const char *const shmet_impl_l_ep[] = { "event_type", "partner_id" };
+static const char *const shmet_impl_l_eps[] = { "event_type", "partner_id",
+						"status_code" };
+static const char *const shmet_impl_l_pa[] = { "partner_id",
+					       "attempt_number" };
+static const char *const shmet_impl_l_w[] = { "worker_id" };
+static const char *const shmet_impl_l_p[] = { "partner_id" };
+
+/* One table row: field, name, help, unit, type, gauge mode, labels, bounds
+ * (positional, so that the header also compiles as C++). */
+#define SHMET_IMPL_SPEC(coll, field, name, help, unit, type, mode, nl, l, \
+			nb, b) \
+	{ offsetof(struct coll, field), \
+	  { name, help, unit, type, mode, nl, l, nb, b, 0 } }
+#define SHMET_IMPL_COUNTER(coll, field, name, help, nl, l) \
+	SHMET_IMPL_SPEC(coll, field, name, help, NULL, SHMET_TYPE_COUNTER, 0, \
+			nl, l, 0, NULL)
+#define SHMET_IMPL_GAUGE(coll, field, name, help, unit, mode, nl, l) \
+	SHMET_IMPL_SPEC(coll, field, name, help, unit, SHMET_TYPE_GAUGE, \
+			SHMET_GAUGE_##mode, nl, l, 0, NULL)
+#define SHMET_IMPL_HISTOGRAM(coll, field, name, help, nl, l, b) \
+	SHMET_IMPL_SPEC(coll, field, name, help, "seconds", \
+			SHMET_TYPE_HISTOGRAM, 0, nl, l, SHMET_NBOUNDS(b), b)
 
 /* ------------------------------------------------------------------ */
 /* Campaign engine                                                     */
@@ -136,55 +166,51 @@ static inline int
 shmet_campaign_collector_init(struct shmet_campaign_collector *c,
 			      struct shmet_segment *seg)
 {
-	static const char *const cu[] = { "campaign_id", "user_id" };
-	static const char *const cuo[] = { "campaign_id", "user_id", "outcome" };
-	static const char *const cue[] = { "campaign_id", "user_id",
-					   "error_type" };
-	static const char *const u[] = { "user_id" };
-	static const char *const ca[] = { "campaign_id" };
-	static const char *const co[] = { "campaign_id", "outcome" };
-	int *e = &c->error;
+#define C_ shmet_campaign_collector
+	static const struct shmet_impl_family_spec specs[] = {
+		SHMET_IMPL_COUNTER(C_, calls_initiated,
+			"campaign_calls_initiated_total",
+			"Total number of campaign calls initiated", 2,
+			shmet_impl_l_cu),
+		SHMET_IMPL_COUNTER(C_, calls_completed,
+			"campaign_calls_completed_total",
+			"Total calls completed", 3, shmet_impl_l_cuo),
+		SHMET_IMPL_COUNTER(C_, calls_failed,
+			"campaign_calls_failed_total", "Total call failures", 3,
+			shmet_impl_l_cue),
+		SHMET_IMPL_COUNTER(C_, cost, "campaign_cost_total",
+			"Total campaign cost ($)", 2, shmet_impl_l_cu),
+		SHMET_IMPL_GAUGE(C_, active_campaigns,
+			"campaign_active_campaigns",
+			"Number of active campaigns", NULL, LIVEMOSTRECENT, 1,
+			shmet_impl_l_u),
+		SHMET_IMPL_GAUGE(C_, pending_leads, "campaign_pending_leads",
+			"Pending leads in campaign", NULL, LIVEMOSTRECENT, 1,
+			shmet_impl_l_c),
+		SHMET_IMPL_GAUGE(C_, concurrent_calls,
+			"campaign_concurrent_calls", "Current concurrent calls",
+			NULL, LIVESUM, 0, NULL),
+		SHMET_IMPL_GAUGE(C_, success_rate, "campaign_success_rate",
+			"Campaign success rate (0-1)", NULL, LIVEMOSTRECENT, 1,
+			shmet_impl_l_c),
+		SHMET_IMPL_HISTOGRAM(C_, call_duration,
+			"campaign_call_duration_seconds",
+			"Call duration distribution", 2, shmet_impl_l_co,
+			shmet_call_duration_bounds),
+		SHMET_IMPL_HISTOGRAM(C_, processing_latency,
+			"campaign_processing_latency_seconds",
+			"Call processing time", 1, shmet_impl_l_c,
+			shmet_processing_latency_bounds),
+		SHMET_IMPL_HISTOGRAM(C_, poll_cycle,
+			"campaign_poll_cycle_duration_seconds",
+			"Engine poll cycle duration", 0, NULL,
+			shmet_poll_cycle_bounds),
+	};
+#undef C_
 
-	memset(c, 0, sizeof *c);
-	shmet_impl_collector_family(seg, e, &c->calls_initiated,
-		"campaign_calls_initiated_total",
-		"Total number of campaign calls initiated",
-		SHMET_TYPE_COUNTER, 0, 2, cu, 0, NULL);
-	shmet_impl_collector_family(seg, e, &c->calls_completed,
-		"campaign_calls_completed_total", "Total calls completed",
-		SHMET_TYPE_COUNTER, 0, 3, cuo, 0, NULL);
-	shmet_impl_collector_family(seg, e, &c->calls_failed,
-		"campaign_calls_failed_total", "Total call failures",
-		SHMET_TYPE_COUNTER, 0, 3, cue, 0, NULL);
-	shmet_impl_collector_family(seg, e, &c->cost, "campaign_cost_total",
-		"Total campaign cost ($)", SHMET_TYPE_COUNTER, 0, 2, cu, 0,
-		NULL);
-	shmet_impl_collector_family(seg, e, &c->active_campaigns,
-		"campaign_active_campaigns", "Number of active campaigns",
-		SHMET_TYPE_GAUGE, SHMET_GAUGE_LIVEMOSTRECENT, 1, u, 0, NULL);
-	shmet_impl_collector_family(seg, e, &c->pending_leads,
-		"campaign_pending_leads", "Pending leads in campaign",
-		SHMET_TYPE_GAUGE, SHMET_GAUGE_LIVEMOSTRECENT, 1, ca, 0, NULL);
-	shmet_impl_collector_family(seg, e, &c->concurrent_calls,
-		"campaign_concurrent_calls", "Current concurrent calls",
-		SHMET_TYPE_GAUGE, SHMET_GAUGE_LIVESUM, 0, NULL, 0, NULL);
-	shmet_impl_collector_family(seg, e, &c->success_rate,
-		"campaign_success_rate", "Campaign success rate (0-1)",
-		SHMET_TYPE_GAUGE, SHMET_GAUGE_LIVEMOSTRECENT, 1, ca, 0, NULL);
-	shmet_impl_collector_family(seg, e, &c->call_duration,
-		"campaign_call_duration_seconds", "Call duration distribution",
-		SHMET_TYPE_HISTOGRAM, 0, 2, co,
-		SHMET_NBOUNDS(shmet_call_duration_bounds),
-		shmet_call_duration_bounds);
-	shmet_impl_collector_family(seg, e, &c->processing_latency,
-		"campaign_processing_latency_seconds", "Call processing time",
-		SHMET_TYPE_HISTOGRAM, 0, 1, ca,
-		SHMET_NBOUNDS(shmet_processing_latency_bounds),
-		shmet_processing_latency_bounds);
-	shmet_impl_collector_family(seg, e, &c->poll_cycle,
-		"campaign_poll_cycle_duration_seconds",
-		"Engine poll cycle duration", SHMET_TYPE_HISTOGRAM, 0, 0, NULL,
-		SHMET_NBOUNDS(shmet_poll_cycle_bounds), shmet_poll_cycle_bounds);
+	memset((void *)c, 0, sizeof *c);
+	c->error = shmet_impl_register_specs(seg, c, specs,
+					     sizeof specs / sizeof specs[0]);
 	shmet_gauge_labels(&c->concurrent_calls, &c->concurrent, 0, NULL);
 	shmet_histogram_labels(&c->poll_cycle, &c->poll, 0, NULL);
 	return c->error;
@@ -324,55 +350,48 @@ static inline int
 shmet_webhook_collector_init(struct shmet_webhook_collector *c,
 			     struct shmet_segment *seg, const char *worker_id)
 {
-	static const char *const ep[] = { "event_type", "partner_id" };
-	static const char *const eps[] = { "event_type", "partner_id",
-					   "status_code" };
-	static const char *const pa[] = { "partner_id", "attempt_number" };
-	static const char *const w[] = { "worker_id" };
-	static const char *const p[] = { "partner_id" };
-	int *e = &c->error;
+#define W_ shmet_webhook_collector
+	static const struct shmet_impl_family_spec specs[] = {
+		SHMET_IMPL_COUNTER(W_, queued, "webhook_queued_total",
+			"Total webhooks queued", 2, shmet_impl_l_ep),
+		SHMET_IMPL_COUNTER(W_, delivered, "webhook_delivered_total",
+			"Total successful deliveries", 2, shmet_impl_l_ep),
+		SHMET_IMPL_COUNTER(W_, failed, "webhook_failed_total",
+			"Total delivery failures", 3, shmet_impl_l_eps),
+		SHMET_IMPL_COUNTER(W_, dead_letter, "webhook_dead_letter_total",
+			"Webhooks in dead letter queue", 2, shmet_impl_l_ep),
+		SHMET_IMPL_COUNTER(W_, retry_attempts,
+			"webhook_retry_attempts_total", "Total retry attempts",
+			2, shmet_impl_l_pa),
+		SHMET_IMPL_COUNTER(W_, worker_processed,
+			"webhook_worker_processed_total",
+			"Webhooks processed by worker", 1, shmet_impl_l_w),
+		SHMET_IMPL_GAUGE(W_, queue_size, "webhook_queue_size",
+			"Current queue size", NULL, LIVEMOSTRECENT, 0, NULL),
+		SHMET_IMPL_GAUGE(W_, queue_oldest_age,
+			"webhook_queue_oldest_age_seconds",
+			"Age of oldest webhook", "seconds", LIVEMOSTRECENT, 0,
+			NULL),
+		SHMET_IMPL_GAUGE(W_, active_workers, "webhook_active_workers",
+			"Active worker instances", NULL, LIVESUM, 0, NULL),
+		SHMET_IMPL_GAUGE(W_, worker_uptime,
+			"webhook_worker_uptime_seconds", "Worker uptime",
+			"seconds", LIVESUM, 1, shmet_impl_l_w),
+		SHMET_IMPL_HISTOGRAM(W_, delivery_latency,
+			"webhook_delivery_latency_seconds",
+			"HTTP delivery latency", 1, shmet_impl_l_p,
+			shmet_delivery_latency_bounds),
+		SHMET_IMPL_HISTOGRAM(W_, queue_processing,
+			"webhook_queue_processing_duration_seconds",
+			"Queue to delivery time", 1, shmet_impl_l_p,
+			shmet_queue_processing_bounds),
+	};
+#undef W_
 
-	memset(c, 0, sizeof *c);
+	memset((void *)c, 0, sizeof *c);
 	c->started_ns = shmet_now_ns();
-	shmet_impl_collector_family(seg, e, &c->queued, "webhook_queued_total",
-		"Total webhooks queued", SHMET_TYPE_COUNTER, 0, 2, ep, 0, NULL);
-	shmet_impl_collector_family(seg, e, &c->delivered,
-		"webhook_delivered_total", "Total successful deliveries",
-		SHMET_TYPE_COUNTER, 0, 2, ep, 0, NULL);
-	shmet_impl_collector_family(seg, e, &c->failed, "webhook_failed_total",
-		"Total delivery failures", SHMET_TYPE_COUNTER, 0, 3, eps, 0,
-		NULL);
-	shmet_impl_collector_family(seg, e, &c->dead_letter,
-		"webhook_dead_letter_total", "Webhooks in dead letter queue",
-		SHMET_TYPE_COUNTER, 0, 2, ep, 0, NULL);
-	shmet_impl_collector_family(seg, e, &c->retry_attempts,
-		"webhook_retry_attempts_total", "Total retry attempts",
-		SHMET_TYPE_COUNTER, 0, 2, pa, 0, NULL);
-	shmet_impl_collector_family(seg, e, &c->worker_processed,
-		"webhook_worker_processed_total", "Webhooks processed by worker",
-		SHMET_TYPE_COUNTER, 0, 1, w, 0, NULL);
-	shmet_impl_collector_family(seg, e, &c->queue_size,
-		"webhook_queue_size", "Current queue size", SHMET_TYPE_GAUGE,
-		SHMET_GAUGE_LIVEMOSTRECENT, 0, NULL, 0, NULL);
-	shmet_impl_collector_family(seg, e, &c->queue_oldest_age,
-		"webhook_queue_oldest_age_seconds", "Age of oldest webhook",
-		SHMET_TYPE_GAUGE, SHMET_GAUGE_LIVEMOSTRECENT, 0, NULL, 0, NULL);
-	shmet_impl_collector_family(seg, e, &c->active_workers,
-		"webhook_active_workers", "Active worker instances",
-		SHMET_TYPE_GAUGE, SHMET_GAUGE_LIVESUM, 0, NULL, 0, NULL);
-	shmet_impl_collector_family(seg, e, &c->worker_uptime,
-		"webhook_worker_uptime_seconds", "Worker uptime",
-		SHMET_TYPE_GAUGE, SHMET_GAUGE_LIVESUM, 1, w, 0, NULL);
-	shmet_impl_collector_family(seg, e, &c->delivery_latency,
-		"webhook_delivery_latency_seconds", "HTTP delivery latency",
-		SHMET_TYPE_HISTOGRAM, 0, 1, p,
-		SHMET_NBOUNDS(shmet_delivery_latency_bounds),
-		shmet_delivery_latency_bounds);
-	shmet_impl_collector_family(seg, e, &c->queue_processing,
-		"webhook_queue_processing_duration_seconds",
-		"Queue to delivery time", SHMET_TYPE_HISTOGRAM, 0, 1, p,
-		SHMET_NBOUNDS(shmet_queue_processing_bounds),
-		shmet_queue_processing_bounds);
+	c->error = shmet_impl_register_specs(seg, c, specs,
+					     sizeof specs / sizeof specs[0]);
 	shmet_gauge_labels(&c->queue_size, &c->size, 0, NULL);
 	shmet_gauge_labels(&c->queue_oldest_age, &c->oldest, 0, NULL);
 	shmet_gauge_labels(&c->active_workers, &c->active, 0, NULL);
