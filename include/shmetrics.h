@@ -76,6 +76,7 @@
 /* shmet_options.flags */
 #define SHMET_OPEN_NO_CREATE    1u      /* attach only; -ENOENT if missing */
 #define SHMET_OPEN_NO_WRITER    2u      /* map but claim no writer slot */
+#define SHMET_OPEN_SET_GROUP    4u      /* on creation, chown to .group */
 
 struct shmet_options {
 	const char *name;               /* NULL: $SHMETRICS_SEGMENT or "/shmetrics" */
@@ -88,6 +89,7 @@ struct shmet_options {
 	uint32_t mode;                  /* file mode on creation; 0: 0600 */
 	uint32_t init_timeout_ms;       /* wait for another creator; 0: 5000 */
 	uint32_t flags;                 /* SHMET_OPEN_* */
+	uint32_t group;                 /* gid, with SHMET_OPEN_SET_GROUP */
 };
 
 /* An attached segment.  Fields are private; keep its address stable. */

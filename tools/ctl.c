@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,9 @@ static const char usage[] =
 	"  --max-series-per-family N  create: cardinality limit (default "
 	"10000)\n"
 	"  --mode OCTAL            create: file mode (default 0600)\n"
+	"  --group NAME|GID        create: the segment's group (with a group\n"
+	"                          mode such as 0640: an unprivileged exporter\n"
+	"                          of that group can read it)\n"
 	"  -h, --help              this text\n"
 	"  -V, --version           print the version\n";
 
@@ -76,6 +80,28 @@ parse_u32(const char *s, const char *what, uint32_t *out, int base)
 		return -1;
 	}
 	*out = (uint32_t)v;
+	return 0;
+}
+
+static int
+parse_group(const char *s, struct shmet_options *o)
+{
+	struct group *g = getgrnam(s);
+	char *end;
+	unsigned long gid;
+
+	if (g) {
+		gid = g->gr_gid;
+	} else {
+		errno = 0;
+		gid = strtoul(s, &end, 10);
+		if (errno || *s == '\0' || *end != '\0' || gid > UINT32_MAX) {
+			fail("--group: no group '%s'", s);
+			return -1;
+		}
+	}
+	o->group = (uint32_t)gid;
+	o->flags |= SHMET_OPEN_SET_GROUP;
 	return 0;
 }
 
@@ -264,6 +290,7 @@ enum {
 	OPT_STRINGS,
 	OPT_CARDINALITY,
 	OPT_MODE,
+	OPT_GROUP,
 };
 
 int
@@ -280,6 +307,7 @@ main(int argc, char **argv)
 		{ "max-series-per-family", required_argument, NULL,
 		  OPT_CARDINALITY },
 		{ "mode", required_argument, NULL, OPT_MODE },
+		{ "group", required_argument, NULL, OPT_GROUP },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -320,6 +348,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_MODE:
 			bad |= parse_u32(optarg, "--mode", &c.create.mode, 8);
+			break;
+		case OPT_GROUP:
+			bad |= parse_group(optarg, &c.create);
 			break;
 		case 'h':
 			fputs(usage, stdout);

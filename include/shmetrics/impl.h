@@ -517,9 +517,23 @@ shmet_impl_open_fd(struct shmet_segment *seg, const struct shmet_options *o)
 			seg->fd = shm_open(seg->name, O_RDWR | O_CREAT | O_EXCL,
 					   mode);
 			if (seg->fd >= 0) {
-				/* The umask must not narrow an explicit mode. */
-				if (fchmod(seg->fd, mode) < 0) {
-					/* still usable with the umask's mode */
+				/* The umask must not narrow an explicit mode;
+				 * a group lets e.g. an unprivileged exporter
+				 * read the segment. */
+				if (fchmod(seg->fd, mode) < 0 ||
+				    ((o->flags & SHMET_OPEN_SET_GROUP) &&
+				     fchown(seg->fd, (uid_t)-1,
+					    (gid_t)o->group) < 0)) {
+					int rc = -errno;
+
+					close(seg->fd);
+					shm_unlink(seg->name);
+					seg->fd = -1;
+					return shmet_impl_fail(
+						seg, SHMET_IMPL_NO_REASON, rc,
+						"cannot set mode or group of "
+						"%s: %s", seg->name,
+						strerror(-rc));
 				}
 				return 0;
 			}

@@ -253,6 +253,40 @@ def test_tls():
             exp.stop()
 
 
+def test_single_flight():
+    """Concurrent scrapes share renders: 16 at once, far fewer renders."""
+    hold = subprocess.Popen([os.path.join(BUILD, "bench", "bench-render"),
+                             "10000", "2", "hold"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    seg = hold.stdout.readline().split()[1]
+    exp = Exporter(BUILD, seg, "--threads", "16")
+    try:
+        def renders():
+            smp = samples(curl(exp.url("/metrics"))[2].decode())
+            return value(smp, "shmetrics_renders_total", format="text")
+        before = renders()
+        results = []
+
+        def one():
+            results.append(curl(exp.url("/metrics"), "-H",
+                                "Accept-Encoding: gzip")[0])
+        import threading
+        threads = [threading.Thread(target=one) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        # the last curl of renders() is a render of its own
+        delta = renders() - before - 1
+        print("figure: 16 concurrent scrapes, renders = %d" % delta)
+        T.check(results == [200] * 16, "all answered: %s" % results)
+        T.check(0 < delta < 16, "renders shared: %d for 16" % delta)
+    finally:
+        exp.stop()
+        hold.stdin.close()
+        hold.wait(30)
+
+
 def main():
     ctl(BUILD, SEGMENT, "destroy")
     exp = Exporter(BUILD, SEGMENT, "--threads", "8", "--request-timeout", "3")
@@ -267,6 +301,7 @@ def main():
         test_auth()
         test_tls()
         test_recreate(exp, writers)
+        test_single_flight()
         writers = []
         code, took = exp.stop()
         T.check(code == 0 and took < 1.0,

@@ -446,7 +446,18 @@ def test_access():
     group = grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
     w = Writer(BUILD, SEGMENT, 5)
     path = "/dev/shm" + SEGMENT
+    other = SEGMENT + "-grp"
     try:
+        # created with a group mode and group from the start
+        r = ctl(BUILD, other, "create", "--mode", "0640", "--group", group)
+        st = os.stat("/dev/shm" + other)
+        T.check(r.returncode == 0 and st.st_mode & 0o777 == 0o640 and
+                st.st_gid == grp.getgrnam(group).gr_gid,
+                "ctl create --mode 0640 --group %s: %s" % (group, r.stderr))
+        r = as_user(user, [os.path.join(BUILD, "tools", "shmetrics-ctl"),
+                           "--segment", other, "info"])
+        T.check(r.returncode == 0, "group member reads a --group segment")
+        ctl(BUILD, other, "destroy")
         mode = os.stat(path).st_mode & 0o777
         figure("default mode", oct(mode))
         T.check(mode == 0o600, "created 0600")
