@@ -221,6 +221,10 @@ own_segment(struct own *o, const struct shmet_reader_info *in)
 	own_gauge(o, "shmetrics_segment_bytes",
 		  "Size of the shared-memory segment in bytes.",
 		  (double)in->total_size);
+	own_gauge(o, "shmetrics_segment_bytes_used",
+		  "Segment bytes holding data: strings and the used cells "
+		  "of every writer block ever claimed.",
+		  (double)shmet_reader_bytes_used(in));
 	own_gauge(o, "shmetrics_segment_string_bytes_used",
 		  "String pool bytes in use.", in->strings_used);
 	own_gauge(o, "shmetrics_segment_string_bytes_capacity",

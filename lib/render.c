@@ -508,6 +508,13 @@ json_kv_u64(struct shmet_buf *b, const char *indent, const char *key,
 	buf_puts(b, last ? "\n" : ",\n");
 }
 
+SHMET_EXPORT uint64_t
+shmet_reader_bytes_used(const struct shmet_reader_info *in)
+{
+	return (uint64_t)in->strings_used +
+	       8ull * in->cells_used * (in->writers_live + in->writers_dead + 1);
+}
+
 SHMET_EXPORT int
 shmet_health_degraded(const struct shmet_reader_info *in)
 {
@@ -526,9 +533,7 @@ SHMET_EXPORT int
 shmet_render_health(const struct shmet_index *idx,
 		    const struct shmet_reader_info *in, struct shmet_buf *b)
 {
-	uint64_t used_bytes = (uint64_t)in->strings_used +
-			      8ull * in->cells_used *
-				      (in->writers_live + in->writers_dead + 1);
+	uint64_t used_bytes = shmet_reader_bytes_used(in);
 
 	buf_puts(b, "{\n  \"status\": \"");
 	buf_puts(b, shmet_health_degraded(in) ? "degraded" : "healthy");

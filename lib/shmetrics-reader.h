@@ -195,6 +195,9 @@ int shmet_render_json(const struct shmet_index *idx,
 int shmet_render_health(const struct shmet_index *idx,
 			const struct shmet_reader_info *info,
 			struct shmet_buf *b);
+/* Bytes of the segment holding data: strings, and the used cells of
+ * every writer block ever claimed (plus the fallback block). */
+uint64_t shmet_reader_bytes_used(const struct shmet_reader_info *info);
 /* Any capacity above 90% or any registration failure. */
 int shmet_health_degraded(const struct shmet_reader_info *info);
 /* "invalid_name", ... for SHMET_FAIL_* reasons. */
