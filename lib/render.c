@@ -66,7 +66,6 @@ struct sample_line {
 	struct shmet_buf *b;
 	const struct shmet_index_family *f;
 	const struct shmet_index_series *s;
-	int esc;
 };
 
 /* name + suffix + {labels[, extra_name="extra"]} + space */
@@ -208,7 +207,7 @@ shmet_render_text(const struct shmet_index *idx, const struct shmet_values *v,
 
 	for (uint32_t fi = 0; fi < idx->nfamilies; fi++) {
 		const struct shmet_index_family *f = &idx->families[fi];
-		struct sample_line l = { b, f, NULL, ESC_LABEL };
+		struct sample_line l = { b, f, NULL };
 		const char *total = counter_total(f);
 
 		buf_puts(b, "# HELP ");
@@ -245,7 +244,7 @@ shmet_render_openmetrics(const struct shmet_index *idx,
 
 	for (uint32_t fi = 0; fi < idx->nfamilies; fi++) {
 		const struct shmet_index_family *f = &idx->families[fi];
-		struct sample_line l = { b, f, NULL, ESC_LABEL };
+		struct sample_line l = { b, f, NULL };
 		struct shmet_str family = f->name;
 
 		/* A counter family is named without _total; samples with. */
