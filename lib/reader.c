@@ -109,6 +109,7 @@ validate_header(const struct shmet_seg_header *h, const void *live_header,
 		return set_err(err, errlen, -EPROTO,
 			       "%s: header size %u, expected %u", what,
 			       h->header_size, SHMET_HEADER_SIZE);
+	/* Acquire: pairs with the creator's release once it initialised. */
 	if (atomic_load_explicit(&live->init_state, memory_order_acquire) !=
 	    SHMET_INIT_READY)
 		return set_err(err, errlen, -EAGAIN,
@@ -266,6 +267,8 @@ reader_cursor(const struct shmet_reader *r, int which)
 {
 	const struct shmet_seg_header *h = reader_live_header(r);
 
+	/* Relaxed: statistics, clamped to the capacities; nothing is read
+	 * through them (the index walks the published slots). */
 	switch (which) {
 	case CURSOR_FAMILIES:
 		return MIN(atomic_load_explicit(&h->families_used,
@@ -332,6 +335,7 @@ shmet_reader_writers(const struct shmet_reader *r,
 		o->state = atomic_load_explicit(&w->state,
 						memory_order_acquire);
 		o->live = reader_writer_live(r, i, o->state);
+		/* Relaxed: informational, ordered by the acquire of state. */
 		o->pid = atomic_load_explicit(&w->pid, memory_order_relaxed);
 		o->claimed_ns = atomic_load_explicit(&w->claimed_ns,
 						     memory_order_relaxed);
@@ -362,6 +366,7 @@ shmet_reader_info(const struct shmet_reader *r, struct shmet_reader_info *info)
 	info->max_writers = r->hdr.max_writers;
 	info->max_series_per_family = r->hdr.max_series_per_family;
 	for (uint32_t i = 0; i < r->hdr.max_writers; i++) {
+		/* Acquire: pairs with the claimer's release of state. */
 		uint32_t state = atomic_load_explicit(
 			&reader_writer(r, i)->state, memory_order_acquire);
 
@@ -372,6 +377,7 @@ shmet_reader_info(const struct shmet_reader *r, struct shmet_reader_info *info)
 		else
 			info->writers_dead++;
 	}
+	/* Relaxed: statistics. */
 	for (uint32_t i = 0; i < SHMET_FAIL_SLOTS; i++)
 		info->failures[i] = atomic_load_explicit(&h->failures[i],
 							 memory_order_relaxed);

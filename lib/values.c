@@ -342,6 +342,7 @@ shmet_values_collect(const struct shmet_reader *r,
 		/* Liveness costs a syscall per block: only when asked. */
 		ub->live = b == r->hdr.max_writers || !idx->live_modes ||
 			   reader_writer_live(r, b, state);
+		/* Relaxed pid: a label, ordered by the acquire of state. */
 		ub->pid = b == r->hdr.max_writers ? 0 :
 			  atomic_load_explicit(&reader_writer(r, b)->pid,
 					       memory_order_relaxed);

@@ -210,6 +210,7 @@ static inline int
 shmet_impl_alloc(SHMET_ATOMIC(uint32_t) *cursor, uint32_t cap, uint32_t n,
 		 uint32_t align, uint32_t *out)
 {
+	/* Relaxed: see "Allocation cursors" at the top. */
 	uint32_t cur = SHMET_AT(load_explicit)(cursor, SHMET_MO(relaxed));
 
 	for (;;) {
@@ -599,6 +600,7 @@ shmet_impl_map(struct shmet_segment *seg)
 static inline int
 shmet_impl_reserve(struct shmet_segment *seg, uint64_t end_cell)
 {
+	/* Relaxed: a process-local hint, see the CAS below. */
 	uint64_t have = SHMET_AT(load_explicit)(&seg->reserved,
 						SHMET_MO(relaxed));
 	uint64_t want = shmet_impl_align(end_cell * 8, 65536);
@@ -631,6 +633,12 @@ shmet_impl_reset_gauges(struct shmet_segment *seg)
 	const struct shmet_seg_header *h = seg->hdr;
 	const struct shmet_seg_family *fams = shmet_impl_families(seg);
 	const struct shmet_seg_series *series = shmet_impl_series_table(seg);
+	/*
+	 * Acquire is not needed for safety (each record is bounds-checked
+	 * and a record being filled is at worst zeroed in our own, still
+	 * unused block); it keeps records published before the cursor we
+	 * read visible, so that their gauges are reset.
+	 */
 	uint32_t nseries = SHMET_AT(load_explicit)(&seg->hdr->series_used,
 						   SHMET_MO(acquire));
 
@@ -671,6 +679,7 @@ shmet_impl_map_block(struct shmet_segment *seg, uint32_t slot, int fixed)
 	seg->block = (shmet_impl_cell *)p;
 	seg->block_size = (size_t)seg->hdr->block_stride;
 	seg->slot = slot;
+	/* Relaxed: process-local, before any registration uses the block. */
 	SHMET_AT(store_explicit)(&seg->reserved, 0, SHMET_MO(relaxed));
 	return shmet_impl_reserve(
 		seg, SHMET_AT(load_explicit)(&seg->hdr->cells_used,
@@ -1760,6 +1769,8 @@ shmet_exponential_bounds(double start, double factor, uint32_t count,
 static inline void
 shmet_impl_add_double(shmet_impl_cell *cell, double v)
 {
+	/* Relaxed: a cell orders nothing ("Value cells"); the CAS only needs
+	 * atomicity against other threads of this process. */
 	uint64_t old = SHMET_AT(load_explicit)(cell, SHMET_MO(relaxed));
 
 	while (!SHMET_AT(compare_exchange_weak_explicit)(
@@ -1771,12 +1782,14 @@ shmet_impl_add_double(shmet_impl_cell *cell, double v)
 static inline void
 shmet_counter_inc(const struct shmet_counter *c)
 {
+	/* Relaxed: atomicity only ("Value cells"). */
 	SHMET_AT(fetch_add_explicit)(&c->cell[0], 1, SHMET_MO(relaxed));
 }
 
 static inline void
 shmet_counter_add(const struct shmet_counter *c, uint64_t n)
 {
+	/* Relaxed: atomicity only ("Value cells"). */
 	SHMET_AT(fetch_add_explicit)(&c->cell[0], n, SHMET_MO(relaxed));
 }
 
@@ -1800,6 +1813,8 @@ shmet_impl_gauge_stamp(const struct shmet_gauge *g)
 static inline void
 shmet_gauge_set(const struct shmet_gauge *g, double v)
 {
+	/* Relaxed: value and stamp are independent atomics; a reader may
+	 * pair this value with the previous stamp ("Value cells"). */
 	SHMET_AT(store_explicit)(&g->cell[0], shmet_impl_dbits(v),
 				 SHMET_MO(relaxed));
 	shmet_impl_gauge_stamp(g);
@@ -1851,6 +1866,8 @@ shmet_histogram_observe(const struct shmet_histogram *h, double v)
 				i = mid + 1;
 		}
 	}
+	/* Relaxed: the count is derived from the buckets, so buckets and
+	 * count always agree; the sum may lag by in-flight observations. */
 	SHMET_AT(fetch_add_explicit)(&h->cell[i], 1, SHMET_MO(relaxed));
 	shmet_impl_add_double(&h->cell[n + 1], v);
 }
