@@ -44,7 +44,10 @@ struct rendered {
 /* source.c: the RCU-published view and the thread that refreshes it. */
 int source_start(const char *segment);
 void source_stop(void);
-/* Between urcu_memb_read_lock/unlock: the current view or NULL. */
+/* A read-side critical section (liburcu): the view stays valid in it. */
+void source_read_lock(void);
+void source_read_unlock(void);
+/* Between source_read_lock/unlock: the current view or NULL. */
 struct view *source_view(void);
 /* Why there is no view ("waiting for segment /x: ..."). */
 void source_status(char *out, size_t len);

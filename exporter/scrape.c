@@ -385,7 +385,7 @@ render(enum fmt fmt)
 	memset(&vals, 0, sizeof vals);
 	r->refs = 1;
 	r->status = 200;
-	urcu_memb_read_lock();
+	source_read_lock();
 	v = source_view();
 	switch (fmt) {
 	case FMT_TEXT:
@@ -409,7 +409,7 @@ render(enum fmt fmt)
 		rc = render_health(r, v);
 		break;
 	}
-	urcu_memb_read_unlock();
+	source_read_unlock();
 	shmet_values_free(&vals);
 	if (rc < 0 || r->body.failed) {
 		rendered_put(r);

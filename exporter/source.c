@@ -8,13 +8,19 @@
  *
  * Ordering: rcu_xchg_pointer publishes a fully built view (it implies the
  * barrier that orders the view's initialisation before the pointer);
- * rcu_dereference in readers pairs with it.
+ * rcu_dereference in readers pairs with it.  synchronize_rcu orders every
+ * reader's accesses to the old view before its free.
+ *
+ * ThreadSanitizer cannot see liburcu's barriers (inline assembly and
+ * membarrier), so the happens-before edges that liburcu guarantees are
+ * stated to it explicitly (TSAN_RELEASE/TSAN_ACQUIRE, no-ops otherwise).
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,12 +34,25 @@
 
 #include "exporter.h"
 
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#define TSAN_RELEASE(p) __tsan_release(p)
+#define TSAN_ACQUIRE(p) __tsan_acquire(p)
+#else
+#define TSAN_RELEASE(p) ((void)(p))
+#define TSAN_ACQUIRE(p) ((void)(p))
+#endif
+
+/* What readers release when they leave a read-side critical section and
+ * the refresher acquires after a grace period (TSan annotation only). */
+static int grace_token;
+
 #define REFRESH_MS 100
 #define IDENTITY_CHECK_MS 1000
 
 static struct view *current_view;
 static pthread_t refresher;
-static volatile int refresher_stop;
+static atomic_int refresher_stop;
 static pthread_mutex_t status_lock = PTHREAD_MUTEX_INITIALIZER;
 static char status_text[320] = "waiting for segment";
 static const char *segment_name;
@@ -60,10 +79,27 @@ source_status(char *out, size_t len)
 	pthread_mutex_unlock(&status_lock);
 }
 
+void
+source_read_lock(void)
+{
+	urcu_memb_read_lock();
+}
+
+void
+source_read_unlock(void)
+{
+	TSAN_RELEASE(&grace_token);
+	urcu_memb_read_unlock();
+}
+
 struct view *
 source_view(void)
 {
-	return rcu_dereference(current_view);
+	struct view *v = rcu_dereference(current_view);
+
+	if (v)
+		TSAN_ACQUIRE(v);        /* pairs with the release in publish */
+	return v;
 }
 
 static void
@@ -90,10 +126,14 @@ view_free(struct view *v)
 static void
 publish(struct view *v)
 {
-	struct view *old = rcu_xchg_pointer(&current_view, v);
+	struct view *old;
 
+	if (v)
+		TSAN_RELEASE(v);
+	old = rcu_xchg_pointer(&current_view, v);
 	if (old) {
 		urcu_memb_synchronize_rcu();
+		TSAN_ACQUIRE(&grace_token);
 		view_free(old);
 	}
 }
@@ -209,7 +249,8 @@ refresher_main(void *arg)
 
 	(void)arg;
 	urcu_memb_register_thread();
-	while (!refresher_stop) {
+	/* Relaxed: a flag polled every 100 ms; pthread_join orders the rest. */
+	while (!atomic_load_explicit(&refresher_stop, memory_order_relaxed)) {
 		struct timespec ts = { 0, REFRESH_MS * 1000000L };
 
 		refresh(&since_identity);
@@ -230,6 +271,6 @@ source_start(const char *segment)
 void
 source_stop(void)
 {
-	refresher_stop = 1;
+	atomic_store_explicit(&refresher_stop, 1, memory_order_relaxed);
 	pthread_join(refresher, NULL);
 }

@@ -3,7 +3,7 @@
 #   build/        the normal build: every suite
 #   build-asan/   ASan + UBSan: every suite but valgrind (which runs the
 #                 exporter of build/ under memcheck)
-#   build-tsan/   TSan: the concurrency (stress) suite
+#   build-tsan/   TSan: the concurrency (stress) suite and the exporter
 #   build-fuzz/   clang libFuzzer + ASan/UBSan: the segment fuzzer, 60 s
 #                 (SHMETRICS_FUZZ_SECONDS)
 # Prints 'N passed, N failed' as its last line; exits non-zero on failure.
@@ -59,7 +59,12 @@ if [ "${SHMETRICS_TEST_QUICK:-0}" != 1 ]; then
 	fi
 	if setup build-tsan -Db_sanitize=thread -Db_lundef=false \
 		-Dbuildtype=debugoptimized; then
-		TSAN_OPTIONS=halt_on_error=1 run build-tsan --suite stress
+		# the multi-process stress suite, and the exporter's threads
+		# (RCU views, shared renders) through its end-to-end test
+		TSAN_OPTIONS="halt_on_error=1 suppressions=$top/tests/tsan.supp" \
+			run build-tsan --suite stress
+		TSAN_OPTIONS="halt_on_error=1 suppressions=$top/tests/tsan.supp" \
+			run build-tsan exporter
 	else
 		record_build_failure build-tsan
 	fi
