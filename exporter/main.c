@@ -312,6 +312,7 @@ serve_render(struct mg_connection *conn, enum fmt fmt)
 					deadline_for(conn, arrival), gzip);
 	const struct shmet_buf *body;
 	char len[24];
+	int status;
 
 	if (!r) {
 		send_simple(conn, 503, "text/plain",
@@ -333,9 +334,10 @@ serve_render(struct mg_connection *conn, enum fmt fmt)
 	mg_response_header_send(conn);
 	if (strcmp(ri->request_method, "HEAD") != 0)
 		mg_write(conn, body->data, body->len);
-	scrape_count_request(fmt, r->status);
-	rendered_put(r);
-	return r->status;
+	status = r->status;
+	scrape_count_request(fmt, status);
+	rendered_put(r);        /* may free r: status was copied above */
+	return status;
 }
 
 static const char landing[] =
@@ -581,9 +583,15 @@ main(int argc, char **argv)
 
 	if (parse_args(argc, argv) < 0)
 		return 2;
-	/* Renders are large allocations made by whichever HTTP thread leads;
-	 * two malloc arenas keep RSS from growing with the thread count. */
+	/*
+	 * Renders are large buffers made by whichever HTTP thread leads and
+	 * freed by whichever sends last.  Two arenas keep RSS from growing
+	 * with the thread count, and a fixed mmap threshold (glibc raises it
+	 * on every free of a large block otherwise) returns every render's
+	 * memory to the system when it is freed, so RSS stays flat.
+	 */
 	mallopt(M_ARENA_MAX, 2);
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	exporter_segment_name = cfg.segment ? cfg.segment
 			       : getenv(SHMET_ENV_SEGMENT) && *getenv(SHMET_ENV_SEGMENT)
 				       ? getenv(SHMET_ENV_SEGMENT)

@@ -385,6 +385,10 @@ render(enum fmt fmt)
 	memset(&vals, 0, sizeof vals);
 	r->refs = 1;
 	r->status = 200;
+	/* One allocation of about the right size instead of a doubling
+	 * chain: the last render of this format tells its size. */
+	shmet_buf_reserve(&r->body, __atomic_load_n(&last_render_bytes[fmt],
+						    __ATOMIC_RELAXED) + 65536);
 	source_read_lock();
 	v = source_view();
 	switch (fmt) {

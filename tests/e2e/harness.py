@@ -76,6 +76,17 @@ def samples(text, openmetrics=False):
     return out
 
 
+def scrape(url, *args):
+    """samples() of a GET, or {} when the request fails (not up yet)."""
+    status, _, body = curl(url, *args)
+    if status != 200:
+        return {}
+    try:
+        return samples(body.decode())
+    except ValueError:
+        return {}
+
+
 def value(smp, name, **labels):
     return smp.get((name, frozenset(labels.items())))
 

@@ -27,7 +27,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "e2e"))
 from harness import (Exporter, Failures, Writer, ctl, curl, samples,  # noqa
-                     value, wait_until)
+                     scrape, value, wait_until)
 
 BUILD, SOURCE, TEST = sys.argv[1], sys.argv[2], sys.argv[3]
 LONG = "--long" in sys.argv
@@ -218,7 +218,10 @@ def test_exhaustion():
         inc, ok, enospc, e2big, other = map(int, m.groups())
         figure("registrations refused: segment full", enospc)
         figure("registrations refused: cardinality limit", e2big)
-        smp = samples(curl(exp.url("/metrics"))[2].decode())
+        # the exporter picks new series up within its refresh period
+        wait_until(lambda: value(scrape(exp.url("/metrics")),
+                                 "kept_total") == inc, 10)
+        smp = scrape(exp.url("/metrics"))
         T.check(value(smp, "kept_total") == inc,
                 "nothing recorded lost: kept_total %s"
                 % value(smp, "kept_total"))
@@ -326,7 +329,7 @@ def test_http_abuse():
         T.check(exp.alive(), "exporter up")
         T.check(SANITIZED or peak < base + 64 * 1024, "memory bounded")
         ok = wait_until(lambda: curl(exp.url("/metrics"))[0] == 200, 15)
-        smp = samples(curl(exp.url("/metrics"))[2].decode())
+        smp = scrape(exp.url("/metrics"))
         T.check(ok and value(smp, "e2e_events_total", kind="a") == 777,
                 "next scrape correct")
     finally:
@@ -398,15 +401,14 @@ def test_restarts():
         exp.stop(signal.SIGKILL)
         s.close()
         exp = Exporter(BUILD, SEGMENT, port=exp.port)
-        ok = wait_until(lambda: value(samples(curl(exp.url("/metrics"))[2]
-                                              .decode()),
+        ok = wait_until(lambda: value(scrape(exp.url("/metrics")),
                                       "e2e_events_total", kind="a") == 1000,
                         10)
         T.check(ok, "restarted exporter serves the same counts")
         # writers restarted: counts survive
         w.kill()
         w = Writer(BUILD, SEGMENT, 500)
-        smp = samples(curl(exp.url("/metrics"))[2].decode())
+        smp = scrape(exp.url("/metrics"))
         T.check(value(smp, "e2e_events_total", kind="a") == 1500,
                 "counts survive a writer restart: %s"
                 % value(smp, "e2e_events_total", kind="a"))
@@ -414,8 +416,7 @@ def test_restarts():
         w.stop()
         ctl(BUILD, SEGMENT, "destroy")
         w = Writer(BUILD, SEGMENT, 3)
-        ok = wait_until(lambda: value(samples(curl(exp.url("/metrics"))[2]
-                                              .decode()),
+        ok = wait_until(lambda: value(scrape(exp.url("/metrics")),
                                       "e2e_events_total", kind="a") == 3, 10)
         T.check(ok, "exporter follows a recreated segment")
         T.check(exp.alive(), "nothing crashed")
@@ -491,9 +492,9 @@ def test_access():
                                 os.setuid(pw.pw_uid)),
             stderr=subprocess.DEVNULL)
         try:
-            ok = wait_until(lambda: value(samples(
-                (curl("http://127.0.0.1:%s/metrics" % port)[2] or b"")
-                .decode()), "e2e_events_total", kind="a") == 5, 10)
+            ok = wait_until(lambda: value(
+                scrape("http://127.0.0.1:%s/metrics" % port),
+                "e2e_events_total", kind="a") == 5, 20)
             T.check(ok, "unprivileged exporter serves the segment")
             maps = open("/proc/%d/maps" % exp.pid).read()
             T.check(all(ln.split()[1] == "r--s" for ln in maps.splitlines()
