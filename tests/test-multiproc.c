@@ -122,8 +122,12 @@ END_TEST
 
 #define RACE_SERIES 1000
 
+/*
+ * Register RACE_SERIES label sets of family `name` in this process,
+ * starting at label set `first`, and count each once.
+ */
 static void
-register_race_child(int i, void *arg)
+race_labels(const char *name, int first)
 {
 	struct shmet_segment seg;
 	struct shmet_family f;
@@ -131,18 +135,24 @@ register_race_child(int i, void *arg)
 	char v[32];
 	const char *vals[1] = { v };
 
-	(void)arg;
 	test_open(&seg, NULL);
-	ck_assert_int_eq(shmet_counter_family(&seg, &f, "race_total", "r", 1,
-					      one_label), 0);
-	/* Each child walks the label sets from a different start. */
+	if (shmet_counter_family(&seg, &f, name, "r", 1, one_label) != 0)
+		_exit(2);
 	for (int k = 0; k < RACE_SERIES; k++) {
-		snprintf(v, sizeof v, "w%d", (k + i * 61) % RACE_SERIES);
+		snprintf(v, sizeof v, "w%d", (k + first) % RACE_SERIES);
 		if (shmet_counter_labels(&f, &c, 1, vals) != 0)
-			_exit(2);
+			_exit(3);
 		shmet_counter_inc(&c);
 	}
 	shmet_close(&seg);
+}
+
+/* Each child walks the label sets from a different start. */
+static void
+register_race_child(int i, void *arg)
+{
+	(void)arg;
+	race_labels("race_total", i * 61);
 }
 
 /* Same label sets, same order, all at once: the worst case for races. */
@@ -150,26 +160,11 @@ static void
 lockstep_child(int i, void *arg)
 {
 	int *go = arg;
-	struct shmet_segment seg;
-	struct shmet_family f;
-	struct shmet_counter c;
-	char v[32];
-	const char *vals[1] = { v };
 
 	(void)i;
-	test_open(&seg, NULL);
 	while (!__atomic_load_n(go, __ATOMIC_ACQUIRE))
 		;
-	if (shmet_counter_family(&seg, &f, "lockstep_total", "l", 1,
-				 one_label) != 0)
-		_exit(2);
-	for (int k = 0; k < RACE_SERIES; k++) {
-		snprintf(v, sizeof v, "w%d", k);
-		if (shmet_counter_labels(&f, &c, 1, vals) != 0)
-			_exit(3);
-		shmet_counter_inc(&c);
-	}
-	shmet_close(&seg);
+	race_labels("lockstep_total", 0);
 }
 
 START_TEST(test_racing_processes_leak_at_most_one_record_each)
