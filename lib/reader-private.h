@@ -31,6 +31,9 @@ struct shmet_reader {
 	const unsigned char *base;      /* PROT_READ mapping or borrowed */
 	size_t size;
 	struct shmet_seg_header hdr;    /* validated copy of immutable fields */
+	/* per writer slot: CLOCK_MONOTONIC ns of the last liveness check
+	 * << 1 | live; shared by the threads that scrape with this reader */
+	_Atomic uint64_t *live_cache;
 	char name[256];
 };
 
@@ -120,5 +123,9 @@ const struct shmet_seg_writer *reader_writer(const struct shmet_reader *r,
 					     uint32_t slot);
 int reader_writer_live(const struct shmet_reader *r, uint32_t slot,
 		       uint32_t state);
+/* The same, answered from a check at most LIVE_CACHE_NS old. */
+#define LIVE_CACHE_NS 100000000u        /* 100 ms */
+int reader_writer_live_cached(const struct shmet_reader *r, uint32_t slot,
+			      uint32_t state, uint64_t now_ns);
 
 #endif /* SHMETRICS_READER_PRIVATE_H */

@@ -318,6 +318,7 @@ shmet_values_collect(const struct shmet_reader *r,
 {
 	struct gauge_scratch gs = { NULL, 0 };
 	struct used_block *blocks;
+	uint64_t now = shmet_now_ns();
 	int rc = reserve_values(v, idx);
 
 	if (rc < 0)
@@ -341,7 +342,7 @@ shmet_values_collect(const struct shmet_reader *r,
 		ub->cells = block_cells(r, b);
 		/* Liveness costs a syscall per block: only when asked. */
 		ub->live = b == r->hdr.max_writers || !idx->live_modes ||
-			   reader_writer_live(r, b, state);
+			   reader_writer_live_cached(r, b, state, now);
 		/* Relaxed pid: a label, ordered by the acquire of state. */
 		ub->pid = b == r->hdr.max_writers ? 0 :
 			  atomic_load_explicit(&reader_writer(r, b)->pid,
