@@ -98,6 +98,19 @@ writer(const char *segname, long series, int id, int ready_fd)
 	_exit(0);
 }
 
+/* ns per relaxed atomic add: this run's machine speed, for comparing
+ * runs on a shared machine whose speed drifts. */
+static double
+atomic_baseline_ns(void)
+{
+	static _Atomic uint64_t cell;
+	uint64_t t0 = shmet_now_ns();
+
+	for (int i = 0; i < 20000000; i++)
+		atomic_fetch_add_explicit(&cell, 1, memory_order_relaxed);
+	return (double)(shmet_now_ns() - t0) / 20000000.0;
+}
+
 static int
 cmp_double(const void *a, const void *b)
 {
@@ -198,9 +211,10 @@ main(int argc, char **argv)
 	}
 	qsort(ms, (size_t)runs, sizeof *ms, cmp_double);
 	printf("series %7ld  writers %3d  index %8.2f ms  render %s median "
-	       "%8.3f ms  min %8.3f  max %8.3f  bytes %zu  blocks %u\n",
+	       "%8.3f ms  min %8.3f  max %8.3f  bytes %zu  blocks %u  "
+	       "(atomic add %.2f ns)\n",
 	       series, writers, index_ms, format, ms[runs / 2], ms[0],
-	       ms[runs - 1], b.len, v.blocks_read);
+	       ms[runs - 1], b.len, v.blocks_read, atomic_baseline_ns());
 	if (getenv("BENCH_RENDER_DUMP")) {
 		FILE *f = fopen(getenv("BENCH_RENDER_DUMP"), "w");
 
