@@ -38,7 +38,9 @@ def test_before_segment(exp):
 
 def test_values(exp, writers):
     n = len(writers)
-    wait_until(lambda: curl(exp.url("/metrics/health"))[0] == 200, 10)
+    # the exporter sees new series within its refresh period (100 ms)
+    wait_until(lambda: value(scrape_url(exp.url("/metrics")), "e2e_workers")
+               == n, 10)
     smp = scrape(exp)
     T.check(value(smp, "e2e_events_total", kind="a") == 1000 * n,
             "plain: a = %s" % value(smp, "e2e_events_total", kind="a"))
