@@ -265,8 +265,10 @@ def test_single_flight():
     exp = Exporter(BUILD, seg, "--threads", "16")
     try:
         def renders():
-            return value(scrape_url(exp.url("/metrics")),
-                         "shmetrics_renders_total", format="text")
+            # slow builds (TSan) may need a while for the first render
+            return wait_until(lambda: value(
+                scrape_url(exp.url("/metrics")), "shmetrics_renders_total",
+                format="text"), 60, 0.2)
         before = renders()
         results = []
 
