@@ -177,8 +177,9 @@ void
 buf_put_double(struct shmet_buf *b, double d, int style)
 {
 	char tmp[48];
+	size_t n = fmt_double(tmp, d, style);
 
-	buf_put(b, tmp, fmt_double(tmp, d, style));
+	buf_put(b, tmp, n);
 }
 
 /* Length of a valid UTF-8 sequence at p (max n bytes), 0 if invalid. */
