@@ -449,6 +449,7 @@ parse_args(int argc, char **argv)
 	};
 	int o;
 
+	opterr = 0;     /* our own one-line messages */
 	while ((o = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (o) {
 		case 's': cfg.segment = optarg; break;
@@ -463,7 +464,11 @@ parse_args(int argc, char **argv)
 			printf("shmetrics-exporter %s (layout %u)\n",
 			       SHMETRICS_VERSION, SHMET_LAYOUT_VERSION);
 			exit(0);
-		default: return -1;
+		default:
+			fprintf(stderr, "shmetrics-exporter: unknown option or "
+				"missing value: '%s' (see --help)\n",
+				argv[optind - 1]);
+			exit(2);
 		}
 	}
 	if (optind != argc) {

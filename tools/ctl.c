@@ -318,6 +318,7 @@ main(int argc, char **argv)
 
 	memset(&c, 0, sizeof c);
 	c.format = "text";
+	opterr = 0;     /* our own one-line messages */
 	while ((o = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (o) {
 		case OPT_SEGMENT: c.segment = optarg; break;
@@ -360,7 +361,8 @@ main(int argc, char **argv)
 			       SHMETRICS_VERSION, SHMET_LAYOUT_VERSION);
 			return 0;
 		default:
-			return fail("unknown option (see --help)");
+			return fail("unknown option or missing value: '%s' "
+				    "(see --help)", argv[optind - 1]);
 		}
 	}
 	if (bad)

@@ -689,6 +689,7 @@ parse_args(int argc, char **argv)
 	};
 	int o;
 
+	opterr = 0;     /* our own one-line messages */
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (o) {
 		case 's': setenv(SHMET_ENV_SEGMENT, optarg, 1); break;
@@ -704,7 +705,11 @@ parse_args(int argc, char **argv)
 		case 'D': opt.rate_drop = atoi(optarg); break;
 		case 'q': opt.quiet = 1; break;
 		case 'h': fputs(usage, stdout); exit(0);
-		default: return -1;
+		default:
+			fprintf(stderr, "shmetrics-fleet: unknown option or "
+				"missing value: '%s' (see --help)\n",
+				argv[optind - 1]);
+			exit(1);
 		}
 	}
 	if (optind != argc || opt.engines < 0 || opt.workers < 0 ||
