@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -126,20 +127,9 @@ test_hist_count(const char *name, uint32_t n, const char *const *values)
 	return v;
 }
 
-void
-test_fork_all(int n, void (*fn)(int i, void *arg), void *arg)
+static void
+wait_all(const pid_t *pids, int n)
 {
-	pid_t pids[256];
-
-	ck_assert_int_le(n, 256);
-	for (int i = 0; i < n; i++) {
-		pids[i] = fork();
-		ck_assert_int_ge(pids[i], 0);
-		if (pids[i] == 0) {
-			fn(i, arg);
-			_exit(0);
-		}
-	}
 	for (int i = 0; i < n; i++) {
 		int status;
 
@@ -147,4 +137,46 @@ test_fork_all(int n, void (*fn)(int i, void *arg), void *arg)
 		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 			      "child %d failed (status 0x%x)", i, status);
 	}
+}
+
+/* Fork n children running fn; with go, each spins until *go is set. */
+static void
+fork_children(pid_t *pids, int n, void (*fn)(int i, void *arg), void *arg,
+	      const int *go)
+{
+	ck_assert_int_le(n, 256);
+	for (int i = 0; i < n; i++) {
+		pids[i] = fork();
+		ck_assert_int_ge(pids[i], 0);
+		if (pids[i] == 0) {
+			while (go && !__atomic_load_n(go, __ATOMIC_ACQUIRE))
+				;
+			fn(i, arg);
+			_exit(0);
+		}
+	}
+}
+
+void
+test_fork_all(int n, void (*fn)(int i, void *arg), void *arg)
+{
+	pid_t pids[256];
+
+	fork_children(pids, n, fn, arg, NULL);
+	wait_all(pids, n);
+}
+
+void
+test_fork_all_at_once(int n, void (*fn)(int i, void *arg), void *arg)
+{
+	pid_t pids[256];
+	int *go = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	ck_assert_ptr_ne(go, MAP_FAILED);
+	fork_children(pids, n, fn, arg, go);
+	usleep(50000);          /* let every child reach the spin */
+	__atomic_store_n(go, 1, __ATOMIC_RELEASE);
+	wait_all(pids, n);
+	munmap(go, 4096);
 }

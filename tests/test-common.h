@@ -63,5 +63,7 @@ uint64_t test_hist_count(const char *name, uint32_t n,
 
 /* fork() n children running fn(i, arg); wait for all, assert exit 0. */
 void test_fork_all(int n, void (*fn)(int i, void *arg), void *arg);
+/* The same, all children released at one instant (a race start). */
+void test_fork_all_at_once(int n, void (*fn)(int i, void *arg), void *arg);
 
 #endif

@@ -159,42 +159,22 @@ register_race_child(int i, void *arg)
 static void
 lockstep_child(int i, void *arg)
 {
-	int *go = arg;
-
 	(void)i;
-	while (!__atomic_load_n(go, __ATOMIC_ACQUIRE))
-		;
+	(void)arg;
 	race_labels("lockstep_total", 0);
 }
 
 START_TEST(test_racing_processes_leak_at_most_one_record_each)
 {
-	int *go = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	struct shmet_segment seg;
 	struct shmet_reader *r;
 	struct shmet_reader_info info;
 	struct test_snapshot s;
 	const struct shmet_index_family *f;
-	pid_t pids[16];
 	char err[256];
 
 	test_open(&seg, NULL);          /* exists before the race */
-	for (int i = 0; i < 16; i++) {
-		pids[i] = fork();
-		if (pids[i] == 0) {
-			lockstep_child(i, go);
-			_exit(0);
-		}
-	}
-	usleep(50000);
-	__atomic_store_n(go, 1, __ATOMIC_RELEASE);
-	for (int i = 0; i < 16; i++) {
-		int status;
-
-		waitpid(pids[i], &status, 0);
-		ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	}
+	test_fork_all_at_once(16, lockstep_child, NULL);
 	ck_assert_int_eq(shmet_reader_open(test_segment_name, &r, err,
 					   sizeof err), 0);
 	shmet_reader_info(r, &info);
@@ -512,13 +492,11 @@ END_TEST
 static void
 start_race_child(int i, void *arg)
 {
-	int *go = arg;
 	struct shmet_segment seg;
 	struct shmet_counter c;
 	char name[32];
 
-	while (!__atomic_load_n(go, __ATOMIC_ACQUIRE))
-		;
+	(void)arg;
 	test_open(&seg, NULL);
 	shmet_counter_new(&seg, &c, "started_total", "s");
 	shmet_counter_inc(&c);
@@ -530,24 +508,9 @@ start_race_child(int i, void *arg)
 
 START_TEST(test_fifty_processes_start_at_once)
 {
-	int *go = shared_page(4096);
-	pid_t pids[50];
 	struct test_snapshot s;
 
-	for (int i = 0; i < 50; i++) {
-		pids[i] = fork();
-		if (pids[i] == 0) {
-			start_race_child(i, go);
-			_exit(0);
-		}
-	}
-	__atomic_store_n(go, 1, __ATOMIC_RELEASE);
-	for (int i = 0; i < 50; i++) {
-		int status;
-
-		waitpid(pids[i], &status, 0);
-		ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	}
+	test_fork_all_at_once(50, start_race_child, NULL);
 	test_snapshot_take(&s);
 	ck_assert_uint_eq(shmet_index_family_count(s.index), 51);
 	test_snapshot_free(&s);
