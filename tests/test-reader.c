@@ -125,7 +125,7 @@ struct header_break {
 
 static const struct header_break header_breaks[] = {
 	HB(magic, 0x1234, -EPROTO, "bad magic"),
-	HB(layout_version, 2, -EPROTONOSUPPORT, "layout version 2"),
+	HB(layout_version, 1, -EPROTONOSUPPORT, "layout version 1"),
 	HB(header_size, 512, -EPROTO, "header size 512"),
 	HB(init_state, 0, -EAGAIN, "not initialised"),
 	HB(total_size, 12345, -EPROTO, "header says 12345 bytes"),

@@ -170,6 +170,7 @@ START_TEST(test_counter_inc_add)
 	shmet_counter_add_double(&c, 0.5);
 	shmet_counter_add_double(&c, -10);      /* ignored */
 	shmet_counter_add_double(&c, NAN);      /* ignored */
+	shmet_counter_add_double(&c, INFINITY); /* ignored */
 	ck_assert_double_eq(test_counter("campaign_calls_initiated_total",
 					 SHMET_VALUES("abc", "u1")), 42.5);
 	shmet_close(&seg);
@@ -294,10 +295,17 @@ START_TEST(test_histogram_buckets)
 	ck_assert_double_eq_tol(shmet_values_hist_sum(&s.values, s.index, i),
 				0.05 + 0.1 + 0.7 + 5 + 1e9 - 1, 1e-6);
 	test_snapshot_free(&s);
-	shmet_histogram_observe(&h, NAN);       /* +Inf bucket, sum NaN */
+	/* Non-finite observations count in their bucket (NaN and +Inf in
+	 * +Inf, -Inf in the first) and leave the sum a number. */
+	shmet_histogram_observe(&h, NAN);
+	shmet_histogram_observe(&h, INFINITY);
+	shmet_histogram_observe(&h, -INFINITY);
 	test_snapshot_take(&s);
-	ck_assert_uint_eq(shmet_values_bucket(&s.values, s.index, i, 4), 2);
-	ck_assert(isnan(shmet_values_hist_sum(&s.values, s.index, i)));
+	ck_assert_uint_eq(shmet_values_bucket(&s.values, s.index, i, 0), 4);
+	ck_assert_uint_eq(shmet_values_bucket(&s.values, s.index, i, 4), 3);
+	ck_assert_uint_eq(shmet_values_hist_count(&s.values, s.index, i), 9);
+	ck_assert_double_eq_tol(shmet_values_hist_sum(&s.values, s.index, i),
+				0.05 + 0.1 + 0.7 + 5 + 1e9 - 1, 1e-6);
 	test_snapshot_free(&s);
 	shmet_close(&seg);
 }

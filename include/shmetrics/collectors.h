@@ -90,13 +90,21 @@ struct shmet_impl_family_spec {
 	struct shmet_family_desc desc;
 };
 
-/* Register every family of a collector; returns the first error. */
+/*
+ * Register every family of a collector and declare the collector with
+ * them (for the health endpoint); returns the first error.
+ */
 static inline int
-shmet_impl_register_specs(struct shmet_segment *seg, void *collector,
+shmet_impl_register_specs(struct shmet_segment *seg, const char *name,
+			  void *collector,
 			  const struct shmet_impl_family_spec *specs, size_t n)
 {
+	const char *names[SHMET_MAX_COLLECTOR_FAMILIES];
 	int error = 0;
 
+	for (size_t i = 0; i < n && i < SHMET_MAX_COLLECTOR_FAMILIES; i++)
+		names[i] = specs[i].desc.name;
+	error = shmet_collector_register(seg, name, (uint32_t)n, names);
 	for (size_t i = 0; i < n; i++) {
 		struct shmet_family *fam = (struct shmet_family *)(void *)
 			((char *)collector + specs[i].offset);
@@ -209,7 +217,7 @@ shmet_campaign_collector_init(struct shmet_campaign_collector *c,
 #undef C_
 
 	memset((void *)c, 0, sizeof *c);
-	c->error = shmet_impl_register_specs(seg, c, specs,
+	c->error = shmet_impl_register_specs(seg, "campaign_metrics", c, specs,
 					     sizeof specs / sizeof specs[0]);
 	shmet_gauge_labels(&c->concurrent_calls, &c->concurrent, 0, NULL);
 	shmet_histogram_labels(&c->poll_cycle, &c->poll, 0, NULL);
@@ -390,7 +398,7 @@ shmet_webhook_collector_init(struct shmet_webhook_collector *c,
 
 	memset((void *)c, 0, sizeof *c);
 	c->started_ns = shmet_now_ns();
-	c->error = shmet_impl_register_specs(seg, c, specs,
+	c->error = shmet_impl_register_specs(seg, "webhook_metrics", c, specs,
 					     sizeof specs / sizeof specs[0]);
 	shmet_gauge_labels(&c->queue_size, &c->size, 0, NULL);
 	shmet_gauge_labels(&c->queue_oldest_age, &c->oldest, 0, NULL);
