@@ -11,17 +11,23 @@
 
 #include "reader-private.h"
 
-/* The per-family le texts, formatted once per family per render. */
+/*
+ * The per-family le texts, formatted once per family per render.  The
+ * same text in every format (prometheus_client's "1.0" style): a
+ * Prometheus that switches format, or a user comparing pages, sees one
+ * series per bucket, not two.
+ */
 struct le_texts {
 	char text[SHMET_MAX_BOUNDS + 1][40];
 	size_t len[SHMET_MAX_BOUNDS + 1];
 };
 
 static void
-format_les(const struct shmet_index_family *f, struct le_texts *le, int style)
+format_les(const struct shmet_index_family *f, struct le_texts *le)
 {
 	for (uint32_t i = 0; i < f->bound_count; i++)
-		le->len[i] = shmet_priv_fmt_double(le->text[i], f->bounds[i], style);
+		le->len[i] = shmet_priv_fmt_double(le->text[i], f->bounds[i],
+						   DBL_FLOAT);
 	le->len[f->bound_count] = (size_t)sprintf(le->text[f->bound_count],
 						  "+Inf");
 }
@@ -221,7 +227,7 @@ shmet_render_text(const struct shmet_index *idx, const struct shmet_values *v,
 		buf_puts(b, type_name(f->type));
 		buf_putc(b, '\n');
 		if (f->type == SHMET_TYPE_HISTOGRAM)
-			format_les(f, &le, DBL_PLAIN);
+			format_les(f, &le);
 		for (uint32_t k = 0; k < f->series_count; k++) {
 			l.s = &idx->series[f->first_series + k];
 			put_series(&l, f->name, total, v, idx,
@@ -267,7 +273,7 @@ shmet_render_openmetrics(const struct shmet_index *idx,
 		shmet_priv_buf_put_escaped(b, f->help, ESC_LABEL);
 		buf_putc(b, '\n');
 		if (f->type == SHMET_TYPE_HISTOGRAM)
-			format_les(f, &le, DBL_FLOAT);
+			format_les(f, &le);
 		for (uint32_t k = 0; k < f->series_count; k++) {
 			l.s = &idx->series[f->first_series + k];
 			put_series(&l, family, "_total", v, idx,
@@ -432,7 +438,7 @@ shmet_render_json(const struct shmet_index *idx, const struct shmet_values *v,
 		const struct shmet_index_family *f = &idx->families[fi];
 
 		if (f->type == SHMET_TYPE_HISTOGRAM)
-			format_les(f, &le, DBL_PLAIN);
+			format_les(f, &le);
 		for (uint32_t k = 0; k < f->series_count; k++)
 			json_series(&js, idx, v, f->first_series + k, &le, &cur);
 	}

@@ -350,6 +350,23 @@ shmet_values_collect(const struct shmet_reader *r,
 	rc = sum_blocks(v, idx, blocks, v->blocks_read, &gs);
 	free(blocks);
 	free(gs.stamp);
+	/*
+	 * A zero-label gauge in a sum mode that no (live) writer holds is the
+	 * sum of nothing: 0, not absent, so that "webhook_active_workers < 1"
+	 * is true when every worker died.  Labelled series stay absent: their
+	 * label values name a writer's fact that no longer exists.
+	 */
+	for (uint32_t g = 0; g < idx->ngauges; g++) {
+		uint32_t si = idx->gauge_series[g];
+		const struct shmet_index_family *f =
+			&idx->families[idx->series[si].family];
+
+		if (!v->gauge_set[si] && f->label_count == 0 &&
+		    shmet_seg_gauge_mode_sum(f->gauge_mode)) {
+			v->gauge[si] = 0;
+			v->gauge_set[si] = 1;
+		}
+	}
 	/* Renderers walk samples in series order, pids ascending. */
 	if (v->nsamples > 1)
 		qsort(v->samples, v->nsamples, sizeof *v->samples, cmp_sample);

@@ -249,6 +249,33 @@ START_TEST(test_gauge_ops)
 }
 END_TEST
 
+/* The sum of no live writer is 0: webhook_active_workers < 1 can fire. */
+START_TEST(test_sum_gauge_without_writers_is_zero)
+{
+	static const char *const l[] = { "k" };
+	struct shmet_segment seg;
+	struct shmet_family f;
+	struct shmet_gauge g;
+	struct test_snapshot s;
+	int i;
+
+	test_open(&seg, NULL);
+	shmet_gauge_new(&seg, &g, "workers", "w", SHMET_GAUGE_LIVESUM);
+	shmet_gauge_family(&seg, &f, "per_k", "p", SHMET_GAUGE_LIVESUM, 1, l);
+	shmet_gauge_labels(&f, &g, 1, l);
+	shmet_gauge_set(&g, 3);
+	shmet_close(&seg);              /* no live writer holds either */
+	test_snapshot_take(&s);
+	i = test_find_series(&s, "workers", 0, NULL);
+	ck_assert_int_ge(i, 0);
+	ck_assert_int_eq(s.values.gauge_set[i], 1);
+	ck_assert_double_eq(s.values.gauge[i], 0);
+	i = test_find_series(&s, "per_k", 1, l);
+	ck_assert_int_eq(s.values.gauge_set[i], 0);     /* labelled: absent */
+	test_snapshot_free(&s);
+}
+END_TEST
+
 START_TEST(test_gauge_unset_is_absent)
 {
 	struct shmet_segment seg;
@@ -982,6 +1009,7 @@ TEST_SUITE(writer)
 	tcase_add_test(tc, test_counter_zero_labels);
 	tcase_add_test(tc, test_gauge_ops);
 	tcase_add_test(tc, test_gauge_unset_is_absent);
+	tcase_add_test(tc, test_sum_gauge_without_writers_is_zero);
 	tcase_add_test(tc, test_histogram_buckets);
 	tcase_add_test(tc, test_histogram_many_bounds_binary_search);
 	tcase_add_test(tc, test_bound_helpers);
