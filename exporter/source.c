@@ -80,6 +80,18 @@ source_status(char *out, size_t len)
 }
 
 void
+source_thread_register(void)
+{
+	urcu_memb_register_thread();
+}
+
+void
+source_thread_unregister(void)
+{
+	urcu_memb_unregister_thread();
+}
+
+void
 source_read_lock(void)
 {
 	urcu_memb_read_lock();
