@@ -46,32 +46,6 @@ send_simple(struct mg_connection *conn, int status, const char *type,
 		mg_write(conn, body, strlen(body));
 }
 
-/* Does the header list allow token (e.g. gzip), ignoring q=0 entries? */
-static int
-header_allows(const char *h, const char *token)
-{
-	size_t n = strlen(token);
-
-	while (h && *h) {
-		const char *end = strchr(h, ',');
-		size_t len = end ? (size_t)(end - h) : strlen(h);
-
-		while (len && (*h == ' ' || *h == '\t')) {
-			h++;
-			len--;
-		}
-		if (len >= n && strncasecmp(h, token, n) == 0 &&
-		    (len == n || h[n] == ';' || h[n] == ' ')) {
-			const char *q = memchr(h, ';', len);
-
-			if (!q || !strstr(q, "q=0") || strstr(q, "q=0."))
-				return 1;
-		}
-		h = end ? end + 1 : NULL;
-	}
-	return 0;
-}
-
 static const char *
 content_type(enum fmt fmt)
 {
@@ -109,8 +83,7 @@ serve_render(struct mg_connection *conn, enum fmt fmt)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
 	uint64_t arrival = mono_ns();
-	int gzip = header_allows(mg_get_header(conn, "Accept-Encoding"),
-				 "gzip");
+	int gzip = negotiate_gzip(mg_get_header(conn, "Accept-Encoding"));
 	struct rendered *r = scrape_get(fmt, arrival,
 					deadline_for(conn, arrival), gzip);
 	const struct shmet_buf *body;
@@ -175,8 +148,7 @@ http_handle(struct mg_connection *conn, void *cbdata)
 	if (!strcmp(path, "/metrics")) {
 		const char *accept = mg_get_header(conn, "Accept");
 
-		return serve_render(conn, header_allows(accept,
-						"application/openmetrics-text")
+		return serve_render(conn, negotiate_openmetrics(accept)
 						  ? FMT_OPENMETRICS
 						  : FMT_TEXT);
 	}

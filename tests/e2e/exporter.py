@@ -74,6 +74,23 @@ def test_values(exp, writers):
     om = samples(body.decode(), openmetrics=True)
     T.check(value(om, "e2e_events_total", kind="a") == 1000 * n, "OM value")
 
+    # RFC 9110 q-values (the full table is tests/test-negotiate.c)
+    for enc, want in (("gzip;q=0", None), ("gzip;level=1, br;q=0", "gzip"),
+                      ("*;q=0", None), ("identity;q=0", None),
+                      ("gzip;q=0.5, identity", None)):
+        _, headers, _ = curl(exp.url("/metrics"), "-H",
+                             "Accept-Encoding: " + enc)
+        T.check(headers.get("content-encoding") == want,
+                "Accept-Encoding %r: %s" % (enc, headers.get(
+                    "content-encoding")))
+    for acc, om in (("application/openmetrics-text;q=0.1, text/plain;q=1",
+                     False), ("application/openmetrics-text;q=0", False),
+                    ("text/plain;q=0.5, application/openmetrics-text", True)):
+        _, headers, body = curl(exp.url("/metrics"), "-H", "Accept: " + acc)
+        T.check(headers.get("content-type", "").startswith(
+            "application/openmetrics-text") == om and
+            body.endswith(b"# EOF\n") == om, "Accept %r" % acc)
+
     resp = raw_request(exp.port, b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n"
                        b"Connection: close\r\n\r\n")
     head, _, body = resp.partition(b"\r\n\r\n")
