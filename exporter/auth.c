@@ -20,10 +20,14 @@
 struct user {
 	char name[64];
 	char hash[160];
+	int kind;                       /* index into kind_rep */
 };
 
 static struct user users[MAX_USERS];
 static int nusers = -1;                 /* -1: no authentication */
+/* Per hash kind (algorithm and cost): the first user with that kind. */
+static int kind_rep[MAX_USERS];
+static int nkinds;
 
 int
 auth_enabled(void)
@@ -43,7 +47,8 @@ b64_value(char c)
 	return c == '+' ? 62 : c == '/' ? 63 : -1;
 }
 
-/* Decode base64 into out (NUL-terminated); -1 if malformed or too long. */
+/* Decode base64 into out (NUL-terminated): the decoded length, or -1 if
+ * malformed or too long.  The decoded bytes may contain NULs. */
 static int
 b64_decode(const char *in, char *out, size_t cap)
 {
@@ -66,14 +71,13 @@ b64_decode(const char *in, char *out, size_t cap)
 		}
 	}
 	out[n] = '\0';
-	return 0;
+	return (int)n;
 }
 
-/* Equal in time independent of where they differ. */
+/* Equal in full length, in time independent of where they differ. */
 static int
-const_time_equal(const char *a, const char *b)
+const_time_equal(const char *a, size_t la, const char *b, size_t lb)
 {
-	size_t la = strlen(a), lb = strlen(b);
 	unsigned char diff = (unsigned char)(la != lb);
 
 	for (size_t i = 0; i < la && i < lb; i++)
@@ -82,48 +86,91 @@ const_time_equal(const char *a, const char *b)
 }
 
 /*
- * Check "Authorization: Basic ...".  An unknown user costs the same hash
- * computation as a known one (against a fixed fake hash), so timing does
- * not tell which user names exist.
+ * The cost class of a crypt(3) hash: its prefix without salt and digest
+ * ("$6$rounds=N", "$y$j9T", "$5"), which fixes the algorithm and its
+ * work factor.  bcrypt ("$2b$10$<salt+digest>") keeps its cost field.
+ */
+static size_t
+kind_len(const char *hash)
+{
+	const char *last = strrchr(hash, '$');
+	const char *p = last;
+
+	if (strncmp(hash, "$2", 2) == 0)
+		return (size_t)(last - hash);
+	while (p > hash && *--p != '$')
+		;
+	return (size_t)(p - hash);
+}
+
+static int
+kind_of(const char *hash)
+{
+	size_t len = kind_len(hash);
+
+	for (int k = 0; k < nkinds; k++) {
+		const char *rep = users[kind_rep[k]].hash;
+
+		if (kind_len(rep) == len && memcmp(rep, hash, len) == 0)
+			return k;
+	}
+	kind_rep[nkinds] = -1;
+	return nkinds++;
+}
+
+/*
+ * Check "Authorization: Basic ...".  Every attempt runs crypt once per
+ * configured hash kind (algorithm and cost): against the named user's
+ * hash for its kind and against another user's hash, result ignored, for
+ * the others.  So an unknown user, and users whose hashes differ in
+ * algorithm or cost, all cost the same work: timing does not tell which
+ * user names exist.  User names and digests are compared in full length
+ * in constant time, and a password with a NUL byte (which crypt would cut
+ * short) is refused.
  */
 int
 auth_check(const char *h)
 {
-	static const char fake[] =
-		"$6$shmetricsfake$1S0ZfR2m.yH0iT5p3ZQdPvgzZ0YgxQeB8yW2uL8"
-		"3qKxj1E1xYqVv7nXy6m0pG8cB8jv3GmMlgH1yD2oJ2oM2e0";
 	struct crypt_data *cd;
-	char creds[256], *colon;
-	const char *hash = fake;
-	int ok = 0;
+	char creds[256];
+	const char *colon, *pw;
+	int n, match = -1, ok = 0, nul;
 
 	if (nusers < 0)
 		return 1;
-	if (!h || strncasecmp(h, "Basic ", 6) != 0 ||
-	    b64_decode(h + 6, creds, sizeof creds) < 0)
+	if (!h || strncasecmp(h, "Basic ", 6) != 0)
 		return 0;
-	colon = strchr(creds, ':');
+	n = b64_decode(h + 6 + strspn(h + 6, " "), creds, sizeof creds);
+	if (n < 0)
+		return 0;
+	colon = memchr(creds, ':', (size_t)n);
 	if (!colon)
 		return 0;
-	*colon = '\0';
-	for (int i = 0; i < nusers; i++)
-		if (const_time_equal(users[i].name, creds)) {
-			hash = users[i].hash;
-			ok = 1;
-		}
+	pw = colon + 1;
+	nul = memchr(pw, '\0', (size_t)(creds + n - pw)) != NULL;
+	for (int i = 0; i < nusers; i++) {
+		int eq = const_time_equal(users[i].name, strlen(users[i].name),
+					  creds, (size_t)(colon - creds));
+
+		match = eq ? i : match;
+	}
 	cd = calloc(1, sizeof *cd);
 	if (!cd)
 		return 0;
-	{
+	for (int k = 0; k < nkinds; k++) {
+		int mine = match >= 0 && users[match].kind == k;
+		const char *hash = users[mine ? match : kind_rep[k]].hash;
 		/* crypt_rn (libxcrypt): NULL on failure, never a "*0"
 		 * string, and not intercepted by ASan (its crypt_r
 		 * interceptor is broken on Debian 12). */
-		const char *out = crypt_rn(colon + 1, hash, cd, sizeof *cd);
+		const char *out = crypt_rn(pw, hash, cd, sizeof *cd);
+		int same = out && const_time_equal(out, strlen(out), hash,
+						   strlen(hash));
 
-		ok = ok && out && const_time_equal(out, hash);
+		ok |= mine && same;
 	}
 	free(cd);
-	return ok;
+	return ok && !nul;
 }
 
 int
@@ -149,6 +196,7 @@ auth_load(const char *path)
 		colon = strchr(line, ':');
 		end = colon ? colon + 1 : NULL;
 		if (!colon || colon == line || end[0] != '$' ||
+		    !strchr(end + 1, '$') ||
 		    colon - line >= (long)sizeof users[0].name ||
 		    strlen(end) >= sizeof users[0].hash || nusers == MAX_USERS) {
 			exporter_log("%s:%d: expected 'user:$id$salt$hash' "
@@ -161,6 +209,9 @@ auth_load(const char *path)
 		/* Lengths checked above. */
 		memcpy(users[nusers].name, line, (size_t)(colon - line) + 1);
 		memcpy(users[nusers].hash, end, strlen(end) + 1);
+		users[nusers].kind = kind_of(end);
+		if (kind_rep[users[nusers].kind] < 0)
+			kind_rep[users[nusers].kind] = nusers;
 		nusers++;
 	}
 	fclose(f);

@@ -221,13 +221,52 @@ def test_recreate(exp, writers):
     w.stop()
 
 
+def yescrypt(password):
+    """A $y$ hash through libxcrypt (openssl passwd has no yescrypt)."""
+    import ctypes
+    lib = ctypes.CDLL("libcrypt.so.1")
+    lib.crypt_gensalt.restype = ctypes.c_char_p
+    lib.crypt_gensalt.argtypes = [ctypes.c_char_p, ctypes.c_ulong,
+                                  ctypes.c_char_p, ctypes.c_int]
+    lib.crypt.restype = ctypes.c_char_p
+    lib.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    setting = lib.crypt_gensalt(b"$y$", 0, None, 0)
+    return lib.crypt(password.encode(), setting).decode()
+
+
+def basic(user, password):
+    import base64
+    raw = user.encode() + b":" + password
+    return "Authorization: Basic " + base64.b64encode(raw).decode()
+
+
+def auth_timing(exp, cases, rounds=15):
+    """Median seconds of a rejected request per case."""
+    out = {}
+    for name, header in cases:
+        times = []
+        for _ in range(rounds):
+            t0 = time.monotonic()
+            status, _, _ = curl(exp.url("/metrics/health"), "-H", header)
+            times.append(time.monotonic() - t0)
+            T.check(status == 401, "timing case %s: %s" % (name, status))
+        out[name] = sorted(times)[len(times) // 2]
+    return out
+
+
 def test_auth():
     with tempfile.TemporaryDirectory() as d:
-        h = subprocess.run(["openssl", "passwd", "-6", "s3cret"],
-                           capture_output=True, text=True, check=True)
+        hashes = {}
+        for user, flag in (("prom", "-6"), ("five", "-5")):
+            h = subprocess.run(["openssl", "passwd", flag, "s3cret"],
+                               capture_output=True, text=True, check=True)
+            hashes[user] = h.stdout.strip()
+        hashes["yes"] = yescrypt("s3cret")
         path = os.path.join(d, "users")
         with open(path, "w") as f:
-            f.write("# users\nprom:%s\n" % h.stdout.strip())
+            f.write("# users\n")
+            for user, h in hashes.items():
+                f.write("%s:%s\n" % (user, h))
         exp = Exporter(BUILD, SEGMENT, "--basic-auth-file", path)
         try:
             status, headers, _ = curl(exp.url("/metrics"))
@@ -235,7 +274,8 @@ def test_auth():
                 "www-authenticate", "").startswith("Basic"),
                 "no credentials: %s %s" % (status, headers))
             for user, pw in (("prom", "wrong"), ("nobody", "s3cret"),
-                             ("prom", ""), ("", "")):
+                             ("prom", ""), ("", ""), ("pro", "s3cret"),
+                             ("promx", "s3cret")):
                 status, _, _ = curl(exp.url("/metrics"), "-u",
                                     "%s:%s" % (user, pw))
                 T.check(status == 401, "bad credentials %s: %s"
@@ -243,9 +283,28 @@ def test_auth():
             status, _, _ = curl(exp.url("/metrics"), "-H",
                                 "Authorization: Basic !!!notbase64")
             T.check(status == 401, "malformed credentials")
-            status, _, body = curl(exp.url("/metrics"), "-u", "prom:s3cret")
-            T.check(status == 200 and b"e2e_events_total" in body,
-                    "good credentials")
+            # crypt() stops at a NUL: the full decoded length must match
+            for user in hashes:
+                status, _, _ = curl(exp.url("/metrics"), "-H",
+                                    basic(user, b"s3cret\0junk"))
+                T.check(status == 401, "%s: password + NUL + junk: %s"
+                        % (user, status))
+                status, _, body = curl(exp.url("/metrics"), "-u",
+                                       "%s:s3cret" % user)
+                T.check(status == 200 and b"e2e_events_total" in body,
+                        "good credentials for %s ($%s$)"
+                        % (user, hashes[user].split("$")[1]))
+            # every user, known or not, costs one crypt per hash kind
+            med = auth_timing(exp, [
+                ("unknown user", basic("nobody", b"wrong")),
+                ("$6$ user", basic("prom", b"wrong")),
+                ("$5$ user", basic("five", b"wrong")),
+                ("$y$ user", basic("yes", b"wrong"))])
+            for name, t in med.items():
+                print("figure: auth median, %s = %.2f ms" % (name, t * 1e3))
+            print("figure: auth timing spread (max - min of medians) = "
+                  "%.2f ms" % ((max(med.values()) - min(med.values()))
+                               * 1e3))
         finally:
             exp.stop()
 
