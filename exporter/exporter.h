@@ -158,8 +158,6 @@ void scrape_fini(void);
  */
 struct rendered *scrape_get(enum fmt fmt, uint64_t arrival_ns,
 			    uint64_t deadline_ns, int want_gzip);
-/* Frees the calling thread's compressor. */
-void scrape_thread_exit(void);
 
 /* http.c */
 void http_init(int request_timeout_s);

@@ -32,7 +32,7 @@ struct config {
 };
 
 static struct config cfg = {
-	.listen = "127.0.0.1:5000", .threads = "8", .request_timeout_s = 10,
+	.listen = "127.0.0.1:5000", .threads = "256", .request_timeout_s = 10,
 };
 
 static const char usage[] =
@@ -40,7 +40,8 @@ static const char usage[] =
 	"  --segment NAME          segment (default $SHMETRICS_SEGMENT or "
 	"/shmetrics)\n"
 	"  --listen HOST:PORT      address (default 127.0.0.1:5000)\n"
-	"  --threads N             HTTP worker threads (default 8)\n"
+	"  --threads N             HTTP worker threads, one per open "
+	"connection (default 256)\n"
 	"  --request-timeout S     seconds per request (default 10)\n"
 	"  --tls-cert FILE         serve HTTPS with this PEM certificate\n"
 	"  --tls-key FILE          and this PEM key (default: in the cert)\n"
@@ -150,10 +151,6 @@ main(int argc, char **argv)
 	own_init();
 	scrape_init();
 	http_init(cfg.request_timeout_s);
-	if (source_start(segment) < 0) {
-		exporter_log("cannot start the refresher thread");
-		return 1;
-	}
 	scfg.listen = cfg.listen;
 	scfg.threads = cfg.threads;
 	scfg.request_timeout_s = cfg.request_timeout_s;
@@ -163,7 +160,13 @@ main(int argc, char **argv)
 		unlink(pem);
 	if (rc < 0) {
 		exporter_log("%s", err);
-		source_stop();
+		return 1;
+	}
+	/* Only now, bound and serving (503 until there is a view), does
+	 * the refresher look for the segment and say so. */
+	if (source_start(segment) < 0) {
+		exporter_log("cannot start the refresher thread");
+		server_stop();
 		return 1;
 	}
 	exporter_log("started: segment %s, %s://%s, %s threads%s", segment,

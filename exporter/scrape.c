@@ -28,11 +28,13 @@ struct flight {
 	pthread_cond_t done;
 	int busy;
 	struct rendered *latest;
+	/* One compressor for the leader (used only while it holds busy)
+	 * and one for followers (used only under lock): memory for gzip
+	 * stays bounded whatever the thread count. */
+	struct libdeflate_compressor *lead_gz, *lock_gz;
 };
 
 static struct flight flights[FMT_COUNT];
-
-static __thread struct libdeflate_compressor *compressor;
 
 int
 scrape_init(void)
@@ -55,24 +57,22 @@ scrape_fini(void)
 	for (int i = 0; i < FMT_COUNT; i++) {
 		rendered_put(flights[i].latest);
 		flights[i].latest = NULL;
+		libdeflate_free_compressor(flights[i].lead_gz);
+		libdeflate_free_compressor(flights[i].lock_gz);
+		flights[i].lead_gz = flights[i].lock_gz = NULL;
 	}
-}
-
-void
-scrape_thread_exit(void)
-{
-	libdeflate_free_compressor(compressor);
-	compressor = NULL;
 }
 
 /* gzip r->body into r->gz (libdeflate, level 1: speed over ratio). */
 static void
-compress(struct rendered *r)
+compress(struct rendered *r, struct libdeflate_compressor **cp)
 {
+	struct libdeflate_compressor *compressor;
 	size_t bound, n;
 
-	if (!compressor)
-		compressor = libdeflate_alloc_compressor(1);
+	if (!*cp)
+		*cp = libdeflate_alloc_compressor(1);
+	compressor = *cp;
 	if (!compressor)
 		return;
 	bound = libdeflate_gzip_compress_bound(compressor, r->body.len);
@@ -118,7 +118,7 @@ scrape_get(enum fmt fmt, uint64_t arrival_ns, uint64_t deadline_ns,
 			pthread_mutex_unlock(&fl->lock);
 			fresh = render_page(fmt);
 			if (fresh && want_gzip)
-				compress(fresh);
+				compress(fresh, &fl->lead_gz);
 			/* Done when published: a scrape that arrived while we
 			 * compressed still gets this render. */
 			if (fresh)
@@ -147,7 +147,7 @@ scrape_get(enum fmt fmt, uint64_t arrival_ns, uint64_t deadline_ns,
 	/* A follower that wants gzip of a plain render compresses it once,
 	 * under the lock, so that others reuse it. */
 	if (r && want_gzip && !r->gz_done)
-		compress(r);
+		compress(r, &fl->lock_gz);
 	pthread_mutex_unlock(&fl->lock);
 	return r;
 }

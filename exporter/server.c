@@ -38,15 +38,32 @@ on_thread_exit(const struct mg_context *c, int type, void *p)
 	(void)c;
 	(void)type;
 	(void)p;
-	scrape_thread_exit();
 	source_thread_unregister();
 }
+
+/*
+ * While mg_start() runs, civetweb's complaints (a port in use, a bad
+ * certificate) are kept, not logged, so that a failed start is one line.
+ * Release store once started, acquire load here: a thread that sees
+ * "started" logs directly; before it, the message goes to start_error
+ * under its lock.
+ */
+static atomic_int started;
+static pthread_mutex_t start_error_lock = PTHREAD_MUTEX_INITIALIZER;
+static char start_error[256];
 
 static int
 on_log(const struct mg_connection *conn, const char *message)
 {
 	(void)conn;
-	exporter_log("http: %s", message);
+	if (atomic_load_explicit(&started, memory_order_acquire)) {
+		exporter_log("http: %s", message);
+		return 1;
+	}
+	pthread_mutex_lock(&start_error_lock);
+	snprintf(start_error, sizeof start_error, "%s", message);
+	start_error[strcspn(start_error, "\r\n")] = '\0';
+	pthread_mutex_unlock(&start_error_lock);
 	return 1;
 }
 
@@ -70,8 +87,22 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 	options[n++] = cfg->threads;
 	options[n++] = "request_timeout_ms";
 	options[n++] = timeout_ms;
+	/*
+	 * civetweb gives each connection a worker thread for as long as it
+	 * is open: idle and slow clients starve scrapes unless there are
+	 * more threads than such connections (--threads, 256 by default)
+	 * and each holds its thread for a bounded time: request_timeout_ms
+	 * for a request's head (slowloris), keep_alive_timeout_ms between
+	 * requests.  Accepted connections beyond the workers wait in a
+	 * queue of 64 and the kernel's backlog of 256, which bounds the
+	 * descriptors an attacker can make the exporter hold.
+	 */
 	options[n++] = "keep_alive_timeout_ms";
-	options[n++] = "10000";
+	options[n++] = "5000";
+	options[n++] = "connection_queue";
+	options[n++] = "64";
+	options[n++] = "listen_backlog";
+	options[n++] = "256";
 	options[n++] = "enable_keep_alive";
 	options[n++] = "yes";
 	options[n++] = "max_request_size";
@@ -92,11 +123,17 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 	cb.log_message = on_log;
 	ctx = mg_start(&cb, NULL, options);
 	if (!ctx) {
-		snprintf(err, errlen, "cannot listen on %s (address in use, "
-			 "bad TLS files, or bad options)", cfg->listen);
+		pthread_mutex_lock(&start_error_lock);
+		snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen,
+			 start_error[0] ? start_error
+					: "address in use, bad TLS files, "
+					  "or bad options");
+		pthread_mutex_unlock(&start_error_lock);
 		mg_exit_library();
 		return -1;
 	}
+	/* Release: pairs with the acquire load in on_log. */
+	atomic_store_explicit(&started, 1, memory_order_release);
 	mg_set_request_handler(ctx, "/", http_handle, NULL);
 	return 0;
 }

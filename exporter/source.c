@@ -18,6 +18,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -29,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <shmetrics/layout.h>
 #include <urcu/urcu-memb.h>
 #include <urcu/pointer.h>
 
@@ -169,6 +171,36 @@ segment_identity(dev_t *dev, ino_t *ino)
 	return 0;
 }
 
+/*
+ * Is the object behind the name a segment whose creator has not finished
+ * (too short for a header yet, magic still 0, or init_state not ready)?
+ * Such a segment is waited for quietly rather than reported as foreign.
+ */
+static int
+segment_being_created(void)
+{
+	struct shmet_seg_header hdr;
+	uint32_t init_state;
+	int fd = shm_open(segment_name, O_RDONLY, 0);
+	ssize_t n;
+
+	if (fd < 0)
+		return 0;
+	memset(&hdr, 0, sizeof hdr);
+	n = pread(fd, &hdr, offsetof(struct shmet_seg_header, padding0), 0);
+	close(fd);
+	if (n < (ssize_t)offsetof(struct shmet_seg_header, padding0))
+		return 1;
+	/* A plain read of the atomic's bytes: this is a one-off peek at
+	 * another process's memory through read(2), not a synchronising
+	 * load; shmet_reader_open() does the acquire load that counts. */
+	memcpy(&init_state, (const char *)&hdr +
+			    offsetof(struct shmet_seg_header, init_state),
+	       sizeof init_state);
+	return hdr.magic == 0 ||
+	       (hdr.magic == SHMET_MAGIC && init_state != SHMET_INIT_READY);
+}
+
 static struct mapping *
 open_mapping(void)
 {
@@ -188,7 +220,11 @@ open_mapping(void)
 		return NULL;
 	}
 	if (shmet_reader_open(segment_name, &m->reader, err, sizeof err) < 0) {
-		set_status("segment %s is not usable: %s", err);
+		if (segment_being_created())
+			set_status("waiting for segment %s%s",
+				   " (being created)");
+		else
+			set_status("segment %s is not usable: %s", err);
 		free(m);
 		return NULL;
 	}
