@@ -107,7 +107,10 @@ struct view {
 	uint64_t generation;
 };
 
+/* Looks for the segment once, then starts the refresher; status changes
+ * are kept quiet until source_announce() logs the current one. */
 int source_start(const char *segment);
+void source_announce(void);
 void source_stop(void);
 /* Every thread that calls source_read_lock() registers first. */
 void source_thread_register(void);

@@ -20,6 +20,7 @@
 
 #include "exporter.h"
 
+/* Set by http_init() before the HTTP threads start; read-only after. */
 static int request_timeout_s = 10;
 
 void

@@ -151,6 +151,10 @@ main(int argc, char **argv)
 	own_init();
 	scrape_init();
 	http_init(cfg.request_timeout_s);
+	if (source_start(segment) < 0) {
+		exporter_log("cannot start the refresher thread");
+		return 1;
+	}
 	scfg.listen = cfg.listen;
 	scfg.threads = cfg.threads;
 	scfg.request_timeout_s = cfg.request_timeout_s;
@@ -160,15 +164,12 @@ main(int argc, char **argv)
 		unlink(pem);
 	if (rc < 0) {
 		exporter_log("%s", err);
+		source_stop();
 		return 1;
 	}
-	/* Only now, bound and serving (503 until there is a view), does
-	 * the refresher look for the segment and say so. */
-	if (source_start(segment) < 0) {
-		exporter_log("cannot start the refresher thread");
-		server_stop();
-		return 1;
-	}
+	/* Only now, bound and serving, does the exporter say what it
+	 * serves ("serving segment", "waiting for segment ..."). */
+	source_announce();
 	exporter_log("started: segment %s, %s://%s, %s threads%s", segment,
 		     cfg.tls_cert ? "https" : "http", cfg.listen, cfg.threads,
 		     auth_enabled() ? ", basic auth" : "");

@@ -57,8 +57,11 @@ static pthread_t refresher;
 static atomic_int refresher_stop;
 static pthread_mutex_t status_lock = PTHREAD_MUTEX_INITIALIZER;
 static char status_text[320] = "waiting for segment";
+static int status_announced;            /* under status_lock */
 static const char *segment_name;
 
+/* Changes are logged once source_announce() has been called: a start
+ * that fails to bind its port never says "serving segment". */
 static void
 set_status(const char *fmt, const char *detail)
 {
@@ -68,8 +71,18 @@ set_status(const char *fmt, const char *detail)
 	pthread_mutex_lock(&status_lock);
 	if (strcmp(text, status_text) != 0) {
 		memcpy(status_text, text, sizeof text);
-		exporter_log("%s", text);
+		if (status_announced)
+			exporter_log("%s", text);
 	}
+	pthread_mutex_unlock(&status_lock);
+}
+
+void
+source_announce(void)
+{
+	pthread_mutex_lock(&status_lock);
+	status_announced = 1;
+	exporter_log("%s", status_text);
 	pthread_mutex_unlock(&status_lock);
 }
 
@@ -312,7 +325,13 @@ refresher_main(void *arg)
 int
 source_start(const char *segment)
 {
+	int since_identity = 0;
+
 	segment_name = segment;
+	/* The first look in the caller's thread: a segment that exists is
+	 * served from the first request on.  pthread_create orders it
+	 * before everything the refresher does. */
+	refresh(&since_identity);
 	return -pthread_create(&refresher, NULL, refresher_main, NULL);
 }
 
