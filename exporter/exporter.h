@@ -1,9 +1,25 @@
 /*
- * shmetrics-exporter internals.
+ * shmetrics-exporter internals: one section per source file, in the order
+ * they depend on each other (a file calls only the sections above its
+ * own, never one below, so no two files call each other).
+ *
+ *   log.c          timestamped lines on stderr
+ *   negotiate.c    Accept and Accept-Encoding with q-values (RFC 9110)
+ *   auth.c         HTTP Basic authentication against crypt(3) hashes
+ *   tls.c          certificate and key merged into the PEM civetweb wants
+ *   source.c       the RCU-published view of the segment and its refresher
+ *   own-metrics.c  the exporter's own figures, as described families
+ *   render.c       one page of one format from the current view
+ *   scrape.c       single-flight renders shared by scrapes, and gzip
+ *   http.c         routing, content negotiation and responses
+ *   server.c       civetweb start, options, threads and stop
+ *   main.c         arguments, start and stop order, signals
  */
 #ifndef SHMETRICS_EXPORTER_H
 #define SHMETRICS_EXPORTER_H
 
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
@@ -22,11 +38,70 @@ exporter_clock_ns(clockid_t clock)
 /* Formats served from the segment. */
 enum fmt { FMT_TEXT, FMT_OPENMETRICS, FMT_JSON, FMT_HEALTH, FMT_COUNT };
 
+static inline const char *
+fmt_name(enum fmt fmt)
+{
+	static const char *const names[FMT_COUNT] = { "text", "openmetrics",
+						      "json", "health" };
+
+	return names[fmt];
+}
+
+static inline uint64_t
+clock_ns(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t
+mono_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC);
+}
+
+/* log.c */
+void exporter_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* negotiate.c: header values as RFC 9110 lists of items with weights. */
+struct hv_item {
+	const char *name;               /* not NUL-terminated */
+	size_t len;
+	int q;                          /* weight in thousandths, 0..1000 */
+};
+/* The next item of a comma-separated header value at *p (advanced past
+ * it); parameters other than q are skipped.  0 at the end. */
+int hv_next(const char **p, struct hv_item *it);
+/* Weight that header gives the first of names (most specific first, e.g.
+ * "text/plain", "text/ *", "* / *") that it lists; -1 if none. */
+int hv_quality(const char *header, const char *const *names);
+/* Serve gzip for this Accept-Encoding (NULL: absent)? */
+int negotiate_gzip(const char *accept_encoding);
+/* Serve OpenMetrics rather than text 0.0.4 for this Accept? */
+int negotiate_openmetrics(const char *accept);
+
+/* auth.c */
+/* Load "user:crypt-hash" lines; 0 or -1 (logged). */
+int auth_load(const char *path);
+int auth_enabled(void);
+/* Does this Authorization header value (NULL: absent) name a configured
+ * user and the right password?  1 if authentication is off. */
+int auth_check(const char *authorization);
+
+/* tls.c: the PEM file civetweb loads into path: cert itself (returns 0)
+ * or a temporary merge of cert and key (returns 1: unlink it once
+ * loaded); -1 (logged) on error. */
+int tls_pem(const char *cert, const char *key, char *path, size_t len);
+
+/* source.c: the RCU-published view and the thread that refreshes it. */
+
 /*
  * One published view of the segment: the read-only mapping (shared by
  * successive views of the same segment object) and an index built at one
  * generation.  Published through an RCU pointer; readers hold
- * urcu_memb_read_lock() while they use it.
+ * source_read_lock() while they use it.
  */
 struct mapping {
 	struct shmet_reader *reader;
@@ -41,19 +116,14 @@ struct view {
 	uint64_t generation;
 };
 
-/* A finished render, shared by every scrape that asked for it. */
-struct rendered {
-	int refs;                       /* atomic */
-	uint64_t done_ns;               /* CLOCK_MONOTONIC when finished */
-	int status;                     /* HTTP status */
-	struct shmet_buf body;
-	struct shmet_buf gz;            /* gzip of body, if anyone asked */
-	int gz_done;
-};
-
-/* source.c: the RCU-published view and the thread that refreshes it. */
+/* Looks for the segment once, then starts the refresher; status changes
+ * are kept quiet until source_announce() logs the current one. */
 int source_start(const char *segment);
+void source_announce(void);
 void source_stop(void);
+/* Every thread that calls source_read_lock() registers first. */
+void source_thread_register(void);
+void source_thread_unregister(void);
 /* A read-side critical section (liburcu): the view stays valid in it. */
 void source_read_lock(void);
 void source_read_unlock(void);
@@ -62,7 +132,35 @@ struct view *source_view(void);
 /* Why there is no view ("waiting for segment /x: ..."). */
 void source_status(char *out, size_t len);
 
-/* scrape.c: single-flight rendering with own metrics. */
+/* own-metrics.c: the exporter's own figures. */
+void own_init(void);
+void own_count_request(enum fmt fmt, int status);
+void own_count_render(enum fmt fmt, uint64_t ns, size_t bytes);
+void own_count_gzip(void);
+/* Bytes of the latest render of fmt (0 before the first). */
+size_t own_last_render_bytes(enum fmt fmt);
+/* The segment (idx, v and in; all NULL without one) and the own figures
+ * it does not have, as text or OpenMetrics; 0 or a negative errno. */
+int own_render(struct shmet_buf *b, enum fmt fmt, const struct shmet_index *idx,
+	       const struct shmet_values *v,
+	       const struct shmet_reader_info *in);
+
+/* render.c: a finished render, shared by every scrape that asked for it. */
+struct rendered {
+	/* Acq_rel decrements in rendered_put; see there. */
+	atomic_int refs;
+	uint64_t done_ns;               /* CLOCK_MONOTONIC when finished */
+	int status;                     /* HTTP status */
+	struct shmet_buf body;
+	struct shmet_buf gz;            /* gzip of body, if anyone asked */
+	int gz_done;
+};
+/* Render fmt from the current view: one reference, or NULL (logged) if
+ * memory ran out. */
+struct rendered *render_page(enum fmt fmt);
+void rendered_put(struct rendered *r);
+
+/* scrape.c: single-flight rendering. */
 int scrape_init(void);
 void scrape_fini(void);
 /*
@@ -72,16 +170,22 @@ void scrape_fini(void);
  */
 struct rendered *scrape_get(enum fmt fmt, uint64_t arrival_ns,
 			    uint64_t deadline_ns, int want_gzip);
-void rendered_put(struct rendered *r);
-/* Count a request that was answered (for the exporter's own metrics). */
-void scrape_count_request(enum fmt fmt, int status);
 
-/* Thread setup for any thread that reads the view (civetweb's too). */
-void exporter_thread_init(void);
-void exporter_thread_exit(void);
+/* http.c */
+void http_init(int request_timeout_s);
+/* civetweb's request handler for every path. */
+struct mg_connection;
+int http_handle(struct mg_connection *conn, void *cbdata);
 
-void exporter_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-extern const char *exporter_segment_name;
+/* server.c */
+struct server_config {
+	const char *listen;             /* HOST:PORT */
+	const char *threads;
+	int request_timeout_s;
+	const char *tls_pem;            /* NULL: plain HTTP */
+};
+/* Bind and start serving; 0, or -1 with a one-line reason in err. */
+int server_start(const struct server_config *cfg, char *err, size_t errlen);
+void server_stop(void);
 
 #endif

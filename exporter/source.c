@@ -18,6 +18,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -29,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <shmetrics/layout.h>
 #include <urcu/urcu-memb.h>
 #include <urcu/pointer.h>
 
@@ -55,8 +57,11 @@ static pthread_t refresher;
 static atomic_int refresher_stop;
 static pthread_mutex_t status_lock = PTHREAD_MUTEX_INITIALIZER;
 static char status_text[320] = "waiting for segment";
+static int status_announced;            /* under status_lock */
 static const char *segment_name;
 
+/* Changes are logged once source_announce() has been called: a start
+ * that fails to bind its port never says "serving segment". */
 static void
 set_status(const char *fmt, const char *detail)
 {
@@ -66,8 +71,18 @@ set_status(const char *fmt, const char *detail)
 	pthread_mutex_lock(&status_lock);
 	if (strcmp(text, status_text) != 0) {
 		memcpy(status_text, text, sizeof text);
-		exporter_log("%s", text);
+		if (status_announced)
+			exporter_log("%s", text);
 	}
+	pthread_mutex_unlock(&status_lock);
+}
+
+void
+source_announce(void)
+{
+	pthread_mutex_lock(&status_lock);
+	status_announced = 1;
+	exporter_log("%s", status_text);
 	pthread_mutex_unlock(&status_lock);
 }
 
@@ -77,6 +92,18 @@ source_status(char *out, size_t len)
 	pthread_mutex_lock(&status_lock);
 	snprintf(out, len, "%s", status_text);
 	pthread_mutex_unlock(&status_lock);
+}
+
+void
+source_thread_register(void)
+{
+	urcu_memb_register_thread();
+}
+
+void
+source_thread_unregister(void)
+{
+	urcu_memb_unregister_thread();
 }
 
 void
@@ -157,6 +184,36 @@ segment_identity(dev_t *dev, ino_t *ino)
 	return 0;
 }
 
+/*
+ * Is the object behind the name a segment whose creator has not finished
+ * (too short for a header yet, magic still 0, or init_state not ready)?
+ * Such a segment is waited for quietly rather than reported as foreign.
+ */
+static int
+segment_being_created(void)
+{
+	struct shmet_seg_header hdr;
+	uint32_t init_state;
+	int fd = shm_open(segment_name, O_RDONLY, 0);
+	ssize_t n;
+
+	if (fd < 0)
+		return 0;
+	memset(&hdr, 0, sizeof hdr);
+	n = pread(fd, &hdr, offsetof(struct shmet_seg_header, padding0), 0);
+	close(fd);
+	if (n < (ssize_t)offsetof(struct shmet_seg_header, padding0))
+		return 1;
+	/* A plain read of the atomic's bytes: this is a one-off peek at
+	 * another process's memory through read(2), not a synchronising
+	 * load; shmet_reader_open() does the acquire load that counts. */
+	memcpy(&init_state, (const char *)&hdr +
+			    offsetof(struct shmet_seg_header, init_state),
+	       sizeof init_state);
+	return hdr.magic == 0 ||
+	       (hdr.magic == SHMET_MAGIC && init_state != SHMET_INIT_READY);
+}
+
 static struct mapping *
 open_mapping(void)
 {
@@ -176,7 +233,11 @@ open_mapping(void)
 		return NULL;
 	}
 	if (shmet_reader_open(segment_name, &m->reader, err, sizeof err) < 0) {
-		set_status("segment %s is not usable: %s", err);
+		if (segment_being_created())
+			set_status("waiting for segment %s%s",
+				   " (being created)");
+		else
+			set_status("segment %s is not usable: %s", err);
 		free(m);
 		return NULL;
 	}
@@ -264,7 +325,13 @@ refresher_main(void *arg)
 int
 source_start(const char *segment)
 {
+	int since_identity = 0;
+
 	segment_name = segment;
+	/* The first look in the caller's thread: a segment that exists is
+	 * served from the first request on.  pthread_create orders it
+	 * before everything the refresher does. */
+	refresh(&since_identity);
 	return -pthread_create(&refresher, NULL, refresher_main, NULL);
 }
 

@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
@@ -69,8 +70,8 @@ has_suffix(struct shmet_str s, const char *suffix)
 
 struct sample_line {
 	struct shmet_buf *b;
-	const struct shmet_index_family *f;
-	const struct shmet_index_series *s;
+	const struct shmet_index_family *f;     /* NULL for a described one */
+	struct shmet_str labels;        /* name="value",... escaped */
 };
 
 /* name + suffix + {labels[, extra_name="extra"]} + space */
@@ -80,7 +81,7 @@ put_sample_head(const struct sample_line *l, struct shmet_str name,
 		size_t extra_len)
 {
 	struct shmet_buf *b = l->b;
-	struct shmet_str lt = l->s->label_text;
+	struct shmet_str lt = l->labels;
 
 	buf_put_str(b, name);
 	buf_puts(b, suffix);
@@ -180,6 +181,15 @@ put_series(const struct sample_line *l, struct shmet_str name,
 	}
 }
 
+/* The suffix that counter samples of a family named name carry. */
+static const char *
+total_suffix(uint32_t type, struct shmet_str name)
+{
+	return type == SHMET_TYPE_COUNTER && !has_suffix(name, "_total")
+		       ? "_total"
+		       : "";
+}
+
 /*
  * Counter samples always end in _total (as Python's client and OpenMetrics
  * have it): the suffix a counter registered without one gets.
@@ -187,9 +197,7 @@ put_series(const struct sample_line *l, struct shmet_str name,
 static const char *
 counter_total(const struct shmet_index_family *f)
 {
-	return f->type == SHMET_TYPE_COUNTER && !has_suffix(f->name, "_total")
-		       ? "_total"
-		       : "";
+	return total_suffix(f->type, f->name);
 }
 
 static const char *
@@ -200,88 +208,257 @@ type_name(uint32_t type)
 					    "histogram";
 }
 
+static struct shmet_str
+cstr(const char *s)
+{
+	struct shmet_str out = { s ? s : "", s ? (uint32_t)strlen(s) : 0 };
+
+	return out;
+}
+
 /* ------------------------------------------------------------------ */
 /* Prometheus text 0.0.4                                              */
 
-SHMET_EXPORT int
-shmet_render_text(const struct shmet_index *idx, const struct shmet_values *v,
-		  struct shmet_buf *b)
+static void
+put_text_header(struct shmet_buf *b, struct shmet_str name, const char *total,
+		struct shmet_str help, uint32_t type)
+{
+	buf_puts(b, "# HELP ");
+	buf_put_str(b, name);
+	buf_puts(b, total);
+	buf_putc(b, ' ');
+	shmet_priv_buf_put_escaped(b, help, ESC_HELP);
+	buf_puts(b, "\n# TYPE ");
+	buf_put_str(b, name);
+	buf_puts(b, total);
+	buf_putc(b, ' ');
+	buf_puts(b, type_name(type));
+	buf_putc(b, '\n');
+}
+
+static void
+text_segment(const struct shmet_index *idx, const struct shmet_values *v,
+	     struct shmet_buf *b)
 {
 	struct sample_cursor cur = { v, 0 };
 	struct le_texts le;
 
 	for (uint32_t fi = 0; fi < idx->nfamilies; fi++) {
 		const struct shmet_index_family *f = &idx->families[fi];
-		struct sample_line l = { b, f, NULL };
+		struct sample_line l = { b, f, { NULL, 0 } };
 		const char *total = counter_total(f);
 
-		buf_puts(b, "# HELP ");
-		buf_put_str(b, f->name);
-		buf_puts(b, total);
-		buf_putc(b, ' ');
-		shmet_priv_buf_put_escaped(b, f->help, ESC_HELP);
-		buf_puts(b, "\n# TYPE ");
-		buf_put_str(b, f->name);
-		buf_puts(b, total);
-		buf_putc(b, ' ');
-		buf_puts(b, type_name(f->type));
-		buf_putc(b, '\n');
+		put_text_header(b, f->name, total, f->help, f->type);
 		if (f->type == SHMET_TYPE_HISTOGRAM)
 			format_les(f, &le);
 		for (uint32_t k = 0; k < f->series_count; k++) {
-			l.s = &idx->series[f->first_series + k];
+			l.labels = idx->series[f->first_series + k].label_text;
 			put_series(&l, f->name, total, v, idx,
 				   f->first_series + k, &le, &cur);
 		}
 	}
+}
+
+SHMET_EXPORT int
+shmet_render_text(const struct shmet_index *idx, const struct shmet_values *v,
+		  struct shmet_buf *b)
+{
+	text_segment(idx, v, b);
 	return b->failed ? -1 : 0;
 }
 
 /* ------------------------------------------------------------------ */
 /* OpenMetrics 1.0.0                                                  */
 
-SHMET_EXPORT int
-shmet_render_openmetrics(const struct shmet_index *idx,
-			 const struct shmet_values *v, struct shmet_buf *b)
+/* A counter family is named without _total; its samples with. */
+static struct shmet_str
+om_family_name(uint32_t type, struct shmet_str name)
+{
+	if (type == SHMET_TYPE_COUNTER && has_suffix(name, "_total"))
+		name.len -= 6;
+	return name;
+}
+
+static void
+put_om_header(struct shmet_buf *b, struct shmet_str family, uint32_t type,
+	      struct shmet_str unit, struct shmet_str help)
+{
+	buf_puts(b, "# TYPE ");
+	buf_put_str(b, family);
+	buf_putc(b, ' ');
+	buf_puts(b, type_name(type));
+	buf_putc(b, '\n');
+	if (unit.len) {
+		buf_puts(b, "# UNIT ");
+		buf_put_str(b, family);
+		buf_putc(b, ' ');
+		buf_put_str(b, unit);
+		buf_putc(b, '\n');
+	}
+	buf_puts(b, "# HELP ");
+	buf_put_str(b, family);
+	buf_putc(b, ' ');
+	shmet_priv_buf_put_escaped(b, help, ESC_LABEL);
+	buf_putc(b, '\n');
+}
+
+/* Every family of the segment, without the final "# EOF". */
+static void
+om_segment(const struct shmet_index *idx, const struct shmet_values *v,
+	   struct shmet_buf *b)
 {
 	struct sample_cursor cur = { v, 0 };
 	struct le_texts le;
 
 	for (uint32_t fi = 0; fi < idx->nfamilies; fi++) {
 		const struct shmet_index_family *f = &idx->families[fi];
-		struct sample_line l = { b, f, NULL };
-		struct shmet_str family = f->name;
+		struct sample_line l = { b, f, { NULL, 0 } };
+		struct shmet_str family = om_family_name(f->type, f->name);
 
-		/* A counter family is named without _total; samples with. */
-		if (f->type == SHMET_TYPE_COUNTER && has_suffix(family, "_total"))
-			family.len -= 6;
-		buf_puts(b, "# TYPE ");
-		buf_put_str(b, family);
-		buf_putc(b, ' ');
-		buf_puts(b, type_name(f->type));
-		buf_putc(b, '\n');
-		if (f->unit.len) {
-			buf_puts(b, "# UNIT ");
-			buf_put_str(b, family);
-			buf_putc(b, ' ');
-			buf_put_str(b, f->unit);
-			buf_putc(b, '\n');
-		}
-		buf_puts(b, "# HELP ");
-		buf_put_str(b, family);
-		buf_putc(b, ' ');
-		shmet_priv_buf_put_escaped(b, f->help, ESC_LABEL);
-		buf_putc(b, '\n');
+		put_om_header(b, family, f->type, f->unit, f->help);
 		if (f->type == SHMET_TYPE_HISTOGRAM)
 			format_les(f, &le);
 		for (uint32_t k = 0; k < f->series_count; k++) {
-			l.s = &idx->series[f->first_series + k];
+			l.labels = idx->series[f->first_series + k].label_text;
 			put_series(&l, family, "_total", v, idx,
 				   f->first_series + k, &le, &cur);
 		}
 	}
+}
+
+SHMET_EXPORT int
+shmet_render_openmetrics(const struct shmet_index *idx,
+			 const struct shmet_values *v, struct shmet_buf *b)
+{
+	om_segment(idx, v, b);
 	buf_puts(b, "# EOF\n");
 	return b->failed ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Described families (not from a segment), in either text format     */
+
+static int
+descs_valid(const struct shmet_extra_family *fams, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		if (!fams[i].name || (fams[i].type != SHMET_TYPE_COUNTER &&
+				      fams[i].type != SHMET_TYPE_GAUGE))
+			return 0;
+		for (uint32_t k = 0; k < fams[i].sample_count; k++)
+			for (uint32_t j = 0; j < fams[i].samples[k].label_count;
+			     j++)
+				if (!fams[i].samples[k].labels[j].name ||
+				    !fams[i].samples[k].labels[j].value)
+					return 0;
+	}
+	return 1;
+}
+
+/*
+ * Does the segment have a family whose samples would carry the same
+ * names?  A counter x and a counter x_total both give x_total samples.
+ */
+static int
+segment_has(const struct shmet_index *idx, const struct shmet_extra_family *fd)
+{
+	struct shmet_str name = cstr(fd->name);
+	char alt[SHMET_MAX_NAME_LEN + 8];
+
+	if (!idx || shmet_index_find(idx, fd->name))
+		return idx != NULL;
+	if (fd->type != SHMET_TYPE_COUNTER || name.len > SHMET_MAX_NAME_LEN)
+		return 0;
+	if (has_suffix(name, "_total"))
+		snprintf(alt, sizeof alt, "%.*s", (int)name.len - 6, name.ptr);
+	else
+		snprintf(alt, sizeof alt, "%s_total", fd->name);
+	return shmet_index_find(idx, alt) != NULL;
+}
+
+/* name="value",... of one sample into tmp, escaped as the index does. */
+static struct shmet_str
+sample_labels(struct shmet_buf *tmp, const struct shmet_extra_sample *sd)
+{
+	struct shmet_str out;
+
+	shmet_buf_reset(tmp);
+	for (uint32_t j = 0; j < sd->label_count; j++) {
+		if (j)
+			buf_putc(tmp, ',');
+		buf_puts(tmp, sd->labels[j].name);
+		buf_put(tmp, "=\"", 2);
+		shmet_priv_buf_put_escaped(tmp, cstr(sd->labels[j].value), ESC_LABEL);
+		buf_putc(tmp, '"');
+	}
+	out.ptr = tmp->data;
+	out.len = tmp->failed ? 0 : (uint32_t)tmp->len;
+	return out;
+}
+
+static void
+put_descs(struct shmet_buf *b, const struct shmet_index *idx,
+	  const struct shmet_extra_family *fams, size_t count, int om)
+{
+	struct shmet_buf tmp = { 0 };
+
+	for (size_t i = 0; i < count; i++) {
+		const struct shmet_extra_family *fd = &fams[i];
+		struct sample_line l = { b, NULL, { NULL, 0 } };
+		struct shmet_str name = cstr(fd->name);
+		const char *suffix;
+
+		if (segment_has(idx, fd))
+			continue;       /* one name, one family */
+		if (om) {
+			name = om_family_name(fd->type, name);
+			suffix = fd->type == SHMET_TYPE_COUNTER ? "_total" : "";
+			put_om_header(b, name, fd->type, cstr(NULL),
+				      cstr(fd->help));
+		} else {
+			suffix = total_suffix(fd->type, name);
+			put_text_header(b, name, suffix, cstr(fd->help),
+					fd->type);
+		}
+		for (uint32_t k = 0; k < fd->sample_count; k++) {
+			l.labels = sample_labels(&tmp, &fd->samples[k]);
+			put_sample_head(&l, name, suffix, NULL, NULL, 0);
+			shmet_priv_buf_put_double(b, fd->samples[k].value, DBL_PLAIN);
+			buf_putc(b, '\n');
+		}
+		if (tmp.failed)
+			b->failed = 1;
+	}
+	shmet_buf_free(&tmp);
+}
+
+SHMET_EXPORT int
+shmet_render_families_text(const struct shmet_index *idx,
+			   const struct shmet_values *v,
+			   const struct shmet_extra_family *fams, size_t count,
+			   struct shmet_buf *b)
+{
+	if (!descs_valid(fams, count) || (idx && !v))
+		return -EINVAL;
+	if (idx)
+		text_segment(idx, v, b);
+	put_descs(b, idx, fams, count, 0);
+	return b->failed ? -ENOMEM : 0;
+}
+
+SHMET_EXPORT int
+shmet_render_families_openmetrics(const struct shmet_index *idx,
+				  const struct shmet_values *v,
+				  const struct shmet_extra_family *fams,
+				  size_t count, struct shmet_buf *b)
+{
+	if (!descs_valid(fams, count) || (idx && !v))
+		return -EINVAL;
+	if (idx)
+		om_segment(idx, v, b);
+	put_descs(b, idx, fams, count, 1);
+	buf_puts(b, "# EOF\n");
+	return b->failed ? -ENOMEM : 0;
 }
 
 /* ------------------------------------------------------------------ */

@@ -187,6 +187,46 @@ int shmet_render_text(const struct shmet_index *idx,
 int shmet_render_openmetrics(const struct shmet_index *idx,
 			     const struct shmet_values *v,
 			     struct shmet_buf *b);
+/*
+ * Families that do not come from a segment (a program's own figures),
+ * described in memory and rendered with the same naming, escaping, number
+ * formatting and counter _total rules as the segment's.
+ */
+struct shmet_extra_label {
+	const char *name;               /* a valid label name */
+	const char *value;              /* any bytes; invalid UTF-8 replaced */
+};
+
+struct shmet_extra_sample {
+	const struct shmet_extra_label *labels;
+	uint32_t label_count;
+	double value;
+};
+
+struct shmet_extra_family {
+	const char *name;               /* a valid metric name */
+	const char *help;               /* NULL: empty */
+	uint32_t type;                  /* SHMET_TYPE_COUNTER or _GAUGE */
+	const struct shmet_extra_sample *samples;
+	uint32_t sample_count;
+};
+
+/*
+ * The segment's families (idx and v, or both NULL for no segment), then
+ * each of fams that idx does not already have (a counter x and x_total
+ * count as the same family), appended to b.  The OpenMetrics form ends
+ * the exposition with its one "# EOF", after fams.  Returns 0, -EINVAL if
+ * a family is neither a counter nor a gauge or a label is NULL (nothing
+ * written), or -ENOMEM if memory ran out.
+ */
+int shmet_render_families_text(const struct shmet_index *idx,
+			       const struct shmet_values *v,
+			       const struct shmet_extra_family *fams,
+			       size_t count, struct shmet_buf *b);
+int shmet_render_families_openmetrics(const struct shmet_index *idx,
+				      const struct shmet_values *v,
+				      const struct shmet_extra_family *fams,
+				      size_t count, struct shmet_buf *b);
 /* The specification's JSON; realtime_ns stamps it. */
 int shmet_render_json(const struct shmet_index *idx,
 		      const struct shmet_values *v, uint64_t realtime_ns,

@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <string.h>
@@ -145,6 +146,75 @@ START_TEST(test_render_text_sorted_and_stable)
 }
 END_TEST
 
+START_TEST(test_render_extra_families)
+{
+	struct shmet_segment seg;
+	struct shmet_counter c;
+	struct test_snapshot s;
+	struct shmet_buf b = { 0 };
+	static const struct shmet_extra_label state[] = {
+		{ "state", "a\"b\\c\nd" },
+	};
+	static const struct shmet_extra_sample one = { NULL, 0, 1.5 };
+	static const struct shmet_extra_sample labeled = { state, 1, 3 };
+	const struct shmet_extra_family fams[] = {
+		{ "own_events_total", "Own \\ events\n.", SHMET_TYPE_COUNTER,
+		  &one, 1 },
+		{ "own_state", NULL, SHMET_TYPE_GAUGE, &labeled, 1 },
+		/* the segment has seg_calls (samples seg_calls_total) */
+		{ "seg_calls_total", "dup", SHMET_TYPE_COUNTER, &one, 1 },
+	};
+	struct shmet_extra_family bad = fams[0];
+
+	test_open(&seg, NULL);
+	shmet_counter_new(&seg, &c, "seg_calls", "calls");
+	shmet_counter_inc(&c);
+	test_snapshot_take(&s);
+	ck_assert_int_eq(shmet_render_families_text(s.index, &s.values, fams,
+						    3, &b), 0);
+	ck_assert_str_eq(b.data,
+		"# HELP seg_calls_total calls\n"
+		"# TYPE seg_calls_total counter\n"
+		"seg_calls_total 1\n"
+		"# HELP own_events_total Own \\\\ events\\n.\n"
+		"# TYPE own_events_total counter\n"
+		"own_events_total 1.5\n"
+		"# HELP own_state \n"
+		"# TYPE own_state gauge\n"
+		"own_state{state=\"a\\\"b\\\\c\\nd\"} 3\n");
+	shmet_buf_reset(&b);
+	ck_assert_int_eq(shmet_render_families_openmetrics(s.index, &s.values,
+							   fams, 3, &b), 0);
+	ck_assert_str_eq(b.data,
+		"# TYPE seg_calls counter\n"
+		"# HELP seg_calls calls\n"
+		"seg_calls_total 1\n"
+		"# TYPE own_events counter\n"
+		"# HELP own_events Own \\\\ events\\n.\n"
+		"own_events_total 1.5\n"
+		"# TYPE own_state gauge\n"
+		"# HELP own_state \n"
+		"own_state{state=\"a\\\"b\\\\c\\nd\"} 3\n"
+		"# EOF\n");
+	/* Without a segment: the described families and one # EOF. */
+	shmet_buf_reset(&b);
+	ck_assert_int_eq(shmet_render_families_openmetrics(NULL, NULL,
+							   &fams[2], 1, &b),
+			 0);
+	ck_assert_str_eq(b.data, "# TYPE seg_calls counter\n"
+				 "# HELP seg_calls dup\n"
+				 "seg_calls_total 1.5\n# EOF\n");
+	shmet_buf_reset(&b);
+	bad.type = SHMET_TYPE_HISTOGRAM;
+	ck_assert_int_eq(shmet_render_families_text(NULL, NULL, &bad, 1, &b),
+			 -EINVAL);
+	ck_assert_uint_eq(b.len, 0);
+	shmet_buf_free(&b);
+	test_snapshot_free(&s);
+	shmet_close(&seg);
+}
+END_TEST
+
 TEST_SUITE(render)
 {
 	Suite *s = suite_create("render");
@@ -156,6 +226,7 @@ TEST_SUITE(render)
 	tcase_add_test(tc, test_render_json_escaping_and_utf8);
 	tcase_add_test(tc, test_render_json_parses_with_jansson);
 	tcase_add_test(tc, test_render_text_sorted_and_stable);
+	tcase_add_test(tc, test_render_extra_families);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,223 @@
+/*
+ * HTTP Basic authentication against a file of "user:crypt-hash" lines
+ * (crypt(3) hashes, e.g. from "openssl passwd -6").  The user table is
+ * written once by auth_load() before the HTTP threads start, and only
+ * read afterwards.
+ */
+#include "config.h"
+
+#include <crypt.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "exporter.h"
+
+#define MAX_USERS 64
+
+struct user {
+	char name[64];
+	char hash[160];
+	int kind;                       /* index into kind_rep */
+};
+
+static struct user users[MAX_USERS];
+static int nusers = -1;                 /* -1: no authentication */
+/* Per hash kind (algorithm and cost): the first user with that kind. */
+static int kind_rep[MAX_USERS];
+static int nkinds;
+
+int
+auth_enabled(void)
+{
+	return nusers >= 0;
+}
+
+static int
+b64_value(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+/* Decode base64 into out (NUL-terminated): the decoded length, or -1 if
+ * malformed or too long.  The decoded bytes may contain NULs. */
+static int
+b64_decode(const char *in, char *out, size_t cap)
+{
+	size_t n = 0;
+	unsigned acc = 0;
+	int bits = 0;
+
+	for (; *in && *in != '='; in++) {
+		int v = b64_value(*in);
+
+		if (v < 0)
+			return -1;
+		acc = (acc << 6) | (unsigned)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (n + 1 >= cap)
+				return -1;
+			out[n++] = (char)((acc >> bits) & 0xff);
+		}
+	}
+	out[n] = '\0';
+	return (int)n;
+}
+
+/* Equal in full length, in time independent of where they differ. */
+static int
+const_time_equal(const char *a, size_t la, const char *b, size_t lb)
+{
+	unsigned char diff = (unsigned char)(la != lb);
+
+	for (size_t i = 0; i < la && i < lb; i++)
+		diff |= (unsigned char)(a[i] ^ b[i]);
+	return diff == 0;
+}
+
+/*
+ * The cost class of a crypt(3) hash: its prefix without salt and digest
+ * ("$6$rounds=N", "$y$j9T", "$5"), which fixes the algorithm and its
+ * work factor.  bcrypt ("$2b$10$<salt+digest>") keeps its cost field.
+ */
+static size_t
+kind_len(const char *hash)
+{
+	const char *last = strrchr(hash, '$');
+	const char *p = last;
+
+	if (strncmp(hash, "$2", 2) == 0)
+		return (size_t)(last - hash);
+	while (p > hash && *--p != '$')
+		;
+	return (size_t)(p - hash);
+}
+
+static int
+kind_of(const char *hash)
+{
+	size_t len = kind_len(hash);
+
+	for (int k = 0; k < nkinds; k++) {
+		const char *rep = users[kind_rep[k]].hash;
+
+		if (kind_len(rep) == len && memcmp(rep, hash, len) == 0)
+			return k;
+	}
+	kind_rep[nkinds] = -1;
+	return nkinds++;
+}
+
+/*
+ * Check "Authorization: Basic ...".  Every attempt runs crypt once per
+ * configured hash kind (algorithm and cost): against the named user's
+ * hash for its kind and against another user's hash, result ignored, for
+ * the others.  So an unknown user, and users whose hashes differ in
+ * algorithm or cost, all cost the same work: timing does not tell which
+ * user names exist.  User names and digests are compared in full length
+ * in constant time, and a password with a NUL byte (which crypt would cut
+ * short) is refused.
+ */
+int
+auth_check(const char *h)
+{
+	struct crypt_data *cd;
+	char creds[256];
+	const char *colon, *pw;
+	int n, match = -1, ok = 0, nul;
+
+	if (nusers < 0)
+		return 1;
+	if (!h || strncasecmp(h, "Basic ", 6) != 0)
+		return 0;
+	n = b64_decode(h + 6 + strspn(h + 6, " "), creds, sizeof creds);
+	if (n < 0)
+		return 0;
+	colon = memchr(creds, ':', (size_t)n);
+	if (!colon)
+		return 0;
+	pw = colon + 1;
+	nul = memchr(pw, '\0', (size_t)(creds + n - pw)) != NULL;
+	for (int i = 0; i < nusers; i++) {
+		int eq = const_time_equal(users[i].name, strlen(users[i].name),
+					  creds, (size_t)(colon - creds));
+
+		match = eq ? i : match;
+	}
+	cd = calloc(1, sizeof *cd);
+	if (!cd)
+		return 0;
+	for (int k = 0; k < nkinds; k++) {
+		int mine = match >= 0 && users[match].kind == k;
+		const char *hash = users[mine ? match : kind_rep[k]].hash;
+		/* crypt_rn (libxcrypt): NULL on failure, never a "*0"
+		 * string, and not intercepted by ASan (its crypt_r
+		 * interceptor is broken on Debian 12). */
+		const char *out = crypt_rn(pw, hash, cd, sizeof *cd);
+		int same = out && const_time_equal(out, strlen(out), hash,
+						   strlen(hash));
+
+		ok |= mine && same;
+	}
+	free(cd);
+	return ok && !nul;
+}
+
+int
+auth_load(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[512];
+	int lineno = 0;
+
+	if (!f) {
+		exporter_log("cannot read --basic-auth-file %s: %s", path,
+			     strerror(errno));
+		return -1;
+	}
+	nusers = 0;
+	while (fgets(line, sizeof line, f)) {
+		char *colon, *end;
+
+		lineno++;
+		line[strcspn(line, "\r\n")] = '\0';
+		if (line[0] == '\0' || line[0] == '#')
+			continue;
+		colon = strchr(line, ':');
+		end = colon ? colon + 1 : NULL;
+		if (!colon || colon == line || end[0] != '$' ||
+		    !strchr(end + 1, '$') ||
+		    colon - line >= (long)sizeof users[0].name ||
+		    strlen(end) >= sizeof users[0].hash || nusers == MAX_USERS) {
+			exporter_log("%s:%d: expected 'user:$id$salt$hash' "
+				     "(crypt(3), e.g. from 'openssl passwd -6')",
+				     path, lineno);
+			fclose(f);
+			return -1;
+		}
+		*colon = '\0';
+		/* Lengths checked above. */
+		memcpy(users[nusers].name, line, (size_t)(colon - line) + 1);
+		memcpy(users[nusers].hash, end, strlen(end) + 1);
+		users[nusers].kind = kind_of(end);
+		if (kind_rep[users[nusers].kind] < 0)
+			kind_rep[users[nusers].kind] = nusers;
+		nusers++;
+	}
+	fclose(f);
+	if (nusers == 0) {
+		exporter_log("%s: no users", path);
+		return -1;
+	}
+	return 0;
+}

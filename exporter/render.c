@@ -1,0 +1,127 @@
+/*
+ * One page of one format from the current view: /metrics (segment plus
+ * the exporter's own metrics), /metrics/json and /metrics/health, or
+ * what to say without a segment.  A render is reference counted: the
+ * scrapes that share it (scrape.c) each hold one reference.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "exporter.h"
+
+void
+rendered_put(struct rendered *r)
+{
+	/*
+	 * Release: this thread's reads of the body happen before the
+	 * decrement; acquire: the thread that drops the last reference
+	 * sees every other holder's reads done before it frees.
+	 */
+	if (r && atomic_fetch_sub_explicit(&r->refs, 1,
+					   memory_order_acq_rel) == 1) {
+		shmet_buf_free(&r->body);
+		shmet_buf_free(&r->gz);
+		free(r);
+	}
+}
+
+static int
+render_metrics(struct rendered *r, const struct view *v, enum fmt fmt,
+	       struct shmet_values *vals)
+{
+	struct shmet_reader_info in;
+	int rc;
+
+	if (!v)
+		return own_render(&r->body, fmt, NULL, NULL, NULL);
+	shmet_reader_info(v->map->reader, &in);
+	rc = shmet_values_collect(v->map->reader, v->index, vals);
+	if (rc == 0)
+		rc = own_render(&r->body, fmt, v->index, vals, &in);
+	return rc;
+}
+
+static int
+render_json(struct rendered *r, const struct view *v,
+	    struct shmet_values *vals)
+{
+	int rc;
+
+	if (!v) {
+		r->status = 503;
+		return shmet_buf_printf(&r->body,
+					"{\"error\": \"no segment\"}\n");
+	}
+	rc = shmet_values_collect(v->map->reader, v->index, vals);
+	if (rc == 0)
+		rc = shmet_render_json(v->index, vals, clock_ns(CLOCK_REALTIME),
+				       &r->body);
+	return rc;
+}
+
+static int
+render_health(struct rendered *r, const struct view *v)
+{
+	struct shmet_reader_info in;
+	char reason[320];
+
+	if (!v) {
+		source_status(reason, sizeof reason);
+		r->status = 503;
+		shmet_buf_printf(&r->body,
+				 "{\n  \"status\": \"unhealthy\",\n  "
+				 "\"registry\": \"application\",\n  "
+				 "\"reason\": \"");
+		shmet_buf_put_json_escaped(&r->body, reason);
+		shmet_buf_printf(&r->body, "\"\n}\n");
+		return 0;
+	}
+	shmet_reader_info(v->map->reader, &in);
+	return shmet_render_health(v->index, &in, &r->body);
+}
+
+struct rendered *
+render_page(enum fmt fmt)
+{
+	struct rendered *r = calloc(1, sizeof *r);
+	struct shmet_values vals;
+	uint64_t t0 = mono_ns();
+	struct view *v;
+	int rc;
+
+	if (!r)
+		return NULL;
+	memset(&vals, 0, sizeof vals);
+	/* Relaxed: r is not shared yet; scrape.c publishes it under its
+	 * flight lock. */
+	atomic_init(&r->refs, 1);
+	r->status = 200;
+	/* One allocation of about the right size instead of a doubling
+	 * chain: the last render of this format tells its size. */
+	shmet_buf_reserve(&r->body, own_last_render_bytes(fmt) + 65536);
+	source_read_lock();
+	v = source_view();
+	switch (fmt) {
+	case FMT_TEXT:
+	case FMT_OPENMETRICS:
+		rc = render_metrics(r, v, fmt, &vals);
+		break;
+	case FMT_JSON:
+		rc = render_json(r, v, &vals);
+		break;
+	default:
+		rc = render_health(r, v);
+		break;
+	}
+	source_read_unlock();
+	shmet_values_free(&vals);
+	if (rc < 0 || r->body.failed) {
+		rendered_put(r);
+		exporter_log("render %s failed: out of memory", fmt_name(fmt));
+		return NULL;
+	}
+	own_count_render(fmt, mono_ns() - t0, r->body.len);
+	return r;
+}
