@@ -39,7 +39,7 @@
 #include <unistd.h>
 
 #include <shmetrics.h>
-#include <shmetrics/collectors.h>
+#include <shmetrics-collectors.h>
 
 #define QUEUE_CAP 4096
 #define MAX_CHILDREN 128
@@ -432,15 +432,11 @@ webhook_worker(int n)
 		if (e.attempts == 1)
 			shmet_webhook_record_queued(&m, e.event_type,
 						    e.partner_id);
-		SHMET_TIMED(shmet_webhook_time_processing(&m, e.partner_id)) {
-			struct shmet_delivery_timer t;
-			int status;
+		if (e.attempts > 1)
+			shmet_webhook_record_retry(&m, e.partner_id, e.attempts);
+		SHMET_DELIVERY(t, shmet_webhook_time_delivery(&m, e.partner_id)) {
+			int status = http_post(e.partner_id, e.event_type);
 
-			if (e.attempts > 1)
-				shmet_webhook_record_retry(&m, e.partner_id,
-							   e.attempts);
-			t = shmet_webhook_time_delivery(&m, e.partner_id);
-			status = http_post(e.partner_id, e.event_type);
 			if (status == 200) {
 				shmet_delivery_set_success(&t, e.event_type);
 				finish(i, 1, 0);
