@@ -239,7 +239,8 @@ enqueue(const char *event_type, int user)
 		e->enqueued_ns = shmet_now_ns();
 		e->due_ns = e->enqueued_ns;
 		snprintf(e->event_type, sizeof e->event_type, "%s", event_type);
-		snprintf(e->partner_id, sizeof e->partner_id, "%s", users[user]);
+		snprintf(e->partner_id, sizeof e->partner_id, "%s",
+			 users[user]);
 		q->n.events_enqueued++;
 		break;
 	}
@@ -396,8 +397,8 @@ engine_cycle(const struct shmet_campaign_collector *m, struct engine_state *st,
 			launch = next.pending[c];
 		for (int k = 0; k < launch && active < opt.max_calls; k++) {
 			next.pending[c]--;
-			shmet_campaign_record_call_initiated(m, next.campaign[c],
-							     next.user[c]);
+			shmet_campaign_record_call_initiated(
+				m, next.campaign[c], next.user[c]);
 			count(&q->n.calls_initiated);
 			if (setup_call(m, &next, c, seed) < 0) {
 				shmet_campaign_record_call_failed(
@@ -972,7 +973,8 @@ write_status(uint64_t started_ns, int held, int final)
 	for (int i = 0; i < nchildren; i++) {
 		const struct engine_state *e = &q->engine[children[i].n];
 
-		if (children[i].role != ROLE_ENGINE || !child_live(&children[i]))
+		if (children[i].role != ROLE_ENGINE ||
+		    !child_live(&children[i]))
 			continue;
 		for (int c = 0; c < CAMPAIGNS; c++) {
 			fprintf(f, "%s\"%s\": %d", sep ? ", " : "",
@@ -985,7 +987,8 @@ write_status(uint64_t started_ns, int held, int final)
 	for (int i = 0; i < nchildren; i++) {
 		const struct engine_state *e = &q->engine[children[i].n];
 
-		if (children[i].role != ROLE_ENGINE || !child_live(&children[i]))
+		if (children[i].role != ROLE_ENGINE ||
+		    !child_live(&children[i]))
 			continue;
 		for (int c = 0; c < CAMPAIGNS; c++) {
 			if (!e->completed[c])
@@ -1309,8 +1312,8 @@ main(int argc, char **argv)
 		}
 		if (!held && opt.churn_s > 0 && now >= next_churn &&
 		    opt.engines + opt.workers > 0) {
-			int i = 1 + (int)(rand_r(&seed) %
-					  (unsigned)(opt.engines + opt.workers));
+			unsigned kids = (unsigned)(opt.engines + opt.workers);
+			int i = 1 + (int)(rand_r(&seed) % kids);
 
 			if (children[i].pid > 0 && !children[i].no_restart) {
 				say("churn: SIGKILL %s %d (pid %d)",
