@@ -94,13 +94,20 @@ struct family_spec {
 	struct shmet_family_desc desc;
 };
 
-/* Register every family of a collector; returns the first error. */
+/*
+ * Register every family of a collector and declare the collector with
+ * them (for the health endpoint); returns the first error.
+ */
 static int
-register_specs(struct shmet_segment *seg, void *collector,
+register_specs(struct shmet_segment *seg, const char *name, void *collector,
 	       const struct family_spec *specs, size_t n)
 {
-	int error = 0;
+	const char *names[SHMET_MAX_COLLECTOR_FAMILIES];
+	int error;
 
+	for (size_t i = 0; i < n && i < SHMET_MAX_COLLECTOR_FAMILIES; i++)
+		names[i] = specs[i].desc.name;
+	error = shmet_collector_register(seg, name, (uint32_t)n, names);
 	for (size_t i = 0; i < n; i++) {
 		struct shmet_family *fam = (struct shmet_family *)(void *)
 			((char *)collector + specs[i].offset);
@@ -182,7 +189,7 @@ shmet_campaign_collector_init(struct shmet_campaign_collector *c,
 {
 	memset(c, 0, sizeof *c);
 	c->time_scale = 1;
-	c->error = register_specs(seg, c, campaign_specs,
+	c->error = register_specs(seg, "campaign_metrics", c, campaign_specs,
 				  sizeof campaign_specs /
 				  sizeof campaign_specs[0]);
 	shmet_gauge_labels(&c->concurrent_calls, &c->concurrent, 0, NULL);
@@ -338,7 +345,7 @@ shmet_webhook_collector_init(struct shmet_webhook_collector *c,
 	memset(c, 0, sizeof *c);
 	c->started_ns = shmet_now_ns();
 	c->time_scale = 1;
-	c->error = register_specs(seg, c, webhook_specs,
+	c->error = register_specs(seg, "webhook_metrics", c, webhook_specs,
 				  sizeof webhook_specs /
 				  sizeof webhook_specs[0]);
 	shmet_gauge_labels(&c->queue_size, &c->size, 0, NULL);

@@ -6,8 +6,18 @@
 
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "shmetrics-reader.h"
+
+static inline uint64_t
+exporter_clock_ns(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
+}
 
 /* Formats served from the segment. */
 enum fmt { FMT_TEXT, FMT_OPENMETRICS, FMT_JSON, FMT_HEALTH, FMT_COUNT };

@@ -30,7 +30,7 @@
 #include <unistd.h>
 
 #include <civetweb.h>
-#include <shmetrics.h>
+#include <shmetrics/format.h>
 
 #include "exporter.h"
 
@@ -305,7 +305,7 @@ static int
 serve_render(struct mg_connection *conn, enum fmt fmt)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
-	uint64_t arrival = shmet_now_ns();
+	uint64_t arrival = exporter_clock_ns(CLOCK_MONOTONIC);
 	int gzip = header_allows(mg_get_header(conn, "Accept-Encoding"),
 				 "gzip");
 	struct rendered *r = scrape_get(fmt, arrival,

@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include <libdeflate.h>
-#include <shmetrics.h>
+#include <shmetrics/format.h>
 #include <urcu/urcu-memb.h>
 
 #include "exporter.h"
@@ -63,7 +63,7 @@ scrape_init(void)
 		pthread_cond_init(&flights[i].done, &ca);
 	}
 	pthread_condattr_destroy(&ca);
-	start_time_s = (double)shmet_impl_clock_ns(CLOCK_REALTIME) / 1e9;
+	start_time_s = (double)exporter_clock_ns(CLOCK_REALTIME) / 1e9;
 	return 0;
 }
 
@@ -376,7 +376,7 @@ render(enum fmt fmt)
 {
 	struct rendered *r = calloc(1, sizeof *r);
 	struct shmet_values vals;
-	uint64_t t0 = shmet_now_ns();
+	uint64_t t0 = exporter_clock_ns(CLOCK_MONOTONIC);
 	struct view *v;
 	int rc;
 
@@ -407,7 +407,7 @@ render(enum fmt fmt)
 		if (rc == 0)
 			rc = shmet_render_json(
 				v->index, &vals,
-				shmet_impl_clock_ns(CLOCK_REALTIME), &r->body);
+				exporter_clock_ns(CLOCK_REALTIME), &r->body);
 		break;
 	default:
 		rc = render_health(r, v);
@@ -421,7 +421,7 @@ render(enum fmt fmt)
 		return NULL;
 	}
 	__atomic_add_fetch(&renders_total[fmt], 1, __ATOMIC_RELAXED);
-	__atomic_store_n(&last_render_ns[fmt], shmet_now_ns() - t0,
+	__atomic_store_n(&last_render_ns[fmt], exporter_clock_ns(CLOCK_MONOTONIC) - t0,
 			 __ATOMIC_RELAXED);
 	__atomic_store_n(&last_render_bytes[fmt], r->body.len,
 			 __ATOMIC_RELAXED);
@@ -482,7 +482,7 @@ scrape_get(enum fmt fmt, uint64_t arrival_ns, uint64_t deadline_ns,
 			/* Done when published: a scrape that arrived while we
 			 * compressed still gets this render. */
 			if (fresh)
-				fresh->done_ns = shmet_now_ns();
+				fresh->done_ns = exporter_clock_ns(CLOCK_MONOTONIC);
 			pthread_mutex_lock(&fl->lock);
 			fl->busy = 0;
 			pthread_cond_broadcast(&fl->done);

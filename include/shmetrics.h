@@ -1,11 +1,20 @@
 /*
  * shmetrics: Prometheus metrics for multi-process fleets through POSIX shared
  * memory.  This is the only header an instrumented application includes.
- * Everything is static inline: link nothing beyond libc.
+ * The hot path (inc, add, set, observe) is inline here; everything else
+ * (attach, slot claim, fork handling, registration) is compiled once per
+ * program, in one of two ways:
  *
- * Include it first (or build with _POSIX_C_SOURCE >= 200809L, _DEFAULT_SOURCE
- * or _GNU_SOURCE, as gnu11 does): it needs shm_open, mmap, fcntl and
- * clock_gettime.
+ *   - link libshmetrics:  cc app.c $(pkg-config --cflags --libs shmetrics)
+ *   - or, with nothing to link, define SHMETRICS_IMPLEMENTATION in exactly
+ *     one source file before including this header (the single-header
+ *     library convention).  That file needs POSIX 2008 (-std=gnu11, or
+ *     _GNU_SOURCE / _POSIX_C_SOURCE 200809L defined before any include;
+ *     the header defines _GNU_SOURCE itself when it comes first).
+ *
+ * The header itself needs no feature macro and compiles as C11 -pedantic
+ * and as C++17.  The design (segment format, protocols, trust model) is in
+ * docs/DESIGN.md.
  *
  * Usage:
  *
@@ -23,10 +32,15 @@
  * Errors (registration, attach): functions return 0 or a negative errno and
  * ALWAYS fill their out-handle with something safe to use: a failed handle
  * points at a per-process scratch cell, so the hot path never checks.
- * shmet_last_error() holds a one-line message for the latest failure.
+ * shmet_last_error() holds a one-line message for the calling thread's
+ * latest failure.
  *	-EINVAL     invalid metric name, label name, label count, label value
  *		    longer than SHMET_MAX_LABEL_VALUE_LEN, bucket bounds, options
- *	-EEXIST     the name is registered with another shape
+ *	-EEXIST     the name is registered with another shape, or a name the
+ *		    family would put on a page (x_total, h_bucket, ...) is
+ *		    another family's, or is reserved (process_*, shmetrics_*)
+ *	-EPERM      the segment belongs to another user or is writable by
+ *		    more users than the mode asked for
  *	-ENOSPC     the segment is full (families, series, cells, strings)
  *	-E2BIG      the family reached its cardinality limit
  *	-ENOMEM     shared memory for the values could not be reserved
@@ -39,29 +53,50 @@
  *
  * Synchronization table (which calls may run concurrently, from any threads
  * and processes on one segment):
- *	shmet_open / shmet_close      one call per struct shmet_segment at a time
- *	*_family, *_labels, *_new     any number, any threads and processes
+ *	shmet_open / shmet_close      one call per struct shmet_segment at a
+ *				      time, and not while other threads use
+ *				      that segment or its handles' families
+ *	*_family, *_labels, *_new,    any number, any threads and processes,
+ *	shmet_collector_register      including their error paths
+ *	shmet_last_error              any thread: its own latest failure
  *	hot path (inc/add/set/observe) any number; wait-free except the
  *				      CAS loops of float adds (lock-free)
- *	fork()                        any time: the child gets its own writer
- *				      slot before fork() returns in it
+ *	fork()                        any time, from any thread, also while
+ *				      others register: the child gets its own
+ *				      writer slot before fork() returns in it
  */
 #ifndef SHMETRICS_H
 #define SHMETRICS_H
 
-#if !defined(_POSIX_C_SOURCE) && !defined(_XOPEN_SOURCE) && \
-	!defined(_GNU_SOURCE) && !defined(_DEFAULT_SOURCE)
-#define _POSIX_C_SOURCE 200809L
+#if defined(SHMETRICS_IMPLEMENTATION) && !defined(_POSIX_C_SOURCE) && \
+	!defined(_XOPEN_SOURCE) && !defined(_GNU_SOURCE) && \
+	!defined(_DEFAULT_SOURCE)
+#define _GNU_SOURCE 1   /* only in the file that compiles the slow path */
 #endif
 
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
+#include <string.h>
 
 #include "shmetrics/layout.h"
 
-#define SHMET_DEFAULT_SEGMENT   "/shmetrics"
-#define SHMET_ENV_SEGMENT       "SHMETRICS_SEGMENT"
+#ifdef __cplusplus
+#define SHMET_MO(x) std::memory_order_##x
+#define SHMET_AT(fn) std::atomic_##fn
+extern "C" {
+#else
+#define SHMET_MO(x) memory_order_##x
+#define SHMET_AT(fn) atomic_##fn
+#endif
+
+/* The slow path's functions: defined once, in libshmetrics or in the file
+ * that defines SHMETRICS_IMPLEMENTATION. */
+#if defined(__GNUC__)
+#define SHMET_API extern __attribute__((visibility("default")))
+#else
+#define SHMET_API extern
+#endif
+
 
 /* Capacities used when struct shmet_options leaves a field 0. */
 #define SHMET_DEFAULT_MAX_FAMILIES      1024u
@@ -104,7 +139,7 @@ struct shmet_segment {
 	SHMET_ATOMIC(uint64_t) reserved; /* bytes of our block fallocated */
 	/*
 	 * Records this process built but lost a publication race with (see
-	 * impl.h, "Spare records"), guarded by a try-lock.
+	 * writer-impl.h, "Spare records"), guarded by a try-lock.
 	 */
 	SHMET_ATOMIC(int) spare_busy;
 	uint32_t spare_series, spare_cell, spare_cells;
@@ -112,9 +147,8 @@ struct shmet_segment {
 	uint32_t spare_family;
 	uint32_t flags;
 	int attached;
-	struct shmet_segment *next;     /* fork list of this translation unit */
+	struct shmet_segment *next;     /* the process's fork list */
 	char name[256];
-	char error[256];
 };
 
 struct shmet_family {
@@ -167,36 +201,40 @@ struct shmet_family_desc {
  * @return 0, or a negative errno (see the top of this file); seg is then
  * safe to register on: everything returns scratch handles.
  */
-static inline int shmet_open(struct shmet_segment *seg,
+SHMET_API int shmet_open(struct shmet_segment *seg,
 			     const struct shmet_options *opts);
 
 /*
  * Detach: release the writer slot (its counter cells keep counting in every
  * sum).  Handles obtained from seg stay safe to use and record nothing.
  */
-static inline void shmet_close(struct shmet_segment *seg);
+SHMET_API void shmet_close(struct shmet_segment *seg);
 
-/* The latest failure's message, or "" if none. */
-static inline const char *shmet_last_error(const struct shmet_segment *seg);
+/*
+ * The message of the calling thread's latest failure (any call, any
+ * segment), or "" if it had none.  Thread-local: threads never see each
+ * other's messages.  seg is kept for the API's shape and may be NULL.
+ */
+SHMET_API const char *shmet_last_error(const struct shmet_segment *seg);
 
 /* Unlink a segment by name (NULL: default).  Mappings stay valid. */
-static inline int shmet_unlink(const char *name);
+SHMET_API int shmet_unlink(const char *name);
 
 /* Find or register a family; fam is always usable, see errors above. */
-static inline int shmet_family_register(struct shmet_segment *seg,
+SHMET_API int shmet_family_register(struct shmet_segment *seg,
 					const struct shmet_family_desc *desc,
 					struct shmet_family *fam);
-static inline int shmet_counter_family(struct shmet_segment *seg,
+SHMET_API int shmet_counter_family(struct shmet_segment *seg,
 				       struct shmet_family *fam,
 				       const char *name, const char *help,
 				       uint32_t label_count,
 				       const char *const *label_names);
-static inline int shmet_gauge_family(struct shmet_segment *seg,
+SHMET_API int shmet_gauge_family(struct shmet_segment *seg,
 				     struct shmet_family *fam,
 				     const char *name, const char *help,
 				     uint32_t gauge_mode, uint32_t label_count,
 				     const char *const *label_names);
-static inline int shmet_histogram_family(struct shmet_segment *seg,
+SHMET_API int shmet_histogram_family(struct shmet_segment *seg,
 					 struct shmet_family *fam,
 					 const char *name, const char *help,
 					 uint32_t bound_count,
@@ -210,14 +248,14 @@ static inline int shmet_histogram_family(struct shmet_segment *seg,
  * creators of one label set all get the same series.  The handle is always
  * usable; on failure it records into a scratch cell.
  */
-static inline int shmet_counter_labels(const struct shmet_family *fam,
+SHMET_API int shmet_counter_labels(const struct shmet_family *fam,
 				       struct shmet_counter *out,
 				       uint32_t count,
 				       const char *const *values);
-static inline int shmet_gauge_labels(const struct shmet_family *fam,
+SHMET_API int shmet_gauge_labels(const struct shmet_family *fam,
 				     struct shmet_gauge *out, uint32_t count,
 				     const char *const *values);
-static inline int shmet_histogram_labels(const struct shmet_family *fam,
+SHMET_API int shmet_histogram_labels(const struct shmet_family *fam,
 					 struct shmet_histogram *out,
 					 uint32_t count,
 					 const char *const *values);
@@ -228,61 +266,238 @@ static inline int shmet_histogram_labels(const struct shmet_family *fam,
 	(const char *const *)(const char *[]){ __VA_ARGS__ }
 
 /* Zero-label families: register and resolve the single series in one call. */
-static inline int shmet_counter_new(struct shmet_segment *seg,
+SHMET_API int shmet_counter_new(struct shmet_segment *seg,
 				    struct shmet_counter *out,
 				    const char *name, const char *help);
-static inline int shmet_gauge_new(struct shmet_segment *seg,
+SHMET_API int shmet_gauge_new(struct shmet_segment *seg,
 				  struct shmet_gauge *out, const char *name,
 				  const char *help, uint32_t gauge_mode);
-static inline int shmet_histogram_new(struct shmet_segment *seg,
+SHMET_API int shmet_histogram_new(struct shmet_segment *seg,
 				      struct shmet_histogram *out,
 				      const char *name, const char *help,
 				      uint32_t bound_count,
 				      const double *bounds);
 
+/*
+ * Declare a collector: a named group of families that the application
+ * registers together (e.g. "campaign_metrics").  The health endpoint
+ * reports each declared collector as registered, partial or
+ * not_registered by which of its families exist.  Declaring the same name
+ * again with the same families is a no-op; with others, -EEXIST.
+ */
+SHMET_API int shmet_collector_register(struct shmet_segment *seg,
+				       const char *name, uint32_t family_count,
+				       const char *const *family_names);
+
 /* Bucket bound helpers: fill out[0..count) and return count (0 if invalid). */
-static inline uint32_t shmet_linear_bounds(double start, double width,
+SHMET_API uint32_t shmet_linear_bounds(double start, double width,
 					   uint32_t count, double *out);
-static inline uint32_t shmet_exponential_bounds(double start, double factor,
+SHMET_API uint32_t shmet_exponential_bounds(double start, double factor,
 						uint32_t count, double *out);
 
 /*
  * Hot path.  Each is wait-free (integer ops, set) or lock-free (float adds:
  * a CAS loop on a cell that only this process writes, so it retries only
  * when two threads of this process race on one series).  No syscall, lock,
- * allocation or error branch.
+ * allocation or error branch.  Every cell access is relaxed: a cell is an
+ * independent quantity (a monotonic count, a last value); readers need
+ * atomicity, not ordering between cells.  A scrape is not a consistent
+ * cut: a histogram's sum may lag its buckets by the observations in
+ * flight; its count is derived from the buckets, so those always agree.
+ *
+ * Non-finite values: a counter ignores increments that are negative, NaN
+ * or infinite (a counter never goes backwards and never sticks at +Inf).
+ * A histogram counts every observation in its bucket (NaN and +Inf in the
+ * +Inf bucket, -Inf in the first) but adds only finite values to its sum,
+ * so the sum is always a number.  Gauges store any double.
  */
-static inline void shmet_counter_inc(const struct shmet_counter *c);
-static inline void shmet_counter_add(const struct shmet_counter *c,
-				     uint64_t n);
-/* Negative and NaN increments are ignored: counters never go backwards. */
-static inline void shmet_counter_add_double(const struct shmet_counter *c,
-					    double v);
-static inline void shmet_gauge_set(const struct shmet_gauge *g, double v);
-static inline void shmet_gauge_add(const struct shmet_gauge *g, double v);
-static inline void shmet_gauge_inc(const struct shmet_gauge *g);
-static inline void shmet_gauge_dec(const struct shmet_gauge *g);
-/* Seconds since the Unix epoch, as Python's set_to_current_time(). */
-static inline void shmet_gauge_set_to_current_time(const struct shmet_gauge *g);
-static inline void shmet_histogram_observe(const struct shmet_histogram *h,
-					   double v);
 
 /* Timing on CLOCK_MONOTONIC (vDSO: no syscall). */
-static inline uint64_t shmet_now_ns(void);
-static inline void shmet_histogram_observe_since(const struct shmet_histogram *h,
-						 uint64_t start_ns);
+SHMET_API uint64_t shmet_now_ns(void);
+/* Seconds since the Unix epoch, as Python's set_to_current_time(). */
+SHMET_API void shmet_gauge_set_to_current_time(const struct shmet_gauge *g);
+
+static inline uint64_t
+shmet_impl_dbits(double d)
+{
+	uint64_t u;
+
+	memcpy(&u, &d, sizeof u);
+	return u;
+}
+
+static inline double
+shmet_impl_bitsd(uint64_t u)
+{
+	double d;
+
+	memcpy(&d, &u, sizeof d);
+	return d;
+}
+
+/* v if finite, else 0 (a select, not a branch). */
+static inline double
+shmet_impl_finite_or_zero(double v)
+{
+	return v - v == 0.0 ? v : 0.0;
+}
+
+static inline void
+shmet_impl_add_double(SHMET_ATOMIC(uint64_t) *cell, double v)
+{
+	/* Relaxed: a cell orders nothing; the CAS only needs atomicity
+	 * against other threads of this process. */
+	uint64_t old = SHMET_AT(load_explicit)(cell, SHMET_MO(relaxed));
+
+	while (!SHMET_AT(compare_exchange_weak_explicit)(
+		cell, &old, shmet_impl_dbits(shmet_impl_bitsd(old) + v),
+		SHMET_MO(relaxed), SHMET_MO(relaxed)))
+		;
+}
+
+static inline void
+shmet_counter_inc(const struct shmet_counter *c)
+{
+	/* Relaxed: atomicity only. */
+	SHMET_AT(fetch_add_explicit)(&c->cell[0], 1, SHMET_MO(relaxed));
+}
+
+static inline void
+shmet_counter_add(const struct shmet_counter *c, uint64_t n)
+{
+	/* Relaxed: atomicity only. */
+	SHMET_AT(fetch_add_explicit)(&c->cell[0], n, SHMET_MO(relaxed));
+}
+
+static inline void
+shmet_counter_add_double(const struct shmet_counter *c, double v)
+{
+	/* A clamp, not a branch: NaN, infinities and negatives add 0. */
+	shmet_impl_add_double(&c->cell[1],
+			      v > 0.0 ? shmet_impl_finite_or_zero(v) : 0.0);
+}
+
+static inline void
+shmet_impl_gauge_stamp(const struct shmet_gauge *g)
+{
+	uint64_t stamp = 1;
+
+	if (g->timed)           /* fixed per handle: perfectly predicted */
+		stamp = shmet_now_ns() + 1;
+	/* Relaxed: value and stamp are independent atomics; a reader may
+	 * pair a value with the previous stamp. */
+	SHMET_AT(store_explicit)(&g->cell[1], stamp, SHMET_MO(relaxed));
+}
+
+static inline void
+shmet_gauge_set(const struct shmet_gauge *g, double v)
+{
+	/* Relaxed: see shmet_impl_gauge_stamp. */
+	SHMET_AT(store_explicit)(&g->cell[0], shmet_impl_dbits(v),
+				 SHMET_MO(relaxed));
+	shmet_impl_gauge_stamp(g);
+}
+
+static inline void
+shmet_gauge_add(const struct shmet_gauge *g, double v)
+{
+	shmet_impl_add_double(&g->cell[0], v);
+	shmet_impl_gauge_stamp(g);
+}
+
+static inline void
+shmet_gauge_inc(const struct shmet_gauge *g)
+{
+	shmet_gauge_add(g, 1.0);
+}
+
+static inline void
+shmet_gauge_dec(const struct shmet_gauge *g)
+{
+	shmet_gauge_add(g, -1.0);
+}
+
+static inline void
+shmet_histogram_observe(const struct shmet_histogram *h, double v)
+{
+	uint32_t n = h->bound_count, i = 0;
+
+	if (n <= 16) {
+		/* "!(v <= b)" sends NaN to the +Inf bucket. */
+		while (i < n && !(v <= h->bounds[i]))
+			i++;
+	} else {
+		uint32_t hi = n;
+
+		while (i < hi) {
+			uint32_t mid = (i + hi) / 2;
+
+			if (v <= h->bounds[mid])
+				hi = mid;
+			else
+				i = mid + 1;
+		}
+	}
+	/* Relaxed: the count is derived from the buckets, so buckets and
+	 * count always agree; the sum may lag by in-flight observations. */
+	SHMET_AT(fetch_add_explicit)(&h->cell[i], 1, SHMET_MO(relaxed));
+	shmet_impl_add_double(&h->cell[n + 1], shmet_impl_finite_or_zero(v));
+}
+
+static inline void
+shmet_histogram_observe_since(const struct shmet_histogram *h,
+			      uint64_t start_ns)
+{
+	shmet_histogram_observe(h, (double)(shmet_now_ns() - start_ns) / 1e9);
+}
 
 /*
  * Scoped timer: SHMET_TIME(&hist) { ... } observes the block's duration in
- * seconds.  Leaving the block with break, goto or return skips the
- * observation (as an exception would skip Python's context manager exit).
+ * seconds once, however the block is left: at its end, or by break,
+ * return or goto (as Python's `with` runs __exit__ on every exit,
+ * exceptions included).  This needs GCC's or Clang's cleanup attribute;
+ * elsewhere (and in C++, where RAII is the idiom) only the normal end of
+ * the block observes.  longjmp out of the block skips the observation.
  */
-#define SHMET_TIME(h) \
-	for (uint64_t shmet_impl_t0_ = shmet_now_ns(), shmet_impl_once_ = 1; \
-	     shmet_impl_once_; \
-	     shmet_impl_once_ = 0, \
-	     shmet_histogram_observe_since((h), shmet_impl_t0_))
+struct shmet_impl_timer {
+	const struct shmet_histogram *h;
+	uint64_t t0;
+	int once;
+};
 
-#include "shmetrics/impl.h"
+static inline void
+shmet_impl_timer_end(struct shmet_impl_timer *t)
+{
+	shmet_histogram_observe_since(t->h, t->t0);
+}
+
+#if defined(__GNUC__) && !defined(__cplusplus)
+#define SHMET_TIME(hist) \
+	for (struct shmet_impl_timer shmet_impl_timer_ \
+	     __attribute__((cleanup(shmet_impl_timer_end))) = \
+		{ (hist), shmet_now_ns(), 1 }; \
+	     shmet_impl_timer_.once; shmet_impl_timer_.once = 0)
+#else
+#define SHMET_TIME(hist) \
+	for (struct shmet_impl_timer shmet_impl_timer_ = \
+		{ (hist), shmet_now_ns(), 1 }; \
+	     shmet_impl_timer_.once; \
+	     shmet_impl_timer_.once = 0, \
+	     shmet_impl_timer_end(&shmet_impl_timer_))
+#endif
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* SHMETRICS_H */
+
+/*
+ * The slow path, in the one file that defines SHMETRICS_IMPLEMENTATION
+ * (outside the include guard, so that it works even if this header was
+ * included before in that file).
+ */
+#if defined(SHMETRICS_IMPLEMENTATION) && !defined(SHMETRICS_IMPLEMENTATION_DONE)
+#define SHMETRICS_IMPLEMENTATION_DONE
+#include "shmetrics/writer-impl.h"
+#endif

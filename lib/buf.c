@@ -53,7 +53,7 @@ shmet_buf_reserve(struct shmet_buf *b, size_t more)
 }
 
 void
-buf_put_u64(struct shmet_buf *b, uint64_t v)
+shmet_priv_buf_put_u64(struct shmet_buf *b, uint64_t v)
 {
 	char tmp[24];
 	int n = 0;
@@ -119,7 +119,7 @@ fmt_decimal(char *out, double d)
  * values, as OpenMetrics wants for le.
  */
 size_t
-fmt_double(char *out, double d, int style)
+shmet_priv_fmt_double(char *out, double d, int style)
 {
 	char tmp[40];
 	size_t n;
@@ -174,10 +174,10 @@ fmt_double(char *out, double d, int style)
 }
 
 void
-buf_put_double(struct shmet_buf *b, double d, int style)
+shmet_priv_buf_put_double(struct shmet_buf *b, double d, int style)
 {
 	char tmp[48];
-	size_t n = fmt_double(tmp, d, style);
+	size_t n = shmet_priv_fmt_double(tmp, d, style);
 
 	buf_put(b, tmp, n);
 }
@@ -224,7 +224,7 @@ utf8_len(const unsigned char *p, size_t n)
  * for one writer's bytes.
  */
 void
-buf_put_escaped(struct shmet_buf *b, struct shmet_str s, int kind)
+shmet_priv_buf_put_escaped(struct shmet_buf *b, struct shmet_str s, int kind)
 {
 	const unsigned char *p = (const unsigned char *)s.ptr;
 	size_t i = 0, run = 0;
@@ -284,11 +284,11 @@ shmet_buf_put_json_escaped(struct shmet_buf *b, const char *s)
 {
 	struct shmet_str str = { s, (uint32_t)strlen(s) };
 
-	buf_put_escaped(b, str, ESC_JSON);
+	shmet_priv_buf_put_escaped(b, str, ESC_JSON);
 }
 
 SHMET_EXPORT size_t
 shmet_format_double(char *out, double d)
 {
-	return fmt_double(out, d, DBL_PLAIN);
+	return shmet_priv_fmt_double(out, d, DBL_PLAIN);
 }

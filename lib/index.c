@@ -15,7 +15,7 @@
 #include "reader-private.h"
 
 void *
-arena_alloc(struct arena *a, size_t size)
+shmet_priv_arena_alloc(struct arena *a, size_t size)
 {
 	struct arena_chunk *c = a->head;
 	size_t need = (size + sizeof(max_align_t) - 1) &
@@ -37,7 +37,7 @@ arena_alloc(struct arena *a, size_t size)
 }
 
 void
-arena_free(struct arena *a)
+shmet_priv_arena_free(struct arena *a)
 {
 	while (a->head) {
 		struct arena_chunk *next = a->head->next;
@@ -56,7 +56,7 @@ copy_str(const struct shmet_reader *r, struct arena *a, struct shmet_seg_str s)
 
 	if ((uint64_t)s.off + s.len > r->hdr.string_bytes)
 		return out;
-	p = arena_alloc(a, (size_t)s.len + 1);
+	p = shmet_priv_arena_alloc(a, (size_t)s.len + 1);
 	if (!p)
 		return out;
 	memcpy(p, r->base + r->hdr.strings_off + s.off, s.len);
@@ -69,20 +69,8 @@ copy_str(const struct shmet_reader *r, struct arena *a, struct shmet_seg_str s)
 static int
 valid_name(struct shmet_str s, int metric)
 {
-	if (!s.ptr || s.len == 0 || s.len > SHMET_MAX_NAME_LEN)
-		return 0;
-	if (!metric && s.len >= 2 && s.ptr[0] == '_' && s.ptr[1] == '_')
-		return 0;
-	for (uint32_t i = 0; i < s.len; i++) {
-		char c = s.ptr[i];
-		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			 c == '_' || (metric && c == ':') ||
-			 (i > 0 && c >= '0' && c <= '9');
-
-		if (!ok)
-			return 0;
-	}
-	return 1;
+	return metric ? shmet_seg_metric_name_valid(s.ptr, s.len)
+		      : shmet_seg_label_name_valid(s.ptr, s.len);
 }
 
 /*
@@ -100,27 +88,23 @@ copy_blob(const struct shmet_reader *r, struct arena *a, struct shmet_seg_str s,
 		return NULL;
 	p = r->base + r->hdr.strings_off + s.off;
 	end = p + s.len;
-	out = arena_alloc(a, sizeof *out * (n ? n : 1));
+	out = shmet_priv_arena_alloc(a, sizeof *out * (n ? n : 1));
 	if (!out)
 		return NULL;
 	for (uint32_t i = 0; i < n; i++) {
+		const unsigned char *v;
 		uint32_t len;
 		char *copy;
 
-		if (end - p < 2)
+		if (!shmet_seg_blob_next(&p, end, &v, &len))
 			return NULL;
-		len = (uint32_t)p[0] | ((uint32_t)p[1] << 8);
-		p += 2;
-		if (len > SHMET_MAX_LABEL_VALUE_LEN || (size_t)(end - p) < len)
-			return NULL;
-		copy = arena_alloc(a, len + 1);
+		copy = shmet_priv_arena_alloc(a, len + 1);
 		if (!copy)
 			return NULL;
-		memcpy(copy, p, len);
+		memcpy(copy, v, len);
 		copy[len] = '\0';
 		out[i].ptr = copy;
 		out[i].len = len;
-		p += len;
 		if (names && !valid_name(out[i], 0))
 			return NULL;
 	}
@@ -136,14 +120,24 @@ copy_bounds(const struct shmet_reader *r, struct arena *a,
 	if (f->bounds.len != 8u * f->bound_count || (f->bounds.off & 7) ||
 	    (uint64_t)f->bounds.off + f->bounds.len > r->hdr.string_bytes)
 		return NULL;
-	b = arena_alloc(a, (size_t)f->bounds.len + 8);
+	b = shmet_priv_arena_alloc(a, (size_t)f->bounds.len + 8);
 	if (!b)
 		return NULL;
 	memcpy(b, r->base + r->hdr.strings_off + f->bounds.off, f->bounds.len);
-	for (uint32_t i = 0; i < f->bound_count; i++)
-		if (!(b[i] - b[i] == 0.0) || (i > 0 && !(b[i] > b[i - 1])))
-			return NULL;
+	if (f->bound_count > 0 &&
+	    shmet_seg_bounds_check(b, f->bound_count) != -1)
+		return NULL;
 	return b;
+}
+
+static int
+cmp_str(struct shmet_str a, struct shmet_str b)
+{
+	int c = memcmp(a.ptr, b.ptr, MIN(a.len, b.len));
+
+	if (c)
+		return c;
+	return (a.len > b.len) - (a.len < b.len);
 }
 
 /* Validate and copy family record id; 0 on success. */
@@ -160,16 +154,15 @@ load_family(const struct shmet_reader *r, struct arena *a, uint32_t id,
 	memcpy(&f, src, offsetof(struct shmet_seg_family, series_count));
 	memcpy(&f.name, &src->name,
 	       sizeof f - offsetof(struct shmet_seg_family, name));
-	if (f.type < SHMET_TYPE_COUNTER || f.type > SHMET_TYPE_HISTOGRAM ||
+	if (!shmet_seg_type_valid(f.type) ||
 	    f.label_count > SHMET_MAX_LABELS ||
 	    (f.type == SHMET_TYPE_HISTOGRAM) !=
 		    (f.bound_count >= 1 && f.bound_count <= SHMET_MAX_BOUNDS) ||
 	    (f.type != SHMET_TYPE_HISTOGRAM && f.bound_count != 0) ||
 	    (f.type == SHMET_TYPE_GAUGE) !=
-		    (f.gauge_mode >= SHMET_GAUGE_ALL &&
-		     f.gauge_mode <= SHMET_GAUGE_LIVEMOSTRECENT) ||
+		    shmet_seg_gauge_mode_valid(f.gauge_mode) ||
 	    (f.type != SHMET_TYPE_GAUGE && f.gauge_mode != 0) ||
-	    f.cells_per_series != shmet_impl_cells_for(f.type, f.bound_count) ||
+	    f.cells_per_series != shmet_seg_cells_for(f.type, f.bound_count) ||
 	    f.help.len > SHMET_MAX_HELP_LEN)
 		return -1;
 	memset(out, 0, sizeof *out);
@@ -182,6 +175,16 @@ load_family(const struct shmet_reader *r, struct arena *a, uint32_t id,
 	    (out->unit.len > 0 && !valid_name(out->unit, 0)) ||
 	    !out->label_names || !out->bounds)
 		return -1;
+	/* Labels a page cannot carry: reserved or twice in one family. */
+	for (uint32_t i = 0; i < f.label_count; i++) {
+		const struct shmet_str *l = &out->label_names[i];
+
+		if (shmet_seg_label_name_reserved(f.type, l->ptr, l->len))
+			return -1;
+		for (uint32_t j = 0; j < i; j++)
+			if (cmp_str(*l, out->label_names[j]) == 0)
+				return -1;
+	}
 	out->type = f.type;
 	out->gauge_mode = f.gauge_mode;
 	out->label_count = f.label_count;
@@ -189,16 +192,6 @@ load_family(const struct shmet_reader *r, struct arena *a, uint32_t id,
 	out->cells_per_series = f.cells_per_series;
 	out->first_series = id;         /* segment id until sorted */
 	return 0;
-}
-
-static int
-cmp_str(struct shmet_str a, struct shmet_str b)
-{
-	int c = memcmp(a.ptr, b.ptr, MIN(a.len, b.len));
-
-	if (c)
-		return c;
-	return (a.len > b.len) - (a.len < b.len);
 }
 
 static int
@@ -234,6 +227,145 @@ cmp_series(const void *pa, const void *pb, void *families)
 	return 0;
 }
 
+/*
+ * A collector record (layout.h): "@" + a label-name-like name, and a blob
+ * of member family names.  0 on success.
+ */
+static int
+load_collector(const struct shmet_reader *r, struct arena *a, uint32_t id,
+	       struct shmet_index_collector *out)
+{
+	const struct shmet_seg_family *src =
+		(const struct shmet_seg_family *)(r->base +
+						  r->hdr.families_off) + id;
+	struct shmet_seg_family f;
+	struct shmet_str name;
+
+	memcpy(&f, src, offsetof(struct shmet_seg_family, series_count));
+	memcpy(&f.name, &src->name,
+	       sizeof f - offsetof(struct shmet_seg_family, name));
+	if (f.label_count > SHMET_MAX_COLLECTOR_FAMILIES || f.bound_count ||
+	    f.gauge_mode || f.cells_per_series)
+		return -1;
+	name = copy_str(r, a, f.name);
+	if (!name.ptr || name.len < 2 || name.ptr[0] != SHMET_COLLECTOR_PREFIX ||
+	    !shmet_seg_label_name_valid(name.ptr + 1, name.len - 1))
+		return -1;
+	out->name.ptr = name.ptr + 1;
+	out->name.len = name.len - 1;
+	out->family_count = f.label_count;
+	out->families = copy_blob(r, a, f.label_names, f.label_count, 0);
+	if (!out->families)
+		return -1;
+	for (uint32_t i = 0; i < f.label_count; i++)
+		if (!valid_name(out->families[i], 1))
+			return -1;
+	return 0;
+}
+
+static int
+cmp_collector(const void *pa, const void *pb)
+{
+	const struct shmet_index_collector *a = pa, *b = pb;
+
+	return cmp_str(a->name, b->name);
+}
+
+/* The record's type, read once (0 if out of range). */
+static uint32_t
+record_type(const struct shmet_reader *r, uint32_t id)
+{
+	const struct shmet_seg_family *src =
+		(const struct shmet_seg_family *)(r->base +
+						  r->hdr.families_off) + id;
+
+	return src->type;
+}
+
+/* One name a family puts on the page (format.h, exposed names). */
+struct exposed {
+	struct shmet_str name;
+	uint32_t family;                /* position in idx->families */
+	uint32_t id;                    /* segment id: the older wins */
+};
+
+static int
+cmp_exposed(const void *pa, const void *pb)
+{
+	const struct exposed *a = pa, *b = pb;
+	int c = cmp_str(a->name, b->name);
+
+	return c ? c : (a->id > b->id) - (a->id < b->id);
+}
+
+/*
+ * Leave out every family that puts a name on the page that an older
+ * family (lower record id) puts there too.  Registration refuses such
+ * families, but two processes registering at the same instant, or a
+ * corrupt segment, can still hold a pair; one pair would make strict
+ * parsers reject the whole page.  Called with families sorted by name and
+ * their segment id in first_series.
+ */
+static int
+drop_colliding(struct shmet_index *idx, uint32_t *pos_of_id)
+{
+	struct exposed *ex;
+	uint8_t *drop;
+	uint32_t n = 0, kept = 0;
+
+	ex = malloc(sizeof *ex * idx->nfamilies * SHMET_SEG_MAX_EXPOSED + 1);
+	drop = calloc(idx->nfamilies + 1, 1);
+	if (!ex || !drop) {
+		free(ex);
+		free(drop);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < idx->nfamilies; i++) {
+		const struct shmet_index_family *f = &idx->families[i];
+		struct shmet_seg_exposed e;
+
+		shmet_seg_exposed_names(f->type, f->name.ptr, f->name.len, &e);
+		for (uint32_t k = 0; k < e.count; k++) {
+			size_t sl = strlen(e.suffix[k]);
+			char *p = shmet_priv_arena_alloc(&idx->arena,
+							 e.base_len + sl + 1);
+
+			if (!p) {
+				free(ex);
+				free(drop);
+				return -ENOMEM;
+			}
+			memcpy(p, f->name.ptr, e.base_len);
+			memcpy(p + e.base_len, e.suffix[k], sl + 1);
+			ex[n].name.ptr = p;
+			ex[n].name.len = (uint32_t)(e.base_len + sl);
+			ex[n].family = i;
+			ex[n].id = f->first_series;
+			n++;
+		}
+	}
+	qsort(ex, n, sizeof *ex, cmp_exposed);
+	for (uint32_t i = 1; i < n; i++)
+		if (cmp_str(ex[i].name, ex[i - 1].name) == 0 &&
+		    ex[i].family != ex[i - 1].family)
+			drop[ex[i].family] = 1;
+	for (uint32_t i = 0; i < idx->nfamilies; i++) {
+		uint32_t id = idx->families[i].first_series;
+
+		if (drop[i]) {
+			pos_of_id[id] = UINT32_MAX;
+			idx->skipped_families++;
+			continue;
+		}
+		pos_of_id[id] = kept;
+		idx->families[kept++] = idx->families[i];
+	}
+	idx->nfamilies = kept;
+	free(ex);
+	free(drop);
+	return 0;
+}
+
 static int
 collect_families(const struct shmet_reader *r, struct shmet_index *idx,
 		 uint32_t *pos_of_id)
@@ -242,9 +374,11 @@ collect_families(const struct shmet_reader *r, struct shmet_index *idx,
 		(const _Atomic uint32_t *)(r->base + r->hdr.family_index_off);
 	uint32_t n = 0, kept = 0;
 
-	idx->families = arena_alloc(&idx->arena, sizeof *idx->families *
-					 r->hdr.max_families);
-	if (!idx->families)
+	idx->families = shmet_priv_arena_alloc(
+		&idx->arena, sizeof *idx->families * r->hdr.max_families);
+	idx->collectors = shmet_priv_arena_alloc(
+		&idx->arena, sizeof *idx->collectors * r->hdr.max_families);
+	if (!idx->families || !idx->collectors)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < r->hdr.family_index_slots; i++) {
 		/* Acquire: pairs with the writer's release CAS. */
@@ -253,6 +387,18 @@ collect_families(const struct shmet_reader *r, struct shmet_index *idx,
 
 		if (v == 0)
 			continue;
+		if (v - 1 < r->hdr.max_families &&
+		    record_type(r, v - 1) == SHMET_TYPE_COLLECTOR) {
+			if (pos_of_id[v - 1] != UINT32_MAX ||
+			    load_collector(r, &idx->arena, v - 1,
+					   &idx->collectors[idx->ncollectors]) <
+				    0)
+				idx->skipped_families++;
+			else
+				idx->ncollectors++;
+			pos_of_id[v - 1] = UINT32_MAX - 1; /* no series */
+			continue;
+		}
 		if (v - 1 >= r->hdr.max_families ||
 		    pos_of_id[v - 1] != UINT32_MAX || n >= r->hdr.max_families ||
 		    load_family(r, &idx->arena, v - 1, &idx->families[n]) < 0) {
@@ -262,6 +408,8 @@ collect_families(const struct shmet_reader *r, struct shmet_index *idx,
 		pos_of_id[v - 1] = 0;   /* seen */
 		n++;
 	}
+	qsort(idx->collectors, idx->ncollectors, sizeof *idx->collectors,
+	      cmp_collector);
 	qsort(idx->families, n, sizeof *idx->families, cmp_family);
 	for (uint32_t i = 0; i < n; i++) {
 		struct shmet_index_family *f = &idx->families[i];
@@ -276,7 +424,10 @@ collect_families(const struct shmet_reader *r, struct shmet_index *idx,
 		idx->families[kept++] = *f;
 	}
 	idx->nfamilies = kept;
-	return 0;
+	for (uint32_t i = 0; i < r->hdr.max_families; i++)
+		if (pos_of_id[i] == UINT32_MAX - 1)
+			pos_of_id[i] = UINT32_MAX;
+	return drop_colliding(idx, pos_of_id);
 }
 
 static int
@@ -289,7 +440,7 @@ collect_series(const struct shmet_reader *r, struct shmet_index *idx,
 		(const struct shmet_seg_series *)(r->base + r->hdr.series_off);
 	uint32_t n = 0;
 
-	idx->series = arena_alloc(&idx->arena,
+	idx->series = shmet_priv_arena_alloc(&idx->arena,
 				  sizeof *idx->series * r->hdr.max_series);
 	if (!idx->series)
 		return -ENOMEM;
@@ -383,10 +534,10 @@ build_label_texts(struct shmet_index *idx)
 				buf_putc(&tmp, ',');
 			buf_put_str(&tmp, f->label_names[k]);
 			buf_put(&tmp, "=\"", 2);
-			buf_put_escaped(&tmp, s->label_values[k], ESC_LABEL);
+			shmet_priv_buf_put_escaped(&tmp, s->label_values[k], ESC_LABEL);
 			buf_putc(&tmp, '"');
 		}
-		copy = arena_alloc(&idx->arena, tmp.len + 1);
+		copy = shmet_priv_arena_alloc(&idx->arena, tmp.len + 1);
 		if (tmp.failed || !copy) {
 			shmet_buf_free(&tmp);
 			return -ENOMEM;
@@ -431,8 +582,8 @@ classify_cells(struct shmet_index *idx)
 		ngauges += f->type == SHMET_TYPE_GAUGE;
 	}
 	idx->ncells = ncells;
-	idx->dcells = arena_alloc(&idx->arena, 4u * (idx->nseries + 1));
-	idx->gauge_series = arena_alloc(&idx->arena,
+	idx->dcells = shmet_priv_arena_alloc(&idx->arena, 4u * (idx->nseries + 1));
+	idx->gauge_series = shmet_priv_arena_alloc(&idx->arena,
 					4u * (ngauges ? ngauges : 1));
 	if (!idx->dcells || !idx->gauge_series)
 		return -ENOMEM;
@@ -443,9 +594,7 @@ classify_cells(struct shmet_index *idx)
 		if (f->type == SHMET_TYPE_GAUGE) {
 			idx->gauge_series[idx->ngauges++] = i;
 			idx->live_modes |=
-				f->gauge_mode == SHMET_GAUGE_LIVEALL ||
-				f->gauge_mode == SHMET_GAUGE_LIVESUM ||
-				f->gauge_mode == SHMET_GAUGE_LIVEMOSTRECENT;
+				shmet_seg_gauge_mode_live(f->gauge_mode);
 		}
 		else
 			/* counter [1] and histogram [bounds + 1] are floats */
@@ -506,7 +655,7 @@ shmet_index_free(struct shmet_index *idx)
 {
 	if (!idx)
 		return;
-	arena_free(&idx->arena);
+	shmet_priv_arena_free(&idx->arena);
 	free(idx);
 }
 

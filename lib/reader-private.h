@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <shmetrics.h>
+#include <time.h>
+
+#include <shmetrics/format.h>
 
 #include "shmetrics-reader.h"
 
@@ -24,6 +26,16 @@
 			__LINE__, (msg));                                     \
 		abort();                                                      \
 	} while (0)
+
+/* CLOCK_MONOTONIC in ns (the writers' clock for gauge stamps). */
+static inline uint64_t
+reader_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
+}
 
 struct shmet_reader {
 	int fd;                         /* O_RDONLY, -1 for memory */
@@ -55,8 +67,15 @@ struct arena {
 	struct arena_chunk *head;
 };
 
-void *arena_alloc(struct arena *a, size_t size);
-void arena_free(struct arena *a);
+void *shmet_priv_arena_alloc(struct arena *a, size_t size);
+void shmet_priv_arena_free(struct arena *a);
+
+/* A declared collector: its name and its member family names. */
+struct shmet_index_collector {
+	struct shmet_str name;
+	uint32_t family_count;
+	const struct shmet_str *families;
+};
 
 struct shmet_index {
 	uint64_t generation;
@@ -70,7 +89,9 @@ struct shmet_index {
 	uint32_t *gauge_series;         /* positions of gauge series */
 	uint32_t ngauges;
 	int live_modes;                 /* a gauge needs writer liveness */
-	uint32_t skipped_families;      /* corrupt records left out */
+	struct shmet_index_collector *collectors; /* sorted by name */
+	uint32_t ncollectors;
+	uint32_t skipped_families;      /* corrupt or colliding records */
 	uint32_t skipped_series;
 	struct arena arena;
 };
@@ -112,20 +133,20 @@ buf_put_str(struct shmet_buf *b, struct shmet_str s)
 
 enum { DBL_PLAIN, DBL_FLOAT };
 enum { ESC_LABEL, ESC_HELP, ESC_JSON };
-void buf_put_u64(struct shmet_buf *b, uint64_t v);
-size_t fmt_double(char *out, double d, int style);
-void buf_put_double(struct shmet_buf *b, double d, int style);
-void buf_put_escaped(struct shmet_buf *b, struct shmet_str s, int kind);
+void shmet_priv_buf_put_u64(struct shmet_buf *b, uint64_t v);
+size_t shmet_priv_fmt_double(char *out, double d, int style);
+void shmet_priv_buf_put_double(struct shmet_buf *b, double d, int style);
+void shmet_priv_buf_put_escaped(struct shmet_buf *b, struct shmet_str s, int kind);
 
-const struct shmet_seg_header *reader_live_header(const struct shmet_reader *r);
-uint32_t reader_cursor(const struct shmet_reader *r, int which);
-const struct shmet_seg_writer *reader_writer(const struct shmet_reader *r,
+const struct shmet_seg_header *shmet_priv_reader_live_header(const struct shmet_reader *r);
+uint32_t shmet_priv_reader_cursor(const struct shmet_reader *r, int which);
+const struct shmet_seg_writer *shmet_priv_reader_writer(const struct shmet_reader *r,
 					     uint32_t slot);
-int reader_writer_live(const struct shmet_reader *r, uint32_t slot,
+int shmet_priv_reader_writer_live(const struct shmet_reader *r, uint32_t slot,
 		       uint32_t state);
 /* The same, answered from a check at most LIVE_CACHE_NS old. */
 #define LIVE_CACHE_NS 100000000u        /* 100 ms */
-int reader_writer_live_cached(const struct shmet_reader *r, uint32_t slot,
+int shmet_priv_reader_writer_live_cached(const struct shmet_reader *r, uint32_t slot,
 			      uint32_t state, uint64_t now_ns);
 
 #endif /* SHMETRICS_READER_PRIVATE_H */

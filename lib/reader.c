@@ -29,7 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <shmetrics.h>
+#include <shmetrics/lock.h>
 
 #include "reader-private.h"
 
@@ -74,22 +74,13 @@ copy_header(struct shmet_seg_header *dst, const struct shmet_seg_header *src)
 	dst->block_stride = src->block_stride;
 }
 
-#define CHECK_OFFSET(field)                                                   \
-	do {                                                                  \
-		if (h->field != g.field)                                      \
-			return set_err(err, errlen, -EPROTO,                  \
-				       "%s: header field " #field " is %llu, "  \
-				       "expected %llu for these capacities",  \
-				       what, (unsigned long long)h->field,    \
-				       (unsigned long long)g.field);          \
-	} while (0)
-
 static int
 validate_header(const struct shmet_seg_header *h, const void *live_header,
 		size_t size, const char *what, char *err, size_t errlen)
 {
 	const struct shmet_seg_header *live = live_header;
-	struct shmet_seg_header g;
+	uint64_t got, want;
+	const char *field;
 
 	if (size < SHMET_HEADER_SIZE)
 		return set_err(err, errlen, -EPROTO,
@@ -119,27 +110,20 @@ validate_header(const struct shmet_seg_header *h, const void *live_header,
 			       "%s: header says %llu bytes but the segment has "
 			       "%zu", what, (unsigned long long)h->total_size,
 			       size);
-	memset(&g, 0, sizeof g);
-	if (shmet_impl_geometry(&g, h->max_families, h->max_series,
-				h->max_writers, h->cells_per_block,
-				h->string_bytes) < 0)
+	field = shmet_seg_geometry_mismatch(h, &got, &want);
+	if (field && strcmp(field, "capacities") == 0)
 		return set_err(err, errlen, -EPROTO,
 			       "%s: capacities out of range (families %u, "
 			       "series %u, writers %u, cells %u, strings %u)",
 			       what, h->max_families, h->max_series,
 			       h->max_writers, h->cells_per_block,
 			       h->string_bytes);
-	CHECK_OFFSET(family_index_slots);
-	CHECK_OFFSET(series_index_slots);
-	CHECK_OFFSET(writers_off);
-	CHECK_OFFSET(families_off);
-	CHECK_OFFSET(family_index_off);
-	CHECK_OFFSET(series_off);
-	CHECK_OFFSET(series_index_off);
-	CHECK_OFFSET(strings_off);
-	CHECK_OFFSET(values_off);
-	CHECK_OFFSET(block_stride);
-	CHECK_OFFSET(total_size);
+	if (field)
+		return set_err(err, errlen, -EPROTO,
+			       "%s: header field %s is %llu, expected %llu for "
+			       "these capacities", what, field,
+			       (unsigned long long)got,
+			       (unsigned long long)want);
 	if (h->max_series_per_family == 0)
 		return set_err(err, errlen, -EPROTO,
 			       "%s: header field max_series_per_family is 0",
@@ -255,7 +239,7 @@ shmet_reader_close(struct shmet_reader *r)
 }
 
 const struct shmet_seg_header *
-reader_live_header(const struct shmet_reader *r)
+shmet_priv_reader_live_header(const struct shmet_reader *r)
 {
 	return (const struct shmet_seg_header *)r->base;
 }
@@ -264,14 +248,14 @@ SHMET_EXPORT uint64_t
 shmet_reader_generation(const struct shmet_reader *r)
 {
 	/* Acquire: pairs with the writers' release increment. */
-	return atomic_load_explicit(&reader_live_header(r)->generation,
+	return atomic_load_explicit(&shmet_priv_reader_live_header(r)->generation,
 				    memory_order_acquire);
 }
 
 uint32_t
-reader_cursor(const struct shmet_reader *r, int which)
+shmet_priv_reader_cursor(const struct shmet_reader *r, int which)
 {
-	const struct shmet_seg_header *h = reader_live_header(r);
+	const struct shmet_seg_header *h = shmet_priv_reader_live_header(r);
 
 	/* Relaxed: statistics, clamped to the capacities; nothing is read
 	 * through them (the index walks the published slots). */
@@ -296,7 +280,7 @@ reader_cursor(const struct shmet_reader *r, int which)
 }
 
 const struct shmet_seg_writer *
-reader_writer(const struct shmet_reader *r, uint32_t slot)
+shmet_priv_reader_writer(const struct shmet_reader *r, uint32_t slot)
 {
 	return (const struct shmet_seg_writer *)(r->base + r->hdr.writers_off) +
 	       slot;
@@ -307,23 +291,15 @@ reader_writer(const struct shmet_reader *r, uint32_t slot)
  * file (a segment in memory) ACTIVE is taken at its word.
  */
 int
-reader_writer_live(const struct shmet_reader *r, uint32_t slot,
+shmet_priv_reader_writer_live(const struct shmet_reader *r, uint32_t slot,
 		   uint32_t state)
 {
-	struct flock fl;
-
 	if (state != SHMET_WRITER_ACTIVE)
 		return 0;
 	if (r->fd < 0)
 		return 1;
-	memset(&fl, 0, sizeof fl);
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	fl.l_start = (off_t)SHMET_LOCK_SLOT(slot);
-	fl.l_len = 1;
-	if (fcntl(r->fd, F_OFD_GETLK, &fl) < 0)
-		return 1;       /* cannot tell: do not declare it dead */
-	return fl.l_type != F_UNLCK;
+	/* cannot tell (-1): do not declare it dead */
+	return shmet_seg_slot_held(r->fd, slot) != 0;
 }
 
 /*
@@ -333,18 +309,18 @@ reader_writer_live(const struct shmet_reader *r, uint32_t slot,
  * a stale or raced entry only repeats a check.
  */
 int
-reader_writer_live_cached(const struct shmet_reader *r, uint32_t slot,
+shmet_priv_reader_writer_live_cached(const struct shmet_reader *r, uint32_t slot,
 			  uint32_t state, uint64_t now_ns)
 {
 	uint64_t e;
 	int live;
 
 	if (state != SHMET_WRITER_ACTIVE || !r->live_cache)
-		return reader_writer_live(r, slot, state);
+		return shmet_priv_reader_writer_live(r, slot, state);
 	e = atomic_load_explicit(&r->live_cache[slot], memory_order_relaxed);
 	if (e && now_ns - (e >> 1) < LIVE_CACHE_NS)
 		return (int)(e & 1);
-	live = reader_writer_live(r, slot, state);
+	live = shmet_priv_reader_writer_live(r, slot, state);
 	atomic_store_explicit(&r->live_cache[slot],
 			      (now_ns << 1) | (uint64_t)live,
 			      memory_order_relaxed);
@@ -358,14 +334,14 @@ shmet_reader_writers(const struct shmet_reader *r,
 	uint32_t n = MIN(max, r->hdr.max_writers);
 
 	for (uint32_t i = 0; i < n; i++) {
-		const struct shmet_seg_writer *w = reader_writer(r, i);
+		const struct shmet_seg_writer *w = shmet_priv_reader_writer(r, i);
 		struct shmet_writer_info *o = &out[i];
 
 		o->slot = i;
 		/* Acquire: pairs with the claimer's release of state. */
 		o->state = atomic_load_explicit(&w->state,
 						memory_order_acquire);
-		o->live = reader_writer_live(r, i, o->state);
+		o->live = shmet_priv_reader_writer_live(r, i, o->state);
 		/* Relaxed: informational, ordered by the acquire of state. */
 		o->pid = atomic_load_explicit(&w->pid, memory_order_relaxed);
 		o->claimed_ns = atomic_load_explicit(&w->claimed_ns,
@@ -379,7 +355,7 @@ shmet_reader_writers(const struct shmet_reader *r,
 SHMET_EXPORT int
 shmet_reader_info(const struct shmet_reader *r, struct shmet_reader_info *info)
 {
-	const struct shmet_seg_header *h = reader_live_header(r);
+	const struct shmet_seg_header *h = shmet_priv_reader_live_header(r);
 
 	memset(info, 0, sizeof *info);
 	info->layout_version = r->hdr.layout_version;
@@ -387,23 +363,23 @@ shmet_reader_info(const struct shmet_reader *r, struct shmet_reader_info *info)
 	info->created_ns = r->hdr.created_ns;
 	info->generation = shmet_reader_generation(r);
 	info->max_families = r->hdr.max_families;
-	info->families_used = reader_cursor(r, CURSOR_FAMILIES);
+	info->families_used = shmet_priv_reader_cursor(r, CURSOR_FAMILIES);
 	info->max_series = r->hdr.max_series;
-	info->series_used = reader_cursor(r, CURSOR_SERIES);
+	info->series_used = shmet_priv_reader_cursor(r, CURSOR_SERIES);
 	info->cells_per_block = r->hdr.cells_per_block;
-	info->cells_used = reader_cursor(r, CURSOR_CELLS);
+	info->cells_used = shmet_priv_reader_cursor(r, CURSOR_CELLS);
 	info->string_bytes = r->hdr.string_bytes;
-	info->strings_used = reader_cursor(r, CURSOR_STRINGS);
+	info->strings_used = shmet_priv_reader_cursor(r, CURSOR_STRINGS);
 	info->max_writers = r->hdr.max_writers;
 	info->max_series_per_family = r->hdr.max_series_per_family;
 	for (uint32_t i = 0; i < r->hdr.max_writers; i++) {
 		/* Acquire: pairs with the claimer's release of state. */
 		uint32_t state = atomic_load_explicit(
-			&reader_writer(r, i)->state, memory_order_acquire);
+			&shmet_priv_reader_writer(r, i)->state, memory_order_acquire);
 
 		if (state == SHMET_WRITER_UNUSED)
 			info->writers_unused++;
-		else if (reader_writer_live(r, i, state))
+		else if (shmet_priv_reader_writer_live(r, i, state))
 			info->writers_live++;
 		else
 			info->writers_dead++;

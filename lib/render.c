@@ -11,17 +11,23 @@
 
 #include "reader-private.h"
 
-/* The per-family le texts, formatted once per family per render. */
+/*
+ * The per-family le texts, formatted once per family per render.  The
+ * same text in every format (prometheus_client's "1.0" style): a
+ * Prometheus that switches format, or a user comparing pages, sees one
+ * series per bucket, not two.
+ */
 struct le_texts {
 	char text[SHMET_MAX_BOUNDS + 1][40];
 	size_t len[SHMET_MAX_BOUNDS + 1];
 };
 
 static void
-format_les(const struct shmet_index_family *f, struct le_texts *le, int style)
+format_les(const struct shmet_index_family *f, struct le_texts *le)
 {
 	for (uint32_t i = 0; i < f->bound_count; i++)
-		le->len[i] = fmt_double(le->text[i], f->bounds[i], style);
+		le->len[i] = shmet_priv_fmt_double(le->text[i], f->bounds[i],
+						   DBL_FLOAT);
 	le->len[f->bound_count] = (size_t)sprintf(le->text[f->bound_count],
 						  "+Inf");
 }
@@ -47,8 +53,7 @@ static int
 per_writer_mode(const struct shmet_index_family *f)
 {
 	return f->type == SHMET_TYPE_GAUGE &&
-	       (f->gauge_mode == SHMET_GAUGE_ALL ||
-		f->gauge_mode == SHMET_GAUGE_LIVEALL);
+	       shmet_seg_gauge_mode_per_writer(f->gauge_mode);
 }
 
 static int
@@ -103,9 +108,9 @@ put_counter_value(struct shmet_buf *b, const struct shmet_values *v,
 	double fl = shmet_values_counter_float(v, idx, si);
 
 	if (fl == 0)
-		buf_put_u64(b, shmet_values_counter_int(v, idx, si));
+		shmet_priv_buf_put_u64(b, shmet_values_counter_int(v, idx, si));
 	else
-		buf_put_double(b, shmet_values_counter(v, idx, si), DBL_PLAIN);
+		shmet_priv_buf_put_double(b, shmet_values_counter(v, idx, si), DBL_PLAIN);
 	buf_putc(b, '\n');
 }
 
@@ -120,14 +125,14 @@ put_histogram(const struct sample_line *l, struct shmet_str name,
 		cum += shmet_values_bucket(v, idx, si, k);
 		put_sample_head(l, name, "_bucket", "le", le->text[k],
 				le->len[k]);
-		buf_put_u64(l->b, cum);
+		shmet_priv_buf_put_u64(l->b, cum);
 		buf_putc(l->b, '\n');
 	}
 	put_sample_head(l, name, "_sum", NULL, NULL, 0);
-	buf_put_double(l->b, shmet_values_hist_sum(v, idx, si), DBL_PLAIN);
+	shmet_priv_buf_put_double(l->b, shmet_values_hist_sum(v, idx, si), DBL_PLAIN);
 	buf_putc(l->b, '\n');
 	put_sample_head(l, name, "_count", NULL, NULL, 0);
-	buf_put_u64(l->b, cum);         /* count is the +Inf bucket */
+	shmet_priv_buf_put_u64(l->b, cum);         /* count is the +Inf bucket */
 	buf_putc(l->b, '\n');
 }
 
@@ -141,7 +146,7 @@ put_gauge(const struct sample_line *l, struct shmet_str name,
 		if (!v->gauge_set[si])
 			return;         /* no writer has set it */
 		put_sample_head(l, name, "", NULL, NULL, 0);
-		buf_put_double(l->b, v->gauge[si], DBL_PLAIN);
+		shmet_priv_buf_put_double(l->b, v->gauge[si], DBL_PLAIN);
 		buf_putc(l->b, '\n');
 		return;
 	}
@@ -150,7 +155,7 @@ put_gauge(const struct sample_line *l, struct shmet_str name,
 		int n = snprintf(pid, sizeof pid, "%lld", (long long)gs->pid);
 
 		put_sample_head(l, name, "", "pid", pid, (size_t)n);
-		buf_put_double(l->b, gs->value, DBL_PLAIN);
+		shmet_priv_buf_put_double(l->b, gs->value, DBL_PLAIN);
 		buf_putc(l->b, '\n');
 	}
 }
@@ -214,7 +219,7 @@ shmet_render_text(const struct shmet_index *idx, const struct shmet_values *v,
 		buf_put_str(b, f->name);
 		buf_puts(b, total);
 		buf_putc(b, ' ');
-		buf_put_escaped(b, f->help, ESC_HELP);
+		shmet_priv_buf_put_escaped(b, f->help, ESC_HELP);
 		buf_puts(b, "\n# TYPE ");
 		buf_put_str(b, f->name);
 		buf_puts(b, total);
@@ -222,7 +227,7 @@ shmet_render_text(const struct shmet_index *idx, const struct shmet_values *v,
 		buf_puts(b, type_name(f->type));
 		buf_putc(b, '\n');
 		if (f->type == SHMET_TYPE_HISTOGRAM)
-			format_les(f, &le, DBL_PLAIN);
+			format_les(f, &le);
 		for (uint32_t k = 0; k < f->series_count; k++) {
 			l.s = &idx->series[f->first_series + k];
 			put_series(&l, f->name, total, v, idx,
@@ -265,10 +270,10 @@ shmet_render_openmetrics(const struct shmet_index *idx,
 		buf_puts(b, "# HELP ");
 		buf_put_str(b, family);
 		buf_putc(b, ' ');
-		buf_put_escaped(b, f->help, ESC_LABEL);
+		shmet_priv_buf_put_escaped(b, f->help, ESC_LABEL);
 		buf_putc(b, '\n');
 		if (f->type == SHMET_TYPE_HISTOGRAM)
-			format_les(f, &le, DBL_FLOAT);
+			format_les(f, &le);
 		for (uint32_t k = 0; k < f->series_count; k++) {
 			l.s = &idx->series[f->first_series + k];
 			put_series(&l, family, "_total", v, idx,
@@ -290,7 +295,7 @@ json_key_labels(struct shmet_buf *b, const struct shmet_index_family *f,
 	int first = 1;
 
 	buf_putc(b, '"');
-	buf_put_escaped(b, f->name, ESC_JSON);
+	shmet_priv_buf_put_escaped(b, f->name, ESC_JSON);
 	buf_puts(b, suffix);
 	if (f->label_count || extra_name) {
 		buf_putc(b, '{');
@@ -300,7 +305,7 @@ json_key_labels(struct shmet_buf *b, const struct shmet_index_family *f,
 			first = 0;
 			buf_put_str(b, f->label_names[i]);
 			buf_putc(b, '=');
-			buf_put_escaped(b, s->label_values[i], ESC_JSON);
+			shmet_priv_buf_put_escaped(b, s->label_values[i], ESC_JSON);
 		}
 		if (extra_name) {
 			if (!first)
@@ -320,7 +325,7 @@ static void
 json_number(struct shmet_buf *b, double d)
 {
 	char tmp[48];
-	size_t n = fmt_double(tmp, d, DBL_PLAIN);
+	size_t n = shmet_priv_fmt_double(tmp, d, DBL_PLAIN);
 
 	if (tmp[0] == 'N' || tmp[1] == 'I') {
 		buf_putc(b, '"');
@@ -375,7 +380,7 @@ json_series(struct json_state *js, const struct shmet_index *idx,
 			/* exact, even above 2^53; above 2^63 as a double,
 			 * which every JSON parser (jansson too) accepts */
 			json_key_first(js, f, s, counter_total(f));
-			buf_put_u64(js->b, shmet_values_counter_int(v, idx, si));
+			shmet_priv_buf_put_u64(js->b, shmet_values_counter_int(v, idx, si));
 			break;
 		}
 		json_entry(js, f, s, counter_total(f), NULL, NULL,
@@ -433,7 +438,7 @@ shmet_render_json(const struct shmet_index *idx, const struct shmet_values *v,
 		const struct shmet_index_family *f = &idx->families[fi];
 
 		if (f->type == SHMET_TYPE_HISTOGRAM)
-			format_les(f, &le, DBL_PLAIN);
+			format_les(f, &le);
 		for (uint32_t k = 0; k < f->series_count; k++)
 			json_series(&js, idx, v, f->first_series + k, &le, &cur);
 	}
@@ -445,48 +450,29 @@ shmet_render_json(const struct shmet_index *idx, const struct shmet_values *v,
 /* ------------------------------------------------------------------ */
 /* Health                                                             */
 
-/* The specification's collectors and their families. */
-static const char *const campaign_families[] = {
-	"campaign_calls_initiated_total", "campaign_calls_completed_total",
-	"campaign_calls_failed_total", "campaign_cost_total",
-	"campaign_active_campaigns", "campaign_pending_leads",
-	"campaign_concurrent_calls", "campaign_success_rate",
-	"campaign_call_duration_seconds",
-	"campaign_processing_latency_seconds",
-	"campaign_poll_cycle_duration_seconds", NULL
-};
-
-static const char *const webhook_families[] = {
-	"webhook_queued_total", "webhook_delivered_total",
-	"webhook_failed_total", "webhook_dead_letter_total",
-	"webhook_retry_attempts_total", "webhook_worker_processed_total",
-	"webhook_queue_size", "webhook_queue_oldest_age_seconds",
-	"webhook_active_workers", "webhook_worker_uptime_seconds",
-	"webhook_delivery_latency_seconds",
-	"webhook_queue_processing_duration_seconds", NULL
-};
-
+/* A collector's state by which of its families the index has. */
 static const char *
-collector_state(const struct shmet_index *idx, const char *const *names)
+collector_state(const struct shmet_index *idx,
+		const struct shmet_index_collector *c)
 {
-	int have = 0, all = 0;
+	uint32_t have = 0;
 
-	for (; *names; names++, all++)
-		have += shmet_index_find(idx, *names) != NULL;
-	return have == all ? "registered" : have ? "partial" : "not_registered";
+	for (uint32_t i = 0; i < c->family_count; i++) {
+		char name[SHMET_MAX_NAME_LEN + 1];
+
+		memcpy(name, c->families[i].ptr, c->families[i].len);
+		name[c->families[i].len] = '\0';
+		have += shmet_index_find(idx, name) != NULL;
+	}
+	return have == c->family_count ? "registered"
+	       : have			? "partial"
+					: "not_registered";
 }
-
-static const char *const failure_names[SHMET_FAIL_COUNT] = {
-	"invalid_name",	    "invalid_labels", "label_value",
-	"invalid_buckets",  "shape_mismatch", "families_full",
-	"series_full",	    "cells_full",     "strings_full",
-	"cardinality_limit", "no_memory",      "writers_full",
-};
 
 SHMET_EXPORT const char *
 shmet_failure_name(uint32_t reason)
 {
-	return reason < SHMET_FAIL_COUNT ? failure_names[reason] : "unknown";
+	return shmet_seg_failure_name(reason);
 }
 
 static int
@@ -503,7 +489,7 @@ json_kv_u64(struct shmet_buf *b, const char *indent, const char *key,
 	buf_putc(b, '"');
 	buf_puts(b, key);
 	buf_puts(b, "\": ");
-	buf_put_u64(b, v);
+	shmet_priv_buf_put_u64(b, v);
 	buf_puts(b, last ? "\n" : ",\n");
 }
 
@@ -535,15 +521,26 @@ shmet_render_health(const struct shmet_index *idx,
 	uint64_t used_bytes = shmet_reader_bytes_used(in);
 
 	buf_puts(b, "{\n  \"status\": \"");
-	buf_puts(b, shmet_health_degraded(in) ? "degraded" : "healthy");
+	/* Records left out (corrupt or colliding) degrade it too. */
+	buf_puts(b, shmet_health_degraded(in) || idx->skipped_families ||
+			    idx->skipped_series
+		    ? "degraded"
+		    : "healthy");
 	buf_puts(b, "\",\n  \"registry\": \"application\",\n");
 	json_kv_u64(b, "  ", "metric_families", idx->nfamilies, 0);
 	json_kv_u64(b, "  ", "total_metrics", idx->nseries, 0);
-	buf_puts(b, "  \"collectors\": {\n    \"campaign_metrics\": \"");
-	buf_puts(b, collector_state(idx, campaign_families));
-	buf_puts(b, "\",\n    \"webhook_metrics\": \"");
-	buf_puts(b, collector_state(idx, webhook_families));
-	buf_puts(b, "\"\n  },\n  \"segment\": {\n");
+	buf_puts(b, "  \"collectors\": {");
+	for (uint32_t i = 0; i < idx->ncollectors; i++) {
+		const struct shmet_index_collector *c = &idx->collectors[i];
+
+		buf_puts(b, i ? ",\n    \"" : "\n    \"");
+		buf_put_str(b, c->name);     /* a label-name: nothing to escape */
+		buf_puts(b, "\": \"");
+		buf_puts(b, collector_state(idx, c));
+		buf_putc(b, '"');
+	}
+	buf_puts(b, idx->ncollectors ? "\n  },\n" : "},\n");
+	buf_puts(b, "  \"segment\": {\n");
 	json_kv_u64(b, "    ", "layout_version", in->layout_version, 0);
 	json_kv_u64(b, "    ", "bytes_total", in->total_size, 0);
 	json_kv_u64(b, "    ", "bytes_used", used_bytes, 0);
@@ -562,7 +559,8 @@ shmet_render_health(const struct shmet_index *idx,
 		    idx->skipped_families + idx->skipped_series, 0);
 	buf_puts(b, "    \"registration_failures\": {\n");
 	for (uint32_t i = 0; i < SHMET_FAIL_COUNT; i++)
-		json_kv_u64(b, "      ", failure_names[i], in->failures[i],
+		json_kv_u64(b, "      ", shmet_seg_failure_name(i),
+			    in->failures[i],
 			    i + 1 == SHMET_FAIL_COUNT);
 	buf_puts(b, "    }\n  }\n}\n");
 	return b->failed ? -1 : 0;

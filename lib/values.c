@@ -208,9 +208,7 @@ gauge_block(struct shmet_values *v, const struct shmet_index *idx,
 		memcpy(&x, &bits, sizeof x);
 		if (stamp == 0)
 			continue;       /* this writer never set it */
-		if (!live && (mode == SHMET_GAUGE_LIVEALL ||
-			      mode == SHMET_GAUGE_LIVESUM ||
-			      mode == SHMET_GAUGE_LIVEMOSTRECENT))
+		if (!live && shmet_seg_gauge_mode_live(mode))
 			continue;
 		switch (mode) {
 		case SHMET_GAUGE_ALL:
@@ -246,7 +244,7 @@ gauge_block(struct shmet_values *v, const struct shmet_index *idx,
 static int
 block_in_use(const struct shmet_reader *r, uint32_t b, uint32_t *state)
 {
-	const struct shmet_seg_header *h = reader_live_header(r);
+	const struct shmet_seg_header *h = shmet_priv_reader_live_header(r);
 
 	if (b == r->hdr.max_writers) {
 		*state = SHMET_WRITER_ACTIVE;
@@ -257,7 +255,7 @@ block_in_use(const struct shmet_reader *r, uint32_t b, uint32_t *state)
 			       memory_order_acquire) > 0;
 	}
 	/* Acquire: pairs with the claimer's release of state. */
-	*state = atomic_load_explicit(&reader_writer(r, b)->state,
+	*state = atomic_load_explicit(&shmet_priv_reader_writer(r, b)->state,
 				      memory_order_acquire);
 	return *state != SHMET_WRITER_UNUSED;
 }
@@ -318,7 +316,7 @@ shmet_values_collect(const struct shmet_reader *r,
 {
 	struct gauge_scratch gs = { NULL, 0 };
 	struct used_block *blocks;
-	uint64_t now = shmet_now_ns();
+	uint64_t now = reader_now_ns();
 	int rc = reserve_values(v, idx);
 
 	if (rc < 0)
@@ -342,16 +340,33 @@ shmet_values_collect(const struct shmet_reader *r,
 		ub->cells = block_cells(r, b);
 		/* Liveness costs a syscall per block: only when asked. */
 		ub->live = b == r->hdr.max_writers || !idx->live_modes ||
-			   reader_writer_live_cached(r, b, state, now);
+			   shmet_priv_reader_writer_live_cached(r, b, state, now);
 		/* Relaxed pid: a label, ordered by the acquire of state. */
 		ub->pid = b == r->hdr.max_writers ? 0 :
-			  atomic_load_explicit(&reader_writer(r, b)->pid,
+			  atomic_load_explicit(&shmet_priv_reader_writer(r, b)->pid,
 					       memory_order_relaxed);
 		v->blocks_read++;
 	}
 	rc = sum_blocks(v, idx, blocks, v->blocks_read, &gs);
 	free(blocks);
 	free(gs.stamp);
+	/*
+	 * A zero-label gauge in a sum mode that no (live) writer holds is the
+	 * sum of nothing: 0, not absent, so that "webhook_active_workers < 1"
+	 * is true when every worker died.  Labelled series stay absent: their
+	 * label values name a writer's fact that no longer exists.
+	 */
+	for (uint32_t g = 0; g < idx->ngauges; g++) {
+		uint32_t si = idx->gauge_series[g];
+		const struct shmet_index_family *f =
+			&idx->families[idx->series[si].family];
+
+		if (!v->gauge_set[si] && f->label_count == 0 &&
+		    shmet_seg_gauge_mode_sum(f->gauge_mode)) {
+			v->gauge[si] = 0;
+			v->gauge_set[si] = 1;
+		}
+	}
 	/* Renderers walk samples in series order, pids ascending. */
 	if (v->nsamples > 1)
 		qsort(v->samples, v->nsamples, sizeof *v->samples, cmp_sample);

@@ -5,7 +5,6 @@
  * Runs every API once so that every inline body is instantiated.
  */
 #include <shmetrics.h>
-#include <shmetrics-collectors.h>
 
 #include <stdio.h>
 #include <string.h>
@@ -29,8 +28,8 @@ main(void)
 	snprintf(name, sizeof name, "/shmet-header-%d", (int)getpid());
 	memset(&o, 0, sizeof o);
 	o.name = name;
-	o.max_series = 256;
-	o.cells_per_block = 4096;
+	o.max_series = 64;
+	o.cells_per_block = 1024;
 	o.max_writers = 2;
 	rc |= shmet_open(&seg, &o);
 	rc |= shmet_counter_family(&seg, &f, "a_total", "a", 2, names);
@@ -62,19 +61,6 @@ main(void)
 	d.type = SHMET_TYPE_COUNTER;
 	rc |= shmet_family_register(&seg, &d, &f);
 	rc |= shmet_counter_new(&seg, &c, "z_total", "z");
-	{
-		struct shmet_campaign_collector cc;
-		struct shmet_webhook_collector wc;
-
-		rc |= shmet_campaign_collector_init(&cc, &seg);
-		rc |= shmet_webhook_collector_init(&wc, &seg, "w1");
-		SHMET_TIMED(shmet_campaign_time_processing(&cc, "c")) {
-			SHMET_DELIVERY(t, shmet_webhook_time_delivery(&wc,
-								      "p")) {
-				shmet_delivery_set_success(&t, "e");
-			}
-		}
-	}
 	if (rc)
 		fprintf(stderr, "error: %s\n", shmet_last_error(&seg));
 	shmet_close(&seg);

@@ -125,7 +125,7 @@ struct header_break {
 
 static const struct header_break header_breaks[] = {
 	HB(magic, 0x1234, -EPROTO, "bad magic"),
-	HB(layout_version, 2, -EPROTONOSUPPORT, "layout version 2"),
+	HB(layout_version, 1, -EPROTONOSUPPORT, "layout version 1"),
 	HB(header_size, 512, -EPROTO, "header size 512"),
 	HB(init_state, 0, -EAGAIN, "not initialised"),
 	HB(total_size, 12345, -EPROTO, "header says 12345 bytes"),
@@ -296,6 +296,78 @@ mapping_perms(const void *addr, char perms[5])
 	fclose(f);
 }
 
+/* Overwrite the first occurrence of `from` in the string pool. */
+static void
+patch_pool(struct shmet_segment *seg, const char *from, const char *to)
+{
+	unsigned char *pool = seg->base + seg->hdr->strings_off;
+	size_t n = strlen(from);
+
+	for (uint32_t i = 0; i + n <= seg->hdr->string_bytes; i++) {
+		if (memcmp(pool + i, from, n) == 0) {
+			memcpy(pool + i, to, n);
+			return;
+		}
+	}
+	ck_abort_msg("%s not in the pool", from);
+}
+
+static const char *
+health_status(struct test_snapshot *s)
+{
+	static char out[16];
+	struct shmet_buf b = { 0 };
+	struct shmet_reader_info in;
+
+	shmet_reader_info(s->reader, &in);
+	shmet_render_health(s->index, &in, &b);
+	snprintf(out, sizeof out, "%s",
+		 strstr(b.data, "\"degraded\"") ? "degraded" : "healthy");
+	shmet_buf_free(&b);
+	return out;
+}
+
+/*
+ * Records that would break a page (a histogram label renamed le, a label
+ * twice, two families exposing one name) are left out, counted, and turn
+ * health degraded, even though they pass every other check.
+ */
+START_TEST(test_reader_refuses_page_breaking_records)
+{
+	static const char *const lz[] = { "zz" };
+	static const char *const ab[] = { "aq", "ar" };
+	static const double b[] = { 1 };
+	struct shmet_segment seg;
+	struct shmet_family f;
+	struct shmet_counter c;
+	struct shmet_gauge g;
+	struct test_snapshot s;
+
+	test_open(&seg, NULL);
+	shmet_counter_new(&seg, &c, "ok_total", "ok");
+	shmet_histogram_family(&seg, &f, "hq_seconds", "h", 1, b, 1, lz);
+	shmet_counter_family(&seg, &f, "dq_total", "d", 2, ab);
+	shmet_counter_new(&seg, &c, "xq_total", "x");
+	shmet_gauge_new(&seg, &g, "xq_createz", "w", 0);
+	shmet_gauge_set(&g, 1);
+	test_snapshot_take(&s);
+	ck_assert_uint_eq(shmet_index_family_count(s.index), 5);
+	ck_assert_str_eq(health_status(&s), "healthy");
+	test_snapshot_free(&s);
+
+	patch_pool(&seg, "zz", "le");           /* reserved on histograms */
+	patch_pool(&seg, "ar", "aq");           /* a label twice */
+	patch_pool(&seg, "xq_createz", "xq_created"); /* xq_total's sample */
+	test_snapshot_take(&s);
+	ck_assert_uint_eq(shmet_index_family_count(s.index), 2);
+	ck_assert_ptr_nonnull(shmet_index_find(s.index, "ok_total"));
+	ck_assert_ptr_nonnull(shmet_index_find(s.index, "xq_total"));
+	ck_assert_str_eq(health_status(&s), "degraded");
+	test_snapshot_free(&s);
+	shmet_close(&seg);
+}
+END_TEST
+
 START_TEST(test_reader_mapping_is_read_only)
 {
 	struct shmet_segment seg;
@@ -358,6 +430,7 @@ TEST_SUITE(reader)
 	tcase_add_test(tc, test_reader_corrupt_series_records);
 	tcase_add_test(tc, test_reader_sees_growth);
 	tcase_add_test(tc, test_reader_mapping_is_read_only);
+	tcase_add_test(tc, test_reader_refuses_page_breaking_records);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "test-common.h"
@@ -170,6 +171,7 @@ START_TEST(test_counter_inc_add)
 	shmet_counter_add_double(&c, 0.5);
 	shmet_counter_add_double(&c, -10);      /* ignored */
 	shmet_counter_add_double(&c, NAN);      /* ignored */
+	shmet_counter_add_double(&c, INFINITY); /* ignored */
 	ck_assert_double_eq(test_counter("campaign_calls_initiated_total",
 					 SHMET_VALUES("abc", "u1")), 42.5);
 	shmet_close(&seg);
@@ -247,6 +249,33 @@ START_TEST(test_gauge_ops)
 }
 END_TEST
 
+/* The sum of no live writer is 0: webhook_active_workers < 1 can fire. */
+START_TEST(test_sum_gauge_without_writers_is_zero)
+{
+	static const char *const l[] = { "k" };
+	struct shmet_segment seg;
+	struct shmet_family f;
+	struct shmet_gauge g;
+	struct test_snapshot s;
+	int i;
+
+	test_open(&seg, NULL);
+	shmet_gauge_new(&seg, &g, "workers", "w", SHMET_GAUGE_LIVESUM);
+	shmet_gauge_family(&seg, &f, "per_k", "p", SHMET_GAUGE_LIVESUM, 1, l);
+	shmet_gauge_labels(&f, &g, 1, l);
+	shmet_gauge_set(&g, 3);
+	shmet_close(&seg);              /* no live writer holds either */
+	test_snapshot_take(&s);
+	i = test_find_series(&s, "workers", 0, NULL);
+	ck_assert_int_ge(i, 0);
+	ck_assert_int_eq(s.values.gauge_set[i], 1);
+	ck_assert_double_eq(s.values.gauge[i], 0);
+	i = test_find_series(&s, "per_k", 1, l);
+	ck_assert_int_eq(s.values.gauge_set[i], 0);     /* labelled: absent */
+	test_snapshot_free(&s);
+}
+END_TEST
+
 START_TEST(test_gauge_unset_is_absent)
 {
 	struct shmet_segment seg;
@@ -294,10 +323,17 @@ START_TEST(test_histogram_buckets)
 	ck_assert_double_eq_tol(shmet_values_hist_sum(&s.values, s.index, i),
 				0.05 + 0.1 + 0.7 + 5 + 1e9 - 1, 1e-6);
 	test_snapshot_free(&s);
-	shmet_histogram_observe(&h, NAN);       /* +Inf bucket, sum NaN */
+	/* Non-finite observations count in their bucket (NaN and +Inf in
+	 * +Inf, -Inf in the first) and leave the sum a number. */
+	shmet_histogram_observe(&h, NAN);
+	shmet_histogram_observe(&h, INFINITY);
+	shmet_histogram_observe(&h, -INFINITY);
 	test_snapshot_take(&s);
-	ck_assert_uint_eq(shmet_values_bucket(&s.values, s.index, i, 4), 2);
-	ck_assert(isnan(shmet_values_hist_sum(&s.values, s.index, i)));
+	ck_assert_uint_eq(shmet_values_bucket(&s.values, s.index, i, 0), 4);
+	ck_assert_uint_eq(shmet_values_bucket(&s.values, s.index, i, 4), 3);
+	ck_assert_uint_eq(shmet_values_hist_count(&s.values, s.index, i), 9);
+	ck_assert_double_eq_tol(shmet_values_hist_sum(&s.values, s.index, i),
+				0.05 + 0.1 + 0.7 + 5 + 1e9 - 1, 1e-6);
 	test_snapshot_free(&s);
 	shmet_close(&seg);
 }
@@ -343,6 +379,186 @@ START_TEST(test_bound_helpers)
 	ck_assert_uint_eq(shmet_exponential_bounds(1, 1, 4, b), 0);
 	ck_assert_uint_eq(shmet_linear_bounds(0, 1, 0, b), 0);
 	ck_assert_uint_eq(shmet_linear_bounds(0, 1, SHMET_MAX_BOUNDS + 1, b), 0);
+}
+END_TEST
+
+/* Leave the block through break and return: SHMET_TIME still observes. */
+static int
+timed_return(struct shmet_histogram *h)
+{
+	SHMET_TIME(h) {
+		return 1;
+	}
+	return 0;
+}
+
+START_TEST(test_time_macro_every_exit)
+{
+	struct shmet_segment seg;
+	struct shmet_histogram h;
+	double b[] = { 10 };
+
+	test_open(&seg, NULL);
+	shmet_histogram_new(&seg, &h, "te_seconds", "t", 1, b);
+	for (int i = 0; i < 3; i++) {
+		SHMET_TIME(&h) {
+			if (i == 1)
+				break;
+		}
+	}
+	/* break leaves the timed block, not the loop: 3 observations */
+	ck_assert_uint_eq(test_hist_count("te_seconds", 0, NULL), 3);
+	ck_assert_int_eq(timed_return(&h), 1);
+	ck_assert_uint_eq(test_hist_count("te_seconds", 0, NULL), 4);
+	shmet_close(&seg);
+}
+END_TEST
+
+/* Every pair the issue found makes strict parsers reject the page. */
+START_TEST(test_exposed_name_collisions)
+{
+	static const struct {
+		uint32_t type1;
+		const char *name1;
+		uint32_t type2;
+		const char *name2;
+	} pairs[] = {
+		{ SHMET_TYPE_COUNTER, "x", SHMET_TYPE_COUNTER, "x_total" },
+		{ SHMET_TYPE_COUNTER, "y_total", SHMET_TYPE_COUNTER, "y" },
+		{ SHMET_TYPE_HISTOGRAM, "h", SHMET_TYPE_GAUGE, "h_bucket" },
+		{ SHMET_TYPE_HISTOGRAM, "h2", SHMET_TYPE_GAUGE, "h2_count" },
+		{ SHMET_TYPE_GAUGE, "h3_sum", SHMET_TYPE_HISTOGRAM, "h3" },
+		{ SHMET_TYPE_COUNTER, "c_total", SHMET_TYPE_GAUGE, "c" },
+		{ SHMET_TYPE_COUNTER, "d_total", SHMET_TYPE_GAUGE, "d_created" },
+		{ SHMET_TYPE_GAUGE, "e_total", SHMET_TYPE_COUNTER, "e" },
+	};
+	struct shmet_segment seg;
+	double b[] = { 1 };
+
+	test_open(&seg, NULL);
+	for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+		struct shmet_family_desc d;
+		struct shmet_family f;
+		int rc;
+
+		memset(&d, 0, sizeof d);
+		d.name = pairs[i].name1;
+		d.type = pairs[i].type1;
+		d.help = "h";
+		d.bound_count = 1;
+		d.bounds = b;
+		ck_assert_int_eq(shmet_family_register(&seg, &d, &f), 0);
+		d.name = pairs[i].name2;
+		d.type = pairs[i].type2;
+		rc = shmet_family_register(&seg, &d, &f);
+		ck_assert_msg(rc == -EEXIST, "%s after %s: %d", pairs[i].name2,
+			      pairs[i].name1, rc);
+		/* the message names both families by name */
+		ck_assert_msg(strstr(shmet_last_error(&seg), pairs[i].name1) &&
+			      strstr(shmet_last_error(&seg), pairs[i].name2),
+			      "%s", shmet_last_error(&seg));
+	}
+	shmet_close(&seg);
+}
+END_TEST
+
+START_TEST(test_reserved_names)
+{
+	struct shmet_segment seg;
+	struct shmet_counter c;
+
+	test_open(&seg, NULL);
+	ck_assert_int_eq(shmet_counter_new(&seg, &c, "process_cpu_seconds",
+					   "x"), -EEXIST);
+	ck_assert_int_eq(shmet_counter_new(&seg, &c, "shmetrics_renders",
+					   "x"), -EEXIST);
+	ck_assert_ptr_nonnull(strstr(shmet_last_error(&seg), "reserved"));
+	shmet_close(&seg);
+}
+END_TEST
+
+/* A registration that fails after taking a record gives it back. */
+START_TEST(test_failed_registration_gives_back)
+{
+	static const char *const one[] = { "id" };
+	struct shmet_options o = test_options();
+	struct shmet_segment seg;
+	struct shmet_family f;
+	struct shmet_counter c;
+	struct shmet_reader_info in;
+	struct shmet_reader *r;
+	char v[1000], err[256];
+	const char *vals[1] = { v };
+	uint32_t series_before;
+
+	o.string_bytes = 4096;
+	test_open(&seg, &o);
+	shmet_counter_family(&seg, &f, "g_total", "g", 1, one);
+	memset(v, 'x', sizeof v - 1);
+	v[sizeof v - 1] = '\0';
+	for (int i = 0; i < 10; i++) {
+		v[0] = (char)('A' + i);
+		if (shmet_counter_labels(&f, &c, 1, vals) < 0)
+			break;
+	}
+	ck_assert_int_eq(shmet_reader_open(test_segment_name, &r, err,
+					   sizeof err), 0);
+	shmet_reader_info(r, &in);
+	series_before = in.series_used;
+	/* 100 attempts that cannot fit take nothing for good */
+	for (int i = 0; i < 100; i++) {
+		v[0] = (char)('d' + i % 20);
+		v[1] = (char)('a' + i / 20);
+		ck_assert_int_eq(shmet_counter_labels(&f, &c, 1, vals),
+				 -ENOSPC);
+	}
+	shmet_reader_info(r, &in);
+	ck_assert_uint_le(in.series_used, series_before + 1);
+	/* a short value still fits: the record and cells came back */
+	ck_assert_int_eq(shmet_counter_labels(&f, &c, 1,
+					      (const char *const[]){ "s" }),
+			 0);
+	shmet_reader_close(r);
+	shmet_close(&seg);
+}
+END_TEST
+
+/* Another user created the name first: refuse it (StrictModes). */
+START_TEST(test_open_refuses_squatted_segment)
+{
+	struct shmet_options o = test_options();
+	struct shmet_segment seg;
+	int status;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		return;         /* needs a second user */
+	pid = fork();
+	if (pid == 0) {
+		int fd;
+
+		if (setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(2);
+		fd = shm_open(test_segment_name, O_RDWR | O_CREAT | O_EXCL,
+			      0666);
+		_exit(fd >= 0 && fchmod(fd, 0666) == 0 ? 0 : 3);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	ck_assert_int_eq(shmet_open(&seg, &o), -EPERM);
+	ck_assert_ptr_nonnull(strstr(shmet_last_error(&seg), "uid 65534"));
+	shm_unlink(test_segment_name);
+	/* ours, but writable by others beyond the asked 0600 */
+	{
+		int fd = shm_open(test_segment_name,
+				  O_RDWR | O_CREAT | O_EXCL, 0600);
+
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(fchmod(fd, 0666), 0);
+		close(fd);
+	}
+	ck_assert_int_eq(shmet_open(&seg, &o), -EPERM);
+	ck_assert_ptr_nonnull(strstr(shmet_last_error(&seg), "0666"));
 }
 END_TEST
 
@@ -780,6 +996,7 @@ TEST_SUITE(writer)
 	tcase_add_test(tc, test_open_no_create_missing);
 	tcase_add_test(tc, test_open_foreign_segment);
 	tcase_add_test(tc, test_open_newer_version_refused);
+	tcase_add_test(tc, test_open_refuses_squatted_segment);
 	tcase_add_test(tc, test_close_leaves_safe_handles);
 	tcase_add_test(tc, test_fallback_block_when_slots_full);
 	tcase_add_test(tc, test_takeover_resets_gauges_keeps_counters);
@@ -792,10 +1009,12 @@ TEST_SUITE(writer)
 	tcase_add_test(tc, test_counter_zero_labels);
 	tcase_add_test(tc, test_gauge_ops);
 	tcase_add_test(tc, test_gauge_unset_is_absent);
+	tcase_add_test(tc, test_sum_gauge_without_writers_is_zero);
 	tcase_add_test(tc, test_histogram_buckets);
 	tcase_add_test(tc, test_histogram_many_bounds_binary_search);
 	tcase_add_test(tc, test_bound_helpers);
 	tcase_add_test(tc, test_time_macro_observes_once);
+	tcase_add_test(tc, test_time_macro_every_exit);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("Registration errors");
@@ -807,6 +1026,9 @@ TEST_SUITE(writer)
 	tcase_add_test(tc, test_cardinality_limit);
 	tcase_add_test(tc, test_segment_full);
 	tcase_add_test(tc, test_cells_and_strings_full);
+	tcase_add_test(tc, test_exposed_name_collisions);
+	tcase_add_test(tc, test_reserved_names);
+	tcase_add_test(tc, test_failed_registration_gives_back);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -51,6 +51,15 @@ struct ctl {
 	struct shmet_options create;
 };
 
+static uint64_t
+realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static int
 fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -207,8 +216,7 @@ cmd_dump(struct ctl *c)
 			rc = shmet_render_openmetrics(idx, &v, &b);
 		else if (!strcmp(c->format, "json"))
 			rc = shmet_render_json(
-				idx, &v, shmet_impl_clock_ns(CLOCK_REALTIME),
-				&b);
+				idx, &v, realtime_ns(), &b);
 		else {
 			shmet_reader_info(r, &in);
 			rc = shmet_render_health(idx, &in, &b);

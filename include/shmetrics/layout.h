@@ -2,8 +2,9 @@
  * shmetrics segment layout: the contract between writer processes and
  * readers that may have been built at different times.
  *
- * This is the only file that include/shmetrics/impl.h (writers) and lib/
- * (readers) share.  Every on-segment structure has fixed-width fields, an
+ * Writers (include/shmetrics/writer-impl.h) and readers (lib/) share this
+ * file and format.h, which holds every rule both sides apply to what is
+ * here.  Every on-segment structure has fixed-width fields, an
  * explicit size and offset pinned by _Static_assert, no enums, no bool and no
  * pointers: all references are offsets from the segment start (regions) or
  * from the string pool start (strings).
@@ -38,8 +39,22 @@
  * sequence of {uint16 length, bytes} entries, label_count of them, unaligned.
  * Histogram bounds are label_count-independent double[bound_count], 8-aligned.
  *
+ * Collector records: a family record of type SHMET_TYPE_COLLECTOR names a
+ * group of families that an application declares together (the health
+ * endpoint reports each group's state).  Its name is "@" + the collector's
+ * name, so it never matches a metric name; its label_names blob lists the
+ * member family names (label_count of them); it has no cells and no
+ * series.
+ *
+ * Reserved extents: a writer reserves (fallocates) its block's pages before
+ * it writes them and publishes how far in shmet_seg_writer.reserved_bytes;
+ * readers read a block only that far (and never past the file's size).
+ *
  * History:
  *   1  initial layout
+ *   2  + shmet_seg_writer.reserved_bytes, + header fallback_reserved_bytes,
+ *      + SHMET_TYPE_COLLECTOR records;
+ *      hash and rules moved to format.h (unchanged)
  */
 #ifndef SHMETRICS_LAYOUT_H
 #define SHMETRICS_LAYOUT_H
@@ -60,10 +75,14 @@
 
 /* "\x7fSHMETRC" read as a little-endian uint64 */
 #define SHMET_MAGIC             UINT64_C(0x435254454d48537f)
-#define SHMET_LAYOUT_VERSION    1u      /* 1: initial layout */
+#define SHMET_LAYOUT_VERSION    2u      /* see History above */
 #define SHMET_HEADER_SIZE       4096u
 #define SHMET_CACHELINE         64u
 #define SHMET_PAGE              4096u
+
+/* Where writers and readers find the segment unless told otherwise. */
+#define SHMET_DEFAULT_SEGMENT   "/shmetrics"
+#define SHMET_ENV_SEGMENT       "SHMETRICS_SEGMENT"
 
 #define SHMET_INIT_EMPTY        0u      /* creator has not finished */
 #define SHMET_INIT_READY        1u      /* every region initialised */
@@ -72,6 +91,8 @@
 #define SHMET_TYPE_COUNTER      1u
 #define SHMET_TYPE_GAUGE        2u
 #define SHMET_TYPE_HISTOGRAM    3u
+#define SHMET_TYPE_COLLECTOR    4u      /* a named group of families */
+#define SHMET_COLLECTOR_PREFIX  '@'     /* first byte of a collector's name */
 
 /* Gauge modes, as in Python's multiprocess client. */
 #define SHMET_GAUGE_ALL                 1u
@@ -110,15 +131,7 @@
 #define SHMET_MAX_NAME_LEN      200u
 #define SHMET_MAX_HELP_LEN      1024u
 #define SHMET_MAX_LABEL_VALUE_LEN 1024u
-
-/*
- * Advisory OFD locks on the segment's file (never on its bytes: the offsets
- * lie far beyond any segment size).  An OFD lock belongs to an open file
- * description, so it survives pid reuse, works across PID namespaces and is
- * released by the kernel when the holder dies.
- */
-#define SHMET_LOCK_INIT         (UINT64_C(1) << 40)
-#define SHMET_LOCK_SLOT(i)      (SHMET_LOCK_INIT + 1u + (uint64_t)(i))
+#define SHMET_MAX_COLLECTOR_FAMILIES 256u
 
 struct shmet_seg_str {
 	uint32_t off;                   /* from strings_off */
@@ -166,7 +179,8 @@ struct shmet_seg_header {
 	SHMET_ATOMIC(uint32_t) cells_used;
 	SHMET_ATOMIC(uint32_t) strings_used;
 	SHMET_ATOMIC(uint64_t) generation; /* bumped after each publication */
-	uint8_t padding3[40];
+	SHMET_ATOMIC(uint64_t) fallback_reserved_bytes; /* of the fallback block */
+	uint8_t padding3[32];
 
 	/* Lines 4-5: registration failures by SHMET_FAIL_* reason. */
 	SHMET_ATOMIC(uint64_t) failures[SHMET_FAIL_SLOTS];
@@ -185,7 +199,8 @@ struct shmet_seg_writer {
 	SHMET_ATOMIC(uint64_t) claimed_ns;   /* CLOCK_REALTIME of the claim */
 	SHMET_ATOMIC(uint64_t) takeovers;    /* claims of this slot after the first */
 	SHMET_ATOMIC(uint64_t) last_gauge_ns; /* CLOCK_REALTIME of the claim's gauge reset */
-	uint8_t padding1[24];
+	SHMET_ATOMIC(uint64_t) reserved_bytes; /* of the block, fallocated; only grows */
+	uint8_t padding1[16];
 };
 
 struct shmet_seg_family {
@@ -202,7 +217,7 @@ struct shmet_seg_family {
 	struct shmet_seg_str unit;      /* len 0: no unit */
 	struct shmet_seg_str label_names; /* label blob */
 	struct shmet_seg_str bounds;    /* double[bound_count], len in bytes */
-	uint64_t hash;                  /* shmet_impl_name_hash of the name */
+	uint64_t hash;                  /* shmet_seg_name_hash of the name */
 	uint8_t reserved[48];
 };
 
@@ -210,7 +225,7 @@ struct shmet_seg_series {
 	uint32_t family;                /* index into the family table */
 	uint32_t first_cell;
 	struct shmet_seg_str labels;    /* label blob of values */
-	uint64_t hash;                  /* shmet_impl_series_hash */
+	uint64_t hash;                  /* see format.h, series hash */
 	uint64_t reserved;
 };
 
@@ -238,6 +253,7 @@ SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, writers_off) == 128, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, block_stride) == 184, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, families_used) == 192, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, generation) == 208, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, fallback_reserved_bytes) == 216, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, failures) == 256, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, reserved) == 384, "");
 
@@ -245,6 +261,7 @@ SHMET_STATIC_ASSERT(sizeof(struct shmet_seg_writer) == SHMET_CACHELINE,
 		    "a writer slot is one cache line");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_writer, pid) == 8, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_writer, last_gauge_ns) == 32, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_writer, reserved_bytes) == 40, "");
 
 SHMET_STATIC_ASSERT(sizeof(struct shmet_seg_family) == 128, "family size");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, series_count) == 24, "");
@@ -255,84 +272,5 @@ SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, hash) == 72, "");
 SHMET_STATIC_ASSERT(sizeof(struct shmet_seg_series) == 32, "series size");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_series, labels) == 8, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_series, hash) == 16, "");
-
-/*
- * The hash that places families and series in the index.  Part of the
- * format: every process must compute the same value, so changing it means a
- * new SHMET_LAYOUT_VERSION.
- */
-#define SHMET_HASH_K1 UINT64_C(0x9e3779b97f4a7c15)
-#define SHMET_HASH_K2 UINT64_C(0xbf58476d1ce4e5b9)
-#define SHMET_HASH_K3 UINT64_C(0x94d049bb133111eb)
-
-static inline uint64_t
-shmet_impl_mix(uint64_t h)
-{
-	h ^= h >> 30;
-	h *= SHMET_HASH_K2;
-	h ^= h >> 27;
-	h *= SHMET_HASH_K3;
-	h ^= h >> 31;
-	return h;
-}
-
-/* Bytes b[0..8) as a little-endian uint64 (one load on such hosts). */
-static inline uint64_t
-shmet_impl_load_le64(const unsigned char *b)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	uint64_t w;
-
-	memcpy(&w, b, sizeof w);
-	return w;
-#else
-	uint64_t w = 0;
-
-	for (unsigned i = 0; i < 8; i++)
-		w |= (uint64_t)b[i] << (8 * i);
-	return w;
-#endif
-}
-
-/*
- * Continue hash h over len bytes at p: one multiply per 8 bytes; callers
- * finish with shmet_impl_mix, which does the avalanche once.
- */
-static inline uint64_t
-shmet_impl_hash_bytes(uint64_t h, const void *p, size_t len)
-{
-	const unsigned char *b = (const unsigned char *)p;
-	h ^= (uint64_t)len * SHMET_HASH_K1;
-	while (len >= 8) {
-		uint64_t w = shmet_impl_load_le64(b);
-
-		h = (h ^ w) * SHMET_HASH_K2;
-		h = (h << 23) | (h >> 41);
-		b += 8;
-		len -= 8;
-	}
-	if (len > 0) {
-		uint64_t w = 0;
-
-		for (unsigned i = 0; i < len; i++)
-			w |= (uint64_t)b[i] << (8 * i);
-		h = (h ^ w) * SHMET_HASH_K3;
-		h = (h << 23) | (h >> 41);
-	}
-	return h;
-}
-
-/* Series hash: family index, then each label value in order. */
-static inline uint64_t
-shmet_impl_series_hash_start(uint32_t family)
-{
-	return shmet_impl_mix((uint64_t)family + SHMET_HASH_K1);
-}
-
-static inline uint64_t
-shmet_impl_name_hash(const char *name, size_t len)
-{
-	return shmet_impl_mix(shmet_impl_hash_bytes(SHMET_HASH_K3, name, len));
-}
 
 #endif /* SHMETRICS_LAYOUT_H */

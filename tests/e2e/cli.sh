@@ -26,8 +26,8 @@ for b in "$ctl" "$fleet" "$exporter"; do
 	expect_error "$b unknown option" "'--bogus'" "$b" --bogus
 	expect_error "$b missing value" "'--segment'" "$b" --segment
 done
-"$ctl" --version | grep -q 'layout 1' || fail "ctl --version"
-"$exporter" --version | grep -q 'layout 1' || fail "exporter --version"
+"$ctl" --version | grep -q 'layout 2' || fail "ctl --version"
+"$exporter" --version | grep -q 'layout 2' || fail "exporter --version"
 seg=/shmet-cli-$$
 expect_error "ctl without command" "no command" "$ctl"
 expect_error "ctl unknown command" "unknown command 'frobnicate'" "$ctl" frobnicate

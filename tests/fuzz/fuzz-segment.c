@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <shmetrics.h>
+#include <shmetrics/format.h>
 
 #include "shmetrics-reader.h"
 
@@ -68,7 +68,7 @@ repaired(const uint8_t *data, size_t size, size_t *out_size)
 	if (size < 24)
 		return NULL;
 	memset(&g, 0, sizeof g);
-	if (shmet_impl_geometry(&g, small(data + 1, 1, 8),
+	if (shmet_seg_geometry(&g, small(data + 1, 1, 8),
 				small(data + 5, 1, 32), small(data + 9, 1, 3),
 				small(data + 13, 16, 512),
 				small(data + 17, 4096, 8192)) < 0)

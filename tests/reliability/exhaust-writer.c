@@ -46,9 +46,9 @@ main(int argc, char **argv)
 	for (long i = 0; i < rounds; i++) {
 		int rc;
 
-		/* long values: the string pool fills as well */
-		snprintf(v, sizeof v, "%0150ld", i % 5000);
-		rc = shmet_counter_labels(i % 2 ? &fa : &fb, &c, 1, vals);
+		snprintf(v, sizeof v, "%08ld", i % 5000);
+		/* a reaches its cardinality limit, then b fills the series */
+		rc = shmet_counter_labels(i % 4 ? &fa : &fb, &c, 1, vals);
 		if (rc == 0)
 			ok++;
 		else if (rc == -ENOSPC)
@@ -59,6 +59,26 @@ main(int argc, char **argv)
 			other++;
 		shmet_counter_inc(&c);          /* works even when failed */
 		shmet_counter_inc(&keep);
+	}
+	/*
+	 * The series are full; a failed registration gives back what it took,
+	 * so the string pool fills only through what succeeds: families with
+	 * long help texts.
+	 */
+	for (int j = 0; j < 1000; j++) {
+		char name[64], help[1000];
+		int rc;
+
+		snprintf(name, sizeof name, "filler_%d_total", j);
+		memset(help, 'h', sizeof help - 1);
+		help[sizeof help - 1] = '\0';
+		rc = shmet_counter_family(&seg, &fa, name, help, 0, NULL);
+		if (rc == -ENOSPC) {
+			enospc++;
+			break;
+		}
+		if (rc < 0)
+			other++;
 	}
 	printf("increments %ld ok %ld enospc %ld e2big %ld other %ld\n",
 	       rounds, ok, enospc, e2big, other);

@@ -1,6 +1,12 @@
 /*
- * shmetrics writer: inline bodies of the API in <shmetrics.h>.
- * Do not include directly.  The shmet_impl_* namespace is internal only.
+ * shmetrics writer: the slow path of the API in <shmetrics.h> (attach, slot
+ * claim and takeover, fork handling, registration).  Compiled once per
+ * program: <shmetrics.h> includes this file only where
+ * SHMETRICS_IMPLEMENTATION is defined (one file of a program that links
+ * nothing), and libshmetrics compiles it the same way.  Its process-wide
+ * state (the fork list, the scratch cells, the error messages) therefore
+ * exists once per process.  The shmet_impl_* namespace is internal only.
+ * The rules it shares with readers are in format.h.
  *
  * Ordering guarantees:
  * - Publication.  A family or series record, its strings and its histogram
@@ -41,11 +47,11 @@
  * is guarded by a try-lock: a thread that finds it busy allocates anew,
  * and never waits.
  */
-#ifndef SHMETRICS_IMPL_H
-#define SHMETRICS_IMPL_H
+#ifndef SHMETRICS_WRITER_IMPL_H
+#define SHMETRICS_WRITER_IMPL_H
 
 #ifndef SHMETRICS_H
-#error "include <shmetrics.h>, not <shmetrics/impl.h>"
+#error "define SHMETRICS_IMPLEMENTATION and include <shmetrics.h> instead"
 #endif
 
 #include <errno.h>
@@ -60,13 +66,9 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Linux OFD lock commands, in case the feature macros hide them. */
-#ifndef F_OFD_GETLK
-#define F_OFD_GETLK 36
-#endif
-#ifndef F_OFD_SETLK
-#define F_OFD_SETLK 37
-#endif
+#include "format.h"
+#include "lock.h"
+
 
 #ifndef MAP_ANONYMOUS
 #define MAP_ANONYMOUS 0x20
@@ -76,11 +78,9 @@
 #endif
 
 #ifdef __cplusplus
-#define SHMET_MO(x) std::memory_order_##x
-#define SHMET_AT(fn) std::atomic_##fn
+#define SHMET_THREAD_LOCAL thread_local
 #else
-#define SHMET_MO(x) memory_order_##x
-#define SHMET_AT(fn) atomic_##fn
+#define SHMET_THREAD_LOCAL _Thread_local
 #endif
 
 #if defined(__GNUC__)
@@ -92,39 +92,39 @@
 typedef SHMET_ATOMIC(uint64_t) shmet_impl_cell;
 
 /* ---------------------------------------------------------------- */
-/* Per-translation-unit state (function-local statics: no warnings  */
-/* when unused, one instance per TU that includes the header).      */
+/* Process-wide state: defined once, in the one file that compiles  */
+/* this (see the top).                                              */
 
-static inline shmet_impl_cell *
+/*
+ * Failed handles point here.  Atomic, so concurrent use from threads is
+ * defined; nobody reads it.  Large enough for any histogram.
+ */
+static shmet_impl_cell shmet_impl_scratch_cells[SHMET_MAX_BOUNDS + 2];
+
+static shmet_impl_cell *
 shmet_impl_scratch(void)
 {
-	/*
-	 * Failed handles point here.  Atomic, so concurrent use from threads
-	 * is defined; nobody reads it.  Large enough for any histogram.
-	 */
-	static shmet_impl_cell cells[SHMET_MAX_BOUNDS + 2];
-	return cells;
+	return shmet_impl_scratch_cells;
 }
 
-struct shmet_impl_forklist {
+/* Attached segments, for the fork child handler. */
+static struct {
 	pthread_mutex_t lock;
 	struct shmet_segment *head;
 	int registered;
-};
+} shmet_impl_forklist = { PTHREAD_MUTEX_INITIALIZER, NULL, 0 };
 
-static inline struct shmet_impl_forklist *
-shmet_impl_forklist(void)
-{
-	static struct shmet_impl_forklist list = {
-		PTHREAD_MUTEX_INITIALIZER, NULL, 0
-	};
-	return &list;
-}
+/*
+ * The calling thread's latest failure message.  Per thread, so that
+ * registrations failing in many threads at once neither race on one
+ * buffer nor read each other's text.
+ */
+static SHMET_THREAD_LOCAL char shmet_impl_error[256];
 
 /* ---------------------------------------------------------------- */
 /* Small helpers                                                    */
 
-static inline uint64_t
+static uint64_t
 shmet_impl_clock_ns(clockid_t clock)
 {
 	struct timespec ts;
@@ -133,80 +133,55 @@ shmet_impl_clock_ns(clockid_t clock)
 	return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
 }
 
-static inline uint64_t
+uint64_t
 shmet_now_ns(void)
 {
 	return shmet_impl_clock_ns(CLOCK_MONOTONIC);
 }
 
-static inline uint64_t
-shmet_impl_align(uint64_t v, uint64_t a)
+void
+shmet_gauge_set_to_current_time(const struct shmet_gauge *g)
 {
-	return (v + a - 1) / a * a;
+	shmet_gauge_set(g, (double)shmet_impl_clock_ns(CLOCK_REALTIME) / 1e9);
 }
 
-static inline uint64_t
-shmet_impl_dbits(double d)
-{
-	uint64_t u;
-
-	memcpy(&u, &d, sizeof u);
-	return u;
-}
-
-static inline double
-shmet_impl_bitsd(uint64_t u)
-{
-	double d;
-
-	memcpy(&d, &u, sizeof d);
-	return d;
-}
-
-static inline const char *
+const char *
 shmet_last_error(const struct shmet_segment *seg)
 {
-	return seg ? seg->error : "";
+	(void)seg;
+	return shmet_impl_error;
+}
+
+/* Count a registration failure in the segment (async-signal-safe). */
+static void
+shmet_impl_count(struct shmet_segment *seg, uint32_t reason)
+{
+	/* Relaxed: a statistic, ordered with nothing. */
+	if (seg && seg->attached && reason < SHMET_FAIL_COUNT)
+		SHMET_AT(fetch_add_explicit)(&seg->hdr->failures[reason], 1,
+					     SHMET_MO(relaxed));
 }
 
 #if defined(__GNUC__)
 __attribute__((format(printf, 4, 5)))
 #endif
-static inline int
+static int
 shmet_impl_fail(struct shmet_segment *seg, uint32_t reason, int rc,
 		const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!seg)
-		return rc;
 	va_start(ap, fmt);
-	vsnprintf(seg->error, sizeof seg->error, fmt, ap);
+	vsnprintf(shmet_impl_error, sizeof shmet_impl_error, fmt, ap);
 	va_end(ap);
-	/* Relaxed: a statistic, ordered with nothing. */
-	if (seg->attached && reason < SHMET_FAIL_COUNT)
-		SHMET_AT(fetch_add_explicit)(&seg->hdr->failures[reason], 1,
-					     SHMET_MO(relaxed));
+	shmet_impl_count(seg, reason);
 	return rc;
 }
 
 #define SHMET_IMPL_NO_REASON SHMET_FAIL_SLOTS
 
-static inline int
-shmet_impl_lock(int fd, uint64_t off, short type, int cmd)
-{
-	struct flock fl;
-
-	memset(&fl, 0, sizeof fl);      /* l_pid must be 0 for OFD locks */
-	fl.l_type = type;
-	fl.l_whence = SEEK_SET;
-	fl.l_start = (off_t)off;
-	fl.l_len = 1;
-	return fcntl(fd, cmd, &fl);
-}
-
 /* Bounded allocation from a relaxed cursor; -1 when it does not fit. */
-static inline int
+static int
 shmet_impl_alloc(SHMET_ATOMIC(uint32_t) *cursor, uint32_t cap, uint32_t n,
 		 uint32_t align, uint32_t *out)
 {
@@ -214,7 +189,7 @@ shmet_impl_alloc(SHMET_ATOMIC(uint32_t) *cursor, uint32_t cap, uint32_t n,
 	uint32_t cur = SHMET_AT(load_explicit)(cursor, SHMET_MO(relaxed));
 
 	for (;;) {
-		uint64_t start = shmet_impl_align(cur, align);
+		uint64_t start = shmet_seg_align(cur, align);
 
 		if (start + n > cap)
 			return -1;
@@ -228,123 +203,42 @@ shmet_impl_alloc(SHMET_ATOMIC(uint32_t) *cursor, uint32_t cap, uint32_t n,
 	}
 }
 
-/* ---------------------------------------------------------------- */
-/* Geometry: every capacity and offset derives from the capacities, */
-/* so writers validate a header by recomputing it.                  */
-
-static inline uint32_t
-shmet_impl_pow2_at_least(uint64_t v)
-{
-	uint64_t p = 16;
-
-	while (p < v)
-		p <<= 1;
-	return (uint32_t)p;
-}
-
-static inline int
-shmet_impl_geometry(struct shmet_seg_header *h, uint32_t families,
-		    uint32_t series, uint32_t writers, uint32_t cells,
-		    uint32_t strings)
-{
-	uint64_t off;
-
-	if (families < 1 || families > (1u << 20) || series < 1 ||
-	    series > (1u << 26) || writers < 1 || writers > (1u << 16) ||
-	    cells < 16 || cells > (1u << 28) || strings < 4096 ||
-	    strings > (1u << 31))
-		return -EINVAL;
-	h->max_families = families;
-	h->family_index_slots = shmet_impl_pow2_at_least(2ull * families);
-	h->max_series = series;
-	h->series_index_slots = shmet_impl_pow2_at_least(2ull * series);
-	h->max_writers = writers;
-	h->cells_per_block = cells;
-	h->string_bytes = strings;
-
-	off = SHMET_HEADER_SIZE;
-	h->writers_off = off;
-	off += (uint64_t)writers * sizeof(struct shmet_seg_writer);
-	h->families_off = off;
-	off += (uint64_t)families * sizeof(struct shmet_seg_family);
-	h->family_index_off = off;
-	off = shmet_impl_align(off + 4ull * h->family_index_slots,
-			       SHMET_CACHELINE);
-	h->series_off = off;
-	off += (uint64_t)series * sizeof(struct shmet_seg_series);
-	h->series_index_off = off;
-	off = shmet_impl_align(off + 4ull * h->series_index_slots,
-			       SHMET_CACHELINE);
-	h->strings_off = off;
-	h->values_off = shmet_impl_align(off + strings, SHMET_PAGE);
-	h->block_stride = shmet_impl_align(8ull * cells, SHMET_PAGE);
-	h->total_size = h->values_off + (writers + 1ull) * h->block_stride;
-	return 0;
-}
-
-static inline int
-shmet_impl_geometry_matches(const struct shmet_seg_header *h, uint64_t size)
-{
-	struct shmet_seg_header g;
-
-	memset((void *)&g, 0, sizeof g);
-	if (h->magic != SHMET_MAGIC ||
-	    h->layout_version != SHMET_LAYOUT_VERSION ||
-	    h->header_size != SHMET_HEADER_SIZE)
-		return 0;
-	if (shmet_impl_geometry(&g, h->max_families, h->max_series,
-				h->max_writers, h->cells_per_block,
-				h->string_bytes) < 0)
-		return 0;
-	return g.family_index_slots == h->family_index_slots &&
-	       g.series_index_slots == h->series_index_slots &&
-	       g.writers_off == h->writers_off &&
-	       g.families_off == h->families_off &&
-	       g.family_index_off == h->family_index_off &&
-	       g.series_off == h->series_off &&
-	       g.series_index_off == h->series_index_off &&
-	       g.strings_off == h->strings_off &&
-	       g.values_off == h->values_off &&
-	       g.block_stride == h->block_stride &&
-	       g.total_size == h->total_size && h->total_size == size;
-}
-
 /* Region accessors on an attached (validated) segment. */
-static inline struct shmet_seg_writer *
+static struct shmet_seg_writer *
 shmet_impl_writers(const struct shmet_segment *seg)
 {
 	return (struct shmet_seg_writer *)(void *)(seg->base +
 						   seg->hdr->writers_off);
 }
 
-static inline struct shmet_seg_family *
+static struct shmet_seg_family *
 shmet_impl_families(const struct shmet_segment *seg)
 {
 	return (struct shmet_seg_family *)(void *)(seg->base +
 						   seg->hdr->families_off);
 }
 
-static inline struct shmet_seg_series *
+static struct shmet_seg_series *
 shmet_impl_series_table(const struct shmet_segment *seg)
 {
 	return (struct shmet_seg_series *)(void *)(seg->base +
 						   seg->hdr->series_off);
 }
 
-static inline SHMET_ATOMIC(uint32_t) *
+static SHMET_ATOMIC(uint32_t) *
 shmet_impl_index(const struct shmet_segment *seg, uint64_t off)
 {
 	return (SHMET_ATOMIC(uint32_t) *)(void *)(seg->base + off);
 }
 
-static inline unsigned char *
+static unsigned char *
 shmet_impl_pool(const struct shmet_segment *seg)
 {
 	return seg->base + seg->hdr->strings_off;
 }
 
 /* A string reference checked against the pool: NULL if out of bounds. */
-static inline const unsigned char *
+static const unsigned char *
 shmet_impl_str(const struct shmet_segment *seg, struct shmet_seg_str s)
 {
 	if ((uint64_t)s.off + s.len > seg->hdr->string_bytes)
@@ -355,7 +249,7 @@ shmet_impl_str(const struct shmet_segment *seg, struct shmet_seg_str s)
 /* ---------------------------------------------------------------- */
 /* Creation and attach                                              */
 
-static inline int
+static int
 shmet_impl_resolve_name(struct shmet_segment *seg, const char *name)
 {
 	size_t len;
@@ -375,14 +269,14 @@ shmet_impl_resolve_name(struct shmet_segment *seg, const char *name)
 	return 0;
 }
 
-static inline uint32_t
+static uint32_t
 shmet_impl_opt(uint32_t v, uint32_t def)
 {
 	return v ? v : def;
 }
 
 /* Fill a zeroed metadata region; called with the init lock held. */
-static inline int
+static int
 shmet_impl_initialise(struct shmet_segment *seg,
 		      const struct shmet_options *o)
 {
@@ -391,7 +285,7 @@ shmet_impl_initialise(struct shmet_segment *seg,
 	int rc;
 
 	memset((void *)&g, 0, sizeof g);
-	rc = shmet_impl_geometry(
+	rc = shmet_seg_geometry(
 		&g, shmet_impl_opt(o->max_families, SHMET_DEFAULT_MAX_FAMILIES),
 		shmet_impl_opt(o->max_series, SHMET_DEFAULT_MAX_SERIES),
 		shmet_impl_opt(o->max_writers, SHMET_DEFAULT_MAX_WRITERS),
@@ -441,7 +335,7 @@ shmet_impl_initialise(struct shmet_segment *seg,
 	return 0;
 }
 
-static inline int
+static int
 shmet_impl_is_ready(int fd)
 {
 	struct stat st;
@@ -461,7 +355,7 @@ shmet_impl_is_ready(int fd)
 	return ready;
 }
 
-static inline void
+static void
 shmet_impl_sleep_ms(long ms)
 {
 	struct timespec ts;
@@ -476,7 +370,7 @@ shmet_impl_sleep_ms(long ms)
  * it.  The creator usually wins the lock first; if it died mid-way its lock
  * is gone and a waiter takes over.
  */
-static inline int
+static int
 shmet_impl_wait_ready(struct shmet_segment *seg,
 		      const struct shmet_options *o)
 {
@@ -489,14 +383,12 @@ shmet_impl_wait_ready(struct shmet_segment *seg,
 		if (shmet_impl_is_ready(seg->fd))
 			return 0;
 		if (!(o->flags & SHMET_OPEN_NO_CREATE) &&
-		    shmet_impl_lock(seg->fd, SHMET_LOCK_INIT, F_WRLCK,
-				    F_OFD_SETLK) == 0) {
+		    shmet_seg_lock(seg->fd, SHMET_LOCK_INIT, F_WRLCK) == 0) {
 			int rc = 0;
 
 			if (!shmet_impl_is_ready(seg->fd))
 				rc = shmet_impl_initialise(seg, o);
-			shmet_impl_lock(seg->fd, SHMET_LOCK_INIT, F_UNLCK,
-					F_OFD_SETLK);
+			shmet_seg_lock(seg->fd, SHMET_LOCK_INIT, F_UNLCK);
 			return rc;
 		}
 		if (shmet_now_ns() > deadline)
@@ -508,7 +400,43 @@ shmet_impl_wait_ready(struct shmet_segment *seg,
 	}
 }
 
-static inline int
+/*
+ * An existing segment is attached only if this user owns it and nobody
+ * beyond the mode asked for may write it (as OpenSSH's StrictModes
+ * checks): otherwise another local user who created the name first would
+ * read and rewrite this process's metrics.
+ */
+static int
+shmet_impl_check_owner(struct shmet_segment *seg, mode_t mode)
+{
+	struct stat st;
+	int rc = 0;
+
+	if (fstat(seg->fd, &st) < 0)
+		rc = shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -errno,
+				     "cannot stat %s: %s", seg->name,
+				     strerror(errno));
+	else if (st.st_uid != geteuid())
+		rc = shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -EPERM,
+				     "segment %s belongs to uid %u, not to "
+				     "this user (uid %u): refusing to attach",
+				     seg->name, (unsigned)st.st_uid,
+				     (unsigned)geteuid());
+	else if (st.st_mode & 0022 & ~mode)
+		rc = shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -EPERM,
+				     "segment %s has mode %04o, writable by "
+				     "more users than mode %04o allows: "
+				     "refusing to attach", seg->name,
+				     (unsigned)(st.st_mode & 07777),
+				     (unsigned)mode);
+	if (rc < 0) {
+		close(seg->fd);
+		seg->fd = -1;
+	}
+	return rc;
+}
+
+static int
 shmet_impl_open_fd(struct shmet_segment *seg, const struct shmet_options *o)
 {
 	mode_t mode = (mode_t)shmet_impl_opt(o->mode, SHMET_DEFAULT_MODE);
@@ -543,7 +471,7 @@ shmet_impl_open_fd(struct shmet_segment *seg, const struct shmet_options *o)
 		}
 		seg->fd = shm_open(seg->name, O_RDWR, 0);
 		if (seg->fd >= 0)
-			return 0;
+			return shmet_impl_check_owner(seg, mode);
 		if (errno != ENOENT || (o->flags & SHMET_OPEN_NO_CREATE))
 			break;
 		/* Unlinked between our two calls: try again. */
@@ -553,10 +481,11 @@ shmet_impl_open_fd(struct shmet_segment *seg, const struct shmet_options *o)
 			       seg->name, strerror(errno));
 }
 
-static inline int
+static int
 shmet_impl_map(struct shmet_segment *seg)
 {
 	struct stat st;
+	uint64_t got, want;
 	void *p;
 
 	if (fstat(seg->fd, &st) < 0)
@@ -576,7 +505,11 @@ shmet_impl_map(struct shmet_segment *seg)
 	seg->base = (unsigned char *)p;
 	seg->size = (size_t)st.st_size;
 	seg->hdr = (struct shmet_seg_header *)p;
-	if (!shmet_impl_geometry_matches(seg->hdr, (uint64_t)st.st_size)) {
+	if (seg->hdr->magic != SHMET_MAGIC ||
+	    seg->hdr->layout_version != SHMET_LAYOUT_VERSION ||
+	    seg->hdr->header_size != SHMET_HEADER_SIZE ||
+	    shmet_seg_geometry_mismatch(seg->hdr, &got, &want) ||
+	    seg->hdr->total_size != (uint64_t)st.st_size) {
 		uint32_t version = seg->hdr->layout_version;
 		int ours = seg->hdr->magic == SHMET_MAGIC;
 
@@ -596,14 +529,37 @@ shmet_impl_map(struct shmet_segment *seg)
 	return 0;
 }
 
+/*
+ * Tell readers that our block's first `bytes` are reserved: they read a
+ * block only that far, so a scrape never touches (and so never allocates,
+ * or faults on) a page no writer reserved.  The extent only grows; it
+ * survives takeovers, as the pages do.  Release: pairs with the readers'
+ * acquire load, after which the pages exist (fallocate has returned).
+ */
+static void
+shmet_impl_publish_extent(struct shmet_segment *seg, uint64_t bytes)
+{
+	SHMET_ATOMIC(uint64_t) *extent =
+		seg->slot < seg->hdr->max_writers
+			? &shmet_impl_writers(seg)[seg->slot].reserved_bytes
+			: &seg->hdr->fallback_reserved_bytes;
+	uint64_t cur = SHMET_AT(load_explicit)(extent, SHMET_MO(relaxed));
+
+	while (cur < bytes &&
+	       !SHMET_AT(compare_exchange_weak_explicit)(
+		       extent, &cur, bytes, SHMET_MO(release),
+		       SHMET_MO(relaxed)))
+		;
+}
+
 /* Reserve (fallocate) our block's pages up to cell end; see initialise. */
-static inline int
+static int
 shmet_impl_reserve(struct shmet_segment *seg, uint64_t end_cell)
 {
 	/* Relaxed: a process-local hint, see the CAS below. */
 	uint64_t have = SHMET_AT(load_explicit)(&seg->reserved,
 						SHMET_MO(relaxed));
-	uint64_t want = shmet_impl_align(end_cell * 8, 65536);
+	uint64_t want = shmet_seg_align(end_cell * 8, 65536);
 	uint64_t block_off;
 	int rc;
 
@@ -623,11 +579,12 @@ shmet_impl_reserve(struct shmet_segment *seg, uint64_t end_cell)
 		       &seg->reserved, &have, want, SHMET_MO(relaxed),
 		       SHMET_MO(relaxed)))
 		;
+	shmet_impl_publish_extent(seg, want);
 	return 0;
 }
 
 /* Zero our block's gauge cells: they belonged to a dead writer. */
-static inline void
+static void
 shmet_impl_reset_gauges(struct shmet_segment *seg)
 {
 	const struct shmet_seg_header *h = seg->hdr;
@@ -664,7 +621,7 @@ shmet_impl_reset_gauges(struct shmet_segment *seg)
  * fork, so every handle now points into the new block) and reserve the
  * pages of every cell allocated so far.
  */
-static inline int
+static int
 shmet_impl_map_block(struct shmet_segment *seg, uint32_t slot, int fixed)
 {
 	uint64_t off = seg->hdr->values_off +
@@ -686,7 +643,7 @@ shmet_impl_map_block(struct shmet_segment *seg, uint32_t slot, int fixed)
 					     SHMET_MO(relaxed)));
 }
 
-static inline void
+static void
 shmet_impl_take_slot(struct shmet_segment *seg, uint32_t slot)
 {
 	struct shmet_seg_writer *w = &shmet_impl_writers(seg)[slot];
@@ -709,61 +666,76 @@ shmet_impl_take_slot(struct shmet_segment *seg, uint32_t slot)
 
 /*
  * Claim the first slot whose OFD lock we can take (never used, released,
- * or its holder died), else the shared fallback block.
+ * or its holder died), else the shared fallback block.  Returns the slot
+ * (max_writers for the fallback block) or a negative errno, and formats
+ * nothing: the fork child handler calls it too (see shmet_impl_after_fork).
  */
-static inline int
+static int64_t
 shmet_impl_claim(struct shmet_segment *seg, int fixed)
 {
 	uint32_t n = seg->hdr->max_writers;
 	int rc;
 
 	for (uint32_t i = 0; i < n; i++) {
-		if (shmet_impl_lock(seg->fd, SHMET_LOCK_SLOT(i), F_WRLCK,
-				    F_OFD_SETLK) < 0)
+		if (shmet_seg_lock(seg->fd, SHMET_LOCK_SLOT(i), F_WRLCK) < 0)
 			continue;
 		rc = shmet_impl_map_block(seg, i, fixed);
 		if (rc < 0) {
-			shmet_impl_lock(seg->fd, SHMET_LOCK_SLOT(i), F_UNLCK,
-					F_OFD_SETLK);
-			return shmet_impl_fail(seg, SHMET_FAIL_NO_MEMORY, rc,
-					       "cannot map or reserve writer "
-					       "block %u: %s", i, strerror(-rc));
+			shmet_seg_lock(seg->fd, SHMET_LOCK_SLOT(i), F_UNLCK);
+			shmet_impl_count(seg, SHMET_FAIL_NO_MEMORY);
+			return rc;
 		}
 		shmet_impl_take_slot(seg, i);
-		return 0;
+		return i;
 	}
 	rc = shmet_impl_map_block(seg, n, fixed);
-	if (rc < 0)
-		return shmet_impl_fail(seg, SHMET_FAIL_NO_MEMORY, rc,
-				       "cannot map fallback block: %s",
-				       strerror(-rc));
-	snprintf(seg->error, sizeof seg->error,
-		 "all %u writer slots are held by live processes; writing to "
-		 "the shared fallback block", n);
+	if (rc < 0) {
+		shmet_impl_count(seg, SHMET_FAIL_NO_MEMORY);
+		return rc;
+	}
 	/* Release: readers skip the fallback block until this count is
 	 * non-zero (acquire), so it must be visible before our writes. */
 	SHMET_AT(fetch_add_explicit)(&seg->hdr->failures[SHMET_FAIL_WRITERS_FULL],
 				     1, SHMET_MO(release));
+	return n;
+}
+
+/* shmet_open's claim: the same, with its outcome as a message. */
+static int
+shmet_impl_claim_reporting(struct shmet_segment *seg)
+{
+	int64_t slot = shmet_impl_claim(seg, 0);
+
+	if (slot < 0)
+		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, (int)slot,
+				       "cannot map or reserve a writer block "
+				       "of %s: %s", seg->name,
+				       strerror((int)-slot));
+	if (slot == seg->hdr->max_writers)
+		shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, 0,
+				"all %u writer slots of %s are held by live "
+				"processes; writing to the shared fallback "
+				"block", seg->hdr->max_writers, seg->name);
 	return 0;
 }
 
-static inline void
+static void
 shmet_impl_fork_prepare(void)
 {
-	pthread_mutex_lock(&shmet_impl_forklist()->lock);
+	pthread_mutex_lock(&shmet_impl_forklist.lock);
 }
 
-static inline void
+static void
 shmet_impl_fork_parent(void)
 {
-	pthread_mutex_unlock(&shmet_impl_forklist()->lock);
+	pthread_mutex_unlock(&shmet_impl_forklist.lock);
 }
 
 /* Format "/proc/self/fd/N" without stdio (we run in a fork child). */
-static inline void
+static void
 shmet_impl_fd_path(char *buf, int fd)
 {
-	const char *prefix = "/proc/self/fd/";
+	static const char prefix[] = "/proc/self/fd/";
 	char digits[16];
 	int n = 0;
 
@@ -771,8 +743,8 @@ shmet_impl_fd_path(char *buf, int fd)
 		digits[n++] = (char)('0' + fd % 10);
 		fd /= 10;
 	} while (fd > 0 && n < 15);
-	strcpy(buf, prefix);
-	buf += strlen(prefix);
+	memcpy(buf, prefix, sizeof prefix - 1);
+	buf += sizeof prefix - 1;
 	while (n > 0)
 		*buf++ = digits[--n];
 	*buf = '\0';
@@ -783,9 +755,15 @@ shmet_impl_fd_path(char *buf, int fd)
  * its slot lock.  Open a description of our own, claim a slot with it and
  * remap our block in place, so every handle the child inherited now writes
  * to the child's block.  On failure the child keeps writing into the
- * parent's block: attribution is wrong, totals stay right.
+ * parent's block: attribution is wrong, totals stay right (the failure is
+ * counted in the segment).
+ *
+ * A child of a multi-threaded parent may only make async-signal-safe calls
+ * until it execs: this path uses open, fcntl, mmap, fallocate, getpid,
+ * clock_gettime, close and plain memory (no stdio, no malloc, no
+ * strerror); no message is formatted.
  */
-static inline void
+static void
 shmet_impl_after_fork(struct shmet_segment *seg)
 {
 	char path[48];
@@ -795,10 +773,10 @@ shmet_impl_after_fork(struct shmet_segment *seg)
 		return;
 	shmet_impl_fd_path(path, old);
 	fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		fd = shm_open(seg->name, O_RDWR, 0);
-	if (fd < 0)
+	if (fd < 0) {
+		shmet_impl_count(seg, SHMET_FAIL_NO_MEMORY);
 		return;
+	}
 	seg->fd = fd;
 	if (shmet_impl_claim(seg, 1) < 0) {
 		seg->fd = old;
@@ -808,47 +786,42 @@ shmet_impl_after_fork(struct shmet_segment *seg)
 	close(old);
 }
 
-static inline void
+static void
 shmet_impl_fork_child(void)
 {
-	struct shmet_impl_forklist *l = shmet_impl_forklist();
-
-	for (struct shmet_segment *s = l->head; s; s = s->next)
+	for (struct shmet_segment *s = shmet_impl_forklist.head; s; s = s->next)
 		shmet_impl_after_fork(s);
-	pthread_mutex_unlock(&l->lock);
+	pthread_mutex_unlock(&shmet_impl_forklist.lock);
 }
 
-static inline void
+static void
 shmet_impl_forklist_add(struct shmet_segment *seg)
 {
-	struct shmet_impl_forklist *l = shmet_impl_forklist();
-
-	pthread_mutex_lock(&l->lock);
-	if (!l->registered &&
+	pthread_mutex_lock(&shmet_impl_forklist.lock);
+	if (!shmet_impl_forklist.registered &&
 	    pthread_atfork(shmet_impl_fork_prepare, shmet_impl_fork_parent,
 			   shmet_impl_fork_child) == 0)
-		l->registered = 1;
-	seg->next = l->head;
-	l->head = seg;
-	pthread_mutex_unlock(&l->lock);
+		shmet_impl_forklist.registered = 1;
+	seg->next = shmet_impl_forklist.head;
+	shmet_impl_forklist.head = seg;
+	pthread_mutex_unlock(&shmet_impl_forklist.lock);
 }
 
-static inline void
+static void
 shmet_impl_forklist_remove(struct shmet_segment *seg)
 {
-	struct shmet_impl_forklist *l = shmet_impl_forklist();
-
-	pthread_mutex_lock(&l->lock);
-	for (struct shmet_segment **p = &l->head; *p; p = &(*p)->next) {
+	pthread_mutex_lock(&shmet_impl_forklist.lock);
+	for (struct shmet_segment **p = &shmet_impl_forklist.head; *p;
+	     p = &(*p)->next) {
 		if (*p == seg) {
 			*p = seg->next;
 			break;
 		}
 	}
-	pthread_mutex_unlock(&l->lock);
+	pthread_mutex_unlock(&shmet_impl_forklist.lock);
 }
 
-static inline int
+int
 shmet_open(struct shmet_segment *seg, const struct shmet_options *opts)
 {
 	struct shmet_options none;
@@ -873,7 +846,7 @@ shmet_open(struct shmet_segment *seg, const struct shmet_options *opts)
 	if (rc == 0 && !(opts->flags & SHMET_OPEN_NO_WRITER)) {
 		/* attached first so that a fallback warning is counted */
 		seg->attached = 1;
-		rc = shmet_impl_claim(seg, 0);
+		rc = shmet_impl_claim_reporting(seg);
 	}
 	if (rc < 0) {
 		if (seg->base)
@@ -887,12 +860,11 @@ shmet_open(struct shmet_segment *seg, const struct shmet_options *opts)
 		return rc;
 	}
 	seg->attached = 1;
-	seg->error[0] = '\0';
 	shmet_impl_forklist_add(seg);
 	return 0;
 }
 
-static inline void
+void
 shmet_close(struct shmet_segment *seg)
 {
 	if (!seg->attached)
@@ -920,7 +892,7 @@ shmet_close(struct shmet_segment *seg)
 	seg->attached = 0;
 }
 
-static inline int
+int
 shmet_unlink(const char *name)
 {
 	struct shmet_segment tmp;
@@ -936,93 +908,42 @@ shmet_unlink(const char *name)
 /* ---------------------------------------------------------------- */
 /* Validation                                                       */
 
-static inline int
-shmet_impl_valid_metric_name(const char *s)
+static size_t
+shmet_impl_strlen0(const char *s)
 {
-	size_t n = 0;
-
-	if (!s || !*s)
-		return 0;
-	for (const char *p = s; *p; p++, n++) {
-		char c = *p;
-		int alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			    c == '_' || c == ':';
-
-		if (!alpha && !(p != s && c >= '0' && c <= '9'))
-			return 0;
-	}
-	return n <= SHMET_MAX_NAME_LEN;
+	return s ? strlen(s) : 0;
 }
 
-static inline int
-shmet_impl_valid_label_name(const char *s)
-{
-	size_t n = 0;
-
-	if (!s || !*s || (s[0] == '_' && s[1] == '_'))
-		return 0;
-	for (const char *p = s; *p; p++, n++) {
-		char c = *p;
-		int alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			    c == '_';
-
-		if (!alpha && !(p != s && c >= '0' && c <= '9'))
-			return 0;
-	}
-	return n <= SHMET_MAX_NAME_LEN;
-}
-
-static inline int
-shmet_impl_ends_with(const char *s, const char *suffix)
-{
-	size_t a = strlen(s), b = strlen(suffix);
-
-	return a >= b && memcmp(s + a - b, suffix, b) == 0;
-}
-
-/* Name must end in _<unit> (counters: _<unit>_total or _<unit>). */
-static inline int
-shmet_impl_valid_unit(const char *name, const char *unit, uint32_t type)
-{
-	char suffix[SHMET_MAX_NAME_LEN + 16];
-
-	if (!unit || !*unit)
-		return 1;
-	if (strlen(unit) > SHMET_MAX_NAME_LEN ||
-	    !shmet_impl_valid_label_name(unit))
-		return 0;
-	snprintf(suffix, sizeof suffix, "_%s", unit);
-	if (shmet_impl_ends_with(name, suffix))
-		return 1;
-	snprintf(suffix, sizeof suffix, "_%s_total", unit);
-	return type == SHMET_TYPE_COUNTER && shmet_impl_ends_with(name, suffix);
-}
-
-static inline int
+static int
 shmet_impl_validate_desc(struct shmet_segment *seg,
 			 const struct shmet_family_desc *d)
 {
 	const char *name = d->name ? d->name : "(null)";
+	size_t name_len = shmet_impl_strlen0(d->name);
+	int bad;
 
-	if (!shmet_impl_valid_metric_name(d->name))
+	if (!shmet_seg_metric_name_valid(d->name, name_len))
 		return shmet_impl_fail(seg, SHMET_FAIL_INVALID_NAME, -EINVAL,
 				       "invalid metric name '%.200s': must match "
 				       "[a-zA-Z_:][a-zA-Z0-9_:]* (at most %u "
 				       "characters)", name, SHMET_MAX_NAME_LEN);
-	if (d->type < SHMET_TYPE_COUNTER || d->type > SHMET_TYPE_HISTOGRAM)
+	if (!shmet_seg_type_valid(d->type))
 		return shmet_impl_fail(seg, SHMET_FAIL_INVALID_NAME, -EINVAL,
 				       "%s: unknown metric type %u", name,
 				       d->type);
-	if (d->help && strlen(d->help) > SHMET_MAX_HELP_LEN)
+	if (shmet_impl_strlen0(d->help) > SHMET_MAX_HELP_LEN)
 		return shmet_impl_fail(seg, SHMET_FAIL_INVALID_NAME, -EINVAL,
 				       "%s: help longer than %u bytes", name,
 				       SHMET_MAX_HELP_LEN);
-	if (!shmet_impl_valid_unit(d->name, d->unit, d->type))
+	if (shmet_impl_strlen0(d->unit) > SHMET_MAX_NAME_LEN ||
+	    !shmet_seg_unit_valid(d->name, name_len, d->unit,
+				  shmet_impl_strlen0(d->unit), d->type))
 		return shmet_impl_fail(seg, SHMET_FAIL_INVALID_NAME, -EINVAL,
 				       "%s: unit '%.64s' must be a valid name "
 				       "that the metric name ends with", name,
 				       d->unit);
-	if (d->type == SHMET_TYPE_GAUGE && d->gauge_mode > SHMET_GAUGE_LIVEMOSTRECENT)
+	if (d->type == SHMET_TYPE_GAUGE && d->gauge_mode != 0 &&
+	    !shmet_seg_gauge_mode_valid(d->gauge_mode))
 		return shmet_impl_fail(seg, SHMET_FAIL_INVALID_NAME, -EINVAL,
 				       "%s: unknown gauge mode %u", name,
 				       d->gauge_mode);
@@ -1033,15 +954,15 @@ shmet_impl_validate_desc(struct shmet_segment *seg,
 				       SHMET_MAX_LABELS);
 	for (uint32_t i = 0; i < d->label_count; i++) {
 		const char *l = d->label_names[i];
+		size_t len = shmet_impl_strlen0(l);
 
-		if (!shmet_impl_valid_label_name(l))
+		if (!shmet_seg_label_name_valid(l, len))
 			return shmet_impl_fail(
 				seg, SHMET_FAIL_INVALID_LABELS, -EINVAL,
 				"%s: invalid label name '%.200s': must match "
 				"[a-zA-Z_][a-zA-Z0-9_]* and not start with __",
 				name, l ? l : "(null)");
-		if (strcmp(l, "quantile") == 0 ||
-		    (d->type == SHMET_TYPE_HISTOGRAM && strcmp(l, "le") == 0))
+		if (shmet_seg_label_name_reserved(d->type, l, len))
 			return shmet_impl_fail(seg, SHMET_FAIL_INVALID_LABELS,
 					       -EINVAL,
 					       "%s: label name '%s' is reserved",
@@ -1055,86 +976,59 @@ shmet_impl_validate_desc(struct shmet_segment *seg,
 	}
 	if (d->type != SHMET_TYPE_HISTOGRAM)
 		return 0;
-	if (d->bound_count == 0 || d->bound_count > SHMET_MAX_BOUNDS ||
-	    !d->bounds)
+	bad = shmet_seg_bounds_check(d->bounds, d->bound_count);
+	if (bad == -2)
 		return shmet_impl_fail(seg, SHMET_FAIL_INVALID_BUCKETS, -EINVAL,
 				       "%s: a histogram needs 1 to %u bucket "
 				       "bounds", name, SHMET_MAX_BOUNDS);
-	for (uint32_t i = 0; i < d->bound_count; i++) {
-		double b = d->bounds[i];
-
-		if (!(b - b == 0.0) ||     /* NaN or infinite */
-		    (i > 0 && !(b > d->bounds[i - 1])))
-			return shmet_impl_fail(
-				seg, SHMET_FAIL_INVALID_BUCKETS, -EINVAL,
-				"%s: bucket bounds must be finite and strictly "
-				"increasing (bound %u is %g)", name, i, b);
-	}
+	if (bad >= 0)
+		return shmet_impl_fail(
+			seg, SHMET_FAIL_INVALID_BUCKETS, -EINVAL,
+			"%s: bucket bounds must be finite and strictly "
+			"increasing (bound %d is %g)", name, bad,
+			d->bounds[bad]);
 	return 0;
 }
 
 /* ---------------------------------------------------------------- */
 /* Label blobs: label_count entries of {uint16 length, bytes}.      */
 
-static inline uint32_t
-shmet_impl_blob_size(uint32_t n, const size_t *lens)
-{
-	uint32_t size = 0;
-
-	for (uint32_t i = 0; i < n; i++)
-		size += 2 + (uint32_t)lens[i];
-	return size;
-}
-
-static inline void
-shmet_impl_blob_write(unsigned char *dst, uint32_t n,
-		      const char *const *strs, const size_t *lens)
-{
-	for (uint32_t i = 0; i < n; i++) {
-		dst[0] = (unsigned char)(lens[i] & 0xff);
-		dst[1] = (unsigned char)(lens[i] >> 8);
-		memcpy(dst + 2, strs[i], lens[i]);
-		dst += 2 + lens[i];
-	}
-}
-
-static inline int
+static int
 shmet_impl_blob_equals(const struct shmet_segment *seg, struct shmet_seg_str s,
 		       uint32_t n, const char *const *strs, const size_t *lens)
 {
-	const unsigned char *p = shmet_impl_str(seg, s);
+	const unsigned char *p = shmet_impl_str(seg, s), *end, *v;
+	uint32_t len;
 
-	if (!p || s.len != shmet_impl_blob_size(n, lens))
+	if (!p || s.len != shmet_seg_blob_size(n, lens))
 		return 0;
-	for (uint32_t i = 0; i < n; i++) {
-		size_t len = (size_t)p[0] | ((size_t)p[1] << 8);
-
-		if (len != lens[i] || memcmp(p + 2, strs[i], len) != 0)
+	end = p + s.len;
+	for (uint32_t i = 0; i < n; i++)
+		if (!shmet_seg_blob_next(&p, end, &v, &len) ||
+		    len != lens[i] || memcmp(v, strs[i], len) != 0)
 			return 0;
-		p += 2 + len;
-	}
 	return 1;
 }
 
 /* Copy a blob into the pool; -1 if the pool is full. */
-static inline int
+static int
 shmet_impl_put_blob(struct shmet_segment *seg, uint32_t n,
 		    const char *const *strs, const size_t *lens,
 		    struct shmet_seg_str *out)
 {
-	uint32_t size = shmet_impl_blob_size(n, lens), off = 0;
+	uint32_t size = shmet_seg_blob_size(n, lens), off = 0;
 
 	if (size > 0 && shmet_impl_alloc(&seg->hdr->strings_used,
 					 seg->hdr->string_bytes, size, 1,
 					 &off) < 0)
 		return -1;
-	shmet_impl_blob_write(shmet_impl_pool(seg) + off, n, strs, lens);
+	shmet_seg_blob_write(shmet_impl_pool(seg) + off, n, strs, lens);
 	out->off = off;
 	out->len = size;
 	return 0;
 }
 
-static inline int
+static int
 shmet_impl_put_bytes(struct shmet_segment *seg, const void *src, size_t len,
 		     uint32_t align, struct shmet_seg_str *out)
 {
@@ -1151,7 +1045,7 @@ shmet_impl_put_bytes(struct shmet_segment *seg, const void *src, size_t len,
 	return 0;
 }
 
-static inline int
+static int
 shmet_impl_str_equals(const struct shmet_segment *seg, struct shmet_seg_str s,
 		      const void *b, size_t len)
 {
@@ -1163,13 +1057,7 @@ shmet_impl_str_equals(const struct shmet_segment *seg, struct shmet_seg_str s,
 /* ---------------------------------------------------------------- */
 /* Families                                                         */
 
-static inline uint32_t
-shmet_impl_cells_for(uint32_t type, uint32_t bound_count)
-{
-	return type == SHMET_TYPE_HISTOGRAM ? bound_count + 2 : 2;
-}
-
-static inline void
+static void
 shmet_impl_failed_family(struct shmet_segment *seg, struct shmet_family *f,
 			 int rc)
 {
@@ -1179,7 +1067,7 @@ shmet_impl_failed_family(struct shmet_segment *seg, struct shmet_family *f,
 	f->error = rc;
 }
 
-static inline int
+static int
 shmet_impl_label_lens(uint32_t n, const char *const *strs, size_t *lens)
 {
 	for (uint32_t i = 0; i < n; i++) {
@@ -1192,7 +1080,7 @@ shmet_impl_label_lens(uint32_t n, const char *const *strs, size_t *lens)
 	return 0;
 }
 
-static inline int
+static int
 shmet_impl_same_shape(const struct shmet_segment *seg,
 		      const struct shmet_seg_family *r,
 		      const struct shmet_family_desc *d, uint32_t mode,
@@ -1212,7 +1100,7 @@ shmet_impl_same_shape(const struct shmet_segment *seg,
 				      8u * d->bound_count));
 }
 
-static inline int
+static int
 shmet_impl_spare_lock(struct shmet_segment *seg)
 {
 	int expected = 0;
@@ -1223,14 +1111,14 @@ shmet_impl_spare_lock(struct shmet_segment *seg)
 		SHMET_MO(relaxed));
 }
 
-static inline void
+static void
 shmet_impl_spare_unlock(struct shmet_segment *seg)
 {
 	SHMET_AT(store_explicit)(&seg->spare_busy, 0, SHMET_MO(release));
 }
 
 /* Take the spare family record, or UINT32_MAX. */
-static inline uint32_t
+static uint32_t
 shmet_impl_take_spare_family(struct shmet_segment *seg)
 {
 	uint32_t id = UINT32_MAX;
@@ -1243,7 +1131,7 @@ shmet_impl_take_spare_family(struct shmet_segment *seg)
 	return id;
 }
 
-static inline void
+static void
 shmet_impl_keep_spare_family(struct shmet_segment *seg, uint32_t id)
 {
 	if (shmet_impl_spare_lock(seg)) {
@@ -1254,7 +1142,7 @@ shmet_impl_keep_spare_family(struct shmet_segment *seg, uint32_t id)
 }
 
 /* Allocate and fill (not publish) a family record. */
-static inline int
+static int
 shmet_impl_build_family(struct shmet_segment *seg,
 			const struct shmet_family_desc *d, uint32_t mode,
 			const size_t *lens, uint64_t hash, uint32_t *out)
@@ -1277,7 +1165,8 @@ shmet_impl_build_family(struct shmet_segment *seg,
 	r->gauge_mode = mode;
 	r->label_count = d->label_count;
 	r->bound_count = bounds;
-	r->cells_per_series = shmet_impl_cells_for(d->type, bounds);
+	r->cells_per_series = d->type == SHMET_TYPE_COLLECTOR
+				      ? 0 : shmet_seg_cells_for(d->type, bounds);
 	r->max_series = d->max_series ? d->max_series
 				      : seg->hdr->max_series_per_family;
 	r->hash = hash;
@@ -1286,17 +1175,20 @@ shmet_impl_build_family(struct shmet_segment *seg,
 	    shmet_impl_put_bytes(seg, unit, strlen(unit), 1, &r->unit) ||
 	    shmet_impl_put_blob(seg, d->label_count, d->label_names, lens,
 				&r->label_names) ||
-	    shmet_impl_put_bytes(seg, d->bounds, 8u * bounds, 8, &r->bounds))
+	    shmet_impl_put_bytes(seg, d->bounds, 8u * bounds, 8, &r->bounds)) {
+		/* Give the record back: our next registration reuses it. */
+		shmet_impl_keep_spare_family(seg, id);
 		return shmet_impl_fail(seg, SHMET_FAIL_STRINGS_FULL, -ENOSPC,
 				       "%s: segment string pool is full "
 				       "(%u bytes)", d->name,
 				       seg->hdr->string_bytes);
+	}
 	*out = id;
 	return 0;
 }
 
 /* Fill the process-side family handle from a published record. */
-static inline int
+static int
 shmet_impl_resolve_family(struct shmet_segment *seg, uint32_t id,
 			  struct shmet_family *f)
 {
@@ -1306,7 +1198,7 @@ shmet_impl_resolve_family(struct shmet_segment *seg, uint32_t id,
 	if (r->label_count > SHMET_MAX_LABELS ||
 	    r->bound_count > SHMET_MAX_BOUNDS || !bounds ||
 	    r->bounds.len != 8u * r->bound_count || (r->bounds.off & 7) ||
-	    r->cells_per_series != shmet_impl_cells_for(r->type,
+	    r->cells_per_series != shmet_seg_cells_for(r->type,
 							 r->bound_count)) {
 		shmet_impl_failed_family(seg, f, -EPROTO);
 		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -EPROTO,
@@ -1324,30 +1216,23 @@ shmet_impl_resolve_family(struct shmet_segment *seg, uint32_t id,
 	return 0;
 }
 
-static inline int
-shmet_family_register(struct shmet_segment *seg,
-		      const struct shmet_family_desc *d,
-		      struct shmet_family *fam)
+/*
+ * Find the family (or collector) record named d->name, or build and
+ * publish one from d: lock-free, racing registrations of one name get one
+ * record.  *id is the record; -EEXIST if the name has another shape.
+ */
+static int
+shmet_impl_register(struct shmet_segment *seg,
+		    const struct shmet_family_desc *d, uint32_t mode,
+		    const size_t *lens, uint32_t *id)
 {
-	size_t lens[SHMET_MAX_LABELS] = { 0 };
-	uint32_t mode, mask, mine = UINT32_MAX;
+	uint32_t mask, mine = UINT32_MAX;
 	SHMET_ATOMIC(uint32_t) *index;
+	size_t name_len = strlen(d->name);
 	uint64_t hash;
 	int rc;
 
-	shmet_impl_failed_family(seg, fam, -ENODEV);
-	if (!seg || !seg->attached)
-		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -ENODEV,
-				       "segment is not attached");
-	rc = shmet_impl_validate_desc(seg, d);
-	if (rc < 0 ||
-	    shmet_impl_label_lens(d->label_count, d->label_names, lens) < 0) {
-		fam->error = rc < 0 ? rc : -EINVAL;
-		return fam->error;
-	}
-	mode = d->type != SHMET_TYPE_GAUGE ? 0 :
-	       d->gauge_mode ? d->gauge_mode : SHMET_GAUGE_LIVESUM;
-	hash = shmet_impl_name_hash(d->name, strlen(d->name));
+	hash = shmet_seg_name_hash(d->name, name_len);
 	index = shmet_impl_index(seg, seg->hdr->family_index_off);
 	mask = seg->hdr->family_index_slots - 1;
 	for (uint32_t probe = 0; probe <= mask; probe++) {
@@ -1361,19 +1246,20 @@ shmet_family_register(struct shmet_segment *seg,
 			if (mine == UINT32_MAX) {
 				rc = shmet_impl_build_family(seg, d, mode, lens,
 							     hash, &mine);
-				if (rc < 0) {
-					fam->error = rc;
+				if (rc < 0)
 					return rc;
-				}
 			}
 			/* Release: publishes the record built above. */
 			if (SHMET_AT(compare_exchange_strong_explicit)(
 				    &index[i], &v, mine + 1,
 				    SHMET_MO(release), SHMET_MO(acquire))) {
+				/* Release: a reader that sees the new
+				 * generation finds the record. */
 				SHMET_AT(fetch_add_explicit)(
 					&seg->hdr->generation, 1,
 					SHMET_MO(release));
-				return shmet_impl_resolve_family(seg, mine, fam);
+				*id = mine;
+				return 0;
 			}
 			/* Lost the slot: v is the winner, compare it. */
 		}
@@ -1381,27 +1267,182 @@ shmet_family_register(struct shmet_segment *seg,
 			continue;       /* corrupt slot: skip it */
 		r = &shmet_impl_families(seg)[v - 1];
 		if (r->hash != hash ||
-		    !shmet_impl_str_equals(seg, r->name, d->name,
-					   strlen(d->name)))
+		    !shmet_impl_str_equals(seg, r->name, d->name, name_len))
 			continue;
 		if (mine != UINT32_MAX)
 			shmet_impl_keep_spare_family(seg, mine);
-		if (!shmet_impl_same_shape(seg, r, d, mode, lens)) {
-			fam->error = shmet_impl_fail(
+		if (!shmet_impl_same_shape(seg, r, d, mode, lens))
+			return shmet_impl_fail(
 				seg, SHMET_FAIL_SHAPE_MISMATCH, -EEXIST,
-				"%s is already registered with another type, "
-				"unit, gauge mode, label names or buckets",
-				d->name);
-			return fam->error;
-		}
-		return shmet_impl_resolve_family(seg, v - 1, fam);
+				"%s is already registered with another %s",
+				d->name, d->type == SHMET_TYPE_COLLECTOR
+						 ? "list of families"
+						 : "type, unit, gauge mode, "
+						   "label names or buckets");
+		*id = v - 1;
+		return 0;
 	}
-	fam->error = shmet_impl_fail(seg, SHMET_FAIL_FAMILIES_FULL, -ENOSPC,
-				     "%s: family index is full", d->name);
-	return fam->error;
+	if (mine != UINT32_MAX)
+		shmet_impl_keep_spare_family(seg, mine);
+	return shmet_impl_fail(seg, SHMET_FAIL_FAMILIES_FULL, -ENOSPC,
+			       "%s: family index is full", d->name);
 }
 
-static inline int
+/* The published family named name[0..len) of this type, or UINT32_MAX. */
+static uint32_t
+shmet_impl_find_family(const struct shmet_segment *seg, uint32_t type,
+		       const char *name, size_t len)
+{
+	SHMET_ATOMIC(uint32_t) *index =
+		shmet_impl_index(seg, seg->hdr->family_index_off);
+	uint32_t mask = seg->hdr->family_index_slots - 1;
+	uint64_t hash = shmet_seg_name_hash(name, len);
+
+	for (uint32_t probe = 0; probe <= mask; probe++) {
+		uint32_t i = (uint32_t)(hash + probe) & mask;
+		/* Acquire: pairs with the release CAS that published it. */
+		uint32_t v = SHMET_AT(load_explicit)(&index[i],
+						     SHMET_MO(acquire));
+		const struct shmet_seg_family *r;
+
+		if (v == 0)
+			return UINT32_MAX;
+		if (v - 1 >= seg->hdr->max_families)
+			continue;
+		r = &shmet_impl_families(seg)[v - 1];
+		if (r->hash == hash && r->type == type &&
+		    shmet_impl_str_equals(seg, r->name, name, len))
+			return v - 1;
+	}
+	return UINT32_MAX;
+}
+
+/*
+ * Refuse a family that would put a name on the page that another family
+ * (or the exporter) puts there too: strict parsers reject the whole page
+ * for one such pair.  Each name the new family exposes is looked up under
+ * every registered name that could expose it (format.h).  Two processes
+ * registering colliding families at the same instant can both pass; the
+ * reader drops the later one (lib/index.c), so the page stays valid.
+ */
+static int
+shmet_impl_check_collisions(struct shmet_segment *seg,
+			    const struct shmet_family_desc *d)
+{
+	size_t len = strlen(d->name);
+	const char *reserved = shmet_seg_name_reserved(d->name, len);
+	struct shmet_seg_exposed ex;
+
+	if (reserved)
+		return shmet_impl_fail(seg, SHMET_FAIL_SHAPE_MISMATCH, -EEXIST,
+				       "%s: names starting with %s are "
+				       "reserved for the exporter's own "
+				       "families", d->name, reserved);
+	shmet_seg_exposed_names(d->type, d->name, len, &ex);
+	for (uint32_t e = 0; e < ex.count; e++) {
+		struct shmet_seg_owner own[SHMET_SEG_MAX_OWNERS];
+		char exposed[SHMET_MAX_NAME_LEN + 16];
+		size_t elen;
+		uint32_t n;
+
+		elen = (size_t)snprintf(exposed, sizeof exposed, "%.*s%s",
+					(int)ex.base_len, d->name,
+					ex.suffix[e]);
+		n = shmet_seg_possible_owners(exposed, elen, own);
+		for (uint32_t o = 0; o < n; o++) {
+			char owner[SHMET_MAX_NAME_LEN + 16];
+			size_t olen = (size_t)snprintf(
+				owner, sizeof owner, "%.*s%s",
+				(int)own[o].prefix_len, exposed, own[o].add);
+
+			if (olen > SHMET_MAX_NAME_LEN ||
+			    (olen == len && memcmp(owner, d->name, len) == 0))
+				continue;       /* ourselves */
+			if (shmet_impl_find_family(seg, own[o].type, owner,
+						   olen) == UINT32_MAX)
+				continue;
+			return shmet_impl_fail(
+				seg, SHMET_FAIL_SHAPE_MISMATCH, -EEXIST,
+				"%s would expose %s, which family %s already "
+				"exposes", d->name, exposed, owner);
+		}
+	}
+	return 0;
+}
+
+int
+shmet_family_register(struct shmet_segment *seg,
+		      const struct shmet_family_desc *d,
+		      struct shmet_family *fam)
+{
+	size_t lens[SHMET_MAX_LABELS] = { 0 };
+	uint32_t mode, id = UINT32_MAX;
+	int rc;
+
+	shmet_impl_failed_family(seg, fam, -ENODEV);
+	if (!seg || !seg->attached)
+		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -ENODEV,
+				       "segment is not attached");
+	rc = shmet_impl_validate_desc(seg, d);
+	if (rc == 0 &&
+	    shmet_impl_label_lens(d->label_count, d->label_names, lens) < 0)
+		rc = -EINVAL;
+	mode = d->type != SHMET_TYPE_GAUGE ? 0 :
+	       d->gauge_mode ? d->gauge_mode : SHMET_GAUGE_DEFAULT;
+	if (rc == 0 && shmet_impl_find_family(seg, d->type, d->name,
+					      strlen(d->name)) == UINT32_MAX)
+		rc = shmet_impl_check_collisions(seg, d);
+	if (rc == 0)
+		rc = shmet_impl_register(seg, d, mode, lens, &id);
+	if (rc == 0)
+		rc = shmet_impl_resolve_family(seg, id, fam);
+	fam->error = rc;
+	return rc;
+}
+
+int
+shmet_collector_register(struct shmet_segment *seg, const char *name,
+			 uint32_t family_count, const char *const *family_names)
+{
+	size_t lens[SHMET_MAX_COLLECTOR_FAMILIES];
+	char record_name[SHMET_MAX_NAME_LEN + 2];
+	struct shmet_family_desc d;
+	size_t len = shmet_impl_strlen0(name);
+	uint32_t id;
+
+	if (!seg || !seg->attached)
+		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -ENODEV,
+				       "segment is not attached");
+	if (!shmet_seg_label_name_valid(name, len))
+		return shmet_impl_fail(seg, SHMET_FAIL_INVALID_NAME, -EINVAL,
+				       "invalid collector name '%.200s': must "
+				       "match [a-zA-Z_][a-zA-Z0-9_]*",
+				       name ? name : "(null)");
+	if (family_count > SHMET_MAX_COLLECTOR_FAMILIES ||
+	    (family_count > 0 && !family_names))
+		return shmet_impl_fail(seg, SHMET_FAIL_INVALID_LABELS, -EINVAL,
+				       "collector %s: 0 to %u families", name,
+				       SHMET_MAX_COLLECTOR_FAMILIES);
+	for (uint32_t i = 0; i < family_count; i++) {
+		lens[i] = shmet_impl_strlen0(family_names[i]);
+		if (!shmet_seg_metric_name_valid(family_names[i], lens[i]))
+			return shmet_impl_fail(
+				seg, SHMET_FAIL_INVALID_NAME, -EINVAL,
+				"collector %s: invalid family name '%.200s'",
+				name, family_names[i] ? family_names[i]
+						      : "(null)");
+	}
+	record_name[0] = SHMET_COLLECTOR_PREFIX;
+	memcpy(record_name + 1, name, len + 1);
+	memset(&d, 0, sizeof d);
+	d.name = record_name;
+	d.type = SHMET_TYPE_COLLECTOR;
+	d.label_count = family_count;
+	d.label_names = family_names;
+	return shmet_impl_register(seg, &d, 0, lens, &id);
+}
+
+int
 shmet_counter_family(struct shmet_segment *seg, struct shmet_family *fam,
 		     const char *name, const char *help, uint32_t label_count,
 		     const char *const *label_names)
@@ -1417,7 +1458,7 @@ shmet_counter_family(struct shmet_segment *seg, struct shmet_family *fam,
 	return shmet_family_register(seg, &d, fam);
 }
 
-static inline int
+int
 shmet_gauge_family(struct shmet_segment *seg, struct shmet_family *fam,
 		   const char *name, const char *help, uint32_t gauge_mode,
 		   uint32_t label_count, const char *const *label_names)
@@ -1434,7 +1475,7 @@ shmet_gauge_family(struct shmet_segment *seg, struct shmet_family *fam,
 	return shmet_family_register(seg, &d, fam);
 }
 
-static inline int
+int
 shmet_histogram_family(struct shmet_segment *seg, struct shmet_family *fam,
 		       const char *name, const char *help,
 		       uint32_t bound_count, const double *bounds,
@@ -1456,8 +1497,22 @@ shmet_histogram_family(struct shmet_segment *seg, struct shmet_family *fam,
 /* ---------------------------------------------------------------- */
 /* Series                                                           */
 
+/* For messages: the family's name as "%.*s" arguments. */
+#define SHMET_IMPL_FAM(seg, id) \
+	(int)shmet_impl_families(seg)[id].name.len, \
+	(const char *)shmet_impl_str_or_empty(seg, \
+					       shmet_impl_families(seg)[id].name)
+
+static const unsigned char *
+shmet_impl_str_or_empty(const struct shmet_segment *seg, struct shmet_seg_str s)
+{
+	const unsigned char *p = shmet_impl_str(seg, s);
+
+	return p ? p : (const unsigned char *)"";
+}
+
 /* Take the spare series record into *id, *cell and *blob as they fit. */
-static inline void
+static void
 shmet_impl_take_spare_series(struct shmet_segment *seg, uint32_t cells,
 			     uint32_t blob_size, uint32_t *id, uint32_t *cell,
 			     struct shmet_seg_str *blob)
@@ -1477,24 +1532,41 @@ shmet_impl_take_spare_series(struct shmet_segment *seg, uint32_t cells,
 	shmet_impl_spare_unlock(seg);
 }
 
-static inline void
+/* Keep what a series registration took and did not publish. */
+static void
 shmet_impl_keep_spare_series(struct shmet_segment *seg, uint32_t id,
-			     uint32_t cells)
+			     uint32_t cell, uint32_t cells,
+			     struct shmet_seg_str blob)
 {
-	const struct shmet_seg_series *r = &shmet_impl_series_table(seg)[id];
-
 	if (!shmet_impl_spare_lock(seg))
 		return;
 	if (seg->spare_series == UINT32_MAX) {
 		seg->spare_series = id;
-		seg->spare_cell = r->first_cell;
-		seg->spare_cells = cells;
-		seg->spare_blob = r->labels;
+		seg->spare_cell = cell;
+		seg->spare_cells = cell == UINT32_MAX ? 0 : cells;
+		seg->spare_blob = blob.len == UINT32_MAX
+					  ? (struct shmet_seg_str){ 0, 0 }
+					  : blob;
 	}
 	shmet_impl_spare_unlock(seg);
 }
 
-static inline int
+/* Keep a built record that lost its publication race. */
+static void
+shmet_impl_keep_spare_record(struct shmet_segment *seg, uint32_t id,
+			     uint32_t cells)
+{
+	const struct shmet_seg_series *r = &shmet_impl_series_table(seg)[id];
+
+	shmet_impl_keep_spare_series(seg, id, r->first_cell, cells, r->labels);
+}
+
+/*
+ * Allocate and fill (not publish) a series record.  On failure everything
+ * it took (record, cells, label bytes) becomes the process's spare, which
+ * the next registration reuses: failed registrations do not eat capacity.
+ */
+static int
 shmet_impl_build_series(struct shmet_segment *seg,
 			const struct shmet_family *fam, uint32_t n,
 			const char *const *values, const size_t *lens,
@@ -1503,32 +1575,39 @@ shmet_impl_build_series(struct shmet_segment *seg,
 	struct shmet_seg_series *r;
 	struct shmet_seg_str blob = { 0, UINT32_MAX };
 	uint32_t id = UINT32_MAX, cell = UINT32_MAX;
-	uint32_t size = shmet_impl_blob_size(n, lens);
+	uint32_t size = shmet_seg_blob_size(n, lens);
 
 	shmet_impl_take_spare_series(seg, fam->cells, size, &id, &cell, &blob);
 	if (id == UINT32_MAX &&
 	    shmet_impl_alloc(&seg->hdr->series_used, seg->hdr->max_series, 1,
 			     1, &id) < 0)
 		return shmet_impl_fail(seg, SHMET_FAIL_SERIES_FULL, -ENOSPC,
-				       "segment has no room for another series "
-				       "(capacity %u)", seg->hdr->max_series);
+				       "%.*s: segment has no room for another "
+				       "series (capacity %u)",
+				       SHMET_IMPL_FAM(seg, fam->id),
+				       seg->hdr->max_series);
 	if (cell == UINT32_MAX &&
 	    shmet_impl_alloc(&seg->hdr->cells_used, seg->hdr->cells_per_block,
-			     fam->cells, 1, &cell) < 0)
+			     fam->cells, 1, &cell) < 0) {
+		shmet_impl_keep_spare_series(seg, id, UINT32_MAX, 0, blob);
 		return shmet_impl_fail(seg, SHMET_FAIL_CELLS_FULL, -ENOSPC,
-				       "segment has no room for %u more value "
-				       "cells (capacity %u)", fam->cells,
+				       "%.*s: segment has no room for %u more "
+				       "value cells (capacity %u)",
+				       SHMET_IMPL_FAM(seg, fam->id), fam->cells,
 				       seg->hdr->cells_per_block);
-	r = &shmet_impl_series_table(seg)[id];
-	if (blob.len != UINT32_MAX) {
-		shmet_impl_blob_write(shmet_impl_pool(seg) + blob.off, n, values,
-				      lens);
-		r->labels = blob;
-	} else if (shmet_impl_put_blob(seg, n, values, lens, &r->labels) < 0) {
+	}
+	if (blob.len == UINT32_MAX &&
+	    shmet_impl_put_blob(seg, n, values, lens, &blob) < 0) {
+		shmet_impl_keep_spare_series(seg, id, cell, fam->cells,
+					     (struct shmet_seg_str){ 0, 0 });
 		return shmet_impl_fail(seg, SHMET_FAIL_STRINGS_FULL, -ENOSPC,
-				       "segment string pool is full (%u bytes)",
+				       "%.*s: segment string pool is full (%u "
+				       "bytes)", SHMET_IMPL_FAM(seg, fam->id),
 				       seg->hdr->string_bytes);
 	}
+	r = &shmet_impl_series_table(seg)[id];
+	shmet_seg_blob_write(shmet_impl_pool(seg) + blob.off, n, values, lens);
+	r->labels = blob;
 	r->family = fam->id;
 	r->first_cell = cell;
 	r->hash = hash;
@@ -1537,7 +1616,7 @@ shmet_impl_build_series(struct shmet_segment *seg,
 }
 
 /* Reserve a new series slot under the family's cardinality limit. */
-static inline int
+static int
 shmet_impl_count_series(struct shmet_segment *seg,
 			const struct shmet_family *fam)
 {
@@ -1550,12 +1629,12 @@ shmet_impl_count_series(struct shmet_segment *seg,
 		return 0;
 	SHMET_AT(fetch_sub_explicit)(&r->series_count, 1, SHMET_MO(relaxed));
 	return shmet_impl_fail(seg, SHMET_FAIL_CARDINALITY, -E2BIG,
-			       "family %u reached its limit of %u series",
-			       fam->id, r->max_series);
+			       "%.*s reached its limit of %u series",
+			       SHMET_IMPL_FAM(seg, fam->id), r->max_series);
 }
 
 /* Find or create a series; *cell is its first cell. */
-static inline int
+static int
 shmet_impl_series(const struct shmet_family *fam, uint32_t n,
 		  const char *const *values, uint32_t *cell)
 {
@@ -1571,17 +1650,19 @@ shmet_impl_series(const struct shmet_family *fam, uint32_t n,
 		return fam->error ? fam->error : -ENODEV;
 	if (n != fam->label_count || (n > 0 && !values))
 		return shmet_impl_fail(seg, SHMET_FAIL_INVALID_LABELS, -EINVAL,
-				       "family %u takes %u label values, got %u",
-				       fam->id, fam->label_count, n);
+				       "%.*s takes %u label values, got %u",
+				       SHMET_IMPL_FAM(seg, fam->id),
+				       fam->label_count, n);
 	if (shmet_impl_label_lens(n, values, lens) < 0)
 		return shmet_impl_fail(seg, SHMET_FAIL_LABEL_VALUE, -EINVAL,
-				       "label values must be non-NULL and at "
-				       "most %u bytes",
+				       "%.*s: label values must be non-NULL "
+				       "and at most %u bytes",
+				       SHMET_IMPL_FAM(seg, fam->id),
 				       SHMET_MAX_LABEL_VALUE_LEN);
-	hash = shmet_impl_series_hash_start(fam->id);
+	hash = shmet_seg_series_hash_start(fam->id);
 	for (uint32_t i = 0; i < n; i++)
-		hash = shmet_impl_hash_bytes(hash, values[i], lens[i]);
-	hash = shmet_impl_mix(hash);
+		hash = shmet_seg_hash_bytes(hash, values[i], lens[i]);
+	hash = shmet_seg_mix(hash);
 
 	index = shmet_impl_index(seg, seg->hdr->series_index_off);
 	table = shmet_impl_series_table(seg);
@@ -1596,17 +1677,25 @@ shmet_impl_series(const struct shmet_family *fam, uint32_t n,
 		if (v == 0) {
 			if (mine == UINT32_MAX) {
 				rc = shmet_impl_count_series(seg, fam);
-				if (rc == 0)
-					rc = shmet_impl_build_series(
-						seg, fam, n, values, lens, hash,
-						&mine);
 				if (rc < 0)
 					return rc;
+				rc = shmet_impl_build_series(seg, fam, n, values,
+							     lens, hash, &mine);
+				if (rc < 0) {
+					/* Give the series count back. */
+					SHMET_AT(fetch_sub_explicit)(
+						&shmet_impl_families(seg)[fam->id]
+							 .series_count,
+						1, SHMET_MO(relaxed));
+					return rc;
+				}
 			}
 			/* Release: publishes the record built above. */
 			if (SHMET_AT(compare_exchange_strong_explicit)(
 				    &index[i], &v, mine + 1,
 				    SHMET_MO(release), SHMET_MO(acquire))) {
+				/* Release: a reader that sees the new
+				 * generation finds the record. */
 				SHMET_AT(fetch_add_explicit)(
 					&seg->hdr->generation, 1,
 					SHMET_MO(release));
@@ -1625,7 +1714,7 @@ shmet_impl_series(const struct shmet_family *fam, uint32_t n,
 			SHMET_AT(fetch_sub_explicit)(
 				&shmet_impl_families(seg)[fam->id].series_count,
 				1, SHMET_MO(relaxed));
-			shmet_impl_keep_spare_series(seg, mine, fam->cells);
+			shmet_impl_keep_spare_record(seg, mine, fam->cells);
 		}
 		if ((uint64_t)r->first_cell + fam->cells >
 		    seg->hdr->cells_per_block)
@@ -1635,12 +1724,19 @@ shmet_impl_series(const struct shmet_family *fam, uint32_t n,
 		*cell = r->first_cell;
 		return 0;
 	}
+	if (mine != UINT32_MAX) {
+		SHMET_AT(fetch_sub_explicit)(
+			&shmet_impl_families(seg)[fam->id].series_count, 1,
+			SHMET_MO(relaxed));
+		shmet_impl_keep_spare_record(seg, mine, fam->cells);
+	}
 	return shmet_impl_fail(seg, SHMET_FAIL_SERIES_FULL, -ENOSPC,
-			       "series index is full");
+			       "%.*s: series index is full",
+			       SHMET_IMPL_FAM(seg, fam->id));
 }
 
 /* Find or create, then make sure our block's pages for it are reserved. */
-static inline shmet_impl_cell *
+static shmet_impl_cell *
 shmet_impl_resolve(const struct shmet_family *fam, uint32_t type, uint32_t n,
 		   const char *const *values, int *rc)
 {
@@ -1649,8 +1745,8 @@ shmet_impl_resolve(const struct shmet_family *fam, uint32_t type, uint32_t n,
 
 	if (fam->id != UINT32_MAX && fam->type != type) {
 		*rc = shmet_impl_fail(seg, SHMET_FAIL_SHAPE_MISMATCH, -EINVAL,
-				      "family %u is not of the handle's type",
-				      fam->id);
+				      "%.*s is not of the handle's type",
+				      SHMET_IMPL_FAM(seg, fam->id));
 		return shmet_impl_scratch();
 	}
 	*rc = shmet_impl_series(fam, n, values, &cell);
@@ -1659,14 +1755,15 @@ shmet_impl_resolve(const struct shmet_family *fam, uint32_t type, uint32_t n,
 	*rc = shmet_impl_reserve(seg, (uint64_t)cell + fam->cells);
 	if (*rc < 0) {
 		*rc = shmet_impl_fail(seg, SHMET_FAIL_NO_MEMORY, -ENOMEM,
-				      "cannot reserve shared memory for a "
-				      "series: %s", strerror(-*rc));
+				      "%.*s: cannot reserve shared memory for "
+				      "a series: %s", SHMET_IMPL_FAM(seg, fam->id),
+				      strerror(-*rc));
 		return shmet_impl_scratch();
 	}
 	return &seg->block[cell];
 }
 
-static inline int
+int
 shmet_counter_labels(const struct shmet_family *fam, struct shmet_counter *out,
 		     uint32_t count, const char *const *values)
 {
@@ -1677,7 +1774,7 @@ shmet_counter_labels(const struct shmet_family *fam, struct shmet_counter *out,
 	return rc;
 }
 
-static inline int
+int
 shmet_gauge_labels(const struct shmet_family *fam, struct shmet_gauge *out,
 		   uint32_t count, const char *const *values)
 {
@@ -1690,7 +1787,7 @@ shmet_gauge_labels(const struct shmet_family *fam, struct shmet_gauge *out,
 	return rc;
 }
 
-static inline int
+int
 shmet_histogram_labels(const struct shmet_family *fam,
 		       struct shmet_histogram *out, uint32_t count,
 		       const char *const *values)
@@ -1704,7 +1801,7 @@ shmet_histogram_labels(const struct shmet_family *fam,
 	return rc;
 }
 
-static inline int
+int
 shmet_counter_new(struct shmet_segment *seg, struct shmet_counter *out,
 		  const char *name, const char *help)
 {
@@ -1715,7 +1812,7 @@ shmet_counter_new(struct shmet_segment *seg, struct shmet_counter *out,
 	return rc < 0 ? rc : rc2;
 }
 
-static inline int
+int
 shmet_gauge_new(struct shmet_segment *seg, struct shmet_gauge *out,
 		const char *name, const char *help, uint32_t gauge_mode)
 {
@@ -1726,7 +1823,7 @@ shmet_gauge_new(struct shmet_segment *seg, struct shmet_gauge *out,
 	return rc < 0 ? rc : rc2;
 }
 
-static inline int
+int
 shmet_histogram_new(struct shmet_segment *seg, struct shmet_histogram *out,
 		    const char *name, const char *help, uint32_t bound_count,
 		    const double *bounds)
@@ -1739,7 +1836,7 @@ shmet_histogram_new(struct shmet_segment *seg, struct shmet_histogram *out,
 	return rc < 0 ? rc : rc2;
 }
 
-static inline uint32_t
+uint32_t
 shmet_linear_bounds(double start, double width, uint32_t count, double *out)
 {
 	if (count == 0 || count > SHMET_MAX_BOUNDS || !(width > 0))
@@ -1749,7 +1846,7 @@ shmet_linear_bounds(double start, double width, uint32_t count, double *out)
 	return count;
 }
 
-static inline uint32_t
+uint32_t
 shmet_exponential_bounds(double start, double factor, uint32_t count,
 			 double *out)
 {
@@ -1762,121 +1859,4 @@ shmet_exponential_bounds(double start, double factor, uint32_t count,
 	return count;
 }
 
-/* ---------------------------------------------------------------- */
-/* Hot path.  Every cell access is relaxed: see "Value cells" at    */
-/* the top of this file.                                            */
-
-static inline void
-shmet_impl_add_double(shmet_impl_cell *cell, double v)
-{
-	/* Relaxed: a cell orders nothing ("Value cells"); the CAS only needs
-	 * atomicity against other threads of this process. */
-	uint64_t old = SHMET_AT(load_explicit)(cell, SHMET_MO(relaxed));
-
-	while (!SHMET_AT(compare_exchange_weak_explicit)(
-		cell, &old, shmet_impl_dbits(shmet_impl_bitsd(old) + v),
-		SHMET_MO(relaxed), SHMET_MO(relaxed)))
-		;
-}
-
-static inline void
-shmet_counter_inc(const struct shmet_counter *c)
-{
-	/* Relaxed: atomicity only ("Value cells"). */
-	SHMET_AT(fetch_add_explicit)(&c->cell[0], 1, SHMET_MO(relaxed));
-}
-
-static inline void
-shmet_counter_add(const struct shmet_counter *c, uint64_t n)
-{
-	/* Relaxed: atomicity only ("Value cells"). */
-	SHMET_AT(fetch_add_explicit)(&c->cell[0], n, SHMET_MO(relaxed));
-}
-
-static inline void
-shmet_counter_add_double(const struct shmet_counter *c, double v)
-{
-	/* A clamp, not a branch: NaN and negatives add 0. */
-	shmet_impl_add_double(&c->cell[1], v > 0.0 ? v : 0.0);
-}
-
-static inline void
-shmet_impl_gauge_stamp(const struct shmet_gauge *g)
-{
-	uint64_t stamp = 1;
-
-	if (g->timed)           /* fixed per handle: perfectly predicted */
-		stamp = shmet_now_ns() + 1;
-	SHMET_AT(store_explicit)(&g->cell[1], stamp, SHMET_MO(relaxed));
-}
-
-static inline void
-shmet_gauge_set(const struct shmet_gauge *g, double v)
-{
-	/* Relaxed: value and stamp are independent atomics; a reader may
-	 * pair this value with the previous stamp ("Value cells"). */
-	SHMET_AT(store_explicit)(&g->cell[0], shmet_impl_dbits(v),
-				 SHMET_MO(relaxed));
-	shmet_impl_gauge_stamp(g);
-}
-
-static inline void
-shmet_gauge_add(const struct shmet_gauge *g, double v)
-{
-	shmet_impl_add_double(&g->cell[0], v);
-	shmet_impl_gauge_stamp(g);
-}
-
-static inline void
-shmet_gauge_inc(const struct shmet_gauge *g)
-{
-	shmet_gauge_add(g, 1.0);
-}
-
-static inline void
-shmet_gauge_dec(const struct shmet_gauge *g)
-{
-	shmet_gauge_add(g, -1.0);
-}
-
-static inline void
-shmet_gauge_set_to_current_time(const struct shmet_gauge *g)
-{
-	shmet_gauge_set(g, (double)shmet_impl_clock_ns(CLOCK_REALTIME) / 1e9);
-}
-
-static inline void
-shmet_histogram_observe(const struct shmet_histogram *h, double v)
-{
-	uint32_t n = h->bound_count, i = 0;
-
-	if (n <= 16) {
-		/* "!(v <= b)" sends NaN to the +Inf bucket. */
-		while (i < n && !(v <= h->bounds[i]))
-			i++;
-	} else {
-		uint32_t hi = n;
-
-		while (i < hi) {
-			uint32_t mid = (i + hi) / 2;
-
-			if (v <= h->bounds[mid])
-				hi = mid;
-			else
-				i = mid + 1;
-		}
-	}
-	/* Relaxed: the count is derived from the buckets, so buckets and
-	 * count always agree; the sum may lag by in-flight observations. */
-	SHMET_AT(fetch_add_explicit)(&h->cell[i], 1, SHMET_MO(relaxed));
-	shmet_impl_add_double(&h->cell[n + 1], v);
-}
-
-static inline void
-shmet_histogram_observe_since(const struct shmet_histogram *h,
-			      uint64_t start_ns)
-{
-	shmet_histogram_observe(h, (double)(shmet_now_ns() - start_ns) / 1e9);
-}
-
-#endif /* SHMETRICS_IMPL_H */
+#endif /* SHMETRICS_WRITER_IMPL_H */

@@ -1,0 +1,69 @@
+/*
+ * shmetrics lock protocol: which process holds which writer slot, shared by
+ * writers (to claim slots) and readers (to tell live writers from dead).
+ *
+ * Advisory OFD locks on the segment's file, never on its bytes: the
+ * offsets lie far beyond any segment size.  An OFD lock belongs to an open
+ * file description, so it survives pid reuse, works across PID namespaces
+ * and is released by the kernel when the holder dies.
+ *
+ * A writer holds a write lock on its slot's byte.  Only a description
+ * opened for writing can take a write lock, so a reader that holds a read
+ * lock there (anyone who can read the file can) proves nothing: liveness
+ * is a write lock, never a read lock.
+ */
+#ifndef SHMETRICS_LOCK_H
+#define SHMETRICS_LOCK_H
+
+#include <fcntl.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Linux OFD lock commands, in case the feature macros hide them. */
+#ifndef F_OFD_GETLK
+#define F_OFD_GETLK 36
+#endif
+#ifndef F_OFD_SETLK
+#define F_OFD_SETLK 37
+#endif
+
+#define SHMET_LOCK_INIT         (UINT64_C(1) << 40)     /* initialiser */
+#define SHMET_LOCK_SLOT(i)      (SHMET_LOCK_INIT + 1u + (uint64_t)(i))
+
+/* fcntl(fd, cmd) on the one-byte lock at off; fl gets the answer. */
+static inline int
+shmet_seg_lock_op(int fd, uint64_t off, short type, int cmd,
+		  struct flock *fl)
+{
+	memset(fl, 0, sizeof *fl);      /* l_pid must be 0 for OFD locks */
+	fl->l_type = type;
+	fl->l_whence = SEEK_SET;
+	fl->l_start = (off_t)off;
+	fl->l_len = 1;
+	return fcntl(fd, cmd, fl);
+}
+
+static inline int
+shmet_seg_lock(int fd, uint64_t off, short type)
+{
+	struct flock fl;
+
+	return shmet_seg_lock_op(fd, off, type, F_OFD_SETLK, &fl);
+}
+
+/*
+ * 1 if a writer holds slot's lock (as seen through fd, which holds no lock
+ * there itself), 0 if none does, -1 if it cannot tell.
+ */
+static inline int
+shmet_seg_slot_held(int fd, uint32_t slot)
+{
+	struct flock fl;
+
+	if (shmet_seg_lock_op(fd, SHMET_LOCK_SLOT(slot), F_WRLCK, F_OFD_GETLK,
+			      &fl) < 0)
+		return -1;
+	return fl.l_type == F_WRLCK;
+}
+
+#endif /* SHMETRICS_LOCK_H */
