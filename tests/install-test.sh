@@ -9,7 +9,8 @@ meson install -C "$build" --destdir "$tmp" --no-rebuild >/dev/null
 pc=$(dirname "$(find "$tmp" -name shmetrics.pc | head -1)")
 [ -n "$pc" ] || { echo "shmetrics.pc not installed"; exit 1; }
 for h in shmetrics.h shmetrics/layout.h shmetrics/format.h \
-	shmetrics/lock.h shmetrics/writer-impl.h shmetrics-reader.h; do
+	shmetrics/lock.h shmetrics/writer-impl.h shmetrics-collectors.h \
+	shmetrics-reader.h; do
 	[ -n "$(find "$tmp" -path "*/include/$h")" ] || { echo "missing $h"; exit 1; }
 done
 cat > "$tmp/prog.c" <<'C'
@@ -40,4 +41,39 @@ flags=$(PKG_CONFIG_PATH=$pc PKG_CONFIG_SYSROOT_DIR=$tmp pkg-config --cflags --li
 cc -std=gnu11 -Wall -Werror "$tmp/prog.c" -o "$tmp/prog" $flags
 libdir=$tmp$(PKG_CONFIG_PATH=$pc pkg-config --variable=libdir shmetrics)
 LD_LIBRARY_PATH=$libdir "$tmp/prog" | grep -q "cannot open segment"
-echo "installed headers, library and shmetrics.pc work"
+# the collectors, through their own pkg-config name
+cat > "$tmp/coll.c" <<'C'
+#include <shmetrics.h>
+#include <shmetrics-collectors.h>
+#include <stdio.h>
+#include <unistd.h>
+int main(void)
+{
+	struct shmet_options o = { 0 };
+	struct shmet_segment seg;
+	struct shmet_campaign_collector c;
+	char name[64];
+	int rc;
+
+	snprintf(name, sizeof name, "/shmet-install-coll-%d", (int)getpid());
+	o.name = name;
+	o.max_series = 64;
+	o.cells_per_block = 1024;
+	o.max_writers = 2;
+	rc = shmet_open(&seg, &o);
+	if (rc == 0)
+		rc = shmet_campaign_collector_init(&c, &seg);
+	SHMET_TIMED(shmet_campaign_time_poll_cycle(&c)) {
+		shmet_campaign_record_call_initiated(&c, "c", "u");
+	}
+	shmet_close(&seg);
+	shmet_unlink(name);
+	printf("collectors %d\n", rc);
+	return rc ? 1 : 0;
+}
+C
+flags=$(PKG_CONFIG_PATH=$pc PKG_CONFIG_SYSROOT_DIR=$tmp pkg-config --cflags --libs shmetrics-collectors)
+# shellcheck disable=SC2086
+cc -std=gnu11 -Wall -Werror "$tmp/coll.c" -o "$tmp/coll" $flags
+LD_LIBRARY_PATH=$libdir "$tmp/coll" | grep -q "collectors 0"
+echo "installed headers, libraries, shmetrics.pc and shmetrics-collectors.pc work"

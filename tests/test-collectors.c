@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <shmetrics/collectors.h>
+#include <shmetrics-collectors.h>
 
 #include "test-common.h"
 
@@ -214,16 +214,34 @@ START_TEST(test_webhook_collector_functions)
 				   SHMET_VALUES("call_ended", "p1")), 1);
 
 	t = shmet_webhook_time_delivery(&m, "p1");
+	/* the latency series exists (8 + +Inf + sum + count), all zero */
+	CHECK_ONLY(st, 11);
+	ck_assert_double_eq(sample("webhook_delivery_latency_seconds", 1, p,
+				   SHMET_VALUES("p1")), 0);
 	shmet_delivery_set_success(&t, "call_ended");
-	/* latency 8 + +Inf + sum + count = 11, delivered 1 */
-	CHECK_ONLY(st, 12);
+	/* delivered 1, counted at once; the latency waits for the end */
+	CHECK_ONLY(st, 1);
 	ck_assert_double_eq(sample("webhook_delivered_total", 2, ep,
 				   SHMET_VALUES("call_ended", "p1")), 1);
 	ck_assert_double_eq(sample("webhook_delivery_latency_seconds", 1, p,
+				   SHMET_VALUES("p1")), 0);
+	ck_assert_double_ge(shmet_delivery_end(&t), 0);
+	ck_assert_double_eq(sample("webhook_delivery_latency_seconds", 1, p,
 				   SHMET_VALUES("p1")), 1);
+	{
+		struct state st1;
+		char diff[8192];
+
+		state_take(&st1);
+		ck_assert_int_ge(changed_lines(&st, &st1, diff, sizeof diff), 2);
+		ck_assert_ptr_null(strstr(diff, "webhook_delivered_total"));
+		free(st.text);
+		st = st1;
+	}
 
 	t = shmet_webhook_time_delivery(&m, "p1");
 	shmet_delivery_set_failed(&t, "call_ended", 0);
+	shmet_delivery_end(&t);
 	/* bucket lines whose cumulative count moved, sum, count, failed */
 	{
 		struct state st1;
@@ -244,7 +262,7 @@ START_TEST(test_webhook_collector_functions)
 	ck_assert_double_eq(sample("webhook_delivery_latency_seconds", 1, p,
 				   SHMET_VALUES("p1")), 2);
 
-	SHMET_TIMED(shmet_webhook_time_processing(&m, "p2")) {
+	SHMET_TIMED(shmet_webhook_time_processing(&m, "p2", 0)) {
 	}
 	CHECK_ONLY(st, 11);
 	ck_assert_double_eq(sample("webhook_queue_processing_duration_seconds",
@@ -277,6 +295,290 @@ START_TEST(test_webhook_collector_functions)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Timers with Python's "with" semantics                               */
+
+/* count and sum of one histogram series (count 0 if it does not exist) */
+static uint64_t
+hist(const char *name, const char *value, double *sum)
+{
+	struct test_snapshot s;
+	uint64_t n = 0;
+	int si;
+
+	test_snapshot_take(&s);
+	si = test_find_series(&s, name, 1, &value);
+	if (sum)
+		*sum = 0;
+	if (si >= 0) {
+		n = shmet_values_hist_count(&s.values, s.index, si);
+		if (sum)
+			*sum = shmet_values_hist_sum(&s.values, s.index, si);
+	}
+	test_snapshot_free(&s);
+	return n;
+}
+
+static uint64_t
+processing_count(const char *campaign)
+{
+	return hist("campaign_processing_latency_seconds", campaign, NULL);
+}
+
+static uint64_t
+latency_count(const char *partner)
+{
+	return hist("webhook_delivery_latency_seconds", partner,
+		    NULL);
+}
+
+static struct shmet_segment tseg;
+static struct shmet_campaign_collector camp;
+static struct shmet_webhook_collector hook;
+
+static void
+timers_setup(void)
+{
+	test_open(&tseg, NULL);
+	ck_assert_int_eq(shmet_campaign_collector_init(&camp, &tseg), 0);
+	ck_assert_int_eq(shmet_webhook_collector_init(&hook, &tseg, "w"), 0);
+}
+
+static void
+timers_teardown(void)
+{
+	shmet_close(&tseg);
+}
+
+START_TEST(test_timer_observes_on_normal_exit)
+{
+	timers_setup();
+	SHMET_TIMED(shmet_campaign_time_processing(&camp, "normal")) {
+		ck_assert_uint_eq(processing_count("normal"), 0);
+	}
+	ck_assert_uint_eq(processing_count("normal"), 1);
+	timers_teardown();
+}
+END_TEST
+
+START_TEST(test_timer_observes_on_break)
+{
+	int ran_after = 0;
+
+	timers_setup();
+	SHMET_TIMED(shmet_campaign_time_processing(&camp, "break")) {
+		if (processing_count("break") == 0)
+			break;
+		ran_after = 1;
+	}
+	ck_assert_int_eq(ran_after, 0);
+	ck_assert_uint_eq(processing_count("break"), 1);
+	/* continue leaves the block too, once */
+	SHMET_TIMED(shmet_campaign_time_processing(&camp, "break")) {
+		continue;
+	}
+	ck_assert_uint_eq(processing_count("break"), 2);
+	timers_teardown();
+}
+END_TEST
+
+/* returns from inside the timed block */
+static int
+timed_early_return(int fail)
+{
+	SHMET_TIMED(shmet_campaign_time_processing(&camp, "return")) {
+		if (fail)
+			return -1;
+		usleep(100);
+	}
+	return 0;
+}
+
+START_TEST(test_timer_observes_on_return)
+{
+	timers_setup();
+	ck_assert_int_eq(timed_early_return(1), -1);
+	ck_assert_uint_eq(processing_count("return"), 1);
+	ck_assert_int_eq(timed_early_return(0), 0);
+	ck_assert_uint_eq(processing_count("return"), 2);
+	timers_teardown();
+}
+END_TEST
+
+START_TEST(test_timer_observes_on_goto)
+{
+	timers_setup();
+	SHMET_TIMED(shmet_campaign_time_poll_cycle(&camp)) {
+		goto out;
+	}
+	ck_abort_msg("goto did not leave the block");
+out:
+	ck_assert_double_eq(sample("campaign_poll_cycle_duration_seconds", 0,
+				   NULL, 0, NULL), 1);
+	timers_teardown();
+}
+END_TEST
+
+START_TEST(test_timer_stop_observes_once)
+{
+	timers_setup();
+	SHMET_TIMED(shmet_campaign_time_processing(&camp, "once")) {
+		/* no explicit handle here: a timer of our own */
+	}
+	{
+		struct shmet_timer t = shmet_campaign_time_processing(&camp,
+								      "once");
+
+		ck_assert_double_ge(shmet_timer_stop(&t), 0);
+		ck_assert_double_eq(shmet_timer_stop(&t), -1);
+	}
+	ck_assert_uint_eq(processing_count("once"), 2);
+	timers_teardown();
+}
+END_TEST
+
+START_TEST(test_timer_time_scale)
+{
+	double sum;
+
+	timers_setup();
+	shmet_campaign_collector_set_time_scale(&camp, 1000);
+	SHMET_TIMED(shmet_campaign_time_processing(&camp, "scaled")) {
+		usleep(5000);
+	}
+	ck_assert_uint_eq(hist("campaign_processing_latency_seconds", "scaled",
+			       &sum), 1);
+	/* at least 5 ms real, reported as at least 5 s */
+	ck_assert_double_ge(sum, 5.0);
+	timers_teardown();
+}
+END_TEST
+
+START_TEST(test_delivery_neither_set_observes_once)
+{
+	timers_setup();
+	SHMET_DELIVERY(t, shmet_webhook_time_delivery(&hook, "neither")) {
+		ck_assert_uint_eq(latency_count("neither"), 0);
+	}
+	ck_assert_uint_eq(latency_count("neither"), 1);
+	timers_teardown();
+}
+END_TEST
+
+START_TEST(test_delivery_both_set_observes_once)
+{
+	static const char *const ep[] = { "event_type", "partner_id" };
+	static const char *const eps[] = { "event_type", "partner_id",
+					   "status_code" };
+
+	timers_setup();
+	SHMET_DELIVERY(t, shmet_webhook_time_delivery(&hook, "both")) {
+		shmet_delivery_set_failed(&t, "call_ended", 503);
+		shmet_delivery_set_success(&t, "call_ended");
+	}
+	ck_assert_uint_eq(latency_count("both"), 1);
+	ck_assert_double_eq(sample("webhook_delivered_total", 2, ep,
+				   SHMET_VALUES("call_ended", "both")), 1);
+	ck_assert_double_eq(sample("webhook_failed_total", 3, eps,
+				   SHMET_VALUES("call_ended", "both", "503")),
+			    1);
+	timers_teardown();
+}
+END_TEST
+
+static int
+delivery_early_return(void)
+{
+	SHMET_DELIVERY(t, shmet_webhook_time_delivery(&hook, "return")) {
+		shmet_delivery_set_failed(&t, "call_ended", 0);
+		return -1;
+	}
+	return 0;
+}
+
+START_TEST(test_delivery_observes_on_break_and_return)
+{
+	timers_setup();
+	SHMET_DELIVERY(t, shmet_webhook_time_delivery(&hook, "break")) {
+		shmet_delivery_set_success(&t, "call_ended");
+		break;
+	}
+	ck_assert_uint_eq(latency_count("break"), 1);
+	ck_assert_int_eq(delivery_early_return(), -1);
+	ck_assert_uint_eq(latency_count("return"), 1);
+	/* an explicit end inside the block is not repeated at its exit */
+	SHMET_DELIVERY(t, shmet_webhook_time_delivery(&hook, "break")) {
+		ck_assert_double_ge(shmet_delivery_end(&t), 0);
+		ck_assert_double_eq(shmet_delivery_end(&t), -1);
+	}
+	ck_assert_uint_eq(latency_count("break"), 2);
+	timers_teardown();
+}
+END_TEST
+
+START_TEST(test_delivery_owns_partner_id)
+{
+	static const char *const ep[] = { "event_type", "partner_id" };
+	char partner[16];
+
+	timers_setup();
+	snprintf(partner, sizeof partner, "owned");
+	SHMET_DELIVERY(t, shmet_webhook_time_delivery(&hook, partner)) {
+		/* the caller reuses its buffer before the end */
+		snprintf(partner, sizeof partner, "other");
+		shmet_delivery_set_success(&t, "call_ended");
+	}
+	ck_assert_uint_eq(latency_count("owned"), 1);
+	ck_assert_uint_eq(latency_count("other"), 0);
+	ck_assert_double_eq(sample("webhook_delivered_total", 2, ep,
+				   SHMET_VALUES("call_ended", "owned")), 1);
+	timers_teardown();
+}
+END_TEST
+
+START_TEST(test_delivery_queue_to_delivery_time)
+{
+	const char *q = "webhook_queue_processing_duration_seconds";
+	uint64_t enqueued;
+	double sum;
+
+	timers_setup();
+	/* queued 2 s ago: delivered now, so at least 2 s queue to delivery */
+	enqueued = shmet_now_ns() - 2000000000ull;
+	SHMET_DELIVERY(t, shmet_webhook_time_delivery_queued(&hook, "queued",
+							     enqueued)) {
+		shmet_delivery_set_success(&t, "call_ended");
+	}
+	ck_assert_uint_eq(hist(q, "queued", &sum), 1);
+	ck_assert_double_ge(sum, 2.0);
+	ck_assert_uint_eq(latency_count("queued"), 1);
+	/* a failed attempt is not a delivery: no queue-to-delivery time */
+	SHMET_DELIVERY(t, shmet_webhook_time_delivery_queued(&hook, "queued",
+							     enqueued)) {
+		shmet_delivery_set_failed(&t, "call_ended", 500);
+	}
+	ck_assert_uint_eq(hist(q, "queued", NULL), 1);
+	ck_assert_uint_eq(latency_count("queued"), 2);
+	timers_teardown();
+}
+END_TEST
+
+START_TEST(test_worker_uptime_scaled)
+{
+	double set;
+
+	timers_setup();
+	shmet_webhook_collector_set_time_scale(&hook, 1000);
+	usleep(2000);
+	set = shmet_webhook_update_worker_uptime(&hook);
+	ck_assert_double_ge(set, 2.0);
+	ck_assert_double_eq(sample("webhook_worker_uptime_seconds", 1,
+				   (const char *const[]){ "worker_id" },
+				   SHMET_VALUES("w")), set);
+	timers_teardown();
+}
+END_TEST
+
 TEST_SUITE(collectors)
 {
 	Suite *s = suite_create("collectors");
@@ -286,6 +588,22 @@ TEST_SUITE(collectors)
 	tcase_add_test(tc, test_collectors_register_all_23_families);
 	tcase_add_test(tc, test_campaign_collector_functions);
 	tcase_add_test(tc, test_webhook_collector_functions);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("Timers as Python's with");
+	tcase_add_checked_fixture(tc, test_segment_setup, test_segment_teardown);
+	tcase_add_test(tc, test_timer_observes_on_normal_exit);
+	tcase_add_test(tc, test_timer_observes_on_break);
+	tcase_add_test(tc, test_timer_observes_on_return);
+	tcase_add_test(tc, test_timer_observes_on_goto);
+	tcase_add_test(tc, test_timer_stop_observes_once);
+	tcase_add_test(tc, test_timer_time_scale);
+	tcase_add_test(tc, test_delivery_neither_set_observes_once);
+	tcase_add_test(tc, test_delivery_both_set_observes_once);
+	tcase_add_test(tc, test_delivery_observes_on_break_and_return);
+	tcase_add_test(tc, test_delivery_owns_partner_id);
+	tcase_add_test(tc, test_delivery_queue_to_delivery_time);
+	tcase_add_test(tc, test_worker_uptime_scaled);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -5,7 +5,6 @@
  * Runs every API once so that every inline body is instantiated.
  */
 #include <shmetrics.h>
-#include <shmetrics/collectors.h>
 
 #include <stdio.h>
 #include <string.h>

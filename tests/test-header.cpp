@@ -1,6 +1,6 @@
 /* The public header as C++17: see test-header.c. */
 #include <shmetrics.h>
-#include <shmetrics/collectors.h>
+#include <shmetrics-collectors.h>
 
 #include <cstdio>
 #include <cstring>

@@ -2,7 +2,10 @@
 # The main job: build, then run the demo fleet writing into a segment and
 # the exporter serving it, until Ctrl-C (or --duration S) stops both.
 #   --prometheus   also start Prometheus (Debian's package) on
-#                  127.0.0.1:9090 with tools/prometheus/ config and rules
+#                  127.0.0.1:9090 with tools/prometheus/ config and rules,
+#                  Alertmanager on 127.0.0.1:9093 with alertmanager.yml,
+#                  and its webhook receiver on 127.0.0.1:9095, which
+#                  prints every alert notification it receives
 # Other arguments go to shmetrics-fleet (see its --help).
 # Environment: SHMETRICS_SEGMENT (default /shmetrics-demo),
 #              SHMETRICS_LISTEN (default 127.0.0.1:5000).
@@ -35,9 +38,18 @@ trap cleanup INT TERM EXIT
 pids="$!"
 if [ "$with_prometheus" = 1 ]; then
 	promdir=$(mktemp -d)
-	sed "s/localhost:5000/$listen/" tools/prometheus/prometheus.yml \
-		> "$promdir/prometheus.yml"
+	sed -e "s/localhost:5000/$listen/" -e "s/localhost:9093/127.0.0.1:9093/" \
+		tools/prometheus/prometheus.yml > "$promdir/prometheus.yml"
 	cp tools/prometheus/alerts.yml tools/prometheus/recording.yml "$promdir/"
+	python3 tools/prometheus/alert-receiver.py --listen 127.0.0.1:9095 &
+	pids="$pids $!"
+	# --cluster.listen-address= : a single Alertmanager, no gossip port
+	prometheus-alertmanager \
+		--config.file=tools/prometheus/alertmanager.yml \
+		--storage.path="$promdir/alertmanager" \
+		--web.listen-address=127.0.0.1:9093 \
+		--cluster.listen-address= >"$promdir/alertmanager.log" 2>&1 &
+	pids="$pids $!"
 	prometheus --config.file="$promdir/prometheus.yml" \
 		--storage.tsdb.path="$promdir/data" \
 		--web.listen-address=127.0.0.1:9090 >"$promdir/log" 2>&1 &
@@ -47,7 +59,10 @@ echo "shmetrics demo: segment $segment"
 echo "  http://$listen/metrics"
 echo "  http://$listen/metrics/json"
 echo "  http://$listen/metrics/health"
-[ "$with_prometheus" = 1 ] && echo "  Prometheus: http://127.0.0.1:9090"
+if [ "$with_prometheus" = 1 ]; then
+	echo "  Prometheus: http://127.0.0.1:9090 (alerts: /alerts)"
+	echo "  Alertmanager: http://127.0.0.1:9093"
+fi
 echo "Ctrl-C stops everything."
 fleet_args=""
 for a in "$@"; do

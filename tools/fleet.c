@@ -1,22 +1,32 @@
 /*
  * shmetrics-fleet: the demo fleet.  Forks campaign-engine and
  * webhook-worker processes that behave like the specification's examples
- * and record through the collectors, plus a webhook sink on 127.0.0.1
- * that the workers deliver to with real HTTP POSTs.
+ * and record through libshmetrics-collectors, plus a webhook sink on
+ * 127.0.0.1 that the workers deliver to with real HTTP POSTs.
  *
- *   engines   poll cycles over their campaigns: pending leads, calls that
- *             fail at once (by error type) or run for a simulated duration
- *             and complete with an outcome and a cost; each completed call
- *             enqueues a webhook event
+ *   engines   each owns four campaigns (disjoint from the other engines')
+ *             and runs poll cycles: calls end (completed, with an outcome
+ *             and a cost, and a webhook event enqueued), new calls are set
+ *             up for pending leads (time_processing around the setup) up
+ *             to --max-calls at once, some fail at once (by error type)
  *   workers   take due events from one shared queue, POST them to the sink
- *             (200, 4xx, 5xx, slow or dropped at configurable rates),
- *             retry with exponential backoff, dead-letter after max retries
+ *             (200, 4xx, 5xx, slow or dropped at configurable rates):
+ *             4xx is permanent (dead letter at once), 5xx and connection
+ *             errors retry with exponential backoff up to --max-retries
  *   parent    restarts children (--churn kills one every N seconds with
- *             SIGKILL, as a crash would), stops all on SIGINT/SIGTERM or
- *             after --duration
+ *             SIGKILL, as a crash would), applies the fault flags, writes
+ *             the --status file, stops all on SIGINT/SIGTERM or after
+ *             --duration
  *
- * --speed N runs simulated time N times faster than real time: call
- * durations, backoffs and poll cycles shrink, HTTP latency stays real.
+ * One time base: the fleet's clock runs --speed times faster than real
+ * time, and everything it reports is in fleet seconds: call durations,
+ * timed work (the collectors' timers are scaled by the same factor), HTTP
+ * latency (the sink sleeps fleet seconds / speed), queue ages and uptime.
+ *
+ * SIGUSR1 holds the fleet: engines finish their cycle, workers their
+ * delivery, each publishes its gauges once more and then idles; the status
+ * file then says "held": true and its gauges are exactly what the exporter
+ * shows.  SIGUSR2 resumes.
  */
 #include "config.h"
 
@@ -39,10 +49,15 @@
 #include <unistd.h>
 
 #include <shmetrics.h>
-#include <shmetrics/collectors.h>
+#include <shmetrics-collectors.h>
 
 #define QUEUE_CAP 4096
-#define MAX_CHILDREN 128
+#define MAX_ENGINES 32
+#define MAX_WORKERS 64
+#define MAX_CHILDREN (1 + MAX_ENGINES + MAX_WORKERS)
+#define CAMPAIGNS 4                     /* per engine */
+#define USERS 3
+#define MAX_CALLS 256                   /* per engine */
 
 struct fleet_opts {
 	int engines, workers;
@@ -50,8 +65,14 @@ struct fleet_opts {
 	double churn_s;                 /* 0: never */
 	double duration_s;              /* 0: until signalled */
 	int max_retries;
+	int max_calls;                  /* concurrent calls per engine */
 	/* sink outcome rates, percent */
 	int rate_4xx, rate_5xx, rate_slow, rate_drop;
+	double slow_s;                  /* fleet seconds of a slow response */
+	/* engine fault rates, percent */
+	int rate_call_fail, rate_slow_setup;
+	double kill_workers_s;          /* 0: never */
+	const char *status_path;
 	int quiet;
 };
 
@@ -59,53 +80,103 @@ struct fleet_opts {
 struct event {
 	int state;                      /* 0 free, 1 pending, 2 in flight */
 	int attempts;
-	double enqueued_sim;            /* simulated seconds */
-	double due_sim;
-	double taken_real;              /* for reclaiming a dead worker's */
+	uint64_t enqueued_ns;           /* shmet_now_ns() */
+	uint64_t due_ns;
+	uint64_t taken_ns;              /* for reclaiming a dead worker's */
 	char event_type[24];
 	char partner_id[24];
 };
 
-/* The queue lives in a MAP_SHARED page set; a robust mutex guards it so
- * that a worker killed while holding it does not wedge the fleet. */
-struct queue {
+/* What an engine knows; written by the engine at the end of each cycle,
+ * equal to the gauges it has just set. */
+struct engine_state {
+	pid_t pid;
+	int ack;                        /* held, gauges published */
+	int valid;
+	char campaign[CAMPAIGNS][24];
+	char user[CAMPAIGNS][24];
+	int pending[CAMPAIGNS];
+	int completed[CAMPAIGNS], succeeded[CAMPAIGNS];
+	int active_by_user[USERS];
+	int concurrent;
+};
+
+struct worker_state {
+	pid_t pid;
+	int ack;
+	double uptime_s;                /* the value last set */
+};
+
+/* Counts of what happened, fleet-wide (under the queue lock). */
+struct counts {
+	long calls_initiated, calls_failed, calls_completed;
+	long events_enqueued, events_dropped;
+	long deliveries, delivered, failed_attempts, retries;
+	long dead_letters;              /* after failures */
+};
+
+/* Everything shared lives in one MAP_SHARED mapping; a robust mutex
+ * guards the queue and the counts, so that a worker killed while holding
+ * it does not wedge the fleet. */
+struct shared {
 	pthread_mutex_t lock;
-	double sim_epoch_real;          /* real time at sim time 0 */
 	uint16_t sink_port;
+	int hold;                       /* 0 run, 1 engines stop, 2 all */
+	uint64_t hold_ns;               /* the instant gauges describe */
+	int dropped_unreported[USERS];  /* drops not yet dead-lettered */
+	struct counts n;
+	struct engine_state engine[MAX_ENGINES];
+	struct worker_state worker[MAX_WORKERS];
 	struct event ev[QUEUE_CAP];
 };
 
 static struct fleet_opts opt = {
 	.engines = 2, .workers = 3, .speed = 60, .max_retries = 5,
-	.rate_4xx = 5, .rate_5xx = 7, .rate_slow = 3, .rate_drop = 2,
+	.max_calls = 20,
+	.rate_4xx = 3, .rate_5xx = 5, .rate_slow = 3, .rate_drop = 2,
+	.slow_s = 4, .rate_call_fail = 15,
 };
-static struct queue *q;
-static volatile sig_atomic_t stopping;
+static struct shared *q;
+static volatile sig_atomic_t stopping, hold_requested, resume_requested;
 
+static const char *const users[USERS] = { "user-0", "user-1", "user-2" };
+
+/* ------------------------------------------------------------------ */
+/* Time                                                                */
+
+/* Fleet seconds between two shmet_now_ns() instants. */
 static double
-real_now(void)
+fleet_s(uint64_t from_ns, uint64_t to_ns)
 {
-	return (double)shmet_now_ns() / 1e9;
+	if (to_ns <= from_ns)
+		return 0;
+	return (double)(to_ns - from_ns) / 1e9 * opt.speed;
 }
 
-static double
-sim_now(void)
+/* shmet_now_ns() after fleet_seconds more. */
+static uint64_t
+fleet_after(double fleet_seconds)
 {
-	return (real_now() - q->sim_epoch_real) * opt.speed;
+	return shmet_now_ns() + (uint64_t)(fleet_seconds / opt.speed * 1e9);
 }
 
-/* Sleep sim_s simulated seconds (at least 1 ms real). */
 static void
-sim_sleep(double sim_s)
+real_sleep(double s)
 {
-	double real = sim_s / opt.speed;
 	struct timespec ts;
 
-	if (real < 0.001)
-		real = 0.001;
-	ts.tv_sec = (time_t)real;
-	ts.tv_nsec = (long)((real - (double)ts.tv_sec) * 1e9);
-	nanosleep(&ts, NULL);
+	if (s <= 0)
+		return;
+	ts.tv_sec = (time_t)s;
+	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !stopping)
+		;
+}
+
+static void
+fleet_sleep(double fleet_seconds)
+{
+	real_sleep(fleet_seconds / opt.speed);
 }
 
 static double
@@ -134,6 +205,9 @@ say(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* ------------------------------------------------------------------ */
+/* The shared queue                                                    */
+
 static void
 queue_lock(void)
 {
@@ -147,84 +221,105 @@ queue_unlock(void)
 	pthread_mutex_unlock(&q->lock);
 }
 
+/* Enqueue an event; a full queue drops it, and the drop is counted (the
+ * workers record it as a dead letter). */
 static void
-enqueue(const char *event_type, const char *partner_id)
+enqueue(const char *event_type, int user)
 {
+	int i;
+
 	queue_lock();
-	for (int i = 0; i < QUEUE_CAP; i++) {
+	for (i = 0; i < QUEUE_CAP; i++) {
 		struct event *e = &q->ev[i];
 
 		if (e->state != 0)
 			continue;
 		memset(e, 0, sizeof *e);
 		e->state = 1;
-		e->enqueued_sim = sim_now();
-		e->due_sim = e->enqueued_sim;
+		e->enqueued_ns = shmet_now_ns();
+		e->due_ns = e->enqueued_ns;
 		snprintf(e->event_type, sizeof e->event_type, "%s", event_type);
-		snprintf(e->partner_id, sizeof e->partner_id, "%s", partner_id);
+		snprintf(e->partner_id, sizeof e->partner_id, "%s",
+			 users[user]);
+		q->n.events_enqueued++;
 		break;
+	}
+	if (i == QUEUE_CAP) {
+		q->n.events_dropped++;
+		q->dropped_unreported[user]++;
 	}
 	queue_unlock();
 }
 
-/* Size and oldest age; also reclaims events a dead worker held. */
+/* Size and oldest age (fleet seconds) at now_ns; also reclaims events that
+ * a dead worker held for more than 30 real seconds. */
 static void
-queue_stats(double *size, double *oldest_age)
+queue_stats(uint64_t now_ns, double *size, double *oldest_age)
 {
-	double now = sim_now(), oldest = now, real = real_now();
+	uint64_t oldest = now_ns;
 	int n = 0;
 
 	queue_lock();
 	for (int i = 0; i < QUEUE_CAP; i++) {
 		struct event *e = &q->ev[i];
 
-		if (e->state == 2 && real - e->taken_real > 30)
+		if (e->state == 2 && now_ns > e->taken_ns &&
+		    now_ns - e->taken_ns > 30000000000ull)
 			e->state = 1;
 		if (e->state == 0)
 			continue;
 		n++;
-		if (e->enqueued_sim < oldest)
-			oldest = e->enqueued_sim;
+		if (e->enqueued_ns < oldest)
+			oldest = e->enqueued_ns;
 	}
 	queue_unlock();
 	*size = n;
-	*oldest_age = now - oldest;
+	*oldest_age = fleet_s(oldest, now_ns);
 }
 
 static int
 take_due(struct event *out)
 {
-	double now = sim_now();
+	uint64_t now = shmet_now_ns();
 	int best = -1;
 
 	queue_lock();
 	for (int i = 0; i < QUEUE_CAP; i++) {
 		struct event *e = &q->ev[i];
 
-		if (e->state == 1 && e->due_sim <= now &&
-		    (best < 0 || e->due_sim < q->ev[best].due_sim))
+		if (e->state == 1 && e->due_ns <= now &&
+		    (best < 0 || e->due_ns < q->ev[best].due_ns))
 			best = i;
 	}
 	if (best >= 0) {
 		q->ev[best].state = 2;
 		q->ev[best].attempts++;
-		q->ev[best].taken_real = real_now();
+		q->ev[best].taken_ns = now;
 		*out = q->ev[best];
 	}
 	queue_unlock();
 	return best;
 }
 
+/* Remove event i (delivered or dead), or schedule its retry. */
 static void
-finish(int i, int delivered_or_dead, double retry_in_sim)
+finish(int i, int done, double retry_in_fleet_s)
 {
 	queue_lock();
-	if (delivered_or_dead) {
+	if (done) {
 		q->ev[i].state = 0;
 	} else {
 		q->ev[i].state = 1;
-		q->ev[i].due_sim = sim_now() + retry_in_sim;
+		q->ev[i].due_ns = fleet_after(retry_in_fleet_s);
 	}
+	queue_unlock();
+}
+
+static void
+count(long *counter)
+{
+	queue_lock();
+	(*counter)++;
 	queue_unlock();
 }
 
@@ -234,8 +329,8 @@ finish(int i, int delivered_or_dead, double retry_in_sim)
 struct call {
 	int active;
 	int campaign;
-	double duration_sim;
-	double ends_sim;
+	double duration_s;              /* fleet seconds */
+	uint64_t ends_ns;
 };
 
 static const char *const outcomes[] = { "success", "success", "success",
@@ -243,14 +338,123 @@ static const char *const outcomes[] = { "success", "success", "success",
 static const char *const error_types[] = { "timeout", "invalid_number",
 					   "sip_error", "rate_limited" };
 
+/* Set up one call for campaign c: the real work that time_processing
+ * measures.  Returns 0 when the call is up, -1 when it failed at once. */
+static int
+setup_call(const struct shmet_campaign_collector *m,
+	   struct engine_state *st, int c, unsigned *seed)
+{
+	int failed;
+
+	SHMET_TIMED(shmet_campaign_time_processing(m, st->campaign[c])) {
+		if (percent(seed, opt.rate_slow_setup))
+			fleet_sleep(uniform(seed, 6, 9));
+		else
+			fleet_sleep(uniform(seed, 0.1, 1.2));
+		failed = percent(seed, opt.rate_call_fail);
+	}
+	return failed ? -1 : 0;
+}
+
+/* One poll cycle: calls that ended, new calls, gauges. */
+static void
+engine_cycle(const struct shmet_campaign_collector *m, struct engine_state *st,
+	     struct call *calls, int n, unsigned *seed)
+{
+	struct engine_state next = *st;
+	int active = 0, calls_of[CAMPAIGNS] = { 0 };
+	uint64_t now = shmet_now_ns();
+
+	for (int s = 0; s < opt.max_calls; s++) {
+		struct call *call = &calls[s];
+		const char *outcome;
+		int c = call->campaign;
+
+		if (!call->active)
+			continue;
+		if (call->ends_ns > now)
+			continue;
+		call->active = 0;
+		outcome = outcomes[rand_r(seed) % 6];
+		next.completed[c]++;
+		next.succeeded[c] += !strcmp(outcome, "success");
+		shmet_campaign_record_call_completed(
+			m, next.campaign[c], next.user[c], outcome,
+			call->duration_s, call->duration_s / 60 * 0.013);
+		shmet_campaign_update_success_rate(
+			m, next.campaign[c],
+			(double)next.succeeded[c] / next.completed[c]);
+		count(&q->n.calls_completed);
+		enqueue("call_ended", (n + c) % USERS);
+	}
+	for (int s = 0; s < opt.max_calls; s++)
+		if (calls[s].active)
+			active++;
+	for (int c = 0; c < CAMPAIGNS && !stopping; c++) {
+		int launch = 1 + rand_r(seed) % 3;
+
+		if (launch > next.pending[c])
+			launch = next.pending[c];
+		for (int k = 0; k < launch && active < opt.max_calls; k++) {
+			next.pending[c]--;
+			shmet_campaign_record_call_initiated(
+				m, next.campaign[c], next.user[c]);
+			count(&q->n.calls_initiated);
+			if (setup_call(m, &next, c, seed) < 0) {
+				shmet_campaign_record_call_failed(
+					m, next.campaign[c], next.user[c],
+					error_types[rand_r(seed) % 4]);
+				count(&q->n.calls_failed);
+				continue;
+			}
+			for (int s = 0; s < opt.max_calls; s++) {
+				if (calls[s].active)
+					continue;
+				/* 10 s plus an exponential tail, mean 3
+				 * minutes, cut below 30 minutes. */
+				calls[s].active = 1;
+				calls[s].campaign = c;
+				calls[s].duration_s = fmin(
+					10 - log(uniform(seed, 0.001, 1)) * 180,
+					1799);
+				calls[s].ends_ns =
+					fleet_after(calls[s].duration_s);
+				active++;
+				break;
+			}
+		}
+	}
+	for (int s = 0; s < opt.max_calls; s++)
+		if (calls[s].active)
+			calls_of[calls[s].campaign]++;
+	memset(next.active_by_user, 0, sizeof next.active_by_user);
+	for (int c = 0; c < CAMPAIGNS; c++) {
+		/* A campaign with nothing left to do sometimes gets a new
+		 * batch of leads. */
+		if (next.pending[c] == 0 && calls_of[c] == 0 &&
+		    percent(seed, 5))
+			next.pending[c] = 50 + rand_r(seed) % 150;
+		if (next.pending[c] > 0 || calls_of[c] > 0)
+			next.active_by_user[(n + c) % USERS]++;
+		shmet_campaign_update_pending_leads(m, next.campaign[c],
+						    next.pending[c]);
+	}
+	for (int u = 0; u < USERS; u++)
+		shmet_campaign_update_active_campaigns(m, users[u],
+						       next.active_by_user[u]);
+	shmet_campaign_update_concurrent_calls(m, active);
+	next.concurrent = active;
+	next.valid = 1;
+	*st = next;
+}
+
 static void
 campaign_engine(int n)
 {
 	struct shmet_segment seg;
 	struct shmet_campaign_collector m;
-	struct call calls[256];
-	char campaign[4][32], user[4][32];
-	int pending[4], completed[4], succeeded[4];
+	struct engine_state *st = &q->engine[n];
+	struct call calls[MAX_CALLS];
 	unsigned seed = (unsigned)getpid() * 2654435761u;
 
 	if (shmet_open(&seg, NULL) < 0) {
@@ -259,100 +463,36 @@ campaign_engine(int n)
 	}
 	if (shmet_campaign_collector_init(&m, &seg) < 0)
 		say("engine: %s", shmet_last_error(&seg));
+	shmet_campaign_collector_set_time_scale(&m, opt.speed);
 	memset(calls, 0, sizeof calls);
-	for (int c = 0; c < 4; c++) {
-		snprintf(campaign[c], sizeof campaign[c], "cmp-%d%02d", n, c);
-		snprintf(user[c], sizeof user[c], "user-%d", (n + c) % 3);
-		pending[c] = 50 + rand_r(&seed) % 200;
-		completed[c] = succeeded[c] = 0;
+	memset(st, 0, sizeof *st);
+	for (int c = 0; c < CAMPAIGNS; c++) {
+		snprintf(st->campaign[c], sizeof st->campaign[c], "cmp-%d%02d",
+			 n, c);
+		snprintf(st->user[c], sizeof st->user[c], "%s",
+			 users[(n + c) % USERS]);
+		st->pending[c] = 50 + rand_r(&seed) % 200;
 	}
+	st->pid = getpid();
 	while (!stopping) {
-		uint64_t t0 = shmet_now_ns();
-		struct shmet_histogram poll;
-		int active = 0, per_user[3] = { 0 };
+		uint64_t next_poll;
 
-		for (int c = 0; c < 4; c++) {
-			struct shmet_histogram lat;
-			int launch = pending[c] > 0 ? 1 + rand_r(&seed) % 3 : 0;
-
-			per_user[(n + c) % 3]++;
-			shmet_campaign_update_pending_leads(&m, campaign[c],
-							    pending[c]);
-			for (int k = 0; k < launch; k++) {
-				double work = uniform(&seed, 0.05, 3.0);
-
-				pending[c]--;
-				shmet_campaign_record_call_initiated(
-					&m, campaign[c], user[c]);
-				sim_sleep(work / 20);
-				shmet_histogram_labels(&m.processing_latency,
-						       &lat, 1,
-						       (const char *[]){ campaign[c] });
-				shmet_histogram_observe(&lat, work);
-				if (percent(&seed, 15)) {
-					shmet_campaign_record_call_failed(
-						&m, campaign[c], user[c],
-						error_types[rand_r(&seed) % 4]);
-					continue;
-				}
-				for (int s = 0; s < 256; s++) {
-					if (calls[s].active)
-						continue;
-					/* 10 s plus an exponential tail,
-					 * mean 3 minutes, cut at 30. */
-					calls[s].active = 1;
-					calls[s].campaign = c;
-					calls[s].duration_sim = fmin(
-						10 - log(uniform(&seed, 0.001,
-								 1)) * 180,
-						1799);
-					calls[s].ends_sim =
-						sim_now() + calls[s].duration_sim;
-					break;
-				}
-			}
-			if (pending[c] <= 0 && percent(&seed, 5))
-				pending[c] = 100 + rand_r(&seed) % 200;
+		if (__atomic_load_n(&q->hold, __ATOMIC_ACQUIRE)) {
+			/* The gauges were set at the end of the last cycle
+			 * from exactly *st. */
+			__atomic_store_n(&st->ack, 1, __ATOMIC_RELEASE);
+			real_sleep(0.01);
+			continue;
 		}
-		for (int s = 0; s < 256; s++) {
-			struct call *call = &calls[s];
-			const char *outcome;
-			double duration = call->duration_sim;
-			int c = call->campaign;
-
-			if (!call->active)
-				continue;
-			if (call->ends_sim > sim_now()) {
-				active++;
-				continue;
-			}
-			call->active = 0;
-			outcome = outcomes[rand_r(&seed) % 6];
-			completed[c]++;
-			succeeded[c] += !strcmp(outcome, "success");
-			shmet_campaign_record_call_completed(
-				&m, campaign[c], user[c], outcome, duration,
-				duration / 60 * 0.013);
-			shmet_campaign_update_success_rate(
-				&m, campaign[c],
-				(double)succeeded[c] / completed[c]);
-			enqueue("call_ended", user[c]);
+		__atomic_store_n(&st->ack, 0, __ATOMIC_RELEASE);
+		SHMET_TIMED(shmet_campaign_time_poll_cycle(&m)) {
+			engine_cycle(&m, st, calls, n, &seed);
 		}
-		for (int u = 0; u < 3; u++) {
-			char uid[16];
-
-			snprintf(uid, sizeof uid, "user-%d", u);
-			if (per_user[u])
-				shmet_campaign_update_active_campaigns(
-					&m, uid, per_user[u]);
-		}
-		shmet_campaign_update_concurrent_calls(&m, active);
-		sim_sleep(uniform(&seed, 0.3, 4));
-		/* The cycle's simulated duration. */
-		shmet_histogram_labels(&m.poll_cycle, &poll, 0, NULL);
-		shmet_histogram_observe(&poll, (double)(shmet_now_ns() - t0) /
-						       1e9 * opt.speed);
-		sim_sleep(5);
+		/* Poll every 5 fleet seconds. */
+		next_poll = fleet_after(5);
+		while (!stopping && shmet_now_ns() < next_poll &&
+		       !__atomic_load_n(&q->hold, __ATOMIC_ACQUIRE))
+			real_sleep(0.005);
 	}
 	shmet_close(&seg);
 }
@@ -365,7 +505,8 @@ static int
 http_post(const char *partner, const char *event_type)
 {
 	struct sockaddr_in sa;
-	struct timeval tv = { 5, 0 };
+	double limit = 5 + opt.slow_s / opt.speed;
+	struct timeval tv = { (time_t)limit, 0 };
 	char req[512], body[160], resp[256];
 	int fd, status = 0, n, len;
 	ssize_t got;
@@ -402,11 +543,70 @@ out:
 	return status;
 }
 
+/* Dead-letter the drops of a full queue, which nobody recorded yet. */
+static void
+report_drops(const struct shmet_webhook_collector *m)
+{
+	int drops[USERS];
+
+	queue_lock();
+	memcpy(drops, q->dropped_unreported, sizeof drops);
+	memset(q->dropped_unreported, 0, sizeof q->dropped_unreported);
+	queue_unlock();
+	for (int u = 0; u < USERS; u++)
+		for (int k = 0; k < drops[u]; k++)
+			shmet_webhook_record_dead_letter(m, "call_ended",
+							 users[u]);
+}
+
+/* Deliver one event (attempt e->attempts). */
+static void
+deliver(const struct shmet_webhook_collector *m, int i,
+	const struct event *e)
+{
+	if (e->attempts == 1)
+		shmet_webhook_record_queued(m, e->event_type, e->partner_id);
+	else
+		shmet_webhook_record_retry(m, e->partner_id, e->attempts);
+	SHMET_DELIVERY(t, shmet_webhook_time_delivery_queued(m, e->partner_id,
+							     e->enqueued_ns)) {
+		int status = http_post(e->partner_id, e->event_type);
+
+		queue_lock();
+		q->n.deliveries++;
+		q->n.retries += e->attempts > 1;
+		if (status == 200)
+			q->n.delivered++;
+		else
+			q->n.failed_attempts++;
+		queue_unlock();
+		if (status == 200) {
+			shmet_delivery_set_success(&t, e->event_type);
+			finish(i, 1, 0);
+			break;
+		}
+		shmet_delivery_set_failed(&t, e->event_type, status);
+		/* 4xx is permanent; 5xx and connection errors are retried
+		 * with exponential backoff up to max_retries attempts. */
+		if ((status >= 400 && status < 500) ||
+		    e->attempts >= opt.max_retries) {
+			shmet_webhook_record_dead_letter(m, e->event_type,
+							 e->partner_id);
+			count(&q->n.dead_letters);
+			finish(i, 1, 0);
+		} else {
+			finish(i, 0, 10.0 * (1 << (e->attempts - 1)));
+		}
+	}
+	shmet_webhook_record_processed(m);
+}
+
 static void
 webhook_worker(int n)
 {
 	struct shmet_segment seg;
 	struct shmet_webhook_collector m;
+	struct worker_state *st = &q->worker[n];
 	char worker_id[32];
 
 	snprintf(worker_id, sizeof worker_id, "worker-%d", n);
@@ -416,48 +616,44 @@ webhook_worker(int n)
 	}
 	if (shmet_webhook_collector_init(&m, &seg, worker_id) < 0)
 		say("worker: %s", shmet_last_error(&seg));
+	shmet_webhook_collector_set_time_scale(&m, opt.speed);
+	st->uptime_s = 0;
+	st->ack = 0;
+	st->pid = getpid();
 	while (!stopping) {
 		struct event e;
 		double size, age;
-		int i;
+		int i, hold = __atomic_load_n(&q->hold, __ATOMIC_ACQUIRE);
 
-		shmet_webhook_update_worker_uptime(&m);
-		queue_stats(&size, &age);
+		if (hold == 1) {        /* engines settle first */
+			real_sleep(0.005);
+			continue;
+		}
+		if (hold == 2) {
+			if (!__atomic_load_n(&st->ack, __ATOMIC_ACQUIRE)) {
+				report_drops(&m);
+				st->uptime_s =
+					shmet_webhook_update_worker_uptime(&m);
+				queue_stats(q->hold_ns, &size, &age);
+				shmet_webhook_update_queue_health(&m, size,
+								  age);
+				__atomic_store_n(&st->ack, 1,
+						 __ATOMIC_RELEASE);
+			}
+			real_sleep(0.01);
+			continue;
+		}
+		__atomic_store_n(&st->ack, 0, __ATOMIC_RELEASE);
+		st->uptime_s = shmet_webhook_update_worker_uptime(&m);
+		report_drops(&m);
+		queue_stats(shmet_now_ns(), &size, &age);
 		shmet_webhook_update_queue_health(&m, size, age);
 		i = take_due(&e);
 		if (i < 0) {
-			usleep(20000);
+			real_sleep(0.02);
 			continue;
 		}
-		if (e.attempts == 1)
-			shmet_webhook_record_queued(&m, e.event_type,
-						    e.partner_id);
-		SHMET_TIMED(shmet_webhook_time_processing(&m, e.partner_id)) {
-			struct shmet_delivery_timer t;
-			int status;
-
-			if (e.attempts > 1)
-				shmet_webhook_record_retry(&m, e.partner_id,
-							   e.attempts);
-			t = shmet_webhook_time_delivery(&m, e.partner_id);
-			status = http_post(e.partner_id, e.event_type);
-			if (status == 200) {
-				shmet_delivery_set_success(&t, e.event_type);
-				finish(i, 1, 0);
-			} else {
-				shmet_delivery_set_failed(&t, e.event_type,
-							  status);
-				if (e.attempts >= opt.max_retries) {
-					shmet_webhook_record_dead_letter(
-						&m, e.event_type, e.partner_id);
-					finish(i, 1, 0);
-				} else {
-					finish(i, 0,
-					       10.0 * (1 << e.attempts));
-				}
-			}
-		}
-		shmet_webhook_record_processed(&m);
+		deliver(&m, i, &e);
 	}
 	shmet_close(&seg);
 }
@@ -471,7 +667,7 @@ sink_connection(void *arg)
 	int fd = (int)(intptr_t)arg;
 	char buf[2048];
 	size_t have = 0;
-	unsigned seed = (unsigned)(uintptr_t)&buf ^ (unsigned)time(NULL);
+	unsigned seed = (unsigned)(uintptr_t)&buf ^ (unsigned)shmet_now_ns();
 	const char *status = "200 OK";
 	int r = (int)(rand_r(&seed) % 100);
 	ssize_t n;
@@ -484,7 +680,8 @@ sink_connection(void *arg)
 		if (strstr(buf, "\r\n\r\n"))
 			break;
 	}
-	usleep(20000 + rand_r(&seed) % 150000);
+	/* A partner answers in 30 to 250 ms (fleet time). */
+	fleet_sleep(uniform(&seed, 0.03, 0.25));
 	if (r < opt.rate_drop)
 		goto out;               /* connection error for the worker */
 	r -= opt.rate_drop;
@@ -497,7 +694,7 @@ sink_connection(void *arg)
 					   "503 Service Unavailable" }
 			[rand_r(&seed) % 3];
 	else if (r < opt.rate_4xx + opt.rate_5xx + opt.rate_slow)
-		usleep(800000 + rand_r(&seed) % 2000000);
+		fleet_sleep(opt.slow_s);
 	n = snprintf(buf, sizeof buf,
 		     "HTTP/1.1 %s\r\nContent-Length: 0\r\nConnection: close"
 		     "\r\n\r\n", status);
@@ -552,14 +749,15 @@ open_sink(uint16_t *port)
 }
 
 /* ------------------------------------------------------------------ */
-/* Parent: start, restart, churn, stop                                 */
+/* Parent: start, restart, churn, faults, status, stop                 */
 
 enum role { ROLE_SINK, ROLE_ENGINE, ROLE_WORKER };
 
 struct child {
-	pid_t pid;
+	pid_t pid;                      /* 0: gone */
 	enum role role;
 	int n;
+	int no_restart;                 /* killed by a fault flag */
 };
 
 static struct child children[MAX_CHILDREN];
@@ -569,8 +767,12 @@ static int sink_fd = -1;
 static void
 on_signal(int sig)
 {
-	(void)sig;
-	stopping = 1;
+	if (sig == SIGUSR1)
+		hold_requested = 1;
+	else if (sig == SIGUSR2)
+		resume_requested = 1;
+	else
+		stopping = 1;
 }
 
 static pid_t
@@ -581,6 +783,8 @@ spawn(enum role role, int n)
 	if (pid != 0)
 		return pid;
 	signal(SIGINT, SIG_IGN);        /* the parent stops us with TERM */
+	signal(SIGUSR1, SIG_IGN);
+	signal(SIGUSR2, SIG_IGN);
 	signal(SIGTERM, on_signal);
 	if (role == ROLE_SINK)
 		sink(sink_fd);
@@ -595,42 +799,39 @@ static void
 start_all(void)
 {
 	children[nchildren++] = (struct child){ spawn(ROLE_SINK, 0), ROLE_SINK,
-						0 };
+						0, 0 };
 	for (int i = 0; i < opt.engines; i++)
 		children[nchildren++] = (struct child){
-			spawn(ROLE_ENGINE, i), ROLE_ENGINE, i };
+			spawn(ROLE_ENGINE, i), ROLE_ENGINE, i, 0 };
 	for (int i = 0; i < opt.workers; i++)
 		children[nchildren++] = (struct child){
-			spawn(ROLE_WORKER, i), ROLE_WORKER, i };
+			spawn(ROLE_WORKER, i), ROLE_WORKER, i, 0 };
 }
 
-/* Restart whatever exited; returns how many were restarted. */
-static int
+/* Restart whatever exited (unless stopping or killed for good). */
+static void
 reap_and_restart(void)
 {
-	int status, restarted = 0;
+	int status;
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		for (int i = 0; i < nchildren; i++) {
 			if (children[i].pid != pid)
 				continue;
-			if (!stopping) {
+			if (!stopping && !children[i].no_restart)
 				children[i].pid = spawn(children[i].role,
 							children[i].n);
-				restarted++;
-			} else {
+			else
 				children[i].pid = 0;
-			}
 		}
 	}
-	return restarted;
 }
 
 static void
 stop_all(void)
 {
-	double deadline = real_now() + 3;
+	uint64_t deadline = shmet_now_ns() + 3000000000ull;
 
 	for (int i = 0; i < nchildren; i++)
 		if (children[i].pid > 0)
@@ -643,32 +844,268 @@ stop_all(void)
 			alive += children[i].pid > 0;
 		if (!alive)
 			break;
-		if (real_now() > deadline) {
+		if (shmet_now_ns() > deadline) {
 			for (int i = 0; i < nchildren; i++)
 				if (children[i].pid > 0)
 					kill(children[i].pid, SIGKILL);
-			deadline = real_now() + 60;
+			deadline = shmet_now_ns() + 60000000000ull;
 		}
-		usleep(20000);
+		real_sleep(0.02);
 	}
+}
+
+/* Is child i alive and is its shared state its own? */
+static int
+child_live(const struct child *c)
+{
+	if (c->pid <= 0 || kill(c->pid, 0) < 0)
+		return 0;
+	if (c->role == ROLE_ENGINE)
+		return q->engine[c->n].pid == c->pid && q->engine[c->n].valid;
+	if (c->role == ROLE_WORKER)
+		return q->worker[c->n].pid == c->pid;
+	return 1;
+}
+
+/* Hold: engines settle, then workers publish; at most 5 s. */
+static int
+hold_fleet(void)
+{
+	uint64_t deadline = shmet_now_ns() + 5000000000ull;
+	int phase;
+
+	for (phase = 1; phase <= 2; phase++) {
+		if (phase == 2)
+			q->hold_ns = shmet_now_ns();
+		__atomic_store_n(&q->hold, phase, __ATOMIC_RELEASE);
+		for (;;) {
+			int waiting = 0;
+
+			reap_and_restart();
+			for (int i = 0; i < nchildren; i++) {
+				const struct child *c = &children[i];
+				int want = phase == 1 ? ROLE_ENGINE
+						      : ROLE_WORKER;
+				int ack;
+
+				if ((int)c->role != want || !child_live(c))
+					continue;
+				ack = c->role == ROLE_ENGINE ?
+					__atomic_load_n(&q->engine[c->n].ack,
+							__ATOMIC_ACQUIRE) :
+					__atomic_load_n(&q->worker[c->n].ack,
+							__ATOMIC_ACQUIRE);
+				waiting += !ack;
+			}
+			if (!waiting)
+				break;
+			if (shmet_now_ns() > deadline)
+				return -1;
+			real_sleep(0.005);
+		}
+	}
+	return 0;
+}
+
+static void
+resume_fleet(void)
+{
+	__atomic_store_n(&q->hold, 0, __ATOMIC_RELEASE);
+}
+
+/* The status file: what the fleet knows, as JSON, replaced atomically. */
+static void
+write_status(uint64_t started_ns, int held, int final)
+{
+	char tmp[4096];
+	FILE *f;
+	double size, age;
+	int engines = 0, workers = 0, concurrent = 0, sep;
+	int by_user[USERS] = { 0 };
+	struct counts n;
+
+	if (!opt.status_path)
+		return;
+	snprintf(tmp, sizeof tmp, "%s.tmp", opt.status_path);
+	f = fopen(tmp, "w");
+	if (!f)
+		return;
+	queue_stats(held ? q->hold_ns : shmet_now_ns(), &size, &age);
+	queue_lock();
+	n = q->n;
+	queue_unlock();
+	for (int i = 0; i < nchildren; i++) {
+		const struct child *c = &children[i];
+
+		if (!child_live(c))
+			continue;
+		if (c->role == ROLE_WORKER) {
+			workers++;
+		} else if (c->role == ROLE_ENGINE) {
+			engines++;
+			concurrent += q->engine[c->n].concurrent;
+			for (int u = 0; u < USERS; u++)
+				by_user[u] += q->engine[c->n].active_by_user[u];
+		}
+	}
+	fprintf(f, "{\n  \"pid\": %d,\n  \"uptime_seconds\": %.3f,\n"
+		"  \"speed\": %.17g,\n  \"held\": %s,\n  \"final\": %s,\n"
+		"  \"engines_alive\": %d,\n  \"workers_alive\": %d,\n"
+		"  \"queue_cap\": %d,\n",
+		(int)getpid(), fleet_s(started_ns, shmet_now_ns()), opt.speed,
+		held ? "true" : "false", final ? "true" : "false", engines,
+		workers, QUEUE_CAP);
+	fprintf(f, "  \"gauges\": {\n"
+		"    \"webhook_queue_size\": %.17g,\n"
+		"    \"webhook_queue_oldest_age_seconds\": %.17g,\n"
+		"    \"webhook_active_workers\": %d,\n"
+		"    \"campaign_concurrent_calls\": %d,\n",
+		size, age, workers, concurrent);
+	fprintf(f, "    \"campaign_active_campaigns\": {");
+	sep = 0;
+	for (int u = 0; u < USERS && engines; u++) {
+		fprintf(f, "%s\"%s\": %d", sep ? ", " : "", users[u],
+			by_user[u]);
+		sep = 1;
+	}
+	fprintf(f, "},\n    \"campaign_pending_leads\": {");
+	sep = 0;
+	for (int i = 0; i < nchildren; i++) {
+		const struct engine_state *e = &q->engine[children[i].n];
+
+		if (children[i].role != ROLE_ENGINE ||
+		    !child_live(&children[i]))
+			continue;
+		for (int c = 0; c < CAMPAIGNS; c++) {
+			fprintf(f, "%s\"%s\": %d", sep ? ", " : "",
+				e->campaign[c], e->pending[c]);
+			sep = 1;
+		}
+	}
+	fprintf(f, "},\n    \"campaign_success_rate\": {");
+	sep = 0;
+	for (int i = 0; i < nchildren; i++) {
+		const struct engine_state *e = &q->engine[children[i].n];
+
+		if (children[i].role != ROLE_ENGINE ||
+		    !child_live(&children[i]))
+			continue;
+		for (int c = 0; c < CAMPAIGNS; c++) {
+			if (!e->completed[c])
+				continue;
+			fprintf(f, "%s\"%s\": %.17g", sep ? ", " : "",
+				e->campaign[c],
+				(double)e->succeeded[c] / e->completed[c]);
+			sep = 1;
+		}
+	}
+	fprintf(f, "},\n    \"webhook_worker_uptime_seconds\": {");
+	sep = 0;
+	for (int i = 0; i < nchildren; i++) {
+		const struct child *c = &children[i];
+
+		if (c->role != ROLE_WORKER || !child_live(c))
+			continue;
+		fprintf(f, "%s\"worker-%d\": %.17g", sep ? ", " : "", c->n,
+			q->worker[c->n].uptime_s);
+		sep = 1;
+	}
+	fprintf(f, "}\n  },\n  \"counts\": {\n"
+		"    \"calls_initiated\": %ld,\n    \"calls_failed\": %ld,\n"
+		"    \"calls_completed\": %ld,\n    \"events_enqueued\": %ld,\n"
+		"    \"events_dropped\": %ld,\n    \"deliveries\": %ld,\n"
+		"    \"delivered\": %ld,\n    \"failed_attempts\": %ld,\n"
+		"    \"retries\": %ld,\n    \"dead_letters\": %ld\n  }\n}\n",
+		n.calls_initiated, n.calls_failed, n.calls_completed,
+		n.events_enqueued, n.events_dropped, n.deliveries, n.delivered,
+		n.failed_attempts, n.retries, n.dead_letters);
+	if (fclose(f) == 0)
+		rename(tmp, opt.status_path);
+	else
+		unlink(tmp);
 }
 
 static const char usage[] =
 	"usage: shmetrics-fleet [options]\n"
-	"  --segment NAME     segment (default $SHMETRICS_SEGMENT or "
+	"  --segment NAME        segment (default $SHMETRICS_SEGMENT or "
 	"/shmetrics)\n"
-	"  --engines N        campaign-engine processes (default 2)\n"
-	"  --workers N        webhook-worker processes (default 3)\n"
-	"  --speed X          simulated seconds per real second (default 60)\n"
-	"  --churn S          SIGKILL and restart one child every S seconds\n"
-	"  --duration S       stop after S seconds (default: on SIGINT/TERM)\n"
-	"  --max-retries N    deliveries before dead letter (default 5)\n"
+	"  --engines N           campaign-engine processes (default 2)\n"
+	"  --workers N           webhook-worker processes (default 3)\n"
+	"  --speed X             fleet seconds per real second (default 60)\n"
+	"  --churn S             SIGKILL and restart one child every S "
+	"seconds\n"
+	"  --duration S          stop after S seconds (default: on "
+	"SIGINT/TERM)\n"
+	"  --max-retries N       delivery attempts before dead letter "
+	"(default 5)\n"
+	"  --max-calls N         concurrent calls per engine (default 20)\n"
 	"  --rate-4xx P, --rate-5xx P, --rate-slow P, --rate-drop P\n"
-	"                     sink outcome rates in percent (5, 7, 3, 2)\n"
-	"  --quiet            no progress lines\n"
-	"  -h, --help\n";
+	"                        sink outcome rates in percent (3, 5, 3, 2)\n"
+	"  --slow-seconds S      fleet seconds of a slow response (default 4)\n"
+	"  --rate-call-fail P    calls failing at once, percent (default 15)\n"
+	"  --rate-slow-setup P   call setups taking 6-9 s, percent "
+	"(default 0)\n"
+	"  --kill-workers S      SIGKILL every worker after S seconds, no "
+	"restart\n"
+	"  --status FILE         write what the fleet knows as JSON, every "
+	"second\n"
+	"                        and at exit (SIGUSR1 holds, SIGUSR2 "
+	"resumes)\n"
+	"  --quiet               no progress lines\n"
+	"  -h, --help\n"
+	"Seconds (S) are real seconds; the fleet reports fleet seconds.\n";
+
+static void
+bad_value(const char *flag, const char *value, const char *why)
+{
+	fprintf(stderr, "shmetrics-fleet: invalid value '%s' for --%s: %s "
+		"(see --help)\n", value, flag, why);
+	exit(1);
+}
 
 static int
+int_arg(const char *flag, const char *s, long lo, long hi)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end != '\0')
+		bad_value(flag, s, "not an integer");
+	if (v < lo || v > hi) {
+		char why[64];
+
+		snprintf(why, sizeof why, "not in %ld..%ld", lo, hi);
+		bad_value(flag, s, why);
+	}
+	return (int)v;
+}
+
+static double
+num_arg(const char *flag, const char *s, double lo, double hi, int open_lo)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end != '\0' || !isfinite(v))
+		bad_value(flag, s, "not a number");
+	if (v < lo || v > hi || (open_lo && v == lo)) {
+		char why[64];
+
+		if (open_lo)
+			snprintf(why, sizeof why, "not above %g and at most %g",
+				 lo, hi);
+		else
+			snprintf(why, sizeof why, "not in %g..%g", lo, hi);
+		bad_value(flag, s, why);
+	}
+	return v;
+}
+
+static void
 parse_args(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -679,32 +1116,89 @@ parse_args(int argc, char **argv)
 		{ "churn", required_argument, NULL, 'c' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "max-retries", required_argument, NULL, 'r' },
+		{ "max-calls", required_argument, NULL, 'M' },
 		{ "rate-4xx", required_argument, NULL, '4' },
 		{ "rate-5xx", required_argument, NULL, '5' },
 		{ "rate-slow", required_argument, NULL, 'S' },
 		{ "rate-drop", required_argument, NULL, 'D' },
+		{ "slow-seconds", required_argument, NULL, 'W' },
+		{ "rate-call-fail", required_argument, NULL, 'F' },
+		{ "rate-slow-setup", required_argument, NULL, 'P' },
+		{ "kill-workers", required_argument, NULL, 'K' },
+		{ "status", required_argument, NULL, 'T' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int o;
+	const char *name;
+	int o, idx;
 
 	opterr = 0;     /* our own one-line messages */
-	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
+		name = NULL;
+		for (int k = 0; opts[k].name; k++)
+			if (opts[k].val == o)
+				name = opts[k].name;
 		switch (o) {
-		case 's': setenv(SHMET_ENV_SEGMENT, optarg, 1); break;
-		case 'e': opt.engines = atoi(optarg); break;
-		case 'w': opt.workers = atoi(optarg); break;
-		case 'x': opt.speed = atof(optarg); break;
-		case 'c': opt.churn_s = atof(optarg); break;
-		case 'd': opt.duration_s = atof(optarg); break;
-		case 'r': opt.max_retries = atoi(optarg); break;
-		case '4': opt.rate_4xx = atoi(optarg); break;
-		case '5': opt.rate_5xx = atoi(optarg); break;
-		case 'S': opt.rate_slow = atoi(optarg); break;
-		case 'D': opt.rate_drop = atoi(optarg); break;
-		case 'q': opt.quiet = 1; break;
-		case 'h': fputs(usage, stdout); exit(0);
+		case 's':
+			if (optarg[0] != '/')
+				bad_value(name, optarg, "must start with /");
+			setenv(SHMET_ENV_SEGMENT, optarg, 1);
+			break;
+		case 'e':
+			opt.engines = int_arg(name, optarg, 0, MAX_ENGINES);
+			break;
+		case 'w':
+			opt.workers = int_arg(name, optarg, 0, MAX_WORKERS);
+			break;
+		case 'x':
+			opt.speed = num_arg(name, optarg, 0, 100000, 1);
+			break;
+		case 'c':
+			opt.churn_s = num_arg(name, optarg, 0, 1e9, 0);
+			break;
+		case 'd':
+			opt.duration_s = num_arg(name, optarg, 0, 1e9, 0);
+			break;
+		case 'r':
+			opt.max_retries = int_arg(name, optarg, 1, 20);
+			break;
+		case 'M':
+			opt.max_calls = int_arg(name, optarg, 1, MAX_CALLS);
+			break;
+		case '4':
+			opt.rate_4xx = int_arg(name, optarg, 0, 100);
+			break;
+		case '5':
+			opt.rate_5xx = int_arg(name, optarg, 0, 100);
+			break;
+		case 'S':
+			opt.rate_slow = int_arg(name, optarg, 0, 100);
+			break;
+		case 'D':
+			opt.rate_drop = int_arg(name, optarg, 0, 100);
+			break;
+		case 'W':
+			opt.slow_s = num_arg(name, optarg, 0, 86400, 0);
+			break;
+		case 'F':
+			opt.rate_call_fail = int_arg(name, optarg, 0, 100);
+			break;
+		case 'P':
+			opt.rate_slow_setup = int_arg(name, optarg, 0, 100);
+			break;
+		case 'K':
+			opt.kill_workers_s = num_arg(name, optarg, 0, 1e9, 1);
+			break;
+		case 'T':
+			opt.status_path = optarg;
+			break;
+		case 'q':
+			opt.quiet = 1;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			exit(0);
 		default:
 			fprintf(stderr, "shmetrics-fleet: unknown option or "
 				"missing value: '%s' (see --help)\n",
@@ -712,18 +1206,21 @@ parse_args(int argc, char **argv)
 			exit(1);
 		}
 	}
-	if (optind != argc || opt.engines < 0 || opt.workers < 0 ||
-	    opt.engines + opt.workers + 1 > MAX_CHILDREN || opt.speed <= 0 ||
-	    opt.churn_s < 0 || opt.duration_s < 0 || opt.max_retries < 1 ||
-	    opt.rate_4xx < 0 || opt.rate_5xx < 0 || opt.rate_slow < 0 ||
-	    opt.rate_drop < 0 ||
-	    opt.rate_4xx + opt.rate_5xx + opt.rate_slow + opt.rate_drop > 100)
-		return -1;
-	return 0;
+	if (optind != argc) {
+		fprintf(stderr, "shmetrics-fleet: unexpected argument '%s' "
+			"(see --help)\n", argv[optind]);
+		exit(1);
+	}
+	if (opt.rate_4xx + opt.rate_5xx + opt.rate_slow + opt.rate_drop > 100) {
+		fprintf(stderr, "shmetrics-fleet: --rate-4xx, --rate-5xx, "
+			"--rate-slow and --rate-drop add up to more than 100 "
+			"(see --help)\n");
+		exit(1);
+	}
 }
 
 static int
-setup_queue(void)
+setup_shared(void)
 {
 	pthread_mutexattr_t a;
 
@@ -735,8 +1232,20 @@ setup_queue(void)
 	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
 	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
 	pthread_mutex_init(&q->lock, &a);
-	q->sim_epoch_real = real_now();
 	return 0;
+}
+
+static void
+kill_workers(void)
+{
+	for (int i = 0; i < nchildren; i++) {
+		if (children[i].role != ROLE_WORKER || children[i].pid <= 0)
+			continue;
+		say("fault: SIGKILL worker %d (pid %d), not restarted",
+		    children[i].n, (int)children[i].pid);
+		children[i].no_restart = 1;
+		kill(children[i].pid, SIGKILL);
+	}
 }
 
 int
@@ -745,14 +1254,11 @@ main(int argc, char **argv)
 	struct shmet_options so;
 	struct shmet_segment seg;
 	struct sigaction sa;
-	double started, next_churn;
+	uint64_t started, next_churn, next_status;
 	unsigned seed = (unsigned)getpid();
+	int held = 0, killed = 0;
 
-	if (parse_args(argc, argv) < 0) {
-		fprintf(stderr, "shmetrics-fleet: invalid arguments (see "
-				"--help)\n");
-		return 1;
-	}
+	parse_args(argc, argv);
 	/* Create the segment up front, holding no writer slot ourselves. */
 	memset(&so, 0, sizeof so);
 	so.flags = SHMET_OPEN_NO_WRITER;
@@ -761,7 +1267,7 @@ main(int argc, char **argv)
 			shmet_last_error(&seg));
 		return 1;
 	}
-	if (setup_queue() < 0 || (sink_fd = open_sink(&q->sink_port)) < 0) {
+	if (setup_shared() < 0 || (sink_fd = open_sink(&q->sink_port)) < 0) {
 		fprintf(stderr, "shmetrics-fleet: cannot set up: %s\n",
 			strerror(errno));
 		return 1;
@@ -770,31 +1276,62 @@ main(int argc, char **argv)
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
 	say("segment %s, %d engines, %d workers, sink 127.0.0.1:%u, speed %gx",
 	    seg.name, opt.engines, opt.workers, q->sink_port, opt.speed);
 	start_all();
-	started = real_now();
-	next_churn = started + opt.churn_s;
+	started = shmet_now_ns();
+	next_churn = started + (uint64_t)(opt.churn_s * 1e9);
+	next_status = started;
 	while (!stopping) {
-		usleep(50000);
-		reap_and_restart();
-		if (opt.duration_s > 0 && real_now() - started >= opt.duration_s)
-			break;
-		if (opt.churn_s > 0 && real_now() >= next_churn &&
-		    opt.engines + opt.workers > 0) {
-			int i = 1 + (int)(rand_r(&seed) %
-					  (unsigned)(opt.engines + opt.workers));
+		uint64_t now;
 
-			say("churn: SIGKILL %s %d (pid %d)",
-			    children[i].role == ROLE_ENGINE ? "engine"
-							     : "worker",
-			    children[i].n, (int)children[i].pid);
-			kill(children[i].pid, SIGKILL);
-			next_churn += opt.churn_s;
+		real_sleep(0.05);
+		reap_and_restart();
+		now = shmet_now_ns();
+		if (opt.duration_s > 0 &&
+		    now - started >= (uint64_t)(opt.duration_s * 1e9))
+			break;
+		if (hold_requested) {
+			hold_requested = 0;
+			if (hold_fleet() < 0)
+				say("hold: not every child answered");
+			held = 1;
+			write_status(started, 1, 0);
+		}
+		if (resume_requested) {
+			resume_requested = 0;
+			resume_fleet();
+			held = 0;
+		}
+		if (!killed && opt.kill_workers_s > 0 &&
+		    now - started >= (uint64_t)(opt.kill_workers_s * 1e9)) {
+			kill_workers();
+			killed = 1;
+		}
+		if (!held && opt.churn_s > 0 && now >= next_churn &&
+		    opt.engines + opt.workers > 0) {
+			unsigned kids = (unsigned)(opt.engines + opt.workers);
+			int i = 1 + (int)(rand_r(&seed) % kids);
+
+			if (children[i].pid > 0 && !children[i].no_restart) {
+				say("churn: SIGKILL %s %d (pid %d)",
+				    children[i].role == ROLE_ENGINE ? "engine"
+								     : "worker",
+				    children[i].n, (int)children[i].pid);
+				kill(children[i].pid, SIGKILL);
+			}
+			next_churn += (uint64_t)(opt.churn_s * 1e9);
+		}
+		if (!held && now >= next_status) {
+			write_status(started, 0, 0);
+			next_status = now + 1000000000ull;
 		}
 	}
 	stopping = 1;
 	stop_all();
+	write_status(started, 0, 1);
 	say("stopped");
 	shmet_close(&seg);
 	return 0;

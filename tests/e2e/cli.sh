@@ -37,7 +37,11 @@ expect_error "ctl bad segment name" "segment name" "$ctl" --segment no-slash cre
 expect_error "ctl bad format" "unknown format" "$ctl" --segment "$seg" dump --format xml
 expect_error "ctl bad capacity" "not a positive number" "$ctl" create --max-series x
 expect_error "ctl bad group" "no group" "$ctl" create --group no-such-group-here
-expect_error "fleet bad speed" "invalid arguments" "$fleet" --speed -1
+expect_error "fleet bad speed" "invalid value '-1' for --speed" "$fleet" --speed -1
+expect_error "fleet non-numeric engines" "invalid value 'abc' for --engines" "$fleet" --engines abc
+expect_error "fleet trailing garbage" "invalid value '3x' for --workers" "$fleet" --workers 3x
+expect_error "fleet rate out of range" "invalid value '101' for --rate-5xx" "$fleet" --rate-5xx 101
+expect_error "fleet rates over 100" "add up to more than 100" "$fleet" --rate-4xx 60 --rate-5xx 60
 expect_error "exporter bad listen" "invalid option value" "$exporter" --listen nonsense
 expect_error "exporter bad auth file" "cannot read" "$exporter" --basic-auth-file /nonexistent
 printf 'x:y\n' > /tmp/shmet-cli-users-$$
