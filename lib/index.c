@@ -608,6 +608,35 @@ classify_cells(struct shmet_index *idx)
 	return 0;
 }
 
+/*
+ * Every read of the mapping an index build makes, under the SIGBUS guard
+ * (guard.c): -ESTALE with a message if the file shrank.  On a jump the
+ * arena keeps what was allocated; shmet_index_free releases it.
+ */
+static int
+collect_guarded(const struct shmet_reader *r, struct shmet_index *idx,
+		uint32_t *pos_of_id, char *err, size_t errlen)
+{
+	struct shmet_priv_guard g;
+	int rc;
+
+	rc = shmet_priv_reader_check_size(r, err, errlen);
+	if (rc < 0)
+		return rc;
+	if (sigsetjmp(g.jb, 0)) {
+		if (err && errlen)
+			snprintf(err, errlen, "%s: the segment shrank while "
+				 "it was read; reopen it", r->name);
+		return -ESTALE;
+	}
+	shmet_priv_guard_enter(&g, r);
+	rc = collect_families(r, idx, pos_of_id);
+	if (rc == 0)
+		rc = collect_series(r, idx, pos_of_id);
+	shmet_priv_guard_leave(&g);
+	return rc;
+}
+
 SHMET_EXPORT int
 shmet_index_build(const struct shmet_reader *r, struct shmet_index **out,
 		  char *err, size_t errlen)
@@ -626,9 +655,12 @@ shmet_index_build(const struct shmet_reader *r, struct shmet_index **out,
 	if (!pos_of_id)
 		goto fail;
 	memset(pos_of_id, 0xff, sizeof *pos_of_id * r->hdr.max_families);
-	rc = collect_families(r, idx, pos_of_id);
-	if (rc == 0)
-		rc = collect_series(r, idx, pos_of_id);
+	rc = collect_guarded(r, idx, pos_of_id, err, errlen);
+	if (rc == -ESTALE) {
+		free(pos_of_id);
+		shmet_index_free(idx);
+		return rc;
+	}
 	if (rc < 0)
 		goto fail;
 	link_series(idx);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <setjmp.h>
 #include <time.h>
 
 #include <shmetrics/format.h>
@@ -48,6 +49,35 @@ struct shmet_reader {
 	_Atomic uint64_t *live_cache;
 	char name[256];
 };
+
+/*
+ * guard.c: run reads of r's mapping so that a SIGBUS (the file shrank
+ * under it) returns to the caller instead of killing the process:
+ *
+ *	struct shmet_priv_guard g;
+ *
+ *	if (sigsetjmp(g.jb, 0))
+ *		return -ESTALE;         (guard already left)
+ *	shmet_priv_guard_enter(&g, r);
+ *	... reads ...
+ *	shmet_priv_guard_leave(&g);
+ *
+ * Between enter and leave, touch no state that must survive a jump
+ * (locals the jump path uses must be volatile or set before sigsetjmp).
+ */
+struct shmet_priv_guard {
+	sigjmp_buf jb;
+	const unsigned char *lo, *hi;
+	struct shmet_priv_guard *prev;
+};
+
+void shmet_priv_guard_install(void);
+void shmet_priv_guard_enter(struct shmet_priv_guard *g,
+			    const struct shmet_reader *r);
+void shmet_priv_guard_leave(struct shmet_priv_guard *g);
+/* 0, or -ESTALE with a message if the file is now smaller than mapped. */
+int shmet_priv_reader_check_size(const struct shmet_reader *r, char *err,
+				 size_t errlen);
 
 enum reader_cursor_kind {
 	CURSOR_FAMILIES,

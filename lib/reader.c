@@ -145,6 +145,26 @@ reader_init(struct shmet_reader *r, const void *base, size_t size,
 	return validate_header(&r->hdr, base, size, what, err, errlen);
 }
 
+/* reader_init, returning -ESTALE if the file shrinks while we read it. */
+static int
+reader_init_guarded(struct shmet_reader *r, const void *base, size_t size,
+		    const char *what, char *err, size_t errlen)
+{
+	struct shmet_priv_guard g;
+	int rc;
+
+	r->base = base;
+	r->size = size;
+	if (sigsetjmp(g.jb, 0))
+		return set_err(err, errlen, -ESTALE,
+			       "%s: the segment shrank while it was read",
+			       what);
+	shmet_priv_guard_enter(&g, r);
+	rc = reader_init(r, base, size, what, err, errlen);
+	shmet_priv_guard_leave(&g);
+	return rc;
+}
+
 SHMET_EXPORT int
 shmet_reader_open(const char *name, struct shmet_reader **out, char *err,
 		  size_t errlen)
@@ -187,7 +207,8 @@ shmet_reader_open(const char *name, struct shmet_reader **out, char *err,
 		goto fail_msg;
 	}
 	r->mapped = 1;
-	rc = reader_init(r, p, (size_t)st.st_size, name, err, errlen);
+	shmet_priv_guard_install();
+	rc = reader_init_guarded(r, p, (size_t)st.st_size, name, err, errlen);
 	if (rc < 0)
 		goto fail;
 	r->live_cache = calloc(r->hdr.max_writers, sizeof *r->live_cache);
@@ -247,9 +268,33 @@ shmet_priv_reader_live_header(const struct shmet_reader *r)
 SHMET_EXPORT uint64_t
 shmet_reader_generation(const struct shmet_reader *r)
 {
+	struct shmet_priv_guard g;
+	uint64_t gen;
+
+	/* The file shrank under us: a value no index has, so that the
+	 * caller rebuilds and learns why. */
+	if (sigsetjmp(g.jb, 0))
+		return UINT64_MAX;
+	shmet_priv_guard_enter(&g, r);
 	/* Acquire: pairs with the writers' release increment. */
-	return atomic_load_explicit(&shmet_priv_reader_live_header(r)->generation,
-				    memory_order_acquire);
+	gen = atomic_load_explicit(&shmet_priv_reader_live_header(r)->generation,
+				   memory_order_acquire);
+	shmet_priv_guard_leave(&g);
+	return gen;
+}
+
+int
+shmet_priv_reader_check_size(const struct shmet_reader *r, char *err,
+			     size_t errlen)
+{
+	struct stat st;
+
+	if (r->fd < 0 || fstat(r->fd, &st) < 0 ||
+	    (uint64_t)st.st_size >= r->size)
+		return 0;
+	return set_err(err, errlen, -ESTALE,
+		       "%s: the segment shrank from %zu to %lld bytes; "
+		       "reopen it", r->name, r->size, (long long)st.st_size);
 }
 
 uint32_t
@@ -332,7 +377,13 @@ shmet_reader_writers(const struct shmet_reader *r,
 		     struct shmet_writer_info *out, uint32_t max)
 {
 	uint32_t n = MIN(max, r->hdr.max_writers);
+	struct shmet_priv_guard g;
 
+	if (shmet_priv_reader_check_size(r, NULL, 0) < 0)
+		return -ESTALE;
+	if (sigsetjmp(g.jb, 0))
+		return -ESTALE;
+	shmet_priv_guard_enter(&g, r);
 	for (uint32_t i = 0; i < n; i++) {
 		const struct shmet_seg_writer *w = shmet_priv_reader_writer(r, i);
 		struct shmet_writer_info *o = &out[i];
@@ -349,6 +400,7 @@ shmet_reader_writers(const struct shmet_reader *r,
 		o->takeovers = atomic_load_explicit(&w->takeovers,
 						    memory_order_relaxed);
 	}
+	shmet_priv_guard_leave(&g);
 	return (int)n;
 }
 
@@ -356,8 +408,14 @@ SHMET_EXPORT int
 shmet_reader_info(const struct shmet_reader *r, struct shmet_reader_info *info)
 {
 	const struct shmet_seg_header *h = shmet_priv_reader_live_header(r);
+	struct shmet_priv_guard g;
 
 	memset(info, 0, sizeof *info);
+	if (shmet_priv_reader_check_size(r, NULL, 0) < 0)
+		return -ESTALE;
+	if (sigsetjmp(g.jb, 0))
+		return -ESTALE;
+	shmet_priv_guard_enter(&g, r);
 	info->layout_version = r->hdr.layout_version;
 	info->total_size = r->hdr.total_size;
 	info->created_ns = r->hdr.created_ns;
@@ -388,5 +446,6 @@ shmet_reader_info(const struct shmet_reader *r, struct shmet_reader_info *info)
 	for (uint32_t i = 0; i < SHMET_FAIL_SLOTS; i++)
 		info->failures[i] = atomic_load_explicit(&h->failures[i],
 							 memory_order_relaxed);
+	shmet_priv_guard_leave(&g);
 	return 0;
 }

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "reader-private.h"
 
@@ -136,13 +137,70 @@ sum_ints(uint64_t *u, const _Atomic uint64_t *cells, uint32_t n)
 	sum_ints_scalar(u, cells, n);
 }
 
+/* A writer block the scrape reads. */
+struct used_block {
+	const _Atomic uint64_t *cells;
+	const uint8_t *data;            /* pages holding data; NULL: all */
+	int live;
+	int64_t pid;
+};
+
+/* Cells per page of a value block (page-aligned, 8-byte cells). */
+#define PAGE_CELLS (SHMET_PAGE / 8u)
+
+static inline int
+has_data(const struct used_block *ub, uint32_t cell)
+{
+	uint32_t page = cell / PAGE_CELLS;
+
+	return !ub->data || (ub->data[page / 8] >> (page % 8)) & 1;
+}
+
+/*
+ * Mark the pages of block b's first ncells cells that hold data.  A hole
+ * (never reserved, reserved but never written, or punched) reads as zeros,
+ * so leaving it out changes no sum; reading it through the mapping would
+ * allocate a tmpfs page, or raise SIGBUS when tmpfs is full.  SEEK_DATA
+ * tells them apart without touching them, and bounds a scrape's cost by
+ * the pages writers really wrote, whatever the headers claim.
+ */
+static void
+find_data_pages(const struct shmet_reader *r, uint32_t b, uint32_t ncells,
+		uint8_t *bits, size_t nbytes)
+{
+	off_t start = (off_t)(r->hdr.values_off +
+			      (uint64_t)b * r->hdr.block_stride);
+	off_t end = start + (off_t)shmet_seg_align(8ull * ncells, SHMET_PAGE);
+	off_t o = start;
+
+	memset(bits, 0, nbytes);
+	while (o < end) {
+		off_t d = lseek(r->fd, o, SEEK_DATA), h;
+
+		if (d < 0 || d >= end)
+			break;          /* ENXIO: no data after o */
+		h = lseek(r->fd, d, SEEK_HOLE);
+		if (h < 0 || h > end)
+			h = end;
+		for (off_t p = (d - start) / SHMET_PAGE;
+		     p < (h - start + SHMET_PAGE - 1) / SHMET_PAGE; p++)
+			bits[p / 8] |= (uint8_t)(1u << (p % 8));
+		o = h;
+	}
+}
+
 /* Float cells dc[0..n) of a block, added as doubles into d[]. */
 static void
-sum_floats(double *d, const _Atomic uint64_t *cells, const uint32_t *dc,
+sum_floats(double *d, const struct used_block *ub, const uint32_t *dc,
 	   uint32_t n)
 {
+	const _Atomic uint64_t *cells = ub->cells;
+
 	for (uint32_t k = 0; k < n; k++) {
 		uint32_t c = dc[k];
+
+		if (!has_data(ub, c))
+			continue;
 		/* Relaxed: see the file comment of reader.c. */
 		uint64_t x = atomic_load_explicit(&cells[c],
 						  memory_order_relaxed);
@@ -175,13 +233,6 @@ struct gauge_scratch {
 	size_t cap;
 };
 
-/* A writer block the scrape reads. */
-struct used_block {
-	const _Atomic uint64_t *cells;
-	int live;
-	int64_t pid;
-};
-
 /* Gauges glo..ghi (in cell order) of one block, combined by their mode. */
 static int
 gauge_block(struct shmet_values *v, const struct shmet_index *idx,
@@ -196,6 +247,11 @@ gauge_block(struct shmet_values *v, const struct shmet_index *idx,
 		uint32_t si = idx->gauge_series[g];
 		const struct shmet_index_series *s = &idx->series[si];
 		uint32_t mode = idx->families[s->family].gauge_mode;
+
+		if (!has_data(ub, s->first_cell) ||
+		    !has_data(ub, s->first_cell + 1))
+			continue;       /* a hole: never set */
+
 		/* Relaxed: value and stamp are each atomic; a mostrecent
 		 * race may pair a value with a neighbouring stamp. */
 		uint64_t bits = atomic_load_explicit(&cells[s->first_cell],
@@ -268,6 +324,26 @@ block_in_use(const struct shmet_reader *r, uint32_t b, uint32_t *state)
  * is read from memory once, sequentially.  The index lists float cells
  * and gauges in cell order.
  */
+/* Integer cells [c0, c0 + n) of a block, its data pages only. */
+static void
+sum_ints_data(uint64_t *u, const struct used_block *ub, uint32_t c0,
+	      uint32_t n)
+{
+	uint32_t end = c0 + n;
+
+	if (!ub->data) {
+		sum_ints(u + c0, ub->cells + c0, n);
+		return;
+	}
+	for (uint32_t lo = c0; lo < end;) {
+		uint32_t hi = MIN(end, (lo / PAGE_CELLS + 1) * PAGE_CELLS);
+
+		if (has_data(ub, lo))
+			sum_ints(u + lo, ub->cells + lo, hi - lo);
+		lo = hi;
+	}
+}
+
 #define SUM_CHUNK 2048u                 /* cells: 16 KiB; even */
 
 static int
@@ -287,8 +363,8 @@ sum_blocks(struct shmet_values *v, const struct shmet_index *idx,
 		       idx->series[idx->gauge_series[ghi]].first_cell < c0 + n)
 			ghi++;
 		for (uint32_t b = 0; b < nblocks; b++) {
-			sum_ints(v->u + c0, blocks[b].cells + c0, n);
-			sum_floats(v->d, blocks[b].cells, idx->dcells + dlo,
+			sum_ints_data(v->u, &blocks[b], c0, n);
+			sum_floats(v->d, &blocks[b], idx->dcells + dlo,
 				   dhi - dlo);
 			if (ghi > glo &&
 			    gauge_block(v, idx, &blocks[b], glo, ghi, gs) < 0)
@@ -310,27 +386,14 @@ cmp_sample(const void *pa, const void *pb)
 	return (a->pid > b->pid) - (a->pid < b->pid);
 }
 
-SHMET_EXPORT int
-shmet_values_collect(const struct shmet_reader *r,
-		     const struct shmet_index *idx, struct shmet_values *v)
+/* The reads of one scrape: block states, data pages, cells. */
+static int
+read_blocks(const struct shmet_reader *r, const struct shmet_index *idx,
+	    struct shmet_values *v, struct used_block *blocks, uint8_t *bits,
+	    size_t nbytes, struct gauge_scratch *gs)
 {
-	struct gauge_scratch gs = { NULL, 0 };
-	struct used_block *blocks;
 	uint64_t now = reader_now_ns();
-	int rc = reserve_values(v, idx);
 
-	if (rc < 0)
-		return rc;
-	if (idx->ncells > r->hdr.cells_per_block)
-		shmet_die("index built for another segment");
-	if (idx->ngauges &&
-	    grow((void **)&gs.stamp, &gs.cap, idx->ngauges, sizeof *gs.stamp) < 0)
-		return -ENOMEM;
-	blocks = malloc(sizeof *blocks * (r->hdr.max_writers + 1u));
-	if (!blocks) {
-		free(gs.stamp);
-		return -ENOMEM;
-	}
 	for (uint32_t b = 0; b <= r->hdr.max_writers; b++) {
 		struct used_block *ub = &blocks[v->blocks_read];
 		uint32_t state;
@@ -338,6 +401,13 @@ shmet_values_collect(const struct shmet_reader *r,
 		if (!block_in_use(r, b, &state))
 			continue;
 		ub->cells = block_cells(r, b);
+		ub->data = NULL;
+		if (bits) {
+			uint8_t *mine = bits + nbytes * v->blocks_read;
+
+			find_data_pages(r, b, idx->ncells, mine, nbytes);
+			ub->data = mine;
+		}
 		/* Liveness costs a syscall per block: only when asked. */
 		ub->live = b == r->hdr.max_writers || !idx->live_modes ||
 			   shmet_priv_reader_writer_live_cached(r, b, state, now);
@@ -347,9 +417,64 @@ shmet_values_collect(const struct shmet_reader *r,
 					       memory_order_relaxed);
 		v->blocks_read++;
 	}
-	rc = sum_blocks(v, idx, blocks, v->blocks_read, &gs);
+	return sum_blocks(v, idx, blocks, v->blocks_read, gs);
+}
+
+/* read_blocks under the SIGBUS guard: -ESTALE if the file shrank. */
+static int
+read_blocks_guarded(const struct shmet_reader *r,
+		    const struct shmet_index *idx, struct shmet_values *v,
+		    struct used_block *blocks, uint8_t *bits, size_t nbytes,
+		    struct gauge_scratch *gs)
+{
+	struct shmet_priv_guard guard;
+	int rc;
+
+	if (sigsetjmp(guard.jb, 0)) {
+		v->nsamples = 0;        /* nothing read is trusted */
+		return -ESTALE;
+	}
+	shmet_priv_guard_enter(&guard, r);
+	rc = read_blocks(r, idx, v, blocks, bits, nbytes, gs);
+	shmet_priv_guard_leave(&guard);
+	return rc;
+}
+
+SHMET_EXPORT int
+shmet_values_collect(const struct shmet_reader *r,
+		     const struct shmet_index *idx, struct shmet_values *v)
+{
+	struct gauge_scratch gs = { NULL, 0 };
+	struct used_block *blocks;
+	uint8_t *bits = NULL;
+	size_t nbytes = ((idx->ncells + PAGE_CELLS - 1) / PAGE_CELLS + 7) / 8;
+	int rc = reserve_values(v, idx);
+
+	if (rc < 0)
+		return rc;
+	if (idx->ncells > r->hdr.cells_per_block)
+		shmet_die("index built for another segment");
+	rc = shmet_priv_reader_check_size(r, NULL, 0);
+	if (rc < 0)
+		return rc;
+	if (idx->ngauges &&
+	    grow((void **)&gs.stamp, &gs.cap, idx->ngauges, sizeof *gs.stamp) < 0)
+		return -ENOMEM;
+	blocks = malloc(sizeof *blocks * (r->hdr.max_writers + 1u));
+	if (r->fd >= 0)
+		bits = malloc(nbytes * (r->hdr.max_writers + 1u) + 1);
+	if (!blocks || (r->fd >= 0 && !bits)) {
+		free(blocks);
+		free(bits);
+		free(gs.stamp);
+		return -ENOMEM;
+	}
+	rc = read_blocks_guarded(r, idx, v, blocks, bits, nbytes, &gs);
 	free(blocks);
+	free(bits);
 	free(gs.stamp);
+	if (rc < 0)
+		return rc;
 	/*
 	 * A zero-label gauge in a sum mode that no (live) writer holds is the
 	 * sum of nothing: 0, not absent, so that "webhook_active_workers < 1"

@@ -228,7 +228,9 @@ cmd_dump(struct ctl *c)
 	shmet_values_free(&v);
 	shmet_index_free(idx);
 	shmet_reader_close(r);
-	return rc == 0 ? 0 : fail("dump: out of memory");
+	if (rc == -ESTALE)
+		return fail("dump: the segment shrank while it was read");
+	return rc == 0 ? 0 : fail("dump: %s", strerror(rc < 0 ? -rc : ENOMEM));
 }
 
 static const char *

@@ -1,0 +1,208 @@
+#!/usr/bin/python3
+"""The segment trust boundary: no state of the segment file crashes a
+reader or makes it allocate (tests/RELIABILITY.md).
+
+usage: trust.py BUILD_DIR TEST
+TEST: full-tmpfs, shrink, active-slots
+
+Each test runs in a private mount namespace whose /dev/shm is a fresh
+32 MiB tmpfs (as Docker's default /dev/shm is 64 MiB), so that filling
+it harms nothing else.  Needs root (unshare); skipped (77) otherwise.
+Prints "figure: name = value" lines and a final "N failures".
+"""
+import mmap
+import os
+import struct
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "e2e"))
+from harness import Exporter, Failures, ctl, curl, samples  # noqa
+
+BUILD, TEST = sys.argv[1], sys.argv[2]
+SEGMENT = "/shmet-trust-%s-%d" % (TEST, os.getpid())
+PATH = "/dev/shm" + SEGMENT
+T = Failures()
+TMPFS_MB = 32
+
+# Header and slot offsets (include/shmetrics/layout.h, pinned there by
+# _Static_assert).
+OFF_MAX_WRITERS, OFF_CELLS_PER_BLOCK = 80, 84
+OFF_WRITERS, OFF_SERIES = 128, 152
+SLOT_SIZE, SERIES_SIZE = 64, 32
+
+
+def figure(name, v):
+    print("figure: %s = %s" % (name, v), flush=True)
+
+
+def helper(name):
+    return os.path.join(BUILD, "tests", "reliability", name)
+
+
+def tmpfs_used_kb():
+    st = os.statvfs("/dev/shm")
+    return (st.f_blocks - st.f_bfree) * st.f_frsize // 1024
+
+
+def write_series(count, stay=False):
+    args = [helper("series-writer"), SEGMENT, str(count)]
+    if stay:
+        args.append("--stay")
+    p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    line = p.stdout.readline().decode()
+    T.check(line.startswith("ready"), "series-writer: %r %r" %
+            (line, p.stderr.read() if not line else ""))
+    if not stay:
+        p.wait(30)
+    return p
+
+
+def fill_tmpfs():
+    """Write a file until /dev/shm is full; returns the bytes written."""
+    n = 0
+    with open("/dev/shm/filler", "wb") as f:
+        chunk = b"\xff" * 65536
+        try:
+            while True:
+                f.write(chunk)
+                f.flush()
+                n += len(chunk)
+        except OSError:
+            pass
+    return n
+
+
+def scrape_status(exp, path="/metrics"):
+    status, _, body = curl(exp.url(path), timeout=5)
+    return status, body
+
+
+def test_full_tmpfs():
+    """Writer A registers a little and exits, writer B registers 10,000
+    series, /dev/shm fills: the next scrape used to read A's block up to
+    B's highest cell and die of SIGBUS (exit 135)."""
+    r = ctl(BUILD, SEGMENT, "create")
+    T.check(r.returncode == 0, "create: %s" % r.stderr)
+    a = write_series(10, stay=True)     # writer A: slot 0
+    b = write_series(10000, stay=True)  # writer B: slot 1
+    a.stdin.close()                     # A is gone; its block stays
+    a.wait(10)
+    # full before anyone reads: no earlier read may have allocated the
+    # pages of A's block that B's cells reach
+    filled = fill_tmpfs()
+    figure("tmpfs filled with (MiB)", filled >> 20)
+    exp = Exporter(BUILD, SEGMENT)
+    try:
+        for i in range(5):
+            status, body = scrape_status(exp)
+            T.check(status == 200, "scrape %d on a full tmpfs: %s" %
+                    (i, status))
+        smp = samples(body.decode()) if status == 200 else {}
+        n = sum(v for (name, _), v in smp.items()
+                if name == "trust_series_seconds_count")
+        figure("observations seen with tmpfs full", n)
+        T.check(n == 10010, "every observation counted: %s" % n)
+        d = ctl(BUILD, SEGMENT, "dump")
+        T.check(d.returncode == 0, "ctl dump on a full tmpfs: exit %d %s"
+                % (d.returncode, d.stderr[-200:]))
+        T.check(exp.proc.poll() is None, "exporter alive")
+    finally:
+        b.stdin.close()
+        b.wait(10)
+        exp.stop()
+        os.unlink("/dev/shm/filler")
+
+
+def test_shrink():
+    """Another process ftruncate()s the live segment smaller: the reader
+    used to map the size it saw once and die of SIGBUS."""
+    r = ctl(BUILD, SEGMENT, "create")
+    T.check(r.returncode == 0, "create: %s" % r.stderr)
+    write_series(2000)
+    exp = Exporter(BUILD, SEGMENT)
+    codes = {}
+    try:
+        status, _ = scrape_status(exp)
+        T.check(status == 200, "scrape before: %s" % status)
+        size = os.path.getsize(PATH)
+        for frac in (0.9, 0.5, 0.1, 0.001):
+            os.truncate(PATH, int(size * frac))
+            for path in ("/metrics", "/metrics/json", "/metrics/health"):
+                status, _ = scrape_status(exp, path)
+                codes[status] = codes.get(status, 0) + 1
+                T.check(status in (200, 503), "%s after shrinking to "
+                        "%.1f%%: %s" % (path, frac * 100, status))
+            d = ctl(BUILD, SEGMENT, "dump")
+            T.check(d.returncode in (0, 1) and d.returncode != -7 and
+                    "\n" not in d.stderr.strip(),
+                    "ctl dump after shrink: exit %d %r" %
+                    (d.returncode, d.stderr))
+        figure("answers after shrinking (status: count)", codes)
+        T.check(exp.proc.poll() is None, "exporter alive after shrinks")
+    finally:
+        exp.stop()
+
+
+def test_active_slots():
+    """Two in-range writes: every writer slot marked active, one series
+    moved to the last cell.  A dump used to read every block to the end
+    (1 GiB of tmpfs materialised, 4.6 s)."""
+    r = ctl(BUILD, SEGMENT, "create")
+    T.check(r.returncode == 0, "create: %s" % r.stderr)
+    write_series(100)
+    with open(PATH, "r+b") as f:
+        m = mmap.mmap(f.fileno(), 0)
+        writers, = struct.unpack_from("<I", m, OFF_MAX_WRITERS)
+        cells, = struct.unpack_from("<I", m, OFF_CELLS_PER_BLOCK)
+        woff, = struct.unpack_from("<Q", m, OFF_WRITERS)
+        soff, = struct.unpack_from("<Q", m, OFF_SERIES)
+        for i in range(writers):
+            struct.pack_into("<I", m, woff + i * SLOT_SIZE, 1)  # ACTIVE
+        # series 0's first cell: the last that fits a 14-cell histogram
+        struct.pack_into("<I", m, soff + 4, cells - 14)
+        m.close()
+    figure("writer slots marked active", writers)
+    before = tmpfs_used_kb()
+    t0 = time.monotonic()
+    d = ctl(BUILD, SEGMENT, "dump")
+    took = time.monotonic() - t0
+    grown = tmpfs_used_kb() - before
+    figure("dump time (s)", "%.3f" % took)
+    figure("tmpfs growth during the dump (KiB)", grown)
+    T.check(d.returncode == 0, "dump: %s" % d.stderr[-200:])
+    T.check(grown < 1024, "tmpfs grew by %d KiB" % grown)
+    T.check(took < 1.0, "dump took %.3f s" % took)
+
+
+TESTS = {
+    "full-tmpfs": test_full_tmpfs, "shrink": test_shrink,
+    "active-slots": test_active_slots,
+}
+
+
+def main():
+    if os.environ.get("SHMETRICS_TRUST_NS") != "1":
+        if os.geteuid() != 0:
+            print("needs root for a private /dev/shm")
+            sys.exit(77)
+        # a private mount namespace with its own small /dev/shm
+        script = ("mount --make-rprivate / && "
+                  "mount -t tmpfs -o size=%dm tmpfs /dev/shm && "
+                  'exec "$@"' % TMPFS_MB)
+        env = dict(os.environ, SHMETRICS_TRUST_NS="1")
+        sys.exit(subprocess.call(
+            ["unshare", "-m", "sh", "-c", script, "sh", sys.executable,
+             *sys.argv], env=env))
+    try:
+        TESTS[TEST]()
+    finally:
+        ctl(BUILD, SEGMENT, "destroy")
+    T.exit()
+
+
+if __name__ == "__main__":
+    main()
