@@ -47,8 +47,20 @@ struct shmet_reader {
 	/* per writer slot: CLOCK_MONOTONIC ns of the last liveness check
 	 * << 1 | live; shared by the threads that scrape with this reader */
 	_Atomic uint64_t *live_cache;
+	/*
+	 * Per block: which pages hold data (values.c), as a bitmap of
+	 * data_bytes bytes, and when it was last refreshed.  A page that
+	 * holds data keeps it, so bits are only ever set (atomic OR); pages
+	 * that gained data are seen at most DATA_CACHE_NS late (their
+	 * counts are delayed, never lost: before, they read as zero).
+	 */
+	_Atomic uint64_t *data_checked;
+	_Atomic uint8_t *data_bits;
+	size_t data_bytes;
 	char name[256];
 };
+
+#define DATA_CACHE_NS 100000000u        /* 100 ms */
 
 /*
  * guard.c: run reads of r's mapping so that a SIGBUS (the file shrank

@@ -212,7 +212,11 @@ shmet_reader_open(const char *name, struct shmet_reader **out, char *err,
 	if (rc < 0)
 		goto fail;
 	r->live_cache = calloc(r->hdr.max_writers, sizeof *r->live_cache);
-	if (!r->live_cache) {
+	r->data_bytes = (r->hdr.cells_per_block / (SHMET_PAGE / 8) + 8) / 8;
+	r->data_checked = calloc(r->hdr.max_writers + 1u,
+				 sizeof *r->data_checked);
+	r->data_bits = calloc((r->hdr.max_writers + 1u) * r->data_bytes, 1);
+	if (!r->live_cache || !r->data_checked || !r->data_bits) {
 		rc = set_err(err, errlen, -ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -256,6 +260,8 @@ shmet_reader_close(struct shmet_reader *r)
 	if (r->fd >= 0)
 		close(r->fd);
 	free(r->live_cache);
+	free((void *)r->data_checked);
+	free((void *)r->data_bits);
 	free(r);
 }
 

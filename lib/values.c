@@ -140,7 +140,7 @@ sum_ints(uint64_t *u, const _Atomic uint64_t *cells, uint32_t n)
 /* A writer block the scrape reads. */
 struct used_block {
 	const _Atomic uint64_t *cells;
-	const uint8_t *data;            /* pages holding data; NULL: all */
+	const _Atomic uint8_t *data;    /* pages holding data; NULL: all */
 	int live;
 	int64_t pid;
 };
@@ -153,27 +153,37 @@ has_data(const struct used_block *ub, uint32_t cell)
 {
 	uint32_t page = cell / PAGE_CELLS;
 
-	return !ub->data || (ub->data[page / 8] >> (page % 8)) & 1;
+	/* Relaxed: see data_pages(). */
+	return !ub->data ||
+	       (atomic_load_explicit(&ub->data[page / 8],
+				     memory_order_relaxed) >> (page % 8)) & 1;
 }
 
 /*
- * Mark the pages of block b's first ncells cells that hold data.  A hole
- * (never reserved, reserved but never written, or punched) reads as zeros,
- * so leaving it out changes no sum; reading it through the mapping would
- * allocate a tmpfs page, or raise SIGBUS when tmpfs is full.  SEEK_DATA
- * tells them apart without touching them, and bounds a scrape's cost by
- * the pages writers really wrote, whatever the headers claim.
+ * The pages of block b's first ncells cells that hold data, from the
+ * reader's cache (reader-private.h), refreshed when older than
+ * DATA_CACHE_NS.  A hole (never reserved, reserved but never written, or
+ * punched) reads as zeros, so leaving it out changes no sum; reading it
+ * through the mapping would allocate a tmpfs page, or raise SIGBUS when
+ * tmpfs is full.  SEEK_DATA tells them apart without touching them, and
+ * bounds a scrape's cost by the pages writers really wrote, whatever the
+ * headers claim.  Relaxed: the cache orders nothing; a stale read only
+ * leaves a new page out of one more scrape.
  */
-static void
-find_data_pages(const struct shmet_reader *r, uint32_t b, uint32_t ncells,
-		uint8_t *bits, size_t nbytes)
+static const _Atomic uint8_t *
+data_pages(const struct shmet_reader *r, uint32_t b, uint32_t ncells,
+	   uint64_t now)
 {
+	_Atomic uint8_t *bits = r->data_bits + (size_t)b * r->data_bytes;
 	off_t start = (off_t)(r->hdr.values_off +
 			      (uint64_t)b * r->hdr.block_stride);
 	off_t end = start + (off_t)shmet_seg_align(8ull * ncells, SHMET_PAGE);
+	uint64_t checked = atomic_load_explicit(&r->data_checked[b],
+						memory_order_relaxed);
 	off_t o = start;
 
-	memset(bits, 0, nbytes);
+	if (checked && now - checked < DATA_CACHE_NS)
+		return bits;
 	while (o < end) {
 		off_t d = lseek(r->fd, o, SEEK_DATA), h;
 
@@ -184,9 +194,13 @@ find_data_pages(const struct shmet_reader *r, uint32_t b, uint32_t ncells,
 			h = end;
 		for (off_t p = (d - start) / SHMET_PAGE;
 		     p < (h - start + SHMET_PAGE - 1) / SHMET_PAGE; p++)
-			bits[p / 8] |= (uint8_t)(1u << (p % 8));
+			atomic_fetch_or_explicit(&bits[p / 8],
+						 (uint8_t)(1u << (p % 8)),
+						 memory_order_relaxed);
 		o = h;
 	}
+	atomic_store_explicit(&r->data_checked[b], now, memory_order_relaxed);
+	return bits;
 }
 
 /* Float cells dc[0..n) of a block, added as doubles into d[]. */
@@ -389,8 +403,8 @@ cmp_sample(const void *pa, const void *pb)
 /* The reads of one scrape: block states, data pages, cells. */
 static int
 read_blocks(const struct shmet_reader *r, const struct shmet_index *idx,
-	    struct shmet_values *v, struct used_block *blocks, uint8_t *bits,
-	    size_t nbytes, struct gauge_scratch *gs)
+	    struct shmet_values *v, struct used_block *blocks,
+	    struct gauge_scratch *gs)
 {
 	uint64_t now = reader_now_ns();
 
@@ -401,13 +415,8 @@ read_blocks(const struct shmet_reader *r, const struct shmet_index *idx,
 		if (!block_in_use(r, b, &state))
 			continue;
 		ub->cells = block_cells(r, b);
-		ub->data = NULL;
-		if (bits) {
-			uint8_t *mine = bits + nbytes * v->blocks_read;
-
-			find_data_pages(r, b, idx->ncells, mine, nbytes);
-			ub->data = mine;
-		}
+		ub->data = r->fd >= 0 ? data_pages(r, b, idx->ncells, now)
+				      : NULL;
 		/* Liveness costs a syscall per block: only when asked. */
 		ub->live = b == r->hdr.max_writers || !idx->live_modes ||
 			   shmet_priv_reader_writer_live_cached(r, b, state, now);
@@ -424,8 +433,7 @@ read_blocks(const struct shmet_reader *r, const struct shmet_index *idx,
 static int
 read_blocks_guarded(const struct shmet_reader *r,
 		    const struct shmet_index *idx, struct shmet_values *v,
-		    struct used_block *blocks, uint8_t *bits, size_t nbytes,
-		    struct gauge_scratch *gs)
+		    struct used_block *blocks, struct gauge_scratch *gs)
 {
 	struct shmet_priv_guard guard;
 	int rc;
@@ -435,7 +443,7 @@ read_blocks_guarded(const struct shmet_reader *r,
 		return -ESTALE;
 	}
 	shmet_priv_guard_enter(&guard, r);
-	rc = read_blocks(r, idx, v, blocks, bits, nbytes, gs);
+	rc = read_blocks(r, idx, v, blocks, gs);
 	shmet_priv_guard_leave(&guard);
 	return rc;
 }
@@ -446,8 +454,6 @@ shmet_values_collect(const struct shmet_reader *r,
 {
 	struct gauge_scratch gs = { NULL, 0 };
 	struct used_block *blocks;
-	uint8_t *bits = NULL;
-	size_t nbytes = ((idx->ncells + PAGE_CELLS - 1) / PAGE_CELLS + 7) / 8;
 	int rc = reserve_values(v, idx);
 
 	if (rc < 0)
@@ -461,17 +467,12 @@ shmet_values_collect(const struct shmet_reader *r,
 	    grow((void **)&gs.stamp, &gs.cap, idx->ngauges, sizeof *gs.stamp) < 0)
 		return -ENOMEM;
 	blocks = malloc(sizeof *blocks * (r->hdr.max_writers + 1u));
-	if (r->fd >= 0)
-		bits = malloc(nbytes * (r->hdr.max_writers + 1u) + 1);
-	if (!blocks || (r->fd >= 0 && !bits)) {
-		free(blocks);
-		free(bits);
+	if (!blocks) {
 		free(gs.stamp);
 		return -ENOMEM;
 	}
-	rc = read_blocks_guarded(r, idx, v, blocks, bits, nbytes, &gs);
+	rc = read_blocks_guarded(r, idx, v, blocks, &gs);
 	free(blocks);
-	free(bits);
 	free(gs.stamp);
 	if (rc < 0)
 		return rc;
