@@ -107,6 +107,7 @@ struct mapping {
 	struct shmet_reader *reader;
 	dev_t dev;
 	ino_t ino;
+	off_t size;                     /* when opened: a change is a replacement */
 	int refs;                       /* views using it; refresher only */
 };
 

@@ -165,9 +165,9 @@ publish(struct view *v)
 	}
 }
 
-/* Identity of the object now behind the name; -errno if none. */
+/* Identity (and size) of the object now behind the name; -errno if none. */
 static int
-segment_identity(dev_t *dev, ino_t *ino)
+segment_identity(dev_t *dev, ino_t *ino, off_t *size)
 {
 	struct stat st;
 	int fd = shm_open(segment_name, O_RDONLY, 0);
@@ -181,6 +181,7 @@ segment_identity(dev_t *dev, ino_t *ino)
 	close(fd);
 	*dev = st.st_dev;
 	*ino = st.st_ino;
+	*size = st.st_size;
 	return 0;
 }
 
@@ -223,7 +224,7 @@ open_mapping(void)
 
 	if (!m)
 		return NULL;
-	rc = segment_identity(&m->dev, &m->ino);
+	rc = segment_identity(&m->dev, &m->ino, &m->size);
 	if (rc < 0) {
 		if (rc == -ENOENT)
 			set_status("waiting for segment %s%s", "");
@@ -272,13 +273,17 @@ refresh(int *since_identity)
 	struct view *v;
 	dev_t dev;
 	ino_t ino;
+	off_t size;
 
 	if (cur && (*since_identity += REFRESH_MS) >= IDENTITY_CHECK_MS) {
 		*since_identity = 0;
-		if (segment_identity(&dev, &ino) < 0 ||
-		    dev != cur->map->dev || ino != cur->map->ino) {
-			set_status("segment %s was destroyed or replaced%s",
-				   "");
+		/* A size change is a replacement too: a file cut short
+		 * under the mapping is reopened (and refused if broken). */
+		if (segment_identity(&dev, &ino, &size) < 0 ||
+		    dev != cur->map->dev || ino != cur->map->ino ||
+		    size != cur->map->size) {
+			set_status("segment %s was destroyed, replaced or "
+				   "resized%s", "");
 			publish(NULL);
 			cur = NULL;
 		}
