@@ -14,39 +14,6 @@
 
 #include "reader-private.h"
 
-void *
-shmet_priv_arena_alloc(struct arena *a, size_t size)
-{
-	struct arena_chunk *c = a->head;
-	size_t need = (size + sizeof(max_align_t) - 1) &
-		      ~(sizeof(max_align_t) - 1);
-
-	if (!c || c->size - c->used < need) {
-		size_t chunk = MAX(need, (size_t)1 << 20);
-
-		c = malloc(sizeof *c + chunk);
-		if (!c)
-			return NULL;
-		c->next = a->head;
-		c->used = 0;
-		c->size = chunk;
-		a->head = c;
-	}
-	c->used += need;
-	return (char *)c->data + c->used - need;
-}
-
-void
-shmet_priv_arena_free(struct arena *a)
-{
-	while (a->head) {
-		struct arena_chunk *next = a->head->next;
-
-		free(a->head);
-		a->head = next;
-	}
-}
-
 /* Untrusted pool string -> arena copy; ptr NULL if out of bounds. */
 static struct shmet_str
 copy_str(const struct shmet_reader *r, struct arena *a, struct shmet_seg_str s)

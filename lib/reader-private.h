@@ -14,6 +14,8 @@
 #include <shmetrics/format.h>
 
 #include "shmetrics-reader.h"
+#include "arena.h"
+#include "buf.h"
 
 #define SHMET_EXPORT __attribute__((visibility("default")))
 
@@ -98,19 +100,6 @@ enum reader_cursor_kind {
 	CURSOR_STRINGS,
 };
 
-/* A chunked arena: allocations never move, freed all at once. */
-struct arena_chunk {
-	struct arena_chunk *next;
-	size_t used, size;
-	max_align_t data[];
-};
-
-struct arena {
-	struct arena_chunk *head;
-};
-
-void *shmet_priv_arena_alloc(struct arena *a, size_t size);
-void shmet_priv_arena_free(struct arena *a);
 
 /* A declared collector: its name and its member family names. */
 struct shmet_index_collector {
@@ -138,47 +127,6 @@ struct shmet_index {
 	struct arena arena;
 };
 
-/* buf.c.  Appends are inline: a scrape makes millions of them, and the
- * capacity check is almost always true. */
-static inline void
-buf_put(struct shmet_buf *b, const void *s, size_t n)
-{
-	if (__builtin_expect(b->len + n + 1 > b->cap, 0) &&
-	    shmet_buf_reserve(b, n) < 0)
-		return;
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-}
-
-static inline void
-buf_puts(struct shmet_buf *b, const char *s)
-{
-	buf_put(b, s, strlen(s));
-}
-
-static inline void
-buf_putc(struct shmet_buf *b, char c)
-{
-	if (__builtin_expect(b->len + 2 > b->cap, 0) &&
-	    shmet_buf_reserve(b, 1) < 0)
-		return;
-	b->data[b->len++] = c;
-	b->data[b->len] = '\0';
-}
-
-static inline void
-buf_put_str(struct shmet_buf *b, struct shmet_str s)
-{
-	buf_put(b, s.ptr, s.len);
-}
-
-enum { DBL_PLAIN, DBL_FLOAT };
-enum { ESC_LABEL, ESC_HELP, ESC_JSON };
-void shmet_priv_buf_put_u64(struct shmet_buf *b, uint64_t v);
-size_t shmet_priv_fmt_double(char *out, double d, int style);
-void shmet_priv_buf_put_double(struct shmet_buf *b, double d, int style);
-void shmet_priv_buf_put_escaped(struct shmet_buf *b, struct shmet_str s, int kind);
 
 const struct shmet_seg_header *shmet_priv_reader_live_header(const struct shmet_reader *r);
 uint32_t shmet_priv_reader_cursor(const struct shmet_reader *r, int which);
