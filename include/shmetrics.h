@@ -129,7 +129,8 @@ struct shmet_options {
 
 /* An attached segment.  Fields are private; keep its address stable. */
 struct shmet_segment {
-	int fd;                         /* O_RDWR; holds our slot's OFD lock */
+	int fd;                         /* O_RDWR; our slot's liveness lock */
+	int claim_fd;                   /* the owner-only claim file, or -1 */
 	uint32_t slot;                  /* writer slot, max_writers = fallback */
 	unsigned char *base;            /* whole segment, read-write */
 	size_t size;
@@ -147,6 +148,7 @@ struct shmet_segment {
 	uint32_t spare_family;
 	uint32_t flags;
 	int attached;
+	SHMET_ATOMIC(int) live_locked;  /* our liveness lock is held */
 	struct shmet_segment *next;     /* the process's fork list */
 	char name[256];
 };

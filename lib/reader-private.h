@@ -42,6 +42,7 @@ reader_now_ns(void)
 
 struct shmet_reader {
 	int fd;                         /* O_RDONLY, -1 for memory */
+	int claim_fd;                   /* the claim file if we may read it */
 	int mapped;
 	const unsigned char *base;      /* PROT_READ mapping or borrowed */
 	size_t size;

@@ -145,6 +145,22 @@ reader_init(struct shmet_reader *r, const void *base, size_t size,
 	return validate_header(&r->hdr, base, size, what, err, errlen);
 }
 
+/*
+ * The claim file (lock.h), when this reader may open it (the writers'
+ * user, or root): its locks say which slots live writers hold, and no
+ * reader can fake them.  -1 otherwise: the segment's liveness locks.
+ */
+static int
+open_claim(const char *name)
+{
+	char path[300];
+
+	if (strlen(name) + sizeof SHMET_CLAIM_SUFFIX > sizeof path)
+		return -1;
+	snprintf(path, sizeof path, "%s%s", name, SHMET_CLAIM_SUFFIX);
+	return shm_open(path, O_RDONLY | O_CLOEXEC, 0);
+}
+
 /* reader_init, returning -ESTALE if the file shrinks while we read it. */
 static int
 reader_init_guarded(struct shmet_reader *r, const void *base, size_t size,
@@ -182,6 +198,7 @@ shmet_reader_open(const char *name, struct shmet_reader **out, char *err,
 	r = calloc(1, sizeof *r);
 	if (!r)
 		return set_err(err, errlen, -ENOMEM, "out of memory");
+	r->claim_fd = open_claim(name);
 	r->fd = shm_open(name, O_RDONLY, 0);
 	if (r->fd < 0) {
 		rc = -errno;
@@ -241,6 +258,7 @@ shmet_reader_open_memory(const void *data, size_t size,
 	if (!r)
 		return set_err(err, errlen, -ENOMEM, "out of memory");
 	r->fd = -1;
+	r->claim_fd = -1;
 	rc = reader_init(r, data, size, "memory", err, errlen);
 	if (rc < 0) {
 		free(r);
@@ -259,6 +277,8 @@ shmet_reader_close(struct shmet_reader *r)
 		munmap((void *)r->base, r->size);
 	if (r->fd >= 0)
 		close(r->fd);
+	if (r->claim_fd >= 0)
+		close(r->claim_fd);
 	free(r->live_cache);
 	free((void *)r->data_checked);
 	free((void *)r->data_bits);
@@ -349,8 +369,11 @@ shmet_priv_reader_writer_live(const struct shmet_reader *r, uint32_t slot,
 		return 0;
 	if (r->fd < 0)
 		return 1;
-	/* cannot tell (-1): do not declare it dead */
-	return shmet_seg_slot_held(r->fd, slot) != 0;
+	/* The claim file decides when we may read it (the owner's or
+	 * root's reader); else the liveness lock on the segment.  Cannot
+	 * tell (-1): do not declare it dead. */
+	return shmet_seg_slot_held(r->claim_fd >= 0 ? r->claim_fd : r->fd,
+				   slot) != 0;
 }
 
 /*

@@ -17,13 +17,13 @@ test_segment_setup(void)
 
 	snprintf(test_segment_name, sizeof test_segment_name,
 		 "/shmet-test-%d-%u", (int)getpid(), counter++);
-	shm_unlink(test_segment_name);
+	shmet_unlink(test_segment_name);
 }
 
 void
 test_segment_teardown(void)
 {
-	shm_unlink(test_segment_name);
+	shmet_unlink(test_segment_name);
 }
 
 struct shmet_options

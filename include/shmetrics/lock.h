@@ -7,10 +7,20 @@
  * file description, so it survives pid reuse, works across PID namespaces
  * and is released by the kernel when the holder dies.
  *
- * A writer holds a write lock on its slot's byte.  Only a description
- * opened for writing can take a write lock, so a reader that holds a read
- * lock there (anyone who can read the file can) proves nothing: liveness
- * is a write lock, never a read lock.
+ * Two files, two jobs:
+ * - Claims.  A slot belongs to whoever holds the write lock on its byte of
+ *   the claim file, "<segment>.claim", which only the segment's owner can
+ *   open (mode 0600 whatever the segment's mode).  Readers of a group-
+ *   readable segment can therefore neither deny a slot to a writer nor
+ *   hold one.
+ * - Liveness, for readers.  The owner of a slot also holds a write lock on
+ *   the slot's byte of the segment itself, where readers can see it.  Only
+ *   a description opened for writing can take a write lock, so a read
+ *   lock there (anyone who can read the file can place one) proves
+ *   nothing: liveness is a write lock, never a read lock.  A reader's read
+ *   lock can keep a writer from taking its liveness lock (the writer then
+ *   looks dead to readers until it retakes it, which it tries at each
+ *   registration), but never makes a dead writer look alive.
  */
 #ifndef SHMETRICS_LOCK_H
 #define SHMETRICS_LOCK_H
@@ -28,6 +38,7 @@
 #endif
 
 #define SHMET_LOCK_INIT         (UINT64_C(1) << 40)     /* initialiser */
+#define SHMET_CLAIM_SUFFIX      ".claim"
 #define SHMET_LOCK_SLOT(i)      (SHMET_LOCK_INIT + 1u + (uint64_t)(i))
 
 /* fcntl(fd, cmd) on the one-byte lock at off; fl gets the answer. */

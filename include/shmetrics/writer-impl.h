@@ -481,6 +481,42 @@ shmet_impl_open_fd(struct shmet_segment *seg, const struct shmet_options *o)
 			       seg->name, strerror(errno));
 }
 
+/*
+ * Open (creating it if needed) the claim file "<segment>.claim" that
+ * arbitrates writer slots (lock.h).  Only this user may open it: its mode
+ * is 0600 whatever the segment's, so readers of a group-readable segment
+ * cannot lock its bytes.
+ */
+static int
+shmet_impl_open_claim(struct shmet_segment *seg)
+{
+	char name[sizeof seg->name];
+	size_t len = strlen(seg->name);
+	struct stat st;
+
+	if (len + sizeof SHMET_CLAIM_SUFFIX > sizeof name)
+		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -ENAMETOOLONG,
+				       "segment name %s is too long for its "
+				       "claim file", seg->name);
+	memcpy(name, seg->name, len);
+	memcpy(name + len, SHMET_CLAIM_SUFFIX, sizeof SHMET_CLAIM_SUFFIX);
+	seg->claim_fd = shm_open(name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (seg->claim_fd < 0)
+		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -errno,
+				       "cannot open the claim file %s: %s",
+				       name, strerror(errno));
+	if (fstat(seg->claim_fd, &st) < 0 || st.st_uid != geteuid() ||
+	    (st.st_mode & 0077)) {
+		close(seg->claim_fd);
+		seg->claim_fd = -1;
+		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -EPERM,
+				       "claim file %s must belong to this user "
+				       "with mode 0600: refusing to attach",
+				       name);
+	}
+	return 0;
+}
+
 static int
 shmet_impl_map(struct shmet_segment *seg)
 {
@@ -665,6 +701,26 @@ shmet_impl_take_slot(struct shmet_segment *seg, uint32_t slot)
 }
 
 /*
+ * Take (or retake) our slot's liveness lock on the segment file, where
+ * readers look (lock.h).  A reader's read lock may stand in the way; we
+ * keep the slot (the claim file decides that) and try again at the next
+ * registration.  Async-signal-safe (the fork child calls it).
+ */
+static void
+shmet_impl_hold_liveness(struct shmet_segment *seg)
+{
+	if (seg->slot >= seg->hdr->max_writers)
+		return;
+	/* Relaxed: a hint that only saves a syscall; fcntl is the truth. */
+	SHMET_AT(store_explicit)(
+		&seg->live_locked,
+		seg->claim_fd < 0 ||
+			shmet_seg_lock(seg->fd, SHMET_LOCK_SLOT(seg->slot),
+				       F_WRLCK) == 0,
+		SHMET_MO(relaxed));
+}
+
+/*
  * Claim the first slot whose OFD lock we can take (never used, released,
  * or its holder died), else the shared fallback block.  Returns the slot
  * (max_writers for the fallback block) or a negative errno, and formats
@@ -677,15 +733,18 @@ shmet_impl_claim(struct shmet_segment *seg, int fixed)
 	int rc;
 
 	for (uint32_t i = 0; i < n; i++) {
-		if (shmet_seg_lock(seg->fd, SHMET_LOCK_SLOT(i), F_WRLCK) < 0)
+		int claim = seg->claim_fd >= 0 ? seg->claim_fd : seg->fd;
+
+		if (shmet_seg_lock(claim, SHMET_LOCK_SLOT(i), F_WRLCK) < 0)
 			continue;
 		rc = shmet_impl_map_block(seg, i, fixed);
 		if (rc < 0) {
-			shmet_seg_lock(seg->fd, SHMET_LOCK_SLOT(i), F_UNLCK);
+			shmet_seg_lock(claim, SHMET_LOCK_SLOT(i), F_UNLCK);
 			shmet_impl_count(seg, SHMET_FAIL_NO_MEMORY);
 			return rc;
 		}
 		shmet_impl_take_slot(seg, i);
+		shmet_impl_hold_liveness(seg);
 		return i;
 	}
 	rc = shmet_impl_map_block(seg, n, fixed);
@@ -767,23 +826,35 @@ static void
 shmet_impl_after_fork(struct shmet_segment *seg)
 {
 	char path[48];
-	int old = seg->fd, fd;
+	int old = seg->fd, old_claim = seg->claim_fd, fd, claim = -1;
 
 	if (!seg->attached || !seg->block)
 		return;
 	shmet_impl_fd_path(path, old);
 	fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
+	if (fd >= 0 && old_claim >= 0) {
+		shmet_impl_fd_path(path, old_claim);
+		claim = open(path, O_RDWR | O_CLOEXEC);
+	}
+	if (fd < 0 || (old_claim >= 0 && claim < 0)) {
+		if (fd >= 0)
+			close(fd);
 		shmet_impl_count(seg, SHMET_FAIL_NO_MEMORY);
 		return;
 	}
 	seg->fd = fd;
+	seg->claim_fd = claim;
 	if (shmet_impl_claim(seg, 1) < 0) {
 		seg->fd = old;
+		seg->claim_fd = old_claim;
 		close(fd);
+		if (claim >= 0)
+			close(claim);
 		return;
 	}
 	close(old);
+	if (old_claim >= 0)
+		close(old_claim);
 }
 
 static void
@@ -832,6 +903,7 @@ shmet_open(struct shmet_segment *seg, const struct shmet_options *opts)
 		opts = &none;
 	memset((void *)seg, 0, sizeof *seg);
 	seg->fd = -1;
+	seg->claim_fd = -1;
 	seg->slot = UINT32_MAX;
 	seg->spare_series = UINT32_MAX;
 	seg->spare_family = UINT32_MAX;
@@ -843,6 +915,10 @@ shmet_open(struct shmet_segment *seg, const struct shmet_options *opts)
 		rc = shmet_impl_wait_ready(seg, opts);
 	if (rc == 0)
 		rc = shmet_impl_map(seg);
+	/* even without a slot: the creator makes the claim file before any
+	 * other user could take the name */
+	if (rc == 0)
+		rc = shmet_impl_open_claim(seg);
 	if (rc == 0 && !(opts->flags & SHMET_OPEN_NO_WRITER)) {
 		/* attached first so that a fallback warning is counted */
 		seg->attached = 1;
@@ -853,6 +929,9 @@ shmet_open(struct shmet_segment *seg, const struct shmet_options *opts)
 			munmap(seg->base, seg->size);
 		if (seg->fd >= 0)
 			close(seg->fd);
+		if (seg->claim_fd >= 0)
+			close(seg->claim_fd);
+		seg->claim_fd = -1;
 		seg->base = NULL;
 		seg->hdr = NULL;
 		seg->fd = -1;
@@ -887,8 +966,11 @@ shmet_close(struct shmet_segment *seg)
 		     -1, 0);
 	mmap(seg->base, seg->size, PROT_READ | PROT_WRITE,
 	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
-	close(seg->fd);                 /* drops the slot's OFD lock */
+	close(seg->fd);                 /* drops the liveness lock */
+	if (seg->claim_fd >= 0)
+		close(seg->claim_fd);   /* drops the claim */
 	seg->fd = -1;
+	seg->claim_fd = -1;
 	seg->attached = 0;
 }
 
@@ -902,7 +984,12 @@ shmet_unlink(const char *name)
 	rc = shmet_impl_resolve_name(&tmp, name);
 	if (rc < 0)
 		return rc;
-	return shm_unlink(tmp.name) < 0 ? -errno : 0;
+	rc = shm_unlink(tmp.name) < 0 ? -errno : 0;
+	if (strlen(tmp.name) + sizeof SHMET_CLAIM_SUFFIX <= sizeof tmp.name) {
+		strcat(tmp.name, SHMET_CLAIM_SUFFIX);
+		shm_unlink(tmp.name);   /* may not exist: writers make it */
+	}
+	return rc;
 }
 
 /* ---------------------------------------------------------------- */
@@ -1752,6 +1839,10 @@ shmet_impl_resolve(const struct shmet_family *fam, uint32_t type, uint32_t n,
 	*rc = shmet_impl_series(fam, n, values, &cell);
 	if (*rc < 0)
 		return shmet_impl_scratch();
+	/* Relaxed: see shmet_impl_hold_liveness. */
+	if (SHMET_UNLIKELY(!SHMET_AT(load_explicit)(&seg->live_locked,
+						    SHMET_MO(relaxed))))
+		shmet_impl_hold_liveness(seg);
 	*rc = shmet_impl_reserve(seg, (uint64_t)cell + fam->cells);
 	if (*rc < 0) {
 		*rc = shmet_impl_fail(seg, SHMET_FAIL_NO_MEMORY, -ENOMEM,

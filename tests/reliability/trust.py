@@ -3,7 +3,7 @@
 reader or makes it allocate (tests/RELIABILITY.md).
 
 usage: trust.py BUILD_DIR TEST
-TEST: full-tmpfs, shrink, active-slots
+TEST: full-tmpfs, shrink, active-slots, read-locks
 
 Each test runs in a private mount namespace whose /dev/shm is a fresh
 32 MiB tmpfs (as Docker's default /dev/shm is 64 MiB), so that filling
@@ -178,9 +178,85 @@ def test_active_slots():
     T.check(took < 1.0, "dump took %.3f s" % took)
 
 
+def hostile_read_locks(ready_w):
+    """As nobody:nogroup, read-lock every lock byte of the segment (and try
+    the claim file), then wait to be killed."""
+    import fcntl
+    os.setgid(65534)
+    os.setuid(65534)
+    fd = os.open(PATH, os.O_RDONLY)
+    # struct flock: l_type, l_whence, l_start, l_len, l_pid (x86-64)
+    lock = struct.pack("hhxxxxqqixxxx", fcntl.F_RDLCK, os.SEEK_SET,
+                       1 << 40, 0, 0)
+    fcntl.fcntl(fd, 37, lock)           # F_OFD_SETLK: to the end
+    try:
+        os.open(PATH + ".claim", os.O_RDONLY)
+        claim = b"opened"
+    except PermissionError:
+        claim = b"denied"
+    except FileNotFoundError:
+        claim = b"missing"
+    os.write(ready_w, claim)
+    time.sleep(600)
+
+
+def writers_table():
+    """{slot: (state, live)} from ctl writers."""
+    out = {}
+    r = ctl(BUILD, SEGMENT, "writers")
+    for line in r.stdout.splitlines()[1:]:
+        f = line.split()
+        out[int(f[0])] = (f[1], f[2])
+    return out
+
+
+def test_read_locks():
+    """A read-only group member read-locks every slot byte: it used to deny
+    every new writer a slot (all went to the fallback block) and make dead
+    writers look alive."""
+    r = ctl(BUILD, SEGMENT, "create", "--mode", "0640", "--group",
+            "nogroup", "--max-writers", "4")
+    T.check(r.returncode == 0, "create: %s" % r.stderr)
+    rd, wr = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            hostile_read_locks(wr)
+        finally:
+            os._exit(1)
+    os.close(wr)
+    claim = os.read(rd, 16)
+    figure("hostile reader opening the claim file", claim.decode())
+    T.check(claim == b"denied", "claim file readable by the group")
+    try:
+        dead = write_series(1, stay=True)   # slot 0, then SIGKILLed
+        dead.kill()
+        dead.wait(10)
+        table = writers_table()
+        figure("a killed writer under the read locks", table)
+        T.check(table.get(0) == ("active", "no"),
+                "the dead writer looks alive: %s" % (table.get(0),))
+        live = [write_series(1, stay=True) for _ in range(4)]
+        table = writers_table()
+        figure("4 writers started under the read locks", table)
+        info = ctl(BUILD, SEGMENT, "dump", "--format", "health").stdout
+        T.check('"writers_full": 0' in info,
+                "a writer went to the fallback block")
+        T.check(all(v == ("active", "yes") for v in table.values()) and
+                len(table) == 4, "4 live writers in their own slots: %s"
+                % table)
+        for w in live:
+            w.stdin.close()
+            w.wait(10)
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+
+
+
 TESTS = {
     "full-tmpfs": test_full_tmpfs, "shrink": test_shrink,
-    "active-slots": test_active_slots,
+    "active-slots": test_active_slots, "read-locks": test_read_locks,
 }
 
 
