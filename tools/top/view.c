@@ -176,11 +176,14 @@ draw_rows(const struct top_view *v, const struct top_model *m)
 				 " (%u)", row->nseries);
 		}
 		tl = (int)strlen(title);
-		if (tl > namew && namew > 1) {
-			/* keep the end: labels tell series apart */
-			memmove(title + 1, title + tl - namew + 1,
-				(size_t)namew);
-			title[0] = '~';
+		if (tl > namew && namew > 2) {
+			/* keep the start (the family) and the end (the
+			 * labels that tell series apart) */
+			int head = namew / 2;
+
+			memmove(title + head + 1, title + tl - (namew - head - 1),
+				(size_t)(namew - head - 1) + 1);
+			title[head] = '~';
 		}
 		snprintf(line, sizeof line, "%-*.*s %c", namew, namew, title,
 			 top_type_name(f->type)[0]);
@@ -220,10 +223,13 @@ top_view_draw(struct top_view *v, const struct top_model *m)
 
 	erase();
 	if (COLS < TOP_MIN_COLS || LINES < TOP_MIN_LINES) {
-		snprintf(line, sizeof line,
-			 "terminal too small: %dx%d, need %dx%d (q quits)",
-			 COLS, LINES, TOP_MIN_COLS, TOP_MIN_LINES);
-		put(0, 0, line);
+		snprintf(line, sizeof line, "%dx%d, need %dx%d", COLS,
+			 LINES, TOP_MIN_COLS, TOP_MIN_LINES);
+		put(0, 0, "terminal too small:");
+		if (LINES > 1)
+			put(1, 0, line);
+		if (LINES > 2)
+			put(2, 0, "q quits");
 		refresh();
 		return;
 	}
