@@ -365,7 +365,9 @@ top_histogram_quantile(double q, const double *bounds, uint32_t nbounds,
 
 /* What the rows of one family accumulate. */
 struct acc {
-	double value, rate, rate_start, sum, dsum;
+	double value, rate, rate_start, sum, dsum, fvalue;
+	uint64_t ivalue;
+	int wrapped;                    /* ivalue overflowed: use value */
 	uint64_t count, dcount, scount;
 	uint32_t nseries, ngauges;
 	uint64_t *cum, *delta;          /* histogram buckets */
@@ -383,6 +385,10 @@ add_counter(const struct ctx *c, uint32_t first, struct acc *a)
 	double v = counter_at(&c->cur, first);
 
 	a->value += v;
+	if (__builtin_add_overflow(a->ivalue, cell_u(&c->cur, first),
+				   &a->ivalue))
+		a->wrapped = 1;
+	a->fvalue += cell_d(&c->cur, first + 1);
 	if (c->dt > 0)
 		a->rate += (v - counter_at(&c->prev, first)) / c->dt;
 	if (c->elapsed > 0)
@@ -449,6 +455,8 @@ finish(const struct ctx *c, const struct shmet_index_family *f,
 	if (f->type == SHMET_TYPE_COUNTER) {
 		row->rate = c->dt > 0 ? a->rate : NAN;
 		row->rate_start = c->elapsed > 0 ? a->rate_start : NAN;
+		row->integral = a->fvalue == 0 && !a->wrapped;
+		row->ivalue = a->ivalue;
 	} else if (f->type == SHMET_TYPE_GAUGE) {
 		if ((f->gauge_mode == SHMET_GAUGE_MOSTRECENT ||
 		     f->gauge_mode == SHMET_GAUGE_LIVEMOSTRECENT) &&
@@ -461,6 +469,8 @@ finish(const struct ctx *c, const struct shmet_index_family *f,
 		uint64_t n = recent ? a->dcount : a->count;
 
 		row->value = (double)a->count;
+		row->integral = 1;
+		row->ivalue = a->count;
 		row->sum = a->sum;
 		row->rate = c->dt > 0 ? (double)a->dcount / c->dt : NAN;
 		row->rate_start = c->elapsed > 0 ?

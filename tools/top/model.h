@@ -32,6 +32,8 @@ struct top_row {
 	int64_t pid;                    /* per-writer gauge sample, else -1 */
 	uint32_t nseries;               /* series folded into this row */
 	double value;                   /* counter, gauge, histogram count */
+	uint64_t ivalue;                /* value, exactly, when integral */
+	int integral;                   /* no float part: print ivalue */
 	double rate;                    /* per second, last interval; NaN: none */
 	double rate_start;              /* per second since start; NaN: none */
 	double sum;                     /* histograms: sum of observations */

@@ -69,13 +69,11 @@ top_format_number(double x, int width, char *out, size_t len)
 	snprintf(out, len, "%.2g", x);
 }
 
+/* Exactly as the exposition prints it: NaN is a gauge's value here. */
 static void
 exact(double x, char *out)
 {
-	if (isnan(x))
-		strcpy(out, "-");
-	else
-		shmet_format_double(out, x);
+	shmet_format_double(out, x);
 }
 
 static void
@@ -129,7 +127,11 @@ top_print_text(const struct top_model *m, FILE *out)
 		char v[64], r[64], r0[64], mean[64], q[TOP_NQ][64];
 
 		top_row_title(m, row, title, sizeof title);
-		exact(row->value, v);
+		if (row->integral)
+			snprintf(v, sizeof v, "%llu",
+				 (unsigned long long)row->ivalue);
+		else
+			exact(row->value, v);
 		fixed(row->rate, r, sizeof r);
 		fixed(row->rate_start, r0, sizeof r0);
 		approx(row->mean, mean, sizeof mean);
@@ -154,6 +156,20 @@ json_number(struct shmet_buf *b, double x)
 	}
 	shmet_format_double(num, x);
 	shmet_buf_printf(b, "%s", num);
+}
+
+/* A sample's value: non-finite ones as the exposition spells them. */
+static void
+json_value(struct shmet_buf *b, double x)
+{
+	char num[64];
+
+	if (isnan(x) || isinf(x)) {
+		shmet_format_double(num, x);
+		shmet_buf_printf(b, "\"%s\"", num);
+		return;
+	}
+	json_number(b, x);
 }
 
 static void
@@ -250,7 +266,11 @@ top_print_json(const struct top_model *m, FILE *out)
 		json_labels(&b, m, row);
 		shmet_buf_printf(&b, ",\"series\":%u,\"value\":",
 				 row->nseries);
-		json_number(&b, row->value);
+		if (row->integral)
+			shmet_buf_printf(&b, "%llu",
+					 (unsigned long long)row->ivalue);
+		else
+			json_value(&b, row->value);
 		if (f->type != SHMET_TYPE_GAUGE) {
 			shmet_buf_printf(&b, ",\"rate\":");
 			json_number(&b, row->rate);
