@@ -23,10 +23,13 @@ top_summary(const struct top_model *m, char *out, size_t len)
 	const struct shmet_reader_info *in = &m->info;
 
 	snprintf(out, len,
-		 "series %u/%u  cells %u/%u  strings %u/%u  writers %u live "
+		 "series %u/%u  cells %.1f%%  strings %.1f%%  writers %u live, "
 		 "%u dead  failures %llu",
-		 in->series_used, in->max_series, in->cells_used,
-		 in->cells_per_block, in->strings_used, in->string_bytes,
+		 in->series_used, in->max_series,
+		 in->cells_per_block ?
+			 100.0 * in->cells_used / in->cells_per_block : 0.0,
+		 in->string_bytes ?
+			 100.0 * in->strings_used / in->string_bytes : 0.0,
 		 in->writers_live, in->writers_dead,
 		 (unsigned long long)top_failures(in));
 }

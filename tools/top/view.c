@@ -17,8 +17,9 @@
 #include "plain.h"
 #include "view.h"
 
-#define NUM_W 10                        /* a figure column, with its gap */
+#define NUM_W 9                         /* a figure column, with its gap */
 #define NAME_MIN 20
+#define NAME_WANT 50                    /* names wider than this are cut */
 #define PAIR_ALERT 1
 
 static const char *const columns[] = { "VALUE", "RATE/S", "RATE0/S", "MEAN",
@@ -128,18 +129,39 @@ draw_header(const struct top_view *v, const struct top_model *m)
 	put(1, 0, line);
 }
 
+/* As many figures as fit beside the names on screen (up to NAME_WANT
+ * wide), and never fewer than fit beside NAME_MIN. */
 static int
-figure_columns(void)
+figure_columns(const struct top_view *v, const struct top_model *m)
 {
-	int n = (COLS - NAME_MIN - 2) / NUM_W;
+	char title[1024];
+	int want = NAME_MIN, n, least;
 
+	for (size_t i = (size_t)v->first;
+	     i < m->nrows && i < (size_t)v->first + (size_t)body_lines();
+	     i++) {
+		const struct top_row *row = &m->rows[m->order[i]];
+		int len;
+
+		top_row_title(m, row, title, sizeof title);
+		len = (int)strlen(title) +
+		      (row->series == TOP_FAMILY_ROW ? 6 : 0);
+		if (len > want)
+			want = len;
+	}
+	if (want > NAME_WANT)
+		want = NAME_WANT;
+	least = (COLS - NAME_MIN - 2) / NUM_W;
+	n = (COLS - want - 2) / NUM_W;
+	if (n < 3)
+		n = least < 3 ? least : 3;
 	return n < 0 ? 0 : n > NCOLUMNS ? NCOLUMNS : n;
 }
 
 static void
 draw_rows(const struct top_view *v, const struct top_model *m)
 {
-	int ncol = figure_columns();
+	int ncol = figure_columns(v, m);
 	int namew = COLS - 2 - ncol * NUM_W;
 	char line[1024], title[1024], num[64];
 	int y = 3;
