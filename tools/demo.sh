@@ -63,6 +63,7 @@ if [ "$with_prometheus" = 1 ]; then
 	echo "  Prometheus: http://127.0.0.1:9090 (alerts: /alerts)"
 	echo "  Alertmanager: http://127.0.0.1:9093"
 fi
+echo "  live view: ./build/tools/shmetrics-top --segment $segment (q quits)"
 echo "Ctrl-C stops everything."
 fleet_args=""
 for a in "$@"; do

@@ -21,13 +21,15 @@ expect_error() {
 ctl=$build/tools/shmetrics-ctl
 fleet=$build/tools/shmetrics-fleet
 exporter=$build/exporter/shmetrics-exporter
-for b in "$ctl" "$fleet" "$exporter"; do
+top=$build/tools/shmetrics-top
+for b in "$ctl" "$fleet" "$exporter" "$top"; do
 	"$b" --help | grep -q usage || fail "$b --help"
 	expect_error "$b unknown option" "'--bogus'" "$b" --bogus
 	expect_error "$b missing value" "'--segment'" "$b" --segment
 done
 "$ctl" --version | grep -q 'layout 2' || fail "ctl --version"
 "$exporter" --version | grep -q 'layout 2' || fail "exporter --version"
+"$top" --version | grep -q 'layout 2' || fail "top --version"
 seg=/shmet-cli-$$
 expect_error "ctl without command" "no command" "$ctl"
 expect_error "ctl unknown command" "unknown command 'frobnicate'" "$ctl" frobnicate
@@ -47,11 +49,20 @@ expect_error "exporter bad auth file" "cannot read" "$exporter" --basic-auth-fil
 printf 'x:y\n' > /tmp/shmet-cli-users-$$
 expect_error "exporter malformed auth file" "expected 'user:" "$exporter" --basic-auth-file /tmp/shmet-cli-users-$$
 rm -f /tmp/shmet-cli-users-$$
+expect_error "top missing segment" "cannot open segment" "$top" --segment "$seg" --once
+expect_error "top invalid regex" "invalid regex '(' for --filter" "$top" --filter '(' --once
+expect_error "top bad delay" "invalid value '0' for -d" "$top" -d 0 --once
+expect_error "top bad sort" "invalid value 'size' for --sort" "$top" --sort size --json
+expect_error "top once and json" "exclude each other" "$top" --once --json
+expect_error "top stray argument" "unexpected argument" "$top" --once extra
+expect_error "top not a terminal" "not a terminal" "$top" --segment "$seg"
 # a foreign file under the name: a clear error, not a crash
 printf 'not a segment at all' > "/dev/shm$seg"
 expect_error "ctl on a foreign segment" "smaller than a segment header" "$ctl" --segment "$seg" info
+expect_error "top on a foreign segment" "smaller than a segment header" "$top" --segment "$seg" --json
 head -c 8192 /dev/zero > "/dev/shm$seg"
 expect_error "ctl on zeros" "bad magic" "$ctl" --segment "$seg" dump
+expect_error "top on zeros" "bad magic" "$top" --segment "$seg" --once -d 0.05
 rm -f "/dev/shm$seg"
 echo "$failures failures"
 [ "$failures" = 0 ]
