@@ -382,8 +382,16 @@ def test_soak():
     T.check(alive, "exporter up after the soak")
     T.check(reqs and int(reqs.group(1)) > 0, "requests served")
     T.check(not errors, "zero errors: %s" % errors)
-    T.check(SANITIZED or max(after) <= min(after) * 1.05,
-            "RSS flat within 5%")
+    # A leak grows and stays; a transient peak (a render buffer while
+    # the fleet adds label sets, a worker thread's first render among
+    # 256) comes back down: compare the medians of the first and last
+    # thirds after warm-up.
+    third = max(1, len(after) // 3)
+    early = sorted(after[:third])[third // 2]
+    late = sorted(after[-third:])[third // 2]
+    figure("RSS median first / last third after warm-up, kB",
+           "%d / %d" % (early, late))
+    T.check(SANITIZED or late <= early * 1.05, "RSS flat within 5%")
 
 
 # ---------------------------------------------------------------------
