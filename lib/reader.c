@@ -230,9 +230,10 @@ shmet_reader_open(const char *name, struct shmet_reader **out, char *err,
 		goto fail;
 	r->live_cache = calloc(r->hdr.max_writers, sizeof *r->live_cache);
 	r->data_bytes = (r->hdr.cells_per_block / (SHMET_PAGE / 8) + 8) / 8;
-	r->data_checked = calloc(r->hdr.max_writers + 1u,
+	r->data_checked = calloc(r->hdr.max_writers + SHMET_EXTRA_BLOCKS,
 				 sizeof *r->data_checked);
-	r->data_bits = calloc((r->hdr.max_writers + 1u) * r->data_bytes, 1);
+	r->data_bits = calloc((r->hdr.max_writers + SHMET_EXTRA_BLOCKS) *
+				      r->data_bytes, 1);
 	if (!r->live_cache || !r->data_checked || !r->data_bits) {
 		rc = set_err(err, errlen, -ENOMEM, "out of memory");
 		goto fail;

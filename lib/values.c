@@ -141,9 +141,17 @@ sum_ints(uint64_t *u, const _Atomic uint64_t *cells, uint32_t n)
 struct used_block {
 	const _Atomic uint64_t *cells;
 	const _Atomic uint8_t *data;    /* pages holding data; NULL: all */
+	int kind;                       /* BLOCK_* */
 	int live;
 	int64_t pid;
 };
+
+/*
+ * A writer's own block; the fallback block (counters and histograms of
+ * processes without a slot, never gauges); the retired block (dead
+ * writers' gauges folded at takeover, layout.h "Value blocks").
+ */
+enum { BLOCK_WRITER, BLOCK_FALLBACK, BLOCK_RETIRED };
 
 /* Cells per page of a value block (page-aligned, 8-byte cells). */
 #define PAGE_CELLS (SHMET_PAGE / 8u)
@@ -257,6 +265,9 @@ gauge_block(struct shmet_values *v, const struct shmet_index *idx,
 	int live = ub->live;
 	int64_t pid = ub->pid;
 
+	if (ub->kind == BLOCK_FALLBACK)
+		return 0;               /* holds no gauges */
+
 	for (uint32_t g = glo; g < ghi; g++) {
 		uint32_t si = idx->gauge_series[g];
 		const struct shmet_index_series *s = &idx->series[si];
@@ -279,6 +290,9 @@ gauge_block(struct shmet_values *v, const struct shmet_index *idx,
 		if (stamp == 0)
 			continue;       /* this writer never set it */
 		if (!live && shmet_seg_gauge_mode_live(mode))
+			continue;
+		if (ub->kind == BLOCK_RETIRED &&
+		    !shmet_seg_gauge_mode_retires(mode))
 			continue;
 		switch (mode) {
 		case SHMET_GAUGE_ALL:
@@ -310,13 +324,19 @@ gauge_block(struct shmet_values *v, const struct shmet_index *idx,
 	return 0;
 }
 
-/* Blocks worth reading: slots ever claimed, and the fallback once used. */
+/* Blocks worth reading: slots ever claimed, the fallback once used, and
+ * the retired block. */
 static int
 block_in_use(const struct shmet_reader *r, uint32_t b, uint32_t *state)
 {
 	const struct shmet_seg_header *h = shmet_priv_reader_live_header(r);
 
-	if (b == r->hdr.max_writers) {
+	if (b == shmet_seg_retired_block(&r->hdr)) {
+		/* read when it holds data (data pages), like a dead writer */
+		*state = SHMET_WRITER_RELEASED;
+		return 1;
+	}
+	if (b == shmet_seg_fallback_block(&r->hdr)) {
 		*state = SHMET_WRITER_ACTIVE;
 		/* Acquire: pairs with the release increment a writer makes
 		 * before it first writes to the fallback block. */
@@ -377,9 +397,11 @@ sum_blocks(struct shmet_values *v, const struct shmet_index *idx,
 		       idx->series[idx->gauge_series[ghi]].first_cell < c0 + n)
 			ghi++;
 		for (uint32_t b = 0; b < nblocks; b++) {
-			sum_ints_data(v->u, &blocks[b], c0, n);
-			sum_floats(v->d, &blocks[b], idx->dcells + dlo,
-				   dhi - dlo);
+			if (blocks[b].kind != BLOCK_RETIRED) {
+				sum_ints_data(v->u, &blocks[b], c0, n);
+				sum_floats(v->d, &blocks[b], idx->dcells + dlo,
+					   dhi - dlo);
+			}
 			if (ghi > glo &&
 			    gauge_block(v, idx, &blocks[b], glo, ghi, gs) < 0)
 				return -ENOMEM;
@@ -408,7 +430,8 @@ read_blocks(const struct shmet_reader *r, const struct shmet_index *idx,
 {
 	uint64_t now = reader_now_ns();
 
-	for (uint32_t b = 0; b <= r->hdr.max_writers; b++) {
+	for (uint32_t b = 0; b < r->hdr.max_writers + SHMET_EXTRA_BLOCKS;
+	     b++) {
 		struct used_block *ub = &blocks[v->blocks_read];
 		uint32_t state;
 
@@ -417,13 +440,23 @@ read_blocks(const struct shmet_reader *r, const struct shmet_index *idx,
 		ub->cells = block_cells(r, b);
 		ub->data = r->fd >= 0 ? data_pages(r, b, idx->ncells, now)
 				      : NULL;
-		/* Liveness costs a syscall per block: only when asked. */
-		ub->live = b == r->hdr.max_writers || !idx->live_modes ||
-			   shmet_priv_reader_writer_live_cached(r, b, state, now);
-		/* Relaxed pid: a label, ordered by the acquire of state. */
-		ub->pid = b == r->hdr.max_writers ? 0 :
-			  atomic_load_explicit(&shmet_priv_reader_writer(r, b)->pid,
-					       memory_order_relaxed);
+		ub->kind = b < r->hdr.max_writers ? BLOCK_WRITER
+			   : b == shmet_seg_fallback_block(&r->hdr)
+				   ? BLOCK_FALLBACK
+				   : BLOCK_RETIRED;
+		ub->live = 0;
+		ub->pid = 0;
+		if (ub->kind == BLOCK_WRITER) {
+			/* Liveness costs a syscall per block: when asked. */
+			ub->live = !idx->live_modes ||
+				   shmet_priv_reader_writer_live_cached(
+					   r, b, state, now);
+			/* Relaxed pid: a label, ordered by the acquire of
+			 * state. */
+			ub->pid = atomic_load_explicit(
+				&shmet_priv_reader_writer(r, b)->pid,
+				memory_order_relaxed);
+		}
 		v->blocks_read++;
 	}
 	return sum_blocks(v, idx, blocks, v->blocks_read, gs);
@@ -466,7 +499,8 @@ shmet_values_collect(const struct shmet_reader *r,
 	if (idx->ngauges &&
 	    grow((void **)&gs.stamp, &gs.cap, idx->ngauges, sizeof *gs.stamp) < 0)
 		return -ENOMEM;
-	blocks = malloc(sizeof *blocks * (r->hdr.max_writers + 1u));
+	blocks = malloc(sizeof *blocks *
+			(r->hdr.max_writers + SHMET_EXTRA_BLOCKS));
 	if (!blocks) {
 		free(gs.stamp);
 		return -ENOMEM;

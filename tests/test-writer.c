@@ -954,8 +954,26 @@ START_TEST(test_fallback_block_when_slots_full)
 }
 END_TEST
 
-START_TEST(test_takeover_resets_gauges_keeps_counters)
+/*
+ * A dead writer's gauges read the same before and after its slot is taken
+ * over (the takeover folds them into the retired block by mode), and its
+ * counters keep counting: what a scrape shows never depends on when a
+ * slot is reused.
+ */
+START_TEST(test_takeover_folds_gauges_keeps_counters)
 {
+	static const struct {
+		const char *name;
+		uint32_t mode;
+		double a, b, dead, after;       /* a's value, b's; readings */
+	} cases[] = {
+		{ "g_sum", SHMET_GAUGE_SUM, 9, 2, 9, 11 },
+		{ "g_max", SHMET_GAUGE_MAX, 9, 2, 9, 9 },
+		{ "g_min", SHMET_GAUGE_MIN, 9, 2, 9, 2 },
+		{ "g_recent", SHMET_GAUGE_MOSTRECENT, 9, 2, 9, 2 },
+		{ "g_livesum", SHMET_GAUGE_LIVESUM, 9, 2, 0, 2 },
+	};
+	const size_t n = sizeof cases / sizeof cases[0];
 	struct shmet_options o = test_options();
 	struct shmet_segment a, b;
 	struct shmet_counter c;
@@ -966,19 +984,56 @@ START_TEST(test_takeover_resets_gauges_keeps_counters)
 	test_open(&a, &o);
 	slot = a.slot;
 	shmet_counter_new(&a, &c, "keep_total", "k");
-	shmet_gauge_new(&a, &g, "reset_me", "r", SHMET_GAUGE_SUM);
 	shmet_counter_add(&c, 5);
-	shmet_gauge_set(&g, 9);
-	ck_assert_double_eq(gauge_value("reset_me"), 9);
-	shmet_close(&a);                /* released: sum keeps it ... */
-	ck_assert_double_eq(gauge_value("reset_me"), 9);
-	test_open(&b, &o);              /* ... until the slot is taken over */
+	for (size_t i = 0; i < n; i++) {
+		shmet_gauge_new(&a, &g, cases[i].name, "g", cases[i].mode);
+		shmet_gauge_set(&g, cases[i].a);
+	}
+	shmet_close(&a);                /* released */
+	for (size_t i = 0; i < n; i++)
+		ck_assert_double_eq(gauge_value(cases[i].name),
+				    cases[i].dead);
+	test_open(&b, &o);              /* takes the slot over */
 	ck_assert_uint_eq(b.slot, slot);
-	ck_assert_double_eq(gauge_value("reset_me"), 0);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_msg(gauge_value(cases[i].name) == cases[i].dead,
+			      "%s changed at takeover: %g", cases[i].name,
+			      gauge_value(cases[i].name));
+	for (size_t i = 0; i < n; i++) {
+		shmet_gauge_new(&b, &g, cases[i].name, "g", cases[i].mode);
+		shmet_gauge_set(&g, cases[i].b);
+		ck_assert_msg(gauge_value(cases[i].name) == cases[i].after,
+			      "%s: %g, want %g", cases[i].name,
+			      gauge_value(cases[i].name), cases[i].after);
+	}
 	shmet_counter_new(&b, &c, "keep_total", "k");
 	shmet_counter_add(&c, 1);
 	ck_assert_double_eq(test_counter("keep_total", 0, NULL), 6);
 	shmet_close(&b);
+}
+END_TEST
+
+/* The fallback block mixes processes: it takes no gauges. */
+START_TEST(test_fallback_block_takes_no_gauges)
+{
+	struct shmet_options o = test_options();
+	struct shmet_segment a, b;
+	struct shmet_counter c;
+	struct shmet_gauge g;
+
+	o.max_writers = 1;
+	test_open(&a, &o);
+	test_open(&b, &o);              /* every slot live: the fallback */
+	ck_assert_uint_eq(b.slot, 1);
+	ck_assert_int_eq(shmet_gauge_new(&b, &g, "fb_gauge", "f", 0), -ENOSPC);
+	ck_assert_ptr_nonnull(strstr(shmet_last_error(&b), "fb_gauge"));
+	shmet_gauge_set(&g, 5);         /* safe, recorded nowhere */
+	ck_assert_int_eq(shmet_counter_new(&b, &c, "fb_total", "f"), 0);
+	shmet_counter_inc(&c);
+	ck_assert_double_eq(test_counter("fb_total", 0, NULL), 1);
+	ck_assert_double_eq(gauge_value("fb_gauge"), 0);     /* livesum: 0 */
+	shmet_close(&b);
+	shmet_close(&a);
 }
 END_TEST
 
@@ -999,7 +1054,8 @@ TEST_SUITE(writer)
 	tcase_add_test(tc, test_open_refuses_squatted_segment);
 	tcase_add_test(tc, test_close_leaves_safe_handles);
 	tcase_add_test(tc, test_fallback_block_when_slots_full);
-	tcase_add_test(tc, test_takeover_resets_gauges_keeps_counters);
+	tcase_add_test(tc, test_takeover_folds_gauges_keeps_counters);
+	tcase_add_test(tc, test_fallback_block_takes_no_gauges);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("Hot path operations");

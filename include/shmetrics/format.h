@@ -92,8 +92,22 @@ shmet_seg_geometry(struct shmet_seg_header *h, uint32_t families,
 	h->strings_off = off;
 	h->values_off = shmet_seg_align(off + strings, SHMET_PAGE);
 	h->block_stride = shmet_seg_align(8ull * cells, SHMET_PAGE);
-	h->total_size = h->values_off + (writers + 1ull) * h->block_stride;
+	h->total_size = h->values_off +
+			(writers + SHMET_EXTRA_BLOCKS) * h->block_stride;
 	return 0;
+}
+
+/* Block numbers after the writers' own (layout.h, "Value blocks"). */
+static inline uint32_t
+shmet_seg_fallback_block(const struct shmet_seg_header *h)
+{
+	return h->max_writers;
+}
+
+static inline uint32_t
+shmet_seg_retired_block(const struct shmet_seg_header *h)
+{
+	return h->max_writers + 1u;
 }
 
 /*
@@ -178,6 +192,19 @@ shmet_seg_gauge_mode_timed(uint32_t mode)
 {
 	return mode == SHMET_GAUGE_MOSTRECENT ||
 	       mode == SHMET_GAUGE_LIVEMOSTRECENT;
+}
+
+/*
+ * A dead writer's value keeps counting (non-live modes other than all):
+ * at takeover it is folded into the retired block (writer-impl.h,
+ * "Takeover"), so what a scrape shows never depends on when a slot is
+ * reused.
+ */
+static inline int
+shmet_seg_gauge_mode_retires(uint32_t mode)
+{
+	return mode == SHMET_GAUGE_SUM || mode == SHMET_GAUGE_MAX ||
+	       mode == SHMET_GAUGE_MIN || mode == SHMET_GAUGE_MOSTRECENT;
 }
 
 /* One sample per writer, with a pid label. */

@@ -20,9 +20,12 @@
  *   series_off          max_series * 32                 struct shmet_seg_series[]
  *   series_index_off    series_index_slots * 4          uint32 series id + 1, 0 = empty
  *   strings_off         string_bytes                    append-only string pool
- *   values_off          (max_writers + 1) * block_stride value blocks, page aligned;
- *                                                       block max_writers is the
- *                                                       shared fallback block
+ *   values_off          (max_writers + 2) * block_stride value blocks, page aligned:
+ *                                                       one per writer slot, then
+ *                                                       the shared fallback block
+ *                                                       (max_writers), then the
+ *                                                       retired gauges block
+ *                                                       (max_writers + 1)
  *
  * Cells: a value block is an array of 8-byte cells.  A series owns
  * cells_per_series consecutive cells starting at its first_cell, at the same
@@ -46,6 +49,13 @@
  * member family names (label_count of them); it has no cells and no
  * series.
  *
+ * Value blocks: the fallback block takes the counters and histograms of
+ * processes that found every slot held by a live process; it holds no
+ * gauges (a gauge is one process's fact, and the fallback block mixes
+ * processes).  The retired block holds, per gauge series of a mode that
+ * keeps dead writers' values (sum, max, min, mostrecent), the dead
+ * writers' values combined by the mode, folded in at each takeover.
+ *
  * Reserved extents: a writer reserves (fallocates) its block's pages before
  * it writes them and publishes how far in shmet_seg_writer.reserved_bytes;
  * readers read a block only that far (and never past the file's size).
@@ -53,7 +63,7 @@
  * History:
  *   1  initial layout
  *   2  + shmet_seg_writer.reserved_bytes, + header fallback_reserved_bytes,
- *      + SHMET_TYPE_COLLECTOR records;
+ *      + SHMET_TYPE_COLLECTOR records, + the retired gauges block;
  *      hash and rules moved to format.h (unchanged)
  */
 #ifndef SHMETRICS_LAYOUT_H
@@ -78,6 +88,7 @@
 #define SHMET_LAYOUT_VERSION    2u      /* see History above */
 #define SHMET_HEADER_SIZE       4096u
 #define SHMET_CACHELINE         64u
+#define SHMET_EXTRA_BLOCKS      2u      /* fallback and retired blocks */
 #define SHMET_PAGE              4096u
 
 /* Where writers and readers find the segment unless told otherwise. */

@@ -36,8 +36,12 @@
 #ifndef F_OFD_SETLK
 #define F_OFD_SETLK 37
 #endif
+#ifndef F_OFD_SETLKW
+#define F_OFD_SETLKW 38
+#endif
 
 #define SHMET_LOCK_INIT         (UINT64_C(1) << 40)     /* initialiser */
+#define SHMET_LOCK_RETIRE       (SHMET_LOCK_INIT - 1u)  /* retired block */
 #define SHMET_CLAIM_SUFFIX      ".claim"
 #define SHMET_LOCK_SLOT(i)      (SHMET_LOCK_INIT + 1u + (uint64_t)(i))
 

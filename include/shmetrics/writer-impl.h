@@ -619,13 +619,56 @@ shmet_impl_reserve(struct shmet_segment *seg, uint64_t end_cell)
 	return 0;
 }
 
-/* Zero our block's gauge cells: they belonged to a dead writer. */
+/*
+ * Fold a dead writer's gauge value (v, stamp) into the retired cells r by
+ * the family's mode: sum adds, max and min keep the extreme, mostrecent
+ * keeps the newer stamp.  Called with the retire lock held, so folds never
+ * race each other; readers may load the two cells between our stores and
+ * pair a value with its neighbour's stamp for one scrape, as with any
+ * gauge.  Relaxed: see "Value cells".
+ */
+static void
+shmet_impl_fold(shmet_impl_cell *r, uint32_t mode, double v, uint64_t stamp)
+{
+	uint64_t have = SHMET_AT(load_explicit)(&r[1], SHMET_MO(relaxed));
+	double cur = shmet_impl_bitsd(
+		SHMET_AT(load_explicit)(&r[0], SHMET_MO(relaxed)));
+	double out = v;
+
+	if (have && mode == SHMET_GAUGE_SUM)
+		out = cur + v;
+	else if (have && ((mode == SHMET_GAUGE_MAX && !(v > cur)) ||
+			  (mode == SHMET_GAUGE_MIN && !(v < cur)) ||
+			  (mode == SHMET_GAUGE_MOSTRECENT && stamp < have)))
+		return;
+	SHMET_AT(store_explicit)(&r[0], shmet_impl_dbits(out),
+				 SHMET_MO(relaxed));
+	if (stamp > have)
+		SHMET_AT(store_explicit)(&r[1], stamp, SHMET_MO(relaxed));
+}
+
+/*
+ * Takeover: our block belonged to a dead writer.  Its gauges of modes that
+ * keep dead writers' values (format.h) are folded into the retired block,
+ * so that a scrape shows the same before and after the takeover; then
+ * every gauge cell of the block is zeroed for us.  The retire lock (on
+ * the owner-only claim file) serialises folds of concurrent takeovers.
+ * Async-signal-safe: the fork child claims slots too.
+ */
 static void
 shmet_impl_reset_gauges(struct shmet_segment *seg)
 {
 	const struct shmet_seg_header *h = seg->hdr;
 	const struct shmet_seg_family *fams = shmet_impl_families(seg);
 	const struct shmet_seg_series *series = shmet_impl_series_table(seg);
+	uint64_t retired_off = h->values_off +
+			       (uint64_t)shmet_seg_retired_block(h) *
+				       h->block_stride;
+	shmet_impl_cell *retired =
+		(shmet_impl_cell *)(void *)(seg->base + retired_off);
+	int lock_fd = seg->claim_fd >= 0 ? seg->claim_fd : seg->fd;
+	struct flock fl;
+	int locked;
 	/*
 	 * Acquire is not needed for safety (each record is bounds-checked
 	 * and a record being filled is at worst zeroed in our own, still
@@ -637,19 +680,44 @@ shmet_impl_reset_gauges(struct shmet_segment *seg)
 
 	if (nseries > h->max_series)
 		nseries = h->max_series;
+	/* Waits only for another takeover's fold (a short slow path). */
+	locked = shmet_seg_lock_op(lock_fd, SHMET_LOCK_RETIRE, F_WRLCK,
+				   F_OFD_SETLKW, &fl) == 0;
 	for (uint32_t i = 0; i < nseries; i++) {
 		const struct shmet_seg_series *s = &series[i];
+		uint32_t c = s->first_cell, mode;
+		uint64_t stamp;
 
 		if (s->family >= h->max_families ||
 		    fams[s->family].type != SHMET_TYPE_GAUGE ||
-		    (uint64_t)s->first_cell + 2 > h->cells_per_block)
+		    (uint64_t)c + 2 > h->cells_per_block)
 			continue;
+		mode = fams[s->family].gauge_mode;
 		/* Relaxed: we own this block now; see "Value cells". */
-		SHMET_AT(store_explicit)(&seg->block[s->first_cell], 0,
-					 SHMET_MO(relaxed));
-		SHMET_AT(store_explicit)(&seg->block[s->first_cell + 1], 0,
+		stamp = SHMET_AT(load_explicit)(&seg->block[c + 1],
+						SHMET_MO(relaxed));
+		if (locked && stamp && shmet_seg_gauge_mode_retires(mode)) {
+			/* The retired page must exist before we write it:
+			 * a write to a missing tmpfs page is SIGBUS. */
+			if (posix_fallocate(seg->fd,
+					    (off_t)(retired_off + 8ull * c),
+					    16) == 0)
+				shmet_impl_fold(
+					&retired[c], mode,
+					shmet_impl_bitsd(SHMET_AT(load_explicit)(
+						&seg->block[c],
+						SHMET_MO(relaxed))),
+					stamp);
+			else
+				shmet_impl_count(seg, SHMET_FAIL_NO_MEMORY);
+		}
+		SHMET_AT(store_explicit)(&seg->block[c], 0, SHMET_MO(relaxed));
+		SHMET_AT(store_explicit)(&seg->block[c + 1], 0,
 					 SHMET_MO(relaxed));
 	}
+	if (locked)
+		shmet_seg_lock_op(lock_fd, SHMET_LOCK_RETIRE, F_UNLCK,
+				  F_OFD_SETLK, &fl);
 }
 
 /*
@@ -1839,6 +1907,17 @@ shmet_impl_resolve(const struct shmet_family *fam, uint32_t type, uint32_t n,
 	*rc = shmet_impl_series(fam, n, values, &cell);
 	if (*rc < 0)
 		return shmet_impl_scratch();
+	if (type == SHMET_TYPE_GAUGE &&
+	    seg->slot == shmet_seg_fallback_block(seg->hdr)) {
+		/* The fallback block mixes processes: a gauge there would be
+		 * nobody's value (layout.h, "Value blocks"). */
+		*rc = shmet_impl_fail(seg, SHMET_FAIL_WRITERS_FULL, -ENOSPC,
+				      "%.*s: no writer slot was free when this "
+				      "process attached; its gauges are not "
+				      "recorded (counters and histograms are)",
+				      SHMET_IMPL_FAM(seg, fam->id));
+		return shmet_impl_scratch();
+	}
 	/* Relaxed: see shmet_impl_hold_liveness. */
 	if (SHMET_UNLIKELY(!SHMET_AT(load_explicit)(&seg->live_locked,
 						    SHMET_MO(relaxed))))
