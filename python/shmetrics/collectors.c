@@ -305,7 +305,8 @@ campaign_time_processing(PyObject *self, PyObject *args, PyObject *kwargs)
 	PyObject *keep[1], *t;
 
 	if (not_ready(CAMPAIGN(self)->ready) ||
-	    parse_strs(args, kwargs, "O:time_processing", kwlist, 1, v, keep) < 0)
+	    parse_strs(args, kwargs, "O:time_processing", kwlist, 1, v,
+		       keep) < 0)
 		return NULL;
 	t = timer_wrap(self, shmet_campaign_time_processing(
 		&CAMPAIGN(self)->c, v[0]));
