@@ -141,6 +141,8 @@ class _Metric:
     _type = None
     _family_type = None
     _reserved_labelnames = ()
+    _metrics = {}   # a parent's own dict of children replaces it; never
+                    # written here (labels() checks before it stores)
 
     def __init__(self, name, documentation, labelnames=(), namespace='',
                  subsystem='', unit='', registry=REGISTRY,
@@ -205,6 +207,15 @@ class _Metric:
 
     def labels(self, *labelvalues, **labelkwargs):
         """The child of these label values (positional or by name)."""
+        if labelvalues and not labelkwargs:
+            # Fast path: children are keyed by tuples of str, and no
+            # other type compares equal to a str.
+            try:
+                child = self._metrics.get(labelvalues)
+            except TypeError:   # unhashable values: str() them below
+                child = None
+            if child is not None:
+                return child
         if not self._labelnames:
             raise ValueError('No label names were set when constructing %s'
                              % self)

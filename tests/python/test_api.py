@@ -265,3 +265,15 @@ def test_segment_selection(segment, monkeypatch):
         shmetrics.unlink(other.name)
     with pytest.raises(FileNotFoundError):
         shmetrics.Segment('/shmetrics-py-missing-x', create=False)
+
+
+def test_labels_fast_path_keeps_str_semantics(segment):
+    c = shmetrics.Counter('fast', 'h', ['a'])
+    c.labels('1').inc()
+    c.labels(1).inc()
+    c.labels(['x']).inc()
+    assert c.labels(1) is c.labels('1')
+    assert value('fast_total', {'a': '1'}) == 2
+    assert value('fast_total', {'a': "['x']"}) == 1
+    with pytest.raises(ValueError, match='can not chain'):
+        c.labels('1').labels('2')
