@@ -5,7 +5,8 @@ set -eu
 packages="gcc g++ clang libclang-rt-14-dev meson ninja-build pkg-config
 	check liburcu-dev libcivetweb-dev libjansson-dev libdeflate-dev
 	zlib1g-dev libssl-dev libcrypt-dev openssl curl wrk valgrind prometheus prometheus-alertmanager python3
-	python3-prometheus-client libncurses-dev tmux"
+	python3-prometheus-client libncurses-dev tmux python3-dev
+	python3-pytest python3-flask gunicorn"
 missing=""
 for p in $packages; do
 	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)

@@ -1,0 +1,466 @@
+/*
+ * Family, and the C bases of Counter, Gauge and Histogram.  The Python
+ * classes of metrics.py subclass these bases, so inc, dec, set and observe
+ * are one C method call each: no Python frame, no lock.
+ *
+ * Ordering guarantees: those of the writer's hot path (relaxed atomics on
+ * this process's block; see <shmetrics.h>).  Progress guarantees: the
+ * hot path is wait-free (integer adds, set) or lock-free (float adds).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+#include "shmetrics-python.h"
+
+/* ------------------------------------------------------------------ */
+/* Family                                                              */
+
+static PyObject *
+family_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+	static char *kwlist[] = { "segment", "type", "name", "help",
+				  "labelnames", "gauge_mode", "buckets",
+				  NULL };
+	const char *labels[SHMET_MAX_LABELS];
+	double bounds[SHMET_MAX_BOUNDS];
+	struct shmet_family_desc desc;
+	struct shmpy_family *self;
+	PyObject *segment, *labelnames, *buckets = NULL, *keep = NULL;
+	unsigned int ftype, mode = 0;
+	Py_ssize_t nlabels = 0, nbounds = 0;
+	const char *name, *help;
+	int rc;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!IssO|IO:Family",
+					 kwlist, &shmpy_segment_type,
+					 &segment, &ftype, &name, &help,
+					 &labelnames, &mode, &buckets))
+		return NULL;
+	if (shmpy_label_values(labelnames, labels, SHMET_MAX_LABELS,
+			       &nlabels, &keep) < 0)
+		return NULL;
+	if (buckets && buckets != Py_None) {
+		PyObject *fast = PySequence_Fast(buckets, "buckets");
+
+		if (!fast)
+			goto fail;
+		nbounds = PySequence_Fast_GET_SIZE(fast);
+		if (nbounds > (Py_ssize_t)SHMET_MAX_BOUNDS) {
+			Py_DECREF(fast);
+			PyErr_Format(PyExc_ValueError,
+				     "at most %u buckets", SHMET_MAX_BOUNDS);
+			goto fail;
+		}
+		for (Py_ssize_t i = 0; i < nbounds; i++) {
+			bounds[i] = PyFloat_AsDouble(
+				PySequence_Fast_GET_ITEM(fast, i));
+			if (bounds[i] == -1.0 && PyErr_Occurred()) {
+				Py_DECREF(fast);
+				goto fail;
+			}
+		}
+		Py_DECREF(fast);
+	}
+	memset(&desc, 0, sizeof desc);
+	desc.name = name;
+	desc.help = help;
+	desc.type = ftype;
+	desc.gauge_mode = mode;
+	desc.label_count = (uint32_t)nlabels;
+	desc.label_names = labels;
+	desc.bound_count = (uint32_t)nbounds;
+	desc.bounds = bounds;
+	self = (struct shmpy_family *)type->tp_alloc(type, 0);
+	if (!self)
+		goto fail;
+	Py_INCREF(segment);
+	self->segment = segment;
+	rc = shmet_family_register(
+		&((struct shmpy_segment *)segment)->seg, &desc, &self->fam);
+	Py_XDECREF(keep);
+	if (rc < 0) {
+		Py_DECREF(self);
+		return shmpy_raise_errno(rc, name);
+	}
+	return (PyObject *)self;
+fail:
+	Py_XDECREF(keep);
+	return NULL;
+}
+
+static void
+family_dealloc(struct shmpy_family *self)
+{
+	Py_XDECREF(self->segment);
+	Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+family_get_label_count(struct shmpy_family *self, void *closure)
+{
+	return PyLong_FromUnsignedLong(self->fam.label_count);
+}
+
+static PyGetSetDef family_getset[] = {
+	{ "label_count", (getter)family_get_label_count, NULL, NULL, NULL },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
+PyTypeObject shmpy_family_type = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "shmetrics._shmetrics.Family",
+	.tp_doc = "Family(segment, type, name, help, labelnames, gauge_mode=0, "
+		  "buckets=()): find or register a family.",
+	.tp_basicsize = sizeof(struct shmpy_family),
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_new = family_new,
+	.tp_dealloc = (destructor)family_dealloc,
+	.tp_getset = family_getset,
+};
+
+/* ------------------------------------------------------------------ */
+/* Metric bases                                                        */
+
+static PyObject *
+metric_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+	/* Arguments are the Python subclass's __init__'s business. */
+	return type->tp_alloc(type, 0);
+}
+
+/*
+ * Python subclasses: subtype_dealloc clears __dict__, calls this and drops
+ * the reference to the heap type; subtype_traverse visits both.
+ */
+static void
+metric_dealloc(struct shmpy_metric *self)
+{
+	PyObject_GC_UnTrack(self);
+	Py_CLEAR(self->family);
+	Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+metric_traverse(struct shmpy_metric *self, visitproc visit, void *arg)
+{
+	Py_VISIT(self->family);
+	return 0;
+}
+
+static int
+metric_clear(struct shmpy_metric *self)
+{
+	Py_CLEAR(self->family);
+	return 0;
+}
+
+static const char *
+metric_kind(struct shmpy_metric *self)
+{
+	if (PyObject_TypeCheck(self, &shmpy_counter_type))
+		return "counter";
+	if (PyObject_TypeCheck(self, &shmpy_gauge_type))
+		return "gauge";
+	return "histogram";
+}
+
+static PyObject *
+raise_not_observable(struct shmpy_metric *self)
+{
+	PyErr_Format(PyExc_ValueError, "%s metric is missing label values",
+		     metric_kind(self));
+	return NULL;
+}
+
+/*
+ * _bind(family, labelvalues): resolve the series.  Bad input raises
+ * ValueError; a full segment or the cardinality limit leaves a scratch
+ * handle (counted in the segment, shown by health), as in C: recording
+ * never breaks the application.
+ */
+static PyObject *
+metric_bind(struct shmpy_metric *self, PyObject *args)
+{
+	const char *values[SHMET_MAX_LABELS];
+	struct shmpy_family *fam;
+	PyObject *seq, *keep;
+	Py_ssize_t n = 0;
+	int rc;
+
+	if (!PyArg_ParseTuple(args, "O!O:_bind", &shmpy_family_type, &fam,
+			      &seq))
+		return NULL;
+	if (shmpy_label_values(seq, values, SHMET_MAX_LABELS, &n, &keep) < 0)
+		return NULL;
+	if (PyObject_TypeCheck(self, &shmpy_counter_type)) {
+		if (fam->fam.type != SHMET_TYPE_COUNTER)
+			goto clash;
+		rc = shmet_counter_labels(&fam->fam, &self->u.c, (uint32_t)n,
+					  values);
+	} else if (PyObject_TypeCheck(self, &shmpy_gauge_type)) {
+		if (fam->fam.type != SHMET_TYPE_GAUGE)
+			goto clash;
+		rc = shmet_gauge_labels(&fam->fam, &self->u.g, (uint32_t)n,
+					values);
+	} else {
+		if (fam->fam.type != SHMET_TYPE_HISTOGRAM)
+			goto clash;
+		rc = shmet_histogram_labels(&fam->fam, &self->u.h,
+					    (uint32_t)n, values);
+	}
+	Py_DECREF(keep);
+	if (rc == -EINVAL)
+		return shmpy_raise_errno(rc, "labels");
+	Py_INCREF(fam);
+	Py_XSETREF(self->family, (PyObject *)fam);
+	self->observable = 1;
+	Py_RETURN_NONE;
+clash:
+	Py_DECREF(keep);
+	PyErr_SetString(PyExc_ValueError, "family of another type");
+	return NULL;
+}
+
+/*
+ * The optional argument `name` at position pos of a vectorcall; *out is
+ * left alone when it is absent.  Other keywords are errors.
+ */
+static int
+one_arg(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+	const char *const *names, PyObject **out)
+{
+	Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+
+	for (Py_ssize_t i = 0; i < nargs; i++) {
+		if (!names[i]) {
+			PyErr_SetString(PyExc_TypeError,
+					"too many positional arguments");
+			return -1;
+		}
+		out[i] = args[i];
+	}
+	for (Py_ssize_t k = 0; k < nkw; k++) {
+		const char *kw = PyUnicode_AsUTF8(PyTuple_GET_ITEM(kwnames, k));
+		Py_ssize_t i = 0;
+
+		if (!kw)
+			return -1;
+		while (names[i] && strcmp(names[i], kw) != 0)
+			i++;
+		if (!names[i] || i < nargs) {
+			PyErr_Format(PyExc_TypeError,
+				     "unexpected keyword argument '%s'", kw);
+			return -1;
+		}
+		out[i] = args[nargs + k];
+	}
+	return 0;
+}
+
+static int
+no_exemplar(PyObject *exemplar)
+{
+	if (exemplar && exemplar != Py_None) {
+		PyErr_SetString(PyExc_NotImplementedError,
+				"shmetrics does not store exemplars");
+		return -1;
+	}
+	return 0;
+}
+
+/* An amount as a double (prometheus_client takes any number). */
+static int
+as_double(PyObject *o, double *out)
+{
+	if (PyFloat_CheckExact(o)) {
+		*out = PyFloat_AS_DOUBLE(o);
+		return 0;
+	}
+	*out = PyFloat_AsDouble(o);
+	return *out == -1.0 && PyErr_Occurred() ? -1 : 0;
+}
+
+static PyObject *
+counter_inc(struct shmpy_metric *self, PyObject *const *args,
+	    Py_ssize_t nargs, PyObject *kwnames)
+{
+	static const char *const names[] = { "amount", "exemplar", NULL };
+	PyObject *a[2] = { NULL, NULL };
+	double d;
+
+	if (!self->observable)
+		return raise_not_observable(self);
+	if (nargs == 0 && !kwnames) {
+		shmet_counter_inc(&self->u.c);
+		Py_RETURN_NONE;
+	}
+	if (one_arg(args, nargs, kwnames, names, a) < 0 ||
+	    no_exemplar(a[1]) < 0)
+		return NULL;
+	if (!a[0]) {
+		shmet_counter_inc(&self->u.c);
+		Py_RETURN_NONE;
+	}
+	if (PyLong_CheckExact(a[0])) {
+		int overflow;
+		long long v = PyLong_AsLongLongAndOverflow(a[0], &overflow);
+
+		if (v == -1 && PyErr_Occurred())
+			return NULL;
+		if (!overflow && v >= 0) {
+			shmet_counter_add(&self->u.c, (uint64_t)v);
+			Py_RETURN_NONE;
+		}
+	}
+	if (as_double(a[0], &d) < 0)
+		return NULL;
+	if (d < 0) {
+		PyErr_SetString(PyExc_ValueError, "Counters can only be "
+				"incremented by non-negative amounts.");
+		return NULL;
+	}
+	/* Whole amounts stay exact in the integer cell. */
+	if (d == floor(d) && d < 9007199254740992.0)
+		shmet_counter_add(&self->u.c, (uint64_t)d);
+	else
+		shmet_counter_add_double(&self->u.c, d);
+	Py_RETURN_NONE;
+}
+
+static PyObject *
+gauge_add_arg(struct shmpy_metric *self, PyObject *const *args,
+	      Py_ssize_t nargs, PyObject *kwnames, double sign)
+{
+	static const char *const names[] = { "amount", NULL };
+	PyObject *a[1] = { NULL };
+	double d = 1;
+
+	if (!self->observable)
+		return raise_not_observable(self);
+	if ((nargs || kwnames) &&
+	    (one_arg(args, nargs, kwnames, names, a) < 0 ||
+	     (a[0] && as_double(a[0], &d) < 0)))
+		return NULL;
+	shmet_gauge_add(&self->u.g, sign * d);
+	Py_RETURN_NONE;
+}
+
+static PyObject *
+gauge_inc(struct shmpy_metric *self, PyObject *const *args,
+	  Py_ssize_t nargs, PyObject *kwnames)
+{
+	return gauge_add_arg(self, args, nargs, kwnames, 1);
+}
+
+static PyObject *
+gauge_dec(struct shmpy_metric *self, PyObject *const *args,
+	  Py_ssize_t nargs, PyObject *kwnames)
+{
+	return gauge_add_arg(self, args, nargs, kwnames, -1);
+}
+
+static PyObject *
+gauge_set(struct shmpy_metric *self, PyObject *const *args,
+	  Py_ssize_t nargs, PyObject *kwnames)
+{
+	static const char *const names[] = { "value", NULL };
+	PyObject *a[1] = { NULL };
+	double d;
+
+	if (!self->observable)
+		return raise_not_observable(self);
+	if (one_arg(args, nargs, kwnames, names, a) < 0)
+		return NULL;
+	if (!a[0]) {
+		PyErr_SetString(PyExc_TypeError, "set() missing 'value'");
+		return NULL;
+	}
+	if (as_double(a[0], &d) < 0)
+		return NULL;
+	shmet_gauge_set(&self->u.g, d);
+	Py_RETURN_NONE;
+}
+
+static PyObject *
+gauge_set_to_current_time(struct shmpy_metric *self, PyObject *unused)
+{
+	if (!self->observable)
+		return raise_not_observable(self);
+	shmet_gauge_set_to_current_time(&self->u.g);
+	Py_RETURN_NONE;
+}
+
+static PyObject *
+histogram_observe(struct shmpy_metric *self, PyObject *const *args,
+		  Py_ssize_t nargs, PyObject *kwnames)
+{
+	static const char *const names[] = { "amount", "exemplar", NULL };
+	PyObject *a[2] = { NULL, NULL };
+	double d;
+
+	if (!self->observable)
+		return raise_not_observable(self);
+	if (nargs == 1 && !kwnames)
+		a[0] = args[0];
+	else if (one_arg(args, nargs, kwnames, names, a) < 0 ||
+		 no_exemplar(a[1]) < 0)
+		return NULL;
+	if (!a[0]) {
+		PyErr_SetString(PyExc_TypeError, "observe() missing 'amount'");
+		return NULL;
+	}
+	if (as_double(a[0], &d) < 0)
+		return NULL;
+	shmet_histogram_observe(&self->u.h, d);
+	Py_RETURN_NONE;
+}
+
+#define FASTCALL(fn) (PyCFunction)(void (*)(void))(fn), \
+	METH_FASTCALL | METH_KEYWORDS
+#define BIND_METHOD { "_bind", (PyCFunction)metric_bind, METH_VARARGS, \
+	"_bind(family, labelvalues): resolve this object's series" }
+
+static PyMethodDef counter_methods[] = {
+	{ "inc", FASTCALL(counter_inc),
+	  "inc(amount=1): increment by a non-negative amount" },
+	BIND_METHOD,
+	{ NULL, NULL, 0, NULL },
+};
+
+static PyMethodDef gauge_methods[] = {
+	{ "inc", FASTCALL(gauge_inc), "inc(amount=1)" },
+	{ "dec", FASTCALL(gauge_dec), "dec(amount=1)" },
+	{ "set", FASTCALL(gauge_set), "set(value)" },
+	{ "set_to_current_time", (PyCFunction)gauge_set_to_current_time,
+	  METH_NOARGS, "set to the current Unix time" },
+	BIND_METHOD,
+	{ NULL, NULL, 0, NULL },
+};
+
+static PyMethodDef histogram_methods[] = {
+	{ "observe", FASTCALL(histogram_observe), "observe(amount)" },
+	BIND_METHOD,
+	{ NULL, NULL, 0, NULL },
+};
+
+#define METRIC_TYPE(cname, pyname, methods) \
+	PyTypeObject cname = { \
+		PyVarObject_HEAD_INIT(NULL, 0) \
+		.tp_name = "shmetrics._shmetrics." pyname, \
+		.tp_doc = "The C hot path of shmetrics." pyname, \
+		.tp_basicsize = sizeof(struct shmpy_metric), \
+		.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | \
+			    Py_TPFLAGS_HAVE_GC, \
+		.tp_new = metric_new, \
+		.tp_dealloc = (destructor)metric_dealloc, \
+		.tp_traverse = (traverseproc)metric_traverse, \
+		.tp_clear = (inquiry)metric_clear, \
+		.tp_methods = methods, \
+	}
+
+METRIC_TYPE(shmpy_counter_type, "CounterBase", counter_methods);
+METRIC_TYPE(shmpy_gauge_type, "GaugeBase", gauge_methods);
+METRIC_TYPE(shmpy_histogram_type, "HistogramBase", histogram_methods);

@@ -1,0 +1,261 @@
+/*
+ * shmetrics._shmetrics: module init, Segment and the error mapping.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "shmetrics-python.h"
+
+PyObject *
+shmpy_raise_errno(int rc, const char *what)
+{
+	const char *msg = shmet_last_error(NULL);
+
+	if (!msg || !*msg)
+		msg = strerror(-rc);
+	if (rc == -EINVAL || rc == -EEXIST) {
+		PyErr_Format(PyExc_ValueError, "%s: %s", what, msg);
+		return NULL;
+	}
+	return shmpy_oserror(-rc, msg);
+}
+
+PyObject *
+shmpy_oserror(int err, const char *msg)
+{
+	PyObject *args = Py_BuildValue("(is)", err, msg);
+
+	/* OSError(errno, msg) picks the subclass: FileNotFoundError... */
+	if (args) {
+		PyErr_SetObject(PyExc_OSError, args);
+		Py_DECREF(args);
+	}
+	return NULL;
+}
+
+const char *
+shmpy_str(PyObject *o, PyObject **keep)
+{
+	const char *s;
+
+	*keep = PyObject_Str(o);
+	if (!*keep)
+		return NULL;
+	s = PyUnicode_AsUTF8(*keep);
+	if (!s)
+		Py_CLEAR(*keep);
+	return s;
+}
+
+int
+shmpy_label_values(PyObject *seq, const char **out, Py_ssize_t max,
+		   Py_ssize_t *count, PyObject **keep)
+{
+	PyObject *fast = PySequence_Fast(seq, "label values: a sequence");
+	Py_ssize_t n;
+
+	*keep = NULL;
+	if (!fast)
+		return -1;
+	n = PySequence_Fast_GET_SIZE(fast);
+	if (n > max) {
+		Py_DECREF(fast);
+		PyErr_SetString(PyExc_ValueError, "Incorrect label count");
+		return -1;
+	}
+	*keep = PyList_New(n);
+	if (!*keep) {
+		Py_DECREF(fast);
+		return -1;
+	}
+	for (Py_ssize_t i = 0; i < n; i++) {
+		PyObject *s;
+
+		out[i] = shmpy_str(PySequence_Fast_GET_ITEM(fast, i), &s);
+		if (!out[i]) {
+			Py_DECREF(fast);
+			Py_CLEAR(*keep);
+			return -1;
+		}
+		PyList_SET_ITEM(*keep, i, s);   /* steals s */
+	}
+	Py_DECREF(fast);
+	*count = n;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Segment                                                             */
+
+static PyObject *
+segment_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+	static char *kwlist[] = { "name", "create", NULL };
+	struct shmet_options opts;
+	struct shmpy_segment *self;
+	PyObject *name = Py_None;
+	int create = 1, rc;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O$p:Segment", kwlist,
+					 &name, &create))
+		return NULL;
+	memset(&opts, 0, sizeof opts);
+	if (name != Py_None) {
+		opts.name = PyUnicode_AsUTF8(name);
+		if (!opts.name)
+			return NULL;
+	}
+	if (!create)
+		opts.flags |= SHMET_OPEN_NO_CREATE;
+	self = (struct shmpy_segment *)type->tp_alloc(type, 0);
+	if (!self)
+		return NULL;
+	Py_INCREF(name);
+	self->name = name;
+	/* Attaching may wait for a concurrent creator: let threads run. */
+	Py_BEGIN_ALLOW_THREADS
+	rc = shmet_open(&self->seg, &opts);
+	Py_END_ALLOW_THREADS
+	if (rc < 0) {
+		shmpy_raise_errno(rc, "shmet_open");
+		Py_DECREF(self);
+		return NULL;
+	}
+	return (PyObject *)self;
+}
+
+static void
+segment_dealloc(struct shmpy_segment *self)
+{
+	/* Every handle holds a reference: none is left to write here. */
+	if (self->seg.attached)
+		shmet_close(&self->seg);
+	Py_XDECREF(self->name);
+	Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+segment_get_name(struct shmpy_segment *self, void *closure)
+{
+	return PyUnicode_FromString(self->seg.name);
+}
+
+static PyObject *
+segment_get_slot(struct shmpy_segment *self, void *closure)
+{
+	return PyLong_FromUnsignedLong(self->seg.slot);
+}
+
+static PyGetSetDef segment_getset[] = {
+	{ "name", (getter)segment_get_name, NULL,
+	  "the segment's name, as shm_open sees it", NULL },
+	{ "slot", (getter)segment_get_slot, NULL,
+	  "this process's writer slot (changes in a forked child)", NULL },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
+PyTypeObject shmpy_segment_type = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "shmetrics._shmetrics.Segment",
+	.tp_doc = "Segment(name=None, *, create=True): attach a shmetrics "
+		  "segment for writing (name None: $SHMETRICS_SEGMENT or "
+		  "/shmetrics).",
+	.tp_basicsize = sizeof(struct shmpy_segment),
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_new = segment_new,
+	.tp_dealloc = (destructor)segment_dealloc,
+	.tp_getset = segment_getset,
+};
+
+static PyObject *
+mod_unlink(PyObject *self, PyObject *args)
+{
+	const char *name;
+	int rc;
+
+	if (!PyArg_ParseTuple(args, "s:unlink", &name))
+		return NULL;
+	rc = shmet_unlink(name);
+	if (rc < 0)
+		return shmpy_raise_errno(rc, "shmet_unlink");
+	Py_RETURN_NONE;
+}
+
+static PyObject *
+mod_now_ns(PyObject *self, PyObject *unused)
+{
+	return PyLong_FromUnsignedLongLong(shmet_now_ns());
+}
+
+static PyMethodDef module_methods[] = {
+	{ "unlink", mod_unlink, METH_VARARGS,
+	  "unlink(name): remove a segment's name (mappings stay valid)" },
+	{ "now_ns", mod_now_ns, METH_NOARGS,
+	  "now_ns(): CLOCK_MONOTONIC in nanoseconds, the timers' clock" },
+	{ "render", (PyCFunction)(void (*)(void))shmpy_render,
+	  METH_VARARGS | METH_KEYWORDS,
+	  "render(name=None, format='text') -> bytes: the segment as text, "
+	  "openmetrics, json or health, through the reader library" },
+	{ NULL, NULL, 0, NULL },
+};
+
+static struct PyModuleDef module_def = {
+	PyModuleDef_HEAD_INIT,
+	.m_name = "shmetrics._shmetrics",
+	.m_doc = "The C core of shmetrics: segment, metrics, collectors.",
+	.m_size = -1,
+	.m_methods = module_methods,
+};
+
+static int
+add_type(PyObject *m, PyTypeObject *t, const char *name)
+{
+	if (PyType_Ready(t) < 0)
+		return -1;
+	Py_INCREF(t);
+	if (PyModule_AddObject(m, name, (PyObject *)t) < 0) {
+		Py_DECREF(t);
+		return -1;
+	}
+	return 0;
+}
+
+PyMODINIT_FUNC
+PyInit__shmetrics(void)
+{
+	PyObject *m = PyModule_Create(&module_def);
+
+	if (!m)
+		return NULL;
+	if (add_type(m, &shmpy_segment_type, "Segment") < 0 ||
+	    add_type(m, &shmpy_family_type, "Family") < 0 ||
+	    add_type(m, &shmpy_counter_type, "CounterBase") < 0 ||
+	    add_type(m, &shmpy_gauge_type, "GaugeBase") < 0 ||
+	    add_type(m, &shmpy_histogram_type, "HistogramBase") < 0 ||
+	    add_type(m, &shmpy_timer_type, "Timer") < 0 ||
+	    add_type(m, &shmpy_delivery_type, "DeliveryTimer") < 0 ||
+	    add_type(m, &shmpy_campaign_type, "CampaignCollector") < 0 ||
+	    add_type(m, &shmpy_webhook_type, "WebhookCollector") < 0 ||
+	    PyModule_AddIntConstant(m, "TYPE_COUNTER", SHMET_TYPE_COUNTER) ||
+	    PyModule_AddIntConstant(m, "TYPE_GAUGE", SHMET_TYPE_GAUGE) ||
+	    PyModule_AddIntConstant(m, "TYPE_HISTOGRAM",
+				    SHMET_TYPE_HISTOGRAM) ||
+	    PyModule_AddIntConstant(m, "GAUGE_ALL", SHMET_GAUGE_ALL) ||
+	    PyModule_AddIntConstant(m, "GAUGE_LIVEALL", SHMET_GAUGE_LIVEALL) ||
+	    PyModule_AddIntConstant(m, "GAUGE_SUM", SHMET_GAUGE_SUM) ||
+	    PyModule_AddIntConstant(m, "GAUGE_LIVESUM", SHMET_GAUGE_LIVESUM) ||
+	    PyModule_AddIntConstant(m, "GAUGE_MAX", SHMET_GAUGE_MAX) ||
+	    PyModule_AddIntConstant(m, "GAUGE_MIN", SHMET_GAUGE_MIN) ||
+	    PyModule_AddIntConstant(m, "GAUGE_MOSTRECENT",
+				    SHMET_GAUGE_MOSTRECENT) ||
+	    PyModule_AddIntConstant(m, "GAUGE_LIVEMOSTRECENT",
+				    SHMET_GAUGE_LIVEMOSTRECENT) ||
+	    PyModule_AddIntConstant(m, "MAX_LABELS", SHMET_MAX_LABELS) ||
+	    PyModule_AddIntConstant(m, "MAX_BOUNDS", SHMET_MAX_BOUNDS)) {
+		Py_DECREF(m);
+		return NULL;
+	}
+	return m;
+}

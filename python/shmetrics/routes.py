@@ -1,0 +1,68 @@
+"""The specification's Flask blueprint: /metrics, /metrics/json and
+/metrics/health served from the segment through the reader library.
+
+    from shmetrics.routes import metrics_bp
+    app.register_blueprint(metrics_bp)
+
+For deployments that want no separate exporter process; shmetrics-exporter
+stays the recommended path (gzip, shared renders, TLS, auth).  Each
+request maps the segment read-only, sums it and renders it in C with the
+GIL released.
+"""
+
+from flask import Blueprint, Response, request
+
+from . import _shmetrics
+from .registry import segment_name
+
+metrics_bp = Blueprint('metrics', __name__)
+
+TEXT = 'text/plain; version=0.0.4; charset=utf-8'
+OPENMETRICS = 'application/openmetrics-text; version=1.0.0; charset=utf-8'
+JSON = 'application/json'
+
+
+def _wants_openmetrics():
+    accept = request.accept_mimetypes
+    om = accept['application/openmetrics-text']
+    return om > 0 and om >= accept['text/plain']
+
+
+def _unavailable(err):
+    body = '{"status": "unhealthy", "reason": %s}\n' % _json_str(str(err))
+    return Response(body, status=503, mimetype=JSON)
+
+
+def _json_str(s):
+    import json
+    return json.dumps(s)
+
+
+@metrics_bp.route('/metrics')
+def metrics():
+    fmt, ctype = ('openmetrics', OPENMETRICS) if _wants_openmetrics() \
+        else ('text', TEXT)
+    try:
+        body = _shmetrics.render(segment_name(), fmt)
+    except OSError as err:
+        return Response('segment unavailable: %s\n' % err, status=503,
+                        mimetype='text/plain')
+    return Response(body, status=200, content_type=ctype)
+
+
+@metrics_bp.route('/metrics/json')
+def metrics_json():
+    try:
+        body = _shmetrics.render(segment_name(), 'json')
+    except OSError as err:
+        return _unavailable(err)
+    return Response(body, status=200, mimetype=JSON)
+
+
+@metrics_bp.route('/metrics/health')
+def metrics_health():
+    try:
+        body = _shmetrics.render(segment_name(), 'health')
+    except OSError as err:
+        return _unavailable(err)
+    return Response(body, status=200, mimetype=JSON)

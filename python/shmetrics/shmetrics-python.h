@@ -1,0 +1,90 @@
+/*
+ * The CPython extension shmetrics._shmetrics: what its files share.
+ *
+ *	module.c      module init, Segment (one attached segment), errors
+ *	metrics.c     Family and the hot-path bases of Counter, Gauge and
+ *		      Histogram (inc, dec, set, observe in C)
+ *	collectors.c  the specification's collectors over
+ *		      libshmetrics-collectors, and their timers
+ *	render.c      text, OpenMetrics, JSON and health through the reader
+ *
+ * Thread safety: every hot-path method is one call of the atomic writer of
+ * <shmetrics.h> (relaxed atomics on this process's block), so threads need
+ * no lock of their own; the GIL orders nothing in the segment.  Fork: the
+ * writer's pthread_atfork handler gives a child its own slot, so objects
+ * inherited through os.fork() keep working.
+ */
+#ifndef SHMETRICS_PYTHON_H
+#define SHMETRICS_PYTHON_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <shmetrics.h>
+
+/* A segment attached for writing; its address never moves. */
+struct shmpy_segment {
+	PyObject_HEAD
+	struct shmet_segment seg;
+	PyObject *name;                 /* str, as asked for (None: default) */
+};
+
+/* A registered family; keeps its segment alive. */
+struct shmpy_family {
+	PyObject_HEAD
+	PyObject *segment;              /* struct shmpy_segment */
+	struct shmet_family fam;
+};
+
+/* The base of Counter, Gauge and Histogram: one resolved series. */
+struct shmpy_metric {
+	PyObject_HEAD
+	PyObject *family;               /* NULL until bound */
+	int observable;                 /* bound to a series */
+	union {
+		struct shmet_counter c;
+		struct shmet_gauge g;
+		struct shmet_histogram h;
+	} u;
+};
+
+extern PyTypeObject shmpy_segment_type;
+extern PyTypeObject shmpy_family_type;
+extern PyTypeObject shmpy_counter_type;
+extern PyTypeObject shmpy_gauge_type;
+extern PyTypeObject shmpy_histogram_type;
+extern PyTypeObject shmpy_timer_type;
+extern PyTypeObject shmpy_delivery_type;
+extern PyTypeObject shmpy_campaign_type;
+extern PyTypeObject shmpy_webhook_type;
+
+/* Raise for a negative errno from the writer: EINVAL and EEXIST (bad
+ * input, a name taken with another shape) are ValueError, as
+ * prometheus_client raises for the same mistakes; others are OSError.
+ * Returns NULL. */
+PyObject *
+shmpy_raise_errno(int rc, const char *what);
+
+/* Raise OSError(err, msg) (its errno subclass).  Returns NULL. */
+PyObject *
+shmpy_oserror(int err, const char *msg);
+
+/* Label values as C strings: each object is str()'d as prometheus_client
+ * does.  keep receives the str objects (a new list) that own the bytes.
+ * Returns 0, or -1 with an exception set. */
+int
+shmpy_label_values(PyObject *seq, const char **out, Py_ssize_t max,
+		   Py_ssize_t *count, PyObject **keep);
+
+/* One object as a label value; *keep owns the result.  NULL on error. */
+const char *
+shmpy_str(PyObject *o, PyObject **keep);
+
+/* render(name, format) -> bytes: see render.c. */
+PyObject *
+shmpy_render(PyObject *self, PyObject *args, PyObject *kwargs);
+
+PyMODINIT_FUNC
+PyInit__shmetrics(void);
+
+#endif /* SHMETRICS_PYTHON_H */

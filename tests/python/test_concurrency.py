@@ -1,0 +1,116 @@
+"""Threads and processes: exact totals, handles inherited through fork."""
+
+import multiprocessing
+import os
+import threading
+
+import shmetrics
+from conftest import value
+
+PROCS = 8
+N = 100000
+
+
+def _wait_all(pids):
+    for pid in pids:
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+
+
+def _fork(fn):
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            fn()
+            code = 0
+        finally:
+            os._exit(code)
+    return pid
+
+
+def test_eight_forked_processes_exact_totals(segment):
+    c = shmetrics.Counter('forked', 'h', ['k'])
+    h = shmetrics.Histogram('forked_seconds', 'h', buckets=[1, 2])
+    child = c.labels('a')
+
+    def work():
+        for _ in range(N):
+            child.inc()
+        for i in range(1000):
+            h.observe(i % 3)
+        c.labels('made-in-child').inc(3)
+
+    _wait_all([_fork(work) for _ in range(PROCS)])
+    assert value('forked_total', {'k': 'a'}) == PROCS * N
+    assert value('forked_total', {'k': 'made-in-child'}) == PROCS * 3
+    assert value('forked_seconds_count') == PROCS * 1000
+    assert value('forked_seconds_bucket', {'le': '1.0'}) == PROCS * 667
+
+
+def test_fork_after_registration_gets_own_slot(segment):
+    c = shmetrics.Counter('after', 'h')
+    c.inc(5)
+    r, w = os.pipe()
+
+    def work():
+        os.close(r)
+        os.write(w, str(segment.slot).encode())
+        c.inc(7)
+
+    pid = _fork(work)
+    os.close(w)
+    child_slot = int(os.read(r, 32))
+    os.close(r)
+    _wait_all([pid])
+    assert child_slot != segment.slot
+    c.inc()
+    # The child's counts stay in the sum after it exited.
+    assert value('after_total') == 13
+
+
+def _pool_work(n):
+    c = _POOL_COUNTER
+    for _ in range(n):
+        c.inc()
+    return os.getpid()
+
+
+def test_multiprocessing_pool(segment):
+    global _POOL_COUNTER
+    _POOL_COUNTER = shmetrics.Counter('pool', 'h')
+    ctx = multiprocessing.get_context('fork')
+    with ctx.Pool(4) as pool:
+        pids = pool.map(_pool_work, [10000] * 16)
+    assert os.getpid() not in pids
+    assert value('pool_total') == 160000
+
+
+def test_threads_exact_totals(segment):
+    c = shmetrics.Counter('threads', 'h', ['k'])
+    h = shmetrics.Histogram('threads_seconds', 'h', buckets=[0.5])
+    g = shmetrics.Gauge('threads_gauge', 'h', multiprocess_mode='sum')
+    start = threading.Barrier(8)
+
+    def work():
+        start.wait()
+        child = c.labels('same')
+        for _ in range(N // 4):
+            child.inc()
+            h.observe(0.25)
+            g.inc()
+        # racing creators of fresh series get one series
+        for i in range(50):
+            c.labels('race-%d' % i).inc()
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert value('threads_total', {'k': 'same'}) == 8 * (N // 4)
+    assert value('threads_seconds_count') == 8 * (N // 4)
+    assert value('threads_seconds_sum') == 8 * (N // 4) * 0.25
+    assert value('threads_gauge') == 8 * (N // 4)
+    for i in range(50):
+        assert value('threads_total', {'k': 'race-%d' % i}) == 8
