@@ -132,7 +132,7 @@ main(int argc, char **argv)
 	struct shmet_segment seg;
 	struct shmet_reader *r;
 	struct shmet_index *idx;
-	struct shmet_values v;
+	struct shmet_values *v = shmet_values_new();
 	struct shmet_buf b = { 0 };
 	pid_t pids[256];
 	double ms[MAX_RUNS], index_ms;
@@ -195,17 +195,16 @@ main(int argc, char **argv)
 	if (shmet_index_build(r, &idx, err, sizeof err) < 0)
 		return 1;
 	index_ms = (double)(shmet_now_ns() - t0) / 1e6;
-	memset(&v, 0, sizeof v);
 	for (int i = -2; i < runs; i++) {      /* two warm-up runs */
 		shmet_buf_reset(&b);
 		t0 = shmet_now_ns();
-		shmet_values_collect(r, idx, &v);
+		shmet_values_collect(r, idx, v);
 		if (!strcmp(format, "openmetrics"))
-			shmet_render_openmetrics(idx, &v, &b);
+			shmet_render_openmetrics(idx, v, &b);
 		else if (!strcmp(format, "json"))
-			shmet_render_json(idx, &v, 0, &b);
+			shmet_render_json(idx, v, 0, &b);
 		else
-			shmet_render_text(idx, &v, &b);
+			shmet_render_text(idx, v, &b);
 		if (i >= 0)
 			ms[i] = (double)(shmet_now_ns() - t0) / 1e6;
 	}
@@ -214,7 +213,7 @@ main(int argc, char **argv)
 	       "%8.3f ms  min %8.3f  max %8.3f  bytes %zu  blocks %u  "
 	       "(atomic add %.2f ns)\n",
 	       series, writers, index_ms, format, ms[runs / 2], ms[0],
-	       ms[runs - 1], b.len, v.blocks_read, atomic_baseline_ns());
+	       ms[runs - 1], b.len, shmet_values_blocks_read(v), atomic_baseline_ns());
 	if (getenv("BENCH_RENDER_DUMP")) {
 		FILE *f = fopen(getenv("BENCH_RENDER_DUMP"), "w");
 
@@ -228,7 +227,7 @@ main(int argc, char **argv)
 	for (int w = 0; w < writers; w++)
 		waitpid(pids[w], NULL, 0);
 	shmet_buf_free(&b);
-	shmet_values_free(&v);
+	shmet_values_free(v);
 	shmet_index_free(idx);
 	shmet_reader_close(r);
 	shmet_close(&seg);

@@ -86,14 +86,13 @@ struct rendered *
 render_page(enum fmt fmt)
 {
 	struct rendered *r = calloc(1, sizeof *r);
-	struct shmet_values vals;
+	struct shmet_values *vals = shmet_values_new();
 	uint64_t t0 = mono_ns();
 	struct view *v;
 	int rc;
 
 	if (!r)
 		return NULL;
-	memset(&vals, 0, sizeof vals);
 	/* Relaxed: r is not shared yet; scrape.c publishes it under its
 	 * flight lock. */
 	atomic_init(&r->refs, 1);
@@ -106,17 +105,17 @@ render_page(enum fmt fmt)
 	switch (fmt) {
 	case FMT_TEXT:
 	case FMT_OPENMETRICS:
-		rc = render_metrics(r, v, fmt, &vals);
+		rc = render_metrics(r, v, fmt, vals);
 		break;
 	case FMT_JSON:
-		rc = render_json(r, v, &vals);
+		rc = render_json(r, v, vals);
 		break;
 	default:
 		rc = render_health(r, v);
 		break;
 	}
 	source_read_unlock();
-	shmet_values_free(&vals);
+	shmet_values_free(vals);
 	if (rc < 0 || r->body.failed) {
 		rendered_put(r);
 		exporter_log("render %s failed: out of memory", fmt_name(fmt));

@@ -102,6 +102,18 @@ enum reader_cursor_kind {
 };
 
 
+struct shmet_values {
+	uint32_t ncells;
+	uint64_t *u;                    /* integer cells summed over blocks */
+	double *d;                      /* float cells summed over blocks */
+	double *gauge;                  /* per series (NaN-free), by mode */
+	uint8_t *gauge_set;             /* per series: any writer set it */
+	struct shmet_gauge_sample *samples;
+	size_t nsamples, samples_cap;
+	size_t cap_cells, cap_series;
+	uint32_t blocks_read;
+};
+
 /* A declared collector: its name and its member family names. */
 struct shmet_index_collector {
 	struct shmet_str name;

@@ -90,17 +90,10 @@ struct shmet_gauge_sample {
 	double value;
 };
 
-struct shmet_values {
-	uint32_t ncells;
-	uint64_t *u;                    /* integer cells summed over blocks */
-	double *d;                      /* float cells summed over blocks */
-	double *gauge;                  /* per series (NaN-free), by mode */
-	uint8_t *gauge_set;             /* per series: any writer set it */
-	struct shmet_gauge_sample *samples;
-	size_t nsamples, samples_cap;
-	size_t cap_cells, cap_series;
-	uint32_t blocks_read;
-};
+/* One scrape's values (opaque): every cell summed over the writer blocks,
+ * gauges combined by their mode.  Reuse one across scrapes: it keeps its
+ * memory. */
+struct shmet_values;
 
 /* Open by name (NULL: $SHMETRICS_SEGMENT or "/shmetrics"), O_RDONLY. */
 int shmet_reader_open(const char *name, struct shmet_reader **out, char *err,
@@ -134,9 +127,32 @@ const struct shmet_index_family *
 shmet_index_find(const struct shmet_index *idx, const char *name);
 
 /* Collect one scrape's values for idx (v zeroed before the first call). */
+/* A values object, or NULL if memory ran out. */
+struct shmet_values *shmet_values_new(void);
+/* Collect one scrape's values for idx into v (any previous scrape's are
+ * replaced).  0, -ENOMEM, or -ESTALE if the file shrank under the read. */
 int shmet_values_collect(const struct shmet_reader *r,
 			 const struct shmet_index *idx, struct shmet_values *v);
+/* Free v and everything it holds (NULL: nothing). */
 void shmet_values_free(struct shmet_values *v);
+/* Writer blocks the last collect read. */
+uint32_t shmet_values_blocks_read(const struct shmet_values *v);
+/* A gauge series' value combined by its mode into *out; 0 if no writer
+ * holds it (the series is absent from a page), else 1. */
+int shmet_values_gauge(const struct shmet_values *v, uint32_t series,
+		       double *out);
+/*
+ * The summed cells of the last collect, by cell (a series' cells start at
+ * its first_cell): *u integer sums, *d float sums; returns the count.
+ * Cell numbers are stable across index rebuilds, so a tool that computes
+ * rates (shmetrics-top) can keep earlier sums by cell.
+ */
+size_t shmet_values_cells(const struct shmet_values *v, const uint64_t **u,
+			  const double **d);
+/* The per-writer samples of gauges in modes all and liveall, sorted by
+ * series, then pid: *out and the count. */
+size_t shmet_values_samples(const struct shmet_values *v,
+			    const struct shmet_gauge_sample **out);
 
 /* Value accessors by sorted series position. */
 double shmet_values_counter(const struct shmet_values *v,

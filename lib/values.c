@@ -536,12 +536,55 @@ shmet_values_collect(const struct shmet_reader *r,
 SHMET_EXPORT void
 shmet_values_free(struct shmet_values *v)
 {
+	if (!v)
+		return;
 	free(v->u);
 	free(v->d);
 	free(v->gauge);
 	free(v->gauge_set);
 	free(v->samples);
-	memset(v, 0, sizeof *v);
+	free(v);
+}
+
+SHMET_EXPORT struct shmet_values *
+shmet_values_new(void)
+{
+	return calloc(1, sizeof(struct shmet_values));
+}
+
+SHMET_EXPORT uint32_t
+shmet_values_blocks_read(const struct shmet_values *v)
+{
+	return v->blocks_read;
+}
+
+SHMET_EXPORT int
+shmet_values_gauge(const struct shmet_values *v, uint32_t series,
+		   double *out)
+{
+	if (series >= v->cap_series || !v->gauge_set[series]) {
+		*out = 0;
+		return 0;
+	}
+	*out = v->gauge[series];
+	return 1;
+}
+
+SHMET_EXPORT size_t
+shmet_values_cells(const struct shmet_values *v, const uint64_t **u,
+		   const double **d)
+{
+	*u = v->u;
+	*d = v->d;
+	return v->ncells;
+}
+
+SHMET_EXPORT size_t
+shmet_values_samples(const struct shmet_values *v,
+		     const struct shmet_gauge_sample **out)
+{
+	*out = v->samples;
+	return v->nsamples;
 }
 
 static uint32_t

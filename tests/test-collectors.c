@@ -24,7 +24,7 @@ state_take(struct state *st)
 	struct shmet_buf b = { 0 };
 
 	test_snapshot_take(&s);
-	shmet_render_text(s.index, &s.values, &b);
+	shmet_render_text(s.index, s.values, &b);
 	st->text = b.data ? b.data : calloc(1, 1);
 	test_snapshot_free(&s);
 }
@@ -73,11 +73,11 @@ sample(const char *name, uint32_t n, const char *const *labels, uint32_t vn,
 
 		ck_assert_msg(si >= 0, "series of %s missing", name);
 		if (f->type == SHMET_TYPE_COUNTER)
-			v = shmet_values_counter(&s.values, s.index, si);
+			v = shmet_values_counter(s.values, s.index, si);
 		else if (f->type == SHMET_TYPE_GAUGE)
-			v = s.values.gauge[si];
+			v = test_gauge(&s, si);
 		else
-			v = (double)shmet_values_hist_count(&s.values, s.index,
+			v = (double)shmet_values_hist_count(s.values, s.index,
 							    si);
 	}
 	test_snapshot_free(&s);
@@ -311,9 +311,9 @@ hist(const char *name, const char *value, double *sum)
 	if (sum)
 		*sum = 0;
 	if (si >= 0) {
-		n = shmet_values_hist_count(&s.values, s.index, si);
+		n = shmet_values_hist_count(s.values, s.index, si);
 		if (sum)
-			*sum = shmet_values_hist_sum(&s.values, s.index, si);
+			*sum = shmet_values_hist_sum(s.values, s.index, si);
 	}
 	test_snapshot_free(&s);
 	return n;

@@ -61,14 +61,16 @@ test_snapshot_take(struct test_snapshot *s)
 	ck_assert_msg(rc == 0, "reader: %s", err);
 	rc = shmet_index_build(s->reader, &s->index, err, sizeof err);
 	ck_assert_msg(rc == 0, "index: %s", err);
-	rc = shmet_values_collect(s->reader, s->index, &s->values);
+	s->values = shmet_values_new();
+	ck_assert_ptr_nonnull(s->values);
+	rc = shmet_values_collect(s->reader, s->index, s->values);
 	ck_assert_int_eq(rc, 0);
 }
 
 void
 test_snapshot_free(struct test_snapshot *s)
 {
-	shmet_values_free(&s->values);
+	shmet_values_free(s->values);
 	shmet_index_free(s->index);
 	shmet_reader_close(s->reader);
 }
@@ -107,7 +109,7 @@ test_counter(const char *name, uint32_t n, const char *const *values)
 	test_snapshot_take(&s);
 	i = test_find_series(&s, name, n, values);
 	ck_assert_msg(i >= 0, "series of %s not found", name);
-	v = shmet_values_counter(&s.values, s.index, (uint32_t)i);
+	v = shmet_values_counter(s.values, s.index, (uint32_t)i);
 	test_snapshot_free(&s);
 	return v;
 }
@@ -122,7 +124,7 @@ test_hist_count(const char *name, uint32_t n, const char *const *values)
 	test_snapshot_take(&s);
 	i = test_find_series(&s, name, n, values);
 	ck_assert_msg(i >= 0, "series of %s not found", name);
-	v = shmet_values_hist_count(&s.values, s.index, (uint32_t)i);
+	v = shmet_values_hist_count(s.values, s.index, (uint32_t)i);
 	test_snapshot_free(&s);
 	return v;
 }
@@ -179,4 +181,21 @@ test_fork_all_at_once(int n, void (*fn)(int i, void *arg), void *arg)
 	__atomic_store_n(go, 1, __ATOMIC_RELEASE);
 	wait_all(pids, n);
 	munmap(go, 4096);
+}
+
+double
+test_gauge(const struct test_snapshot *s, uint32_t series)
+{
+	double g;
+
+	shmet_values_gauge(s->values, series, &g);
+	return g;
+}
+
+int
+test_gauge_set(const struct test_snapshot *s, uint32_t series)
+{
+	double g;
+
+	return shmet_values_gauge(s->values, series, &g);
 }

@@ -55,10 +55,13 @@ void test_open(struct shmet_segment *seg, const struct shmet_options *opts);
 struct test_snapshot {
 	struct shmet_reader *reader;
 	struct shmet_index *index;
-	struct shmet_values values;
+	struct shmet_values *values;
 };
 void test_snapshot_take(struct test_snapshot *s);
 void test_snapshot_free(struct test_snapshot *s);
+/* A gauge series' value (0 if no writer holds it) and whether one does. */
+double test_gauge(const struct test_snapshot *s, uint32_t series);
+int test_gauge_set(const struct test_snapshot *s, uint32_t series);
 /* Sorted series position of family `name` with these values, or -1. */
 int test_find_series(const struct test_snapshot *s, const char *name,
 		     uint32_t n, const char *const *values);

@@ -77,9 +77,9 @@ monotonic_reader(volatile int *stop, int *scrapes)
 		ci = test_find_series(&s, "hammer_total", SHMET_VALUES("shared"));
 		fi = test_find_series(&s, "hammer_float_total", 0, NULL);
 		hi = test_find_series(&s, "hammer_seconds", 0, NULL);
-		cv = ci < 0 ? 0 : shmet_values_counter(&s.values, s.index, ci);
-		fv = fi < 0 ? 0 : shmet_values_counter(&s.values, s.index, fi);
-		n = hi < 0 ? 0 : shmet_values_hist_count(&s.values, s.index, hi);
+		cv = ci < 0 ? 0 : shmet_values_counter(s.values, s.index, ci);
+		fv = fi < 0 ? 0 : shmet_values_counter(s.values, s.index, fi);
+		n = hi < 0 ? 0 : shmet_values_hist_count(s.values, s.index, hi);
 		test_snapshot_free(&s);
 		if (cv < last_c || fv < last_f || n < last_n)
 			_exit(3);
@@ -185,7 +185,7 @@ START_TEST(test_racing_processes_leak_at_most_one_record_each)
 	f = shmet_index_find(s.index, "lockstep_total");
 	ck_assert_uint_eq(f->series_count, RACE_SERIES);
 	for (uint32_t i = 0; i < f->series_count; i++)
-		ck_assert_double_eq(shmet_values_counter(&s.values, s.index,
+		ck_assert_double_eq(shmet_values_counter(s.values, s.index,
 							 f->first_series + i),
 				    16);
 	test_snapshot_free(&s);
@@ -205,7 +205,7 @@ START_TEST(test_sixteen_processes_race_registration)
 	ck_assert_uint_eq(shmet_index_family_count(s.index), 1);
 	ck_assert_uint_eq(f->series_count, RACE_SERIES);
 	for (uint32_t i = 0; i < f->series_count; i++)
-		ck_assert_double_eq(shmet_values_counter(&s.values, s.index,
+		ck_assert_double_eq(shmet_values_counter(s.values, s.index,
 							 f->first_series + i),
 				    16);
 	test_snapshot_free(&s);
@@ -270,7 +270,7 @@ START_TEST(test_three_hundred_short_lived_processes)
 	test_snapshot_take(&s);
 	gi = test_find_series(&s, "churn_live", 0, NULL);
 	ck_assert_int_ge(gi, 0);
-	ck_assert_double_eq(s.values.gauge[gi], 0);
+	ck_assert_double_eq(test_gauge(&s, gi), 0);
 	test_snapshot_free(&s);
 }
 END_TEST
@@ -376,7 +376,7 @@ START_TEST(test_fork_child_gets_own_slot)
 
 		test_snapshot_take(&s);
 		gi = test_find_series(&s, "forked_workers", 0, NULL);
-		ck_assert_double_eq(s.values.gauge[gi], 2);
+		ck_assert_double_eq(test_gauge(&s, gi), 2);
 		test_snapshot_free(&s);
 	}
 	shared[2] = 1;
@@ -432,16 +432,18 @@ gauge_of(const struct test_snapshot *s, const char *name)
 	int i = test_find_series(s, name, 0, NULL);
 
 	ck_assert_int_ge(i, 0);
-	return s->values.gauge[i];
+	return test_gauge(s, i);
 }
 
 static int
 samples_of(const struct test_snapshot *s, const char *name)
 {
 	int i = test_find_series(s, name, 0, NULL), n = 0;
+	const struct shmet_gauge_sample *smp;
+	size_t count = shmet_values_samples(s->values, &smp);
 
-	for (size_t k = 0; k < s->values.nsamples; k++)
-		n += s->values.samples[k].series == (uint32_t)i;
+	for (size_t k = 0; k < count; k++)
+		n += smp[k].series == (uint32_t)i;
 	return n;
 }
 

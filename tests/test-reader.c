@@ -60,6 +60,15 @@ open_image(unsigned char *img, size_t size, char *err)
 	return rc;
 }
 
+static double
+gauge_of(const struct shmet_values *v, uint32_t series)
+{
+	double g;
+
+	ck_assert_int_eq(shmet_values_gauge(v, series, &g), 1);
+	return g;
+}
+
 START_TEST(test_reader_open_missing)
 {
 	struct shmet_reader *r;
@@ -78,11 +87,9 @@ START_TEST(test_reader_reads_good_image)
 	unsigned char *img = make_image(&size);
 	struct shmet_reader *r;
 	struct shmet_index *idx;
-	struct shmet_values v;
+	struct shmet_values *v = shmet_values_new();
 	const struct shmet_index_family *f;
 	char err[256];
-
-	memset(&v, 0, sizeof v);
 	ck_assert_int_eq(shmet_reader_open_memory(img, size, &r, err,
 						  sizeof err), 0);
 	ck_assert_int_eq(shmet_index_build(r, &idx, err, sizeof err), 0);
@@ -94,16 +101,16 @@ START_TEST(test_reader_reads_good_image)
 	ck_assert_uint_eq(f->series_count, 2);
 	ck_assert_str_eq(shmet_index_series(idx, 0)->label_values[0].ptr, "c0");
 	ck_assert_str_eq(f->label_names[1].ptr, "user_id");
-	ck_assert_int_eq(shmet_values_collect(r, idx, &v), 0);
-	ck_assert_double_eq(shmet_values_counter(&v, idx, 0), 4);
-	ck_assert_double_eq(shmet_values_counter(&v, idx, 1), 3);
-	ck_assert_double_eq(v.gauge[2], 2.5);
-	ck_assert_uint_eq(shmet_values_hist_count(&v, idx, 3), 1);
-	ck_assert_uint_eq(shmet_values_bucket(&v, idx, 3, 1), 1);
+	ck_assert_int_eq(shmet_values_collect(r, idx, v), 0);
+	ck_assert_double_eq(shmet_values_counter(v, idx, 0), 4);
+	ck_assert_double_eq(shmet_values_counter(v, idx, 1), 3);
+	ck_assert_double_eq(gauge_of(v, 2), 2.5);
+	ck_assert_uint_eq(shmet_values_hist_count(v, idx, 3), 1);
+	ck_assert_uint_eq(shmet_values_bucket(v, idx, 3, 1), 1);
 	ck_assert_ptr_null(shmet_index_find(idx, "zzz"));
 	ck_assert_ptr_eq(shmet_index_find(idx, "b_gauge"),
 			 shmet_index_family(idx, 1));
-	shmet_values_free(&v);
+	shmet_values_free(v);
 	shmet_index_free(idx);
 	shmet_reader_close(r);
 	free(img);
@@ -199,18 +206,16 @@ expect_skips(unsigned char *img, size_t size, uint32_t families,
 {
 	struct shmet_reader *r;
 	struct shmet_index *idx;
-	struct shmet_values v;
+	struct shmet_values *v = shmet_values_new();
 	char err[256];
-
-	memset(&v, 0, sizeof v);
 	ck_assert_int_eq(shmet_reader_open_memory(img, size, &r, err,
 						  sizeof err), 0);
 	ck_assert_int_eq(shmet_index_build(r, &idx, err, sizeof err), 0);
 	ck_assert_uint_eq(shmet_index_family_count(idx), families);
 	ck_assert_uint_eq(idx->skipped_families, skipped_families);
 	ck_assert_uint_eq(idx->skipped_series, skipped_series);
-	ck_assert_int_eq(shmet_values_collect(r, idx, &v), 0);
-	shmet_values_free(&v);
+	ck_assert_int_eq(shmet_values_collect(r, idx, v), 0);
+	shmet_values_free(v);
 	shmet_index_free(idx);
 	shmet_reader_close(r);
 }

@@ -84,7 +84,7 @@ START_TEST(test_render_json_parses_with_jansson)
 	shmet_gauge_new(&seg, &g, "j_gauge", "g", SHMET_GAUGE_SUM);
 	shmet_gauge_set(&g, NAN);
 	test_snapshot_take(&s);
-	ck_assert_int_eq(shmet_render_json(s.index, &s.values, 0, &b), 0);
+	ck_assert_int_eq(shmet_render_json(s.index, s.values, 0, &b), 0);
 	doc = json_loads(b.data, 0, &jerr);
 	ck_assert_msg(doc != NULL, "jansson: %s at line %d: %s", jerr.text,
 		      jerr.line, b.data);
@@ -132,8 +132,8 @@ START_TEST(test_render_text_sorted_and_stable)
 		shmet_counter_labels(&f, &c, SHMET_VALUES("a"));
 	}
 	test_snapshot_take(&s);
-	shmet_render_text(s.index, &s.values, &a);
-	shmet_render_text(s.index, &s.values, &b);
+	shmet_render_text(s.index, s.values, &a);
+	shmet_render_text(s.index, s.values, &b);
 	ck_assert_str_eq(a.data, b.data);
 	ck_assert(strstr(a.data, "alpha_total{k=\"a\"}") <
 		  strstr(a.data, "alpha_total{k=\"b\"}"));
@@ -170,7 +170,7 @@ START_TEST(test_render_extra_families)
 	shmet_counter_new(&seg, &c, "seg_calls", "calls");
 	shmet_counter_inc(&c);
 	test_snapshot_take(&s);
-	ck_assert_int_eq(shmet_render_families_text(s.index, &s.values, fams,
+	ck_assert_int_eq(shmet_render_families_text(s.index, s.values, fams,
 						    3, &b), 0);
 	ck_assert_str_eq(b.data,
 		"# HELP seg_calls_total calls\n"
@@ -183,7 +183,7 @@ START_TEST(test_render_extra_families)
 		"# TYPE own_state gauge\n"
 		"own_state{state=\"a\\\"b\\\\c\\nd\"} 3\n");
 	shmet_buf_reset(&b);
-	ck_assert_int_eq(shmet_render_families_openmetrics(s.index, &s.values,
+	ck_assert_int_eq(shmet_render_families_openmetrics(s.index, s.values,
 							   fams, 3, &b), 0);
 	ck_assert_str_eq(b.data,
 		"# TYPE seg_calls counter\n"

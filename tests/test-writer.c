@@ -221,7 +221,7 @@ gauge_value(const char *name)
 	test_snapshot_take(&s);
 	i = test_find_series(&s, name, 0, NULL);
 	ck_assert_int_ge(i, 0);
-	v = s.values.gauge[i];
+	v = test_gauge(&s, i);
 	test_snapshot_free(&s);
 	return v;
 }
@@ -268,10 +268,10 @@ START_TEST(test_sum_gauge_without_writers_is_zero)
 	test_snapshot_take(&s);
 	i = test_find_series(&s, "workers", 0, NULL);
 	ck_assert_int_ge(i, 0);
-	ck_assert_int_eq(s.values.gauge_set[i], 1);
-	ck_assert_double_eq(s.values.gauge[i], 0);
+	ck_assert_int_eq(test_gauge_set(&s, i), 1);
+	ck_assert_double_eq(test_gauge(&s, i), 0);
 	i = test_find_series(&s, "per_k", 1, l);
-	ck_assert_int_eq(s.values.gauge_set[i], 0);     /* labelled: absent */
+	ck_assert_int_eq(test_gauge_set(&s, i), 0);     /* labelled: absent */
 	test_snapshot_free(&s);
 }
 END_TEST
@@ -288,7 +288,7 @@ START_TEST(test_gauge_unset_is_absent)
 	test_snapshot_take(&s);
 	i = test_find_series(&s, "never_set", 0, NULL);
 	ck_assert_int_ge(i, 0);
-	ck_assert_int_eq(s.values.gauge_set[i], 0);
+	ck_assert_int_eq(test_gauge_set(&s, i), 0);
 	test_snapshot_free(&s);
 	shmet_close(&seg);
 }
@@ -314,13 +314,13 @@ START_TEST(test_histogram_buckets)
 	test_snapshot_take(&s);
 	i = test_find_series(&s, "lat_seconds", 0, NULL);
 	ck_assert_int_ge(i, 0);
-	ck_assert_uint_eq(shmet_values_bucket(&s.values, s.index, i, 0), 3);
-	ck_assert_uint_eq(shmet_values_bucket(&s.values, s.index, i, 1), 0);
-	ck_assert_uint_eq(shmet_values_bucket(&s.values, s.index, i, 2), 1);
-	ck_assert_uint_eq(shmet_values_bucket(&s.values, s.index, i, 3), 1);
-	ck_assert_uint_eq(shmet_values_bucket(&s.values, s.index, i, 4), 1);
-	ck_assert_uint_eq(shmet_values_hist_count(&s.values, s.index, i), 6);
-	ck_assert_double_eq_tol(shmet_values_hist_sum(&s.values, s.index, i),
+	ck_assert_uint_eq(shmet_values_bucket(s.values, s.index, i, 0), 3);
+	ck_assert_uint_eq(shmet_values_bucket(s.values, s.index, i, 1), 0);
+	ck_assert_uint_eq(shmet_values_bucket(s.values, s.index, i, 2), 1);
+	ck_assert_uint_eq(shmet_values_bucket(s.values, s.index, i, 3), 1);
+	ck_assert_uint_eq(shmet_values_bucket(s.values, s.index, i, 4), 1);
+	ck_assert_uint_eq(shmet_values_hist_count(s.values, s.index, i), 6);
+	ck_assert_double_eq_tol(shmet_values_hist_sum(s.values, s.index, i),
 				0.05 + 0.1 + 0.7 + 5 + 1e9 - 1, 1e-6);
 	test_snapshot_free(&s);
 	/* Non-finite observations count in their bucket (NaN and +Inf in
@@ -329,10 +329,10 @@ START_TEST(test_histogram_buckets)
 	shmet_histogram_observe(&h, INFINITY);
 	shmet_histogram_observe(&h, -INFINITY);
 	test_snapshot_take(&s);
-	ck_assert_uint_eq(shmet_values_bucket(&s.values, s.index, i, 0), 4);
-	ck_assert_uint_eq(shmet_values_bucket(&s.values, s.index, i, 4), 3);
-	ck_assert_uint_eq(shmet_values_hist_count(&s.values, s.index, i), 9);
-	ck_assert_double_eq_tol(shmet_values_hist_sum(&s.values, s.index, i),
+	ck_assert_uint_eq(shmet_values_bucket(s.values, s.index, i, 0), 4);
+	ck_assert_uint_eq(shmet_values_bucket(s.values, s.index, i, 4), 3);
+	ck_assert_uint_eq(shmet_values_hist_count(s.values, s.index, i), 9);
+	ck_assert_double_eq_tol(shmet_values_hist_sum(s.values, s.index, i),
 				0.05 + 0.1 + 0.7 + 5 + 1e9 - 1, 1e-6);
 	test_snapshot_free(&s);
 	shmet_close(&seg);
@@ -355,12 +355,12 @@ START_TEST(test_histogram_many_bounds_binary_search)
 	shmet_histogram_observe(&h, 50.5);            /* -> bound 51: b50 */
 	test_snapshot_take(&s);
 	i = test_find_series(&s, "big", 0, NULL);
-	ck_assert_uint_eq(shmet_values_bucket(&s.values, s.index, i, 0), 2);
-	ck_assert_uint_eq(shmet_values_bucket(&s.values, s.index, i, 1), 1);
-	ck_assert_uint_eq(shmet_values_bucket(&s.values, s.index, i, 50), 2);
-	ck_assert_uint_eq(shmet_values_bucket(&s.values, s.index, i, 99), 1);
-	ck_assert_uint_eq(shmet_values_bucket(&s.values, s.index, i, 100), 1);
-	ck_assert_uint_eq(shmet_values_hist_count(&s.values, s.index, i), 103);
+	ck_assert_uint_eq(shmet_values_bucket(s.values, s.index, i, 0), 2);
+	ck_assert_uint_eq(shmet_values_bucket(s.values, s.index, i, 1), 1);
+	ck_assert_uint_eq(shmet_values_bucket(s.values, s.index, i, 50), 2);
+	ck_assert_uint_eq(shmet_values_bucket(s.values, s.index, i, 99), 1);
+	ck_assert_uint_eq(shmet_values_bucket(s.values, s.index, i, 100), 1);
+	ck_assert_uint_eq(shmet_values_hist_count(s.values, s.index, i), 103);
 	test_snapshot_free(&s);
 	shmet_close(&seg);
 }

@@ -191,13 +191,11 @@ cmd_dump(struct ctl *c)
 {
 	struct shmet_reader *r;
 	struct shmet_index *idx;
-	struct shmet_values v;
+	struct shmet_values *v = shmet_values_new();
 	struct shmet_reader_info in;
 	struct shmet_buf b = { 0 };
 	char err[SHMET_READER_ERRLEN];
 	int rc;
-
-	memset(&v, 0, sizeof v);
 	if (strcmp(c->format, "text") && strcmp(c->format, "openmetrics") &&
 	    strcmp(c->format, "json") && strcmp(c->format, "health"))
 		return fail("dump: unknown format '%s' (text, openmetrics, "
@@ -208,15 +206,15 @@ cmd_dump(struct ctl *c)
 		shmet_reader_close(r);
 		return fail("%s", err);
 	}
-	rc = shmet_values_collect(r, idx, &v);
+	rc = shmet_values_collect(r, idx, v);
 	if (rc == 0) {
 		if (!strcmp(c->format, "text"))
-			rc = shmet_render_text(idx, &v, &b);
+			rc = shmet_render_text(idx, v, &b);
 		else if (!strcmp(c->format, "openmetrics"))
-			rc = shmet_render_openmetrics(idx, &v, &b);
+			rc = shmet_render_openmetrics(idx, v, &b);
 		else if (!strcmp(c->format, "json"))
 			rc = shmet_render_json(
-				idx, &v, realtime_ns(), &b);
+				idx, v, realtime_ns(), &b);
 		else {
 			shmet_reader_info(r, &in);
 			rc = shmet_render_health(idx, &in, &b);
@@ -225,7 +223,7 @@ cmd_dump(struct ctl *c)
 	if (rc == 0 && b.len)
 		fwrite(b.data, 1, b.len, stdout);
 	shmet_buf_free(&b);
-	shmet_values_free(&v);
+	shmet_values_free(v);
 	shmet_index_free(idx);
 	shmet_reader_close(r);
 	if (rc == -ESTALE)

@@ -22,12 +22,10 @@ scrape(const char *name, enum format f, struct shmet_buf *b, char *err,
 {
 	struct shmet_reader *r = NULL;
 	struct shmet_index *idx = NULL;
-	struct shmet_values v;
+	struct shmet_values *v = shmet_values_new();
 	struct shmet_reader_info info;
 	struct timespec ts;
 	int rc;
-
-	memset(&v, 0, sizeof v);
 	rc = shmet_reader_open(name, &r, err, errlen);
 	if (rc < 0)
 		return rc;
@@ -40,21 +38,21 @@ scrape(const char *name, enum format f, struct shmet_buf *b, char *err,
 			rc = shmet_render_health(idx, &info, b);
 		goto out;
 	}
-	rc = shmet_values_collect(r, idx, &v);
+	rc = shmet_values_collect(r, idx, v);
 	if (rc < 0) {
 		snprintf(err, errlen, "collecting values failed");
 		goto out;
 	}
 	switch (f) {
 	case F_TEXT:
-		rc = shmet_render_text(idx, &v, b);
+		rc = shmet_render_text(idx, v, b);
 		break;
 	case F_OPENMETRICS:
-		rc = shmet_render_openmetrics(idx, &v, b);
+		rc = shmet_render_openmetrics(idx, v, b);
 		break;
 	default:
 		clock_gettime(CLOCK_REALTIME, &ts);
-		rc = shmet_render_json(idx, &v,
+		rc = shmet_render_json(idx, v,
 				       (uint64_t)ts.tv_sec * 1000000000u +
 				       (uint64_t)ts.tv_nsec, b);
 		break;
@@ -64,7 +62,7 @@ out:
 		rc = -ENOMEM;
 	if (rc < 0 && !err[0])
 		snprintf(err, errlen, "%s", strerror(-rc));
-	shmet_values_free(&v);
+	shmet_values_free(v);
 	if (idx)
 		shmet_index_free(idx);
 	shmet_reader_close(r);

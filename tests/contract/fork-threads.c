@@ -87,23 +87,21 @@ main(void)
 	{
 		struct shmet_reader *r;
 		struct shmet_index *idx;
-		struct shmet_values v;
+		struct shmet_values *v = shmet_values_new();
 		char err[256];
 		uint64_t got = 0;
-
-		memset(&v, 0, sizeof v);
 		if (shmet_reader_open(name, &r, err, sizeof err) < 0 ||
 		    shmet_index_build(r, &idx, err, sizeof err) < 0 ||
-		    shmet_values_collect(r, idx, &v) < 0) {
+		    shmet_values_collect(r, idx, v) < 0) {
 			fprintf(stderr, "reader: %s\n", err);
 			return 1;
 		}
-		got = shmet_values_counter_int(&v, idx, 0);
+		got = shmet_values_counter_int(v, idx, 0);
 		printf("forks %d, failed children %d, counted %llu\n", FORKS,
 		       failures, (unsigned long long)got);
 		if (got != FORKS)
 			failures++;
-		shmet_values_free(&v);
+		shmet_values_free(v);
 		shmet_index_free(idx);
 		shmet_reader_close(r);
 	}

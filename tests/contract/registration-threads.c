@@ -102,7 +102,7 @@ check_counts(const char *name)
 	uint64_t want[SETS] = { 0 };
 	struct shmet_reader *r;
 	struct shmet_index *idx;
-	struct shmet_values v;
+	struct shmet_values *v = shmet_values_new();
 	char err[256];
 	int bad = 0;
 
@@ -112,10 +112,9 @@ check_counts(const char *name)
 				want[(i * 7 + t) % SETS]++;
 	for (unsigned s = 0; s < SETS; s++)
 		want[s]++;              /* the fork child */
-	memset(&v, 0, sizeof v);
 	if (shmet_reader_open(name, &r, err, sizeof err) < 0 ||
 	    shmet_index_build(r, &idx, err, sizeof err) < 0 ||
-	    shmet_values_collect(r, idx, &v) < 0) {
+	    shmet_values_collect(r, idx, v) < 0) {
 		fprintf(stderr, "reader: %s\n", err);
 		return 1;
 	}
@@ -129,15 +128,15 @@ check_counts(const char *name)
 		unsigned set = (unsigned)atoi(s->label_values[0].ptr + 4);
 
 		if (set >= SETS ||
-		    shmet_values_counter_int(&v, idx, i) != want[set]) {
+		    shmet_values_counter_int(v, idx, i) != want[set]) {
 			fprintf(stderr, "set %u: %llu, want %llu\n", set,
 				(unsigned long long)shmet_values_counter_int(
-					&v, idx, i),
+					v, idx, i),
 				(unsigned long long)want[set < SETS ? set : 0]);
 			bad++;
 		}
 	}
-	shmet_values_free(&v);
+	shmet_values_free(v);
 	shmet_index_free(idx);
 	shmet_reader_close(r);
 	return bad;

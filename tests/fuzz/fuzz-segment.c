@@ -24,28 +24,26 @@ static void
 render_all(const struct shmet_reader *r)
 {
 	struct shmet_index *idx;
-	struct shmet_values v;
+	struct shmet_values *v = shmet_values_new();
 	struct shmet_reader_info info;
 	struct shmet_writer_info w[4];
 	struct shmet_buf b = { 0 };
 	char err[SHMET_READER_ERRLEN];
-
-	memset(&v, 0, sizeof v);
 	shmet_reader_info(r, &info);
 	shmet_reader_writers(r, w, 4);
 	if (shmet_index_build(r, &idx, err, sizeof err) < 0)
 		return;
-	if (shmet_values_collect(r, idx, &v) == 0) {
-		shmet_render_text(idx, &v, &b);
+	if (shmet_values_collect(r, idx, v) == 0) {
+		shmet_render_text(idx, v, &b);
 		shmet_buf_reset(&b);
-		shmet_render_openmetrics(idx, &v, &b);
+		shmet_render_openmetrics(idx, v, &b);
 		shmet_buf_reset(&b);
-		shmet_render_json(idx, &v, 0, &b);
+		shmet_render_json(idx, v, 0, &b);
 		shmet_buf_reset(&b);
 		shmet_render_health(idx, &info, &b);
 	}
 	shmet_buf_free(&b);
-	shmet_values_free(&v);
+	shmet_values_free(v);
 	shmet_index_free(idx);
 }
 

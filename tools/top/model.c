@@ -71,8 +71,10 @@ disconnect(struct top_model *m)
 	if (m->r)
 		shmet_reader_close(m->r);
 	m->r = NULL;
-	shmet_values_free(&m->cur);
-	shmet_values_free(&m->prev);
+	shmet_values_free(m->cur);
+	shmet_values_free(m->prev);
+	m->cur = NULL;
+	m->prev = NULL;
 	m->have_prev = 0;
 	m->samples = 0;
 	m->nrows = 0;
@@ -235,29 +237,33 @@ nomem:
 static int
 snapshot(struct top_snap *s, const struct shmet_values *v)
 {
-	if (v->ncells > s->cap) {
-		uint64_t *u = realloc(s->u, v->ncells * sizeof *u);
+	const uint64_t *vu;
+	const double *vd;
+	size_t ncells = shmet_values_cells(v, &vu, &vd);
+
+	if (ncells > s->cap) {
+		uint64_t *u = realloc(s->u, ncells * sizeof *u);
 		double *d;
 
 		if (!u)
 			return -ENOMEM;
 		s->u = u;
-		d = realloc(s->d, v->ncells * sizeof *d);
+		d = realloc(s->d, ncells * sizeof *d);
 		if (!d)
 			return -ENOMEM;
 		s->d = d;
-		s->cap = v->ncells;
+		s->cap = ncells;
 	}
-	memcpy(s->u, v->u, v->ncells * sizeof *s->u);
-	memcpy(s->d, v->d, v->ncells * sizeof *s->d);
-	s->ncells = v->ncells;
+	memcpy(s->u, vu, ncells * sizeof *s->u);
+	memcpy(s->d, vd, ncells * sizeof *s->d);
+	s->ncells = ncells;
 	return 0;
 }
 
 int
 top_model_sample(struct top_model *m)
 {
-	struct shmet_values tmp;
+	struct shmet_values *tmp;
 	int rc;
 
 	rc = follow(m);
@@ -269,10 +275,19 @@ top_model_sample(struct top_model *m)
 		if (rc < 0)
 			return rc;
 	}
+	if (!m->cur)
+		m->cur = shmet_values_new();
+	if (!m->prev)
+		m->prev = shmet_values_new();
+	if (!m->cur || !m->prev) {
+		snprintf(m->status, sizeof m->status, "out of memory");
+		disconnect(m);
+		return -ENOMEM;
+	}
 	tmp = m->prev;
 	m->prev = m->cur;
 	m->cur = tmp;
-	rc = shmet_values_collect(m->r, m->idx, &m->cur);
+	rc = shmet_values_collect(m->r, m->idx, m->cur);
 	if (rc < 0) {
 		snprintf(m->status, sizeof m->status, "out of memory");
 		disconnect(m);
@@ -282,7 +297,7 @@ top_model_sample(struct top_model *m)
 	m->t_cur = now_ns();
 	m->have_prev = m->samples > 0;
 	if (m->samples == 0) {
-		if (snapshot(&m->start, &m->cur) < 0) {
+		if (snapshot(&m->start, m->cur) < 0) {
 			snprintf(m->status, sizeof m->status, "out of memory");
 			disconnect(m);
 			return -ENOMEM;
@@ -528,7 +543,12 @@ cmp_rows(const void *pa, const void *pb, void *arg)
 int
 top_model_arrange(struct top_model *m)
 {
-	const struct shmet_values *v = &m->cur;
+	const struct shmet_values *v = m->cur;
+	const struct shmet_gauge_sample *samples;
+	size_t nsamples;
+	const uint64_t *cu, *pu;
+	const double *cd, *pd;
+	size_t cn, pn;
 	struct ctx c;
 	struct acc a;
 	size_t want, next_sample = 0;
@@ -539,7 +559,8 @@ top_model_arrange(struct top_model *m)
 		return 0;
 	nf = shmet_index_family_count(m->idx);
 	ns = shmet_index_series_count(m->idx);
-	want = (size_t)ns + v->nsamples + nf + 1;
+	nsamples = shmet_values_samples(v, &samples);
+	want = (size_t)ns + nsamples + nf + 1;
 	if (want > m->cap_rows) {
 		struct top_row *rows = realloc(m->rows, want * sizeof *rows);
 		uint32_t *order;
@@ -560,9 +581,10 @@ top_model_arrange(struct top_model *m)
 			return -ENOMEM;
 	}
 	c.m = m;
-	c.cur = (struct cells){ v->u, v->d, v->ncells };
-	c.prev = m->have_prev ? (struct cells){ m->prev.u, m->prev.d,
-						 m->prev.ncells }
+	cn = shmet_values_cells(v, &cu, &cd);
+	pn = shmet_values_cells(m->prev, &pu, &pd);
+	c.cur = (struct cells){ cu, cd, (uint32_t)cn };
+	c.prev = m->have_prev ? (struct cells){ pu, pd, (uint32_t)pn }
 			      : c.cur;
 	c.start = (struct cells){ m->start.u, m->start.d, m->start.ncells };
 	c.dt = top_model_interval(m);
@@ -589,8 +611,8 @@ top_model_arrange(struct top_model *m)
 
 			/* per-writer samples of this series come first in
 			 * v->samples (sorted by series, pid) */
-			while (next_sample < v->nsamples &&
-			       v->samples[next_sample].series < si)
+			while (next_sample < nsamples &&
+			       samples[next_sample].series < si)
 				next_sample++;
 			if (!m->match[si])
 				continue;
@@ -603,29 +625,31 @@ top_model_arrange(struct top_model *m)
 			} else if (per_writer) {
 				size_t j = next_sample;
 
-				for (; j < v->nsamples &&
-				       v->samples[j].series == si; j++) {
+				for (; j < nsamples &&
+				       samples[j].series == si; j++) {
 					if (m->fold) {
 						add_gauge(f->gauge_mode,
-							  v->samples[j].value,
+							  samples[j].value,
 							  &a);
 						continue;
 					}
 					reset_acc(&a, nb);
 					a.nseries = 1;
 					add_gauge(f->gauge_mode,
-						  v->samples[j].value, &a);
+						  samples[j].value, &a);
 					finish(&c, f, &a,
 					       new_row(m, fi, si,
-						       v->samples[j].pid));
+						       samples[j].pid));
 				}
 				if (j > next_sample)
 					a.nseries++;
 				continue;
 			} else {
-				if (!v->gauge_set[si])
+				double g;
+
+				if (!shmet_values_gauge(v, si, &g))
 					continue;       /* no sample */
-				add_gauge(f->gauge_mode, v->gauge[si], &a);
+				add_gauge(f->gauge_mode, g, &a);
 			}
 			a.nseries++;
 			if (!m->fold)

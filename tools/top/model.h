@@ -58,7 +58,7 @@ struct top_model {
 	struct shmet_index *idx;
 	char **names;                   /* per family: its sample name */
 	uint8_t *match;                 /* per series: the filter matches */
-	struct shmet_values cur, prev;
+	struct shmet_values *cur, *prev;        /* swapped each sample */
 	int have_prev;
 	struct top_snap start;
 	uint64_t t_cur, t_prev, t_start;        /* CLOCK_MONOTONIC ns */
