@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include <shmetrics/lock.h>
+#include <shmetrics/name.h>
 
 #include "reader-private.h"
 
@@ -182,7 +183,8 @@ shmet_reader_open(const char *name, struct shmet_reader **out, char *err,
 	r = calloc(1, sizeof *r);
 	if (!r)
 		return set_err(err, errlen, -ENOMEM, "out of memory");
-	r->fd = shm_open(name, O_RDONLY, 0);
+	/* name.h: a POSIX shm name or a file path on a tmpfs. */
+	r->fd = shmet_name_open(name, O_RDONLY, 0);
 	if (r->fd < 0) {
 		rc = -errno;
 		free(r);
