@@ -4,7 +4,8 @@
 set -eu
 packages="gcc g++ clang libclang-rt-14-dev meson ninja-build pkg-config
 	check liburcu-dev libcivetweb-dev libjansson-dev libdeflate-dev
-	zlib1g-dev libssl-dev libcrypt-dev openssl curl wrk valgrind prometheus prometheus-alertmanager python3
+	zlib1g-dev libssl-dev libcrypt-dev libyaml-dev openssl curl wrk valgrind prometheus prometheus-alertmanager
+	victoria-metrics systemd python3
 	python3-prometheus-client"
 missing=""
 for p in $packages; do
