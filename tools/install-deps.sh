@@ -6,7 +6,7 @@ packages="gcc g++ clang libclang-rt-14-dev meson ninja-build pkg-config
 	check liburcu-dev libcivetweb-dev libjansson-dev libdeflate-dev
 	zlib1g-dev libssl-dev libcrypt-dev libyaml-dev openssl curl wrk valgrind prometheus prometheus-alertmanager
 	victoria-metrics systemd python3
-	python3-prometheus-client"
+	python3-prometheus-client python3-yaml"
 missing=""
 for p in $packages; do
 	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
