@@ -10,12 +10,16 @@ into both (a Kubernetes emptyDir with medium: Memory).
 3. Liveness crosses namespaces: `shmetrics-ctl writers`, run in a third
    namespace, sees the writer's slot live (OFD locks are on the file).
 4. Stopping the writer leaves its counts in place.
+5. docs/kubernetes/sidecar.yaml says the same: both containers mount one
+   emptyDir with medium: Memory (the exporter read-only), and the
+   application's SHMETRICS_SEGMENT is the exporter's --segment, a path
+   on that volume.
 
 Needs root (unshare, mount); skipped (77) otherwise.  The test re-execs
 itself in a private mount namespace, so that its tmpfs mounts vanish with
 it.
 
-usage: containers.py BUILD_DIR
+usage: containers.py BUILD_DIR SOURCE_DIR
 """
 import os
 import socket
@@ -23,10 +27,12 @@ import subprocess
 import sys
 import tempfile
 
+import yaml
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Failures, curl, free_port, samples, value, wait_until  # noqa
 
-BUILD = sys.argv[1]
+BUILD, SOURCE = sys.argv[1], sys.argv[2]
 T = Failures()
 COUNT = 1000
 POSIX_NAME = "/shmet-e2e-ns-posix-%d" % os.getpid()
@@ -125,6 +131,27 @@ def run(shared):
         log.close()
 
 
+def check_manifest():
+    path = os.path.join(SOURCE, "docs", "kubernetes", "sidecar.yaml")
+    dep = yaml.safe_load(open(path))
+    pod = dep["spec"]["template"]["spec"]
+    vols = {v["name"]: v for v in pod["volumes"]}
+    app, exp = pod["containers"]
+    env = {e["name"]: e["value"] for e in app["env"]}
+    seg = env.get("SHMETRICS_SEGMENT", "")
+    args = exp["args"]
+    T.check(args[args.index("--segment") + 1] == seg,
+            "sidecar.yaml: exporter --segment is the app's segment")
+    for c in (app, exp):
+        m = [m for m in c["volumeMounts"]
+             if seg.startswith(m["mountPath"] + "/")]
+        T.check(len(m) == 1 and vols[m[0]["name"]]["emptyDir"].get(
+            "medium") == "Memory", "sidecar.yaml: %s mounts the segment's "
+            "memory volume" % c["name"])
+        T.check(bool(m and m[0].get("readOnly")) == (c is exp),
+                "sidecar.yaml: only the exporter's mount is read-only")
+
+
 def main():
     if os.environ.get("SHMETRICS_CONTAINERS_NS") != "1":
         if os.geteuid() != 0:
@@ -135,6 +162,7 @@ def main():
             ["unshare", "-m", "sh", "-c",
              "mount --make-rprivate / && exec \"$@\"", "sh",
              sys.executable, *sys.argv], env=env))
+    check_manifest()
     top = tempfile.mkdtemp(prefix="shmet-containers-")
     shared = os.path.join(top, "shared")
     os.mkdir(shared)
