@@ -1,8 +1,9 @@
 /*
- * HTTP Basic authentication against a file of "user:crypt-hash" lines
- * (crypt(3) hashes, e.g. from "openssl passwd -6").  The user table is
- * written once by auth_load() before the HTTP threads start, and only
- * read afterwards.
+ * HTTP Basic authentication against crypt(3) hashes: a file of
+ * "user:crypt-hash" lines (e.g. from "openssl passwd -6"), or the
+ * basic_auth_users of a web configuration file (webconfig.c, bcrypt).
+ * The user table is written once, by auth_load() or auth_add_user(),
+ * before the HTTP threads start, and only read afterwards.
  */
 #include "config.h"
 
@@ -173,11 +174,62 @@ auth_check(const char *h)
 	return ok && !nul;
 }
 
+/*
+ * Can crypt use hash as a setting and give back a string of its own
+ * length?  A hash it cannot use would refuse every password, silently.
+ */
+static int
+hash_usable(const char *hash)
+{
+	struct crypt_data *cd = calloc(1, sizeof *cd);
+	const char *out;
+	int ok;
+
+	if (!cd)
+		return 0;
+	out = crypt_rn("probe", hash, cd, sizeof *cd);
+	ok = out && strlen(out) == strlen(hash) &&
+	     strncmp(out, hash, kind_len(hash)) == 0;
+	free(cd);
+	return ok;
+}
+
+int
+auth_add_user(const char *name, const char *hash, char *why, size_t len)
+{
+	struct user *u;
+
+	if (nusers < 0)
+		nusers = 0;
+	if (!*name || strlen(name) >= sizeof users[0].name ||
+	    strchr(name, ':'))
+		return snprintf(why, len, "user name '%.64s' is empty, longer "
+				"than %zu bytes or has a ':'", name,
+				sizeof users[0].name - 1), -1;
+	if (hash[0] != '$' || !strchr(hash + 1, '$') ||
+	    strlen(hash) >= sizeof users[0].hash || !hash_usable(hash))
+		return snprintf(why, len, "user %s: '%.32s' is not a crypt(3) "
+				"hash that libxcrypt can check", name, hash),
+		       -1;
+	if (nusers == MAX_USERS)
+		return snprintf(why, len, "more than %d users", MAX_USERS),
+		       -1;
+	u = &users[nusers];
+	/* Lengths checked above. */
+	memcpy(u->name, name, strlen(name) + 1);
+	memcpy(u->hash, hash, strlen(hash) + 1);
+	u->kind = kind_of(hash);
+	if (kind_rep[u->kind] < 0)
+		kind_rep[u->kind] = nusers;
+	nusers++;
+	return 0;
+}
+
 int
 auth_load(const char *path)
 {
 	FILE *f = fopen(path, "r");
-	char line[512];
+	char line[512], why[200];
 	int lineno = 0;
 
 	if (!f) {
@@ -187,18 +239,14 @@ auth_load(const char *path)
 	}
 	nusers = 0;
 	while (fgets(line, sizeof line, f)) {
-		char *colon, *end;
+		char *colon;
 
 		lineno++;
 		line[strcspn(line, "\r\n")] = '\0';
 		if (line[0] == '\0' || line[0] == '#')
 			continue;
 		colon = strchr(line, ':');
-		end = colon ? colon + 1 : NULL;
-		if (!colon || colon == line || end[0] != '$' ||
-		    !strchr(end + 1, '$') ||
-		    colon - line >= (long)sizeof users[0].name ||
-		    strlen(end) >= sizeof users[0].hash || nusers == MAX_USERS) {
+		if (!colon || colon == line || colon[1] != '$') {
 			exporter_log("%s:%d: expected 'user:$id$salt$hash' "
 				     "(crypt(3), e.g. from 'openssl passwd -6')",
 				     path, lineno);
@@ -206,13 +254,13 @@ auth_load(const char *path)
 			return -1;
 		}
 		*colon = '\0';
-		/* Lengths checked above. */
-		memcpy(users[nusers].name, line, (size_t)(colon - line) + 1);
-		memcpy(users[nusers].hash, end, strlen(end) + 1);
-		users[nusers].kind = kind_of(end);
-		if (kind_rep[users[nusers].kind] < 0)
-			kind_rep[users[nusers].kind] = nusers;
-		nusers++;
+		if (auth_add_user(line, colon + 1, why, sizeof why) < 0) {
+			exporter_log("%s:%d: expected 'user:$id$salt$hash' "
+				     "(crypt(3), e.g. from 'openssl passwd "
+				     "-6'): %s", path, lineno, why);
+			fclose(f);
+			return -1;
+		}
 	}
 	fclose(f);
 	if (nusers == 0) {

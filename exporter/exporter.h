@@ -7,6 +7,7 @@
  *   negotiate.c    Accept and Accept-Encoding with q-values (RFC 9110)
  *   auth.c         HTTP Basic authentication against crypt(3) hashes
  *   tls.c          certificate and key merged into the PEM civetweb wants
+ *   webconfig.c    --web.config.file (exporter-toolkit YAML, libyaml)
  *   source.c       the RCU-published view of the segment and its refresher
  *   own-metrics.c  the exporter's own figures, as described families
  *   render.c       one page of one format from the current view
@@ -86,6 +87,9 @@ int negotiate_openmetrics(const char *accept);
 /* Load "user:crypt-hash" lines; 0 or -1 (logged). */
 int auth_load(const char *path);
 int auth_enabled(void);
+/* Add one user (turns authentication on); -1 with the reason in why if
+ * the name or hash is unusable (crypt cannot check it) or too long. */
+int auth_add_user(const char *name, const char *hash, char *why, size_t len);
 /* Does this Authorization header value (NULL: absent) name a configured
  * user and the right password?  1 if authentication is off. */
 int auth_check(const char *authorization);
@@ -94,6 +98,18 @@ int auth_check(const char *authorization);
  * or a temporary merge of cert and key (returns 1: unlink it once
  * loaded); -1 (logged) on error. */
 int tls_pem(const char *cert, const char *key, char *path, size_t len);
+
+/* webconfig.c: the exporter-toolkit web configuration file. */
+struct web_config {
+	int tls;                        /* cert_file and key_file given */
+	char cert_file[4096];
+	char key_file[4096];
+	int users;                      /* basic_auth_users added to auth.c */
+};
+/* Parse path, add its users to auth.c; 0, or -1 with "FILE:LINE: reason"
+ * in err. */
+int webconfig_load(const char *path, struct web_config *out, char *err,
+		   size_t errlen);
 
 /* source.c: the RCU-published view and the thread that refreshes it. */
 

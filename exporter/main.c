@@ -29,6 +29,7 @@ struct config {
 	int request_timeout_s;
 	const char *tls_cert, *tls_key;
 	const char *auth_file;
+	const char *web_config;
 };
 
 static struct config cfg = {
@@ -47,6 +48,10 @@ static const char usage[] =
 	"  --tls-key FILE          and this PEM key (default: in the cert)\n"
 	"  --basic-auth-file FILE  require HTTP Basic auth; lines "
 	"'user:crypt-hash'\n"
+	"  --web.config.file FILE  TLS and bcrypt basic_auth_users, in the "
+	"Prometheus\n"
+	"                          exporter-toolkit format (instead of the "
+	"three above)\n"
 	"  -h, --help, -V, --version\n";
 
 static int
@@ -60,6 +65,7 @@ parse_args(int argc, char **argv)
 		{ "tls-cert", required_argument, NULL, 'c' },
 		{ "tls-key", required_argument, NULL, 'k' },
 		{ "basic-auth-file", required_argument, NULL, 'a' },
+		{ "web.config.file", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -76,6 +82,7 @@ parse_args(int argc, char **argv)
 		case 'c': cfg.tls_cert = optarg; break;
 		case 'k': cfg.tls_key = optarg; break;
 		case 'a': cfg.auth_file = optarg; break;
+		case 'w': cfg.web_config = optarg; break;
 		case 'h': fputs(usage, stdout); exit(0);
 		case 'V':
 			printf("shmetrics-exporter %s (layout %u)\n",
@@ -91,6 +98,12 @@ parse_args(int argc, char **argv)
 	if (optind != argc) {
 		fprintf(stderr, "shmetrics-exporter: unexpected argument '%s'\n",
 			argv[optind]);
+		return -1;
+	}
+	if (cfg.web_config && (cfg.tls_cert || cfg.tls_key || cfg.auth_file)) {
+		fprintf(stderr, "shmetrics-exporter: --web.config.file "
+				"replaces --tls-cert, --tls-key and "
+				"--basic-auth-file: give one or the other\n");
 		return -1;
 	}
 	if (cfg.request_timeout_s < 1 || atoi(cfg.threads) < 1 ||
@@ -111,8 +124,9 @@ parse_args(int argc, char **argv)
 int
 main(int argc, char **argv)
 {
+	static struct web_config web;
 	struct server_config scfg;
-	char pem[300] = "", err[400];
+	char pem[300] = "", err[600];
 	const char *segment, *env = getenv(ENV_SEGMENT);
 	int tmp_pem = 0, sig, rc;
 	sigset_t set;
@@ -133,6 +147,16 @@ main(int argc, char **argv)
 				: DEFAULT_SEGMENT;
 	if (cfg.auth_file && auth_load(cfg.auth_file) < 0)
 		return 1;
+	if (cfg.web_config) {
+		if (webconfig_load(cfg.web_config, &web, err, sizeof err) < 0) {
+			exporter_log("invalid --web.config.file: %s", err);
+			return 1;
+		}
+		if (web.tls) {
+			cfg.tls_cert = web.cert_file;
+			cfg.tls_key = web.key_file;
+		}
+	}
 	if (cfg.tls_cert &&
 	    (tmp_pem = tls_pem(cfg.tls_cert, cfg.tls_key, pem, sizeof pem)) < 0)
 		return 1;

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include <shmetrics/layout.h>
+#include <shmetrics/name.h>
 #include <urcu/urcu-memb.h>
 #include <urcu/pointer.h>
 
@@ -170,7 +171,7 @@ static int
 segment_identity(dev_t *dev, ino_t *ino, off_t *size)
 {
 	struct stat st;
-	int fd = shm_open(segment_name, O_RDONLY, 0);
+	int fd = shmet_name_open(segment_name, O_RDONLY, 0);
 
 	if (fd < 0)
 		return -errno;
@@ -195,7 +196,7 @@ segment_being_created(void)
 {
 	struct shmet_seg_header hdr;
 	uint32_t init_state;
-	int fd = shm_open(segment_name, O_RDONLY, 0);
+	int fd = shmet_name_open(segment_name, O_RDONLY, 0);
 	ssize_t n;
 
 	if (fd < 0)

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include <shmetrics/lock.h>
+#include <shmetrics/name.h>
 
 #include "reader-private.h"
 
@@ -158,7 +159,7 @@ open_claim(const char *name)
 	if (strlen(name) + sizeof SHMET_CLAIM_SUFFIX > sizeof path)
 		return -1;
 	snprintf(path, sizeof path, "%s%s", name, SHMET_CLAIM_SUFFIX);
-	return shm_open(path, O_RDONLY | O_CLOEXEC, 0);
+	return shmet_name_open(path, O_RDONLY | O_CLOEXEC, 0);
 }
 
 /* reader_init, returning -ESTALE if the file shrinks while we read it. */
@@ -199,7 +200,8 @@ shmet_reader_open(const char *name, struct shmet_reader **out, char *err,
 	if (!r)
 		return set_err(err, errlen, -ENOMEM, "out of memory");
 	r->claim_fd = open_claim(name);
-	r->fd = shm_open(name, O_RDONLY, 0);
+	/* name.h: a POSIX shm name or a file path on a tmpfs. */
+	r->fd = shmet_name_open(name, O_RDONLY, 0);
 	if (r->fd < 0) {
 		rc = -errno;
 		free(r);

@@ -10,8 +10,11 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <shmetrics/name.h>
 
 #include "test-common.h"
 
@@ -97,6 +100,72 @@ START_TEST(test_open_bad_name_gives_safe_handles)
 	ck_assert_int_eq(shmet_histogram_new(&seg, &h, "h", "h", 2, b),
 			 -ENODEV);
 	shmet_histogram_observe(&h, 1e9);
+}
+END_TEST
+
+/*
+ * A name with a second '/' is a file on a tmpfs (include/shmetrics/name.h):
+ * created there with the mode asked for, read back through lib/ by the same
+ * name, and removed by shmet_unlink.  test_segment_name holds the path so
+ * that the readers of test-common.c open it.
+ */
+START_TEST(test_open_path_segment)
+{
+	struct shmet_options o = test_options();
+	struct shmet_segment seg;
+	struct shmet_counter c;
+	struct stat st;
+	char dir[40];
+
+	snprintf(dir, sizeof dir, "/dev/shm/shmet-path-%d", (int)getpid());
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	snprintf(test_segment_name, sizeof test_segment_name,
+		 "%s/metrics.seg", dir);
+	o.name = test_segment_name;
+	o.mode = 0640;
+	test_open(&seg, &o);
+	ck_assert_int_eq(stat(test_segment_name, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0640);
+	ck_assert_int_eq(shmet_counter_new(&seg, &c, "path_total", "h"), 0);
+	shmet_counter_add(&c, 7);
+	ck_assert_double_eq(test_counter("path_total", 0, NULL), 7);
+	shmet_close(&seg);
+	/* attached again by the same path: same object, same count */
+	test_open(&seg, &o);
+	ck_assert_int_eq(shmet_counter_new(&seg, &c, "path_total", "h"), 0);
+	shmet_counter_inc(&c);
+	ck_assert_double_eq(test_counter("path_total", 0, NULL), 8);
+	shmet_close(&seg);
+	ck_assert_int_eq(shmet_unlink(test_segment_name), 0);
+	ck_assert_int_eq(stat(test_segment_name, &st), -1);
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
+/* A path off tmpfs (here the build directory) is refused, and nothing is
+ * left behind; so are a path ending in '/' and a missing directory. */
+START_TEST(test_open_path_refusals)
+{
+	struct shmet_options o = test_options();
+	struct shmet_segment seg;
+	struct statfs sfs;
+	char cwd[200], path[256];
+
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+	ck_assert_int_eq(statfs(cwd, &sfs), 0);
+	if ((unsigned long)sfs.f_type != SHMET_TMPFS_MAGIC) {
+		snprintf(path, sizeof path, "%s/shmet-path-%d.seg", cwd,
+			 (int)getpid());
+		o.name = path;
+		ck_assert_int_eq(shmet_open(&seg, &o), -EXDEV);
+		ck_assert_ptr_nonnull(strstr(shmet_last_error(&seg),
+					     "not a file on a tmpfs"));
+		ck_assert_int_eq(access(path, F_OK), -1);
+	}
+	o.name = "/dev/shm/";
+	ck_assert_int_eq(shmet_open(&seg, &o), -EINVAL);
+	o.name = "/dev/shm/no-such-dir-shmet/seg";
+	ck_assert_int_eq(shmet_open(&seg, &o), -ENOENT);
 }
 END_TEST
 
@@ -1048,6 +1117,8 @@ TEST_SUITE(writer)
 	tcase_add_test(tc, test_open_mode_ignores_umask);
 	tcase_add_test(tc, test_open_env_overrides_default);
 	tcase_add_test(tc, test_open_bad_name_gives_safe_handles);
+	tcase_add_test(tc, test_open_path_segment);
+	tcase_add_test(tc, test_open_path_refusals);
 	tcase_add_test(tc, test_open_no_create_missing);
 	tcase_add_test(tc, test_open_foreign_segment);
 	tcase_add_test(tc, test_open_newer_version_refused);

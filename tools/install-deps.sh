@@ -4,8 +4,9 @@
 set -eu
 packages="gcc g++ clang libclang-rt-14-dev meson ninja-build pkg-config
 	check liburcu-dev libcivetweb-dev libjansson-dev libdeflate-dev
-	zlib1g-dev libssl-dev libcrypt-dev openssl curl wrk valgrind prometheus prometheus-alertmanager python3
-	python3-prometheus-client libncurses-dev tmux python3-dev
+	zlib1g-dev libssl-dev libcrypt-dev libyaml-dev openssl curl wrk valgrind
+	prometheus prometheus-alertmanager victoria-metrics systemd python3
+	python3-prometheus-client python3-yaml libncurses-dev tmux python3-dev
 	python3-pytest python3-flask gunicorn"
 missing=""
 for p in $packages; do

@@ -68,6 +68,7 @@
 
 #include "format.h"
 #include "lock.h"
+#include "name.h"
 
 
 #ifndef MAP_ANONYMOUS
@@ -259,11 +260,12 @@ shmet_impl_resolve_name(struct shmet_segment *seg, const char *name)
 	if (!name || !*name)
 		name = SHMET_DEFAULT_SEGMENT;
 	len = strlen(name);
-	if (name[0] != '/' || len < 2 || len >= sizeof seg->name ||
-	    strchr(name + 1, '/'))
+	/* name.h: "/name" is shm_open's, "/dir/file" a file on a tmpfs. */
+	if (shmet_name_check(name) < 0 || len >= sizeof seg->name)
 		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -EINVAL,
 				       "segment name '%.64s' must be '/' followed "
-				       "by up to 254 characters without '/'",
+				       "by up to 254 characters without '/', "
+				       "or an absolute file path on a tmpfs",
 				       name);
 	memcpy(seg->name, name, len + 1);
 	return 0;
@@ -416,6 +418,10 @@ shmet_impl_check_owner(struct shmet_segment *seg, mode_t mode)
 		rc = shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -errno,
 				     "cannot stat %s: %s", seg->name,
 				     strerror(errno));
+	else if (shmet_name_check_fd(seg->name, seg->fd) < 0)
+		rc = shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -EXDEV,
+				     "segment %s is not a file on a tmpfs: "
+				     "refusing to attach", seg->name);
 	else if (st.st_uid != geteuid())
 		rc = shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -EPERM,
 				     "segment %s belongs to uid %u, not to "
@@ -443,12 +449,25 @@ shmet_impl_open_fd(struct shmet_segment *seg, const struct shmet_options *o)
 
 	for (int tries = 0; tries < 100; tries++) {
 		if (!(o->flags & SHMET_OPEN_NO_CREATE)) {
-			seg->fd = shm_open(seg->name, O_RDWR | O_CREAT | O_EXCL,
-					   mode);
+			seg->fd = shmet_name_open(seg->name,
+						  O_RDWR | O_CREAT | O_EXCL,
+						  mode);
 			if (seg->fd >= 0) {
 				/* The umask must not narrow an explicit mode;
 				 * a group lets e.g. an unprivileged exporter
 				 * read the segment. */
+				int bad = shmet_name_check_fd(seg->name,
+							      seg->fd);
+
+				if (bad < 0) {
+					close(seg->fd);
+					shmet_name_unlink(seg->name);
+					seg->fd = -1;
+					return shmet_impl_fail(
+						seg, SHMET_IMPL_NO_REASON, bad,
+						"segment %s is not a file on "
+						"a tmpfs", seg->name);
+				}
 				if (fchmod(seg->fd, mode) < 0 ||
 				    ((o->flags & SHMET_OPEN_SET_GROUP) &&
 				     fchown(seg->fd, (uid_t)-1,
@@ -456,7 +475,7 @@ shmet_impl_open_fd(struct shmet_segment *seg, const struct shmet_options *o)
 					int rc = -errno;
 
 					close(seg->fd);
-					shm_unlink(seg->name);
+					shmet_name_unlink(seg->name);
 					seg->fd = -1;
 					return shmet_impl_fail(
 						seg, SHMET_IMPL_NO_REASON, rc,
@@ -469,7 +488,7 @@ shmet_impl_open_fd(struct shmet_segment *seg, const struct shmet_options *o)
 			if (errno != EEXIST)
 				break;
 		}
-		seg->fd = shm_open(seg->name, O_RDWR, 0);
+		seg->fd = shmet_name_open(seg->name, O_RDWR, 0);
 		if (seg->fd >= 0)
 			return shmet_impl_check_owner(seg, mode);
 		if (errno != ENOENT || (o->flags & SHMET_OPEN_NO_CREATE))
@@ -500,7 +519,7 @@ shmet_impl_open_claim(struct shmet_segment *seg)
 				       "claim file", seg->name);
 	memcpy(name, seg->name, len);
 	memcpy(name + len, SHMET_CLAIM_SUFFIX, sizeof SHMET_CLAIM_SUFFIX);
-	seg->claim_fd = shm_open(name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	seg->claim_fd = shmet_name_open(name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (seg->claim_fd < 0)
 		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -errno,
 				       "cannot open the claim file %s: %s",
@@ -1052,10 +1071,10 @@ shmet_unlink(const char *name)
 	rc = shmet_impl_resolve_name(&tmp, name);
 	if (rc < 0)
 		return rc;
-	rc = shm_unlink(tmp.name) < 0 ? -errno : 0;
+	rc = shmet_name_unlink(tmp.name) < 0 ? -errno : 0;
 	if (strlen(tmp.name) + sizeof SHMET_CLAIM_SUFFIX <= sizeof tmp.name) {
 		strcat(tmp.name, SHMET_CLAIM_SUFFIX);
-		shm_unlink(tmp.name);   /* may not exist: writers make it */
+		shmet_name_unlink(tmp.name);    /* may not exist: writers make it */
 	}
 	return rc;
 }

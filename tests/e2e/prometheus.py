@@ -184,7 +184,7 @@ def test_rules(prom):
             not r["lastEvaluation"].startswith("0001") for r in rules) \
             else None
     rules = wait_until(evaluated, 15, 0.5)
-    T.check(rules and len(rules) == 11, "11 rules evaluated")
+    T.check(rules and len(rules) == 18, "18 rules evaluated")
     for r in rules or []:
         T.check(r["health"] == "ok", "rule %s: %s %s" % (
             r.get("name"), r["health"], r.get("lastError")))
@@ -193,7 +193,11 @@ def test_rules(prom):
 def test_dashboard(prom):
     dash = json.load(open(os.path.join(SOURCE, "tools", "grafana",
                                        "shmetrics-dashboard.json")))
-    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    # $instance as Grafana sends it with "All" selected (allValue)
+    exprs = [t["expr"].replace("$instance", ".*")
+             for p in dash["panels"] for t in p["targets"]]
+    T.check([v["name"] for v in dash["templating"]["list"]] ==
+            ["datasource", "instance"], "dashboard variables")
     T.check(len(dash["panels"]) >= 24, "dashboard panels")
     for e in exprs:
         r = prom.get("/api/v1/query", query=e)

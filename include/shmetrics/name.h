@@ -1,0 +1,99 @@
+/*
+ * shmetrics segment names: what a name means and how to open it, shared
+ * by writers (include/shmetrics/writer-impl.h) and readers (lib/, the
+ * exporter, shmetrics-ctl), so that both sides always open the same
+ * object.
+ *
+ *   "/name"            a POSIX shared memory object (shm_open), which
+ *                      lives in the /dev/shm of the mount namespace
+ *   "/dir/.../file"    a name with a second '/' is a file path: a file on
+ *                      some tmpfs, opened with open(2).  A tmpfs directory
+ *                      mounted into two containers (a Kubernetes emptyDir
+ *                      with medium: Memory, a shared /run directory) lets
+ *                      a writer and an exporter that do not share /dev/shm
+ *                      share a segment.
+ *
+ * Both are opened as shm_open(3) does it: O_NOFOLLOW (a symbolic link
+ * planted at the name is refused) and O_CLOEXEC.  The writer also refuses
+ * a path that is not on a tmpfs (shmet_name_check_fd): a disk-backed file
+ * would be written back to disk, and an emptyDir without medium: Memory
+ * is exactly that mistake.
+ */
+#ifndef SHMETRICS_NAME_H
+#define SHMETRICS_NAME_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+/* Longest name, path or not (the writer keeps it in a char[256]). */
+#define SHMET_NAME_MAX 255
+
+/* tmpfs's f_type (<linux/magic.h>), without the kernel header. */
+#define SHMET_TMPFS_MAGIC 0x01021994
+
+/* 1 if name is a file path (it has a '/' after the first), else 0. */
+static inline int
+shmet_name_is_path(const char *name)
+{
+	return name[0] == '/' && strchr(name + 1, '/') != NULL;
+}
+
+/*
+ * 0 if name is a valid segment name: '/' then 1 to 254 characters; a
+ * path must not end in '/'.  -EINVAL otherwise.
+ */
+static inline int
+shmet_name_check(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (name[0] != '/' || len < 2 || len > SHMET_NAME_MAX ||
+	    name[len - 1] == '/')
+		return -EINVAL;
+	return 0;
+}
+
+/* open(2) or shm_open(3) of name: a descriptor, or -1 with errno set. */
+static inline int
+shmet_name_open(const char *name, int flags, mode_t mode)
+{
+	if (shmet_name_is_path(name))
+		return open(name, flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
+			    mode);
+	return shm_open(name, flags, mode);
+}
+
+/* unlink(2) or shm_unlink(3) of name: 0, or -1 with errno set. */
+static inline int
+shmet_name_unlink(const char *name)
+{
+	return shmet_name_is_path(name) ? unlink(name) : shm_unlink(name);
+}
+
+/*
+ * 0 if fd, opened from name, may hold a segment: a POSIX shm object
+ * always; a path only if it is a regular file on a tmpfs (-EXDEV
+ * otherwise, or -errno if fstatfs fails).
+ */
+static inline int
+shmet_name_check_fd(const char *name, int fd)
+{
+	struct statfs sfs;
+	struct stat st;
+
+	if (!shmet_name_is_path(name))
+		return 0;
+	if (fstatfs(fd, &sfs) < 0 || fstat(fd, &st) < 0)
+		return -errno;
+	if ((unsigned long)sfs.f_type != SHMET_TMPFS_MAGIC ||
+	    !S_ISREG(st.st_mode))
+		return -EXDEV;
+	return 0;
+}
+
+#endif /* SHMETRICS_NAME_H */

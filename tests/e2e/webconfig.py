@@ -1,0 +1,156 @@
+#!/usr/bin/python3
+"""--web.config.file: the Prometheus exporter-toolkit web configuration.
+
+1. A file with tls_server_config and bcrypt basic_auth_users (relative
+   paths, as the toolkit resolves them): HTTPS only, 401 without or with
+   wrong credentials, 200 with each user's password, through curl.
+2. Bad files are refused at start, exit 1, with FILE:LINE and the reason:
+   missing certificate, missing key_file, bad hash, non-bcrypt hash,
+   unknown key, a key the toolkit has but we do not, broken YAML, and the
+   file combined with the old flags.
+(Prometheus' own basic_auth/tls_config against such a file: fleet.py.)
+
+usage: webconfig.py BUILD_DIR
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import warnings
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Exporter, Failures, Writer, curl, free_port, value, samples  # noqa
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import crypt
+
+BUILD = sys.argv[1]
+SEGMENT = "/shmet-e2e-webconfig-%d" % os.getpid()
+EXPORTER = os.path.join(BUILD, "exporter", "shmetrics-exporter")
+T = Failures()
+
+
+def bcrypt(password, cost=4):
+    """A $2b$ hash (cost 4: the test stays fast; use 10+ in production)."""
+    return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH,
+                                              rounds=2 ** cost))
+
+
+def make_cert(d):
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-keyout", os.path.join(d, "server.key"),
+                    "-out", os.path.join(d, "server.crt"), "-days", "2",
+                    "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+
+
+def write(d, name, text):
+    path = os.path.join(d, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def refused(path, *extra):
+    """(exit code, stderr) of an exporter started with this file."""
+    r = subprocess.run([EXPORTER, "--segment", SEGMENT, "--listen",
+                        "127.0.0.1:%d" % free_port(), "--web.config.file",
+                        path, *extra], capture_output=True, text=True,
+                       timeout=10)
+    return r.returncode, r.stderr.strip()
+
+
+def test_good(d):
+    alice, bob = bcrypt("s3cret"), bcrypt("hunter2")
+    path = write(d, "web.yml", """# as node_exporter takes it
+tls_server_config:
+  cert_file: server.crt
+  key_file: server.key
+basic_auth_users:
+  alice: %s
+  bob: '%s'
+""" % (alice, bob))
+    w = Writer(BUILD, SEGMENT, 42)
+    exp = Exporter(BUILD, SEGMENT, "--web.config.file", path)
+    exp.scheme = "https"
+    ca = ["--cacert", os.path.join(d, "server.crt")]
+    try:
+        st, hdr, _ = curl(exp.url("/metrics"), *ca)
+        T.check(st == 401 and hdr.get("www-authenticate", "").startswith(
+            "Basic"), "no credentials: %r" % st)
+        st, _, _ = curl(exp.url("/metrics"), *ca, "-u", "alice:wrong")
+        T.check(st == 401, "wrong password: %r" % st)
+        st, _, _ = curl(exp.url("/metrics"), *ca, "-u", "carol:s3cret")
+        T.check(st == 401, "unknown user: %r" % st)
+        for user, pw in (("alice", "s3cret"), ("bob", "hunter2")):
+            st, _, body = curl(exp.url("/metrics"), *ca, "-u",
+                               "%s:%s" % (user, pw))
+            T.check(st == 200, "%s: status %r" % (user, st))
+            if st == 200:
+                smp = samples(body.decode())
+                T.check(value(smp, "e2e_events_total", kind="a") == 42,
+                        "%s: e2e_events_total %r" % (
+                            user, value(smp, "e2e_events_total", kind="a")))
+        st, _, _ = curl("http://127.0.0.1:%d/metrics" % exp.port)
+        T.check(st != 200, "plain HTTP answered %r" % st)
+        code, _ = exp.stop()
+        T.check(code == 0, "exporter exit %r" % code)
+    finally:
+        if exp.alive():
+            exp.stop()
+        w.stop()
+        subprocess.run([os.path.join(BUILD, "tools", "shmetrics-ctl"),
+                        "--segment", SEGMENT, "destroy"],
+                       capture_output=True)
+
+
+def test_bad(d):
+    good_hash = bcrypt("x")
+    cases = [
+        ("missing cert", "tls_server_config:\n  cert_file: nope.crt\n"
+         "  key_file: server.key\n", ":2: ", "nope.crt"),
+        ("missing key_file", "tls_server_config:\n"
+         "  cert_file: server.crt\n", ":2: ", "key_file is required"),
+        ("bad hash", "basic_auth_users:\n  alice: $2b$04$tooShort\n",
+         ":2: ", "not a bcrypt hash"),
+        ("sha-512 hash", "basic_auth_users:\n  alice: '%s'\n" %
+         crypt.crypt("x", crypt.METHOD_SHA512), ":2: ", "not a bcrypt"),
+        ("unknown key", "basic_auth_users:\n  alice: %s\nbasic_auth: x\n"
+         % good_hash, ":3: ", "unknown key 'basic_auth'"),
+        ("unknown tls key", "tls_server_config:\n  cert_file: server.crt"
+         "\n  key_file: server.key\n  certfile: x\n", ":4: ",
+         "unknown key 'certfile'"),
+        ("unsupported key", "tls_server_config:\n"
+         "  cert_file: server.crt\n  key_file: server.key\n"
+         "  client_ca_file: ca.crt\n", ":4: ", "not supported"),
+        ("duplicate user", "basic_auth_users:\n  a: %s\n  a: %s\n" %
+         (good_hash, good_hash), ":3: ", "duplicate key 'a'"),
+        ("broken YAML", "tls_server_config:\n  cert_file: [server.crt\n",
+         ":", "YAML"),
+        ("not a mapping", "- tls_server_config\n", ":1: ",
+         "expected a mapping"),
+    ]
+    for name, text, line, reason in cases:
+        path = write(d, "bad.yml", text)
+        code, err = refused(path)
+        T.check(code == 1 and (path + line) in err and reason in err,
+                "%s: exit %r, %r" % (name, code, err))
+        print("refused: %s: %s" % (name, err.split(": ", 2)[-1]))
+    code, err = refused(os.path.join(d, "absent.yml"))
+    T.check(code == 1 and "absent.yml" in err, "absent file: %r" % err)
+    code, err = refused(write(d, "ok.yml", ""), "--tls-cert",
+                        os.path.join(d, "server.crt"))
+    T.check(code == 2 and "replaces" in err, "with --tls-cert: %r" % err)
+
+
+def main():
+    with tempfile.TemporaryDirectory(prefix="shmet-webconfig-") as d:
+        make_cert(d)
+        test_bad(d)
+        test_good(d)
+    T.exit()
+
+
+main()
