@@ -13,21 +13,9 @@
  *     the header defines _GNU_SOURCE itself when it comes first).
  *
  * The header itself needs no feature macro and compiles as C11 -pedantic
- * and as C++17.  The design (segment format, protocols, trust model) is in
- * docs/DESIGN.md.
+ * and as C++17.
  *
- * Usage:
- *
- *	struct shmet_segment seg;
- *	struct shmet_family calls;
- *	struct shmet_counter c;
- *	const char *labels[] = { "campaign_id", "user_id" };
- *
- *	shmet_open(&seg, NULL);                  // create or attach "/shmetrics"
- *	shmet_counter_family(&seg, &calls, "campaign_calls_initiated_total",
- *			     "Total calls initiated", 2, labels);
- *	shmet_counter_labels(&calls, &c, SHMET_VALUES("abc123", "user456"));
- *	shmet_counter_inc(&c);                   // one relaxed atomic add
+ * README.md shows a first program; docs/DESIGN.md the whole design.
  *
  * Errors (registration, attach): functions return 0 or a negative errno and
  * ALWAYS fill their out-handle with something safe to use: a failed handle
@@ -97,7 +85,6 @@ extern "C" {
 #define SHMET_API extern
 #endif
 
-
 /* Capacities used when struct shmet_options leaves a field 0. */
 #define SHMET_DEFAULT_MAX_FAMILIES      1024u
 #define SHMET_DEFAULT_MAX_SERIES        131072u
@@ -127,31 +114,9 @@ struct shmet_options {
 	uint32_t group;                 /* gid, with SHMET_OPEN_SET_GROUP */
 };
 
-/* An attached segment.  Fields are private; keep its address stable. */
-struct shmet_segment {
-	int fd;                         /* O_RDWR; our slot's liveness lock */
-	int claim_fd;                   /* the owner-only claim file, or -1 */
-	uint32_t slot;                  /* writer slot, max_writers = fallback */
-	unsigned char *base;            /* whole segment, read-write */
-	size_t size;
-	struct shmet_seg_header *hdr;
-	SHMET_ATOMIC(uint64_t) *block;  /* our value block (own mapping) */
-	size_t block_size;
-	SHMET_ATOMIC(uint64_t) reserved; /* bytes of our block fallocated */
-	/*
-	 * Records this process built but lost a publication race with (see
-	 * writer-impl.h, "Spare records"), guarded by a try-lock.
-	 */
-	SHMET_ATOMIC(int) spare_busy;
-	uint32_t spare_series, spare_cell, spare_cells;
-	struct shmet_seg_str spare_blob;
-	uint32_t spare_family;
-	uint32_t flags;
-	int attached;
-	SHMET_ATOMIC(int) live_locked;  /* our liveness lock is held */
-	struct shmet_segment *next;     /* the process's fork list */
-	char name[256];
-};
+/* An attached segment (fields in shmetrics/inline-impl.h are private);
+ * keep its address stable. */
+struct shmet_segment;
 
 struct shmet_family {
 	struct shmet_segment *seg;
@@ -204,7 +169,7 @@ struct shmet_family_desc {
  * safe to register on: everything returns scratch handles.
  */
 SHMET_API int shmet_open(struct shmet_segment *seg,
-			     const struct shmet_options *opts);
+			 const struct shmet_options *opts);
 
 /*
  * Detach: release the writer slot (its counter cells keep counting in every
@@ -219,30 +184,28 @@ SHMET_API void shmet_close(struct shmet_segment *seg);
  */
 SHMET_API const char *shmet_last_error(const struct shmet_segment *seg);
 
-/* Unlink a segment by name (NULL: default).  Mappings stay valid. */
+/* Unlink a segment (and its claim file) by name (NULL: default). */
 SHMET_API int shmet_unlink(const char *name);
 
 /* Find or register a family; fam is always usable, see errors above. */
 SHMET_API int shmet_family_register(struct shmet_segment *seg,
-					const struct shmet_family_desc *desc,
-					struct shmet_family *fam);
+				    const struct shmet_family_desc *desc,
+				    struct shmet_family *fam);
 SHMET_API int shmet_counter_family(struct shmet_segment *seg,
-				       struct shmet_family *fam,
-				       const char *name, const char *help,
-				       uint32_t label_count,
-				       const char *const *label_names);
+				   struct shmet_family *fam, const char *name,
+				   const char *help, uint32_t label_count,
+				   const char *const *label_names);
 SHMET_API int shmet_gauge_family(struct shmet_segment *seg,
+				 struct shmet_family *fam, const char *name,
+				 const char *help, uint32_t gauge_mode,
+				 uint32_t label_count,
+				 const char *const *label_names);
+SHMET_API int shmet_histogram_family(struct shmet_segment *seg,
 				     struct shmet_family *fam,
 				     const char *name, const char *help,
-				     uint32_t gauge_mode, uint32_t label_count,
+				     uint32_t bound_count, const double *bounds,
+				     uint32_t label_count,
 				     const char *const *label_names);
-SHMET_API int shmet_histogram_family(struct shmet_segment *seg,
-					 struct shmet_family *fam,
-					 const char *name, const char *help,
-					 uint32_t bound_count,
-					 const double *bounds,
-					 uint32_t label_count,
-					 const char *const *label_names);
 
 /*
  * Find or create the series of fam with these label values (count must be
@@ -251,16 +214,14 @@ SHMET_API int shmet_histogram_family(struct shmet_segment *seg,
  * usable; on failure it records into a scratch cell.
  */
 SHMET_API int shmet_counter_labels(const struct shmet_family *fam,
-				       struct shmet_counter *out,
-				       uint32_t count,
-				       const char *const *values);
+				   struct shmet_counter *out, uint32_t count,
+				   const char *const *values);
 SHMET_API int shmet_gauge_labels(const struct shmet_family *fam,
-				     struct shmet_gauge *out, uint32_t count,
-				     const char *const *values);
+				 struct shmet_gauge *out, uint32_t count,
+				 const char *const *values);
 SHMET_API int shmet_histogram_labels(const struct shmet_family *fam,
-					 struct shmet_histogram *out,
-					 uint32_t count,
-					 const char *const *values);
+				     struct shmet_histogram *out,
+				     uint32_t count, const char *const *values);
 
 /* Label values as (count, array) from a list of strings (C only). */
 #define SHMET_VALUES(...) \
@@ -269,16 +230,15 @@ SHMET_API int shmet_histogram_labels(const struct shmet_family *fam,
 
 /* Zero-label families: register and resolve the single series in one call. */
 SHMET_API int shmet_counter_new(struct shmet_segment *seg,
-				    struct shmet_counter *out,
-				    const char *name, const char *help);
+				struct shmet_counter *out, const char *name,
+				const char *help);
 SHMET_API int shmet_gauge_new(struct shmet_segment *seg,
-				  struct shmet_gauge *out, const char *name,
-				  const char *help, uint32_t gauge_mode);
+			      struct shmet_gauge *out, const char *name,
+			      const char *help, uint32_t gauge_mode);
 SHMET_API int shmet_histogram_new(struct shmet_segment *seg,
-				      struct shmet_histogram *out,
-				      const char *name, const char *help,
-				      uint32_t bound_count,
-				      const double *bounds);
+				  struct shmet_histogram *out,
+				  const char *name, const char *help,
+				  uint32_t bound_count, const double *bounds);
 
 /*
  * Declare a collector: a named group of families that the application
@@ -293,25 +253,21 @@ SHMET_API int shmet_collector_register(struct shmet_segment *seg,
 
 /* Bucket bound helpers: fill out[0..count) and return count (0 if invalid). */
 SHMET_API uint32_t shmet_linear_bounds(double start, double width,
-					   uint32_t count, double *out);
+				       uint32_t count, double *out);
 SHMET_API uint32_t shmet_exponential_bounds(double start, double factor,
-						uint32_t count, double *out);
+					    uint32_t count, double *out);
 
 /*
  * Hot path.  Each is wait-free (integer ops, set) or lock-free (float adds:
- * a CAS loop on a cell that only this process writes, so it retries only
- * when two threads of this process race on one series).  No syscall, lock,
+ * a CAS loop on a cell that only this process writes).  No syscall, lock,
  * allocation or error branch.  Every cell access is relaxed: a cell is an
- * independent quantity (a monotonic count, a last value); readers need
- * atomicity, not ordering between cells.  A scrape is not a consistent
- * cut: a histogram's sum may lag its buckets by the observations in
- * flight; its count is derived from the buckets, so those always agree.
+ * independent quantity; readers need atomicity, not ordering between
+ * cells (docs/DESIGN.md, "Memory ordering").
  *
  * Non-finite values: a counter ignores increments that are negative, NaN
- * or infinite (a counter never goes backwards and never sticks at +Inf).
- * A histogram counts every observation in its bucket (NaN and +Inf in the
- * +Inf bucket, -Inf in the first) but adds only finite values to its sum,
- * so the sum is always a number.  Gauges store any double.
+ * or infinite; a histogram counts every observation in its bucket (NaN and
+ * +Inf in +Inf, -Inf in the first) but adds only finite values to its
+ * sum.  Gauges store any double.
  */
 
 /* Timing on CLOCK_MONOTONIC (vDSO: no syscall). */
@@ -319,43 +275,7 @@ SHMET_API uint64_t shmet_now_ns(void);
 /* Seconds since the Unix epoch, as Python's set_to_current_time(). */
 SHMET_API void shmet_gauge_set_to_current_time(const struct shmet_gauge *g);
 
-static inline uint64_t
-shmet_impl_dbits(double d)
-{
-	uint64_t u;
-
-	memcpy(&u, &d, sizeof u);
-	return u;
-}
-
-static inline double
-shmet_impl_bitsd(uint64_t u)
-{
-	double d;
-
-	memcpy(&d, &u, sizeof d);
-	return d;
-}
-
-/* v if finite, else 0 (a select, not a branch). */
-static inline double
-shmet_impl_finite_or_zero(double v)
-{
-	return v - v == 0.0 ? v : 0.0;
-}
-
-static inline void
-shmet_impl_add_double(SHMET_ATOMIC(uint64_t) *cell, double v)
-{
-	/* Relaxed: a cell orders nothing; the CAS only needs atomicity
-	 * against other threads of this process. */
-	uint64_t old = SHMET_AT(load_explicit)(cell, SHMET_MO(relaxed));
-
-	while (!SHMET_AT(compare_exchange_weak_explicit)(
-		cell, &old, shmet_impl_dbits(shmet_impl_bitsd(old) + v),
-		SHMET_MO(relaxed), SHMET_MO(relaxed)))
-		;
-}
+#include "shmetrics/inline-impl.h"
 
 static inline void
 shmet_counter_inc(const struct shmet_counter *c)
@@ -377,18 +297,6 @@ shmet_counter_add_double(const struct shmet_counter *c, double v)
 	/* A clamp, not a branch: NaN, infinities and negatives add 0. */
 	shmet_impl_add_double(&c->cell[1],
 			      v > 0.0 ? shmet_impl_finite_or_zero(v) : 0.0);
-}
-
-static inline void
-shmet_impl_gauge_stamp(const struct shmet_gauge *g)
-{
-	uint64_t stamp = 1;
-
-	if (g->timed)           /* fixed per handle: perfectly predicted */
-		stamp = shmet_now_ns() + 1;
-	/* Relaxed: value and stamp are independent atomics; a reader may
-	 * pair a value with the previous stamp. */
-	SHMET_AT(store_explicit)(&g->cell[1], stamp, SHMET_MO(relaxed));
 }
 
 static inline void
@@ -455,24 +363,10 @@ shmet_histogram_observe_since(const struct shmet_histogram *h,
 
 /*
  * Scoped timer: SHMET_TIME(&hist) { ... } observes the block's duration in
- * seconds once, however the block is left: at its end, or by break,
- * return or goto (as Python's `with` runs __exit__ on every exit,
- * exceptions included).  This needs GCC's or Clang's cleanup attribute;
- * elsewhere (and in C++, where RAII is the idiom) only the normal end of
- * the block observes.  longjmp out of the block skips the observation.
+ * seconds once, however the block is left (end, break, return, goto), as
+ * Python's `with` does; GCC's or Clang's cleanup attribute does it.  In
+ * C++ or elsewhere only the normal end observes; longjmp never does.
  */
-struct shmet_impl_timer {
-	const struct shmet_histogram *h;
-	uint64_t t0;
-	int once;
-};
-
-static inline void
-shmet_impl_timer_end(struct shmet_impl_timer *t)
-{
-	shmet_histogram_observe_since(t->h, t->t0);
-}
-
 #if defined(__GNUC__) && !defined(__cplusplus)
 #define SHMET_TIME(hist) \
 	for (struct shmet_impl_timer shmet_impl_timer_ \

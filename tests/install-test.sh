@@ -8,7 +8,7 @@ trap 'rm -rf "$tmp"' EXIT
 meson install -C "$build" --destdir "$tmp" --no-rebuild >/dev/null
 pc=$(dirname "$(find "$tmp" -name shmetrics.pc | head -1)")
 [ -n "$pc" ] || { echo "shmetrics.pc not installed"; exit 1; }
-for h in shmetrics.h shmetrics/layout.h shmetrics/format.h \
+for h in shmetrics.h shmetrics/layout.h shmetrics/format.h shmetrics/inline-impl.h \
 	shmetrics/lock.h shmetrics/writer-impl.h shmetrics-collectors.h \
 	shmetrics-reader.h; do
 	[ -n "$(find "$tmp" -path "*/include/$h")" ] || { echo "missing $h"; exit 1; }
