@@ -1391,6 +1391,25 @@ shmet_impl_resolve_family(struct shmet_segment *seg, uint32_t id,
 }
 
 /*
+ * Publish record id in an empty index slot (*v is 0): true if it is in.
+ * False if another process won the slot; *v is then the winner's entry.
+ */
+static int
+shmet_impl_publish(struct shmet_segment *seg, SHMET_ATOMIC(uint32_t) *slot,
+		   uint32_t *v, uint32_t id)
+{
+	/* Release: publishes the record's contents, written before; acquire
+	 * on failure: the winner's record is complete when we compare it. */
+	if (!SHMET_AT(compare_exchange_strong_explicit)(
+		    slot, v, id + 1, SHMET_MO(release), SHMET_MO(acquire)))
+		return 0;
+	/* Release: a reader that sees the new generation finds the record. */
+	SHMET_AT(fetch_add_explicit)(&seg->hdr->generation, 1,
+				     SHMET_MO(release));
+	return 1;
+}
+
+/*
  * Find the family (or collector) record named d->name, or build and
  * publish one from d: lock-free, racing registrations of one name get one
  * record.  *id is the record; -EEXIST if the name has another shape.
@@ -1423,15 +1442,7 @@ shmet_impl_register(struct shmet_segment *seg,
 				if (rc < 0)
 					return rc;
 			}
-			/* Release: publishes the record built above. */
-			if (SHMET_AT(compare_exchange_strong_explicit)(
-				    &index[i], &v, mine + 1,
-				    SHMET_MO(release), SHMET_MO(acquire))) {
-				/* Release: a reader that sees the new
-				 * generation finds the record. */
-				SHMET_AT(fetch_add_explicit)(
-					&seg->hdr->generation, 1,
-					SHMET_MO(release));
+			if (shmet_impl_publish(seg, &index[i], &v, mine)) {
 				*id = mine;
 				return 0;
 			}
@@ -1864,15 +1875,7 @@ shmet_impl_series(const struct shmet_family *fam, uint32_t n,
 					return rc;
 				}
 			}
-			/* Release: publishes the record built above. */
-			if (SHMET_AT(compare_exchange_strong_explicit)(
-				    &index[i], &v, mine + 1,
-				    SHMET_MO(release), SHMET_MO(acquire))) {
-				/* Release: a reader that sees the new
-				 * generation finds the record. */
-				SHMET_AT(fetch_add_explicit)(
-					&seg->hdr->generation, 1,
-					SHMET_MO(release));
+			if (shmet_impl_publish(seg, &index[i], &v, mine)) {
 				*cell = table[mine].first_cell;
 				return 0;
 			}

@@ -32,7 +32,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Exporter, Failures, ctl, curl, free_port, samples, wait_until  # noqa
+from harness import (ctl, curl, Exporter, Failures, free_port, Proc, read_status, samples, wait_until)  # noqa
 
 BUILD, SOURCE, MODE = sys.argv[1], sys.argv[2], sys.argv[3]
 SEGMENT = "/shmet-e2e-alerts-%d" % os.getpid()
@@ -73,22 +73,6 @@ def get_json(port, path, **params):
         return None
 
 
-class Proc:
-    """A background process whose output goes to a log file."""
-
-    def __init__(self, cmd, log):
-        self.log = open(log, "wb")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 def rules_copy(workdir, short_for):
@@ -144,12 +128,6 @@ def start_fleet(workdir, *args):
     return p
 
 
-def read_status(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
 
 
 def alerts(prom):

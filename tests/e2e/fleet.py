@@ -33,7 +33,7 @@ import warnings
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Exporter, Failures, ctl, free_port, wait_until  # noqa
+from harness import (ctl, Exporter, Failures, free_port, make_cert, Proc, read_status, wait_until)  # noqa
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -46,22 +46,6 @@ PASSWORD = "scrape-s3cret"
 T = Failures()
 
 
-class Proc:
-    """A background process whose output goes to a log file."""
-
-    def __init__(self, cmd, log):
-        self.log = open(log, "wb")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 def get_json(port, path, **params):
@@ -84,21 +68,10 @@ def query(port, expr):
             for s in r["data"]["result"]}
 
 
-def read_status(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
 
 
 def web_config(d):
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
-                    "-nodes", "-keyout", os.path.join(d, "server.key"),
-                    "-out", os.path.join(d, "server.crt"), "-days", "2",
-                    "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True)
+    make_cert(d)
     # cost 4 keeps scrapes cheap here; use 10 or more in production
     h = crypt.crypt(PASSWORD, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))
     with open(os.path.join(d, "web.yml"), "w") as f:

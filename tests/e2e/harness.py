@@ -3,6 +3,7 @@
 Everything listens on 127.0.0.1 only, on ports the kernel picks; every
 process a test starts is stopped by the test.
 """
+import json
 import os
 import signal
 import socket
@@ -158,3 +159,40 @@ def ctl(build, segment, *args):
     return subprocess.run([os.path.join(build, "tools", "shmetrics-ctl"),
                            "--segment", segment, *args],
                           capture_output=True, text=True)
+
+
+class Proc:
+    """A background process whose output goes to a log file."""
+
+    def __init__(self, cmd, log):
+        self.log = open(log, "wb")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def read_status(path):
+    """The demo fleet's --status file, or None while it is being written."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def make_cert(d):
+    """A self-signed certificate for 127.0.0.1: server.crt, server.key."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-keyout", os.path.join(d, "server.key"),
+                    "-out", os.path.join(d, "server.crt"), "-days", "2",
+                    "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)

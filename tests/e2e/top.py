@@ -30,7 +30,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Failures, Writer, ctl, samples, wait_until  # noqa
+from harness import (ctl, Failures, read_status, samples, wait_until, Writer)  # noqa
 
 BUILD = sys.argv[1]
 TOP = os.path.join(BUILD, "tools", "shmetrics-top")
@@ -218,12 +218,6 @@ class Tmux:
         subprocess.run(self.base + ["kill-server"], capture_output=True)
 
 
-def read_status(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
 
 
 def held_status(fleet, path):

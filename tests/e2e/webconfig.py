@@ -19,7 +19,7 @@ import tempfile
 import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Exporter, Failures, Writer, curl, free_port, value, samples  # noqa
+from harness import (curl, Exporter, Failures, free_port, make_cert, samples, value, Writer)  # noqa
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -36,14 +36,6 @@ def bcrypt(password, cost=4):
     return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH,
                                               rounds=2 ** cost))
 
-
-def make_cert(d):
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
-                    "-nodes", "-keyout", os.path.join(d, "server.key"),
-                    "-out", os.path.join(d, "server.crt"), "-days", "2",
-                    "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True)
 
 
 def write(d, name, text):
