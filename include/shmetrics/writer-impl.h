@@ -1824,7 +1824,7 @@ shmet_impl_series(const struct shmet_family *fam, uint32_t n,
 		  const char *const *values, uint32_t *cell)
 {
 	struct shmet_segment *seg = fam->seg;
-	size_t lens[SHMET_MAX_LABELS] = { 0 };
+	size_t lens[SHMET_MAX_LABELS];    /* [0, n) filled below */
 	uint32_t mask, mine = UINT32_MAX;
 	SHMET_ATOMIC(uint32_t) *index;
 	struct shmet_seg_series *table;
