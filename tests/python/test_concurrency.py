@@ -48,6 +48,18 @@ def test_eight_forked_processes_exact_totals(segment):
     assert value('forked_seconds_bucket', {'le': '1.0'}) == PROCS * 667
 
 
+def test_sum_gauge_keeps_exited_children(segment):
+    """16 children, one after another, each set a 'sum' gauge to 1 and
+    exit: their slots are reused, and each takeover folds the dead
+    child's value into the segment's retired block, so the sum is 16 (as
+    prometheus_client's multiprocess 'sum' keeps dead processes)."""
+    g = shmetrics.Gauge('seq_children', 'h', multiprocess_mode='sum')
+
+    for _ in range(16):
+        _wait_all([_fork(lambda: g.set(1))])
+    assert value('seq_children') == 16
+
+
 def test_fork_after_registration_gets_own_slot(segment):
     c = shmetrics.Counter('after', 'h')
     c.inc(5)
