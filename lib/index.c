@@ -139,14 +139,17 @@ load_family(const struct shmet_reader *r, struct arena *a, uint32_t id,
 	out->label_names = copy_blob(r, a, f.label_names, f.label_count, 1);
 	out->bounds = copy_bounds(r, a, &f);
 	if (!valid_name(out->name, 1) || !out->help.ptr || !out->unit.ptr ||
-	    (out->unit.len > 0 && !valid_name(out->unit, 0)) ||
+	    !shmet_seg_unit_valid(out->name.ptr, out->name.len, out->unit.ptr,
+				  out->unit.len, f.type) ||
+	    shmet_seg_name_reserved(out->name.ptr, out->name.len) ||
 	    !out->label_names || !out->bounds)
 		return -1;
 	/* Labels a page cannot carry: reserved or twice in one family. */
 	for (uint32_t i = 0; i < f.label_count; i++) {
 		const struct shmet_str *l = &out->label_names[i];
 
-		if (shmet_seg_label_name_reserved(f.type, l->ptr, l->len))
+		if (shmet_seg_label_name_reserved(f.type, f.gauge_mode, l->ptr,
+						  l->len))
 			return -1;
 		for (uint32_t j = 0; j < i; j++)
 			if (cmp_str(*l, out->label_names[j]) == 0)

@@ -138,11 +138,19 @@ reader_init(struct shmet_reader *r, const void *base, size_t size,
 {
 	r->base = base;
 	r->size = size;
+	snprintf(r->name, sizeof r->name, "%s", what);
+	memset(&r->hdr, 0, sizeof r->hdr);
+	/* Acquire before copying: pairs with the creator's release of
+	 * init_state, so a ready header is copied whole. */
+	if (size >= SHMET_HEADER_SIZE &&
+	    atomic_load_explicit(&((const struct shmet_seg_header *)base)
+					  ->init_state,
+				 memory_order_acquire) != SHMET_INIT_READY &&
+	    ((const struct shmet_seg_header *)base)->magic == SHMET_MAGIC)
+		return set_err(err, errlen, -EAGAIN,
+			       "%s: segment is not initialised yet", what);
 	if (size >= SHMET_HEADER_SIZE)
 		copy_header(&r->hdr, base);
-	else
-		memset(&r->hdr, 0, sizeof r->hdr);
-	snprintf(r->name, sizeof r->name, "%s", what);
 	return validate_header(&r->hdr, base, size, what, err, errlen);
 }
 
@@ -199,9 +207,9 @@ shmet_reader_open(const char *name, struct shmet_reader **out, char *err,
 	r = calloc(1, sizeof *r);
 	if (!r)
 		return set_err(err, errlen, -ENOMEM, "out of memory");
-	r->claim_fd = open_claim(name);
 	/* name.h: a POSIX shm name or a file path on a tmpfs. */
 	r->fd = shmet_name_open(name, O_RDONLY, 0);
+	r->claim_fd = r->fd >= 0 ? open_claim(name) : -1;
 	if (r->fd < 0) {
 		rc = -errno;
 		free(r);

@@ -175,8 +175,8 @@ has_data(const struct used_block *ub, uint32_t cell)
  * through the mapping would allocate a tmpfs page, or raise SIGBUS when
  * tmpfs is full.  SEEK_DATA tells them apart without touching them, and
  * bounds a scrape's cost by the pages writers really wrote, whatever the
- * headers claim.  Relaxed: the cache orders nothing; a stale read only
- * leaves a new page out of one more scrape.
+ * headers claim.  The bits are set with relaxed atomic ORs, published
+ * by the release store of the time.
  */
 static const _Atomic uint8_t *
 data_pages(const struct shmet_reader *r, uint32_t b, uint32_t ncells,
@@ -186,8 +186,10 @@ data_pages(const struct shmet_reader *r, uint32_t b, uint32_t ncells,
 	off_t start = (off_t)(r->hdr.values_off +
 			      (uint64_t)b * r->hdr.block_stride);
 	off_t end = start + (off_t)shmet_seg_align(8ull * ncells, SHMET_PAGE);
+	/* Acquire: pairs with the release below, so bits set by the scan
+	 * that stamped this time are seen with it. */
 	uint64_t checked = atomic_load_explicit(&r->data_checked[b],
-						memory_order_relaxed);
+						memory_order_acquire);
 	off_t o = start;
 
 	if (checked && now - checked < DATA_CACHE_NS)
@@ -207,7 +209,8 @@ data_pages(const struct shmet_reader *r, uint32_t b, uint32_t ncells,
 						 memory_order_relaxed);
 		o = h;
 	}
-	atomic_store_explicit(&r->data_checked[b], now, memory_order_relaxed);
+	/* Release: the bits set above before the time that vouches for them. */
+	atomic_store_explicit(&r->data_checked[b], now, memory_order_release);
 	return bits;
 }
 
@@ -530,6 +533,20 @@ shmet_values_collect(const struct shmet_reader *r,
 	/* Renderers walk samples in series order, pids ascending. */
 	if (v->nsamples > 1)
 		qsort(v->samples, v->nsamples, sizeof *v->samples, cmp_sample);
+	/*
+	 * One sample per pid: two slots can carry one pid (a reused pid, or
+	 * pid 1 of two containers), and one pid label twice on a series
+	 * would make the page invalid.  One of them is kept.
+	 */
+	if (v->nsamples > 1) {
+		size_t kept = 1;
+
+		for (size_t i = 1; i < v->nsamples; i++)
+			if (v->samples[i].series != v->samples[kept - 1].series ||
+			    v->samples[i].pid != v->samples[kept - 1].pid)
+				v->samples[kept++] = v->samples[i];
+		v->nsamples = kept;
+	}
 	return rc;
 }
 

@@ -533,10 +533,20 @@ END_TEST
 
 START_TEST(test_reserved_names)
 {
+	static const char *const pid[] = { "pid" };
 	struct shmet_segment seg;
 	struct shmet_counter c;
+	struct shmet_family f;
 
 	test_open(&seg, NULL);
+	/* the per-writer modes add a pid label themselves */
+	ck_assert_int_eq(shmet_gauge_family(&seg, &f, "per_pid", "p",
+					    SHMET_GAUGE_ALL, 1, pid), -EINVAL);
+	ck_assert_int_eq(shmet_gauge_family(&seg, &f, "per_pid", "p",
+					    SHMET_GAUGE_LIVEALL, 1, pid),
+			 -EINVAL);
+	ck_assert_int_eq(shmet_gauge_family(&seg, &f, "sum_pid", "p",
+					    SHMET_GAUGE_SUM, 1, pid), 0);
 	ck_assert_int_eq(shmet_counter_new(&seg, &c, "process_cpu_seconds",
 					   "x"), -EEXIST);
 	ck_assert_int_eq(shmet_counter_new(&seg, &c, "shmetrics_renders",

@@ -277,15 +277,20 @@ shmet_seg_str_is(const char *s, size_t len, const char *lit)
 }
 
 /*
- * Label names a family of this type may not use, beyond the "__" prefix:
- * "quantile" (summaries) everywhere, "le" on histograms (the exposition
- * adds it).
+ * Label names a family of this type and gauge mode may not use, beyond
+ * the "__" prefix: "quantile" (summaries) everywhere, "le" on histograms
+ * and "pid" on gauges of the per-writer modes (the exposition adds them).
  */
 static inline int
-shmet_seg_label_name_reserved(uint32_t type, const char *s, size_t len)
+shmet_seg_label_name_reserved(uint32_t type, uint32_t gauge_mode,
+			      const char *s, size_t len)
 {
 	return shmet_seg_str_is(s, len, "quantile") ||
-	       (type == SHMET_TYPE_HISTOGRAM && shmet_seg_str_is(s, len, "le"));
+	       (type == SHMET_TYPE_HISTOGRAM && shmet_seg_str_is(s, len, "le")) ||
+	       (type == SHMET_TYPE_GAUGE &&
+		(gauge_mode == SHMET_GAUGE_ALL ||
+		 gauge_mode == SHMET_GAUGE_LIVEALL) &&
+		shmet_seg_str_is(s, len, "pid"));
 }
 
 static inline int

@@ -31,6 +31,7 @@ struct shmet_segment {
 	uint32_t spare_family;
 	uint32_t flags;
 	int attached;
+	int owner_pid;                  /* the process that took the slot */
 	SHMET_ATOMIC(int) live_locked;  /* our liveness lock is held */
 	struct shmet_segment *next;     /* the process's fork list */
 	char name[256];

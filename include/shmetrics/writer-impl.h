@@ -686,53 +686,65 @@ shmet_impl_reset_gauges(struct shmet_segment *seg)
 	shmet_impl_cell *retired =
 		(shmet_impl_cell *)(void *)(seg->base + retired_off);
 	int lock_fd = seg->claim_fd >= 0 ? seg->claim_fd : seg->fd;
+	/* Relaxed: process-local; map_block reserved this far. */
+	uint64_t reserved = SHMET_AT(load_explicit)(&seg->reserved,
+						    SHMET_MO(relaxed));
 	struct flock fl;
-	int locked;
+	int locked = 0;
 	/*
-	 * Acquire is not needed for safety (each record is bounds-checked
-	 * and a record being filled is at worst zeroed in our own, still
-	 * unused block); it keeps records published before the cursor we
-	 * read visible, so that their gauges are reset.
+	 * Relaxed: records allocated after this load belong to registrations
+	 * still running; their cells in our block are zero (never written by
+	 * the dead owner), so they need no reset.  Every record is
+	 * bounds-checked below.
 	 */
 	uint32_t nseries = SHMET_AT(load_explicit)(&seg->hdr->series_used,
-						   SHMET_MO(acquire));
+						   SHMET_MO(relaxed));
 
 	if (nseries > h->max_series)
 		nseries = h->max_series;
-	/* Waits only for another takeover's fold (a short slow path). */
-	locked = shmet_seg_lock_op(lock_fd, SHMET_LOCK_RETIRE, F_WRLCK,
-				   F_OFD_SETLKW, &fl) == 0;
+	/*
+	 * Reserve the retired cells up to what we reserved of our block
+	 * (one call, before the lock), then take the retire lock: another
+	 * takeover holds it only while it folds, but a stopped process could
+	 * hold it forever, so wait at most about a second and fold nothing
+	 * (counted) rather than block the application or a fork child.
+	 */
+	if (reserved > 0 &&
+	    posix_fallocate(seg->fd, (off_t)retired_off, (off_t)reserved) == 0)
+		for (int tries = 0; tries < 1000 && !locked; tries++) {
+			locked = shmet_seg_lock_op(lock_fd, SHMET_LOCK_RETIRE,
+						   F_WRLCK, F_OFD_SETLK,
+						   &fl) == 0;
+			if (!locked)
+				shmet_impl_sleep_ms(1);
+		}
+	if (!locked && reserved > 0)
+		shmet_impl_count(seg, SHMET_FAIL_NO_MEMORY);
 	for (uint32_t i = 0; i < nseries; i++) {
 		const struct shmet_seg_series *s = &series[i];
 		uint32_t c = s->first_cell, mode;
-		uint64_t stamp;
+		uint64_t stamp, bits;
 
+		/* Cells past our reservation were never written: leave
+		 * them alone (touching one would fault in a tmpfs page). */
 		if (s->family >= h->max_families ||
 		    fams[s->family].type != SHMET_TYPE_GAUGE ||
-		    (uint64_t)c + 2 > h->cells_per_block)
+		    8ull * ((uint64_t)c + 2) > reserved)
 			continue;
 		mode = fams[s->family].gauge_mode;
-		/* Relaxed: we own this block now; see "Value cells". */
-		stamp = SHMET_AT(load_explicit)(&seg->block[c + 1],
-						SHMET_MO(relaxed));
-		if (locked && stamp && shmet_seg_gauge_mode_retires(mode)) {
-			/* The retired page must exist before we write it:
-			 * a write to a missing tmpfs page is SIGBUS. */
-			if (posix_fallocate(seg->fd,
-					    (off_t)(retired_off + 8ull * c),
-					    16) == 0)
-				shmet_impl_fold(
-					&retired[c], mode,
-					shmet_impl_bitsd(SHMET_AT(load_explicit)(
-						&seg->block[c],
-						SHMET_MO(relaxed))),
-					stamp);
-			else
-				shmet_impl_count(seg, SHMET_FAIL_NO_MEMORY);
-		}
-		SHMET_AT(store_explicit)(&seg->block[c], 0, SHMET_MO(relaxed));
-		SHMET_AT(store_explicit)(&seg->block[c + 1], 0,
-					 SHMET_MO(relaxed));
+		/*
+		 * Relaxed: we own this block now ("Value cells").  The stamp
+		 * is cleared before the fold, so a scrape running meanwhile
+		 * sees the value in one place at most: never counted twice
+		 * (it may miss it for that one scrape).
+		 */
+		stamp = SHMET_AT(exchange_explicit)(&seg->block[c + 1], 0,
+						    SHMET_MO(relaxed));
+		bits = SHMET_AT(exchange_explicit)(&seg->block[c], 0,
+						   SHMET_MO(relaxed));
+		if (locked && stamp && shmet_seg_gauge_mode_retires(mode))
+			shmet_impl_fold(&retired[c], mode,
+					shmet_impl_bitsd(bits), stamp);
 	}
 	if (locked)
 		shmet_seg_lock_op(lock_fd, SHMET_LOCK_RETIRE, F_UNLCK,
@@ -749,8 +761,27 @@ shmet_impl_map_block(struct shmet_segment *seg, uint32_t slot, int fixed)
 {
 	uint64_t off = seg->hdr->values_off +
 		       (uint64_t)slot * seg->hdr->block_stride;
+	/* Relaxed: a cursor; registrations after this reserve their own. */
+	uint64_t want = shmet_seg_align(
+		8ull * SHMET_AT(load_explicit)(&seg->hdr->cells_used,
+					       SHMET_MO(relaxed)),
+		65536);
 	void *p;
+	int rc;
 
+	/*
+	 * Reserve the block's pages first, by file offset: if tmpfs is full
+	 * this fails before anything changed, and a fork child's handles
+	 * keep writing where they did (never into a block it does not
+	 * hold, never to an unreserved page).
+	 */
+	if (want > seg->hdr->block_stride)
+		want = seg->hdr->block_stride;
+	if (want > 0) {
+		rc = posix_fallocate(seg->fd, (off_t)off, (off_t)want);
+		if (rc != 0)
+			return -rc;
+	}
 	p = mmap(fixed ? (void *)seg->block : NULL, (size_t)seg->hdr->block_stride,
 		 PROT_READ | PROT_WRITE, MAP_SHARED | (fixed ? MAP_FIXED : 0),
 		 seg->fd, (off_t)off);
@@ -760,10 +791,9 @@ shmet_impl_map_block(struct shmet_segment *seg, uint32_t slot, int fixed)
 	seg->block_size = (size_t)seg->hdr->block_stride;
 	seg->slot = slot;
 	/* Relaxed: process-local, before any registration uses the block. */
-	SHMET_AT(store_explicit)(&seg->reserved, 0, SHMET_MO(relaxed));
-	return shmet_impl_reserve(
-		seg, SHMET_AT(load_explicit)(&seg->hdr->cells_used,
-					     SHMET_MO(relaxed)));
+	SHMET_AT(store_explicit)(&seg->reserved, want, SHMET_MO(relaxed));
+	shmet_impl_publish_extent(seg, want);
+	return 0;
 }
 
 static void
@@ -824,6 +854,16 @@ shmet_impl_claim(struct shmet_segment *seg, int fixed)
 
 		if (shmet_seg_lock(claim, SHMET_LOCK_SLOT(i), F_WRLCK) < 0)
 			continue;
+		/*
+		 * A claim file deleted and recreated under running writers
+		 * would let us win a slot someone holds: a live writer's
+		 * liveness lock on the segment says so.
+		 */
+		if (seg->claim_fd >= 0 &&
+		    shmet_seg_slot_held(seg->fd, i) == 1) {
+			shmet_seg_lock(claim, SHMET_LOCK_SLOT(i), F_UNLCK);
+			continue;
+		}
 		rc = shmet_impl_map_block(seg, i, fixed);
 		if (rc < 0) {
 			shmet_seg_lock(claim, SHMET_LOCK_SLOT(i), F_UNLCK);
@@ -832,6 +872,7 @@ shmet_impl_claim(struct shmet_segment *seg, int fixed)
 		}
 		shmet_impl_take_slot(seg, i);
 		shmet_impl_hold_liveness(seg);
+		seg->owner_pid = getpid();
 		return i;
 	}
 	rc = shmet_impl_map_block(seg, n, fixed);
@@ -917,6 +958,15 @@ shmet_impl_after_fork(struct shmet_segment *seg)
 
 	if (!seg->attached || !seg->block)
 		return;
+	/*
+	 * The spare records (and their try-lock, which a parent thread may
+	 * have held at fork time) are the parent's: a child reusing them
+	 * would fill the records the parent fills, twice published.  The
+	 * child starts without; it leaks at most what the parent kept.
+	 */
+	seg->spare_series = UINT32_MAX;
+	seg->spare_family = UINT32_MAX;
+	SHMET_AT(store_explicit)(&seg->spare_busy, 0, SHMET_MO(relaxed));
 	shmet_impl_fd_path(path, old);
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd >= 0 && old_claim >= 0) {
@@ -1007,9 +1057,14 @@ shmet_open(struct shmet_segment *seg, const struct shmet_options *opts)
 	if (rc == 0)
 		rc = shmet_impl_open_claim(seg);
 	if (rc == 0 && !(opts->flags & SHMET_OPEN_NO_WRITER)) {
-		/* attached first so that a fallback warning is counted */
+		/* attached first so that a fallback warning is counted, and
+		 * on the fork list before it has a block: a fork in between
+		 * gives the child a slot of its own too */
 		seg->attached = 1;
+		shmet_impl_forklist_add(seg);
 		rc = shmet_impl_claim_reporting(seg);
+		if (rc < 0)
+			shmet_impl_forklist_remove(seg);
 	}
 	if (rc < 0) {
 		if (seg->base)
@@ -1025,8 +1080,9 @@ shmet_open(struct shmet_segment *seg, const struct shmet_options *opts)
 		seg->attached = 0;
 		return rc;
 	}
+	if (!seg->attached)
+		shmet_impl_forklist_add(seg);
 	seg->attached = 1;
-	shmet_impl_forklist_add(seg);
 	return 0;
 }
 
@@ -1036,7 +1092,10 @@ shmet_close(struct shmet_segment *seg)
 	if (!seg->attached)
 		return;
 	shmet_impl_forklist_remove(seg);
-	if (seg->block && seg->slot < seg->hdr->max_writers)
+	/* Only the process that took the slot releases it: a fork child
+	 * whose own claim failed still points at its parent's slot. */
+	if (seg->block && seg->slot < seg->hdr->max_writers &&
+	    seg->owner_pid == getpid())
 		/* Release: pairs with the acquire in take_slot and readers. */
 		SHMET_AT(store_explicit)(
 			&shmet_impl_writers(seg)[seg->slot].state,
@@ -1136,7 +1195,8 @@ shmet_impl_validate_desc(struct shmet_segment *seg,
 				"%s: invalid label name '%.200s': must match "
 				"[a-zA-Z_][a-zA-Z0-9_]* and not start with __",
 				name, l ? l : "(null)");
-		if (shmet_seg_label_name_reserved(d->type, l, len))
+		if (shmet_seg_label_name_reserved(d->type, d->gauge_mode, l,
+						  len))
 			return shmet_impl_fail(seg, SHMET_FAIL_INVALID_LABELS,
 					       -EINVAL,
 					       "%s: label name '%s' is reserved",
