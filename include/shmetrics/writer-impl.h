@@ -1262,21 +1262,17 @@ shmet_impl_put_blob(struct shmet_segment *seg, uint32_t n,
 	return 0;
 }
 
-static int
-shmet_impl_put_bytes(struct shmet_segment *seg, const void *src, size_t len,
-		     uint32_t align, struct shmet_seg_str *out)
+/* Copy n bytes to p (pool offset *off) as string *out; the next p. */
+static unsigned char *
+shmet_impl_carve(struct shmet_seg_str *out, unsigned char *p, uint32_t *off,
+		 const void *src, size_t n)
 {
-	uint32_t off = 0;
-
-	if (len > 0 && shmet_impl_alloc(&seg->hdr->strings_used,
-					seg->hdr->string_bytes, (uint32_t)len,
-					align, &off) < 0)
-		return -1;
-	if (len > 0)
-		memcpy(shmet_impl_pool(seg) + off, src, len);
-	out->off = off;
-	out->len = (uint32_t)len;
-	return 0;
+	out->off = *off;
+	out->len = (uint32_t)n;
+	if (n > 0)
+		memcpy(p, src, n);
+	*off += (uint32_t)n;
+	return p + n;
 }
 
 static int
@@ -1404,18 +1400,41 @@ shmet_impl_build_family(struct shmet_segment *seg,
 	r->max_series = d->max_series ? d->max_series
 				      : seg->hdr->max_series_per_family;
 	r->hash = hash;
-	if (shmet_impl_put_bytes(seg, d->name, strlen(d->name), 1, &r->name) ||
-	    shmet_impl_put_bytes(seg, help, strlen(help), 1, &r->help) ||
-	    shmet_impl_put_bytes(seg, unit, strlen(unit), 1, &r->unit) ||
-	    shmet_impl_put_blob(seg, d->label_count, d->label_names, lens,
-				&r->label_names) ||
-	    shmet_impl_put_bytes(seg, d->bounds, 8u * bounds, 8, &r->bounds)) {
-		/* Give the record back: our next registration reuses it. */
-		shmet_impl_keep_spare_family(seg, id);
-		return shmet_impl_fail(seg, SHMET_FAIL_STRINGS_FULL, -ENOSPC,
-				       "%s: segment string pool is full "
-				       "(%u bytes)", d->name,
-				       seg->hdr->string_bytes);
+	/*
+	 * One allocation for all of the record's strings, bounds first (the
+	 * start is 8-aligned): a pool too full for them takes nothing, and
+	 * the record goes back as our spare.
+	 */
+	{
+		size_t name_len = strlen(d->name), help_len = strlen(help);
+		size_t unit_len = strlen(unit);
+		uint32_t blob = shmet_seg_blob_size(d->label_count, lens);
+		uint64_t total = 8ull * bounds + name_len + help_len +
+				 unit_len + blob;
+		uint32_t off = 0;
+		unsigned char *p;
+
+		if (total > 0 &&
+		    (total > seg->hdr->string_bytes ||
+		     shmet_impl_alloc(&seg->hdr->strings_used,
+				      seg->hdr->string_bytes, (uint32_t)total,
+				      8, &off) < 0)) {
+			shmet_impl_keep_spare_family(seg, id);
+			return shmet_impl_fail(seg, SHMET_FAIL_STRINGS_FULL,
+					       -ENOSPC,
+					       "%s: segment string pool is "
+					       "full (%u bytes)", d->name,
+					       seg->hdr->string_bytes);
+		}
+		p = shmet_impl_pool(seg) + off;
+		p = shmet_impl_carve(&r->bounds, p, &off, d->bounds,
+				     8u * bounds);
+		p = shmet_impl_carve(&r->name, p, &off, d->name, name_len);
+		p = shmet_impl_carve(&r->help, p, &off, help, help_len);
+		p = shmet_impl_carve(&r->unit, p, &off, unit, unit_len);
+		shmet_seg_blob_write(p, d->label_count, d->label_names, lens);
+		r->label_names.off = off;
+		r->label_names.len = blob;
 	}
 	*out = id;
 	return 0;
