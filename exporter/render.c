@@ -91,8 +91,11 @@ render_page(enum fmt fmt)
 	struct view *v;
 	int rc;
 
-	if (!r)
+	if (!r || !vals) {
+		free(r);
+		shmet_values_free(vals);
 		return NULL;
+	}
 	/* Relaxed: r is not shared yet; scrape.c publishes it under its
 	 * flight lock. */
 	atomic_init(&r->refs, 1);

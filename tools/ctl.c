@@ -191,11 +191,12 @@ cmd_dump(struct ctl *c)
 {
 	struct shmet_reader *r;
 	struct shmet_index *idx;
-	struct shmet_values *v = shmet_values_new();
+	struct shmet_values *v;
 	struct shmet_reader_info in;
 	struct shmet_buf b = { 0 };
 	char err[SHMET_READER_ERRLEN];
 	int rc;
+
 	if (strcmp(c->format, "text") && strcmp(c->format, "openmetrics") &&
 	    strcmp(c->format, "json") && strcmp(c->format, "health"))
 		return fail("dump: unknown format '%s' (text, openmetrics, "
@@ -206,7 +207,8 @@ cmd_dump(struct ctl *c)
 		shmet_reader_close(r);
 		return fail("%s", err);
 	}
-	rc = shmet_values_collect(r, idx, v);
+	v = shmet_values_new();
+	rc = v ? shmet_values_collect(r, idx, v) : -ENOMEM;
 	if (rc == 0) {
 		if (!strcmp(c->format, "text"))
 			rc = shmet_render_text(idx, v, &b);

@@ -22,13 +22,19 @@ scrape(const char *name, enum format f, struct shmet_buf *b, char *err,
 {
 	struct shmet_reader *r = NULL;
 	struct shmet_index *idx = NULL;
-	struct shmet_values *v = shmet_values_new();
+	struct shmet_values *v = NULL;
 	struct shmet_reader_info info;
 	struct timespec ts;
 	int rc;
+
 	rc = shmet_reader_open(name, &r, err, errlen);
 	if (rc < 0)
 		return rc;
+	v = shmet_values_new();
+	if (!v) {
+		rc = -ENOMEM;
+		goto out;
+	}
 	rc = shmet_index_build(r, &idx, err, errlen);
 	if (rc < 0)
 		goto out;

@@ -31,8 +31,10 @@ render_all(const struct shmet_reader *r)
 	char err[SHMET_READER_ERRLEN];
 	shmet_reader_info(r, &info);
 	shmet_reader_writers(r, w, 4);
-	if (shmet_index_build(r, &idx, err, sizeof err) < 0)
+	if (shmet_index_build(r, &idx, err, sizeof err) < 0) {
+		shmet_values_free(v);
 		return;
+	}
 	if (shmet_values_collect(r, idx, v) == 0) {
 		shmet_render_text(idx, v, &b);
 		shmet_buf_reset(&b);
