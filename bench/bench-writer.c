@@ -63,6 +63,8 @@ report(const char *name, double *ns)
 static _Atomic uint64_t baseline_cell __attribute__((aligned(64)));
 static volatile uint64_t *shared_plain;
 static struct shmet_counter counter;
+static struct shmet_counter counter_shared;     /* key 0: the process block */
+static struct shmet_histogram hist_shared;
 static struct shmet_gauge gauge;
 static struct shmet_histogram hist;
 static struct shmet_family fam2;
@@ -90,6 +92,22 @@ op_counter_inc(long n)
 {
 	for (long i = 0; i < n; i++)
 		shmet_counter_inc(&counter);
+}
+
+/* The layout before per-thread cells: every thread on the process block
+ * (a key-0 handle in a thread that never counted: delta 0). */
+static void
+op_counter_inc_shared(long n)
+{
+	for (long i = 0; i < n; i++)
+		shmet_counter_inc(&counter_shared);
+}
+
+static void
+op_observe12_shared(long n)
+{
+	for (long i = 0; i < n; i++)
+		shmet_histogram_observe(&hist_shared, observe_values[i & 63]);
 }
 
 static void
@@ -147,32 +165,55 @@ bench(const char *name, bench_fn fn, long n)
 	report(name, ns);
 }
 
+struct thread_arg {
+	bench_fn fn;
+	double ns;
+};
+
 static void *
 thread_main(void *arg)
 {
-	double *out = arg;
+	struct thread_arg *a = arg;
 
-	*out = time_ns_per_op(op_counter_inc, ops);
+	a->fn(ops / 10);        /* warm up (and attach this thread) */
+	a->ns = time_ns_per_op(a->fn, ops);
 	return NULL;
 }
 
-/* Two threads of one process on one handle: per-thread ns/op. */
+/*
+ * nthreads fresh threads of one process on one handle: per-thread ns/op
+ * (a fresh thread per run, so each attaches as an application's would).
+ */
 static void
-bench_two_threads(void)
+bench_threads(const char *name, bench_fn fn, int nthreads)
 {
 	double ns[MAX_RUNS];
 
 	for (int r = 0; r < runs; r++) {
-		pthread_t t[2];
-		double each[2];
+		pthread_t t[4];
+		struct thread_arg a[4];
+		double sum = 0;
 
-		for (int i = 0; i < 2; i++)
-			pthread_create(&t[i], NULL, thread_main, &each[i]);
-		for (int i = 0; i < 2; i++)
+		for (int i = 0; i < nthreads; i++) {
+			a[i].fn = fn;
+			pthread_create(&t[i], NULL, thread_main, &a[i]);
+		}
+		for (int i = 0; i < nthreads; i++) {
 			pthread_join(t[i], NULL);
-		ns[r] = (each[0] + each[1]) / 2;
+			sum += a[i].ns;
+		}
+		ns[r] = sum / nthreads;
 	}
-	report("counter inc, 2 threads of 1 process (same series)", ns);
+	report(name, ns);
+}
+
+static double
+median_of(const char *name)
+{
+	for (int i = 0; i < nresults; i++)
+		if (strcmp(results[i].name, name) == 0)
+			return results[i].median;
+	return 0;
 }
 
 /*
@@ -227,6 +268,10 @@ setup(void)
 	shmet_counter_labels(&f, &counter, SHMET_VALUES("c1", "u1"));
 	shmet_gauge_new(&seg, &gauge, "bench_gauge", "g", 0);
 	shmet_histogram_new(&seg, &hist, "bench_seconds", "h", 12, bounds12);
+	counter_shared = counter;
+	counter_shared.key = 0;
+	hist_shared = hist;
+	hist_shared.key = 0;
 	shmet_counter_family(&seg, &fam2, "lookup_total", "l", 2, labels);
 	for (int i = 0; i < 64; i++) {
 		char *name = malloc(32);
@@ -259,11 +304,22 @@ main(int argc, char **argv)
 	bench("baseline: bare atomic_fetch_add relaxed", op_atomic, ops);
 	bench("baseline: plain add on a MAP_SHARED cell", op_plain_shared, ops);
 	bench("counter inc (1 thread)", op_counter_inc, ops);
-	bench_two_threads();
+	bench_threads("counter inc, 1 thread (own cells)", op_counter_inc, 1);
+	bench_threads("counter inc, 2 threads (own cells)", op_counter_inc, 2);
+	bench_threads("counter inc, 1 thread (shared block)",
+		      op_counter_inc_shared, 1);
+	bench_threads("counter inc, 2 threads (shared block)",
+		      op_counter_inc_shared, 2);
 	bench_two_processes();
 	bench("counter add_double", op_counter_add_double, ops);
 	bench("gauge set", op_gauge_set, ops);
 	bench("histogram observe, 12 buckets", op_observe12, ops);
+	bench_threads("observe 12, 1 thread (own cells)", op_observe12, 1);
+	bench_threads("observe 12, 2 threads (own cells)", op_observe12, 2);
+	bench_threads("observe 12, 1 thread (shared block)",
+		      op_observe12_shared, 1);
+	bench_threads("observe 12, 2 threads (shared block)",
+		      op_observe12_shared, 2);
 	bench("lookup existing series, 2 labels", op_lookup2, ops / 10);
 
 	printf("%-52s %9s %9s %9s %7s\n", "operation", "median", "min", "max",
@@ -273,6 +329,20 @@ main(int argc, char **argv)
 		       results[i].name, results[i].median, results[i].min,
 		       results[i].max, results[i].median / results[0].median);
 	printf("runs: %d, ops per run: %ld\n", runs, ops);
+	printf("ratio counter inc 1 thread / atomic: %.2f\n",
+	       median_of("counter inc (1 thread)") / results[0].median);
+	printf("ratio counter inc 2 threads / 1 thread (own cells): %.2f\n",
+	       median_of("counter inc, 2 threads (own cells)") /
+		       median_of("counter inc, 1 thread (own cells)"));
+	printf("ratio counter inc 2 threads / 1 thread (shared block): %.2f\n",
+	       median_of("counter inc, 2 threads (shared block)") /
+		       median_of("counter inc, 1 thread (shared block)"));
+	printf("ratio observe 12 2 threads / 1 thread (own cells): %.2f\n",
+	       median_of("observe 12, 2 threads (own cells)") /
+		       median_of("observe 12, 1 thread (own cells)"));
+	printf("ratio observe 12 2 threads / 1 thread (shared block): %.2f\n",
+	       median_of("observe 12, 2 threads (shared block)") /
+		       median_of("observe 12, 1 thread (shared block)"));
 	shmet_close(&seg);
 	shmet_unlink(segname);
 	return 0;
