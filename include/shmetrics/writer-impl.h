@@ -31,8 +31,11 @@
  *
  * Progress guarantees:
  * - Hot path: integer adds and sets are wait-free; float adds are a CAS loop
- *   on a cell that only this process writes (lock-free, retries only on a
- *   race between threads of this process).
+ *   on a cell that only this thread writes (counters, histograms) or this
+ *   process (gauges, and threads that found no slot of their own):
+ *   lock-free, retries only on a race between threads of this process.
+ *   A thread's first counting write in a segment takes the slow path once
+ *   (docs/DESIGN.md, "Threads").
  * - Registration is lock-free: a process killed at any point leaks at most
  *   one record and its strings and blocks nobody.
  * - shmet_open waits at most init_timeout_ms for a live initialiser; a dead

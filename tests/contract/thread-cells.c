@@ -7,7 +7,8 @@
  *   - 10,000 threads created and destroyed while counting: exact total,
  *     and the writer slots used stay bounded by the threads alive at once;
  *   - a fork from a counting thread: the child's thread counts in a block
- *     of its own, and parent and child totals are exact.
+ *     of its own, and parent and child totals are exact;
+ *   - one thread alternating between two segments counts exactly.
  * SHMETRICS_TEST_QUICK=1 divides the 10 M by 10 (for the sanitizers).
  */
 #include "config.h"
@@ -37,6 +38,7 @@ static long incs = 10000000;
 static uintptr_t cells[THREADS];
 static char name[64];
 static int failures;
+static pthread_barrier_t all_attached;
 
 #define CHECK(cond, ...) \
 	do { \
@@ -109,13 +111,32 @@ hammer(void *arg)
 {
 	long me = (long)(intptr_t)arg;
 
+	shmet_counter_inc(&ctr);
 	cells[me] = (uintptr_t)SHMET_IMPL_CELL(&ctr);
-	for (long i = 0; i < incs; i++) {
+	/* all alive at once: a block is reused only after its thread exits */
+	pthread_barrier_wait(&all_attached);
+	for (long i = 1; i < incs; i++) {
 		shmet_counter_inc(&ctr);
 		if (i % 64 == 0)
 			shmet_histogram_observe(&hist, (double)(i % 13));
 	}
+	shmet_histogram_observe(&hist, 0.5);    /* the i = 0 observation */
 	shmet_gauge_set(&gauge, (double)me);
+	return NULL;
+}
+
+/* Two segments in one thread: the entry switches on every write. */
+static struct shmet_segment seg2;
+static struct shmet_counter ctr2;
+
+static void *
+alternate(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 100000; i++) {
+		shmet_counter_inc(&ctr);
+		shmet_counter_inc(&ctr2);
+	}
 	return NULL;
 }
 
@@ -178,6 +199,7 @@ main(void)
 	}
 
 	/* 1. 8 threads on one series */
+	pthread_barrier_init(&all_attached, NULL, THREADS);
 	shmet_counter_inc(&ctr);        /* main takes the process block */
 	for (long i = 0; i < THREADS; i++)
 		pthread_create(&t[i], NULL, hammer, (void *)(intptr_t)i);
@@ -234,6 +256,38 @@ main(void)
 	       (unsigned long long)want, (unsigned long long)got,
 	       slots_used());
 	CHECK(got == want, "fork total is not exact");
+
+	/* 4. two segments, one thread alternating between them */
+	{
+		char name2[64];
+
+		snprintf(name2, sizeof name2, "/shmet-thrcells-b-%d", (int)getpid());
+		o.name = name2;
+		if (shmet_open(&seg2, &o) < 0 ||
+		    shmet_counter_new(&seg2, &ctr2, "t2_total", "t") < 0) {
+			fprintf(stderr, "%s\n", shmet_last_error(&seg2));
+			return 1;
+		}
+		pthread_create(&t[0], NULL, alternate, NULL);
+		pthread_join(t[0], NULL);
+		want += 100000;
+		got = scrape_cell(cell_of(ctr.cell), NULL);
+		printf("two segments: want %llu, got %llu\n",
+		       (unsigned long long)want, (unsigned long long)got);
+		CHECK(got == want, "two-segment total is not exact");
+		{
+			char keep[sizeof name];
+
+			memcpy(keep, name, sizeof name);
+			snprintf(name, sizeof name, "%s", name2);
+			got = scrape_cell((size_t)(ctr2.cell - seg2.block), NULL);
+			memcpy(name, keep, sizeof name);
+			CHECK(got == 100000, "second segment: %llu, not 100000",
+			      (unsigned long long)got);
+		}
+		shmet_close(&seg2);
+		shmet_unlink(name2);
+	}
 
 	shmet_close(&seg);
 	shmet_unlink(name);
