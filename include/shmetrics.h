@@ -260,16 +260,13 @@ SHMET_API uint32_t shmet_exponential_bounds(double start, double factor,
 					    uint32_t count, double *out);
 
 /*
- * Hot path.  Each is wait-free (integer ops, set) or lock-free (float adds:
- * a CAS loop on a cell that only this process writes).  No syscall, lock,
- * allocation or error branch.  Every cell access is relaxed: a cell is an
- * independent quantity; readers need atomicity, not ordering between
- * cells (docs/DESIGN.md, "Memory ordering").
- *
- * Non-finite values: a counter ignores increments that are negative, NaN
- * or infinite; a histogram counts every observation in its bucket (NaN and
- * +Inf in +Inf, -Inf in the first) but adds only finite values to its
- * sum.  Gauges store any double.
+ * Hot path.  Counters and histograms write the calling thread's own cells
+ * (its first write to a segment claims them), gauges the process's.  Wait-
+ * free, or lock-free for float adds (a CAS loop); no syscall, lock,
+ * allocation or error branch after that first write; relaxed atomics only
+ * (docs/DESIGN.md).  Counters ignore negative, NaN and infinite increments;
+ * a histogram counts every observation in its bucket (NaN and +Inf in
+ * +Inf, -Inf in the first) but sums only finite values; gauges take any.
  */
 
 /* Timing on CLOCK_MONOTONIC (vDSO: no syscall). */
