@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <shmetrics.h>
@@ -63,6 +64,8 @@ report(const char *name, double *ns)
 static _Atomic uint64_t baseline_cell __attribute__((aligned(64)));
 static volatile uint64_t *shared_plain;
 static struct shmet_counter counter;
+static struct shmet_counter counter_shared;     /* key 0: the process block */
+static struct shmet_histogram hist_shared;
 static struct shmet_gauge gauge;
 static struct shmet_histogram hist;
 static struct shmet_family fam2;
@@ -90,6 +93,22 @@ op_counter_inc(long n)
 {
 	for (long i = 0; i < n; i++)
 		shmet_counter_inc(&counter);
+}
+
+/* The layout before per-thread cells: every thread on the process block
+ * (a key-0 handle in a thread that never counted: delta 0). */
+static void
+op_counter_inc_shared(long n)
+{
+	for (long i = 0; i < n; i++)
+		shmet_counter_inc(&counter_shared);
+}
+
+static void
+op_observe12_shared(long n)
+{
+	for (long i = 0; i < n; i++)
+		shmet_histogram_observe(&hist_shared, observe_values[i & 63]);
 }
 
 static void
@@ -147,32 +166,106 @@ bench(const char *name, bench_fn fn, long n)
 	report(name, ns);
 }
 
+struct thread_arg {
+	bench_fn fn;
+	double ns;
+};
+
+static double
+thread_cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Thread CPU time, not wall time: this 2-core machine is shared, and a
+ * thread descheduled for another job would otherwise count the wait.
+ * Cache-line contention stalls the thread on its core and so counts.
+ */
+/* The baseline and counter inc, run by run in turn (same-run ratio). */
+static void
+bench_baseline_and_inc(void)
+{
+	double ns[2][MAX_RUNS];
+
+	op_atomic(ops / 10);
+	op_counter_inc(ops / 10);
+	for (int r = 0; r < runs; r++) {
+		ns[0][r] = time_ns_per_op(op_atomic, ops);
+		ns[1][r] = time_ns_per_op(op_counter_inc, ops);
+	}
+	report("baseline: bare atomic_fetch_add relaxed", ns[0]);
+	report("counter inc (1 thread)", ns[1]);
+}
+
 static void *
 thread_main(void *arg)
 {
-	double *out = arg;
+	struct thread_arg *a = arg;
+	double t0;
 
-	*out = time_ns_per_op(op_counter_inc, ops);
+	a->fn(ops / 10);        /* warm up (and attach this thread) */
+	t0 = thread_cpu_s();
+	a->fn(ops);
+	a->ns = (thread_cpu_s() - t0) * 1e9 / (double)ops;
 	return NULL;
 }
 
-/* Two threads of one process on one handle: per-thread ns/op. */
-static void
-bench_two_threads(void)
+/* nthreads fresh threads of one process on one handle: per-thread ns/op
+ * (fresh threads, so each attaches as an application's would). */
+static double
+run_threads(bench_fn fn, int nthreads)
 {
-	double ns[MAX_RUNS];
+	pthread_t t[4];
+	struct thread_arg a[4];
+	double sum = 0;
 
-	for (int r = 0; r < runs; r++) {
-		pthread_t t[2];
-		double each[2];
-
-		for (int i = 0; i < 2; i++)
-			pthread_create(&t[i], NULL, thread_main, &each[i]);
-		for (int i = 0; i < 2; i++)
-			pthread_join(t[i], NULL);
-		ns[r] = (each[0] + each[1]) / 2;
+	for (int i = 0; i < nthreads; i++) {
+		a[i].fn = fn;
+		pthread_create(&t[i], NULL, thread_main, &a[i]);
 	}
-	report("counter inc, 2 threads of 1 process (same series)", ns);
+	for (int i = 0; i < nthreads; i++) {
+		pthread_join(t[i], NULL);
+		sum += a[i].ns;
+	}
+	return sum / nthreads;
+}
+
+/*
+ * 1 and 2 threads, own cells and shared block (the layout before
+ * per-thread cells), interleaved run by run so that a change in the
+ * machine's load hits all four alike.
+ */
+static void
+bench_threads(const char *what, bench_fn own, bench_fn shared)
+{
+	double ns[4][MAX_RUNS];
+	bench_fn fns[4] = { own, own, shared, shared };
+
+	for (int r = 0; r < runs; r++)
+		for (int k = 0; k < 4; k++)
+			ns[k][r] = run_threads(fns[k], 1 + k % 2);
+	for (int k = 0; k < 4; k++) {
+		char *name = malloc(64);
+
+		if (!name)
+			exit(1);
+		snprintf(name, 64, "%s, %d thread%s (%s)", what, 1 + k % 2,
+			 k % 2 ? "s" : "", k < 2 ? "own cells" : "shared block");
+		report(name, ns[k]);
+	}
+}
+
+static double
+median_of(const char *name)
+{
+	for (int i = 0; i < nresults; i++)
+		if (strcmp(results[i].name, name) == 0)
+			return results[i].median;
+	return 0;
 }
 
 /*
@@ -227,6 +320,10 @@ setup(void)
 	shmet_counter_labels(&f, &counter, SHMET_VALUES("c1", "u1"));
 	shmet_gauge_new(&seg, &gauge, "bench_gauge", "g", 0);
 	shmet_histogram_new(&seg, &hist, "bench_seconds", "h", 12, bounds12);
+	counter_shared = counter;
+	counter_shared.key = 0;
+	hist_shared = hist;
+	hist_shared.key = 0;
 	shmet_counter_family(&seg, &fam2, "lookup_total", "l", 2, labels);
 	for (int i = 0; i < 64; i++) {
 		char *name = malloc(32);
@@ -256,14 +353,14 @@ main(int argc, char **argv)
 		return 2;
 	}
 	setup();
-	bench("baseline: bare atomic_fetch_add relaxed", op_atomic, ops);
+	bench_baseline_and_inc();
 	bench("baseline: plain add on a MAP_SHARED cell", op_plain_shared, ops);
-	bench("counter inc (1 thread)", op_counter_inc, ops);
-	bench_two_threads();
+	bench_threads("counter inc", op_counter_inc, op_counter_inc_shared);
 	bench_two_processes();
 	bench("counter add_double", op_counter_add_double, ops);
 	bench("gauge set", op_gauge_set, ops);
 	bench("histogram observe, 12 buckets", op_observe12, ops);
+	bench_threads("observe 12", op_observe12, op_observe12_shared);
 	bench("lookup existing series, 2 labels", op_lookup2, ops / 10);
 
 	printf("%-52s %9s %9s %9s %7s\n", "operation", "median", "min", "max",
@@ -273,6 +370,20 @@ main(int argc, char **argv)
 		       results[i].name, results[i].median, results[i].min,
 		       results[i].max, results[i].median / results[0].median);
 	printf("runs: %d, ops per run: %ld\n", runs, ops);
+	printf("ratio counter inc 1 thread / atomic: %.2f\n",
+	       median_of("counter inc (1 thread)") / results[0].median);
+	printf("ratio counter inc 2 threads / 1 thread (own cells): %.2f\n",
+	       median_of("counter inc, 2 threads (own cells)") /
+		       median_of("counter inc, 1 thread (own cells)"));
+	printf("ratio counter inc 2 threads / 1 thread (shared block): %.2f\n",
+	       median_of("counter inc, 2 threads (shared block)") /
+		       median_of("counter inc, 1 thread (shared block)"));
+	printf("ratio observe 12 2 threads / 1 thread (own cells): %.2f\n",
+	       median_of("observe 12, 2 threads (own cells)") /
+		       median_of("observe 12, 1 thread (own cells)"));
+	printf("ratio observe 12 2 threads / 1 thread (shared block): %.2f\n",
+	       median_of("observe 12, 2 threads (shared block)") /
+		       median_of("observe 12, 1 thread (shared block)"));
 	shmet_close(&seg);
 	shmet_unlink(segname);
 	return 0;

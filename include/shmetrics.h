@@ -130,9 +130,10 @@ struct shmet_family {
 	int error;                      /* registration result */
 };
 
-/* Hot-path handles: resolved pointers into this process's value block. */
+/* Hot-path handles: process-block cells; key: see shmet_impl_mine. */
 struct shmet_counter {
 	SHMET_ATOMIC(uint64_t) *cell;
+	uint64_t key;
 };
 
 struct shmet_gauge {
@@ -144,6 +145,7 @@ struct shmet_histogram {
 	SHMET_ATOMIC(uint64_t) *cell;
 	const double *bounds;
 	uint32_t bound_count;
+	uint64_t key;
 };
 
 /* A full description of a family, for shmet_family_register(). */
@@ -258,16 +260,13 @@ SHMET_API uint32_t shmet_exponential_bounds(double start, double factor,
 					    uint32_t count, double *out);
 
 /*
- * Hot path.  Each is wait-free (integer ops, set) or lock-free (float adds:
- * a CAS loop on a cell that only this process writes).  No syscall, lock,
- * allocation or error branch.  Every cell access is relaxed: a cell is an
- * independent quantity; readers need atomicity, not ordering between
- * cells (docs/DESIGN.md, "Memory ordering").
- *
- * Non-finite values: a counter ignores increments that are negative, NaN
- * or infinite; a histogram counts every observation in its bucket (NaN and
- * +Inf in +Inf, -Inf in the first) but adds only finite values to its
- * sum.  Gauges store any double.
+ * Hot path.  Counters and histograms write the calling thread's own cells
+ * (its first write to a segment claims them), gauges the process's.  Wait-
+ * free, or lock-free for float adds (a CAS loop); no syscall, lock,
+ * allocation or error branch after that first write; relaxed atomics only
+ * (docs/DESIGN.md).  Counters ignore negative, NaN and infinite increments;
+ * a histogram counts every observation in its bucket (NaN and +Inf in
+ * +Inf, -Inf in the first) but sums only finite values; gauges take any.
  */
 
 /* Timing on CLOCK_MONOTONIC (vDSO: no syscall). */
@@ -280,22 +279,22 @@ SHMET_API void shmet_gauge_set_to_current_time(const struct shmet_gauge *g);
 static inline void
 shmet_counter_inc(const struct shmet_counter *c)
 {
-	/* Relaxed: atomicity only. */
-	SHMET_AT(fetch_add_explicit)(&c->cell[0], 1, SHMET_MO(relaxed));
+	/* Relaxed: atomicity only (the cell is this thread's). */
+	SHMET_AT(fetch_add_explicit)(SHMET_IMPL_CELL(c), 1, SHMET_MO(relaxed));
 }
 
 static inline void
 shmet_counter_add(const struct shmet_counter *c, uint64_t n)
 {
-	/* Relaxed: atomicity only. */
-	SHMET_AT(fetch_add_explicit)(&c->cell[0], n, SHMET_MO(relaxed));
+	/* Relaxed: atomicity only (the cell is this thread's). */
+	SHMET_AT(fetch_add_explicit)(SHMET_IMPL_CELL(c), n, SHMET_MO(relaxed));
 }
 
 static inline void
 shmet_counter_add_double(const struct shmet_counter *c, double v)
 {
 	/* A clamp, not a branch: NaN, infinities and negatives add 0. */
-	shmet_impl_add_double(&c->cell[1],
+	shmet_impl_add_double(&SHMET_IMPL_CELL(c)[1],
 			      v > 0.0 ? shmet_impl_finite_or_zero(v) : 0.0);
 }
 
@@ -331,6 +330,7 @@ static inline void
 shmet_histogram_observe(const struct shmet_histogram *h, double v)
 {
 	uint32_t n = h->bound_count, i = 0;
+	SHMET_ATOMIC(uint64_t) *cell = SHMET_IMPL_CELL(h);
 
 	if (n <= 16) {
 		/* "!(v <= b)" sends NaN to the +Inf bucket. */
@@ -350,8 +350,8 @@ shmet_histogram_observe(const struct shmet_histogram *h, double v)
 	}
 	/* Relaxed: the count is derived from the buckets, so buckets and
 	 * count always agree; the sum may lag by in-flight observations. */
-	SHMET_AT(fetch_add_explicit)(&h->cell[i], 1, SHMET_MO(relaxed));
-	shmet_impl_add_double(&h->cell[n + 1], shmet_impl_finite_or_zero(v));
+	SHMET_AT(fetch_add_explicit)(&cell[i], 1, SHMET_MO(relaxed));
+	shmet_impl_add_double(&cell[n + 1], shmet_impl_finite_or_zero(v));
 }
 
 static inline void

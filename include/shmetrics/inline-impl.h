@@ -33,9 +33,53 @@ struct shmet_segment {
 	int attached;
 	int owner_pid;                  /* the process that took the slot */
 	SHMET_ATOMIC(int) live_locked;  /* our liveness lock is held */
+	uint64_t key;                   /* this open's id in the process; 0: none */
+	struct shmet_impl_threads *threads; /* per-thread blocks (writer-impl.h) */
 	struct shmet_segment *next;     /* the process's fork list */
 	char name[256];
 };
+
+/*
+ * The calling thread's counting block for one segment (docs/DESIGN.md,
+ * "Threads"): a handle holds a cell of the process block and the segment's
+ * key; the thread's own cell is at cell + delta.  One entry per thread,
+ * initial-exec so the hot path reads it fs-relative even from a shared
+ * libshmetrics.  A fresh thread has key 0, delta 0, which is also what a
+ * failed handle carries: scratch cells stay scratch cells.
+ */
+struct shmet_impl_tls {
+	uint64_t key;
+	uintptr_t delta;
+};
+
+#if defined(__GNUC__)
+#define SHMET_IMPL_LIKELY(x) __builtin_expect(!!(x), 1)
+extern __thread struct shmet_impl_tls shmet_impl_tls
+	__attribute__((tls_model("initial-exec"), visibility("default")));
+#else
+#define SHMET_IMPL_LIKELY(x) (x)
+extern _Thread_local struct shmet_impl_tls shmet_impl_tls;
+#endif
+
+typedef SHMET_ATOMIC(uint64_t) shmet_impl_acell;
+
+/* Slow path of shmet_impl_mine: attach this thread, or switch segments. */
+SHMET_API shmet_impl_acell *shmet_impl_thread_cell(shmet_impl_acell *cell,
+						  uint64_t key);
+
+static inline SHMET_ATOMIC(uint64_t) *
+shmet_impl_mine(SHMET_ATOMIC(uint64_t) *cell, uint64_t key)
+{
+	/* One predictable branch: a thread counts in one segment almost
+	 * always, so the key matches after its first write. */
+	if (SHMET_IMPL_LIKELY(shmet_impl_tls.key == key))
+		return (SHMET_ATOMIC(uint64_t) *)((uintptr_t)cell +
+						  shmet_impl_tls.delta);
+	return shmet_impl_thread_cell(cell, key);
+}
+
+/* The calling thread's copy of a counter's or histogram's cells. */
+#define SHMET_IMPL_CELL(h) shmet_impl_mine((h)->cell, (h)->key)
 
 static inline uint64_t
 shmet_impl_dbits(double d)

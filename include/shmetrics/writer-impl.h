@@ -31,8 +31,11 @@
  *
  * Progress guarantees:
  * - Hot path: integer adds and sets are wait-free; float adds are a CAS loop
- *   on a cell that only this process writes (lock-free, retries only on a
- *   race between threads of this process).
+ *   on a cell that only this thread writes (counters, histograms) or this
+ *   process (gauges, and threads that found no slot of their own):
+ *   lock-free, retries only on a race between threads of this process.
+ *   A thread's first counting write in a segment takes the slow path once
+ *   (docs/DESIGN.md, "Threads").
  * - Registration is lock-free: a process killed at any point leaks at most
  *   one record and its strings and blocks nobody.
  * - shmet_open waits at most init_timeout_ms for a live initialiser; a dead
@@ -592,11 +595,12 @@ shmet_impl_map(struct shmet_segment *seg)
  * acquire load, after which the pages exist (fallocate has returned).
  */
 static void
-shmet_impl_publish_extent(struct shmet_segment *seg, uint64_t bytes)
+shmet_impl_publish_extent(struct shmet_segment *seg, uint32_t slot,
+			  uint64_t bytes)
 {
 	SHMET_ATOMIC(uint64_t) *extent =
-		seg->slot < seg->hdr->max_writers
-			? &shmet_impl_writers(seg)[seg->slot].reserved_bytes
+		slot < seg->hdr->max_writers
+			? &shmet_impl_writers(seg)[slot].reserved_bytes
 			: &seg->hdr->fallback_reserved_bytes;
 	uint64_t cur = SHMET_AT(load_explicit)(extent, SHMET_MO(relaxed));
 
@@ -607,13 +611,16 @@ shmet_impl_publish_extent(struct shmet_segment *seg, uint64_t bytes)
 		;
 }
 
-/* Reserve (fallocate) our block's pages up to cell end; see initialise. */
+/*
+ * Reserve (fallocate) block slot's pages up to cell end (see initialise);
+ * `reserved` is this process's note of how far that block is reserved.
+ */
 static int
-shmet_impl_reserve(struct shmet_segment *seg, uint64_t end_cell)
+shmet_impl_reserve_block(struct shmet_segment *seg, uint32_t slot,
+			 SHMET_ATOMIC(uint64_t) *reserved, uint64_t end_cell)
 {
 	/* Relaxed: a process-local hint, see the CAS below. */
-	uint64_t have = SHMET_AT(load_explicit)(&seg->reserved,
-						SHMET_MO(relaxed));
+	uint64_t have = SHMET_AT(load_explicit)(reserved, SHMET_MO(relaxed));
 	uint64_t want = shmet_seg_align(end_cell * 8, 65536);
 	uint64_t block_off;
 	int rc;
@@ -622,7 +629,7 @@ shmet_impl_reserve(struct shmet_segment *seg, uint64_t end_cell)
 		return 0;
 	if (want > seg->block_size)
 		want = seg->block_size;
-	block_off = seg->hdr->values_off + (uint64_t)seg->slot *
+	block_off = seg->hdr->values_off + (uint64_t)slot *
 					   seg->hdr->block_stride;
 	rc = posix_fallocate(seg->fd, (off_t)(block_off + have),
 			     (off_t)(want - have));
@@ -631,11 +638,19 @@ shmet_impl_reserve(struct shmet_segment *seg, uint64_t end_cell)
 	/* Relaxed: a process-local hint; racing threads only repeat work. */
 	while (have < want &&
 	       !SHMET_AT(compare_exchange_weak_explicit)(
-		       &seg->reserved, &have, want, SHMET_MO(relaxed),
+		       reserved, &have, want, SHMET_MO(relaxed),
 		       SHMET_MO(relaxed)))
 		;
-	shmet_impl_publish_extent(seg, want);
+	shmet_impl_publish_extent(seg, slot, want);
 	return 0;
+}
+
+/* Reserve the process block up to cell end. */
+static int
+shmet_impl_reserve(struct shmet_segment *seg, uint64_t end_cell)
+{
+	return shmet_impl_reserve_block(seg, seg->slot, &seg->reserved,
+					end_cell);
 }
 
 /*
@@ -675,7 +690,8 @@ shmet_impl_fold(shmet_impl_cell *r, uint32_t mode, double v, uint64_t stamp)
  * Async-signal-safe: the fork child claims slots too.
  */
 static void
-shmet_impl_reset_gauges(struct shmet_segment *seg)
+shmet_impl_reset_gauges(struct shmet_segment *seg, shmet_impl_cell *block,
+			uint64_t reserved)
 {
 	const struct shmet_seg_header *h = seg->hdr;
 	const struct shmet_seg_family *fams = shmet_impl_families(seg);
@@ -686,9 +702,6 @@ shmet_impl_reset_gauges(struct shmet_segment *seg)
 	shmet_impl_cell *retired =
 		(shmet_impl_cell *)(void *)(seg->base + retired_off);
 	int lock_fd = seg->claim_fd >= 0 ? seg->claim_fd : seg->fd;
-	/* Relaxed: process-local; map_block reserved this far. */
-	uint64_t reserved = SHMET_AT(load_explicit)(&seg->reserved,
-						    SHMET_MO(relaxed));
 	struct flock fl;
 	int locked = 0;
 	/*
@@ -738,9 +751,9 @@ shmet_impl_reset_gauges(struct shmet_segment *seg)
 		 * sees the value in one place at most: never counted twice
 		 * (it may miss it for that one scrape).
 		 */
-		stamp = SHMET_AT(exchange_explicit)(&seg->block[c + 1], 0,
+		stamp = SHMET_AT(exchange_explicit)(&block[c + 1], 0,
 						    SHMET_MO(relaxed));
-		bits = SHMET_AT(exchange_explicit)(&seg->block[c], 0,
+		bits = SHMET_AT(exchange_explicit)(&block[c], 0,
 						   SHMET_MO(relaxed));
 		if (locked && stamp && shmet_seg_gauge_mode_retires(mode))
 			shmet_impl_fold(&retired[c], mode,
@@ -792,12 +805,13 @@ shmet_impl_map_block(struct shmet_segment *seg, uint32_t slot, int fixed)
 	seg->slot = slot;
 	/* Relaxed: process-local, before any registration uses the block. */
 	SHMET_AT(store_explicit)(&seg->reserved, want, SHMET_MO(relaxed));
-	shmet_impl_publish_extent(seg, want);
+	shmet_impl_publish_extent(seg, slot, want);
 	return 0;
 }
 
 static void
-shmet_impl_take_slot(struct shmet_segment *seg, uint32_t slot)
+shmet_impl_take_slot(struct shmet_segment *seg, uint32_t slot,
+		     shmet_impl_cell *block, uint64_t reserved)
 {
 	struct shmet_seg_writer *w = &shmet_impl_writers(seg)[slot];
 	uint64_t now = shmet_impl_clock_ns(CLOCK_REALTIME);
@@ -807,7 +821,7 @@ shmet_impl_take_slot(struct shmet_segment *seg, uint32_t slot)
 	    SHMET_WRITER_UNUSED) {
 		SHMET_AT(fetch_add_explicit)(&w->takeovers, 1,
 					     SHMET_MO(relaxed));
-		shmet_impl_reset_gauges(seg);
+		shmet_impl_reset_gauges(seg, block, reserved);
 	}
 	SHMET_AT(store_explicit)(&w->pid, (int64_t)getpid(), SHMET_MO(relaxed));
 	SHMET_AT(store_explicit)(&w->claimed_ns, now, SHMET_MO(relaxed));
@@ -870,7 +884,10 @@ shmet_impl_claim(struct shmet_segment *seg, int fixed)
 			shmet_impl_count(seg, SHMET_FAIL_NO_MEMORY);
 			return rc;
 		}
-		shmet_impl_take_slot(seg, i);
+		/* Relaxed: process-local; map_block reserved this far. */
+		shmet_impl_take_slot(seg, i, seg->block,
+				     SHMET_AT(load_explicit)(&seg->reserved,
+							     SHMET_MO(relaxed)));
 		shmet_impl_hold_liveness(seg);
 		seg->owner_pid = getpid();
 		return i;
@@ -906,15 +923,436 @@ shmet_impl_claim_reporting(struct shmet_segment *seg)
 	return 0;
 }
 
+/* ---------------------------------------------------------------- */
+/* Per-thread blocks (docs/DESIGN.md, "Threads")                    */
+
+/* The hot path's thread-local entry (declared in inline-impl.h). */
+#if defined(__GNUC__)
+__thread struct shmet_impl_tls shmet_impl_tls
+	__attribute__((tls_model("initial-exec"), visibility("default")));
+#else
+_Thread_local struct shmet_impl_tls shmet_impl_tls;
+#endif
+
+#define SHMET_IMPL_THREAD_SEGS 8        /* segments a thread counts in */
+#define SHMET_IMPL_REC_NONE UINT32_MAX  /* shares the process block */
+#define SHMET_IMPL_REC_PROC (UINT32_MAX - 1) /* counts in the process block */
+
+/* A block a thread of this process counts in, other than the process's. */
+struct shmet_impl_thr {
+	shmet_impl_cell *block;         /* our mapping; NULL: record free */
+	const void *owner;              /* the owner's shmet_impl_tstate */
+	uint32_t slot;                  /* UINT32_MAX: maps the process block */
+	int live;                       /* its liveness lock is held */
+	SHMET_ATOMIC(uint64_t) reserved; /* bytes fallocated (as seg->reserved) */
+};
+
+/*
+ * A segment's per-thread blocks.  The lock orders after the fork-list
+ * lock; it guards the records and proc_owner, and is held across fork().
+ */
+struct shmet_impl_threads {
+	pthread_mutex_t lock;
+	const void *proc_owner;         /* the thread counting in seg->block */
+	uint32_t count;
+	struct shmet_impl_thr *rec;     /* count = max_writers records */
+};
+
+/* A thread's view: one entry per segment it counts in. */
+struct shmet_impl_tstate {
+	int keyed;                      /* its pthread key value is set */
+	struct {
+		uint64_t key;           /* 0: entry free */
+		uintptr_t delta;
+		uint32_t rec;           /* index, or SHMET_IMPL_REC_* */
+	} e[SHMET_IMPL_THREAD_SEGS];
+};
+
+static SHMET_THREAD_LOCAL struct shmet_impl_tstate shmet_impl_tstate;
+static pthread_key_t shmet_impl_thread_key;
+static pthread_once_t shmet_impl_thread_once = PTHREAD_ONCE_INIT;
+static uint64_t shmet_impl_next_key;    /* under the fork-list lock */
+
+/* The attached segment with this key; the fork-list lock is held. */
+static struct shmet_segment *
+shmet_impl_seg_by_key(uint64_t key)
+{
+	for (struct shmet_segment *s = shmet_impl_forklist.head; s; s = s->next)
+		if (s->key == key)
+			return s;
+	return NULL;
+}
+
+/* 1 if our description already holds slot (OFD locks of one description
+ * never conflict with each other, so the claim loop must skip these). */
+static int
+shmet_impl_slot_mine(const struct shmet_segment *seg, uint32_t slot)
+{
+	const struct shmet_impl_threads *t = seg->threads;
+
+	if (slot == seg->slot)
+		return 1;
+	for (uint32_t i = 0; i < t->count; i++)
+		if (t->rec[i].block && t->rec[i].slot == slot)
+			return 1;
+	return 0;
+}
+
+/*
+ * Claim a free writer slot for record r, map its block (at r->block when
+ * fixed: the fork child keeps the address every delta points to) and
+ * reserve it up to every cell allocated so far, before the thread can
+ * write there.  The threads lock is held.  Async-signal-safe: open-coded
+ * like shmet_impl_claim, which the fork child also runs.
+ */
+static int
+shmet_impl_thread_claim(struct shmet_segment *seg, struct shmet_impl_thr *r,
+			int fixed)
+{
+	const struct shmet_seg_header *h = seg->hdr;
+	int claim = seg->claim_fd >= 0 ? seg->claim_fd : seg->fd;
+
+	for (uint32_t i = 0; i < h->max_writers; i++) {
+		void *p;
+		int rc;
+
+		if (shmet_impl_slot_mine(seg, i) ||
+		    shmet_seg_lock(claim, SHMET_LOCK_SLOT(i), F_WRLCK) < 0)
+			continue;
+		p = mmap(fixed ? (void *)r->block : NULL,
+			 (size_t)h->block_stride, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | (fixed ? MAP_FIXED : 0), seg->fd,
+			 (off_t)(h->values_off + (uint64_t)i * h->block_stride));
+		if (p == MAP_FAILED) {
+			rc = -errno;
+			shmet_seg_lock(claim, SHMET_LOCK_SLOT(i), F_UNLCK);
+			return rc;
+		}
+		/* Relaxed: process-local, under the threads lock. */
+		SHMET_AT(store_explicit)(&r->reserved, 0, SHMET_MO(relaxed));
+		/* Relaxed cells_used: a registration that allocates beyond
+		 * it reserves our block itself (reserve_threads), under the
+		 * lock we hold. */
+		rc = shmet_impl_reserve_block(
+			seg, i, &r->reserved,
+			SHMET_AT(load_explicit)(&h->cells_used,
+						SHMET_MO(relaxed)));
+		if (rc < 0) {
+			if (!fixed)
+				munmap(p, (size_t)h->block_stride);
+			shmet_seg_lock(claim, SHMET_LOCK_SLOT(i), F_UNLCK);
+			return rc;
+		}
+		r->block = (shmet_impl_cell *)p;
+		r->slot = i;
+		/* Relaxed: process-local, under the threads lock. */
+		shmet_impl_take_slot(seg, i, r->block,
+				     SHMET_AT(load_explicit)(&r->reserved,
+							     SHMET_MO(relaxed)));
+		r->live = seg->claim_fd < 0 ||
+			  shmet_seg_lock(seg->fd, SHMET_LOCK_SLOT(i),
+					 F_WRLCK) == 0;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+/* Give r's slot back (state RELEASED, locks dropped); its counts stay
+ * for the reader and for the next owner, as a dead writer's do. */
+static void
+shmet_impl_thread_release(struct shmet_segment *seg, struct shmet_impl_thr *r)
+{
+	if (r->slot >= seg->hdr->max_writers)
+		return;
+	/* Release: pairs with the acquire in take_slot and readers. */
+	SHMET_AT(store_explicit)(&shmet_impl_writers(seg)[r->slot].state,
+				 SHMET_WRITER_RELEASED, SHMET_MO(release));
+	if (seg->claim_fd >= 0) {
+		shmet_seg_lock(seg->fd, SHMET_LOCK_SLOT(r->slot), F_UNLCK);
+		shmet_seg_lock(seg->claim_fd, SHMET_LOCK_SLOT(r->slot),
+			       F_UNLCK);
+	} else {
+		shmet_seg_lock(seg->fd, SHMET_LOCK_SLOT(r->slot), F_UNLCK);
+	}
+	r->slot = UINT32_MAX;
+}
+
+/*
+ * Point r's mapping at the process block: its thread keeps its delta and
+ * now shares the process block (atomic, correct, as before threads had
+ * blocks).  Used when r's own block cannot be reserved or claimed.
+ */
+static void
+shmet_impl_thread_demote(struct shmet_segment *seg, struct shmet_impl_thr *r)
+{
+	const struct shmet_seg_header *h = seg->hdr;
+
+	if (mmap((void *)r->block, (size_t)h->block_stride,
+		 PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, seg->fd,
+		 (off_t)(h->values_off + (uint64_t)seg->slot *
+					 h->block_stride)) == MAP_FAILED)
+		/* Counts are lost, the process is not. */
+		mmap((void *)r->block, (size_t)h->block_stride,
+		     PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
+		     -1, 0);
+	shmet_impl_count(seg, SHMET_FAIL_NO_MEMORY);
+}
+
+/*
+ * A registration made cells up to end_cell usable: reserve them in every
+ * thread block of this process before its handle is returned (a write to
+ * an unreserved tmpfs page is SIGBUS).  A block that cannot grow is
+ * demoted to the process block, whose reservation already succeeded.
+ */
+static void
+shmet_impl_reserve_threads(struct shmet_segment *seg, uint64_t end_cell)
+{
+	struct shmet_impl_threads *t = seg->threads;
+
+	if (!t)
+		return;
+	pthread_mutex_lock(&t->lock);
+	for (uint32_t i = 0; i < t->count; i++) {
+		struct shmet_impl_thr *r = &t->rec[i];
+
+		if (!r->block || r->slot >= seg->hdr->max_writers)
+			continue;
+		if (!r->live)
+			r->live = shmet_seg_lock(seg->fd, SHMET_LOCK_SLOT(r->slot),
+						 F_WRLCK) == 0;
+		if (shmet_impl_reserve_block(seg, r->slot, &r->reserved,
+					     end_cell) < 0) {
+			shmet_impl_thread_demote(seg, r);
+			shmet_impl_thread_release(seg, r);
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* Drop this thread's hold on seg (entry e); the threads lock is held. */
+static void
+shmet_impl_thread_detach(struct shmet_segment *seg,
+			 const struct shmet_impl_tstate *ts, uint32_t rec)
+{
+	struct shmet_impl_threads *t = seg->threads;
+	struct shmet_impl_thr *r;
+
+	if (rec == SHMET_IMPL_REC_PROC && t->proc_owner == ts)
+		t->proc_owner = NULL;
+	if (rec >= t->count)
+		return;
+	r = &t->rec[rec];
+	if (!r->block || r->owner != ts)
+		return;
+	shmet_impl_thread_release(seg, r);
+	munmap((void *)r->block, (size_t)seg->hdr->block_stride);
+	r->block = NULL;
+	r->owner = NULL;
+}
+
+/* pthread key destructor: the thread exits, its slots go back. */
+static void
+shmet_impl_thread_exit(void *arg)
+{
+	struct shmet_impl_tstate *ts = (struct shmet_impl_tstate *)arg;
+
+	shmet_impl_tls.key = 0;
+	shmet_impl_tls.delta = 0;
+	pthread_mutex_lock(&shmet_impl_forklist.lock);
+	for (int i = 0; i < SHMET_IMPL_THREAD_SEGS; i++) {
+		struct shmet_segment *seg;
+
+		if (!ts->e[i].key)
+			continue;
+		seg = shmet_impl_seg_by_key(ts->e[i].key);
+		if (seg && seg->threads) {
+			pthread_mutex_lock(&seg->threads->lock);
+			shmet_impl_thread_detach(seg, ts, ts->e[i].rec);
+			pthread_mutex_unlock(&seg->threads->lock);
+		}
+		ts->e[i].key = 0;
+	}
+	pthread_mutex_unlock(&shmet_impl_forklist.lock);
+	ts->keyed = 0;
+}
+
+static void
+shmet_impl_thread_key_create(void)
+{
+	if (pthread_key_create(&shmet_impl_thread_key,
+			       shmet_impl_thread_exit) != 0)
+		shmet_impl_thread_key = (pthread_key_t)-1;
+}
+
+/*
+ * The calling thread's first counting write to segment `key`: take the
+ * process block if no thread counts there, else claim a block of its own;
+ * with neither, share the process block.  Returns the new entry, or NULL
+ * (segment closed, or too many segments): write the process cell.
+ */
+static int
+shmet_impl_thread_attach(uint64_t key)
+{
+	struct shmet_impl_tstate *ts = &shmet_impl_tstate;
+	struct shmet_segment *seg;
+	struct shmet_impl_threads *t;
+	int e = -1;
+
+	pthread_mutex_lock(&shmet_impl_forklist.lock);
+	seg = shmet_impl_seg_by_key(key);
+	/* a free entry, or one of a segment closed since */
+	for (int i = 0; seg && i < SHMET_IMPL_THREAD_SEGS && e < 0; i++)
+		if (!ts->e[i].key || !shmet_impl_seg_by_key(ts->e[i].key))
+			e = i;
+	if (!seg || !seg->threads || e < 0) {
+		pthread_mutex_unlock(&shmet_impl_forklist.lock);
+		return -1;
+	}
+	t = seg->threads;
+	pthread_mutex_lock(&t->lock);
+	ts->e[e].key = key;
+	ts->e[e].delta = 0;
+	ts->e[e].rec = SHMET_IMPL_REC_NONE;
+	if (!t->proc_owner) {
+		t->proc_owner = ts;
+		ts->e[e].rec = SHMET_IMPL_REC_PROC;
+	} else {
+		for (uint32_t i = 0; i < t->count; i++) {
+			struct shmet_impl_thr *r = &t->rec[i];
+
+			if (r->block)
+				continue;
+			if (shmet_impl_thread_claim(seg, r, 0) == 0) {
+				r->owner = ts;
+				ts->e[e].rec = i;
+				ts->e[e].delta = (uintptr_t)r->block -
+						 (uintptr_t)seg->block;
+			}
+			break;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	pthread_mutex_unlock(&shmet_impl_forklist.lock);
+	if (!ts->keyed) {
+		pthread_once(&shmet_impl_thread_once,
+			     shmet_impl_thread_key_create);
+		ts->keyed = pthread_setspecific(shmet_impl_thread_key, ts) == 0;
+	}
+	return e;
+}
+
+shmet_impl_acell *
+shmet_impl_thread_cell(shmet_impl_acell *cell, uint64_t key)
+{
+	struct shmet_impl_tstate *ts = &shmet_impl_tstate;
+	int e = -1;
+
+	if (key == 0)
+		return cell;    /* a failed handle: its scratch cells */
+	for (int i = 0; i < SHMET_IMPL_THREAD_SEGS && e < 0; i++)
+		if (ts->e[i].key == key)
+			e = i;
+	if (e < 0)
+		e = shmet_impl_thread_attach(key);
+	if (e < 0)
+		return cell;
+	shmet_impl_tls.key = key;
+	shmet_impl_tls.delta = ts->e[e].delta;
+	return (SHMET_ATOMIC(uint64_t) *)((uintptr_t)cell + ts->e[e].delta);
+}
+
+/*
+ * Fork child, after the process block moved to the child's own slot: the
+ * forking thread (the child's only one) gets a slot of its own at the
+ * same address, so its delta holds; the other threads' blocks belong to
+ * the parent, and are unmapped.  Async-signal-safe.
+ */
+static void
+shmet_impl_threads_after_fork(struct shmet_segment *seg)
+{
+	struct shmet_impl_threads *t = seg->threads;
+	const void *me = &shmet_impl_tstate;
+
+	if (t->proc_owner != me)
+		t->proc_owner = NULL;
+	for (uint32_t i = 0; i < t->count; i++) {
+		struct shmet_impl_thr *r = &t->rec[i];
+
+		if (!r->block)
+			continue;
+		if (r->owner != me) {
+			munmap((void *)r->block, (size_t)seg->hdr->block_stride);
+			r->block = NULL;
+			r->owner = NULL;
+			continue;
+		}
+		r->slot = UINT32_MAX;   /* the parent's; not ours */
+		if (shmet_impl_thread_claim(seg, r, 1) < 0)
+			shmet_impl_thread_demote(seg, r);
+	}
+}
+
+/* Close: every thread block goes back; mappings become zero pages, so a
+ * thread that still writes records nothing and cannot fault. */
+static void
+shmet_impl_threads_free(struct shmet_segment *seg)
+{
+	struct shmet_impl_threads *t = seg->threads;
+
+	if (!t)
+		return;
+	for (uint32_t i = 0; i < t->count; i++) {
+		struct shmet_impl_thr *r = &t->rec[i];
+
+		if (!r->block)
+			continue;
+		shmet_impl_thread_release(seg, r);
+		mmap((void *)r->block, (size_t)seg->hdr->block_stride,
+		     PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
+		     -1, 0);
+	}
+	pthread_mutex_destroy(&t->lock);
+	free(t->rec);
+	free(t);
+	seg->threads = NULL;
+}
+
+static void
+shmet_impl_threads_new(struct shmet_segment *seg)
+{
+	struct shmet_impl_threads *t =
+		(struct shmet_impl_threads *)calloc(1, sizeof *t);
+
+	if (t)
+		t->rec = (struct shmet_impl_thr *)calloc(
+			seg->hdr->max_writers, sizeof *t->rec);
+	if (!t || !t->rec || pthread_mutex_init(&t->lock, NULL) != 0) {
+		if (t)
+			free(t->rec);
+		free(t);
+		return;         /* every thread shares the process block */
+	}
+	t->count = seg->hdr->max_writers;
+	seg->threads = t;
+}
+
 static void
 shmet_impl_fork_prepare(void)
 {
 	pthread_mutex_lock(&shmet_impl_forklist.lock);
+	for (struct shmet_segment *s = shmet_impl_forklist.head; s; s = s->next)
+		if (s->threads)
+			pthread_mutex_lock(&s->threads->lock);
 }
 
 static void
 shmet_impl_fork_parent(void)
 {
+	for (struct shmet_segment *s = shmet_impl_forklist.head; s; s = s->next)
+		if (s->threads)
+			pthread_mutex_unlock(&s->threads->lock);
 	pthread_mutex_unlock(&shmet_impl_forklist.lock);
 }
 
@@ -950,14 +1388,14 @@ shmet_impl_fd_path(char *buf, int fd)
  * clock_gettime, close and plain memory (no stdio, no malloc, no
  * strerror); no message is formatted.
  */
-static void
+static int
 shmet_impl_after_fork(struct shmet_segment *seg)
 {
 	char path[48];
 	int old = seg->fd, old_claim = seg->claim_fd, fd, claim = -1;
 
 	if (!seg->attached || !seg->block)
-		return;
+		return -1;
 	/*
 	 * The spare records (and their try-lock, which a parent thread may
 	 * have held at fork time) are the parent's: a child reusing them
@@ -977,7 +1415,7 @@ shmet_impl_after_fork(struct shmet_segment *seg)
 		if (fd >= 0)
 			close(fd);
 		shmet_impl_count(seg, SHMET_FAIL_NO_MEMORY);
-		return;
+		return -1;
 	}
 	seg->fd = fd;
 	seg->claim_fd = claim;
@@ -987,18 +1425,25 @@ shmet_impl_after_fork(struct shmet_segment *seg)
 		close(fd);
 		if (claim >= 0)
 			close(claim);
-		return;
+		return -1;
 	}
 	close(old);
 	if (old_claim >= 0)
 		close(old_claim);
+	return 0;
 }
 
 static void
 shmet_impl_fork_child(void)
 {
-	for (struct shmet_segment *s = shmet_impl_forklist.head; s; s = s->next)
-		shmet_impl_after_fork(s);
+	for (struct shmet_segment *s = shmet_impl_forklist.head; s; s = s->next) {
+		/* If the process block stayed the parent's, so do the thread
+		 * blocks: our description still holds the parent's locks. */
+		if (shmet_impl_after_fork(s) == 0 && s->threads)
+			shmet_impl_threads_after_fork(s);
+		if (s->threads)
+			pthread_mutex_unlock(&s->threads->lock);
+	}
 	pthread_mutex_unlock(&shmet_impl_forklist.lock);
 }
 
@@ -1010,6 +1455,9 @@ shmet_impl_forklist_add(struct shmet_segment *seg)
 	    pthread_atfork(shmet_impl_fork_prepare, shmet_impl_fork_parent,
 			   shmet_impl_fork_child) == 0)
 		shmet_impl_forklist.registered = 1;
+	/* Keys are never reused, so a thread's cached entry for a closed
+	 * segment can never match a new one. */
+	seg->key = seg->threads ? ++shmet_impl_next_key : 0;
 	seg->next = shmet_impl_forklist.head;
 	shmet_impl_forklist.head = seg;
 	pthread_mutex_unlock(&shmet_impl_forklist.lock);
@@ -1061,10 +1509,13 @@ shmet_open(struct shmet_segment *seg, const struct shmet_options *opts)
 		 * on the fork list before it has a block: a fork in between
 		 * gives the child a slot of its own too */
 		seg->attached = 1;
+		shmet_impl_threads_new(seg);    /* before its key is given */
 		shmet_impl_forklist_add(seg);
 		rc = shmet_impl_claim_reporting(seg);
-		if (rc < 0)
+		if (rc < 0) {
 			shmet_impl_forklist_remove(seg);
+			shmet_impl_threads_free(seg);
+		}
 	}
 	if (rc < 0) {
 		if (seg->base)
@@ -1092,6 +1543,9 @@ shmet_close(struct shmet_segment *seg)
 	if (!seg->attached)
 		return;
 	shmet_impl_forklist_remove(seg);
+	/* No thread can find seg any more (attach and thread exit look it
+	 * up under the fork-list lock). */
+	shmet_impl_threads_free(seg);
 	/* Only the process that took the slot releases it: a fork child
 	 * whose own claim failed still points at its parent's slot. */
 	if (seg->block && seg->slot < seg->hdr->max_writers &&
@@ -2031,6 +2485,8 @@ shmet_impl_resolve(const struct shmet_family *fam, uint32_t type, uint32_t n,
 				      strerror(-*rc));
 		return shmet_impl_scratch();
 	}
+	if (type != SHMET_TYPE_GAUGE)   /* gauges stay per process */
+		shmet_impl_reserve_threads(seg, (uint64_t)cell + fam->cells);
 	return &seg->block[cell];
 }
 
@@ -2042,6 +2498,7 @@ shmet_counter_labels(const struct shmet_family *fam, struct shmet_counter *out,
 
 	out->cell = shmet_impl_resolve(fam, SHMET_TYPE_COUNTER, count, values,
 				       &rc);
+	out->key = rc == 0 ? fam->seg->key : 0;
 	return rc;
 }
 
@@ -2069,6 +2526,7 @@ shmet_histogram_labels(const struct shmet_family *fam,
 				       &rc);
 	out->bounds = rc == 0 ? fam->bounds : NULL;
 	out->bound_count = rc == 0 ? fam->bound_count : 0;
+	out->key = rc == 0 ? fam->seg->key : 0;
 	return rc;
 }
 
