@@ -32,7 +32,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ctl, curl, Exporter, Failures, free_port, Proc, read_status, samples, wait_until)  # noqa
+from harness import (ctl, curl, Exporter, Failures, free_port, get_json, Proc, read_status, samples, wait_until)  # noqa
 
 BUILD, SOURCE, MODE = sys.argv[1], sys.argv[2], sys.argv[3]
 SEGMENT = "/shmet-e2e-alerts-%d" % os.getpid()
@@ -61,16 +61,6 @@ GAUGES = {
     "webhook_worker_uptime_seconds": "worker_id",
 }
 
-
-def get_json(port, path, **params):
-    url = "http://127.0.0.1:%d%s" % (port, path)
-    if params:
-        url += "?" + urllib.parse.urlencode(params)
-    try:
-        with urllib.request.urlopen(url, timeout=5) as r:
-            return json.loads(r.read())
-    except (OSError, ValueError):
-        return None
 
 
 

@@ -33,7 +33,7 @@ import warnings
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ctl, Exporter, Failures, free_port, make_cert, Proc, read_status, wait_until)  # noqa
+from harness import (ctl, Exporter, Failures, free_port, get_json, make_cert, Proc, read_status, wait_until)  # noqa
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -47,16 +47,6 @@ T = Failures()
 
 
 
-
-def get_json(port, path, **params):
-    url = "http://127.0.0.1:%d%s" % (port, path)
-    if params:
-        url += "?" + urllib.parse.urlencode(params)
-    try:
-        with urllib.request.urlopen(url, timeout=5) as r:
-            return json.loads(r.read())
-    except (OSError, ValueError):
-        return None
 
 
 def query(port, expr):

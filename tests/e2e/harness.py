@@ -10,6 +10,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
 
 from prometheus_client.openmetrics.parser import \
     text_string_to_metric_families as parse_openmetrics
@@ -196,3 +198,15 @@ def make_cert(d):
                     "-subj", "/CN=localhost",
                     "-addext", "subjectAltName=IP:127.0.0.1"],
                    check=True, capture_output=True)
+
+
+def get_json(port, path, **params):
+    """GET http://127.0.0.1:port/path?params as JSON, or None."""
+    url = "http://127.0.0.1:%d%s" % (port, path)
+    if params:
+        url += "?" + urllib.parse.urlencode(params)
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return json.loads(r.read())
+    except (OSError, ValueError):
+        return None
