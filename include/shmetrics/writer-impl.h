@@ -956,6 +956,9 @@ struct shmet_impl_threads {
 	const void *proc_owner;         /* the thread counting in seg->block */
 	uint32_t count;
 	struct shmet_impl_thr *rec;     /* count = max_writers records */
+	/* Bytes every thread block is reserved to: a registration whose
+	 * cells end below needs no lock (see shmet_impl_reserve_threads). */
+	SHMET_ATOMIC(uint64_t) covered;
 };
 
 /* A thread's view: one entry per segment it counts in. */
@@ -1030,6 +1033,16 @@ shmet_impl_thread_claim(struct shmet_segment *seg, struct shmet_impl_thr *r,
 		}
 		/* Relaxed: process-local, under the threads lock. */
 		SHMET_AT(store_explicit)(&r->reserved, 0, SHMET_MO(relaxed));
+		/*
+		 * Registrations must take the lock until this block is
+		 * reserved: clear `covered` and fence before reading
+		 * cells_used (the other half of the Dekker pair in
+		 * shmet_impl_reserve_threads); the next registration that
+		 * takes the lock recomputes it.
+		 */
+		SHMET_AT(store_explicit)(&seg->threads->covered, 0,
+					 SHMET_MO(relaxed));
+		SHMET_AT(thread_fence)(SHMET_MO(seq_cst));
 		/* Relaxed cells_used: a registration that allocates beyond
 		 * it reserves our block itself (reserve_threads), under the
 		 * lock we hold. */
@@ -1109,8 +1122,21 @@ static void
 shmet_impl_reserve_threads(struct shmet_segment *seg, uint64_t end_cell)
 {
 	struct shmet_impl_threads *t = seg->threads;
+	uint64_t covered = UINT64_MAX;
 
 	if (!t)
+		return;
+	/*
+	 * Fast path: every thread block already covers our cells.  Our cell
+	 * allocation (a relaxed RMW of cells_used) and this load are split
+	 * by a seq_cst fence, as a claiming thread's clear of `covered` and
+	 * its load of cells_used are (shmet_impl_thread_claim): so either
+	 * that thread reserves past our cells, or we see covered = 0 and
+	 * take the lock (Dekker).
+	 */
+	SHMET_AT(thread_fence)(SHMET_MO(seq_cst));
+	if (8 * end_cell <= SHMET_AT(load_explicit)(&t->covered,
+						    SHMET_MO(relaxed)))
 		return;
 	pthread_mutex_lock(&t->lock);
 	for (uint32_t i = 0; i < t->count; i++) {
@@ -1125,8 +1151,17 @@ shmet_impl_reserve_threads(struct shmet_segment *seg, uint64_t end_cell)
 					     end_cell) < 0) {
 			shmet_impl_thread_demote(seg, r);
 			shmet_impl_thread_release(seg, r);
+			continue;
 		}
+		/* Relaxed: process-local, under the threads lock. */
+		if (SHMET_AT(load_explicit)(&r->reserved, SHMET_MO(relaxed)) <
+		    covered)
+			covered = SHMET_AT(load_explicit)(&r->reserved,
+							  SHMET_MO(relaxed));
 	}
+	/* Relaxed: read only as a hint under the fence above; the lock
+	 * orders it against claims. */
+	SHMET_AT(store_explicit)(&t->covered, covered, SHMET_MO(relaxed));
 	pthread_mutex_unlock(&t->lock);
 }
 
