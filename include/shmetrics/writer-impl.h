@@ -197,10 +197,16 @@ shmet_impl_alloc(SHMET_ATOMIC(uint32_t) *cursor, uint32_t cap, uint32_t n,
 
 		if (start + n > cap)
 			return -1;
-		/* Relaxed: see "Allocation cursors" at the top. */
+		/*
+		 * Seq_cst on success: the cursor orders no contents ("Allocation
+		 * cursors"), but the cells cursor is one side of the Dekker pair
+		 * of shmet_impl_reserve_threads, whose other accesses are
+		 * seq_cst too.  Registration is a slow path: the order costs
+		 * nothing that shows.
+		 */
 		if (SHMET_AT(compare_exchange_weak_explicit)(
 			    cursor, &cur, (uint32_t)(start + n),
-			    SHMET_MO(relaxed), SHMET_MO(relaxed))) {
+			    SHMET_MO(seq_cst), SHMET_MO(relaxed))) {
 			*out = (uint32_t)start;
 			return 0;
 		}
@@ -1035,21 +1041,20 @@ shmet_impl_thread_claim(struct shmet_segment *seg, struct shmet_impl_thr *r,
 		SHMET_AT(store_explicit)(&r->reserved, 0, SHMET_MO(relaxed));
 		/*
 		 * Registrations must take the lock until this block is
-		 * reserved: clear `covered` and fence before reading
-		 * cells_used (the other half of the Dekker pair in
+		 * reserved: clear `covered` before reading cells_used, both
+		 * seq_cst (the other half of the Dekker pair in
 		 * shmet_impl_reserve_threads); the next registration that
 		 * takes the lock recomputes it.
 		 */
 		SHMET_AT(store_explicit)(&seg->threads->covered, 0,
-					 SHMET_MO(relaxed));
-		SHMET_AT(thread_fence)(SHMET_MO(seq_cst));
-		/* Relaxed cells_used: a registration that allocates beyond
-		 * it reserves our block itself (reserve_threads), under the
-		 * lock we hold. */
+					 SHMET_MO(seq_cst));
+		/* Seq_cst cells_used: the Dekker pair above; a registration
+		 * that allocates beyond it sees covered = 0 and reserves our
+		 * block itself (reserve_threads), after the lock we hold. */
 		rc = shmet_impl_reserve_block(
 			seg, i, &r->reserved,
 			SHMET_AT(load_explicit)(&h->cells_used,
-						SHMET_MO(relaxed)));
+						SHMET_MO(seq_cst)));
 		if (rc < 0) {
 			if (!fixed)
 				munmap(p, (size_t)h->block_stride);
@@ -1128,15 +1133,15 @@ shmet_impl_reserve_threads(struct shmet_segment *seg, uint64_t end_cell)
 		return;
 	/*
 	 * Fast path: every thread block already covers our cells.  Our cell
-	 * allocation (a relaxed RMW of cells_used) and this load are split
-	 * by a seq_cst fence, as a claiming thread's clear of `covered` and
-	 * its load of cells_used are (shmet_impl_thread_claim): so either
-	 * that thread reserves past our cells, or we see covered = 0 and
-	 * take the lock (Dekker).
+	 * allocation (a seq_cst RMW of cells_used) and this seq_cst load
+	 * pair with a claiming thread's seq_cst clear of `covered` and its
+	 * seq_cst load of cells_used (shmet_impl_thread_claim): in the single
+	 * order of seq_cst operations, either that thread reads our cells
+	 * and reserves past them, or we read its clear and take the lock
+	 * (Dekker).  No fences: TSan does not model them.
 	 */
-	SHMET_AT(thread_fence)(SHMET_MO(seq_cst));
 	if (8 * end_cell <= SHMET_AT(load_explicit)(&t->covered,
-						    SHMET_MO(relaxed)))
+						    SHMET_MO(seq_cst)))
 		return;
 	pthread_mutex_lock(&t->lock);
 	for (uint32_t i = 0; i < t->count; i++) {
