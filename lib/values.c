@@ -214,6 +214,22 @@ data_pages(const struct shmet_reader *r, uint32_t b, uint32_t ncells,
 	return bits;
 }
 
+/* Every page of the first ncells cells holds data: the common case of a
+ * writer that touched all its series, summed without per-cell tests. */
+static int
+all_data(const _Atomic uint8_t *bits, uint32_t ncells)
+{
+	uint32_t pages = (ncells + PAGE_CELLS - 1) / PAGE_CELLS;
+
+	for (uint32_t p = 0; p < pages; p++)
+		/* Relaxed: see data_pages(). */
+		if (!((atomic_load_explicit(&bits[p / 8],
+					    memory_order_relaxed) >>
+		       (p % 8)) & 1))
+			return 0;
+	return 1;
+}
+
 /* Float cells dc[0..n) of a block, added as doubles into d[]. */
 static void
 sum_floats(double *d, const struct used_block *ub, const uint32_t *dc,
@@ -443,6 +459,8 @@ read_blocks(const struct shmet_reader *r, const struct shmet_index *idx,
 		ub->cells = block_cells(r, b);
 		ub->data = r->fd >= 0 ? data_pages(r, b, idx->ncells, now)
 				      : NULL;
+		if (ub->data && all_data(ub->data, idx->ncells))
+			ub->data = NULL;        /* no per-cell tests needed */
 		ub->kind = b < r->hdr.max_writers ? BLOCK_WRITER
 			   : b == shmet_seg_fallback_block(&r->hdr)
 				   ? BLOCK_FALLBACK
