@@ -932,6 +932,50 @@ resume_fleet(void)
 	__atomic_store_n(&q->hold, 0, __ATOMIC_RELEASE);
 }
 
+/* A per-campaign gauge of the status file, over the live engines: fn gives
+ * campaign c's value, or returns 0 when the gauge has none (a success rate
+ * before any call completed), as the exporter shows no series then. */
+static void
+put_campaign_map(FILE *f, const char *name,
+		 int (*fn)(const struct engine_state *, int, double *))
+{
+	int sep = 0;
+	double v;
+
+	fprintf(f, "    \"%s\": {", name);
+	for (int i = 0; i < nchildren; i++) {
+		const struct engine_state *e = &q->engine[children[i].n];
+
+		if (children[i].role != ROLE_ENGINE ||
+		    !child_live(&children[i]))
+			continue;
+		for (int c = 0; c < CAMPAIGNS; c++) {
+			if (!fn(e, c, &v))
+				continue;
+			fprintf(f, "%s\"%s\": %.17g", sep ? ", " : "",
+				e->campaign[c], v);
+			sep = 1;
+		}
+	}
+	fprintf(f, "}");
+}
+
+static int
+pending_leads(const struct engine_state *e, int c, double *v)
+{
+	*v = e->pending[c];
+	return 1;
+}
+
+static int
+success_rate(const struct engine_state *e, int c, double *v)
+{
+	if (!e->completed[c])
+		return 0;
+	*v = (double)e->succeeded[c] / e->completed[c];
+	return 1;
+}
+
 /* The status file: what the fleet knows, as JSON, replaced atomically. */
 static void
 write_status(uint64_t started_ns, int held, int final)
@@ -987,38 +1031,11 @@ write_status(uint64_t started_ns, int held, int final)
 			by_user[u]);
 		sep = 1;
 	}
-	fprintf(f, "},\n    \"campaign_pending_leads\": {");
-	sep = 0;
-	for (int i = 0; i < nchildren; i++) {
-		const struct engine_state *e = &q->engine[children[i].n];
-
-		if (children[i].role != ROLE_ENGINE ||
-		    !child_live(&children[i]))
-			continue;
-		for (int c = 0; c < CAMPAIGNS; c++) {
-			fprintf(f, "%s\"%s\": %d", sep ? ", " : "",
-				e->campaign[c], e->pending[c]);
-			sep = 1;
-		}
-	}
-	fprintf(f, "},\n    \"campaign_success_rate\": {");
-	sep = 0;
-	for (int i = 0; i < nchildren; i++) {
-		const struct engine_state *e = &q->engine[children[i].n];
-
-		if (children[i].role != ROLE_ENGINE ||
-		    !child_live(&children[i]))
-			continue;
-		for (int c = 0; c < CAMPAIGNS; c++) {
-			if (!e->completed[c])
-				continue;
-			fprintf(f, "%s\"%s\": %.17g", sep ? ", " : "",
-				e->campaign[c],
-				(double)e->succeeded[c] / e->completed[c]);
-			sep = 1;
-		}
-	}
-	fprintf(f, "},\n    \"webhook_worker_uptime_seconds\": {");
+	fprintf(f, "},\n");
+	put_campaign_map(f, "campaign_pending_leads", pending_leads);
+	fprintf(f, ",\n");
+	put_campaign_map(f, "campaign_success_rate", success_rate);
+	fprintf(f, ",\n    \"webhook_worker_uptime_seconds\": {");
 	sep = 0;
 	for (int i = 0; i < nchildren; i++) {
 		const struct child *c = &children[i];
