@@ -2200,19 +2200,18 @@ shmet_collector_register(struct shmet_segment *seg, const char *name,
 	return shmet_impl_register(seg, &d, 0, lens, &id);
 }
 
+/* The three constructors are shmet_family_register() with one type's
+ * fields; the C11 implementation file may use designated initializers. */
 int
 shmet_counter_family(struct shmet_segment *seg, struct shmet_family *fam,
 		     const char *name, const char *help, uint32_t label_count,
 		     const char *const *label_names)
 {
-	struct shmet_family_desc d;
+	const struct shmet_family_desc d = {
+		.name = name, .help = help, .type = SHMET_TYPE_COUNTER,
+		.label_count = label_count, .label_names = label_names,
+	};
 
-	memset(&d, 0, sizeof d);
-	d.name = name;
-	d.help = help;
-	d.type = SHMET_TYPE_COUNTER;
-	d.label_count = label_count;
-	d.label_names = label_names;
 	return shmet_family_register(seg, &d, fam);
 }
 
@@ -2221,15 +2220,12 @@ shmet_gauge_family(struct shmet_segment *seg, struct shmet_family *fam,
 		   const char *name, const char *help, uint32_t gauge_mode,
 		   uint32_t label_count, const char *const *label_names)
 {
-	struct shmet_family_desc d;
+	const struct shmet_family_desc d = {
+		.name = name, .help = help, .type = SHMET_TYPE_GAUGE,
+		.gauge_mode = gauge_mode,
+		.label_count = label_count, .label_names = label_names,
+	};
 
-	memset(&d, 0, sizeof d);
-	d.name = name;
-	d.help = help;
-	d.type = SHMET_TYPE_GAUGE;
-	d.gauge_mode = gauge_mode;
-	d.label_count = label_count;
-	d.label_names = label_names;
 	return shmet_family_register(seg, &d, fam);
 }
 
@@ -2239,16 +2235,12 @@ shmet_histogram_family(struct shmet_segment *seg, struct shmet_family *fam,
 		       uint32_t bound_count, const double *bounds,
 		       uint32_t label_count, const char *const *label_names)
 {
-	struct shmet_family_desc d;
+	const struct shmet_family_desc d = {
+		.name = name, .help = help, .type = SHMET_TYPE_HISTOGRAM,
+		.bound_count = bound_count, .bounds = bounds,
+		.label_count = label_count, .label_names = label_names,
+	};
 
-	memset(&d, 0, sizeof d);
-	d.name = name;
-	d.help = help;
-	d.type = SHMET_TYPE_HISTOGRAM;
-	d.bound_count = bound_count;
-	d.bounds = bounds;
-	d.label_count = label_count;
-	d.label_names = label_names;
 	return shmet_family_register(seg, &d, fam);
 }
 
