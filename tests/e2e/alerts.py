@@ -24,15 +24,13 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ctl, curl, Exporter, Failures, free_port, get_json, Proc, read_status, samples, wait_until)  # noqa
+import harness  # noqa
+from harness import (copy_rules, ctl, curl, Exporter, Failures, free_port, get_json, Proc, read_status, samples, wait_until)  # noqa
 
 BUILD, SOURCE, MODE = sys.argv[1], sys.argv[2], sys.argv[3]
 SEGMENT = "/shmet-e2e-alerts-%d" % os.getpid()
@@ -62,23 +60,7 @@ GAUGES = {
 }
 
 
-
-
-
-def rules_copy(workdir, short_for):
-    """The shipped rules, evaluated every second; with short_for, every
-    `for:` is 3 s (the test copy of the issue)."""
-    for name in ("alerts.yml", "recording.yml"):
-        src = open(os.path.join(SOURCE, "tools", "prometheus", name)).read()
-        src = src.replace("interval: 30s", "interval: 1s")
-        if short_for:
-            src = re.sub(r"for: \d+m", "for: 3s", src)
-        with open(os.path.join(workdir, name), "w") as f:
-            f.write(src)
-
-
 def start_prometheus(workdir, exporter_port, am_port=None):
-    port = free_port()
     alerting = ""
     if am_port:
         alerting = """alerting:
@@ -97,16 +79,8 @@ rule_files: [alerts.yml, recording.yml]
     static_configs:
       - targets: ['127.0.0.1:%d']
 """ % (alerting, exporter_port))
-    p = Proc(["prometheus",
-              "--config.file=" + os.path.join(workdir, "prometheus.yml"),
-              "--storage.tsdb.path=" + os.path.join(workdir, "data"),
-              "--web.listen-address=127.0.0.1:%d" % port],
-             os.path.join(workdir, "prometheus.log"))
-    p.port = port
-    if not wait_until(lambda: get_json(port, "/api/v1/status/config"), 30,
-                      0.2):
-        raise RuntimeError("prometheus did not start")
-    return p
+    return harness.start_prometheus(
+        workdir, os.path.join(workdir, "prometheus.yml"))
 
 
 def start_fleet(workdir, *args):
@@ -144,7 +118,7 @@ def families_with_samples(smp):
 
 # ---------------------------------------------------------------------
 def test_worker_down(workdir, exp):
-    rules_copy(workdir, short_for=True)
+    copy_rules(SOURCE, workdir, short_for=True)
     prom = start_prometheus(workdir, exp.port)
     fleet = start_fleet(workdir, "--kill-workers", "8", "--quiet")
     try:
@@ -186,7 +160,7 @@ def test_alertmanager(workdir, exp):
     if not shutil.which("prometheus-alertmanager"):
         print("prometheus-alertmanager not installed")
         sys.exit(77)
-    rules_copy(workdir, short_for=True)
+    copy_rules(SOURCE, workdir, short_for=True)
     recv_port, am_port = free_port(), free_port()
     received = os.path.join(workdir, "received.jsonl")
     cfg = open(os.path.join(SOURCE, "tools", "prometheus",
@@ -272,7 +246,7 @@ def total(smp, name):
 
 def test_demo(workdir, exp):
     seconds = 60 if os.environ.get("SHMETRICS_E2E_LONG") == "1" else 20
-    rules_copy(workdir, short_for=False)
+    copy_rules(SOURCE, workdir, short_for=False)
     prom = start_prometheus(workdir, exp.port)
     fleet = start_fleet(workdir)
     started = time.monotonic()

@@ -18,22 +18,18 @@ from the recording rules that aggregate across instances.
 
 usage: fleet.py BUILD_DIR SOURCE_DIR
 """
-import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
-import urllib.request
 import warnings
 
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ctl, Exporter, Failures, free_port, get_json, make_cert, Proc, read_status, wait_until)  # noqa
+from harness import (copy_rules, ctl, Exporter, Failures, free_port, get_json, make_cert, Proc, read_status, start_prometheus, wait_until)  # noqa
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -75,10 +71,7 @@ def web_config(d):
 
 def prometheus_config(d, vm_port):
     src = os.path.join(SOURCE, "tools", "prometheus")
-    for name in ("alerts.yml", "recording.yml"):
-        text = open(os.path.join(src, name)).read()
-        with open(os.path.join(d, name), "w") as f:
-            f.write(text.replace("interval: 30s", "interval: 1s"))
+    copy_rules(SOURCE, d)
     cfg = yaml.safe_load(open(os.path.join(src, "prometheus-file-sd.yml")))
     cfg["global"].update(scrape_interval="1s", evaluation_interval="1s")
     cfg.pop("alerting")
@@ -114,19 +107,6 @@ def start_vm(d):
     if not wait_until(lambda: get_json(port, "/api/v1/labels"), 30, 0.2):
         raise RuntimeError("victoria-metrics did not start")
     return vm
-
-
-def start_prometheus(d, config):
-    port = free_port()
-    p = Proc(["prometheus", "--config.file=" + config,
-              "--storage.tsdb.path=" + os.path.join(d, "data"),
-              "--web.listen-address=127.0.0.1:%d" % port],
-             os.path.join(d, "prometheus.log"))
-    p.port = port
-    if not wait_until(lambda: get_json(port, "/api/v1/status/config"), 30,
-                      0.2):
-        raise RuntimeError("prometheus did not start")
-    return p
 
 
 def start_fleet(d, i):

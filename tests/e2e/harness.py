@@ -5,6 +5,7 @@ process a test starts is stopped by the test.
 """
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -210,3 +211,31 @@ def get_json(port, path, **params):
             return json.loads(r.read())
     except (OSError, ValueError):
         return None
+
+
+def copy_rules(source, dest, short_for=False):
+    """The shipped Prometheus rules into dest, evaluated every second; with
+    short_for, every `for:` is 3 s."""
+    for name in ("alerts.yml", "recording.yml"):
+        with open(os.path.join(source, "tools", "prometheus", name)) as f:
+            text = f.read().replace("interval: 30s", "interval: 1s")
+        if short_for:
+            text = re.sub(r"for: \d+m", "for: 3s", text)
+        with open(os.path.join(dest, name), "w") as f:
+            f.write(text)
+
+
+def start_prometheus(workdir, config):
+    """A real Prometheus on a free loopback port (its .port), storing in
+    workdir/data and logging to workdir/prometheus.log, once it answers."""
+    port = free_port()
+    p = Proc(["prometheus", "--config.file=" + config,
+              "--storage.tsdb.path=" + os.path.join(workdir, "data"),
+              "--web.listen-address=127.0.0.1:%d" % port],
+             os.path.join(workdir, "prometheus.log"))
+    p.port = port
+    if not wait_until(lambda: get_json(port, "/api/v1/status/config"), 30,
+                      0.2):
+        p.stop()
+        raise RuntimeError("prometheus did not start")
+    return p

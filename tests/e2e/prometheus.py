@@ -20,7 +20,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Exporter, Failures, Writer, ctl, free_port, wait_until  # noqa
+from harness import (copy_rules, ctl, Exporter, Failures, start_prometheus, wait_until, Writer)  # noqa
 
 BUILD, SOURCE = sys.argv[1], sys.argv[2]
 SEGMENT = "/shmet-e2e-prom-%d" % os.getpid()
@@ -61,14 +61,9 @@ SPEC = {
 
 class Prometheus:
     def __init__(self, exporter_port, workdir):
-        self.port = free_port()
         cfgdir = os.path.join(workdir, "cfg")
         os.makedirs(cfgdir)
-        # The shipped rules, evaluated every second instead of every 30.
-        for name in ("alerts.yml", "recording.yml"):
-            src = open(os.path.join(SOURCE, "tools", "prometheus", name)).read()
-            with open(os.path.join(cfgdir, name), "w") as f:
-                f.write(src.replace("interval: 30s", "interval: 1s"))
+        copy_rules(SOURCE, cfgdir)
         with open(os.path.join(cfgdir, "prometheus.yml"), "w") as f:
             f.write("""global:
   scrape_interval: 1s
@@ -80,15 +75,9 @@ scrape_configs:
     static_configs:
       - targets: ['127.0.0.1:%d']
 """ % exporter_port)
-        self.log = open(os.path.join(workdir, "prometheus.log"), "wb")
-        self.proc = subprocess.Popen(
-            ["prometheus", "--config.file=" + os.path.join(cfgdir,
-                                                           "prometheus.yml"),
-             "--storage.tsdb.path=" + os.path.join(workdir, "data"),
-             "--web.listen-address=127.0.0.1:%d" % self.port],
-            stdout=self.log, stderr=self.log)
-        if not wait_until(lambda: self.get("/-/ready") is not None, 30):
-            raise RuntimeError("prometheus did not become ready")
+        self.proc = start_prometheus(workdir,
+                                     os.path.join(cfgdir, "prometheus.yml"))
+        self.port = self.proc.port
 
     def get(self, path, **params):
         url = "http://127.0.0.1:%d%s" % (self.port, path)
@@ -110,12 +99,7 @@ scrape_configs:
         return float(res[0]["value"][1]) if res else None
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
+        self.proc.stop()
 
 
 def test_exact_values(prom):

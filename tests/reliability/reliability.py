@@ -295,7 +295,6 @@ def test_http_abuse():
     try:
         wait_until(lambda: curl(exp.url("/metrics/health"))[0] == 200, 10)
         base = rss_kb(exp.proc.pid)
-        rng = random.Random(99)
         idle = []
         for _ in range(200):        # slowloris: partial requests held
             try:
