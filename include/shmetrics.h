@@ -13,9 +13,7 @@
  *     the header defines _GNU_SOURCE itself when it comes first).
  *
  * The header itself needs no feature macro and compiles as C11 -pedantic
- * and as C++17.
- *
- * README.md shows a first program; docs/DESIGN.md the whole design.
+ * and as C++17.  README.md shows a first program; docs/DESIGN.md the design.
  *
  * Errors (registration, attach): functions return 0 or a negative errno and
  * ALWAYS fill their out-handle with something safe to use: a failed handle
@@ -99,6 +97,7 @@ extern "C" {
 #define SHMET_OPEN_NO_CREATE    1u      /* attach only; -ENOENT if missing */
 #define SHMET_OPEN_NO_WRITER    2u      /* map but claim no writer slot */
 #define SHMET_OPEN_SET_GROUP    4u      /* on creation, chown to .group */
+#define SHMET_OPEN_ONE_BLOCK    8u      /* all threads share one block */
 
 struct shmet_options {
 	const char *name;               /* NULL: $SHMETRICS_SEGMENT or "/shmetrics" */
@@ -112,6 +111,7 @@ struct shmet_options {
 	uint32_t init_timeout_ms;       /* wait for another creator; 0: 5000 */
 	uint32_t flags;                 /* SHMET_OPEN_* */
 	uint32_t group;                 /* gid, with SHMET_OPEN_SET_GROUP */
+	uint32_t max_thread_blocks;     /* slots threads add; 0: see README */
 };
 
 /* An attached segment (fields in shmetrics/inline-impl.h are private);

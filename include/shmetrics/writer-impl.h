@@ -960,8 +960,8 @@ struct shmet_impl_thr {
 struct shmet_impl_threads {
 	pthread_mutex_t lock;
 	const void *proc_owner;         /* the thread counting in seg->block */
-	uint32_t count;
-	struct shmet_impl_thr *rec;     /* count = max_writers records */
+	uint32_t count;                 /* shmet_impl_thread_cap() */
+	struct shmet_impl_thr *rec;     /* count records */
 	/* Bytes every thread block is reserved to: a registration whose
 	 * cells end below needs no lock (see shmet_impl_reserve_threads). */
 	SHMET_ATOMIC(uint64_t) covered;
@@ -1228,8 +1228,9 @@ shmet_impl_thread_key_create(void)
 /*
  * The calling thread's first counting write to segment `key`: take the
  * process block if no thread counts there, else claim a block of its own;
- * with neither, share the process block.  Returns the new entry, or NULL
- * (segment closed, or too many segments): write the process cell.
+ * with neither (none free, or the process's cap reached), share the
+ * process block.  Returns the new entry, or -1 (segment closed, too many
+ * segments, or no thread blocks): write the process cell.
  */
 static int
 shmet_impl_thread_attach(uint64_t key)
@@ -1295,8 +1296,17 @@ shmet_impl_thread_cell(shmet_impl_acell *cell, uint64_t key)
 			e = i;
 	if (e < 0)
 		e = shmet_impl_thread_attach(key);
-	if (e < 0)
+	if (e < 0) {
+		/*
+		 * No entry (a thread in more than SHMET_IMPL_THREAD_SEGS
+		 * segments, or a segment without thread blocks): cache a
+		 * zero delta, so this thread's next writes here stay on the
+		 * inline path and go to the process cells.
+		 */
+		shmet_impl_tls.key = key;
+		shmet_impl_tls.delta = 0;
 		return cell;
+	}
 	shmet_impl_tls.key = key;
 	shmet_impl_tls.delta = ts->e[e].delta;
 	return (SHMET_ATOMIC(uint64_t) *)((uintptr_t)cell + ts->e[e].delta);
@@ -1359,22 +1369,50 @@ shmet_impl_threads_free(struct shmet_segment *seg)
 	seg->threads = NULL;
 }
 
-static void
-shmet_impl_threads_new(struct shmet_segment *seg)
+/*
+ * The writer slots this process's threads may hold beyond the process's
+ * own.  Threads that count at the same time contend only while they run
+ * at once, so more blocks than online CPUs buy little; and every slot a
+ * thread holds is one a new process cannot have (it would count in the
+ * fallback block and lose its gauges), so one process takes at most an
+ * eighth of the slots.  Threads beyond the cap share the process block.
+ */
+static uint32_t
+shmet_impl_thread_cap(const struct shmet_segment *seg,
+		      const struct shmet_options *o)
 {
-	struct shmet_impl_threads *t =
-		(struct shmet_impl_threads *)calloc(1, sizeof *t);
+	uint32_t share = seg->hdr->max_writers / 8;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
+	if (o->flags & SHMET_OPEN_ONE_BLOCK)
+		return 0;
+	if (o->max_thread_blocks)
+		return o->max_thread_blocks < seg->hdr->max_writers
+			       ? o->max_thread_blocks
+			       : seg->hdr->max_writers;
+	if (share == 0)
+		share = 1;
+	return cpus > 0 && (unsigned long)cpus < share ? (uint32_t)cpus
+						       : share;
+}
+
+static void
+shmet_impl_threads_new(struct shmet_segment *seg, uint32_t cap)
+{
+	struct shmet_impl_threads *t;
+
+	if (cap == 0)
+		return;         /* every thread shares the process block */
+	t = (struct shmet_impl_threads *)calloc(1, sizeof *t);
 	if (t)
-		t->rec = (struct shmet_impl_thr *)calloc(
-			seg->hdr->max_writers, sizeof *t->rec);
+		t->rec = (struct shmet_impl_thr *)calloc(cap, sizeof *t->rec);
 	if (!t || !t->rec || pthread_mutex_init(&t->lock, NULL) != 0) {
 		if (t)
 			free(t->rec);
 		free(t);
-		return;         /* every thread shares the process block */
+		return;
 	}
-	t->count = seg->hdr->max_writers;
+	t->count = cap;
 	seg->threads = t;
 }
 
@@ -1549,7 +1587,8 @@ shmet_open(struct shmet_segment *seg, const struct shmet_options *opts)
 		 * on the fork list before it has a block: a fork in between
 		 * gives the child a slot of its own too */
 		seg->attached = 1;
-		shmet_impl_threads_new(seg);    /* before its key is given */
+		/* before its key is given */
+		shmet_impl_threads_new(seg, shmet_impl_thread_cap(seg, opts));
 		shmet_impl_forklist_add(seg);
 		rc = shmet_impl_claim_reporting(seg);
 		if (rc < 0) {

@@ -8,7 +8,13 @@
  *     and the writer slots used stay bounded by the threads alive at once;
  *   - a fork from a counting thread: the child's thread counts in a block
  *     of its own, and parent and child totals are exact;
- *   - one thread alternating between two segments counts exactly.
+ *   - one thread alternating between two segments counts exactly;
+ *   - a process's threads hold at most max_thread_blocks slots (default:
+ *     the online CPUs, at most max_writers / 8; none with
+ *     SHMET_OPEN_ONE_BLOCK); threads beyond share the process block, count
+ *     exactly, and stay on the inline path;
+ *   - a thread counting in more segments than it has entries for shares
+ *     those segments' process blocks, exactly and on the inline path.
  * SHMETRICS_TEST_QUICK=1 divides the 10 M by 10 (for the sanitizers).
  */
 #include "config.h"
@@ -51,23 +57,29 @@ static pthread_barrier_t all_attached;
 
 /* Writer slots ever used (not UNUSED), from the segment's slot table. */
 static uint32_t
-slots_used(void)
+slots_used_in(const struct shmet_segment *s)
 {
 	const struct shmet_seg_writer *w =
 		(const struct shmet_seg_writer *)(const void *)(
-			seg.base + seg.hdr->writers_off);
+			s->base + s->hdr->writers_off);
 	uint32_t n = 0;
 
-	for (uint32_t i = 0; i < seg.hdr->max_writers; i++)
+	for (uint32_t i = 0; i < s->hdr->max_writers; i++)
 		/* Acquire: pairs with the claimer's release of state. */
 		n += atomic_load_explicit(&w[i].state, memory_order_acquire) !=
 		     SHMET_WRITER_UNUSED;
 	return n;
 }
 
-/* The summed cell c of the segment, as a scrape sees it. */
+static uint32_t
+slots_used(void)
+{
+	return slots_used_in(&seg);
+}
+
+/* The summed cell c of segment `segname`, as a scrape sees it. */
 static uint64_t
-scrape_cell(size_t c, double *gauge_out)
+scrape_cell_of(const char *segname, size_t c, double *gauge_out)
 {
 	struct shmet_reader *r;
 	struct shmet_index *idx;
@@ -77,7 +89,7 @@ scrape_cell(size_t c, double *gauge_out)
 	char err[256];
 	uint64_t got = 0;
 
-	if (!v || shmet_reader_open(name, &r, err, sizeof err) < 0 ||
+	if (!v || shmet_reader_open(segname, &r, err, sizeof err) < 0 ||
 	    shmet_index_build(r, &idx, err, sizeof err) < 0 ||
 	    shmet_values_collect(r, idx, v) < 0) {
 		fprintf(stderr, "reader: %s\n", err);
@@ -98,6 +110,12 @@ scrape_cell(size_t c, double *gauge_out)
 	shmet_index_free(idx);
 	shmet_reader_close(r);
 	return got;
+}
+
+static uint64_t
+scrape_cell(size_t c, double *gauge_out)
+{
+	return scrape_cell_of(name, c, gauge_out);
 }
 
 static size_t
@@ -172,6 +190,124 @@ forker(void *arg)
 	return NULL;
 }
 
+/* Section 5: THREADS threads, all counting at once, in a segment opened
+ * with `flags` and `cap`: slots held, exact total, inline path. */
+static struct shmet_segment capseg;
+static struct shmet_counter capctr;
+static pthread_barrier_t cap_all_counting;
+static atomic_int cap_slow;
+
+static void *
+cap_hammer(void *arg)
+{
+	(void)arg;
+	shmet_counter_inc(&capctr);
+	/* The first write attached this thread: the TLS entry must now be
+	 * the handle's own, or every write would take the slow path. */
+	if (shmet_impl_tls.key != capctr.key)
+		atomic_fetch_add(&cap_slow, 1);
+	pthread_barrier_wait(&cap_all_counting);
+	for (int i = 1; i < 100000; i++)
+		shmet_counter_inc(&capctr);
+	return NULL;
+}
+
+static void
+cap_case(const char *what, uint32_t max_writers, uint32_t flags,
+	 uint32_t cap, uint32_t want_thread_slots)
+{
+	struct shmet_options o = { 0 };
+	pthread_t t[THREADS];
+	char capname[64];
+	uint64_t got;
+	uint32_t used;
+
+	snprintf(capname, sizeof capname, "/shmet-thrcap-%d", (int)getpid());
+	o.name = capname;
+	o.max_writers = max_writers;
+	o.cells_per_block = 1024;
+	o.max_series = 16;
+	o.flags = flags;
+	o.max_thread_blocks = cap;
+	if (shmet_open(&capseg, &o) < 0 ||
+	    shmet_counter_new(&capseg, &capctr, "cap_total", "c") < 0) {
+		fprintf(stderr, "%s\n", shmet_last_error(&capseg));
+		exit(1);
+	}
+	atomic_store(&cap_slow, 0);
+	shmet_counter_inc(&capctr);     /* main takes the process block */
+	pthread_barrier_init(&cap_all_counting, NULL, THREADS);
+	for (int i = 0; i < THREADS; i++)
+		pthread_create(&t[i], NULL, cap_hammer, NULL);
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&cap_all_counting);
+	used = slots_used_in(&capseg);
+	got = scrape_cell_of(capname, (size_t)(capctr.cell - capseg.block),
+			     NULL);
+	printf("%s: %d threads hold %u slots beyond the process's, total "
+	       "%llu\n", what, THREADS, used - 1, (unsigned long long)got);
+	CHECK(used == 1 + want_thread_slots, "%s: %u thread slots, want %u",
+	      what, used - 1, want_thread_slots);
+	CHECK(got == 1 + (uint64_t)THREADS * 100000, "%s: total %llu", what,
+	      (unsigned long long)got);
+	CHECK(atomic_load(&cap_slow) == 0,
+	      "%s: %d threads left the inline path", what,
+	      atomic_load(&cap_slow));
+	shmet_close(&capseg);
+	shmet_unlink(capname);
+}
+
+/* Section 6: one thread in SEGS segments, more than its TLS entries. */
+#define SEGS 10
+
+static void
+many_segments(void)
+{
+	static struct shmet_segment s[SEGS];
+	static struct shmet_counter c[SEGS];
+	char n[SEGS][64];
+	int inline_path = 1;
+
+	for (int i = 0; i < SEGS; i++) {
+		struct shmet_options o = { 0 };
+
+		snprintf(n[i], sizeof n[i], "/shmet-thrsegs-%d-%d",
+			 (int)getpid(), i);
+		o.name = n[i];
+		o.max_writers = 4;
+		o.cells_per_block = 1024;
+		o.max_series = 16;
+		if (shmet_open(&s[i], &o) < 0 ||
+		    shmet_counter_new(&s[i], &c[i], "segs_total", "s") < 0) {
+			fprintf(stderr, "%s\n", shmet_last_error(&s[i]));
+			exit(1);
+		}
+	}
+	/* each segment's first write attaches; the ones past the entries
+	 * must still cache their handle, or every write is a slow call */
+	for (int i = 0; i < SEGS; i++) {
+		shmet_counter_inc(&c[i]);
+		inline_path &= shmet_impl_tls.key == c[i].key;
+	}
+	for (int k = 0; k < 1000; k++)
+		for (int i = 0; i < SEGS; i++)
+			shmet_counter_add(&c[i], 2);
+	for (int i = 0; i < SEGS; i++) {
+		uint64_t got = scrape_cell_of(
+			n[i], (size_t)(c[i].cell - s[i].block), NULL);
+
+		CHECK(got == 2001, "segment %d of %d: %llu, not 2001", i, SEGS,
+		      (unsigned long long)got);
+		shmet_close(&s[i]);
+		shmet_unlink(n[i]);
+	}
+	printf("%d segments in one thread: inline path %s\n", SEGS,
+	       inline_path ? "kept" : "lost");
+	CHECK(inline_path, "a segment past the thread's entries left the "
+	      "inline path");
+}
+
 int
 main(void)
 {
@@ -190,6 +326,7 @@ main(void)
 	o.max_writers = 32;
 	o.cells_per_block = 4096;
 	o.max_series = 64;
+	o.max_thread_blocks = THREADS;  /* every thread a block of its own */
 	if (shmet_open(&seg, &o) < 0 ||
 	    shmet_counter_new(&seg, &ctr, "t_total", "t") < 0 ||
 	    shmet_histogram_new(&seg, &hist, "t_seconds", "t", 12, bounds) < 0 ||
@@ -275,19 +412,29 @@ main(void)
 		printf("two segments: want %llu, got %llu\n",
 		       (unsigned long long)want, (unsigned long long)got);
 		CHECK(got == want, "two-segment total is not exact");
-		{
-			char keep[sizeof name];
-
-			memcpy(keep, name, sizeof name);
-			snprintf(name, sizeof name, "%s", name2);
-			got = scrape_cell((size_t)(ctr2.cell - seg2.block), NULL);
-			memcpy(name, keep, sizeof name);
-			CHECK(got == 100000, "second segment: %llu, not 100000",
-			      (unsigned long long)got);
-		}
+		got = scrape_cell_of(name2, (size_t)(ctr2.cell - seg2.block),
+				     NULL);
+		CHECK(got == 100000, "second segment: %llu, not 100000",
+		      (unsigned long long)got);
 		shmet_close(&seg2);
 		shmet_unlink(name2);
 	}
+
+	/* 5. the per-process cap on thread slots */
+	{
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		uint32_t def = cpus > 0 && cpus < 2 ? (uint32_t)cpus : 2;
+
+		cap_case("cap 3", 64, 0, 3, 3);
+		cap_case("one block", 64, SHMET_OPEN_ONE_BLOCK, 0, 0);
+		/* 16 writers: an eighth is 2; fewer CPUs, fewer blocks */
+		cap_case("default, 16 writers", 16, 0, 0, def);
+		cap_case("cap above max_writers", 4, 0, 100, 3);
+	}
+
+	/* 6. more segments than entries (the main thread, which counts in
+	 * two already) */
+	many_segments();
 
 	shmet_close(&seg);
 	shmet_unlink(name);
