@@ -9,7 +9,7 @@ update_concurrent_calls, update_success_rate, time_poll_cycle.
 """
 
 from . import _shmetrics
-from .registry import default_segment
+from .registry import segment_for
 
 
 class CampaignMetricsCollector(_shmetrics.CampaignCollector):
@@ -17,5 +17,4 @@ class CampaignMetricsCollector(_shmetrics.CampaignCollector):
     the process's default segment)."""
 
     def __init__(self, segment=None):
-        super().__init__(segment if segment is not None
-                         else default_segment())
+        super().__init__(segment_for(segment))

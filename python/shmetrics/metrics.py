@@ -15,7 +15,7 @@ import threading
 import time as _time
 
 from . import _shmetrics
-from .registry import REGISTRY, default_segment, segment_name
+from .registry import REGISTRY, segment_for, segment_name
 
 INF = float('inf')
 CONTENT_TYPE_LATEST = 'text/plain; version=0.0.4; charset=utf-8'
@@ -166,8 +166,7 @@ class _Metric:
         if registry is not None:
             registry.register(self)
         try:
-            self._segment = segment if segment is not None \
-                else default_segment()
+            self._segment = segment_for(segment)
             self._family = _shmetrics.Family(
                 self._segment, self._family_type, self._family_name(),
                 documentation, self._labelnames, **self._family_kwargs())

@@ -92,16 +92,41 @@ shmpy_label_values(PyObject *seq, const char **out, Py_ssize_t max,
 static PyObject *
 segment_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-	static char *kwlist[] = { "name", "create", NULL };
+	static char *kwlist[] = { "name", "create", "thread_blocks", NULL };
 	struct shmet_options opts;
 	struct shmpy_segment *self;
-	PyObject *name = Py_None;
+	PyObject *name = Py_None, *blocks = Py_None;
 	int create = 1, rc;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O$p:Segment", kwlist,
-					 &name, &create))
+	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O$pO:Segment", kwlist,
+					 &name, &create, &blocks))
 		return NULL;
 	memset(&opts, 0, sizeof opts);
+	/*
+	 * thread_blocks: 0, every thread shares the process block; n, at
+	 * most n writer slots for threads.  None: 0 under the GIL, which
+	 * never lets two threads count at once, so blocks of their own
+	 * would only take slots that other processes need; the library's
+	 * default in a free-threaded build.
+	 */
+	if (blocks == Py_None) {
+#ifndef Py_GIL_DISABLED
+		opts.flags |= SHMET_OPEN_ONE_BLOCK;
+#endif
+	} else {
+		long n = PyLong_AsLong(blocks);
+
+		if (n == -1 && PyErr_Occurred())
+			return NULL;
+		if (n < 0 || n > UINT32_MAX) {
+			PyErr_SetString(PyExc_ValueError,
+					"thread_blocks: 0 to 4294967295, or None");
+			return NULL;
+		}
+		if (n == 0)
+			opts.flags |= SHMET_OPEN_ONE_BLOCK;
+		opts.max_thread_blocks = (uint32_t)n;
+	}
 	if (name != Py_None) {
 		opts.name = PyUnicode_AsUTF8(name);
 		if (!opts.name)
@@ -159,9 +184,12 @@ static PyGetSetDef segment_getset[] = {
 PyTypeObject shmpy_segment_type = {
 	PyVarObject_HEAD_INIT(NULL, 0)
 	.tp_name = "shmetrics._shmetrics.Segment",
-	.tp_doc = "Segment(name=None, *, create=True): attach a shmetrics "
-		  "segment for writing (name None: $SHMETRICS_SEGMENT or "
-		  "/shmetrics).",
+	.tp_doc = "Segment(name=None, *, create=True, thread_blocks=None): "
+		  "attach a shmetrics segment for writing (name None: "
+		  "$SHMETRICS_SEGMENT or /shmetrics).  thread_blocks: writer "
+		  "slots this process's threads may hold beyond its own (0: "
+		  "they share the process's block; None: 0 under the GIL, "
+		  "else the C library's default).",
 	.tp_basicsize = sizeof(struct shmpy_segment),
 	.tp_flags = Py_TPFLAGS_DEFAULT,
 	.tp_new = segment_new,

@@ -14,6 +14,7 @@ from . import _shmetrics
 
 _lock = threading.Lock()
 _segment = None
+_by_name = {}           # segments attached by segment='name', under _lock
 
 
 def _reinit_lock():
@@ -38,12 +39,29 @@ def default_segment():
     return seg
 
 
-def use_segment(name=None):
+def segment_for(segment):
+    """What a metric's or collector's segment= names: None, the default
+    segment; a name, that segment, attached once per process and then
+    shared (every attach takes a writer slot); a Segment, itself."""
+    if segment is None:
+        return default_segment()
+    if isinstance(segment, str):
+        with _lock:
+            seg = _by_name.get(segment)
+            if seg is None:
+                seg = _by_name[segment] = _shmetrics.Segment(segment)
+        return seg
+    return segment
+
+
+def use_segment(name=None, thread_blocks=None):
     """Attach the segment `name` (None: $SHMETRICS_SEGMENT or
     "/shmetrics") and make it the default for metrics and collectors
-    created from now on.  Returns it."""
+    created from now on.  Returns it.  thread_blocks: writer slots this
+    process's threads may hold beyond its own (None: 0 under the GIL, where
+    threads never count at once and share the process's block)."""
     global _segment
-    seg = _shmetrics.Segment(name)
+    seg = _shmetrics.Segment(name, thread_blocks=thread_blocks)
     with _lock:
         _segment = seg
     return seg

@@ -10,7 +10,7 @@ counts as one webhook_active_workers until it exits.
 """
 
 from . import _shmetrics
-from .registry import default_segment
+from .registry import segment_for
 
 
 class WebhookMetricsCollector(_shmetrics.WebhookCollector):
@@ -18,6 +18,5 @@ class WebhookMetricsCollector(_shmetrics.WebhookCollector):
     the process's default segment), for the worker `worker_id`."""
 
     def __init__(self, worker_id, segment=None):
-        super().__init__(worker_id, segment if segment is not None
-                         else default_segment())
+        super().__init__(worker_id, segment_for(segment))
         self.worker_id = worker_id

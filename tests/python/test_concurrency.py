@@ -2,10 +2,15 @@
 
 import multiprocessing
 import os
+import subprocess
 import threading
+from pathlib import Path
+
+import pytest
 
 import shmetrics
 from conftest import value
+from shmetrics import REGISTRY
 
 PROCS = 8
 N = 100000
@@ -126,3 +131,49 @@ def test_threads_exact_totals(segment):
     assert value('threads_gauge') == 8 * (N // 4)
     for i in range(50):
         assert value('threads_total', {'k': 'race-%d' % i}) == 8
+
+
+CTL = Path(os.environ.get('SHMETRICS_BUILD_ROOT', 'build')) / 'tools' / \
+    'shmetrics-ctl'
+
+
+def _live_slots_of(pid, segment_name):
+    """Writer slots held live by pid, as shmetrics-ctl writers lists them."""
+    out = subprocess.run([str(CTL), '--segment', segment_name, 'writers'],
+                         capture_output=True, text=True, check=True).stdout
+    rows = [line.split() for line in out.splitlines()[1:]]
+    return sum(1 for r in rows if len(r) >= 4 and r[2] == 'yes' and
+               r[3] == str(pid))
+
+
+@pytest.mark.parametrize('blocks,want', [(None, 1), (0, 1), (2, 3)])
+def test_thread_blocks(blocks, want):
+    """Under the GIL threads share the process block by default; asked
+    for, they hold at most thread_blocks slots beyond the process's."""
+    name = '/shmetrics-py-blocks-%d' % os.getpid()
+    seg = shmetrics.use_segment(name, thread_blocks=blocks)
+    try:
+        c = shmetrics.Counter('blocks', 'h')
+        counted = threading.Barrier(5)
+        release = threading.Event()
+
+        def work():
+            for _ in range(1000):
+                c.inc()
+            counted.wait()
+            release.wait()
+
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        c.inc()
+        counted.wait()
+        held = _live_slots_of(os.getpid(), seg.name)
+        release.set()
+        for t in threads:
+            t.join()
+        assert value('blocks_total') == 4001
+        assert held == want
+    finally:
+        REGISTRY._names.clear()
+        shmetrics.unlink(name)
