@@ -76,4 +76,18 @@ flags=$(PKG_CONFIG_PATH=$pc PKG_CONFIG_SYSROOT_DIR=$tmp pkg-config --cflags --li
 # shellcheck disable=SC2086
 cc -std=gnu11 -Wall -Werror "$tmp/coll.c" -o "$tmp/coll" $flags
 LD_LIBRARY_PATH=$libdir "$tmp/coll" | grep -q "collectors 0"
+# the Python package, where Debian's python3 finds it, importable as
+# installed (its extension finds libshmetrics through its rpath)
+if [ -d "$build/python/shmetrics" ]; then
+	init=$(find "$tmp" -path '*/shmetrics/__init__.py' | head -1)
+	[ -n "$init" ] || { echo "Python package not installed"; exit 1; }
+	pkgdir=$(dirname "$(dirname "$init")")
+	/usr/bin/python3 -c 'import sys; sys.exit(sys.argv[1] not in sys.path)' \
+		"${pkgdir#"$tmp"}" ||
+		{ echo "Python package in ${pkgdir#"$tmp"}: not on python3's path"; exit 1; }
+	LD_LIBRARY_PATH=$libdir PYTHONPATH=$pkgdir /usr/bin/python3 -c '
+import shmetrics, shmetrics.routes
+print(shmetrics.__file__)' | grep -q "^$pkgdir/shmetrics/"
+	echo "the Python package works from ${pkgdir#"$tmp"}"
+fi
 echo "installed headers, libraries, shmetrics.pc and shmetrics-collectors.pc work"

@@ -35,7 +35,26 @@ cleanup() {
 trap cleanup INT TERM EXIT
 
 ./build/exporter/shmetrics-exporter --segment "$segment" --listen "$listen" &
-pids="$!"
+exporter=$!
+pids="$exporter"
+# Serve or say why not: a busy port makes the exporter exit at once, and
+# the URLs below would then reach whatever else listens there.
+tries=0
+until curl -s -o /dev/null "http://$listen/" && kill -0 "$exporter" 2>/dev/null; do
+	tries=$((tries + 1))
+	if ! kill -0 "$exporter" 2>/dev/null || [ "$tries" -ge 50 ]; then
+		echo "shmetrics demo: the exporter did not start on $listen" \
+			"(see above); choose another with SHMETRICS_LISTEN=host:port" >&2
+		exit 1
+	fi
+	sleep 0.1
+done
+sleep 0.2
+if ! kill -0 "$exporter" 2>/dev/null; then
+	echo "shmetrics demo: the exporter exited; is $listen taken?" \
+		"Choose another with SHMETRICS_LISTEN=host:port" >&2
+	exit 1
+fi
 if [ "$with_prometheus" = 1 ]; then
 	promdir=$(mktemp -d)
 	sed -e "s/localhost:5000/$listen/" -e "s/localhost:9093/127.0.0.1:9093/" \
