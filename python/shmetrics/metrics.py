@@ -10,6 +10,7 @@ exceptions.
 """
 
 import functools
+import inspect
 import re
 import threading
 import time as _time
@@ -68,6 +69,24 @@ def _validate_labelnames(cls, labelnames):
     return labelnames
 
 
+def _wrap(f, context):
+    """f, each call of it run inside context() (a context manager made per
+    call).  A coroutine function stays one, with the context around the
+    whole await: a timer measures the coroutine, not its creation."""
+    if inspect.iscoroutinefunction(f):
+        @functools.wraps(f)
+        async def awaited(*args, **kwargs):
+            with context():
+                return await f(*args, **kwargs)
+        return awaited
+
+    @functools.wraps(f)
+    def wrapped(*args, **kwargs):
+        with context():
+            return f(*args, **kwargs)
+    return wrapped
+
+
 class _Timer:
     """Context manager and decorator: calls metric.<callback>(seconds)."""
 
@@ -90,11 +109,7 @@ class _Timer:
         self._metric = self._metric.labels(*args, **kw)
 
     def __call__(self, f):
-        @functools.wraps(f)
-        def wrapped(*args, **kwargs):
-            with self._new_timer():
-                return f(*args, **kwargs)
-        return wrapped
+        return _wrap(f, self._new_timer)
 
 
 class _ExceptionCounter:
@@ -110,11 +125,7 @@ class _ExceptionCounter:
             self._counter.inc()
 
     def __call__(self, f):
-        @functools.wraps(f)
-        def wrapped(*args, **kwargs):
-            with self:
-                return f(*args, **kwargs)
-        return wrapped
+        return _wrap(f, lambda: self)
 
 
 class _InprogressTracker:
@@ -128,11 +139,7 @@ class _InprogressTracker:
         self._gauge.dec()
 
     def __call__(self, f):
-        @functools.wraps(f)
-        def wrapped(*args, **kwargs):
-            with self:
-                return f(*args, **kwargs)
-        return wrapped
+        return _wrap(f, lambda: self)
 
 
 class _Metric:

@@ -3,6 +3,8 @@ same values and raises the same exceptions for the same mistakes.  Cases
 marked with both clients run against prometheus_client (its own registry)
 and shmetrics, and compare."""
 
+import asyncio
+import inspect
 import time
 
 import prometheus_client
@@ -108,6 +110,38 @@ def test_histogram_buckets_and_time(segment):
     with h.time():
         pass
     assert value('req_seconds_count') == 6
+
+
+def test_decorators_on_coroutines(segment):
+    """time(), track_inprogress() and count_exceptions() on an async def
+    measure the awaited coroutine, not its creation, and keep it one."""
+    h = shmetrics.Histogram('async_seconds', 'L', buckets=[0.005, 10])
+    g = shmetrics.Gauge('async_inprog', 'G', multiprocess_mode='livesum')
+    c = shmetrics.Counter('async_errors', 'E')
+    seen = []
+
+    @h.time()
+    @g.track_inprogress()
+    @c.count_exceptions(ValueError)
+    async def work(fail):
+        seen.append(value('async_inprog'))
+        await asyncio.sleep(0.02)
+        if fail:
+            raise ValueError('no')
+        return 7
+
+    assert inspect.iscoroutinefunction(work)
+    assert work.__name__ == 'work'
+    assert asyncio.run(work(False)) == 7
+    with pytest.raises(ValueError):
+        asyncio.run(work(True))
+    assert seen == [1, 1]
+    assert value('async_inprog') == 0
+    assert value('async_errors_total') == 1
+    assert value('async_seconds_count') == 2
+    # both awaited 20 ms: none in the 5 ms bucket (creation alone would be)
+    assert value('async_seconds_bucket', {'le': '0.005'}) == 0
+    assert value('async_seconds_sum') >= 0.04
 
 
 def test_histogram_default_buckets(segment):
