@@ -271,6 +271,22 @@ no_exemplar(PyObject *exemplar)
 	return 0;
 }
 
+/* inc()'s and observe()'s arguments: (amount=None, exemplar=None); an
+ * exemplar is refused (no_exemplar).  *amount NULL if not given. */
+static int
+amount_arg(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+	   PyObject **amount)
+{
+	static const char *const names[] = { "amount", "exemplar", NULL };
+	PyObject *a[2] = { NULL, NULL };
+
+	if (one_arg(args, nargs, kwnames, names, a) < 0 ||
+	    no_exemplar(a[1]) < 0)
+		return -1;
+	*amount = a[0];
+	return 0;
+}
+
 /* An amount as a double (prometheus_client takes any number). */
 static int
 as_double(PyObject *o, double *out)
@@ -287,8 +303,7 @@ static PyObject *
 counter_inc(struct shmpy_metric *self, PyObject *const *args,
 	    Py_ssize_t nargs, PyObject *kwnames)
 {
-	static const char *const names[] = { "amount", "exemplar", NULL };
-	PyObject *a[2] = { NULL, NULL };
+	PyObject *a[1] = { NULL };
 	double d;
 
 	if (!self->observable)
@@ -297,8 +312,7 @@ counter_inc(struct shmpy_metric *self, PyObject *const *args,
 		shmet_counter_inc(&self->u.c);
 		Py_RETURN_NONE;
 	}
-	if (one_arg(args, nargs, kwnames, names, a) < 0 ||
-	    no_exemplar(a[1]) < 0)
+	if (amount_arg(args, nargs, kwnames, a) < 0)
 		return NULL;
 	if (!a[0]) {
 		shmet_counter_inc(&self->u.c);
@@ -397,16 +411,14 @@ static PyObject *
 histogram_observe(struct shmpy_metric *self, PyObject *const *args,
 		  Py_ssize_t nargs, PyObject *kwnames)
 {
-	static const char *const names[] = { "amount", "exemplar", NULL };
-	PyObject *a[2] = { NULL, NULL };
+	PyObject *a[1] = { NULL };
 	double d;
 
 	if (!self->observable)
 		return raise_not_observable(self);
 	if (nargs == 1 && !kwnames)
 		a[0] = args[0];
-	else if (one_arg(args, nargs, kwnames, names, a) < 0 ||
-		 no_exemplar(a[1]) < 0)
+	else if (amount_arg(args, nargs, kwnames, a) < 0)
 		return NULL;
 	if (!a[0]) {
 		PyErr_SetString(PyExc_TypeError, "observe() missing 'amount'");
