@@ -213,8 +213,10 @@ shmet_reader_open(const char *name, struct shmet_reader **out, char *err,
 	if (r->fd < 0) {
 		rc = -errno;
 		free(r);
+		/* EINVAL: name.h found something other than a file */
 		return set_err(err, errlen, rc, "%s: cannot open segment: %s",
-			       name, strerror(-rc));
+			       name, rc == -EINVAL ? "not a regular file"
+						   : strerror(-rc));
 	}
 	if (fstat(r->fd, &st) < 0) {
 		rc = -errno;

@@ -58,14 +58,43 @@ shmet_name_check(const char *name)
 	return 0;
 }
 
-/* open(2) or shm_open(3) of name: a descriptor, or -1 with errno set. */
+/*
+ * open(2) or shm_open(3) of name: a descriptor of a regular file, or -1
+ * with errno set (EINVAL: something else is there).  /dev/shm is world-
+ * writable, so anyone can put a FIFO at a segment's name: opened without
+ * O_NONBLOCK it would block the opener (an application in shmet_open, the
+ * exporter's refresher) until someone opens the other end.  O_NONBLOCK
+ * makes that open return; the type check refuses it; and the flag is
+ * cleared again (it means nothing to a regular file's reads and writes,
+ * but the descriptor should say what it is).
+ */
 static inline int
 shmet_name_open(const char *name, int flags, mode_t mode)
 {
+	struct stat st;
+	int fd;
+	int e, fl;
+
 	if (shmet_name_is_path(name))
-		return open(name, flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
-			    mode);
-	return shm_open(name, flags, mode);
+		fd = open(name, flags | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC |
+				O_NOCTTY, mode);
+	else
+		fd = shm_open(name, flags | O_NONBLOCK, mode);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0) {
+		e = errno;
+	} else if (!S_ISREG(st.st_mode)) {
+		e = EINVAL;
+	} else {
+		fl = fcntl(fd, F_GETFL);
+		if (fl >= 0 && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == 0)
+			return fd;
+		e = errno;
+	}
+	close(fd);
+	errno = e;
+	return -1;
 }
 
 /* unlink(2) or shm_unlink(3) of name: 0, or -1 with errno set. */

@@ -504,9 +504,12 @@ shmet_impl_open_fd(struct shmet_segment *seg, const struct shmet_options *o)
 			break;
 		/* Unlinked between our two calls: try again. */
 	}
+	/* EINVAL: name.h found something other than a file (a FIFO
+	 * anyone could have made in /dev/shm) */
 	return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -errno,
 			       "cannot open shared memory segment %s: %s",
-			       seg->name, strerror(errno));
+			       seg->name, errno == EINVAL ? "not a regular file"
+							  : strerror(errno));
 }
 
 /*

@@ -3,7 +3,7 @@
 reader or makes it allocate (tests/RELIABILITY.md).
 
 usage: trust.py BUILD_DIR TEST
-TEST: full-tmpfs, shrink, active-slots, read-locks
+TEST: full-tmpfs, shrink, active-slots, read-locks, fifo
 
 Each test runs in a private mount namespace whose /dev/shm is a fresh
 32 MiB tmpfs (as Docker's default /dev/shm is 64 MiB), so that filling
@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "e2e"))
-from harness import Exporter, Failures, ctl, curl, samples  # noqa
+from harness import Exporter, Failures, ctl, curl, samples, wait_until  # noqa
 
 BUILD, TEST = sys.argv[1], sys.argv[2]
 SEGMENT = "/shmet-trust-%s-%d" % (TEST, os.getpid())
@@ -253,10 +253,64 @@ def test_read_locks():
         os.waitpid(pid, 0)
 
 
+def test_fifo():
+    """Anyone may mkfifo in /dev/shm: a FIFO at the segment's or the claim
+    file's name used to block every opener in open(2) for good (the
+    exporter's refresher, so SIGTERM hung too; shmetrics-ctl; a writer's
+    shmet_open)."""
+    claim = PATH + ".claim"
+    exp = Exporter(BUILD, SEGMENT)        # waits for the segment
+    try:
+        os.mkfifo(PATH, 0o666)
+        time.sleep(0.5)                    # the refresher looks every 100 ms
+        status, body = scrape_status(exp, "/metrics/health")
+        T.check(status == 503, "health with a FIFO at the name: %s" % status)
+        t0 = time.monotonic()
+        r = subprocess.run([os.path.join(BUILD, "tools", "shmetrics-ctl"),
+                            "--segment", SEGMENT, "info"],
+                           capture_output=True, text=True, timeout=10)
+        figure("ctl info on a FIFO: exit, seconds, message",
+               (r.returncode, round(time.monotonic() - t0, 3),
+                r.stderr.strip()))
+        T.check(r.returncode != 0 and r.stderr.strip(),
+                "ctl info on a FIFO: exit %d %r" % (r.returncode, r.stderr))
+        # a writer refuses it at once instead of blocking in shmet_open
+        w = subprocess.run([helper("series-writer"), SEGMENT, "1"],
+                           capture_output=True, text=True, timeout=10)
+        T.check(w.returncode != 0, "a writer attached to a FIFO")
+        figure("writer on a FIFO: message", w.stderr.strip())
+        # the FIFO goes, a real segment comes: served
+        os.unlink(PATH)
+        r = ctl(BUILD, SEGMENT, "create")
+        T.check(r.returncode == 0, "create: %s" % r.stderr)
+        write_series(100)
+        ok = wait_until(lambda: scrape_status(exp)[0] == 200, 10)
+        T.check(ok, "segment served after the FIFO went")
+        # a FIFO at the claim file's name: readers and writers go on
+        os.unlink(claim)
+        os.mkfifo(claim, 0o666)
+        r = ctl(BUILD, SEGMENT, "info")
+        figure("ctl info with a FIFO claim file: exit, message",
+               (r.returncode, r.stderr.strip()))
+        T.check(r.returncode == 0, "ctl info with a FIFO claim file: %r" %
+                r.stderr)
+        time.sleep(0.3)
+        T.check(scrape_status(exp)[0] == 200,
+                "served with a FIFO claim file")
+    finally:
+        code, secs = exp.stop()
+        figure("exporter SIGTERM: exit, seconds", (code, round(secs, 2)))
+        T.check(code == 0 and secs < 5, "exporter stops on SIGTERM: %s in "
+                "%.1f s" % (code, secs))
+        for p in (PATH, claim):
+            if os.path.exists(p) and not os.path.isfile(p):
+                os.unlink(p)
+
 
 TESTS = {
     "full-tmpfs": test_full_tmpfs, "shrink": test_shrink,
     "active-slots": test_active_slots, "read-locks": test_read_locks,
+    "fifo": test_fifo,
 }
 
 

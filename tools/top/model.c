@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <shmetrics/layout.h>
+#include <shmetrics/name.h>
 
 #include "model.h"
 
@@ -101,7 +102,7 @@ static int
 identity(const char *name, dev_t *dev, ino_t *ino)
 {
 	struct stat st;
-	int fd = shm_open(name, O_RDONLY, 0);
+	int fd = shmet_name_open(name, O_RDONLY, 0);
 
 	if (fd < 0)
 		return -errno;
