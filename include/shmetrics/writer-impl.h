@@ -60,6 +60,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1199,7 +1200,15 @@ static void
 shmet_impl_thread_exit(void *arg)
 {
 	struct shmet_impl_tstate *ts = (struct shmet_impl_tstate *)arg;
+	sigset_t all, old;
 
+	/*
+	 * No signal handler of this thread may count while its blocks are
+	 * torn down: its entries would still point at a block being
+	 * unmapped, and it would re-enter the locks held here.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	shmet_impl_tls.key = 0;
 	shmet_impl_tls.delta = 0;
 	pthread_mutex_lock(&shmet_impl_forklist.lock);
@@ -1218,6 +1227,7 @@ shmet_impl_thread_exit(void *arg)
 	}
 	pthread_mutex_unlock(&shmet_impl_forklist.lock);
 	ts->keyed = 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 static void
@@ -1243,7 +1253,14 @@ shmet_impl_thread_attach(uint64_t key)
 	struct shmet_impl_threads *t;
 	int e = -1;
 
-	pthread_mutex_lock(&shmet_impl_forklist.lock);
+	/*
+	 * Never wait here: this runs inside a hot-path call, perhaps from a
+	 * signal handler that interrupted this very thread while it held
+	 * these locks (a wait would never end).  Busy: -2, and the write
+	 * goes to the process cell; the next write tries again.
+	 */
+	if (pthread_mutex_trylock(&shmet_impl_forklist.lock) != 0)
+		return -2;
 	seg = shmet_impl_seg_by_key(key);
 	/* a free entry, or one of a segment closed since */
 	for (int i = 0; seg && i < SHMET_IMPL_THREAD_SEGS && e < 0; i++)
@@ -1254,7 +1271,10 @@ shmet_impl_thread_attach(uint64_t key)
 		return -1;
 	}
 	t = seg->threads;
-	pthread_mutex_lock(&t->lock);
+	if (pthread_mutex_trylock(&t->lock) != 0) {
+		pthread_mutex_unlock(&shmet_impl_forklist.lock);
+		return -2;
+	}
 	ts->e[e].key = key;
 	ts->e[e].delta = 0;
 	ts->e[e].rec = SHMET_IMPL_REC_NONE;
@@ -1286,8 +1306,39 @@ shmet_impl_thread_attach(uint64_t key)
 	return e;
 }
 
+/*
+ * Point the hot path's entry at (key, delta).  A signal handler may run
+ * between any two stores and count through the entry: the key is cleared
+ * first and set last, so the handler never pairs a key with another
+ * segment's delta (signal fences: the compiler keeps this order).
+ */
+static void
+shmet_impl_tls_set(uint64_t key, uintptr_t delta)
+{
+	shmet_impl_tls.key = 0;
+	atomic_signal_fence(memory_order_seq_cst);
+	shmet_impl_tls.delta = delta;
+	atomic_signal_fence(memory_order_seq_cst);
+	shmet_impl_tls.key = key;
+}
+
+/* The hot path's slow call; errno is kept, as a signal handler that
+ * counts must leave it (the interrupted code may be about to read it). */
+static shmet_impl_acell *
+shmet_impl_thread_cell_keep(shmet_impl_acell *cell, uint64_t key);
+
 shmet_impl_acell *
 shmet_impl_thread_cell(shmet_impl_acell *cell, uint64_t key)
+{
+	int saved = errno;
+	shmet_impl_acell *c = shmet_impl_thread_cell_keep(cell, key);
+
+	errno = saved;
+	return c;
+}
+
+static shmet_impl_acell *
+shmet_impl_thread_cell_keep(shmet_impl_acell *cell, uint64_t key)
 {
 	struct shmet_impl_tstate *ts = &shmet_impl_tstate;
 	int e = -1;
@@ -1299,6 +1350,8 @@ shmet_impl_thread_cell(shmet_impl_acell *cell, uint64_t key)
 			e = i;
 	if (e < 0)
 		e = shmet_impl_thread_attach(key);
+	if (e == -2)
+		return cell;    /* locks busy: this write only */
 	if (e < 0) {
 		/*
 		 * No entry (a thread in more than SHMET_IMPL_THREAD_SEGS
@@ -1306,12 +1359,10 @@ shmet_impl_thread_cell(shmet_impl_acell *cell, uint64_t key)
 		 * zero delta, so this thread's next writes here stay on the
 		 * inline path and go to the process cells.
 		 */
-		shmet_impl_tls.key = key;
-		shmet_impl_tls.delta = 0;
+		shmet_impl_tls_set(key, 0);
 		return cell;
 	}
-	shmet_impl_tls.key = key;
-	shmet_impl_tls.delta = ts->e[e].delta;
+	shmet_impl_tls_set(key, ts->e[e].delta);
 	return (SHMET_ATOMIC(uint64_t) *)((uintptr_t)cell + ts->e[e].delta);
 }
 

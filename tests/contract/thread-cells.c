@@ -130,7 +130,6 @@ hammer(void *arg)
 	long me = (long)(intptr_t)arg;
 
 	shmet_counter_inc(&ctr);
-	cells[me] = (uintptr_t)SHMET_IMPL_CELL(&ctr);
 	/* all alive at once: a block is reused only after its thread exits */
 	pthread_barrier_wait(&all_attached);
 	for (long i = 1; i < incs; i++) {
@@ -138,6 +137,9 @@ hammer(void *arg)
 		if (i % 64 == 0)
 			shmet_histogram_observe(&hist, (double)(i % 13));
 	}
+	/* attached by now (a first write that finds the writer's locks
+	 * busy counts in the process cell and the next one tries again) */
+	cells[me] = (uintptr_t)SHMET_IMPL_CELL(&ctr);
 	shmet_histogram_observe(&hist, 0.5);    /* the i = 0 observation */
 	shmet_gauge_set(&gauge, (double)me);
 	return NULL;
@@ -202,13 +204,14 @@ cap_hammer(void *arg)
 {
 	(void)arg;
 	shmet_counter_inc(&capctr);
-	/* The first write attached this thread: the TLS entry must now be
-	 * the handle's own, or every write would take the slow path. */
-	if (shmet_impl_tls.key != capctr.key)
-		atomic_fetch_add(&cap_slow, 1);
 	pthread_barrier_wait(&cap_all_counting);
 	for (int i = 1; i < 100000; i++)
 		shmet_counter_inc(&capctr);
+	/* A write attached this thread (the first one that found the
+	 * writer's locks free): the TLS entry must now be the handle's own,
+	 * or every write would take the slow path. */
+	if (shmet_impl_tls.key != capctr.key)
+		atomic_fetch_add(&cap_slow, 1);
 	return NULL;
 }
 

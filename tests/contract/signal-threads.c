@@ -1,0 +1,129 @@
+/*
+ * Counting from a signal handler while threads come and go: a 0.5 ms
+ * interval timer's handler increments a counter, and 20,000 threads
+ * each count once and exit (so handlers land in a thread's first write,
+ * its slow path holding the writer's locks, and in its exit, its block
+ * being unmapped).  The process must neither crash nor hang, and both
+ * totals must be exact: every handler run and every thread counted once;
+ * and the handler leaves errno as it found it (TSan checks that).
+ * SHMETRICS_TEST_QUICK=1 runs 2,000 threads (for the sanitizers).
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <shmetrics.h>
+
+#include "shmetrics-reader.h"
+
+static struct shmet_segment seg;
+static struct shmet_counter sigs, work;
+/* Handler runs, counted apart.  Lock-free atomic: the process-directed
+ * timer signal runs the handler in any thread. */
+static atomic_int handled;
+static char name[64];
+
+static void
+on_timer(int signo)
+{
+	(void)signo;
+	shmet_counter_inc(&sigs);
+	atomic_fetch_add_explicit(&handled, 1, memory_order_relaxed);
+}
+
+static void *
+worker(void *arg)
+{
+	(void)arg;
+	shmet_counter_inc(&work);
+	return NULL;
+}
+
+/* The two counters' sums as a scrape sees them. */
+static int
+scrape(uint64_t *s, uint64_t *w)
+{
+	struct shmet_reader *r;
+	struct shmet_index *idx;
+	struct shmet_values *v = shmet_values_new();
+	const uint64_t *u;
+	const double *d;
+	char err[256];
+	size_t n;
+
+	if (!v || shmet_reader_open(name, &r, err, sizeof err) < 0 ||
+	    shmet_index_build(r, &idx, err, sizeof err) < 0 ||
+	    shmet_values_collect(r, idx, v) < 0) {
+		fprintf(stderr, "reader: %s\n", err);
+		return -1;
+	}
+	n = shmet_values_cells(v, &u, &d);
+	*s = (size_t)(sigs.cell - seg.block) < n ? u[sigs.cell - seg.block] : 0;
+	*w = (size_t)(work.cell - seg.block) < n ? u[work.cell - seg.block] : 0;
+	shmet_values_free(v);
+	shmet_index_free(idx);
+	shmet_reader_close(r);
+	return 0;
+}
+
+int
+main(void)
+{
+	struct shmet_options o = { 0 };
+	struct itimerval on = { { 0, 500 }, { 0, 500 } }, off;
+	struct sigaction sa;
+	sigset_t alrm;
+	int threads = getenv("SHMETRICS_TEST_QUICK") ? 2000 : 20000;
+	uint64_t s, w;
+
+	snprintf(name, sizeof name, "/shmet-sigthr-%d", (int)getpid());
+	o.name = name;
+	o.max_writers = 16;
+	o.cells_per_block = 1024;
+	o.max_series = 16;
+	o.max_thread_blocks = 4;
+	if (shmet_open(&seg, &o) < 0 ||
+	    shmet_counter_new(&seg, &sigs, "sig_handled_total", "s") < 0 ||
+	    shmet_counter_new(&seg, &work, "sig_work_total", "w") < 0) {
+		fprintf(stderr, "%s\n", shmet_last_error(&seg));
+		return 1;
+	}
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_timer;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGALRM, &sa, NULL);
+	setitimer(ITIMER_REAL, &on, NULL);
+	for (int i = 0; i < threads; i++) {
+		pthread_t t;
+
+		while (pthread_create(&t, NULL, worker, NULL) != 0)
+			;
+		pthread_join(t, NULL);
+	}
+	memset(&off, 0, sizeof off);
+	setitimer(ITIMER_REAL, &off, NULL);
+	/* a timer signal still pending lands before the count is read */
+	sigemptyset(&alrm);
+	sigaddset(&alrm, SIGALRM);
+	pthread_sigmask(SIG_BLOCK, &alrm, NULL);
+	if (scrape(&s, &w) < 0)
+		return 1;
+	printf("%d threads, %d handler runs: counted %llu and %llu\n", threads,
+	       atomic_load(&handled), (unsigned long long)w, (unsigned long long)s);
+	shmet_close(&seg);
+	shmet_unlink(name);
+	if (w != (uint64_t)threads || s != (uint64_t)atomic_load(&handled) ||
+	    atomic_load(&handled) == 0) {
+		printf("FAIL\n");
+		return 1;
+	}
+	printf("ok\n");
+	return 0;
+}
