@@ -72,6 +72,7 @@ struct sample_line {
 	struct shmet_buf *b;
 	const struct shmet_index_family *f;     /* NULL for a described one */
 	struct shmet_str labels;        /* name="value",... escaped */
+	int om;                         /* OpenMetrics: its counter rules */
 };
 
 /* name + suffix + {labels[, extra_name="extra"]} + space */
@@ -120,17 +121,32 @@ put_histogram(const struct sample_line *l, struct shmet_str name,
 	      const struct shmet_values *v, const struct shmet_index *idx,
 	      uint32_t si, const struct le_texts *le)
 {
+	double sum = shmet_values_hist_sum(v, idx, si);
 	uint64_t cum = 0;
 
 	for (uint32_t k = 0; k <= l->f->bound_count; k++) {
-		cum += shmet_values_bucket(v, idx, si, k);
+		uint64_t n = shmet_values_bucket(v, idx, si, k);
+
+		/* Saturate: buckets never decrease, even summed from a
+		 * segment whose counts would wrap. */
+		cum = cum + n < cum ? UINT64_MAX : cum + n;
 		put_sample_head(l, name, "_bucket", "le", le->text[k],
 				le->len[k]);
 		shmet_priv_buf_put_u64(l->b, cum);
 		buf_putc(l->b, '\n');
 	}
+	/*
+	 * OpenMetrics allows no _sum with negative buckets, and no negative
+	 * or NaN _sum (observations of -3, or of DBL_MAX and -DBL_MAX, are
+	 * legal), and no _count without a _sum: such a histogram is served
+	 * there as its buckets alone (its count is the +Inf bucket).  Text
+	 * has no such rules and keeps both.
+	 */
+	if (l->om && !((l->f->bound_count == 0 || l->f->bounds[0] >= 0) &&
+		       sum >= 0))
+		return;
 	put_sample_head(l, name, "_sum", NULL, NULL, 0);
-	shmet_priv_buf_put_double(l->b, shmet_values_hist_sum(v, idx, si), DBL_PLAIN);
+	shmet_priv_buf_put_double(l->b, sum, DBL_PLAIN);
 	buf_putc(l->b, '\n');
 	put_sample_head(l, name, "_count", NULL, NULL, 0);
 	shmet_priv_buf_put_u64(l->b, cum);         /* count is the +Inf bucket */
@@ -169,6 +185,11 @@ put_series(const struct sample_line *l, struct shmet_str name,
 {
 	switch (l->f->type) {
 	case SHMET_TYPE_COUNTER:
+		/* Writers keep a counter finite and >= 0; a segment that
+		 * holds a NaN or negative one is not served as one in
+		 * OpenMetrics, which refuses the whole page for it. */
+		if (l->om && !(shmet_values_counter(v, idx, si) >= 0))
+			break;
 		put_sample_head(l, name, counter_suffix, NULL, NULL, 0);
 		put_counter_value(l->b, v, idx, si);
 		break;
@@ -245,7 +266,7 @@ text_segment(const struct shmet_index *idx, const struct shmet_values *v,
 
 	for (uint32_t fi = 0; fi < idx->nfamilies; fi++) {
 		const struct shmet_index_family *f = &idx->families[fi];
-		struct sample_line l = { b, f, { NULL, 0 } };
+		struct sample_line l = { b, f, { NULL, 0 }, 0 };
 		const char *total = counter_total(f);
 
 		put_text_header(b, f->name, total, f->help, f->type);
@@ -312,7 +333,7 @@ om_segment(const struct shmet_index *idx, const struct shmet_values *v,
 
 	for (uint32_t fi = 0; fi < idx->nfamilies; fi++) {
 		const struct shmet_index_family *f = &idx->families[fi];
-		struct sample_line l = { b, f, { NULL, 0 } };
+		struct sample_line l = { b, f, { NULL, 0 }, 1 };
 		struct shmet_str family = om_family_name(f->type, f->name);
 
 		put_om_header(b, family, f->type, f->unit, f->help);
@@ -404,7 +425,7 @@ put_descs(struct shmet_buf *b, const struct shmet_index *idx,
 
 	for (size_t i = 0; i < count; i++) {
 		const struct shmet_extra_family *fd = &fams[i];
-		struct sample_line l = { b, NULL, { NULL, 0 } };
+		struct sample_line l = { b, NULL, { NULL, 0 }, om };
 		struct shmet_str name = cstr(fd->name);
 		const char *suffix;
 

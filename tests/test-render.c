@@ -5,9 +5,12 @@
 #include "config.h"
 
 #include <errno.h>
+#include <float.h>
 #include <jansson.h>
 #include <math.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "test-common.h"
 
@@ -215,6 +218,53 @@ START_TEST(test_render_extra_families)
 }
 END_TEST
 
+/* Observations OpenMetrics has no _sum for: the page must still parse. */
+START_TEST(test_render_openmetrics_sum_rules)
+{
+	struct shmet_segment seg;
+	struct shmet_histogram neg, big, fine;
+	struct test_snapshot s;
+	struct shmet_buf om = { 0 }, text = { 0 };
+	static const double negb[] = { -1, 0, 1 }, posb[] = { 1, 2 };
+
+	test_open(&seg, NULL);
+	shmet_histogram_new(&seg, &neg, "om_neg", "negative buckets", 3, negb);
+	shmet_histogram_observe(&neg, 0.5);
+	shmet_histogram_new(&seg, &big, "om_nan", "sum goes NaN", 2, posb);
+	shmet_histogram_observe(&big, DBL_MAX);
+	shmet_histogram_observe(&big, DBL_MAX);          /* this block: +Inf */
+	{
+		pid_t pid = fork();
+		int status;
+
+		if (pid == 0) {
+			shmet_histogram_observe(&big, -DBL_MAX);
+			shmet_histogram_observe(&big, -DBL_MAX); /* -Inf */
+			_exit(0);
+		}
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	}
+	shmet_histogram_new(&seg, &fine, "om_fine", "a plain one", 2, posb);
+	shmet_histogram_observe(&fine, 1.5);
+	test_snapshot_take(&s);
+	ck_assert_int_eq(shmet_render_openmetrics(s.index, s.values, &om), 0);
+	ck_assert_int_eq(shmet_render_text(s.index, s.values, &text), 0);
+	ck_assert_ptr_null(strstr(om.data, "om_neg_sum"));
+	ck_assert_ptr_null(strstr(om.data, "om_nan_sum"));
+	ck_assert_ptr_null(strstr(om.data, "om_neg_count"));
+	ck_assert_ptr_null(strstr(om.data, "om_nan_count"));
+	ck_assert_ptr_nonnull(strstr(om.data, "om_nan_bucket{le=\"+Inf\"} 4\n"));
+	ck_assert_ptr_nonnull(strstr(om.data, "om_fine_sum 1.5\n"));
+	/* the text format has no such rule and keeps every _sum */
+	ck_assert_ptr_nonnull(strstr(text.data, "om_neg_sum 0.5\n"));
+	ck_assert_ptr_nonnull(strstr(text.data, "om_nan_sum NaN\n"));
+	shmet_buf_free(&om);
+	shmet_buf_free(&text);
+	test_snapshot_free(&s);
+	shmet_close(&seg);
+}
+END_TEST
+
 TEST_SUITE(render)
 {
 	Suite *s = suite_create("render");
@@ -227,6 +277,7 @@ TEST_SUITE(render)
 	tcase_add_test(tc, test_render_json_parses_with_jansson);
 	tcase_add_test(tc, test_render_text_sorted_and_stable);
 	tcase_add_test(tc, test_render_extra_families);
+	tcase_add_test(tc, test_render_openmetrics_sum_rules);
 	suite_add_tcase(s, tc);
 	return s;
 }

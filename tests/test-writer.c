@@ -711,6 +711,21 @@ START_TEST(test_invalid_names)
 	d.unit = "bytes";
 	expect_family_error(&seg, &d, -EINVAL, SHMET_FAIL_INVALID_NAME,
 			    "unit");
+	/* a counter's family is "req": unit "total" would break OpenMetrics */
+	d.name = "req_total";
+	d.unit = "total";
+	expect_family_error(&seg, &d, -EINVAL, SHMET_FAIL_INVALID_NAME,
+			    "unit");
+	{
+		struct shmet_family f;
+
+		d.name = "req_seconds_total";
+		d.unit = "seconds";
+		ck_assert_int_eq(shmet_family_register(&seg, &d, &f), 0);
+		d.name = "resp_bytes";
+		d.unit = "bytes";
+		ck_assert_int_eq(shmet_family_register(&seg, &d, &f), 0);
+	}
 	d.unit = NULL;
 	d.label_count = 1;
 	d.label_names = bad_label;

@@ -302,8 +302,10 @@ shmet_seg_ends_with(const char *s, size_t len, const char *suffix)
 }
 
 /*
- * A unit is a label-name-like word the metric name ends with: "_<unit>",
- * or for counters also "_<unit>_total".  An empty unit is always valid.
+ * A unit is a label-name-like word the metric name ends with: "_<unit>";
+ * for a counter named "..._total", "_<unit>_total" (OpenMetrics: the
+ * family name, without _total, ends with the unit).  An empty unit is
+ * always valid.
  */
 static inline int
 shmet_seg_unit_valid(const char *name, size_t name_len, const char *unit,
@@ -315,16 +317,13 @@ shmet_seg_unit_valid(const char *name, size_t name_len, const char *unit,
 		return 1;
 	if (!shmet_seg_label_name_valid(unit, unit_len))
 		return 0;
-	for (int pass = 0; pass < 2; pass++) {
-		if (end >= unit_len + 1 && name[end - unit_len - 1] == '_' &&
-		    memcmp(name + end - unit_len, unit, unit_len) == 0)
-			return 1;
-		if (type != SHMET_TYPE_COUNTER ||
-		    !shmet_seg_ends_with(name, name_len, "_total"))
-			return 0;
+	/* A counter's family name is its name without _total: the unit is
+	 * a suffix of that (x_seconds_total: seconds), never "total". */
+	if (type == SHMET_TYPE_COUNTER &&
+	    shmet_seg_ends_with(name, name_len, "_total"))
 		end = name_len - 6;
-	}
-	return 0;
+	return end >= unit_len + 1 && name[end - unit_len - 1] == '_' &&
+	       memcmp(name + end - unit_len, unit, unit_len) == 0;
 }
 
 /*
