@@ -111,6 +111,7 @@ struct shmet_values {
 	struct shmet_gauge_sample *samples;
 	size_t nsamples, samples_cap;
 	size_t cap_cells, cap_series;
+	size_t cap_u_bytes, cap_d_bytes; /* mapped sizes of u and d */
 	uint32_t blocks_read;
 };
 

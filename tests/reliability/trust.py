@@ -3,7 +3,7 @@
 reader or makes it allocate (tests/RELIABILITY.md).
 
 usage: trust.py BUILD_DIR TEST
-TEST: full-tmpfs, shrink, active-slots, read-locks, fifo
+TEST: full-tmpfs, shrink, active-slots, read-locks, fifo, huge-cells
 
 Each test runs in a private mount namespace whose /dev/shm is a fresh
 32 MiB tmpfs (as Docker's default /dev/shm is 64 MiB), so that filling
@@ -178,6 +178,47 @@ def test_active_slots():
     T.check(took < 1.0, "dump took %.3f s" % took)
 
 
+def test_huge_cells():
+    """cells_per_block at the format's maximum (2^28) and one series moved
+    to the last cell: a tiny, sparse file whose scrape used to allocate and
+    zero 2 x 2 GiB of sum arrays (4.2 GB resident, 19 s per dump)."""
+    r = ctl(BUILD, SEGMENT, "create", "--cells", str(1 << 28),
+            "--max-writers", "4")
+    T.check(r.returncode == 0, "create: %s" % r.stderr)
+    write_series(10)
+    with open(PATH, "r+b") as f:
+        m = mmap.mmap(f.fileno(), 0)
+        cells, = struct.unpack_from("<I", m, OFF_CELLS_PER_BLOCK)
+        soff, = struct.unpack_from("<Q", m, OFF_SERIES)
+        struct.pack_into("<I", m, soff + 4, cells - 14)
+        m.close()
+    figure("cells per block", cells)
+    t0 = time.monotonic()
+    p = subprocess.Popen([os.path.join(BUILD, "tools", "shmetrics-ctl"),
+                          "--segment", SEGMENT, "dump"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, ru = os.wait4(p.pid, 0)
+    took = time.monotonic() - t0
+    figure("dump: exit, seconds, max RSS KiB",
+           (os.waitstatus_to_exitcode(status), round(took, 3), ru.ru_maxrss))
+    T.check(os.waitstatus_to_exitcode(status) == 0, "dump failed: %s" %
+            p.stderr.read()[-200:])
+    T.check(ru.ru_maxrss < 64 * 1024, "dump resident %d KiB" % ru.ru_maxrss)
+    # the exporter, several scrapes in a row (its arrays are reused)
+    exp = Exporter(BUILD, SEGMENT)
+    try:
+        for _ in range(3):
+            for path in ("/metrics", "/metrics/json"):
+                status, _ = scrape_status(exp, path)
+                T.check(status == 200, "%s: %s" % (path, status))
+        rss = int(open("/proc/%d/status" % exp.proc.pid).read().split(
+            "VmHWM:")[1].split()[0])
+        figure("exporter peak RSS after 6 scrapes (KiB)", rss)
+        T.check(rss < 128 * 1024, "exporter peak RSS %d KiB" % rss)
+    finally:
+        exp.stop()
+
+
 def hostile_read_locks(ready_w):
     """As nobody:nogroup, read-lock every lock byte of the segment (and try
     the claim file), then wait to be killed."""
@@ -310,7 +351,7 @@ def test_fifo():
 TESTS = {
     "full-tmpfs": test_full_tmpfs, "shrink": test_shrink,
     "active-slots": test_active_slots, "read-locks": test_read_locks,
-    "fifo": test_fifo,
+    "fifo": test_fifo, "huge-cells": test_huge_cells,
 }
 
 
