@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "reader-private.h"
@@ -400,6 +401,20 @@ collect_families(const struct shmet_reader *r, struct shmet_index *idx,
 	return drop_colliding(idx, pos_of_id);
 }
 
+/* A series record's label blob, for the overlap check of collect_series. */
+struct blob_ref {
+	uint32_t off, len;
+	uint32_t series;                /* index into idx->series */
+};
+
+static int
+cmp_blob_ref(const void *a, const void *b)
+{
+	const struct blob_ref *x = a, *y = b;
+
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
 static int
 collect_series(const struct shmet_reader *r, struct shmet_index *idx,
 	       const uint32_t *pos_of_id)
@@ -408,12 +423,17 @@ collect_series(const struct shmet_reader *r, struct shmet_index *idx,
 		(const _Atomic uint32_t *)(r->base + r->hdr.series_index_off);
 	const struct shmet_seg_series *table =
 		(const struct shmet_seg_series *)(r->base + r->hdr.series_off);
-	uint32_t n = 0;
+	struct blob_ref *refs;
+	uint32_t n = 0, kept = 0, end = 0;
 
 	idx->series = shmet_priv_arena_alloc(&idx->arena,
 				  sizeof *idx->series * r->hdr.max_series);
-	if (!idx->series)
+	refs = malloc(sizeof *refs * (r->hdr.max_series ? r->hdr.max_series
+							 : 1));
+	if (!idx->series || !refs) {
+		free(refs);
 		return -ENOMEM;
+	}
 	for (uint32_t i = 0; i < r->hdr.series_index_slots; i++) {
 		/* Acquire: pairs with the writer's release CAS. */
 		uint32_t v = atomic_load_explicit(&slots[i],
@@ -443,17 +463,44 @@ collect_series(const struct shmet_reader *r, struct shmet_index *idx,
 		}
 		idx->series[n].family = pos;
 		idx->series[n].first_cell = s.first_cell;
-		idx->series[n].label_values = copy_blob(r, &idx->arena,
-							s.labels,
-							f->label_count, 0);
-		if (!idx->series[n].label_values) {
+		idx->series[n].label_values = NULL;
+		refs[n].off = s.labels.off;
+		refs[n].len = s.labels.len;
+		refs[n].series = n;
+		n++;
+	}
+	/*
+	 * Every series a writer publishes has a label blob of its own in the
+	 * string pool.  Blobs that overlap (slots naming one record, records
+	 * sharing a blob) are a broken or hostile segment, and copying each
+	 * would turn a small file into gigabytes (16 KiB blobs a thousand
+	 * times over): only the first of overlapping blobs is kept.  So the
+	 * bytes copied never exceed the string pool's.
+	 */
+	qsort(refs, n, sizeof *refs, cmp_blob_ref);
+	for (uint32_t i = 0; i < n; i++) {
+		struct shmet_index_series *x = &idx->series[refs[i].series];
+		const struct shmet_index_family *f = &idx->families[x->family];
+		struct shmet_seg_str blob = { refs[i].off, refs[i].len };
+
+		if (blob.len > 0 && blob.off < end)
+			continue;
+		x->label_values = copy_blob(r, &idx->arena, blob,
+					    f->label_count, 0);
+		if (x->label_values && blob.len > 0)
+			end = blob.off + blob.len;
+	}
+	free(refs);
+	for (uint32_t i = 0; i < n; i++) {
+		if (!idx->series[i].label_values) {
 			idx->skipped_series++;
 			continue;
 		}
-		n++;
+		idx->series[kept++] = idx->series[i];
 	}
-	qsort_r(idx->series, n, sizeof *idx->series, cmp_series, idx->families);
-	idx->nseries = n;
+	qsort_r(idx->series, kept, sizeof *idx->series, cmp_series,
+		idx->families);
+	idx->nseries = kept;
 	return 0;
 }
 

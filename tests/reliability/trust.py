@@ -3,7 +3,8 @@
 reader or makes it allocate (tests/RELIABILITY.md).
 
 usage: trust.py BUILD_DIR TEST
-TEST: full-tmpfs, shrink, active-slots, read-locks, fifo, huge-cells
+TEST: full-tmpfs, shrink, active-slots, read-locks, fifo, huge-cells,
+      aliased-series
 
 Each test runs in a private mount namespace whose /dev/shm is a fresh
 32 MiB tmpfs (as Docker's default /dev/shm is 64 MiB), so that filling
@@ -31,6 +32,8 @@ TMPFS_MB = 32
 # _Static_assert).
 OFF_MAX_WRITERS, OFF_CELLS_PER_BLOCK = 80, 84
 OFF_WRITERS, OFF_SERIES = 128, 152
+OFF_MAX_SERIES, OFF_SERIES_SLOTS = 72, 76
+OFF_SERIES_INDEX, OFF_STRINGS, OFF_STRINGS_USED = 160, 168, 204
 SLOT_SIZE, SERIES_SIZE = 64, 32
 
 
@@ -219,6 +222,54 @@ def test_huge_cells():
         exp.stop()
 
 
+def test_aliased_series():
+    """Every series-index slot names one record, whose label blob is a
+    1 KiB value: each slot's copy of it used to be made (a small file read
+    as hundreds of MiB of labels)."""
+    r = ctl(BUILD, SEGMENT, "create")
+    T.check(r.returncode == 0, "create: %s" % r.stderr)
+    write_series(10)
+    with open(PATH, "r+b") as f:
+        m = mmap.mmap(f.fileno(), 0)
+        slots, = struct.unpack_from("<I", m, OFF_SERIES_SLOTS)
+        soff, = struct.unpack_from("<Q", m, OFF_SERIES)
+        ioff, = struct.unpack_from("<Q", m, OFF_SERIES_INDEX)
+        stroff, = struct.unpack_from("<Q", m, OFF_STRINGS)
+        used, = struct.unpack_from("<I", m, OFF_STRINGS_USED)
+        blob = struct.pack("<H", 1024) + b"x" * 1024
+        m[stroff + used:stroff + used + len(blob)] = blob
+        struct.pack_into("<II", m, soff + 8, used, len(blob))  # record 0
+        for i in range(slots):
+            struct.pack_into("<I", m, ioff + 4 * i, 1)
+        m.close()
+    figure("series-index slots naming record 0", slots)
+    t0 = time.monotonic()
+    p = subprocess.Popen([os.path.join(BUILD, "tools", "shmetrics-ctl"),
+                          "--segment", SEGMENT, "dump"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = p.communicate()
+    took = time.monotonic() - t0
+    page = out.decode(errors="replace")
+    figure("dump: exit, seconds", (p.returncode, round(took, 3)))
+    T.check(p.returncode == 0, "dump: %s" % err[-200:])
+    n = page.count('id="' + "x" * 1024 + '"')
+    T.check(n == 15, "the aliased series is served once (15 samples, not "
+            "%d)" % n)
+    h = ctl(BUILD, SEGMENT, "dump", "--format", "health")
+    T.check('"degraded"' in h.stdout, "health degraded: %s" % h.stdout[:200])
+    exp = Exporter(BUILD, SEGMENT)
+    try:
+        for _ in range(3):
+            status, _ = scrape_status(exp)
+            T.check(status == 200, "scrape: %s" % status)
+        rss = int(open("/proc/%d/status" % exp.proc.pid).read().split(
+            "VmHWM:")[1].split()[0])
+        figure("exporter peak RSS after 3 scrapes (KiB)", rss)
+        T.check(rss < 64 * 1024, "exporter peak RSS %d KiB" % rss)
+    finally:
+        exp.stop()
+
+
 def hostile_read_locks(ready_w):
     """As nobody:nogroup, read-lock every lock byte of the segment (and try
     the claim file), then wait to be killed."""
@@ -352,6 +403,7 @@ TESTS = {
     "full-tmpfs": test_full_tmpfs, "shrink": test_shrink,
     "active-slots": test_active_slots, "read-locks": test_read_locks,
     "fifo": test_fifo, "huge-cells": test_huge_cells,
+    "aliased-series": test_aliased_series,
 }
 
 
