@@ -13,16 +13,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "datamap.h"
 #include "reader-private.h"
 
 /* Untrusted pool string -> arena copy; ptr NULL if out of bounds. */
 static struct shmet_str
-copy_str(const struct shmet_reader *r, struct arena *a, struct shmet_seg_str s)
+copy_str(const struct shmet_reader *r, const struct shmet_priv_datamap *m,
+	 struct arena *a, struct shmet_seg_str s)
 {
 	struct shmet_str out = { NULL, 0 };
 	char *p;
 
-	if ((uint64_t)s.off + s.len > r->hdr.string_bytes)
+	if ((uint64_t)s.off + s.len > r->hdr.string_bytes ||
+	    !shmet_priv_datamap_has(m, r->hdr.strings_off + s.off, s.len))
 		return out;
 	p = shmet_priv_arena_alloc(a, (size_t)s.len + 1);
 	if (!p)
@@ -46,13 +49,14 @@ valid_name(struct shmet_str s, int metric)
  * whole reference; copies into an arena array.  NULL if malformed.
  */
 static struct shmet_str *
-copy_blob(const struct shmet_reader *r, struct arena *a, struct shmet_seg_str s,
-	  uint32_t n, int names)
+copy_blob(const struct shmet_reader *r, const struct shmet_priv_datamap *m,
+	  struct arena *a, struct shmet_seg_str s, uint32_t n, int names)
 {
 	const unsigned char *p, *end;
 	struct shmet_str *out;
 
-	if ((uint64_t)s.off + s.len > r->hdr.string_bytes)
+	if ((uint64_t)s.off + s.len > r->hdr.string_bytes ||
+	    !shmet_priv_datamap_has(m, r->hdr.strings_off + s.off, s.len))
 		return NULL;
 	p = r->base + r->hdr.strings_off + s.off;
 	end = p + s.len;
@@ -80,13 +84,15 @@ copy_blob(const struct shmet_reader *r, struct arena *a, struct shmet_seg_str s,
 }
 
 static const double *
-copy_bounds(const struct shmet_reader *r, struct arena *a,
-	    const struct shmet_seg_family *f)
+copy_bounds(const struct shmet_reader *r, const struct shmet_priv_datamap *m,
+	    struct arena *a, const struct shmet_seg_family *f)
 {
 	double *b;
 
 	if (f->bounds.len != 8u * f->bound_count || (f->bounds.off & 7) ||
-	    (uint64_t)f->bounds.off + f->bounds.len > r->hdr.string_bytes)
+	    (uint64_t)f->bounds.off + f->bounds.len > r->hdr.string_bytes ||
+	    !shmet_priv_datamap_has(m, r->hdr.strings_off + f->bounds.off,
+				    f->bounds.len))
 		return NULL;
 	b = shmet_priv_arena_alloc(a, (size_t)f->bounds.len + 8);
 	if (!b)
@@ -108,16 +114,48 @@ cmp_str(struct shmet_str a, struct shmet_str b)
 	return (a.len > b.len) - (a.len < b.len);
 }
 
+/* Family record id lies in pages that hold data (datamap.h). */
+static int
+record_has_data(const struct shmet_reader *r,
+		const struct shmet_priv_datamap *m, uint32_t id)
+{
+	return shmet_priv_datamap_has(m, r->hdr.families_off +
+					      (uint64_t)id *
+						      sizeof(struct shmet_seg_family),
+				      sizeof(struct shmet_seg_family));
+}
+
+/*
+ * Slot i of an index array at file offset base, or the first slot at or
+ * after it whose page holds data; n (the end) if none.  Hole pages read
+ * as empty slots without being touched.
+ */
+static uint32_t
+next_slot(const struct shmet_priv_datamap *m, uint64_t base, uint32_t i,
+	  uint32_t n)
+{
+	uint64_t at = base + 4 * (uint64_t)i, next;
+
+	if (i >= n || shmet_priv_datamap_has(m, at, 4))
+		return i;
+	next = shmet_priv_datamap_next(m, at);
+	if (next == UINT64_MAX || next >= base + 4 * (uint64_t)n)
+		return n;
+	return (uint32_t)((next - base + 3) / 4);
+}
+
 /* Validate and copy family record id; 0 on success. */
 static int
-load_family(const struct shmet_reader *r, struct arena *a, uint32_t id,
-	    struct shmet_index_family *out)
+load_family(const struct shmet_reader *r, const struct shmet_priv_datamap *m,
+	    struct arena *a, uint32_t id, struct shmet_index_family *out)
 {
 	const struct shmet_seg_family *src =
 		(const struct shmet_seg_family *)(r->base +
 						  r->hdr.families_off) + id;
 	struct shmet_seg_family f;
 
+	if (!record_has_data(r, m, id))
+		return -1;
 	/* One copy of the record: later changes cannot bypass the checks. */
 	memcpy(&f, src, offsetof(struct shmet_seg_family, series_count));
 	memcpy(&f.name, &src->name,
@@ -134,11 +172,11 @@ load_family(const struct shmet_reader *r, struct arena *a, uint32_t id,
 	    f.help.len > SHMET_MAX_HELP_LEN)
 		return -1;
 	memset(out, 0, sizeof *out);
-	out->name = copy_str(r, a, f.name);
-	out->help = copy_str(r, a, f.help);
-	out->unit = copy_str(r, a, f.unit);
-	out->label_names = copy_blob(r, a, f.label_names, f.label_count, 1);
-	out->bounds = copy_bounds(r, a, &f);
+	out->name = copy_str(r, m, a, f.name);
+	out->help = copy_str(r, m, a, f.help);
+	out->unit = copy_str(r, m, a, f.unit);
+	out->label_names = copy_blob(r, m, a, f.label_names, f.label_count, 1);
+	out->bounds = copy_bounds(r, m, a, &f);
 	if (!valid_name(out->name, 1) || !out->help.ptr || !out->unit.ptr ||
 	    !shmet_seg_unit_valid(out->name.ptr, out->name.len, out->unit.ptr,
 				  out->unit.len, f.type) ||
@@ -203,8 +241,8 @@ cmp_series(const void *pa, const void *pb, void *families)
  * of member family names.  0 on success.
  */
 static int
-load_collector(const struct shmet_reader *r, struct arena *a, uint32_t id,
-	       struct shmet_index_collector *out)
+load_collector(const struct shmet_reader *r, const struct shmet_priv_datamap *m,
+	       struct arena *a, uint32_t id, struct shmet_index_collector *out)
 {
 	const struct shmet_seg_family *src =
 		(const struct shmet_seg_family *)(r->base +
@@ -212,20 +250,22 @@ load_collector(const struct shmet_reader *r, struct arena *a, uint32_t id,
 	struct shmet_seg_family f;
 	struct shmet_str name;
 
+	if (!record_has_data(r, m, id))
+		return -1;
 	memcpy(&f, src, offsetof(struct shmet_seg_family, series_count));
 	memcpy(&f.name, &src->name,
 	       sizeof f - offsetof(struct shmet_seg_family, name));
 	if (f.label_count > SHMET_MAX_COLLECTOR_FAMILIES || f.bound_count ||
 	    f.gauge_mode || f.cells_per_series)
 		return -1;
-	name = copy_str(r, a, f.name);
+	name = copy_str(r, m, a, f.name);
 	if (!name.ptr || name.len < 2 || name.ptr[0] != SHMET_COLLECTOR_PREFIX ||
 	    !shmet_seg_label_name_valid(name.ptr + 1, name.len - 1))
 		return -1;
 	out->name.ptr = name.ptr + 1;
 	out->name.len = name.len - 1;
 	out->family_count = f.label_count;
-	out->families = copy_blob(r, a, f.label_names, f.label_count, 0);
+	out->families = copy_blob(r, m, a, f.label_names, f.label_count, 0);
 	if (!out->families)
 		return -1;
 	for (uint32_t i = 0; i < f.label_count; i++)
@@ -242,15 +282,16 @@ cmp_collector(const void *pa, const void *pb)
 	return cmp_str(a->name, b->name);
 }
 
-/* The record's type, read once (0 if out of range). */
+/* The record's type, read once (0 if its page is a hole). */
 static uint32_t
-record_type(const struct shmet_reader *r, uint32_t id)
+record_type(const struct shmet_reader *r, const struct shmet_priv_datamap *m,
+	    uint32_t id)
 {
 	const struct shmet_seg_family *src =
 		(const struct shmet_seg_family *)(r->base +
 						  r->hdr.families_off) + id;
 
-	return src->type;
+	return record_has_data(r, m, id) ? src->type : 0;
 }
 
 /* One name a family puts on the page (format.h, exposed names). */
@@ -338,7 +379,8 @@ drop_colliding(struct shmet_index *idx, uint32_t *pos_of_id)
 }
 
 static int
-collect_families(const struct shmet_reader *r, struct shmet_index *idx,
+collect_families(const struct shmet_reader *r,
+		 const struct shmet_priv_datamap *m, struct shmet_index *idx,
 		 uint32_t *pos_of_id)
 {
 	const _Atomic uint32_t *slots =
@@ -351,7 +393,10 @@ collect_families(const struct shmet_reader *r, struct shmet_index *idx,
 		&idx->arena, sizeof *idx->collectors * r->hdr.max_families);
 	if (!idx->families || !idx->collectors)
 		return -ENOMEM;
-	for (uint32_t i = 0; i < r->hdr.family_index_slots; i++) {
+	for (uint32_t i = 0; (i = next_slot(m, r->hdr.family_index_off, i,
+					     r->hdr.family_index_slots)) <
+			     r->hdr.family_index_slots;
+	     i++) {
 		/* Acquire: pairs with the writer's release CAS. */
 		uint32_t v = atomic_load_explicit(&slots[i],
 						  memory_order_acquire);
@@ -359,9 +404,9 @@ collect_families(const struct shmet_reader *r, struct shmet_index *idx,
 		if (v == 0)
 			continue;
 		if (v - 1 < r->hdr.max_families &&
-		    record_type(r, v - 1) == SHMET_TYPE_COLLECTOR) {
+		    record_type(r, m, v - 1) == SHMET_TYPE_COLLECTOR) {
 			if (pos_of_id[v - 1] != UINT32_MAX ||
-			    load_collector(r, &idx->arena, v - 1,
+			    load_collector(r, m, &idx->arena, v - 1,
 					   &idx->collectors[idx->ncollectors]) <
 				    0)
 				idx->skipped_families++;
@@ -372,7 +417,8 @@ collect_families(const struct shmet_reader *r, struct shmet_index *idx,
 		}
 		if (v - 1 >= r->hdr.max_families ||
 		    pos_of_id[v - 1] != UINT32_MAX || n >= r->hdr.max_families ||
-		    load_family(r, &idx->arena, v - 1, &idx->families[n]) < 0) {
+		    load_family(r, m, &idx->arena, v - 1, &idx->families[n]) <
+			    0) {
 			idx->skipped_families++;
 			continue;
 		}
@@ -416,7 +462,8 @@ cmp_blob_ref(const void *a, const void *b)
 }
 
 static int
-collect_series(const struct shmet_reader *r, struct shmet_index *idx,
+collect_series(const struct shmet_reader *r,
+	       const struct shmet_priv_datamap *m, struct shmet_index *idx,
 	       const uint32_t *pos_of_id)
 {
 	const _Atomic uint32_t *slots =
@@ -434,7 +481,10 @@ collect_series(const struct shmet_reader *r, struct shmet_index *idx,
 		free(refs);
 		return -ENOMEM;
 	}
-	for (uint32_t i = 0; i < r->hdr.series_index_slots; i++) {
+	for (uint32_t i = 0; (i = next_slot(m, r->hdr.series_index_off, i,
+					     r->hdr.series_index_slots)) <
+			     r->hdr.series_index_slots;
+	     i++) {
 		/* Acquire: pairs with the writer's release CAS. */
 		uint32_t v = atomic_load_explicit(&slots[i],
 						  memory_order_acquire);
@@ -444,7 +494,10 @@ collect_series(const struct shmet_reader *r, struct shmet_index *idx,
 
 		if (v == 0)
 			continue;
-		if (v - 1 >= r->hdr.max_series || n >= r->hdr.max_series) {
+		if (v - 1 >= r->hdr.max_series || n >= r->hdr.max_series ||
+		    !shmet_priv_datamap_has(m, r->hdr.series_off +
+						    (uint64_t)(v - 1) * sizeof s,
+					    sizeof s)) {
 			idx->skipped_series++;
 			continue;
 		}
@@ -485,7 +538,7 @@ collect_series(const struct shmet_reader *r, struct shmet_index *idx,
 
 		if (blob.len > 0 && blob.off < end)
 			continue;
-		x->label_values = copy_blob(r, &idx->arena, blob,
+		x->label_values = copy_blob(r, m, &idx->arena, blob,
 					    f->label_count, 0);
 		if (x->label_values && blob.len > 0)
 			end = blob.off + blob.len;
@@ -635,22 +688,31 @@ collect_guarded(const struct shmet_reader *r, struct shmet_index *idx,
 		uint32_t *pos_of_id, char *err, size_t errlen)
 {
 	struct shmet_priv_guard g;
+	/* volatile: read again after a siglongjmp out of the guard */
+	struct shmet_priv_datamap m, *volatile mp = &m;
 	int rc;
 
 	rc = shmet_priv_reader_check_size(r, err, errlen);
 	if (rc < 0)
 		return rc;
+	/* Metadata is everything before the value blocks (values.c has its
+	 * own per-block map for those). */
+	rc = shmet_priv_datamap_build(&m, r->fd, r->hdr.values_off);
+	if (rc < 0)
+		return rc;
 	if (sigsetjmp(g.jb, 0)) {
+		shmet_priv_datamap_free(mp);
 		if (err && errlen)
 			snprintf(err, errlen, "%s: the segment shrank while "
 				 "it was read; reopen it", r->name);
 		return -ESTALE;
 	}
 	shmet_priv_guard_enter(&g, r);
-	rc = collect_families(r, idx, pos_of_id);
+	rc = collect_families(r, &m, idx, pos_of_id);
 	if (rc == 0)
-		rc = collect_series(r, idx, pos_of_id);
+		rc = collect_series(r, &m, idx, pos_of_id);
 	shmet_priv_guard_leave(&g);
+	shmet_priv_datamap_free(&m);
 	return rc;
 }
 
