@@ -182,42 +182,6 @@ shmet_priv_buf_put_double(struct shmet_buf *b, double d, int style)
 	buf_put(b, tmp, n);
 }
 
-/* Length of a valid UTF-8 sequence at p (max n bytes), 0 if invalid. */
-static size_t
-utf8_len(const unsigned char *p, size_t n)
-{
-	size_t len;
-	uint32_t cp;
-
-	if (p[0] < 0x80)
-		return 1;
-	if ((p[0] & 0xe0) == 0xc0) {
-		len = 2;
-		cp = p[0] & 0x1f;
-	} else if ((p[0] & 0xf0) == 0xe0) {
-		len = 3;
-		cp = p[0] & 0x0f;
-	} else if ((p[0] & 0xf8) == 0xf0) {
-		len = 4;
-		cp = p[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	/* overlong, surrogate or out of range */
-	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
 /*
  * Escape s for a quoted string of the given kind.  Invalid UTF-8 becomes
  * U+FFFD: every format requires UTF-8 and a scrape must never be rejected
@@ -235,7 +199,7 @@ shmet_priv_buf_put_escaped(struct shmet_buf *b, struct shmet_str s, int kind)
 		unsigned char c = p[i];
 		const char *esc = NULL;
 		char uesc[8];
-		size_t len = c < 0x80 ? 1 : utf8_len(p + i, s.len - i);
+		size_t len = c < 0x80 ? 1 : shmet_seg_utf8_len(p + i, s.len - i);
 
 		if (c == '\\')
 			esc = "\\\\";
@@ -247,7 +211,7 @@ shmet_priv_buf_put_escaped(struct shmet_buf *b, struct shmet_str s, int kind)
 			snprintf(uesc, sizeof uesc, "\\u%04x", c);
 			esc = uesc;
 		} else if (len == 0)
-			esc = "\xef\xbf\xbd";   /* U+FFFD */
+			esc = SHMET_UTF8_REPLACEMENT;
 		if (!esc) {
 			i += len;
 			run += len;

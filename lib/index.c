@@ -67,16 +67,26 @@ copy_blob(const struct shmet_reader *r, const struct shmet_priv_datamap *m,
 		const unsigned char *v;
 		uint32_t len;
 		char *copy;
+		size_t fixed;
 
 		if (!shmet_seg_blob_next(&p, end, &v, &len))
 			return NULL;
-		copy = shmet_priv_arena_alloc(a, len + 1);
+		/* Values as writers store them: invalid UTF-8 repaired
+		 * (format.h), so two values that differ only there are
+		 * one series here too, and sort and compare as shown. */
+		fixed = names ? len
+			      : shmet_seg_utf8_repaired_len((const char *)v,
+							    len);
+		copy = shmet_priv_arena_alloc(a, fixed + 1);
 		if (!copy)
 			return NULL;
-		memcpy(copy, v, len);
-		copy[len] = '\0';
+		if (fixed == len)
+			memcpy(copy, v, len);
+		else
+			shmet_seg_utf8_repair((const char *)v, len, copy);
+		copy[fixed] = '\0';
 		out[i].ptr = copy;
-		out[i].len = len;
+		out[i].len = fixed;
 		if (names && !valid_name(out[i], 0))
 			return NULL;
 	}

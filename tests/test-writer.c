@@ -266,6 +266,62 @@ START_TEST(test_counter_same_labels_same_series)
 }
 END_TEST
 
+/* Values that differ only in invalid UTF-8 look the same on a page: one
+ * series, stored repaired; and readers repair what older writers stored. */
+START_TEST(test_invalid_utf8_is_one_series)
+{
+	static const char *const one[] = { "path" };
+	struct shmet_segment seg;
+	struct shmet_family f;
+	struct shmet_counter a, b, c, d;
+	struct test_snapshot s;
+	struct shmet_buf page = { 0 };
+	char longv[SHMET_MAX_LABEL_VALUE_LEN + 1];
+	const char *lv[1] = { longv };
+	const struct shmet_seg_header *h;
+	unsigned char *pool, *hit;
+
+	test_open(&seg, NULL);
+	shmet_counter_family(&seg, &f, "u_total", "u", 1, one);
+	ck_assert_int_eq(shmet_counter_labels(&f, &a, SHMET_VALUES("caf\xe9")), 0);
+	ck_assert_int_eq(shmet_counter_labels(&f, &b, SHMET_VALUES("caf\xe8")), 0);
+	ck_assert_int_eq(shmet_counter_labels(&f, &c,
+					      SHMET_VALUES("caf\xef\xbf\xbd")), 0);
+	ck_assert_ptr_eq(a.cell, b.cell);
+	ck_assert_ptr_eq(a.cell, c.cell);
+	/* 1,024 bytes, one of them invalid: 1,026 once repaired */
+	memset(longv, 'x', SHMET_MAX_LABEL_VALUE_LEN);
+	longv[0] = (char)0xff;
+	longv[SHMET_MAX_LABEL_VALUE_LEN] = '\0';
+	ck_assert_int_eq(shmet_counter_labels(&f, &d, 1, lv), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(shmet_last_error(&seg), "U+FFFD"));
+	/* an older writer's raw bytes: "ab1" patched to "ab\xe9" in the
+	 * pool reads as "ab\uFFFD", the same as a repaired one */
+	shmet_counter_inc(&a);
+	shmet_counter_labels(&f, &b, SHMET_VALUES("ab\xef\xbf\xbd"));
+	shmet_counter_add(&b, 2);
+	shmet_counter_labels(&f, &c, SHMET_VALUES("ab1"));
+	shmet_counter_add(&c, 4);
+	h = (const struct shmet_seg_header *)(const void *)seg.base;
+	pool = (unsigned char *)seg.base + h->strings_off;
+	hit = memmem(pool, h->strings_used, "ab1", 3);
+	ck_assert_ptr_nonnull(hit);
+	hit[2] = 0xe9;
+	test_snapshot_take(&s);
+	ck_assert_int_eq(shmet_render_text(s.index, s.values, &page), 0);
+	ck_assert_ptr_nonnull(strstr(page.data,
+				     "u_total{path=\"caf\xef\xbf\xbd\"} 1\n"));
+	/* the two "ab\uFFFD" series: one line, the first kept, health
+	 * counts the other as skipped */
+	ck_assert_ptr_nonnull(strstr(page.data, "u_total{path=\"ab\xef\xbf\xbd\"}"));
+	ck_assert_ptr_eq(strstr(strstr(page.data, "path=\"ab") + 1,
+				"path=\"ab"), NULL);
+	shmet_buf_free(&page);
+	test_snapshot_free(&s);
+	shmet_close(&seg);
+}
+END_TEST
+
 START_TEST(test_counter_zero_labels)
 {
 	struct shmet_segment seg;
@@ -1158,6 +1214,7 @@ TEST_SUITE(writer)
 	tcase_add_checked_fixture(tc, test_segment_setup, test_segment_teardown);
 	tcase_add_test(tc, test_counter_inc_add);
 	tcase_add_test(tc, test_counter_same_labels_same_series);
+	tcase_add_test(tc, test_invalid_utf8_is_one_series);
 	tcase_add_test(tc, test_counter_zero_labels);
 	tcase_add_test(tc, test_gauge_ops);
 	tcase_add_test(tc, test_gauge_unset_is_absent);

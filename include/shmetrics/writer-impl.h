@@ -2476,32 +2476,25 @@ shmet_impl_count_series(struct shmet_segment *seg,
 			       SHMET_IMPL_FAM(seg, fam->id), r->max_series);
 }
 
-/* Find or create a series; *cell is its first cell. */
+/*
+ * Find or create a series of values (lengths in lens).  Unless `repaired`,
+ * the values are the caller's: before creating a series from them, they
+ * are checked for invalid UTF-8, and 1 is returned if they have some (the
+ * caller repairs them and asks again).  Looking up an existing series
+ * costs no check: a stored value is valid, so raw bytes that match it are.
+ */
 static int
-shmet_impl_series(const struct shmet_family *fam, uint32_t n,
-		  const char *const *values, uint32_t *cell)
+shmet_impl_series_of(const struct shmet_family *fam, uint32_t n,
+		     const char *const *values, const size_t *lens,
+		     int repaired, uint32_t *cell)
 {
 	struct shmet_segment *seg = fam->seg;
-	size_t lens[SHMET_MAX_LABELS];    /* [0, n) filled below */
 	uint32_t mask, mine = UINT32_MAX;
 	SHMET_ATOMIC(uint32_t) *index;
 	struct shmet_seg_series *table;
 	uint64_t hash;
 	int rc;
 
-	if (fam->id == UINT32_MAX || !seg || !seg->attached)
-		return fam->error ? fam->error : -ENODEV;
-	if (n != fam->label_count || (n > 0 && !values))
-		return shmet_impl_fail(seg, SHMET_FAIL_INVALID_LABELS, -EINVAL,
-				       "%.*s takes %u label values, got %u",
-				       SHMET_IMPL_FAM(seg, fam->id),
-				       fam->label_count, n);
-	if (shmet_impl_label_lens(n, values, lens) < 0)
-		return shmet_impl_fail(seg, SHMET_FAIL_LABEL_VALUE, -EINVAL,
-				       "%.*s: label values must be non-NULL "
-				       "and at most %u bytes",
-				       SHMET_IMPL_FAM(seg, fam->id),
-				       SHMET_MAX_LABEL_VALUE_LEN);
 	hash = shmet_seg_series_hash_start(fam->id);
 	for (uint32_t i = 0; i < n; i++)
 		hash = shmet_seg_hash_bytes(hash, values[i], lens[i]);
@@ -2518,6 +2511,12 @@ shmet_impl_series(const struct shmet_family *fam, uint32_t n,
 		const struct shmet_seg_series *r;
 
 		if (v == 0) {
+			if (mine == UINT32_MAX && !repaired)
+				for (uint32_t k = 0; k < n; k++)
+					if (shmet_seg_utf8_repaired_len(
+						    values[k], lens[k]) !=
+					    lens[k])
+						return 1;
 			if (mine == UINT32_MAX) {
 				rc = shmet_impl_count_series(seg, fam);
 				if (rc < 0)
@@ -2568,6 +2567,80 @@ shmet_impl_series(const struct shmet_family *fam, uint32_t n,
 	return shmet_impl_fail(seg, SHMET_FAIL_SERIES_FULL, -ENOSPC,
 			       "%.*s: series index is full",
 			       SHMET_IMPL_FAM(seg, fam->id));
+}
+
+/* The rare path of shmet_impl_series: values with invalid UTF-8, stored
+ * repaired from a copy (kept out of line: the lookup stays lean). */
+#if defined(__GNUC__)
+__attribute__((noinline, cold))
+#endif
+static int
+shmet_impl_series_repaired(const struct shmet_family *fam, uint32_t n,
+			   const char *const *values, const size_t *lens,
+			   uint32_t *cell)
+{
+	struct shmet_segment *seg = fam->seg;
+	const char *fixed[SHMET_MAX_LABELS];
+	size_t fixed_lens[SHMET_MAX_LABELS], total = 0;
+	char *copy, *at;
+	int rc;
+
+	for (uint32_t i = 0; i < n; i++) {
+		fixed_lens[i] = shmet_seg_utf8_repaired_len(values[i], lens[i]);
+		total += fixed_lens[i];
+		if (fixed_lens[i] > SHMET_MAX_LABEL_VALUE_LEN)
+			return shmet_impl_fail(
+				seg, SHMET_FAIL_LABEL_VALUE, -EINVAL,
+				"%.*s: label value %u is %zu bytes once its "
+				"invalid UTF-8 is replaced by U+FFFD, more "
+				"than %u", SHMET_IMPL_FAM(seg, fam->id), i,
+				fixed_lens[i], SHMET_MAX_LABEL_VALUE_LEN);
+	}
+	copy = (char *)malloc(total ? total : 1);
+	if (!copy)
+		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -ENOMEM,
+				       "out of memory");
+	at = copy;
+	for (uint32_t i = 0; i < n; i++) {
+		shmet_seg_utf8_repair(values[i], lens[i], at);
+		fixed[i] = at;
+		at += fixed_lens[i];
+	}
+	rc = shmet_impl_series_of(fam, n, fixed, fixed_lens, 1, cell);
+	free(copy);
+	return rc;
+}
+
+/*
+ * Find or create a series; *cell is its first cell.  Values with invalid
+ * UTF-8 are stored repaired (format.h: each invalid byte U+FFFD), so two
+ * values that differ only in invalid bytes are the one series a page
+ * would show.
+ */
+static int
+shmet_impl_series(const struct shmet_family *fam, uint32_t n,
+		  const char *const *values, uint32_t *cell)
+{
+	struct shmet_segment *seg = fam->seg;
+	size_t lens[SHMET_MAX_LABELS];    /* [0, n) filled below */
+	int rc;
+
+	if (fam->id == UINT32_MAX || !seg || !seg->attached)
+		return fam->error ? fam->error : -ENODEV;
+	if (n != fam->label_count || (n > 0 && !values))
+		return shmet_impl_fail(seg, SHMET_FAIL_INVALID_LABELS, -EINVAL,
+				       "%.*s takes %u label values, got %u",
+				       SHMET_IMPL_FAM(seg, fam->id),
+				       fam->label_count, n);
+	if (shmet_impl_label_lens(n, values, lens) < 0)
+		return shmet_impl_fail(seg, SHMET_FAIL_LABEL_VALUE, -EINVAL,
+				       "%.*s: label values must be non-NULL "
+				       "and at most %u bytes",
+				       SHMET_IMPL_FAM(seg, fam->id),
+				       SHMET_MAX_LABEL_VALUE_LEN);
+	rc = shmet_impl_series_of(fam, n, values, lens, 0, cell);
+	return rc == 1 ? shmet_impl_series_repaired(fam, n, values, lens, cell)
+		       : rc;
 }
 
 /* Find or create, then make sure our block's pages for it are reserved. */
