@@ -9,6 +9,7 @@
 
 #include <crypt.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,7 +121,56 @@ kind_of(const char *hash)
 }
 
 /*
- * Check "Authorization: Basic ...".  Every attempt runs crypt once per
+ * Credentials that passed, so that a scraper's every request does not pay
+ * a bcrypt (tens of ms at cost 10, on every scrape of every target) and
+ * so that requests with wrong passwords, which always pay it, cannot slow
+ * the right ones down: a hit needs no crypt, and crypt runs one attempt
+ * at a time (crypt_lock), so a flood of wrong passwords uses one core and
+ * waits its turn.  The decoded "user:password" is kept, as Prometheus's
+ * exporter-toolkit keeps it in its cache key: the process reads it in
+ * every request anyway.  Compared in full and in constant time, every
+ * entry; replaced round robin.
+ */
+#define AUTH_CACHE 16
+
+static struct {
+	char creds[256];
+	int len;                        /* 0: empty */
+} auth_cache[AUTH_CACHE];
+static unsigned auth_cache_next;
+static pthread_mutex_t auth_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t crypt_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int
+auth_cache_has(const char *creds, int n)
+{
+	int hit = 0;
+
+	pthread_mutex_lock(&auth_cache_lock);
+	for (int i = 0; i < AUTH_CACHE; i++)
+		hit |= auth_cache[i].len > 0 &&
+		       const_time_equal(auth_cache[i].creds,
+					(size_t)auth_cache[i].len, creds,
+					(size_t)n);
+	pthread_mutex_unlock(&auth_cache_lock);
+	return hit;
+}
+
+static void
+auth_cache_add(const char *creds, int n)
+{
+	if (n <= 0 || (size_t)n > sizeof auth_cache[0].creds)
+		return;
+	pthread_mutex_lock(&auth_cache_lock);
+	memcpy(auth_cache[auth_cache_next].creds, creds, (size_t)n);
+	auth_cache[auth_cache_next].len = n;
+	auth_cache_next = (auth_cache_next + 1) % AUTH_CACHE;
+	pthread_mutex_unlock(&auth_cache_lock);
+}
+
+/*
+ * Check "Authorization: Basic ...".  Credentials that passed before are
+ * accepted from the cache above.  Every other attempt runs crypt once per
  * configured hash kind (algorithm and cost): against the named user's
  * hash for its kind and against another user's hash, result ignored, for
  * the others.  So an unknown user, and users whose hashes differ in
@@ -149,6 +199,8 @@ auth_check(const char *h)
 		return 0;
 	pw = colon + 1;
 	nul = memchr(pw, '\0', (size_t)(creds + n - pw)) != NULL;
+	if (!nul && auth_cache_has(creds, n))
+		return 1;
 	for (int i = 0; i < nusers; i++) {
 		int eq = const_time_equal(users[i].name, strlen(users[i].name),
 					  creds, (size_t)(colon - creds));
@@ -158,6 +210,7 @@ auth_check(const char *h)
 	cd = calloc(1, sizeof *cd);
 	if (!cd)
 		return 0;
+	pthread_mutex_lock(&crypt_lock);
 	for (int k = 0; k < nkinds; k++) {
 		int mine = match >= 0 && users[match].kind == k;
 		const char *hash = users[mine ? match : kind_rep[k]].hash;
@@ -170,7 +223,10 @@ auth_check(const char *h)
 
 		ok |= mine && same;
 	}
+	pthread_mutex_unlock(&crypt_lock);
 	free(cd);
+	if (ok && !nul)
+		auth_cache_add(creds, n);
 	return ok && !nul;
 }
 

@@ -8,14 +8,23 @@
    missing certificate, missing key_file, bad hash, non-bcrypt hash,
    unknown key, a key the toolkit has but we do not, broken YAML, and the
    file combined with the old flags.
+3. Credentials that passed are cached and crypt runs one attempt at a
+   time: 20 scrapes with a cost-12 bcrypt user cost the exporter about
+   one bcrypt of CPU, not 20; a flood of wrong passwords keeps the
+   exporter to about one core while the right password still gets 200.
 (Prometheus' own basic_auth/tls_config against such a file: fleet.py.)
 
 usage: webconfig.py BUILD_DIR
 """
+import base64
 import os
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
 import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -137,11 +146,83 @@ def test_bad(d):
     T.check(code == 2 and "replaces" in err, "with --tls-cert: %r" % err)
 
 
+def cpu_seconds(pid):
+    """utime + stime of a process, in seconds."""
+    f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def get(url, user, pw):
+    req = urllib.request.Request(url, headers={
+        "Authorization": "Basic " + base64.b64encode(
+            ("%s:%s" % (user, pw)).encode()).decode()})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            r.read()
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError:
+        return None
+
+
+def test_auth_cost(d):
+    hashed = bcrypt("right", cost=12)
+    t0 = time.process_time()
+    crypt.crypt("right", hashed)
+    one = time.process_time() - t0
+    path = write(d, "web-cost.yml", "basic_auth_users:\n  prom: %s\n" %
+                 hashed)
+    w = Writer(BUILD, SEGMENT, 7)
+    exp = Exporter(BUILD, SEGMENT, "--web.config.file", path)
+    url = exp.url("/metrics")
+    try:
+        c0 = cpu_seconds(exp.proc.pid)
+        codes = [get(url, "prom", "right") for _ in range(20)]
+        used = cpu_seconds(exp.proc.pid) - c0
+        print("figure: one bcrypt (cost 12) %.3f s; exporter CPU for 20 "
+              "authorized scrapes %.3f s" % (one, used), flush=True)
+        T.check(codes == [200] * 20, "authorized scrapes: %r" % codes)
+        T.check(used < 5 * one, "20 scrapes cost %.2f s of CPU, %.1f "
+                "bcrypts" % (used, used / one))
+        T.check(get(url, "prom", "wrong") == 401, "wrong password after "
+                "a cached right one")
+        # a flood of wrong passwords, while the right one scrapes
+        stop = threading.Event()
+
+        def flood():
+            while not stop.is_set():
+                get(url, "prom", "nope")
+        threads = [threading.Thread(target=flood) for _ in range(16)]
+        c0, t0 = cpu_seconds(exp.proc.pid), time.monotonic()
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        during = [get(url, "prom", "right") for _ in range(5)]
+        time.sleep(2)
+        cores = (cpu_seconds(exp.proc.pid) - c0) / (time.monotonic() - t0)
+        stop.set()
+        for t in threads:
+            t.join()
+        print("figure: exporter cores busy under 16 wrong-password "
+              "clients: %.2f" % cores, flush=True)
+        T.check(during == [200] * 5, "right password during the flood: %r"
+                % during)
+        T.check(cores < 1.5, "the flood kept %.2f cores busy" % cores)
+    finally:
+        exp.stop()
+        w.stop()
+        subprocess.run([os.path.join(BUILD, "tools", "shmetrics-ctl"),
+                        "--segment", SEGMENT, "destroy"],
+                       capture_output=True)
+
+
 def main():
     with tempfile.TemporaryDirectory(prefix="shmet-webconfig-") as d:
         make_cert(d)
         test_bad(d)
         test_good(d)
+        test_auth_cost(d)
     T.exit()
 
 
