@@ -6,6 +6,8 @@
  */
 #include "config.h"
 
+#include <errno.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,7 +123,12 @@ render_page(enum fmt fmt)
 	shmet_values_free(vals);
 	if (rc < 0 || r->body.failed) {
 		rendered_put(r);
-		exporter_log("render %s failed: out of memory", fmt_name(fmt));
+		/* -ESTALE: the file shrank under the scrape (503; the
+		 * refresher reopens it), not a lack of memory */
+		exporter_log("render %s failed: %s", fmt_name(fmt),
+			     rc == -ESTALE ? "the segment shrank while it was "
+					     "read" :
+			     rc < -1 ? strerror(-rc) : "out of memory");
 		return NULL;
 	}
 	own_count_render(fmt, mono_ns() - t0, r->body.len);
