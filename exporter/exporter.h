@@ -171,11 +171,18 @@ struct rendered {
 	struct shmet_buf body;
 	struct shmet_buf gz;            /* gzip of body, if anyone asked */
 	int gz_done;
+	size_t accounted;               /* bytes counted in renders_bytes() */
 };
 /* Render fmt from the current view: one reference, or NULL (logged) if
  * memory ran out. */
 struct rendered *render_page(enum fmt fmt);
 void rendered_put(struct rendered *r);
+/* Count r's buffers (after they grew) in renders_bytes(); the caller has
+ * r to itself or holds its flight's lock. */
+void rendered_account(struct rendered *r);
+/* Bytes of every render still alive: the latest of each format and those
+ * that responses still send. */
+size_t renders_bytes(void);
 
 /* scrape.c: single-flight rendering. */
 int scrape_init(void);

@@ -7,11 +7,33 @@
 #include "config.h"
 
 #include <errno.h>
-
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "exporter.h"
+
+/* Relaxed: a gauge for the memory budget of scrape.c, not a
+ * synchronisation; each render's own bytes are counted by one thread. */
+static atomic_size_t alive_bytes;
+
+size_t
+renders_bytes(void)
+{
+	return atomic_load_explicit(&alive_bytes, memory_order_relaxed);
+}
+
+void
+rendered_account(struct rendered *r)
+{
+	size_t now = r->body.cap + r->gz.cap;
+
+	if (now > r->accounted) {
+		atomic_fetch_add_explicit(&alive_bytes, now - r->accounted,
+					  memory_order_relaxed);
+		r->accounted = now;
+	}
+}
 
 void
 rendered_put(struct rendered *r)
@@ -23,6 +45,8 @@ rendered_put(struct rendered *r)
 	 */
 	if (r && atomic_fetch_sub_explicit(&r->refs, 1,
 					   memory_order_acq_rel) == 1) {
+		atomic_fetch_sub_explicit(&alive_bytes, r->accounted,
+					  memory_order_relaxed);
 		shmet_buf_free(&r->body);
 		shmet_buf_free(&r->gz);
 		free(r);
@@ -131,6 +155,7 @@ render_page(enum fmt fmt)
 			     rc < -1 ? strerror(-rc) : "out of memory");
 		return NULL;
 	}
+	rendered_account(r);
 	own_count_render(fmt, mono_ns() - t0, r->body.len);
 	return r;
 }
