@@ -202,12 +202,19 @@ shmet_priv_buf_put_escaped(struct shmet_buf *b, struct shmet_str s, int kind)
 		size_t len = c < 0x80 ? 1 : shmet_seg_utf8_len(p + i, s.len - i);
 
 		if (c == '\\')
-			esc = "\\\\";
-		else if (c == '\n')
+			esc = kind == ESC_JSON_KEY ? "\\\\\\\\" : "\\\\";
+		else if (kind == ESC_JSON_KEY &&
+			 (c == ',' || c == '=' || c == '}')) {
+			uesc[0] = '\\';
+			uesc[1] = '\\';
+			uesc[2] = (char)c;
+			uesc[3] = '\0';
+			esc = uesc;
+		} else if (c == '\n')
 			esc = "\\n";
 		else if (c == '"' && kind != ESC_HELP)
 			esc = "\\\"";
-		else if (kind == ESC_JSON && c < 0x20) {
+		else if ((kind == ESC_JSON || kind == ESC_JSON_KEY) && c < 0x20) {
 			snprintf(uesc, sizeof uesc, "\\u%04x", c);
 			esc = uesc;
 		} else if (len == 0)

@@ -48,7 +48,10 @@ buf_put_str(struct shmet_buf *b, struct shmet_str s)
 }
 
 enum { DBL_PLAIN, DBL_FLOAT };
-enum { ESC_LABEL, ESC_HELP, ESC_JSON };
+/* ESC_JSON_KEY: a label value inside a /metrics/json key ("name{k=v,...}"):
+ * JSON escaping, and a backslash before each \ , = } of the value, so
+ * that two label sets never make the same key. */
+enum { ESC_LABEL, ESC_HELP, ESC_JSON, ESC_JSON_KEY };
 void shmet_priv_buf_put_u64(struct shmet_buf *b, uint64_t v);
 size_t shmet_priv_fmt_double(char *out, double d, int style);
 void shmet_priv_buf_put_double(struct shmet_buf *b, double d, int style);

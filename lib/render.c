@@ -503,7 +503,8 @@ json_key_labels(struct shmet_buf *b, const struct shmet_index_family *f,
 			first = 0;
 			buf_put_str(b, f->label_names[i]);
 			buf_putc(b, '=');
-			shmet_priv_buf_put_escaped(b, s->label_values[i], ESC_JSON);
+			shmet_priv_buf_put_escaped(b, s->label_values[i],
+						   ESC_JSON_KEY);
 		}
 		if (extra_name) {
 			if (!first)

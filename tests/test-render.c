@@ -218,6 +218,44 @@ START_TEST(test_render_extra_families)
 }
 END_TEST
 
+/* /metrics/json keys are "name{k=v,...}": a value with , = } \ in it is
+ * escaped, so two label sets never share a key (one value would be lost). */
+START_TEST(test_render_json_keys_distinct)
+{
+	struct shmet_segment seg;
+	struct shmet_family f;
+	struct shmet_counter c;
+	struct test_snapshot s;
+	struct shmet_buf b = { 0 };
+	static const char *const l[] = { "a", "b" };
+	json_t *doc, *m;
+	json_error_t jerr;
+
+	test_open(&seg, NULL);
+	shmet_counter_family(&seg, &f, "k_total", "k", 2, l);
+	shmet_counter_labels(&f, &c, SHMET_VALUES("1,b=2", "3"));
+	shmet_counter_inc(&c);
+	shmet_counter_labels(&f, &c, SHMET_VALUES("1", "2,b=3"));
+	shmet_counter_add(&c, 2);
+	shmet_counter_labels(&f, &c, SHMET_VALUES("plain", "x\\y}"));
+	shmet_counter_add(&c, 3);
+	test_snapshot_take(&s);
+	ck_assert_int_eq(shmet_render_json(s.index, s.values, 0, &b), 0);
+	doc = json_loads(b.data, 0, &jerr);
+	ck_assert_msg(doc != NULL, "jansson: %s: %s", jerr.text, b.data);
+	m = json_object_get(doc, "metrics");
+	ck_assert_int_eq(json_object_size(m), 3);
+	ck_assert(json_is_number(json_object_get(m, "k_total{a=1\\,b\\=2,b=3}")));
+	ck_assert(json_is_number(json_object_get(m, "k_total{a=1,b=2\\,b\\=3}")));
+	ck_assert(json_is_number(json_object_get(m,
+		"k_total{a=plain,b=x\\\\y\\}}")));
+	json_decref(doc);
+	shmet_buf_free(&b);
+	test_snapshot_free(&s);
+	shmet_close(&seg);
+}
+END_TEST
+
 /* Observations OpenMetrics has no _sum for: the page must still parse. */
 START_TEST(test_render_openmetrics_sum_rules)
 {
@@ -278,6 +316,7 @@ TEST_SUITE(render)
 	tcase_add_test(tc, test_render_text_sorted_and_stable);
 	tcase_add_test(tc, test_render_extra_families);
 	tcase_add_test(tc, test_render_openmetrics_sum_rules);
+	tcase_add_test(tc, test_render_json_keys_distinct);
 	suite_add_tcase(s, tc);
 	return s;
 }
