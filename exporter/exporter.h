@@ -135,7 +135,8 @@ struct view {
 
 /* Looks for the segment once, then starts the refresher; status changes
  * are kept quiet until source_announce() logs the current one. */
-int source_start(const char *segment);
+/* owner: the uid the segment must belong to (--segment-owner), or -1. */
+int source_start(const char *segment, long owner);
 void source_announce(void);
 void source_stop(void);
 /* Every thread that calls source_read_lock() registers first. */

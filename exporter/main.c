@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@ struct config {
 	const char *tls_cert, *tls_key;
 	const char *auth_file;
 	const char *web_config;
+	const char *segment_owner;
 };
 
 static struct config cfg = {
@@ -40,6 +42,8 @@ static const char usage[] =
 	"usage: shmetrics-exporter [options]\n"
 	"  --segment NAME          segment (default $SHMETRICS_SEGMENT or "
 	"/shmetrics)\n"
+	"  --segment-owner USER    serve the segment only if USER (name or "
+	"uid) owns it\n"
 	"  --listen HOST:PORT      address (default 127.0.0.1:5000)\n"
 	"  --threads N             HTTP worker threads, one per open "
 	"connection (default 256)\n"
@@ -59,6 +63,7 @@ parse_args(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "segment", required_argument, NULL, 's' },
+		{ "segment-owner", required_argument, NULL, 'o' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "request-timeout", required_argument, NULL, 'r' },
@@ -76,6 +81,7 @@ parse_args(int argc, char **argv)
 	while ((o = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (o) {
 		case 's': cfg.segment = optarg; break;
+		case 'o': cfg.segment_owner = optarg; break;
 		case 'l': cfg.listen = optarg; break;
 		case 't': cfg.threads = optarg; break;
 		case 'r': cfg.request_timeout_s = atoi(optarg); break;
@@ -116,10 +122,19 @@ parse_args(int argc, char **argv)
 	return 0;
 }
 
-/* The writer API's default segment and its environment variable
- * (shmetrics.h, which a reader does not include). */
-#define DEFAULT_SEGMENT "/shmetrics"
-#define ENV_SEGMENT "SHMETRICS_SEGMENT"
+/* --segment-owner: a user name or a uid; -1 if neither. */
+static long
+owner_uid(const char *s)
+{
+	const struct passwd *pw = getpwnam(s);
+	char *end;
+	long uid;
+
+	if (pw)
+		return (long)pw->pw_uid;
+	uid = strtol(s, &end, 10);
+	return *s && !*end && uid >= 0 ? uid : -1;
+}
 
 int
 main(int argc, char **argv)
@@ -127,7 +142,8 @@ main(int argc, char **argv)
 	static struct web_config web;
 	struct server_config scfg;
 	char pem[300] = "", err[600];
-	const char *segment, *env = getenv(ENV_SEGMENT);
+	const char *segment, *env = getenv(SHMET_ENV_SEGMENT);
+	long owner = -1;
 	int tmp_pem = 0, sig, rc;
 	sigset_t set;
 
@@ -144,7 +160,11 @@ main(int argc, char **argv)
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	segment = cfg.segment ? cfg.segment
 		  : env && *env ? env
-				: DEFAULT_SEGMENT;
+				: SHMET_DEFAULT_SEGMENT;
+	if (cfg.segment_owner && (owner = owner_uid(cfg.segment_owner)) < 0) {
+		exporter_log("--segment-owner %s: no such user", cfg.segment_owner);
+		return 2;
+	}
 	if (cfg.auth_file && auth_load(cfg.auth_file) < 0)
 		return 1;
 	if (cfg.web_config) {
@@ -175,7 +195,7 @@ main(int argc, char **argv)
 	own_init();
 	scrape_init();
 	http_init(cfg.request_timeout_s);
-	if (source_start(segment) < 0) {
+	if (source_start(segment, owner) < 0) {
 		exporter_log("cannot start the refresher thread");
 		return 1;
 	}

@@ -166,7 +166,14 @@ publish(struct view *v)
 	}
 }
 
-/* Identity (and size) of the object now behind the name; -errno if none. */
+/* --segment-owner: the uid the segment must belong to; -1: any. */
+static long segment_owner = -1;
+static uid_t found_owner;
+
+/*
+ * Identity (and size) of the object now behind the name; -errno if none,
+ * -EPERM if --segment-owner names another owner (found_owner says who).
+ */
 static int
 segment_identity(dev_t *dev, ino_t *ino, off_t *size)
 {
@@ -183,6 +190,11 @@ segment_identity(dev_t *dev, ino_t *ino, off_t *size)
 	*dev = st.st_dev;
 	*ino = st.st_ino;
 	*size = st.st_size;
+	found_owner = st.st_uid;
+	/* /dev/shm is world-writable: without this, anyone can create the
+	 * name before the application does and feed us their numbers. */
+	if (segment_owner >= 0 && st.st_uid != (uid_t)segment_owner)
+		return -EPERM;
 	return 0;
 }
 
@@ -227,8 +239,15 @@ open_mapping(void)
 		return NULL;
 	rc = segment_identity(&m->dev, &m->ino, &m->size);
 	if (rc < 0) {
+		char owner[80];
+
+		snprintf(owner, sizeof owner, " belongs to uid %u, not the "
+			 "--segment-owner %ld", (unsigned)found_owner,
+			 segment_owner);
 		if (rc == -ENOENT)
 			set_status("waiting for segment %s%s", "");
+		else if (rc == -EPERM)
+			set_status("segment %s%s", owner);
 		else
 			set_status("waiting for segment %s: %s", strerror(-rc));
 		free(m);
@@ -329,11 +348,12 @@ refresher_main(void *arg)
 }
 
 int
-source_start(const char *segment)
+source_start(const char *segment, long owner)
 {
 	int since_identity = 0;
 
 	segment_name = segment;
+	segment_owner = owner;
 	/* The first look in the caller's thread: a segment that exists is
 	 * served from the first request on.  pthread_create orders it
 	 * before everything the refresher does. */

@@ -309,6 +309,30 @@ def test_auth():
             exp.stop()
 
 
+def test_segment_owner():
+    """--segment-owner: a segment someone else created at the name (anyone
+    can, in /dev/shm) is not served."""
+    me = str(os.geteuid())
+    other = "nobody" if os.geteuid() == 0 else "root"
+    for owner, want in ((other, 503), (me, 200)):
+        exp = Exporter(BUILD, SEGMENT, "--segment-owner", owner)
+        try:
+            status, _, body = curl(exp.url("/metrics/health"))
+            T.check(status == want, "--segment-owner %s: health %s %r" %
+                    (owner, status, body[:200]))
+            if want == 503:
+                T.check(b"--segment-owner" in body, "the reason names "
+                        "the owner check: %r" % body[:200])
+        finally:
+            exp.stop()
+    r = subprocess.run([os.path.join(BUILD, "exporter", "shmetrics-exporter"),
+                        "--segment", SEGMENT, "--segment-owner",
+                        "no-such-user-x", "--listen", "127.0.0.1:1"],
+                       capture_output=True, text=True, timeout=10)
+    T.check(r.returncode == 2 and "no such user" in r.stderr,
+            "unknown owner: exit %d %r" % (r.returncode, r.stderr))
+
+
 def test_tls():
     with tempfile.TemporaryDirectory() as d:
         cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
@@ -455,6 +479,7 @@ def main():
         test_being_created()
         test_read_only_mapping(exp)
         test_auth()
+        test_segment_owner()
         test_tls()
         test_recreate(exp, writers)
         test_single_flight()
