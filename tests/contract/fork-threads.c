@@ -19,7 +19,7 @@
 
 #include <shmetrics.h>
 
-#include "shmetrics-reader.h"
+#include "snapshot.h"
 
 #define FORKS 1000
 
@@ -85,25 +85,16 @@ main(void)
 		pthread_join(t[i], NULL);
 
 	{
-		struct shmet_reader *r;
-		struct shmet_index *idx;
-		struct shmet_values *v = shmet_values_new();
-		char err[256];
-		uint64_t got = 0;
-		if (shmet_reader_open(name, &r, err, sizeof err) < 0 ||
-		    shmet_index_build(r, &idx, err, sizeof err) < 0 ||
-		    shmet_values_collect(r, idx, v) < 0) {
-			fprintf(stderr, "reader: %s\n", err);
-			return 1;
-		}
-		got = shmet_values_counter_int(v, idx, 0);
+		struct snapshot snap;
+		uint64_t got;
+
+		snapshot_take(name, &snap);
+		got = shmet_values_counter_int(snap.values, snap.index, 0);
 		printf("forks %d, failed children %d, counted %llu\n", FORKS,
 		       failures, (unsigned long long)got);
 		if (got != FORKS)
 			failures++;
-		shmet_values_free(v);
-		shmet_index_free(idx);
-		shmet_reader_close(r);
+		snapshot_free(&snap);
 	}
 	shmet_close(&seg);
 	shmet_unlink(name);

@@ -19,7 +19,7 @@
 
 #include <shmetrics.h>
 
-#include "shmetrics-reader.h"
+#include "snapshot.h"
 
 #define THREADS 8
 #define CALLS 10000
@@ -100,10 +100,9 @@ static int
 check_counts(const char *name)
 {
 	uint64_t want[SETS] = { 0 };
-	struct shmet_reader *r;
-	struct shmet_index *idx;
-	struct shmet_values *v = shmet_values_new();
-	char err[256];
+	struct snapshot snap;
+	const struct shmet_index *idx;
+	const struct shmet_values *v;
 	int bad = 0;
 
 	for (unsigned t = 0; t < THREADS; t++)
@@ -112,12 +111,9 @@ check_counts(const char *name)
 				want[(i * 7 + t) % SETS]++;
 	for (unsigned s = 0; s < SETS; s++)
 		want[s]++;              /* the fork child */
-	if (shmet_reader_open(name, &r, err, sizeof err) < 0 ||
-	    shmet_index_build(r, &idx, err, sizeof err) < 0 ||
-	    shmet_values_collect(r, idx, v) < 0) {
-		fprintf(stderr, "reader: %s\n", err);
-		return 1;
-	}
+	snapshot_take(name, &snap);
+	idx = snap.index;
+	v = snap.values;
 	if (shmet_index_series_count(idx) != SETS) {
 		fprintf(stderr, "%u series, want %u\n",
 			shmet_index_series_count(idx), SETS);
@@ -136,9 +132,7 @@ check_counts(const char *name)
 			bad++;
 		}
 	}
-	shmet_values_free(v);
-	shmet_index_free(idx);
-	shmet_reader_close(r);
+	snapshot_free(&snap);
 	return bad;
 }
 

@@ -21,7 +21,7 @@
 
 #include <shmetrics.h>
 
-#include "shmetrics-reader.h"
+#include "snapshot.h"
 
 static struct shmet_segment seg;
 static struct shmet_counter sigs, work;
@@ -44,33 +44,6 @@ worker(void *arg)
 	(void)arg;
 	shmet_counter_inc(&work);
 	return NULL;
-}
-
-/* The two counters' sums as a scrape sees them. */
-static int
-scrape(uint64_t *s, uint64_t *w)
-{
-	struct shmet_reader *r;
-	struct shmet_index *idx;
-	struct shmet_values *v = shmet_values_new();
-	const uint64_t *u;
-	const double *d;
-	char err[256];
-	size_t n;
-
-	if (!v || shmet_reader_open(name, &r, err, sizeof err) < 0 ||
-	    shmet_index_build(r, &idx, err, sizeof err) < 0 ||
-	    shmet_values_collect(r, idx, v) < 0) {
-		fprintf(stderr, "reader: %s\n", err);
-		return -1;
-	}
-	n = shmet_values_cells(v, &u, &d);
-	*s = (size_t)(sigs.cell - seg.block) < n ? u[sigs.cell - seg.block] : 0;
-	*w = (size_t)(work.cell - seg.block) < n ? u[work.cell - seg.block] : 0;
-	shmet_values_free(v);
-	shmet_index_free(idx);
-	shmet_reader_close(r);
-	return 0;
 }
 
 int
@@ -113,8 +86,14 @@ main(void)
 	sigemptyset(&alrm);
 	sigaddset(&alrm, SIGALRM);
 	pthread_sigmask(SIG_BLOCK, &alrm, NULL);
-	if (scrape(&s, &w) < 0)
-		return 1;
+	{
+		struct snapshot snap;
+
+		snapshot_take(name, &snap);
+		s = snapshot_cell(&snap, (size_t)(sigs.cell - seg.block));
+		w = snapshot_cell(&snap, (size_t)(work.cell - seg.block));
+		snapshot_free(&snap);
+	}
 	printf("%d threads, %d handler runs: counted %llu and %llu\n", threads,
 	       atomic_load(&handled), (unsigned long long)w, (unsigned long long)s);
 	shmet_close(&seg);

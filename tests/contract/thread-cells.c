@@ -29,7 +29,7 @@
 
 #include <shmetrics.h>
 
-#include "shmetrics-reader.h"
+#include "snapshot.h"
 
 #define THREADS 8
 #define CHURN_CYCLES 10000
@@ -77,38 +77,27 @@ slots_used(void)
 	return slots_used_in(&seg);
 }
 
-/* The summed cell c of segment `segname`, as a scrape sees it. */
+/* The summed cell c of segment `segname`, as a scrape sees it, and the
+ * t_gauge's value (-1 if not exactly one set series). */
 static uint64_t
 scrape_cell_of(const char *segname, size_t c, double *gauge_out)
 {
-	struct shmet_reader *r;
-	struct shmet_index *idx;
-	struct shmet_values *v = shmet_values_new();
-	const uint64_t *u;
-	const double *d;
-	char err[256];
-	uint64_t got = 0;
+	struct snapshot snap;
+	uint64_t got;
 
-	if (!v || shmet_reader_open(segname, &r, err, sizeof err) < 0 ||
-	    shmet_index_build(r, &idx, err, sizeof err) < 0 ||
-	    shmet_values_collect(r, idx, v) < 0) {
-		fprintf(stderr, "reader: %s\n", err);
-		exit(1);
-	}
-	if (shmet_values_cells(v, &u, &d) > c)
-		got = u[c];
+	snapshot_take(segname, &snap);
+	got = snapshot_cell(&snap, c);
 	if (gauge_out) {
 		const struct shmet_index_family *f =
-			shmet_index_find(idx, "t_gauge");
+			shmet_index_find(snap.index, "t_gauge");
 
 		*gauge_out = -1;
 		if (!f || f->series_count != 1 ||
-		    shmet_values_gauge(v, f->first_series, gauge_out) != 1)
+		    shmet_values_gauge(snap.values, f->first_series,
+				       gauge_out) != 1)
 			*gauge_out = -1;
 	}
-	shmet_values_free(v);
-	shmet_index_free(idx);
-	shmet_reader_close(r);
+	snapshot_free(&snap);
 	return got;
 }
 

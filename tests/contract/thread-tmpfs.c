@@ -21,7 +21,7 @@
 
 #include <shmetrics.h>
 
-#include "shmetrics-reader.h"
+#include "snapshot.h"
 
 #define MAX_HANDLES 12000
 
@@ -115,30 +115,13 @@ main(void)
 	pthread_barrier_wait(&step);
 	pthread_join(t, NULL);          /* a SIGBUS would have killed us */
 	{
-		struct shmet_reader *r;
-		struct shmet_index *idx;
-		struct shmet_values *v = shmet_values_new();
-		const uint64_t *u;
-		const double *d;
-		char err[256];
-		size_t n;
+		struct snapshot snap;
 
-		if (!v || shmet_reader_open(o.name, &r, err, sizeof err) < 0 ||
-		    shmet_index_build(r, &idx, err, sizeof err) < 0 ||
-		    shmet_values_collect(r, idx, v) < 0) {
-			fprintf(stderr, "reader: %s\n", err);
-			return 1;
-		}
-		n = shmet_values_cells(v, &u, &d);
-		for (int i = 0; i < nhandles; i++) {
-			size_t c = (size_t)(handles[i].cell - seg.block);
-
-			if (c < n)
-				got += u[c];
-		}
-		shmet_values_free(v);
-		shmet_index_free(idx);
-		shmet_reader_close(r);
+		snapshot_take(o.name, &snap);
+		for (int i = 0; i < nhandles; i++)
+			got += snapshot_cell(&snap,
+					     (size_t)(handles[i].cell - seg.block));
+		snapshot_free(&snap);
 	}
 	printf("registrations ok %d, refused %d; counted %llu of %d\n", ok,
 	       failed, (unsigned long long)got, nhandles);

@@ -84,6 +84,29 @@ def scrape_status(exp, path="/metrics"):
     return status, body
 
 
+def new_segment(series, *create_args):
+    """Create the segment (shmetrics-ctl create ARGS) with `series`
+    histogram series in it, written by a process that has exited."""
+    r = ctl(BUILD, SEGMENT, "create", *create_args)
+    T.check(r.returncode == 0, "create: %s" % r.stderr)
+    write_series(series)
+
+
+def exporter_peak_kb(paths, rounds):
+    """Start an exporter on the segment, scrape each path `rounds` times
+    (each must answer 200), stop it: its peak RSS in KiB."""
+    exp = Exporter(BUILD, SEGMENT)
+    try:
+        for _ in range(rounds):
+            for path in paths:
+                status, _ = scrape_status(exp, path)
+                T.check(status == 200, "%s: %s" % (path, status))
+        return int(open("/proc/%d/status" % exp.proc.pid).read().split(
+            "VmHWM:")[1].split()[0])
+    finally:
+        exp.stop()
+
+
 def test_full_tmpfs():
     """Writer A registers a little and exits, writer B registers 10,000
     series, /dev/shm fills: the next scrape used to read A's block up to
@@ -123,9 +146,7 @@ def test_full_tmpfs():
 def test_shrink():
     """Another process ftruncate()s the live segment smaller: the reader
     used to map the size it saw once and die of SIGBUS."""
-    r = ctl(BUILD, SEGMENT, "create")
-    T.check(r.returncode == 0, "create: %s" % r.stderr)
-    write_series(2000)
+    new_segment(2000)
     exp = Exporter(BUILD, SEGMENT)
     codes = {}
     try:
@@ -158,9 +179,7 @@ def test_active_slots():
     """Two in-range writes: every writer slot marked active, one series
     moved to the last cell.  A dump used to read every block to the end
     (1 GiB of tmpfs materialised, 4.6 s)."""
-    r = ctl(BUILD, SEGMENT, "create")
-    T.check(r.returncode == 0, "create: %s" % r.stderr)
-    write_series(100)
+    new_segment(100)
     with open(PATH, "r+b") as f:
         m = mmap.mmap(f.fileno(), 0)
         writers, = struct.unpack_from("<I", m, OFF_MAX_WRITERS)
@@ -189,10 +208,7 @@ def test_huge_cells():
     """cells_per_block at the format's maximum (2^28) and one series moved
     to the last cell: a tiny, sparse file whose scrape used to allocate and
     zero 2 x 2 GiB of sum arrays (4.2 GB resident, 19 s per dump)."""
-    r = ctl(BUILD, SEGMENT, "create", "--cells", str(1 << 28),
-            "--max-writers", "4")
-    T.check(r.returncode == 0, "create: %s" % r.stderr)
-    write_series(10)
+    new_segment(10, "--cells", str(1 << 28), "--max-writers", "4")
     with open(PATH, "r+b") as f:
         m = mmap.mmap(f.fileno(), 0)
         cells, = struct.unpack_from("<I", m, OFF_CELLS_PER_BLOCK)
@@ -212,27 +228,16 @@ def test_huge_cells():
             p.stderr.read()[-200:])
     T.check(ru.ru_maxrss < 64 * 1024, "dump resident %d KiB" % ru.ru_maxrss)
     # the exporter, several scrapes in a row (its arrays are reused)
-    exp = Exporter(BUILD, SEGMENT)
-    try:
-        for _ in range(3):
-            for path in ("/metrics", "/metrics/json"):
-                status, _ = scrape_status(exp, path)
-                T.check(status == 200, "%s: %s" % (path, status))
-        rss = int(open("/proc/%d/status" % exp.proc.pid).read().split(
-            "VmHWM:")[1].split()[0])
-        figure("exporter peak RSS after 6 scrapes (KiB)", rss)
-        T.check(rss < 128 * 1024, "exporter peak RSS %d KiB" % rss)
-    finally:
-        exp.stop()
+    rss = exporter_peak_kb(("/metrics", "/metrics/json"), 3)
+    figure("exporter peak RSS after 6 scrapes (KiB)", rss)
+    T.check(rss < 128 * 1024, "exporter peak RSS %d KiB" % rss)
 
 
 def test_aliased_series():
     """Every series-index slot names one record, whose label blob is a
     1 KiB value: each slot's copy of it used to be made (a small file read
     as hundreds of MiB of labels)."""
-    r = ctl(BUILD, SEGMENT, "create")
-    T.check(r.returncode == 0, "create: %s" % r.stderr)
-    write_series(10)
+    new_segment(10)
     with open(PATH, "r+b") as f:
         m = mmap.mmap(f.fileno(), 0)
         slots, = struct.unpack_from("<I", m, OFF_SERIES_SLOTS)
@@ -261,17 +266,9 @@ def test_aliased_series():
             "%d)" % n)
     h = ctl(BUILD, SEGMENT, "dump", "--format", "health")
     T.check('"degraded"' in h.stdout, "health degraded: %s" % h.stdout[:200])
-    exp = Exporter(BUILD, SEGMENT)
-    try:
-        for _ in range(3):
-            status, _ = scrape_status(exp)
-            T.check(status == 200, "scrape: %s" % status)
-        rss = int(open("/proc/%d/status" % exp.proc.pid).read().split(
-            "VmHWM:")[1].split()[0])
-        figure("exporter peak RSS after 3 scrapes (KiB)", rss)
-        T.check(rss < 64 * 1024, "exporter peak RSS %d KiB" % rss)
-    finally:
-        exp.stop()
+    rss = exporter_peak_kb(("/metrics",), 3)
+    figure("exporter peak RSS after 3 scrapes (KiB)", rss)
+    T.check(rss < 64 * 1024, "exporter peak RSS %d KiB" % rss)
 
 
 def test_sparse_metadata():
