@@ -67,6 +67,12 @@ on_log(const struct mg_connection *conn, const char *message)
 	return 1;
 }
 
+static int
+on_request(struct mg_connection *conn)
+{
+	return http_handle(conn, NULL);
+}
+
 int
 server_start(const struct server_config *cfg, char *err, size_t errlen)
 {
@@ -121,6 +127,11 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 	cb.init_thread = on_thread_init;
 	cb.exit_thread = on_thread_exit;
 	cb.log_message = on_log;
+	/* Every request, from the first: a handler set after mg_start
+	 * left a window in which the listening port answered 404 (and
+	 * without asking for credentials).  http_handle does its own
+	 * authentication; civetweb's is not used. */
+	cb.begin_request = on_request;
 	ctx = mg_start(&cb, NULL, options);
 	if (!ctx) {
 		pthread_mutex_lock(&start_error_lock);
@@ -134,7 +145,6 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 	}
 	/* Release: pairs with the acquire load in on_log. */
 	atomic_store_explicit(&started, 1, memory_order_release);
-	mg_set_request_handler(ctx, "/", http_handle, NULL);
 	return 0;
 }
 
