@@ -168,12 +168,8 @@ publish(struct view *v)
 
 /* --segment-owner: the uid the segment must belong to; -1: any. */
 static long segment_owner = -1;
-static uid_t found_owner;
 
-/*
- * Identity (and size) of the object now behind the name; -errno if none,
- * -EPERM if --segment-owner names another owner (found_owner says who).
- */
+/* Identity (and size) of the object now behind the name; -errno if none. */
 static int
 segment_identity(dev_t *dev, ino_t *ino, off_t *size)
 {
@@ -190,11 +186,6 @@ segment_identity(dev_t *dev, ino_t *ino, off_t *size)
 	*dev = st.st_dev;
 	*ino = st.st_ino;
 	*size = st.st_size;
-	found_owner = st.st_uid;
-	/* /dev/shm is world-writable: without this, anyone can create the
-	 * name before the application does and feed us their numbers. */
-	if (segment_owner >= 0 && st.st_uid != (uid_t)segment_owner)
-		return -EPERM;
 	return 0;
 }
 
@@ -233,21 +224,15 @@ open_mapping(void)
 {
 	char err[SHMET_READER_ERRLEN];
 	struct mapping *m = calloc(1, sizeof *m);
+	struct stat st;
 	int rc;
 
 	if (!m)
 		return NULL;
 	rc = segment_identity(&m->dev, &m->ino, &m->size);
 	if (rc < 0) {
-		char owner[80];
-
-		snprintf(owner, sizeof owner, " belongs to uid %u, not the "
-			 "--segment-owner %ld", (unsigned)found_owner,
-			 segment_owner);
 		if (rc == -ENOENT)
 			set_status("waiting for segment %s%s", "");
-		else if (rc == -EPERM)
-			set_status("segment %s%s", owner);
 		else
 			set_status("waiting for segment %s: %s", strerror(-rc));
 		free(m);
@@ -262,6 +247,33 @@ open_mapping(void)
 		free(m);
 		return NULL;
 	}
+	/*
+	 * Identity and owner of the file the reader mapped, not of a second
+	 * look at the name: the name can be swapped in between (a rename in
+	 * a shared directory), and the checked file must be the served one.
+	 * /dev/shm is world-writable: without --segment-owner, anyone can
+	 * create the name before the application does.
+	 */
+	rc = shmet_reader_stat(m->reader, &st);
+	if (rc == 0 && segment_owner >= 0 && st.st_uid != (uid_t)segment_owner)
+		rc = -EPERM;
+	if (rc < 0) {
+		char why[80];
+
+		snprintf(why, sizeof why, " belongs to uid %u, not the "
+			 "--segment-owner %ld", (unsigned)st.st_uid,
+			 segment_owner);
+		if (rc == -EPERM)
+			set_status("segment %s%s", why);
+		else
+			set_status("segment %s: %s", strerror(-rc));
+		shmet_reader_close(m->reader);
+		free(m);
+		return NULL;
+	}
+	m->dev = st.st_dev;
+	m->ino = st.st_ino;
+	m->size = st.st_size;
 	return m;
 }
 

@@ -304,6 +304,14 @@ shmet_priv_reader_live_header(const struct shmet_reader *r)
 	return (const struct shmet_seg_header *)r->base;
 }
 
+SHMET_EXPORT int
+shmet_reader_stat(const struct shmet_reader *r, struct stat *st)
+{
+	if (r->fd < 0)
+		return -EBADF;
+	return fstat(r->fd, st) < 0 ? -errno : 0;
+}
+
 SHMET_EXPORT uint64_t
 shmet_reader_generation(const struct shmet_reader *r)
 {

@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -103,6 +104,9 @@ int shmet_reader_open_memory(const void *data, size_t size,
 			     struct shmet_reader **out, char *err,
 			     size_t errlen);
 void shmet_reader_close(struct shmet_reader *r);
+/* fstat(2) of the file this reader mapped (not of whatever the name
+ * points at now): its owner, identity and size.  -EBADF for memory. */
+int shmet_reader_stat(const struct shmet_reader *r, struct stat *st);
 
 /* Moves whenever a family or series is published. */
 uint64_t shmet_reader_generation(const struct shmet_reader *r);

@@ -98,18 +98,26 @@ view_refresh(struct view **vp, const char *name, char *err, size_t errlen)
 		v = NULL;
 	}
 	if (!v) {
+		struct stat st;
+
 		v = calloc(1, sizeof *v);
 		if (!v) {
 			rc = -ENOMEM;
 			goto fail;
 		}
+
 		snprintf(v->name, sizeof v->name, "%s", name);
-		v->dev = dev;
-		v->ino = ino;
-		v->size = size;
 		rc = shmet_reader_open(name, &v->reader, err, errlen);
 		if (rc < 0)
 			goto fail;
+		/* The identity of the file mapped, not of the look at the
+		 * name above: the name may have moved in between. */
+		rc = shmet_reader_stat(v->reader, &st);
+		if (rc < 0)
+			goto fail;
+		v->dev = st.st_dev;
+		v->ino = st.st_ino;
+		v->size = st.st_size;
 	}
 	if (v->index && shmet_index_generation(v->index) !=
 			shmet_reader_generation(v->reader)) {
