@@ -16,6 +16,7 @@ shmet_priv_datamap_build(struct shmet_priv_datamap *m, int fd, uint64_t end)
 	m->ext = NULL;
 	m->n = 0;
 	m->all = fd < 0;
+	m->copy_left = UINT64_MAX;
 	while (!m->all && (uint64_t)off < end) {
 		off_t d = lseek(fd, off, SEEK_DATA), h;
 
@@ -98,4 +99,32 @@ shmet_priv_datamap_next(const struct shmet_priv_datamap *m, uint64_t off)
 	if (i == m->n)
 		return UINT64_MAX;
 	return m->ext[i][0] > off ? m->ext[i][0] : off;
+}
+
+uint64_t
+shmet_priv_datamap_bytes(const struct shmet_priv_datamap *m, uint64_t off,
+			 uint64_t len)
+{
+	uint64_t end = off + len, sum = 0;
+
+	if (m->all)
+		return len;
+	for (size_t i = first_ending_after(m, off); i < m->n; i++) {
+		uint64_t lo = m->ext[i][0] > off ? m->ext[i][0] : off;
+		uint64_t hi = m->ext[i][1] < end ? m->ext[i][1] : end;
+
+		if (lo >= end)
+			break;
+		sum += hi - lo;
+	}
+	return sum;
+}
+
+int
+shmet_priv_datamap_take(struct shmet_priv_datamap *m, uint64_t len)
+{
+	if (len > m->copy_left)
+		return 0;
+	m->copy_left -= len;
+	return 1;
 }

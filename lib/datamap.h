@@ -18,6 +18,10 @@ struct shmet_priv_datamap {
 	uint64_t (*ext)[2];     /* [start, end), sorted, disjoint */
 	size_t n;
 	int all;                /* no file (memory reader) or no SEEK_DATA */
+	/* Bytes an index build may still copy out of the string pool: no
+	 * more than its data pages hold, so records that share strings
+	 * cannot turn a small file into a large index. */
+	uint64_t copy_left;
 };
 
 /* The data extents of fd in [0, end).  -ENOMEM, else 0 (a file system
@@ -29,6 +33,13 @@ void shmet_priv_datamap_free(struct shmet_priv_datamap *m);
 /* 1 if [off, off + len) is all data (len 0: always). */
 int shmet_priv_datamap_has(const struct shmet_priv_datamap *m, uint64_t off,
 			   uint64_t len);
+
+/* The bytes of [off, off + len) that are data. */
+uint64_t shmet_priv_datamap_bytes(const struct shmet_priv_datamap *m,
+				  uint64_t off, uint64_t len);
+
+/* Take len bytes from m->copy_left: 1, or 0 if fewer are left. */
+int shmet_priv_datamap_take(struct shmet_priv_datamap *m, uint64_t len);
 
 /* off if it holds data, else the start of the next data extent, or
  * UINT64_MAX if none follows. */

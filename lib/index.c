@@ -18,14 +18,15 @@
 
 /* Untrusted pool string -> arena copy; ptr NULL if out of bounds. */
 static struct shmet_str
-copy_str(const struct shmet_reader *r, const struct shmet_priv_datamap *m,
+copy_str(const struct shmet_reader *r, struct shmet_priv_datamap *m,
 	 struct arena *a, struct shmet_seg_str s)
 {
 	struct shmet_str out = { NULL, 0 };
 	char *p;
 
 	if ((uint64_t)s.off + s.len > r->hdr.string_bytes ||
-	    !shmet_priv_datamap_has(m, r->hdr.strings_off + s.off, s.len))
+	    !shmet_priv_datamap_has(m, r->hdr.strings_off + s.off, s.len) ||
+	    !shmet_priv_datamap_take(m, s.len))
 		return out;
 	p = shmet_priv_arena_alloc(a, (size_t)s.len + 1);
 	if (!p)
@@ -49,14 +50,15 @@ valid_name(struct shmet_str s, int metric)
  * whole reference; copies into an arena array.  NULL if malformed.
  */
 static struct shmet_str *
-copy_blob(const struct shmet_reader *r, const struct shmet_priv_datamap *m,
+copy_blob(const struct shmet_reader *r, struct shmet_priv_datamap *m,
 	  struct arena *a, struct shmet_seg_str s, uint32_t n, int names)
 {
 	const unsigned char *p, *end;
 	struct shmet_str *out;
 
 	if ((uint64_t)s.off + s.len > r->hdr.string_bytes ||
-	    !shmet_priv_datamap_has(m, r->hdr.strings_off + s.off, s.len))
+	    !shmet_priv_datamap_has(m, r->hdr.strings_off + s.off, s.len) ||
+	    !shmet_priv_datamap_take(m, s.len))
 		return NULL;
 	p = r->base + r->hdr.strings_off + s.off;
 	end = p + s.len;
@@ -94,7 +96,7 @@ copy_blob(const struct shmet_reader *r, const struct shmet_priv_datamap *m,
 }
 
 static const double *
-copy_bounds(const struct shmet_reader *r, const struct shmet_priv_datamap *m,
+copy_bounds(const struct shmet_reader *r, struct shmet_priv_datamap *m,
 	    struct arena *a, const struct shmet_seg_family *f)
 {
 	double *b;
@@ -102,7 +104,8 @@ copy_bounds(const struct shmet_reader *r, const struct shmet_priv_datamap *m,
 	if (f->bounds.len != 8u * f->bound_count || (f->bounds.off & 7) ||
 	    (uint64_t)f->bounds.off + f->bounds.len > r->hdr.string_bytes ||
 	    !shmet_priv_datamap_has(m, r->hdr.strings_off + f->bounds.off,
-				    f->bounds.len))
+				    f->bounds.len) ||
+	    !shmet_priv_datamap_take(m, f->bounds.len))
 		return NULL;
 	b = shmet_priv_arena_alloc(a, (size_t)f->bounds.len + 8);
 	if (!b)
@@ -127,7 +130,7 @@ cmp_str(struct shmet_str a, struct shmet_str b)
 /* Family record id lies in pages that hold data (datamap.h). */
 static int
 record_has_data(const struct shmet_reader *r,
-		const struct shmet_priv_datamap *m, uint32_t id)
+		struct shmet_priv_datamap *m, uint32_t id)
 {
 	return shmet_priv_datamap_has(m, r->hdr.families_off +
 					      (uint64_t)id *
@@ -141,7 +144,7 @@ record_has_data(const struct shmet_reader *r,
  * as empty slots without being touched.
  */
 static uint32_t
-next_slot(const struct shmet_priv_datamap *m, uint64_t base, uint32_t i,
+next_slot(struct shmet_priv_datamap *m, uint64_t base, uint32_t i,
 	  uint32_t n)
 {
 	uint64_t at = base + 4 * (uint64_t)i, next;
@@ -156,7 +159,7 @@ next_slot(const struct shmet_priv_datamap *m, uint64_t base, uint32_t i,
 
 /* Validate and copy family record id; 0 on success. */
 static int
-load_family(const struct shmet_reader *r, const struct shmet_priv_datamap *m,
+load_family(const struct shmet_reader *r, struct shmet_priv_datamap *m,
 	    struct arena *a, uint32_t id, struct shmet_index_family *out)
 {
 	const struct shmet_seg_family *src =
@@ -251,7 +254,7 @@ cmp_series(const void *pa, const void *pb, void *families)
  * of member family names.  0 on success.
  */
 static int
-load_collector(const struct shmet_reader *r, const struct shmet_priv_datamap *m,
+load_collector(const struct shmet_reader *r, struct shmet_priv_datamap *m,
 	       struct arena *a, uint32_t id, struct shmet_index_collector *out)
 {
 	const struct shmet_seg_family *src =
@@ -294,7 +297,7 @@ cmp_collector(const void *pa, const void *pb)
 
 /* The record's type, read once (0 if its page is a hole). */
 static uint32_t
-record_type(const struct shmet_reader *r, const struct shmet_priv_datamap *m,
+record_type(const struct shmet_reader *r, struct shmet_priv_datamap *m,
 	    uint32_t id)
 {
 	const struct shmet_seg_family *src =
@@ -390,7 +393,7 @@ drop_colliding(struct shmet_index *idx, uint32_t *pos_of_id)
 
 static int
 collect_families(const struct shmet_reader *r,
-		 const struct shmet_priv_datamap *m, struct shmet_index *idx,
+		 struct shmet_priv_datamap *m, struct shmet_index *idx,
 		 uint32_t *pos_of_id)
 {
 	const _Atomic uint32_t *slots =
@@ -437,6 +440,21 @@ collect_families(const struct shmet_reader *r,
 	}
 	qsort(idx->collectors, idx->ncollectors, sizeof *idx->collectors,
 	      cmp_collector);
+	/* A name twice (writers register a collector once per name) would
+	 * be a key twice in health's JSON: the first is kept. */
+	{
+		uint32_t ck = 0;
+
+		for (uint32_t i = 0; i < idx->ncollectors; i++) {
+			if (ck > 0 && cmp_str(idx->collectors[ck - 1].name,
+					      idx->collectors[i].name) == 0) {
+				idx->skipped_families++;
+				continue;
+			}
+			idx->collectors[ck++] = idx->collectors[i];
+		}
+		idx->ncollectors = ck;
+	}
 	qsort(idx->families, n, sizeof *idx->families, cmp_family);
 	for (uint32_t i = 0; i < n; i++) {
 		struct shmet_index_family *f = &idx->families[i];
@@ -473,7 +491,7 @@ cmp_blob_ref(const void *a, const void *b)
 
 static int
 collect_series(const struct shmet_reader *r,
-	       const struct shmet_priv_datamap *m, struct shmet_index *idx,
+	       struct shmet_priv_datamap *m, struct shmet_index *idx,
 	       const uint32_t *pos_of_id)
 {
 	const _Atomic uint32_t *slots =
@@ -481,14 +499,17 @@ collect_series(const struct shmet_reader *r,
 	const struct shmet_seg_series *table =
 		(const struct shmet_seg_series *)(r->base + r->hdr.series_off);
 	struct blob_ref *refs;
+	uint8_t *seen;          /* record ids met: a record counts once */
 	uint32_t n = 0, kept = 0, end = 0;
 
 	idx->series = shmet_priv_arena_alloc(&idx->arena,
 				  sizeof *idx->series * r->hdr.max_series);
 	refs = malloc(sizeof *refs * (r->hdr.max_series ? r->hdr.max_series
 							 : 1));
-	if (!idx->series || !refs) {
+	seen = calloc(r->hdr.max_series / 8 + 1, 1);
+	if (!idx->series || !refs || !seen) {
 		free(refs);
+		free(seen);
 		return -ENOMEM;
 	}
 	for (uint32_t i = 0; (i = next_slot(m, r->hdr.series_index_off, i,
@@ -505,12 +526,16 @@ collect_series(const struct shmet_reader *r,
 		if (v == 0)
 			continue;
 		if (v - 1 >= r->hdr.max_series || n >= r->hdr.max_series ||
+		    (seen[(v - 1) / 8] >> ((v - 1) % 8) & 1) ||
 		    !shmet_priv_datamap_has(m, r->hdr.series_off +
 						    (uint64_t)(v - 1) * sizeof s,
 					    sizeof s)) {
 			idx->skipped_series++;
 			continue;
 		}
+		/* Slots naming one record (a zero-label one has no blob for
+		 * the overlap check below) add it once. */
+		seen[(v - 1) / 8] |= (uint8_t)(1u << ((v - 1) % 8));
 		memcpy(&s, &table[v - 1], sizeof s);
 		pos = s.family < r->hdr.max_families ? pos_of_id[s.family]
 						     : UINT32_MAX;
@@ -554,6 +579,7 @@ collect_series(const struct shmet_reader *r,
 			end = blob.off + blob.len;
 	}
 	free(refs);
+	free(seen);
 	for (uint32_t i = 0; i < n; i++) {
 		if (!idx->series[i].label_values) {
 			idx->skipped_series++;
@@ -710,6 +736,8 @@ collect_guarded(const struct shmet_reader *r, struct shmet_index *idx,
 	rc = shmet_priv_datamap_build(&m, r->fd, r->hdr.values_off);
 	if (rc < 0)
 		return rc;
+	m.copy_left = shmet_priv_datamap_bytes(&m, r->hdr.strings_off,
+					       r->hdr.string_bytes);
 	if (sigsetjmp(g.jb, 0)) {
 		shmet_priv_datamap_free(mp);
 		if (err && errlen)
