@@ -680,6 +680,38 @@ webhook_worker(int n)
 /* ------------------------------------------------------------------ */
 /* Sink: a tiny HTTP server on 127.0.0.1                              */
 
+/*
+ * The partner's answer to one delivery, as a number r in [0, 100) read
+ * against the fault rates as a percentage draw was: drop, then 4xx, then
+ * 5xx, then slow, then fine.  Spread evenly (error diffusion, as
+ * spread_failure() does for calls) rather than drawn: after n deliveries
+ * floor(n f / 100) have failed, f the sum of the failure rates.  A random
+ * draw let the first deliveries of a short run fail at twice the rate, and
+ * HighWebhookFailureRate (> 20%) went pending in a default demo (CI).
+ */
+static int
+sink_outcome(void)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static int owed_fail, owed_slow;
+	static unsigned kind;
+	int fail = opt.rate_drop + opt.rate_4xx + opt.rate_5xx, r = 99;
+
+	pthread_mutex_lock(&lock);
+	owed_fail += fail;
+	owed_slow += opt.rate_slow;
+	if (owed_fail >= 100) {
+		owed_fail -= 100;
+		/* which failure, in proportion to the rates */
+		r = fail ? (int)(kind++ * 37u % (unsigned)fail) : 0;
+	} else if (owed_slow >= 100) {
+		owed_slow -= 100;
+		r = fail;               /* the first "slow" value */
+	}
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
 static void *
 sink_connection(void *arg)
 {
@@ -688,7 +720,7 @@ sink_connection(void *arg)
 	size_t have = 0;
 	unsigned seed = (unsigned)(uintptr_t)&buf ^ (unsigned)shmet_now_ns();
 	const char *status = "200 OK";
-	int r = (int)(rand_r(&seed) % 100);
+	int r = sink_outcome();
 	ssize_t n;
 
 	/* Read the headers (bodies are small and come with them). */
