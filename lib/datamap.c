@@ -8,27 +8,39 @@
 #include "datamap.h"
 
 int
+shmet_priv_data_next(int fd, uint64_t off, uint64_t end, uint64_t *d,
+		     uint64_t *h)
+{
+	off_t dd, hh;
+
+	if (off >= end)
+		return 0;
+	dd = lseek(fd, (off_t)off, SEEK_DATA);
+	if (dd < 0)
+		return errno == ENXIO ? 0 : -1;  /* ENXIO: no data after off */
+	if ((uint64_t)dd >= end)
+		return 0;
+	hh = lseek(fd, dd, SEEK_HOLE);
+	if (hh < 0)
+		return -1;
+	*d = (uint64_t)dd;
+	*h = (uint64_t)hh < end ? (uint64_t)hh : end;
+	return 1;
+}
+
+int
 shmet_priv_datamap_build(struct shmet_priv_datamap *m, int fd, uint64_t end)
 {
 	size_t cap = 0;
-	off_t off = 0;
+	uint64_t off = 0, d, h;
+	int rc;
 
 	m->ext = NULL;
 	m->n = 0;
 	m->all = fd < 0;
 	m->copy_left = UINT64_MAX;
-	while (!m->all && (uint64_t)off < end) {
-		off_t d = lseek(fd, off, SEEK_DATA), h;
-
-		if (d < 0) {
-			if (errno != ENXIO)     /* no SEEK_DATA: read it all */
-				m->all = 1;
-			break;
-		}
-		if ((uint64_t)d >= end)
-			break;
-		h = lseek(fd, d, SEEK_HOLE);
-		if (h < 0) {
+	while (!m->all && (rc = shmet_priv_data_next(fd, off, end, &d, &h))) {
+		if (rc < 0) {
 			m->all = 1;
 			break;
 		}
@@ -43,8 +55,8 @@ shmet_priv_datamap_build(struct shmet_priv_datamap *m, int fd, uint64_t end)
 			m->ext = p;
 			cap = ncap;
 		}
-		m->ext[m->n][0] = (uint64_t)d;
-		m->ext[m->n][1] = (uint64_t)h < end ? (uint64_t)h : end;
+		m->ext[m->n][0] = d;
+		m->ext[m->n][1] = h;
 		m->n++;
 		off = h;
 	}

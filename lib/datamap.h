@@ -24,6 +24,15 @@ struct shmet_priv_datamap {
 	uint64_t copy_left;
 };
 
+/*
+ * The first data extent of fd in [off, end): 1 with it in [*d, *h), 0 if
+ * there is none, -1 if the file system cannot tell (no SEEK_DATA), which
+ * callers read as "all data".  The one walk both maps use (this one and
+ * values.c's per-block page bits).
+ */
+int shmet_priv_data_next(int fd, uint64_t off, uint64_t end, uint64_t *d,
+			 uint64_t *h);
+
 /* The data extents of fd in [0, end).  -ENOMEM, else 0 (a file system
  * without SEEK_DATA gives a map that says "all data"). */
 int shmet_priv_datamap_build(struct shmet_priv_datamap *m, int fd,

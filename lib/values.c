@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "datamap.h"
 #include "reader-private.h"
 
 #ifdef __has_feature
@@ -229,23 +230,24 @@ data_pages(const struct shmet_reader *r, uint32_t b, uint32_t ncells,
 	 * that stamped this time are seen with it. */
 	uint64_t checked = atomic_load_explicit(&r->data_checked[b],
 						memory_order_acquire);
-	off_t o = start;
+	uint64_t o = (uint64_t)start, d, h;
+	int rc;
 
 	if (checked && now - checked < DATA_CACHE_NS)
 		return bits;
-	while (o < end) {
-		off_t d = lseek(r->fd, o, SEEK_DATA), h;
-
-		if (d < 0 || d >= end)
-			break;          /* ENXIO: no data after o */
-		h = lseek(r->fd, d, SEEK_HOLE);
-		if (h < 0 || h > end)
-			h = end;
-		for (off_t p = (d - start) / SHMET_PAGE;
-		     p < (h - start + SHMET_PAGE - 1) / SHMET_PAGE; p++)
+	while ((rc = shmet_priv_data_next(r->fd, o, (uint64_t)end, &d, &h))) {
+		if (rc < 0) {           /* cannot tell: all of it is data */
+			d = o;
+			h = (uint64_t)end;
+		}
+		for (uint64_t p = (d - (uint64_t)start) / SHMET_PAGE;
+		     p < (h - (uint64_t)start + SHMET_PAGE - 1) / SHMET_PAGE;
+		     p++)
 			atomic_fetch_or_explicit(&bits[p / 8],
 						 (uint8_t)(1u << (p % 8)),
 						 memory_order_relaxed);
+		if (rc < 0)
+			break;
 		o = h;
 	}
 	/* Release: the bits set above before the time that vouches for them. */
