@@ -14,7 +14,7 @@
  *   failures       the names of SHMET_FAIL_* reasons
  *   hash           family and series placement in the indexes
  *
- * Writers (include/shmetrics/writer-impl.h) and readers (lib/) include this
+ * Writers (writer/) and readers (lib/) include this
  * file; neither keeps a copy of any of these rules.  Changing a rule that
  * decides what a segment holds means a new SHMET_LAYOUT_VERSION.
  *
@@ -196,7 +196,7 @@ shmet_seg_gauge_mode_timed(uint32_t mode)
 
 /*
  * A dead writer's value keeps counting (non-live modes other than all):
- * at takeover it is folded into the retired block (writer-impl.h,
+ * at takeover it is folded into the retired block (writer/slot.c,
  * "Takeover"), so what a scrape shows never depends on when a slot is
  * reused.
  */

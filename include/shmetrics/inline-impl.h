@@ -23,7 +23,7 @@ struct shmet_segment {
 	SHMET_ATOMIC(uint64_t) reserved; /* bytes of our block fallocated */
 	/*
 	 * Records this process built but lost a publication race with (see
-	 * writer-impl.h, "Spare records"), guarded by a try-lock.
+	 * writer/writer-private.h, "Spare records"), guarded by a try-lock.
 	 */
 	SHMET_ATOMIC(int) spare_busy;
 	uint32_t spare_series, spare_cell, spare_cells;
@@ -34,7 +34,7 @@ struct shmet_segment {
 	int owner_pid;                  /* the process that took the slot */
 	SHMET_ATOMIC(int) live_locked;  /* our liveness lock is held */
 	uint64_t key;                   /* this open's id in the process; 0: none */
-	struct shmet_impl_threads *threads; /* per-thread blocks (writer-impl.h) */
+	struct shmet_impl_threads *threads; /* per-thread blocks (writer/thread.c) */
 	struct shmet_segment *next;     /* the process's fork list */
 	char name[256];
 };

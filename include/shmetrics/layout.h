@@ -2,7 +2,7 @@
  * shmetrics segment layout: the contract between writer processes and
  * readers that may have been built at different times.
  *
- * Writers (include/shmetrics/writer-impl.h) and readers (lib/) share this
+ * Writers (writer/) and readers (lib/) share this
  * file and format.h, which holds every rule both sides apply to what is
  * here.  Every on-segment structure has fixed-width fields, an
  * explicit size and offset pinned by _Static_assert, no enums, no bool and no

@@ -1,6 +1,6 @@
 /*
  * shmetrics segment names: what a name means and how to open it, shared
- * by writers (include/shmetrics/writer-impl.h) and readers (lib/, the
+ * by writers (writer/) and readers (lib/, the
  * exporter, shmetrics-ctl), so that both sides always open the same
  * object.
  *

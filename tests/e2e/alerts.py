@@ -276,7 +276,17 @@ def test_demo(workdir, exp):
             "held") and read_status(fleet.status), 10, 0.1)
         T.check(status, "the fleet holds and writes its status")
         if status:
-            smp = exporter_samples(exp)
+            # A page that gets its first write is seen up to 100 ms late
+            # (the reader caches which pages hold data): read until the
+            # counters agree or 5 s pass, so a busy machine cannot fail it.
+            def counts_agree():
+                s = exporter_samples(exp)
+                n = status["counts"]
+                return s if total(s, "campaign_calls_failed_total") == \
+                    n["calls_failed"] and total(
+                        s, "webhook_delivered_total") == n["delivered"] \
+                    else None
+            smp = wait_until(counts_agree, 5, 0.1) or exporter_samples(exp)
             print("status:", json.dumps(status["counts"]), flush=True)
             compare_gauges(smp, status)
             n = status["counts"]

@@ -1,0 +1,447 @@
+/*
+ * shmetrics writer: Series: find or create and publish, and the handles.
+ */
+#include "writer-private.h"
+
+/* Series                                                           */
+
+
+SHMET_W const unsigned char *
+shmet_impl_str_or_empty(const struct shmet_segment *seg, struct shmet_seg_str s)
+{
+	const unsigned char *p = shmet_impl_str(seg, s);
+
+	return p ? p : (const unsigned char *)"";
+}
+
+/* Take the spare series record into *id, *cell and *blob as they fit. */
+SHMET_W void
+shmet_impl_take_spare_series(struct shmet_segment *seg, uint32_t cells,
+			     uint32_t blob_size, uint32_t *id, uint32_t *cell,
+			     struct shmet_seg_str *blob)
+{
+	if (!shmet_impl_spare_lock(seg))
+		return;
+	if (seg->spare_series != UINT32_MAX) {
+		*id = seg->spare_series;
+		if (seg->spare_cells == cells)
+			*cell = seg->spare_cell;        /* else they leak */
+		if (blob_size <= seg->spare_blob.len) {
+			blob->off = seg->spare_blob.off;
+			blob->len = blob_size;
+		}
+		seg->spare_series = UINT32_MAX;
+	}
+	shmet_impl_spare_unlock(seg);
+}
+
+/* Keep what a series registration took and did not publish. */
+SHMET_W void
+shmet_impl_keep_spare_series(struct shmet_segment *seg, uint32_t id,
+			     uint32_t cell, uint32_t cells,
+			     struct shmet_seg_str blob)
+{
+	if (!shmet_impl_spare_lock(seg))
+		return;
+	if (seg->spare_series == UINT32_MAX) {
+		seg->spare_series = id;
+		seg->spare_cell = cell;
+		seg->spare_cells = cell == UINT32_MAX ? 0 : cells;
+		seg->spare_blob = blob.len == UINT32_MAX
+					  ? (struct shmet_seg_str){ 0, 0 }
+					  : blob;
+	}
+	shmet_impl_spare_unlock(seg);
+}
+
+/* Keep a built record that lost its publication race. */
+SHMET_W void
+shmet_impl_keep_spare_record(struct shmet_segment *seg, uint32_t id,
+			     uint32_t cells)
+{
+	const struct shmet_seg_series *r = &shmet_impl_series_table(seg)[id];
+
+	shmet_impl_keep_spare_series(seg, id, r->first_cell, cells, r->labels);
+}
+
+/*
+ * Allocate and fill (not publish) a series record.  On failure everything
+ * it took (record, cells, label bytes) becomes the process's spare, which
+ * the next registration reuses: failed registrations do not eat capacity.
+ */
+SHMET_W int
+shmet_impl_build_series(struct shmet_segment *seg,
+			const struct shmet_family *fam, uint32_t n,
+			const char *const *values, const size_t *lens,
+			uint64_t hash, uint32_t *out)
+{
+	struct shmet_seg_series *r;
+	struct shmet_seg_str blob = { 0, UINT32_MAX };
+	uint32_t id = UINT32_MAX, cell = UINT32_MAX;
+	uint32_t size = shmet_seg_blob_size(n, lens);
+
+	shmet_impl_take_spare_series(seg, fam->cells, size, &id, &cell, &blob);
+	if (id == UINT32_MAX &&
+	    shmet_impl_alloc(&seg->hdr->series_used, seg->hdr->max_series, 1,
+			     1, &id) < 0)
+		return shmet_impl_fail(seg, SHMET_FAIL_SERIES_FULL, -ENOSPC,
+				       "%.*s: segment has no room for another "
+				       "series (capacity %u)",
+				       SHMET_IMPL_FAM(seg, fam->id),
+				       seg->hdr->max_series);
+	if (cell == UINT32_MAX &&
+	    shmet_impl_alloc(&seg->hdr->cells_used, seg->hdr->cells_per_block,
+			     fam->cells, 1, &cell) < 0) {
+		shmet_impl_keep_spare_series(seg, id, UINT32_MAX, 0, blob);
+		return shmet_impl_fail(seg, SHMET_FAIL_CELLS_FULL, -ENOSPC,
+				       "%.*s: segment has no room for %u more "
+				       "value cells (capacity %u)",
+				       SHMET_IMPL_FAM(seg, fam->id), fam->cells,
+				       seg->hdr->cells_per_block);
+	}
+	if (blob.len == UINT32_MAX &&
+	    shmet_impl_put_blob(seg, n, values, lens, &blob) < 0) {
+		shmet_impl_keep_spare_series(seg, id, cell, fam->cells,
+					     (struct shmet_seg_str){ 0, 0 });
+		return shmet_impl_fail(seg, SHMET_FAIL_STRINGS_FULL, -ENOSPC,
+				       "%.*s: segment string pool is full (%u "
+				       "bytes)", SHMET_IMPL_FAM(seg, fam->id),
+				       seg->hdr->string_bytes);
+	}
+	r = &shmet_impl_series_table(seg)[id];
+	shmet_seg_blob_write(shmet_impl_pool(seg) + blob.off, n, values, lens);
+	r->labels = blob;
+	r->family = fam->id;
+	r->first_cell = cell;
+	r->hash = hash;
+	*out = id;
+	return 0;
+}
+
+/* Reserve a new series slot under the family's cardinality limit. */
+SHMET_W int
+shmet_impl_count_series(struct shmet_segment *seg,
+			const struct shmet_family *fam)
+{
+	struct shmet_seg_family *r = &shmet_impl_families(seg)[fam->id];
+	/* Relaxed: a limit check, ordered with nothing. */
+	uint32_t had = SHMET_AT(fetch_add_explicit)(&r->series_count, 1,
+						    SHMET_MO(relaxed));
+
+	if (had < r->max_series)
+		return 0;
+	SHMET_AT(fetch_sub_explicit)(&r->series_count, 1, SHMET_MO(relaxed));
+	return shmet_impl_fail(seg, SHMET_FAIL_CARDINALITY, -E2BIG,
+			       "%.*s reached its limit of %u series",
+			       SHMET_IMPL_FAM(seg, fam->id), r->max_series);
+}
+
+/*
+ * Find or create a series of values (lengths in lens).  Unless `repaired`,
+ * the values are the caller's: before creating a series from them, they
+ * are checked for invalid UTF-8, and 1 is returned if they have some (the
+ * caller repairs them and asks again).  Looking up an existing series
+ * costs no check: a stored value is valid, so raw bytes that match it are.
+ */
+SHMET_W int
+shmet_impl_series_of(const struct shmet_family *fam, uint32_t n,
+		     const char *const *values, const size_t *lens,
+		     int repaired, uint32_t *cell)
+{
+	struct shmet_segment *seg = fam->seg;
+	uint32_t mask, mine = UINT32_MAX;
+	SHMET_ATOMIC(uint32_t) *index;
+	struct shmet_seg_series *table;
+	uint64_t hash;
+	int rc;
+
+	hash = shmet_seg_series_hash_start(fam->id);
+	for (uint32_t i = 0; i < n; i++)
+		hash = shmet_seg_hash_bytes(hash, values[i], lens[i]);
+	hash = shmet_seg_mix(hash);
+
+	index = shmet_impl_index(seg, seg->hdr->series_index_off);
+	table = shmet_impl_series_table(seg);
+	mask = seg->hdr->series_index_slots - 1;
+	for (uint32_t probe = 0; probe <= mask; probe++) {
+		uint32_t i = (uint32_t)(hash + probe) & mask;
+		/* Acquire: pairs with the release CAS that published it. */
+		uint32_t v = SHMET_AT(load_explicit)(&index[i],
+						     SHMET_MO(acquire));
+		const struct shmet_seg_series *r;
+
+		if (v == 0) {
+			if (mine == UINT32_MAX && !repaired)
+				for (uint32_t k = 0; k < n; k++)
+					if (shmet_seg_utf8_repaired_len(
+						    values[k], lens[k]) !=
+					    lens[k])
+						return 1;
+			if (mine == UINT32_MAX) {
+				rc = shmet_impl_count_series(seg, fam);
+				if (rc < 0)
+					return rc;
+				rc = shmet_impl_build_series(seg, fam, n, values,
+							     lens, hash, &mine);
+				if (rc < 0) {
+					/* Give the series count back. */
+					SHMET_AT(fetch_sub_explicit)(
+						&shmet_impl_families(seg)[fam->id]
+							 .series_count,
+						1, SHMET_MO(relaxed));
+					return rc;
+				}
+			}
+			if (shmet_impl_publish(seg, &index[i], &v, mine)) {
+				*cell = table[mine].first_cell;
+				return 0;
+			}
+		}
+		if (v - 1 >= seg->hdr->max_series)
+			continue;       /* corrupt slot: skip it */
+		r = &table[v - 1];
+		if (r->hash != hash || r->family != fam->id ||
+		    !shmet_impl_blob_equals(seg, r->labels, n, values, lens))
+			continue;
+		if (mine != UINT32_MAX) {
+			/* Lost the race to an equal record: keep ours. */
+			SHMET_AT(fetch_sub_explicit)(
+				&shmet_impl_families(seg)[fam->id].series_count,
+				1, SHMET_MO(relaxed));
+			shmet_impl_keep_spare_record(seg, mine, fam->cells);
+		}
+		if ((uint64_t)r->first_cell + fam->cells >
+		    seg->hdr->cells_per_block)
+			return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON,
+					       -EPROTO, "series record %u is "
+					       "corrupt", v - 1);
+		*cell = r->first_cell;
+		return 0;
+	}
+	if (mine != UINT32_MAX) {
+		SHMET_AT(fetch_sub_explicit)(
+			&shmet_impl_families(seg)[fam->id].series_count, 1,
+			SHMET_MO(relaxed));
+		shmet_impl_keep_spare_record(seg, mine, fam->cells);
+	}
+	return shmet_impl_fail(seg, SHMET_FAIL_SERIES_FULL, -ENOSPC,
+			       "%.*s: series index is full",
+			       SHMET_IMPL_FAM(seg, fam->id));
+}
+
+/* The rare path of shmet_impl_series: values with invalid UTF-8, stored
+ * repaired from a copy (kept out of line: the lookup stays lean). */
+#if defined(__GNUC__)
+__attribute__((noinline, cold))
+#endif
+SHMET_W int
+shmet_impl_series_repaired(const struct shmet_family *fam, uint32_t n,
+			   const char *const *values, const size_t *lens,
+			   uint32_t *cell)
+{
+	struct shmet_segment *seg = fam->seg;
+	const char *fixed[SHMET_MAX_LABELS];
+	size_t fixed_lens[SHMET_MAX_LABELS], total = 0;
+	char *copy, *at;
+	int rc;
+
+	for (uint32_t i = 0; i < n; i++) {
+		fixed_lens[i] = shmet_seg_utf8_repaired_len(values[i], lens[i]);
+		total += fixed_lens[i];
+		if (fixed_lens[i] > SHMET_MAX_LABEL_VALUE_LEN)
+			return shmet_impl_fail(
+				seg, SHMET_FAIL_LABEL_VALUE, -EINVAL,
+				"%.*s: label value %u is %zu bytes once its "
+				"invalid UTF-8 is replaced by U+FFFD, more "
+				"than %u", SHMET_IMPL_FAM(seg, fam->id), i,
+				fixed_lens[i], SHMET_MAX_LABEL_VALUE_LEN);
+	}
+	copy = (char *)malloc(total ? total : 1);
+	if (!copy)
+		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -ENOMEM,
+				       "out of memory");
+	at = copy;
+	for (uint32_t i = 0; i < n; i++) {
+		shmet_seg_utf8_repair(values[i], lens[i], at);
+		fixed[i] = at;
+		at += fixed_lens[i];
+	}
+	rc = shmet_impl_series_of(fam, n, fixed, fixed_lens, 1, cell);
+	free(copy);
+	return rc;
+}
+
+/*
+ * Find or create a series; *cell is its first cell.  Values with invalid
+ * UTF-8 are stored repaired (format.h: each invalid byte U+FFFD), so two
+ * values that differ only in invalid bytes are the one series a page
+ * would show.
+ */
+SHMET_W int
+shmet_impl_series(const struct shmet_family *fam, uint32_t n,
+		  const char *const *values, uint32_t *cell)
+{
+	struct shmet_segment *seg = fam->seg;
+	size_t lens[SHMET_MAX_LABELS];    /* [0, n) filled below */
+	int rc;
+
+	if (fam->id == UINT32_MAX || !seg || !seg->attached)
+		return fam->error ? fam->error : -ENODEV;
+	if (n != fam->label_count || (n > 0 && !values))
+		return shmet_impl_fail(seg, SHMET_FAIL_INVALID_LABELS, -EINVAL,
+				       "%.*s takes %u label values, got %u",
+				       SHMET_IMPL_FAM(seg, fam->id),
+				       fam->label_count, n);
+	if (shmet_impl_label_lens(n, values, lens) < 0)
+		return shmet_impl_fail(seg, SHMET_FAIL_LABEL_VALUE, -EINVAL,
+				       "%.*s: label values must be non-NULL "
+				       "and at most %u bytes",
+				       SHMET_IMPL_FAM(seg, fam->id),
+				       SHMET_MAX_LABEL_VALUE_LEN);
+	rc = shmet_impl_series_of(fam, n, values, lens, 0, cell);
+	return rc == 1 ? shmet_impl_series_repaired(fam, n, values, lens, cell)
+		       : rc;
+}
+
+/* Find or create, then make sure our block's pages for it are reserved. */
+SHMET_W shmet_impl_cell *
+shmet_impl_resolve(const struct shmet_family *fam, uint32_t type, uint32_t n,
+		   const char *const *values, int *rc)
+{
+	struct shmet_segment *seg = fam->seg;
+	uint32_t cell = 0;
+
+	if (fam->id != UINT32_MAX && fam->type != type) {
+		*rc = shmet_impl_fail(seg, SHMET_FAIL_SHAPE_MISMATCH, -EINVAL,
+				      "%.*s is not of the handle's type",
+				      SHMET_IMPL_FAM(seg, fam->id));
+		return shmet_impl_scratch();
+	}
+	*rc = shmet_impl_series(fam, n, values, &cell);
+	if (*rc < 0)
+		return shmet_impl_scratch();
+	if (type == SHMET_TYPE_GAUGE &&
+	    seg->slot == shmet_seg_fallback_block(seg->hdr)) {
+		/* The fallback block mixes processes: a gauge there would be
+		 * nobody's value (layout.h, "Value blocks"). */
+		*rc = shmet_impl_fail(seg, SHMET_FAIL_WRITERS_FULL, -ENOSPC,
+				      "%.*s: no writer slot was free when this "
+				      "process attached; its gauges are not "
+				      "recorded (counters and histograms are)",
+				      SHMET_IMPL_FAM(seg, fam->id));
+		return shmet_impl_scratch();
+	}
+	/* Relaxed: see shmet_impl_hold_liveness. */
+	if (SHMET_UNLIKELY(!SHMET_AT(load_explicit)(&seg->live_locked,
+						    SHMET_MO(relaxed))))
+		shmet_impl_hold_liveness(seg);
+	*rc = shmet_impl_reserve(seg, (uint64_t)cell + fam->cells);
+	if (*rc < 0) {
+		*rc = shmet_impl_fail(seg, SHMET_FAIL_NO_MEMORY, -ENOMEM,
+				      "%.*s: cannot reserve shared memory for "
+				      "a series: %s", SHMET_IMPL_FAM(seg, fam->id),
+				      strerror(-*rc));
+		return shmet_impl_scratch();
+	}
+	if (type != SHMET_TYPE_GAUGE)   /* gauges stay per process */
+		shmet_impl_reserve_threads(seg, (uint64_t)cell + fam->cells);
+	return &seg->block[cell];
+}
+
+int
+shmet_counter_labels(const struct shmet_family *fam, struct shmet_counter *out,
+		     uint32_t count, const char *const *values)
+{
+	int rc;
+
+	out->cell = shmet_impl_resolve(fam, SHMET_TYPE_COUNTER, count, values,
+				       &rc);
+	out->key = rc == 0 ? fam->seg->key : 0;
+	return rc;
+}
+
+int
+shmet_gauge_labels(const struct shmet_family *fam, struct shmet_gauge *out,
+		   uint32_t count, const char *const *values)
+{
+	int rc;
+
+	out->cell = shmet_impl_resolve(fam, SHMET_TYPE_GAUGE, count, values,
+				       &rc);
+	out->timed = rc == 0 && (fam->gauge_mode == SHMET_GAUGE_MOSTRECENT ||
+				 fam->gauge_mode == SHMET_GAUGE_LIVEMOSTRECENT);
+	return rc;
+}
+
+int
+shmet_histogram_labels(const struct shmet_family *fam,
+		       struct shmet_histogram *out, uint32_t count,
+		       const char *const *values)
+{
+	int rc;
+
+	out->cell = shmet_impl_resolve(fam, SHMET_TYPE_HISTOGRAM, count, values,
+				       &rc);
+	out->bounds = rc == 0 ? fam->bounds : NULL;
+	out->bound_count = rc == 0 ? fam->bound_count : 0;
+	out->key = rc == 0 ? fam->seg->key : 0;
+	return rc;
+}
+
+int
+shmet_counter_new(struct shmet_segment *seg, struct shmet_counter *out,
+		  const char *name, const char *help)
+{
+	struct shmet_family f;
+	int rc = shmet_counter_family(seg, &f, name, help, 0, NULL);
+	int rc2 = shmet_counter_labels(&f, out, 0, NULL);
+
+	return rc < 0 ? rc : rc2;
+}
+
+int
+shmet_gauge_new(struct shmet_segment *seg, struct shmet_gauge *out,
+		const char *name, const char *help, uint32_t gauge_mode)
+{
+	struct shmet_family f;
+	int rc = shmet_gauge_family(seg, &f, name, help, gauge_mode, 0, NULL);
+	int rc2 = shmet_gauge_labels(&f, out, 0, NULL);
+
+	return rc < 0 ? rc : rc2;
+}
+
+int
+shmet_histogram_new(struct shmet_segment *seg, struct shmet_histogram *out,
+		    const char *name, const char *help, uint32_t bound_count,
+		    const double *bounds)
+{
+	struct shmet_family f;
+	int rc = shmet_histogram_family(seg, &f, name, help, bound_count,
+					bounds, 0, NULL);
+	int rc2 = shmet_histogram_labels(&f, out, 0, NULL);
+
+	return rc < 0 ? rc : rc2;
+}
+
+uint32_t
+shmet_linear_bounds(double start, double width, uint32_t count, double *out)
+{
+	if (count == 0 || count > SHMET_MAX_BOUNDS || !(width > 0))
+		return 0;
+	for (uint32_t i = 0; i < count; i++)
+		out[i] = start + width * i;
+	return count;
+}
+
+uint32_t
+shmet_exponential_bounds(double start, double factor, uint32_t count,
+			 double *out)
+{
+	if (count == 0 || count > SHMET_MAX_BOUNDS || !(start > 0) ||
+	    !(factor > 1))
+		return 0;
+	out[0] = start;
+	for (uint32_t i = 1; i < count; i++)
+		out[i] = out[i - 1] * factor;
+	return count;
+}

@@ -1,0 +1,342 @@
+/*
+ * shmetrics writer: Writer slots: claim, takeover and the fold of a dead writer's gauges.
+ */
+#include "writer-private.h"
+
+/*
+ * Tell readers that our block's first `bytes` are reserved: they read a
+ * block only that far, so a scrape never touches (and so never allocates,
+ * or faults on) a page no writer reserved.  The extent only grows; it
+ * survives takeovers, as the pages do.  Release: pairs with the readers'
+ * acquire load, after which the pages exist (fallocate has returned).
+ */
+SHMET_W void
+shmet_impl_publish_extent(struct shmet_segment *seg, uint32_t slot,
+			  uint64_t bytes)
+{
+	SHMET_ATOMIC(uint64_t) *extent =
+		slot < seg->hdr->max_writers
+			? &shmet_impl_writers(seg)[slot].reserved_bytes
+			: &seg->hdr->fallback_reserved_bytes;
+	uint64_t cur = SHMET_AT(load_explicit)(extent, SHMET_MO(relaxed));
+
+	while (cur < bytes &&
+	       !SHMET_AT(compare_exchange_weak_explicit)(
+		       extent, &cur, bytes, SHMET_MO(release),
+		       SHMET_MO(relaxed)))
+		;
+}
+
+/*
+ * Reserve (fallocate) block slot's pages up to cell end (see initialise);
+ * `reserved` is this process's note of how far that block is reserved.
+ */
+SHMET_W int
+shmet_impl_reserve_block(struct shmet_segment *seg, uint32_t slot,
+			 SHMET_ATOMIC(uint64_t) *reserved, uint64_t end_cell)
+{
+	/* Relaxed: a process-local hint, see the CAS below. */
+	uint64_t have = SHMET_AT(load_explicit)(reserved, SHMET_MO(relaxed));
+	uint64_t want = shmet_seg_align(end_cell * 8, 65536);
+	uint64_t block_off;
+	int rc;
+
+	if (end_cell * 8 <= have)
+		return 0;
+	if (want > seg->block_size)
+		want = seg->block_size;
+	block_off = seg->hdr->values_off + (uint64_t)slot *
+					   seg->hdr->block_stride;
+	rc = posix_fallocate(seg->fd, (off_t)(block_off + have),
+			     (off_t)(want - have));
+	if (rc != 0)
+		return -rc;
+	/* Relaxed: a process-local hint; racing threads only repeat work. */
+	while (have < want &&
+	       !SHMET_AT(compare_exchange_weak_explicit)(
+		       reserved, &have, want, SHMET_MO(relaxed),
+		       SHMET_MO(relaxed)))
+		;
+	shmet_impl_publish_extent(seg, slot, want);
+	return 0;
+}
+
+/* Reserve the process block up to cell end. */
+SHMET_W int
+shmet_impl_reserve(struct shmet_segment *seg, uint64_t end_cell)
+{
+	return shmet_impl_reserve_block(seg, seg->slot, &seg->reserved,
+					end_cell);
+}
+
+/*
+ * Fold a dead writer's gauge value (v, stamp) into the retired cells r by
+ * the family's mode: sum adds, max and min keep the extreme, mostrecent
+ * keeps the newer stamp.  Called with the retire lock held, so folds never
+ * race each other; readers may load the two cells between our stores and
+ * pair a value with its neighbour's stamp for one scrape, as with any
+ * gauge.  Relaxed: see "Value cells".
+ */
+SHMET_W void
+shmet_impl_fold(shmet_impl_cell *r, uint32_t mode, double v, uint64_t stamp)
+{
+	uint64_t have = SHMET_AT(load_explicit)(&r[1], SHMET_MO(relaxed));
+	double cur = shmet_impl_bitsd(
+		SHMET_AT(load_explicit)(&r[0], SHMET_MO(relaxed)));
+	double out = v;
+
+	if (have && mode == SHMET_GAUGE_SUM)
+		out = cur + v;
+	else if (have && ((mode == SHMET_GAUGE_MAX && !(v > cur)) ||
+			  (mode == SHMET_GAUGE_MIN && !(v < cur)) ||
+			  (mode == SHMET_GAUGE_MOSTRECENT && stamp < have)))
+		return;
+	SHMET_AT(store_explicit)(&r[0], shmet_impl_dbits(out),
+				 SHMET_MO(relaxed));
+	if (stamp > have)
+		SHMET_AT(store_explicit)(&r[1], stamp, SHMET_MO(relaxed));
+}
+
+/*
+ * Takeover: our block belonged to a dead writer.  Its gauges of modes that
+ * keep dead writers' values (format.h) are folded into the retired block,
+ * so that a scrape shows the same before and after the takeover; then
+ * every gauge cell of the block is zeroed for us.  The retire lock (on
+ * the owner-only claim file) serialises folds of concurrent takeovers.
+ * Async-signal-safe: the fork child claims slots too.
+ */
+SHMET_W void
+shmet_impl_reset_gauges(struct shmet_segment *seg, shmet_impl_cell *block,
+			uint64_t reserved)
+{
+	const struct shmet_seg_header *h = seg->hdr;
+	const struct shmet_seg_family *fams = shmet_impl_families(seg);
+	const struct shmet_seg_series *series = shmet_impl_series_table(seg);
+	uint64_t retired_off = h->values_off +
+			       (uint64_t)shmet_seg_retired_block(h) *
+				       h->block_stride;
+	shmet_impl_cell *retired =
+		(shmet_impl_cell *)(void *)(seg->base + retired_off);
+	int lock_fd = seg->claim_fd >= 0 ? seg->claim_fd : seg->fd;
+	struct flock fl;
+	int locked = 0;
+	/*
+	 * Relaxed: records allocated after this load belong to registrations
+	 * still running; their cells in our block are zero (never written by
+	 * the dead owner), so they need no reset.  Every record is
+	 * bounds-checked below.
+	 */
+	uint32_t nseries = SHMET_AT(load_explicit)(&seg->hdr->series_used,
+						   SHMET_MO(relaxed));
+
+	if (nseries > h->max_series)
+		nseries = h->max_series;
+	/*
+	 * Reserve the retired cells up to what we reserved of our block
+	 * (one call, before the lock), then take the retire lock: another
+	 * takeover holds it only while it folds, but a stopped process could
+	 * hold it forever, so wait at most about a second and fold nothing
+	 * (counted) rather than block the application or a fork child.
+	 */
+	if (reserved > 0 &&
+	    posix_fallocate(seg->fd, (off_t)retired_off, (off_t)reserved) == 0)
+		for (int tries = 0; tries < 1000 && !locked; tries++) {
+			locked = shmet_seg_lock_op(lock_fd, SHMET_LOCK_RETIRE,
+						   F_WRLCK, F_OFD_SETLK,
+						   &fl) == 0;
+			if (!locked)
+				shmet_impl_sleep_ms(1);
+		}
+	if (!locked && reserved > 0)
+		shmet_impl_count(seg, SHMET_FAIL_NO_MEMORY);
+	for (uint32_t i = 0; i < nseries; i++) {
+		const struct shmet_seg_series *s = &series[i];
+		uint32_t c = s->first_cell, mode;
+		uint64_t stamp, bits;
+
+		/* Cells past our reservation were never written: leave
+		 * them alone (touching one would fault in a tmpfs page). */
+		if (s->family >= h->max_families ||
+		    fams[s->family].type != SHMET_TYPE_GAUGE ||
+		    8ull * ((uint64_t)c + 2) > reserved)
+			continue;
+		mode = fams[s->family].gauge_mode;
+		/*
+		 * Relaxed: we own this block now ("Value cells").  The stamp
+		 * is cleared before the fold, so a scrape running meanwhile
+		 * sees the value in one place at most: never counted twice
+		 * (it may miss it for that one scrape).
+		 */
+		stamp = SHMET_AT(exchange_explicit)(&block[c + 1], 0,
+						    SHMET_MO(relaxed));
+		bits = SHMET_AT(exchange_explicit)(&block[c], 0,
+						   SHMET_MO(relaxed));
+		if (locked && stamp && shmet_seg_gauge_mode_retires(mode))
+			shmet_impl_fold(&retired[c], mode,
+					shmet_impl_bitsd(bits), stamp);
+	}
+	if (locked)
+		shmet_seg_lock_op(lock_fd, SHMET_LOCK_RETIRE, F_UNLCK,
+				  F_OFD_SETLK, &fl);
+}
+
+/*
+ * Map value block `slot` at seg->block (MAP_FIXED when remapping after a
+ * fork, so every handle now points into the new block) and reserve the
+ * pages of every cell allocated so far.
+ */
+SHMET_W int
+shmet_impl_map_block(struct shmet_segment *seg, uint32_t slot, int fixed)
+{
+	uint64_t off = seg->hdr->values_off +
+		       (uint64_t)slot * seg->hdr->block_stride;
+	/* Relaxed: a cursor; registrations after this reserve their own. */
+	uint64_t want = shmet_seg_align(
+		8ull * SHMET_AT(load_explicit)(&seg->hdr->cells_used,
+					       SHMET_MO(relaxed)),
+		65536);
+	void *p;
+	int rc;
+
+	/*
+	 * Reserve the block's pages first, by file offset: if tmpfs is full
+	 * this fails before anything changed, and a fork child's handles
+	 * keep writing where they did (never into a block it does not
+	 * hold, never to an unreserved page).
+	 */
+	if (want > seg->hdr->block_stride)
+		want = seg->hdr->block_stride;
+	if (want > 0) {
+		rc = posix_fallocate(seg->fd, (off_t)off, (off_t)want);
+		if (rc != 0)
+			return -rc;
+	}
+	p = mmap(fixed ? (void *)seg->block : NULL, (size_t)seg->hdr->block_stride,
+		 PROT_READ | PROT_WRITE, MAP_SHARED | (fixed ? MAP_FIXED : 0),
+		 seg->fd, (off_t)off);
+	if (p == MAP_FAILED)
+		return -errno;
+	seg->block = (shmet_impl_cell *)p;
+	seg->block_size = (size_t)seg->hdr->block_stride;
+	seg->slot = slot;
+	/* Relaxed: process-local, before any registration uses the block. */
+	SHMET_AT(store_explicit)(&seg->reserved, want, SHMET_MO(relaxed));
+	shmet_impl_publish_extent(seg, slot, want);
+	return 0;
+}
+
+SHMET_W void
+shmet_impl_take_slot(struct shmet_segment *seg, uint32_t slot,
+		     shmet_impl_cell *block, uint64_t reserved)
+{
+	struct shmet_seg_writer *w = &shmet_impl_writers(seg)[slot];
+	uint64_t now = shmet_impl_clock_ns(CLOCK_REALTIME);
+
+	/* Acquire: pairs with the previous owner's release of state. */
+	if (SHMET_AT(load_explicit)(&w->state, SHMET_MO(acquire)) !=
+	    SHMET_WRITER_UNUSED) {
+		SHMET_AT(fetch_add_explicit)(&w->takeovers, 1,
+					     SHMET_MO(relaxed));
+		shmet_impl_reset_gauges(seg, block, reserved);
+	}
+	SHMET_AT(store_explicit)(&w->pid, (int64_t)getpid(), SHMET_MO(relaxed));
+	SHMET_AT(store_explicit)(&w->claimed_ns, now, SHMET_MO(relaxed));
+	SHMET_AT(store_explicit)(&w->last_gauge_ns, now, SHMET_MO(relaxed));
+	/* Release: readers that see ACTIVE see the fields above. */
+	SHMET_AT(store_explicit)(&w->state, SHMET_WRITER_ACTIVE,
+				 SHMET_MO(release));
+}
+
+/*
+ * Take (or retake) our slot's liveness lock on the segment file, where
+ * readers look (lock.h).  A reader's read lock may stand in the way; we
+ * keep the slot (the claim file decides that) and try again at the next
+ * registration.  Async-signal-safe (the fork child calls it).
+ */
+SHMET_W void
+shmet_impl_hold_liveness(struct shmet_segment *seg)
+{
+	if (seg->slot >= seg->hdr->max_writers)
+		return;
+	/* Relaxed: a hint that only saves a syscall; fcntl is the truth. */
+	SHMET_AT(store_explicit)(
+		&seg->live_locked,
+		seg->claim_fd < 0 ||
+			shmet_seg_lock(seg->fd, SHMET_LOCK_SLOT(seg->slot),
+				       F_WRLCK) == 0,
+		SHMET_MO(relaxed));
+}
+
+/*
+ * Claim the first slot whose OFD lock we can take (never used, released,
+ * or its holder died), else the shared fallback block.  Returns the slot
+ * (max_writers for the fallback block) or a negative errno, and formats
+ * nothing: the fork child handler calls it too (see shmet_impl_after_fork).
+ */
+SHMET_W int64_t
+shmet_impl_claim(struct shmet_segment *seg, int fixed)
+{
+	uint32_t n = seg->hdr->max_writers;
+	int rc;
+
+	for (uint32_t i = 0; i < n; i++) {
+		int claim = seg->claim_fd >= 0 ? seg->claim_fd : seg->fd;
+
+		if (shmet_seg_lock(claim, SHMET_LOCK_SLOT(i), F_WRLCK) < 0)
+			continue;
+		/*
+		 * A claim file deleted and recreated under running writers
+		 * would let us win a slot someone holds: a live writer's
+		 * liveness lock on the segment says so.
+		 */
+		if (seg->claim_fd >= 0 &&
+		    shmet_seg_slot_held(seg->fd, i) == 1) {
+			shmet_seg_lock(claim, SHMET_LOCK_SLOT(i), F_UNLCK);
+			continue;
+		}
+		rc = shmet_impl_map_block(seg, i, fixed);
+		if (rc < 0) {
+			shmet_seg_lock(claim, SHMET_LOCK_SLOT(i), F_UNLCK);
+			shmet_impl_count(seg, SHMET_FAIL_NO_MEMORY);
+			return rc;
+		}
+		/* Relaxed: process-local; map_block reserved this far. */
+		shmet_impl_take_slot(seg, i, seg->block,
+				     SHMET_AT(load_explicit)(&seg->reserved,
+							     SHMET_MO(relaxed)));
+		shmet_impl_hold_liveness(seg);
+		seg->owner_pid = getpid();
+		return i;
+	}
+	rc = shmet_impl_map_block(seg, n, fixed);
+	if (rc < 0) {
+		shmet_impl_count(seg, SHMET_FAIL_NO_MEMORY);
+		return rc;
+	}
+	/* Release: readers skip the fallback block until this count is
+	 * non-zero (acquire), so it must be visible before our writes. */
+	SHMET_AT(fetch_add_explicit)(&seg->hdr->failures[SHMET_FAIL_WRITERS_FULL],
+				     1, SHMET_MO(release));
+	return n;
+}
+
+/* shmet_open's claim: the same, with its outcome as a message. */
+SHMET_W int
+shmet_impl_claim_reporting(struct shmet_segment *seg)
+{
+	int64_t slot = shmet_impl_claim(seg, 0);
+
+	if (slot < 0)
+		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, (int)slot,
+				       "cannot map or reserve a writer block "
+				       "of %s: %s", seg->name,
+				       strerror((int)-slot));
+	if (slot == seg->hdr->max_writers)
+		shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, 0,
+				"all %u writer slots of %s are held by live "
+				"processes; writing to the shared fallback "
+				"block", seg->hdr->max_writers, seg->name);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- */

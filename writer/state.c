@@ -1,0 +1,160 @@
+/*
+ * shmetrics writer: Process-wide state and the small helpers every protocol uses.
+ */
+#include "writer-private.h"
+
+/*
+ * Failed handles point here.  Atomic, so concurrent use from threads is
+ * defined; nobody reads it.  Large enough for any histogram.
+ */
+SHMET_W_DEF shmet_impl_cell shmet_impl_scratch_cells[SHMET_MAX_BOUNDS + 2];
+
+SHMET_W shmet_impl_cell *
+shmet_impl_scratch(void)
+{
+	return shmet_impl_scratch_cells;
+}
+
+/* Attached segments, for the fork child handler. */
+SHMET_W_DEF struct shmet_impl_forklist shmet_impl_forklist = {
+	PTHREAD_MUTEX_INITIALIZER, NULL, 0
+};
+
+/*
+ * The calling thread's latest failure message.  Per thread, so that
+ * registrations failing in many threads at once neither race on one
+ * buffer nor read each other's text.
+ */
+SHMET_W_DEF SHMET_THREAD_LOCAL char shmet_impl_error[256];
+
+/* ---------------------------------------------------------------- */
+/* Small helpers                                                    */
+
+SHMET_W uint64_t
+shmet_impl_clock_ns(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t
+shmet_now_ns(void)
+{
+	return shmet_impl_clock_ns(CLOCK_MONOTONIC);
+}
+
+void
+shmet_gauge_set_to_current_time(const struct shmet_gauge *g)
+{
+	shmet_gauge_set(g, (double)shmet_impl_clock_ns(CLOCK_REALTIME) / 1e9);
+}
+
+const char *
+shmet_last_error(const struct shmet_segment *seg)
+{
+	(void)seg;
+	return shmet_impl_error;
+}
+
+/* Count a registration failure in the segment (async-signal-safe). */
+SHMET_W void
+shmet_impl_count(struct shmet_segment *seg, uint32_t reason)
+{
+	/* Relaxed: a statistic, ordered with nothing. */
+	if (seg && seg->attached && reason < SHMET_FAIL_COUNT)
+		SHMET_AT(fetch_add_explicit)(&seg->hdr->failures[reason], 1,
+					     SHMET_MO(relaxed));
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 4, 5)))
+#endif
+SHMET_W int
+shmet_impl_fail(struct shmet_segment *seg, uint32_t reason, int rc,
+		const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(shmet_impl_error, sizeof shmet_impl_error, fmt, ap);
+	va_end(ap);
+	shmet_impl_count(seg, reason);
+	return rc;
+}
+
+
+/* Bounded allocation from a relaxed cursor; -1 when it does not fit. */
+SHMET_W int
+shmet_impl_alloc(SHMET_ATOMIC(uint32_t) *cursor, uint32_t cap, uint32_t n,
+		 uint32_t align, uint32_t *out)
+{
+	/* Relaxed: see "Allocation cursors" at the top. */
+	uint32_t cur = SHMET_AT(load_explicit)(cursor, SHMET_MO(relaxed));
+
+	for (;;) {
+		uint64_t start = shmet_seg_align(cur, align);
+
+		if (start + n > cap)
+			return -1;
+		/*
+		 * Seq_cst on success: the cursor orders no contents ("Allocation
+		 * cursors"), but the cells cursor is one side of the Dekker pair
+		 * of shmet_impl_reserve_threads, whose other accesses are
+		 * seq_cst too.  Registration is a slow path: the order costs
+		 * nothing that shows.
+		 */
+		if (SHMET_AT(compare_exchange_weak_explicit)(
+			    cursor, &cur, (uint32_t)(start + n),
+			    SHMET_MO(seq_cst), SHMET_MO(relaxed))) {
+			*out = (uint32_t)start;
+			return 0;
+		}
+	}
+}
+
+/* Region accessors on an attached (validated) segment. */
+SHMET_W struct shmet_seg_writer *
+shmet_impl_writers(const struct shmet_segment *seg)
+{
+	return (struct shmet_seg_writer *)(void *)(seg->base +
+						   seg->hdr->writers_off);
+}
+
+SHMET_W struct shmet_seg_family *
+shmet_impl_families(const struct shmet_segment *seg)
+{
+	return (struct shmet_seg_family *)(void *)(seg->base +
+						   seg->hdr->families_off);
+}
+
+SHMET_W struct shmet_seg_series *
+shmet_impl_series_table(const struct shmet_segment *seg)
+{
+	return (struct shmet_seg_series *)(void *)(seg->base +
+						   seg->hdr->series_off);
+}
+
+SHMET_W SHMET_ATOMIC(uint32_t) *
+shmet_impl_index(const struct shmet_segment *seg, uint64_t off)
+{
+	return (SHMET_ATOMIC(uint32_t) *)(void *)(seg->base + off);
+}
+
+SHMET_W unsigned char *
+shmet_impl_pool(const struct shmet_segment *seg)
+{
+	return seg->base + seg->hdr->strings_off;
+}
+
+/* A string reference checked against the pool: NULL if out of bounds. */
+SHMET_W const unsigned char *
+shmet_impl_str(const struct shmet_segment *seg, struct shmet_seg_str s)
+{
+	if ((uint64_t)s.off + s.len > seg->hdr->string_bytes)
+		return NULL;
+	return shmet_impl_pool(seg) + s.off;
+}
+
+/* ---------------------------------------------------------------- */

@@ -1,0 +1,467 @@
+/*
+ * shmetrics writer: what the files of the slow path (writer/) share.
+ * The slow path is compiled once per program: into libshmetrics, one
+ * protocol per file, or, for a program that links nothing, as the
+ * amalgamated header <shmetrics/writer-impl.h> that the build generates
+ * from these same files (writer/amalgamate.py) and that <shmetrics.h>
+ * includes where SHMETRICS_IMPLEMENTATION is defined.  Its process-wide
+ * state (the fork list, the scratch cells, the error messages) therefore
+ * exists once per process.  The shmet_impl_* namespace is internal only.
+ * The rules it shares with readers are in format.h.
+ *
+ * Ordering guarantees:
+ * - Publication.  A family or series record, its strings and its histogram
+ *   bounds are written with plain stores, then published by a CAS on an
+ *   index slot with memory_order_release.  Every load of an index slot is
+ *   memory_order_acquire, so whoever finds a record sees it complete.  A
+ *   record is immutable once published (except family.series_count, an
+ *   atomic used only for the cardinality limit).
+ * - Allocation cursors (families_used, series_used, cells_used,
+ *   strings_used) are relaxed: they hand out disjoint ranges and order
+ *   nothing; publication orders the contents.
+ * - Initialisation.  The creator fills the header and every region, then
+ *   stores init_state = READY with release; attachers load it with acquire.
+ * - Value cells are relaxed: each cell is an independent quantity (a
+ *   monotonic count, a last value), readers need atomicity (no torn or lost
+ *   updates), not ordering between cells.  A scrape is not a consistent cut:
+ *   a histogram's sum may lag its buckets by the observations in flight; its
+ *   count is derived from the buckets, so count and buckets always agree.
+ * - Writer slots.  Ownership is an OFD write lock (the kernel is the
+ *   arbiter); the slot record's state is stored with release after the
+ *   other fields, for readers that load it with acquire.
+ *
+ * Progress guarantees:
+ * - Hot path: integer adds and sets are wait-free; float adds are a CAS loop
+ *   on a cell that only this thread writes (counters, histograms) or this
+ *   process (gauges, and threads that found no slot of their own):
+ *   lock-free, retries only on a race between threads of this process.
+ *   A thread's first counting write in a segment takes the slow path once
+ *   (docs/DESIGN.md, "Threads").
+ * - Registration is lock-free: a process killed at any point leaks at most
+ *   one record and its strings and blocks nobody.
+ * - shmet_open waits at most init_timeout_ms for a live initialiser; a dead
+ *   one's OFD lock is gone, and the next process initialises instead.
+ *
+ * Spare records: a registration allocates its record (and cells and label
+ * bytes) before it tries to publish it.  When another process published
+ * an equal record first, ours is unpublished and nobody knows it; the
+ * process keeps it as its spare and its next registration reuses it, so
+ * that processes racing over the same label sets (a fleet starting at
+ * once) leak at most one record each, not one per lost race.  The spare
+ * is guarded by a try-lock: a thread that finds it busy allocates anew,
+ * and never waits.
+ */
+#ifndef SHMETRICS_WRITER_PRIVATE_H
+#define SHMETRICS_WRITER_PRIVATE_H
+
+#ifndef SHMET_AMALGAMATION
+#include "config.h"
+#include <shmetrics.h>
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shmetrics/format.h"
+#include "shmetrics/lock.h"
+#include "shmetrics/name.h"
+
+/*
+ * Linkage of what the files share: hidden in libshmetrics (the symbol map
+ * exports only the API), file-local in the amalgamated header, so that a
+ * program that compiles the slow path itself exports nothing new.
+ */
+#ifdef SHMET_AMALGAMATION
+#define SHMET_W static
+#define SHMET_W_EXTERN static
+#define SHMET_W_DEF static
+#else
+#define SHMET_W __attribute__((visibility("hidden")))
+#define SHMET_W_EXTERN extern __attribute__((visibility("hidden")))
+#define SHMET_W_DEF __attribute__((visibility("hidden")))
+#endif
+
+#ifndef MAP_ANONYMOUS
+#define MAP_ANONYMOUS 0x20
+#endif
+#ifndef MAP_NORESERVE
+#define MAP_NORESERVE 0x4000
+#endif
+
+#define SHMET_THREAD_LOCAL _Thread_local
+
+#if defined(__GNUC__)
+#define SHMET_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define SHMET_UNLIKELY(x) (x)
+#endif
+
+typedef SHMET_ATOMIC(uint64_t) shmet_impl_cell;
+
+/* A failure that no SHMET_FAIL_* reason counts. */
+#define SHMET_IMPL_NO_REASON SHMET_FAIL_SLOTS
+
+/* For messages: the family's name as "%.*s" arguments. */
+#define SHMET_IMPL_FAM(seg, id) \
+	(int)shmet_impl_families(seg)[id].name.len, \
+	(const char *)shmet_impl_str_or_empty(seg, \
+					       shmet_impl_families(seg)[id].name)
+
+#define SHMET_IMPL_THREAD_SEGS 8        /* segments a thread counts in */
+#define SHMET_IMPL_REC_NONE UINT32_MAX  /* shares the process block */
+#define SHMET_IMPL_REC_PROC (UINT32_MAX - 1) /* counts in the process block */
+
+/* A block a thread of this process counts in, other than the process's. */
+struct shmet_impl_thr {
+	shmet_impl_cell *block;         /* our mapping; NULL: record free */
+	const void *owner;              /* the owner's shmet_impl_tstate */
+	uint32_t slot;                  /* UINT32_MAX: maps the process block */
+	int live;                       /* its liveness lock is held */
+	SHMET_ATOMIC(uint64_t) reserved; /* bytes fallocated (as seg->reserved) */
+};
+
+/*
+ * A segment's per-thread blocks.  The lock orders after the fork-list
+ * lock; it guards the records and proc_owner, and is held across fork().
+ */
+struct shmet_impl_threads {
+	pthread_mutex_t lock;
+	const void *proc_owner;         /* the thread counting in seg->block */
+	uint32_t count;                 /* shmet_impl_thread_cap() */
+	struct shmet_impl_thr *rec;     /* count records */
+	/* Bytes every thread block is reserved to: a registration whose
+	 * cells end below needs no lock (see shmet_impl_reserve_threads). */
+	SHMET_ATOMIC(uint64_t) covered;
+};
+
+/* A thread's view: one entry per segment it counts in. */
+struct shmet_impl_tstate {
+	int keyed;                      /* its pthread key value is set */
+	struct {
+		uint64_t key;           /* 0: entry free */
+		uintptr_t delta;
+		uint32_t rec;           /* index, or SHMET_IMPL_REC_* */
+	} e[SHMET_IMPL_THREAD_SEGS];
+};
+
+/* Attached segments, for the fork child handler (state.c). */
+struct shmet_impl_forklist {
+	pthread_mutex_t lock;
+	struct shmet_segment *head;
+	int registered;
+};
+
+/* Process-wide state, defined once (state.c, thread.c). */
+SHMET_W_EXTERN shmet_impl_cell shmet_impl_scratch_cells[SHMET_MAX_BOUNDS + 2];
+SHMET_W_EXTERN struct shmet_impl_forklist shmet_impl_forklist;
+SHMET_W_EXTERN SHMET_THREAD_LOCAL char shmet_impl_error[256];
+SHMET_W_EXTERN SHMET_THREAD_LOCAL struct shmet_impl_tstate shmet_impl_tstate;
+SHMET_W_EXTERN pthread_key_t shmet_impl_thread_key;
+SHMET_W_EXTERN pthread_once_t shmet_impl_thread_once;
+SHMET_W_EXTERN uint64_t shmet_impl_next_key;
+
+/* The functions the files share (one file defines each). */
+SHMET_W shmet_impl_cell *
+shmet_impl_scratch(void);
+
+SHMET_W uint64_t
+shmet_impl_clock_ns(clockid_t clock);
+
+SHMET_W void
+shmet_impl_count(struct shmet_segment *seg, uint32_t reason);
+
+SHMET_W int
+shmet_impl_fail(struct shmet_segment *seg, uint32_t reason, int rc,
+		const char *fmt, ...);
+
+SHMET_W int
+shmet_impl_alloc(SHMET_ATOMIC(uint32_t) *cursor, uint32_t cap, uint32_t n,
+		 uint32_t align, uint32_t *out);
+
+SHMET_W struct shmet_seg_writer *
+shmet_impl_writers(const struct shmet_segment *seg);
+
+SHMET_W struct shmet_seg_family *
+shmet_impl_families(const struct shmet_segment *seg);
+
+SHMET_W struct shmet_seg_series *
+shmet_impl_series_table(const struct shmet_segment *seg);
+
+SHMET_W SHMET_ATOMIC(uint32_t) *
+shmet_impl_index(const struct shmet_segment *seg, uint64_t off);
+
+SHMET_W unsigned char *
+shmet_impl_pool(const struct shmet_segment *seg);
+
+SHMET_W const unsigned char *
+shmet_impl_str(const struct shmet_segment *seg, struct shmet_seg_str s);
+
+SHMET_W int
+shmet_impl_resolve_name(struct shmet_segment *seg, const char *name);
+
+SHMET_W uint32_t
+shmet_impl_opt(uint32_t v, uint32_t def);
+
+SHMET_W int
+shmet_impl_initialise(struct shmet_segment *seg,
+		      const struct shmet_options *o);
+
+SHMET_W int
+shmet_impl_is_ready(int fd);
+
+SHMET_W void
+shmet_impl_sleep_ms(long ms);
+
+SHMET_W int
+shmet_impl_wait_ready(struct shmet_segment *seg,
+		      const struct shmet_options *o);
+
+SHMET_W int
+shmet_impl_check_owner(struct shmet_segment *seg, mode_t mode);
+
+SHMET_W int
+shmet_impl_open_fd(struct shmet_segment *seg, const struct shmet_options *o);
+
+SHMET_W int
+shmet_impl_open_claim(struct shmet_segment *seg);
+
+SHMET_W int
+shmet_impl_map(struct shmet_segment *seg);
+
+SHMET_W void
+shmet_impl_publish_extent(struct shmet_segment *seg, uint32_t slot,
+			  uint64_t bytes);
+
+SHMET_W int
+shmet_impl_reserve_block(struct shmet_segment *seg, uint32_t slot,
+			 SHMET_ATOMIC(uint64_t) *reserved, uint64_t end_cell);
+
+SHMET_W int
+shmet_impl_reserve(struct shmet_segment *seg, uint64_t end_cell);
+
+SHMET_W void
+shmet_impl_fold(shmet_impl_cell *r, uint32_t mode, double v, uint64_t stamp);
+
+SHMET_W void
+shmet_impl_reset_gauges(struct shmet_segment *seg, shmet_impl_cell *block,
+			uint64_t reserved);
+
+SHMET_W int
+shmet_impl_map_block(struct shmet_segment *seg, uint32_t slot, int fixed);
+
+SHMET_W void
+shmet_impl_take_slot(struct shmet_segment *seg, uint32_t slot,
+		     shmet_impl_cell *block, uint64_t reserved);
+
+SHMET_W void
+shmet_impl_hold_liveness(struct shmet_segment *seg);
+
+SHMET_W int64_t
+shmet_impl_claim(struct shmet_segment *seg, int fixed);
+
+SHMET_W int
+shmet_impl_claim_reporting(struct shmet_segment *seg);
+
+SHMET_W struct shmet_segment *
+shmet_impl_seg_by_key(uint64_t key);
+
+SHMET_W int
+shmet_impl_slot_mine(const struct shmet_segment *seg, uint32_t slot);
+
+SHMET_W int
+shmet_impl_thread_claim(struct shmet_segment *seg, struct shmet_impl_thr *r,
+			int fixed);
+
+SHMET_W void
+shmet_impl_thread_release(struct shmet_segment *seg, struct shmet_impl_thr *r);
+
+SHMET_W void
+shmet_impl_thread_demote(struct shmet_segment *seg, struct shmet_impl_thr *r);
+
+SHMET_W void
+shmet_impl_reserve_threads(struct shmet_segment *seg, uint64_t end_cell);
+
+SHMET_W void
+shmet_impl_thread_detach(struct shmet_segment *seg,
+			 const struct shmet_impl_tstate *ts, uint32_t rec);
+
+SHMET_W void
+shmet_impl_thread_exit(void *arg);
+
+SHMET_W void
+shmet_impl_thread_key_create(void);
+
+SHMET_W int
+shmet_impl_thread_attach(uint64_t key);
+
+SHMET_W void
+shmet_impl_tls_set(uint64_t key, uintptr_t delta);
+
+SHMET_W shmet_impl_acell *
+shmet_impl_thread_cell_keep(shmet_impl_acell *cell, uint64_t key);
+
+SHMET_W void
+shmet_impl_threads_after_fork(struct shmet_segment *seg);
+
+SHMET_W void
+shmet_impl_threads_free(struct shmet_segment *seg);
+
+SHMET_W uint32_t
+shmet_impl_thread_cap(const struct shmet_segment *seg,
+		      const struct shmet_options *o);
+
+SHMET_W void
+shmet_impl_threads_new(struct shmet_segment *seg, uint32_t cap);
+
+SHMET_W void
+shmet_impl_fork_prepare(void);
+
+SHMET_W void
+shmet_impl_fork_parent(void);
+
+SHMET_W void
+shmet_impl_fd_path(char *buf, int fd);
+
+SHMET_W int
+shmet_impl_after_fork(struct shmet_segment *seg);
+
+SHMET_W void
+shmet_impl_fork_child(void);
+
+SHMET_W void
+shmet_impl_forklist_add(struct shmet_segment *seg);
+
+SHMET_W void
+shmet_impl_forklist_remove(struct shmet_segment *seg);
+
+SHMET_W size_t
+shmet_impl_strlen0(const char *s);
+
+SHMET_W int
+shmet_impl_validate_desc(struct shmet_segment *seg,
+			 const struct shmet_family_desc *d);
+
+SHMET_W int
+shmet_impl_blob_equals(const struct shmet_segment *seg, struct shmet_seg_str s,
+		       uint32_t n, const char *const *strs, const size_t *lens);
+
+SHMET_W int
+shmet_impl_put_blob(struct shmet_segment *seg, uint32_t n,
+		    const char *const *strs, const size_t *lens,
+		    struct shmet_seg_str *out);
+
+SHMET_W unsigned char *
+shmet_impl_carve(struct shmet_seg_str *out, unsigned char *p, uint32_t *off,
+		 const void *src, size_t n);
+
+SHMET_W int
+shmet_impl_str_equals(const struct shmet_segment *seg, struct shmet_seg_str s,
+		      const void *b, size_t len);
+
+SHMET_W void
+shmet_impl_failed_family(struct shmet_segment *seg, struct shmet_family *f,
+			 int rc);
+
+SHMET_W int
+shmet_impl_label_lens(uint32_t n, const char *const *strs, size_t *lens);
+
+SHMET_W int
+shmet_impl_same_shape(const struct shmet_segment *seg,
+		      const struct shmet_seg_family *r,
+		      const struct shmet_family_desc *d, uint32_t mode,
+		      const size_t *lens);
+
+SHMET_W int
+shmet_impl_spare_lock(struct shmet_segment *seg);
+
+SHMET_W void
+shmet_impl_spare_unlock(struct shmet_segment *seg);
+
+SHMET_W uint32_t
+shmet_impl_take_spare_family(struct shmet_segment *seg);
+
+SHMET_W void
+shmet_impl_keep_spare_family(struct shmet_segment *seg, uint32_t id);
+
+SHMET_W int
+shmet_impl_build_family(struct shmet_segment *seg,
+			const struct shmet_family_desc *d, uint32_t mode,
+			const size_t *lens, uint64_t hash, uint32_t *out);
+
+SHMET_W int
+shmet_impl_resolve_family(struct shmet_segment *seg, uint32_t id,
+			  struct shmet_family *f);
+
+SHMET_W int
+shmet_impl_publish(struct shmet_segment *seg, SHMET_ATOMIC(uint32_t) *slot,
+		   uint32_t *v, uint32_t id);
+
+SHMET_W int
+shmet_impl_register(struct shmet_segment *seg,
+		    const struct shmet_family_desc *d, uint32_t mode,
+		    const size_t *lens, uint32_t *id);
+
+SHMET_W uint32_t
+shmet_impl_find_family(const struct shmet_segment *seg, uint32_t type,
+		       const char *name, size_t len);
+
+SHMET_W int
+shmet_impl_check_collisions(struct shmet_segment *seg,
+			    const struct shmet_family_desc *d);
+
+SHMET_W const unsigned char *
+shmet_impl_str_or_empty(const struct shmet_segment *seg, struct shmet_seg_str s);
+
+SHMET_W void
+shmet_impl_take_spare_series(struct shmet_segment *seg, uint32_t cells,
+			     uint32_t blob_size, uint32_t *id, uint32_t *cell,
+			     struct shmet_seg_str *blob);
+
+SHMET_W void
+shmet_impl_keep_spare_series(struct shmet_segment *seg, uint32_t id,
+			     uint32_t cell, uint32_t cells,
+			     struct shmet_seg_str blob);
+
+SHMET_W void
+shmet_impl_keep_spare_record(struct shmet_segment *seg, uint32_t id,
+			     uint32_t cells);
+
+SHMET_W int
+shmet_impl_build_series(struct shmet_segment *seg,
+			const struct shmet_family *fam, uint32_t n,
+			const char *const *values, const size_t *lens,
+			uint64_t hash, uint32_t *out);
+
+SHMET_W int
+shmet_impl_count_series(struct shmet_segment *seg,
+			const struct shmet_family *fam);
+
+SHMET_W int
+shmet_impl_series_of(const struct shmet_family *fam, uint32_t n,
+		     const char *const *values, const size_t *lens,
+		     int repaired, uint32_t *cell);
+
+SHMET_W int
+shmet_impl_series_repaired(const struct shmet_family *fam, uint32_t n,
+			   const char *const *values, const size_t *lens,
+			   uint32_t *cell);
+
+SHMET_W int
+shmet_impl_series(const struct shmet_family *fam, uint32_t n,
+		  const char *const *values, uint32_t *cell);
+
+SHMET_W shmet_impl_cell *
+shmet_impl_resolve(const struct shmet_family *fam, uint32_t type, uint32_t n,
+		   const char *const *values, int *rc);
+
+#endif /* SHMETRICS_WRITER_PRIVATE_H */
