@@ -333,7 +333,7 @@ refresh(int *since_identity)
 		publish(v);
 		return;
 	}
-	if (shmet_reader_generation(cur->map->reader) == cur->generation)
+	if (shmet_index_current(cur->index, cur->map->reader))
 		return;
 	v = build_view(cur->map);
 	if (v)

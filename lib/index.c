@@ -171,8 +171,10 @@ load_family(const struct shmet_reader *r, struct shmet_priv_datamap *m,
 		return -1;
 	/* One copy of the record: later changes cannot bypass the checks. */
 	memcpy(&f, src, offsetof(struct shmet_seg_family, series_count));
+	/* Not the gate's journal after hash: writers change it at will. */
 	memcpy(&f.name, &src->name,
-	       sizeof f - offsetof(struct shmet_seg_family, name));
+	       offsetof(struct shmet_seg_family, gate_count) -
+		       offsetof(struct shmet_seg_family, name));
 	if (!shmet_seg_type_valid(f.type) ||
 	    f.label_count > SHMET_MAX_LABELS ||
 	    (f.type == SHMET_TYPE_HISTOGRAM) !=
@@ -266,8 +268,10 @@ load_collector(const struct shmet_reader *r, struct shmet_priv_datamap *m,
 	if (!record_has_data(r, m, id))
 		return -1;
 	memcpy(&f, src, offsetof(struct shmet_seg_family, series_count));
+	/* Not the gate's journal after hash: writers change it at will. */
 	memcpy(&f.name, &src->name,
-	       sizeof f - offsetof(struct shmet_seg_family, name));
+	       offsetof(struct shmet_seg_family, gate_count) -
+		       offsetof(struct shmet_seg_family, name));
 	if (f.label_count > SHMET_MAX_COLLECTOR_FAMILIES || f.bound_count ||
 	    f.gauge_mode || f.cells_per_series)
 		return -1;
@@ -768,6 +772,12 @@ shmet_index_build(const struct shmet_reader *r, struct shmet_index **out,
 	/* Read the generation first: a later change makes the next check
 	 * rebuild, never miss an update. */
 	idx->generation = shmet_reader_generation(r);
+	/* The reader is the caller's and const to it; this memo is the one
+	 * field an index build writes (reader-private.h, built_gen). */
+	idx->settled = atomic_exchange_explicit(
+			       &((struct shmet_reader *)r)->built_gen,
+			       idx->generation, memory_order_relaxed) ==
+		       idx->generation;
 	pos_of_id = malloc(sizeof *pos_of_id * r->hdr.max_families);
 	if (!pos_of_id)
 		goto fail;
@@ -812,6 +822,14 @@ SHMET_EXPORT uint64_t
 shmet_index_generation(const struct shmet_index *idx)
 {
 	return idx->generation;
+}
+
+SHMET_EXPORT int
+shmet_index_current(const struct shmet_index *idx,
+		    const struct shmet_reader *r)
+{
+	return idx && idx->settled &&
+	       shmet_reader_generation(r) == idx->generation;
 }
 
 SHMET_EXPORT uint32_t

@@ -60,6 +60,14 @@ struct shmet_reader {
 	_Atomic uint64_t *data_checked;
 	_Atomic uint8_t *data_bits;
 	size_t data_bytes;
+	/*
+	 * The generation of the last index built from this reader.  An index
+	 * built at a generation that the previous build did not see is
+	 * unsettled: shmet_index_current() asks for one more build, because a
+	 * writer announces a record (a bump) before its CAS and a build can
+	 * fall between the two (writer/gate.c).
+	 */
+	_Atomic uint64_t built_gen;
 	char name[256];
 };
 
@@ -124,6 +132,7 @@ struct shmet_index_collector {
 
 struct shmet_index {
 	uint64_t generation;
+	int settled;                    /* the previous build saw generation */
 	struct shmet_index_family *families;
 	uint32_t nfamilies;
 	struct shmet_index_series *series;

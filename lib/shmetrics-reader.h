@@ -120,6 +120,14 @@ int shmet_index_build(const struct shmet_reader *r, struct shmet_index **out,
 		      char *err, size_t errlen);
 void shmet_index_free(struct shmet_index *idx);
 uint64_t shmet_index_generation(const struct shmet_index *idx);
+/*
+ * 1 if idx shows everything r's segment has published: its generation is
+ * current and the build before it saw the same generation (a writer
+ * announces a record before it publishes it, so the first build at a new
+ * generation may miss it).  0: build a new index.
+ */
+int shmet_index_current(const struct shmet_index *idx,
+			const struct shmet_reader *r);
 uint32_t shmet_index_family_count(const struct shmet_index *idx);
 const struct shmet_index_family *
 shmet_index_family(const struct shmet_index *idx, uint32_t i);

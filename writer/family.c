@@ -341,11 +341,19 @@ SHMET_W int
 shmet_impl_publish(struct shmet_segment *seg, SHMET_ATOMIC(uint32_t) *slot,
 		   uint32_t *v, uint32_t id)
 {
+	/* Announce first: readers rebuild on a change and once more after
+	 * it (lib/index.c), so a kill between the CAS and the bump after it
+	 * cannot hide the record from a running reader.  Relaxed: the bump
+	 * after the CAS is the one that publishes. */
+	SHMET_AT(fetch_add_explicit)(&seg->hdr->generation, 1,
+				     SHMET_MO(relaxed));
+	SHMET_POINT("family.announced");
 	/* Release: publishes the record's contents, written before; acquire
 	 * on failure: the winner's record is complete when we compare it. */
 	if (!SHMET_AT(compare_exchange_strong_explicit)(
 		    slot, v, id + 1, SHMET_MO(release), SHMET_MO(acquire)))
 		return 0;
+	SHMET_POINT("family.published");
 	/* Release: a reader that sees the new generation finds the record. */
 	SHMET_AT(fetch_add_explicit)(&seg->hdr->generation, 1,
 				     SHMET_MO(release));
@@ -384,6 +392,7 @@ shmet_impl_register(struct shmet_segment *seg,
 							     hash, &mine);
 				if (rc < 0)
 					return rc;
+				SHMET_POINT("family.built");
 			}
 			if (shmet_impl_publish(seg, &index[i], &v, mine)) {
 				*id = mine;

@@ -70,6 +70,8 @@ shmet_impl_after_fork(struct shmet_segment *seg)
 	seg->spare_series = UINT32_MAX;
 	seg->spare_family = UINT32_MAX;
 	SHMET_AT(store_explicit)(&seg->spare_busy, 0, SHMET_MO(relaxed));
+	/* The gate a parent thread held is the parent's description's. */
+	SHMET_AT(store_explicit)(&seg->gate_busy, 0, SHMET_MO(relaxed));
 	shmet_impl_fd_path(path, old);
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd >= 0 && old_claim >= 0) {

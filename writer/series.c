@@ -118,51 +118,24 @@ shmet_impl_build_series(struct shmet_segment *seg,
 	return 0;
 }
 
-/* Reserve a new series slot under the family's cardinality limit. */
-SHMET_W int
-shmet_impl_count_series(struct shmet_segment *seg,
-			const struct shmet_family *fam)
-{
-	struct shmet_seg_family *r = &shmet_impl_families(seg)[fam->id];
-	/* Relaxed: a limit check, ordered with nothing. */
-	uint32_t had = SHMET_AT(fetch_add_explicit)(&r->series_count, 1,
-						    SHMET_MO(relaxed));
-
-	if (had < r->max_series)
-		return 0;
-	SHMET_AT(fetch_sub_explicit)(&r->series_count, 1, SHMET_MO(relaxed));
-	return shmet_impl_fail(seg, SHMET_FAIL_CARDINALITY, -E2BIG,
-			       "%.*s reached its limit of %u series",
-			       SHMET_IMPL_FAM(seg, fam->id), r->max_series);
-}
-
 /*
- * Find or create a series of values (lengths in lens).  Unless `repaired`,
- * the values are the caller's: before creating a series from them, they
- * are checked for invalid UTF-8, and 1 is returned if they have some (the
- * caller repairs them and asks again).  Looking up an existing series
- * costs no check: a stored value is valid, so raw bytes that match it are.
+ * Look the series up: 0 and *cell if it is published, 1 and *empty (the
+ * first empty index slot of its probe chain) if not, or -ENOSPC when the
+ * chain has no empty slot.  Takes no lock.  A published series always lies
+ * before the first empty slot of its chain (slots are never emptied), so a
+ * miss means "not published before the empty slot was loaded".
  */
-SHMET_W int
-shmet_impl_series_of(const struct shmet_family *fam, uint32_t n,
-		     const char *const *values, const size_t *lens,
-		     int repaired, uint32_t *cell)
+static int
+shmet_impl_series_find(const struct shmet_family *fam, uint64_t hash,
+		       uint32_t n, const char *const *values,
+		       const size_t *lens, uint32_t *cell, uint32_t *empty)
 {
 	struct shmet_segment *seg = fam->seg;
-	uint32_t mask, mine = UINT32_MAX;
-	SHMET_ATOMIC(uint32_t) *index;
-	struct shmet_seg_series *table;
-	uint64_t hash;
-	int rc;
+	SHMET_ATOMIC(uint32_t) *index =
+		shmet_impl_index(seg, seg->hdr->series_index_off);
+	const struct shmet_seg_series *table = shmet_impl_series_table(seg);
+	uint32_t mask = seg->hdr->series_index_slots - 1;
 
-	hash = shmet_seg_series_hash_start(fam->id);
-	for (uint32_t i = 0; i < n; i++)
-		hash = shmet_seg_hash_bytes(hash, values[i], lens[i]);
-	hash = shmet_seg_mix(hash);
-
-	index = shmet_impl_index(seg, seg->hdr->series_index_off);
-	table = shmet_impl_series_table(seg);
-	mask = seg->hdr->series_index_slots - 1;
 	for (uint32_t probe = 0; probe <= mask; probe++) {
 		uint32_t i = (uint32_t)(hash + probe) & mask;
 		/* Acquire: pairs with the release CAS that published it. */
@@ -171,31 +144,8 @@ shmet_impl_series_of(const struct shmet_family *fam, uint32_t n,
 		const struct shmet_seg_series *r;
 
 		if (v == 0) {
-			if (mine == UINT32_MAX && !repaired)
-				for (uint32_t k = 0; k < n; k++)
-					if (shmet_seg_utf8_repaired_len(
-						    values[k], lens[k]) !=
-					    lens[k])
-						return 1;
-			if (mine == UINT32_MAX) {
-				rc = shmet_impl_count_series(seg, fam);
-				if (rc < 0)
-					return rc;
-				rc = shmet_impl_build_series(seg, fam, n, values,
-							     lens, hash, &mine);
-				if (rc < 0) {
-					/* Give the series count back. */
-					SHMET_AT(fetch_sub_explicit)(
-						&shmet_impl_families(seg)[fam->id]
-							 .series_count,
-						1, SHMET_MO(relaxed));
-					return rc;
-				}
-			}
-			if (shmet_impl_publish(seg, &index[i], &v, mine)) {
-				*cell = table[mine].first_cell;
-				return 0;
-			}
+			*empty = i;
+			return 1;
 		}
 		if (v - 1 >= seg->hdr->max_series)
 			continue;       /* corrupt slot: skip it */
@@ -203,13 +153,6 @@ shmet_impl_series_of(const struct shmet_family *fam, uint32_t n,
 		if (r->hash != hash || r->family != fam->id ||
 		    !shmet_impl_blob_equals(seg, r->labels, n, values, lens))
 			continue;
-		if (mine != UINT32_MAX) {
-			/* Lost the race to an equal record: keep ours. */
-			SHMET_AT(fetch_sub_explicit)(
-				&shmet_impl_families(seg)[fam->id].series_count,
-				1, SHMET_MO(relaxed));
-			shmet_impl_keep_spare_record(seg, mine, fam->cells);
-		}
 		if ((uint64_t)r->first_cell + fam->cells >
 		    seg->hdr->cells_per_block)
 			return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON,
@@ -218,15 +161,148 @@ shmet_impl_series_of(const struct shmet_family *fam, uint32_t n,
 		*cell = r->first_cell;
 		return 0;
 	}
-	if (mine != UINT32_MAX) {
-		SHMET_AT(fetch_sub_explicit)(
-			&shmet_impl_families(seg)[fam->id].series_count, 1,
-			SHMET_MO(relaxed));
-		shmet_impl_keep_spare_record(seg, mine, fam->cells);
+	return -ENOSPC;
+}
+
+/* Put record id in the first empty slot from index slot `from` on: 1 if
+ * it is in.  Slots taken meanwhile hold other families' series (only the
+ * gate's holder creates this family's), so the probe goes on past them. */
+static int
+shmet_impl_series_insert(struct shmet_segment *seg, uint64_t hash,
+			 uint32_t from, uint32_t id)
+{
+	SHMET_ATOMIC(uint32_t) *index =
+		shmet_impl_index(seg, seg->hdr->series_index_off);
+	uint32_t mask = seg->hdr->series_index_slots - 1;
+	uint32_t start = (from - (uint32_t)hash) & mask;
+
+	for (uint32_t probe = start; probe <= mask; probe++) {
+		uint32_t i = (uint32_t)(hash + probe) & mask, v = 0;
+
+		/* Release: publishes the record, written before; acquire on
+		 * failure, as every index load. */
+		if (SHMET_AT(compare_exchange_strong_explicit)(
+			    &index[i], &v, id + 1, SHMET_MO(release),
+			    SHMET_MO(acquire)))
+			return 1;
 	}
-	return shmet_impl_fail(seg, SHMET_FAIL_SERIES_FULL, -ENOSPC,
-			       "%.*s: series index is full",
-			       SHMET_IMPL_FAM(seg, fam->id));
+	return 0;
+}
+
+/*
+ * Create the series, holding the family's gate (writer/gate.c lists the
+ * steps and what a kill after each leaves).  First a second lookup: a
+ * creator that published while we waited is found, never duplicated and
+ * never refused at the limit.
+ */
+static int
+shmet_impl_series_create(const struct shmet_family *fam, uint64_t hash,
+			 uint32_t n, const char *const *values,
+			 const size_t *lens, uint32_t *cell)
+{
+	struct shmet_segment *seg = fam->seg;
+	struct shmet_seg_family *r = &shmet_impl_families(seg)[fam->id];
+	uint32_t empty = 0, mine = UINT32_MAX, count;
+	int rc;
+
+	rc = shmet_impl_series_find(fam, hash, n, values, lens, cell, &empty);
+	if (rc != 1)
+		return rc == -ENOSPC ? shmet_impl_fail(
+			seg, SHMET_FAIL_SERIES_FULL, -ENOSPC,
+			"%.*s: series index is full",
+			SHMET_IMPL_FAM(seg, fam->id)) : rc;
+	/* Relaxed: only holders of the gate write it, and the gate (an OFD
+	 * lock and the process flag's acquire) orders us after them. */
+	count = SHMET_AT(load_explicit)(&r->series_count, SHMET_MO(relaxed));
+	if (count >= r->max_series)
+		return shmet_impl_fail(seg, SHMET_FAIL_CARDINALITY, -E2BIG,
+				       "%.*s reached its limit of %u series",
+				       SHMET_IMPL_FAM(seg, fam->id),
+				       r->max_series);
+	rc = shmet_impl_build_series(seg, fam, n, values, lens, hash, &mine);
+	if (rc < 0)
+		return rc;
+	SHMET_POINT("series.built");
+	SHMET_AT(store_explicit)(&r->gate_count, count, SHMET_MO(relaxed));
+	/* Release: a recovering holder that reads the journal sees the
+	 * record complete and gate_count. */
+	SHMET_AT(store_explicit)(&r->gate_series, mine + 1, SHMET_MO(release));
+	SHMET_POINT("series.journaled");
+	SHMET_AT(store_explicit)(&r->series_count, count + 1,
+				 SHMET_MO(relaxed));
+	SHMET_POINT("series.counted");
+	/* Release: readers rebuild on this and once more after it
+	 * (lib/index.c), so a kill between the CAS and the second bump
+	 * below cannot hide the series from a running reader. */
+	SHMET_AT(fetch_add_explicit)(&seg->hdr->generation, 1,
+				     SHMET_MO(release));
+	SHMET_POINT("series.announced");
+	if (!shmet_impl_series_insert(seg, hash, empty, mine)) {
+		SHMET_AT(store_explicit)(&r->series_count, count,
+					 SHMET_MO(relaxed));
+		SHMET_AT(store_explicit)(&r->gate_series, 0,
+					 SHMET_MO(release));
+		shmet_impl_keep_spare_record(seg, mine, fam->cells);
+		return shmet_impl_fail(seg, SHMET_FAIL_SERIES_FULL, -ENOSPC,
+				       "%.*s: series index is full",
+				       SHMET_IMPL_FAM(seg, fam->id));
+	}
+	SHMET_POINT("series.published");
+	/* Release: a reader that sees it finds the record. */
+	SHMET_AT(fetch_add_explicit)(&seg->hdr->generation, 1,
+				     SHMET_MO(release));
+	SHMET_POINT("series.settled");
+	SHMET_AT(store_explicit)(&r->gate_series, 0, SHMET_MO(release));
+	*cell = shmet_impl_series_table(seg)[mine].first_cell;
+	return 0;
+}
+
+/*
+ * Find or create a series of values (lengths in lens).  Unless `repaired`,
+ * the values are the caller's: before creating a series from them, they
+ * are checked for invalid UTF-8, and 1 is returned if they have some (the
+ * caller repairs them and asks again).  Looking up an existing series
+ * costs no check and takes no lock: a stored value is valid, so raw bytes
+ * that match it are.
+ */
+SHMET_W int
+shmet_impl_series_of(const struct shmet_family *fam, uint32_t n,
+		     const char *const *values, const size_t *lens,
+		     int repaired, uint32_t *cell)
+{
+	struct shmet_segment *seg = fam->seg;
+	uint32_t empty;
+	uint64_t hash;
+	int rc;
+
+	hash = shmet_seg_series_hash_start(fam->id);
+	for (uint32_t i = 0; i < n; i++)
+		hash = shmet_seg_hash_bytes(hash, values[i], lens[i]);
+	hash = shmet_seg_mix(hash);
+
+	rc = shmet_impl_series_find(fam, hash, n, values, lens, cell, &empty);
+	if (rc == 0 || (rc < 0 && rc != -ENOSPC))
+		return rc;
+	SHMET_POINT("series.probed");
+	if (!repaired)
+		for (uint32_t k = 0; k < n; k++)
+			if (shmet_seg_utf8_repaired_len(values[k], lens[k]) !=
+			    lens[k])
+				return 1;
+	rc = shmet_impl_gate_lock(seg, fam->id);
+	if (rc < 0)
+		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, rc,
+				       "%.*s: cannot create a series: %s",
+				       SHMET_IMPL_FAM(seg, fam->id),
+				       rc == -EAGAIN
+					       ? "another process holds the "
+						 "family's creation gate"
+					       : strerror(-rc));
+	SHMET_POINT("series.gated");
+	shmet_impl_gate_recover(seg, fam->id, fam->cells);
+	rc = shmet_impl_series_create(fam, hash, n, values, lens, cell);
+	shmet_impl_gate_unlock(seg, fam->id);
+	return rc;
 }
 
 /* The rare path of shmet_impl_series: values with invalid UTF-8, stored

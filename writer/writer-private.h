@@ -170,6 +170,23 @@ SHMET_W_EXTERN pthread_key_t shmet_impl_thread_key;
 SHMET_W_EXTERN pthread_once_t shmet_impl_thread_once;
 SHMET_W_EXTERN uint64_t shmet_impl_next_key;
 
+/*
+ * Named steps of the protocols, where the kill-point harness can make the
+ * process die, stop or be cancelled (writer/points.c, tests/crash/).
+ */
+#ifdef SHMET_TEST_POINTS
+SHMET_W void shmet_impl_point(const char *name);
+#define SHMET_POINT(name) shmet_impl_point(name)
+#else
+#define SHMET_POINT(name) ((void)0)
+#endif
+
+/* The series creation gate (gate.c). */
+SHMET_W int shmet_impl_gate_lock(struct shmet_segment *seg, uint32_t fam);
+SHMET_W void shmet_impl_gate_unlock(struct shmet_segment *seg, uint32_t fam);
+SHMET_W void shmet_impl_gate_recover(struct shmet_segment *seg, uint32_t fam,
+				     uint32_t cells);
+
 /* The functions the files share (one file defines each). */
 SHMET_W shmet_impl_cell *
 shmet_impl_scratch(void);
@@ -441,10 +458,6 @@ shmet_impl_build_series(struct shmet_segment *seg,
 			const struct shmet_family *fam, uint32_t n,
 			const char *const *values, const size_t *lens,
 			uint64_t hash, uint32_t *out);
-
-SHMET_W int
-shmet_impl_count_series(struct shmet_segment *seg,
-			const struct shmet_family *fam);
 
 SHMET_W int
 shmet_impl_series_of(const struct shmet_family *fam, uint32_t n,

@@ -29,6 +29,7 @@ struct shmet_segment {
 	uint32_t spare_series, spare_cell, spare_cells;
 	struct shmet_seg_str spare_blob;
 	uint32_t spare_family;
+	SHMET_ATOMIC(int) gate_busy;    /* a thread holds a creation gate */
 	uint32_t flags;
 	int attached;
 	int owner_pid;                  /* the process that took the slot */

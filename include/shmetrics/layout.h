@@ -65,6 +65,8 @@
  *   2  + shmet_seg_writer.reserved_bytes, + header fallback_reserved_bytes,
  *      + SHMET_TYPE_COLLECTOR records, + the retired gauges block;
  *      hash and rules moved to format.h (unchanged)
+ *   3  + shmet_seg_family.gate_series and gate_count (the series creation
+ *      gate's journal); series_count counts published series only
  */
 #ifndef SHMETRICS_LAYOUT_H
 #define SHMETRICS_LAYOUT_H
@@ -85,7 +87,7 @@
 
 /* "\x7fSHMETRC" read as a little-endian uint64 */
 #define SHMET_MAGIC             UINT64_C(0x435254454d48537f)
-#define SHMET_LAYOUT_VERSION    2u      /* see History above */
+#define SHMET_LAYOUT_VERSION    3u      /* see History above */
 #define SHMET_HEADER_SIZE       4096u
 #define SHMET_CACHELINE         64u
 #define SHMET_EXTRA_BLOCKS      2u      /* fallback and retired blocks */
@@ -221,15 +223,21 @@ struct shmet_seg_family {
 	uint32_t bound_count;           /* finite bounds; buckets = bound_count + 1 */
 	uint32_t cells_per_series;
 	uint32_t max_series;            /* cardinality limit */
-	SHMET_ATOMIC(uint32_t) series_count; /* series created (limit check) */
-	uint32_t padding0;
+	/*
+	 * The series creation gate's fields (writer/gate.c): written only by
+	 * the process holding the family's gate, so a count, unlike a
+	 * reservation, never runs ahead of what is published.
+	 */
+	SHMET_ATOMIC(uint32_t) series_count; /* series published (limit) */
+	SHMET_ATOMIC(uint32_t) gate_series; /* record + 1 being published; 0 */
 	struct shmet_seg_str name;
 	struct shmet_seg_str help;
 	struct shmet_seg_str unit;      /* len 0: no unit */
 	struct shmet_seg_str label_names; /* label blob */
 	struct shmet_seg_str bounds;    /* double[bound_count], len in bytes */
 	uint64_t hash;                  /* shmet_seg_name_hash of the name */
-	uint8_t reserved[48];
+	SHMET_ATOMIC(uint32_t) gate_count; /* series_count before gate_series */
+	uint8_t reserved[44];
 };
 
 struct shmet_seg_series {
@@ -279,6 +287,8 @@ SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, series_count) == 24, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, name) == 32, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, bounds) == 64, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, hash) == 72, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, gate_series) == 28, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, gate_count) == 80, "");
 
 SHMET_STATIC_ASSERT(sizeof(struct shmet_seg_series) == 32, "series size");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_series, labels) == 8, "");

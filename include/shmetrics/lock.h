@@ -7,7 +7,7 @@
  * file description, so it survives pid reuse, works across PID namespaces
  * and is released by the kernel when the holder dies.
  *
- * Two files, two jobs:
+ * Two files, three jobs:
  * - Claims.  A slot belongs to whoever holds the write lock on its byte of
  *   the claim file, "<segment>.claim", which only the segment's owner can
  *   open (mode 0600 whatever the segment's mode).  Readers of a group-
@@ -21,6 +21,10 @@
  *   lock can keep a writer from taking its liveness lock (the writer then
  *   looks dead to readers until it retakes it, which it tries at each
  *   registration), but never makes a dead writer look alive.
+ * - Series creation.  A process creating a series holds its family's
+ *   gate, the write lock on SHMET_LOCK_GATE(family) of the claim file, so
+ *   a family's series count is exact and a dead creator's step is undone
+ *   by the next one (writer/gate.c).
  */
 #ifndef SHMETRICS_LOCK_H
 #define SHMETRICS_LOCK_H
@@ -44,6 +48,8 @@
 #define SHMET_LOCK_RETIRE       (SHMET_LOCK_INIT - 1u)  /* retired block */
 #define SHMET_CLAIM_SUFFIX      ".claim"
 #define SHMET_LOCK_SLOT(i)      (SHMET_LOCK_INIT + 1u + (uint64_t)(i))
+/* A family's series creation gate, on the claim file (writer/gate.c). */
+#define SHMET_LOCK_GATE(f)      ((UINT64_C(1) << 41) + (uint64_t)(f))
 
 /* fcntl(fd, cmd) on the one-byte lock at off; fl gets the answer. */
 static inline int

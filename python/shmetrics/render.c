@@ -119,8 +119,7 @@ view_refresh(struct view **vp, const char *name, char *err, size_t errlen)
 		v->ino = st.st_ino;
 		v->size = st.st_size;
 	}
-	if (v->index && shmet_index_generation(v->index) !=
-			shmet_reader_generation(v->reader)) {
+	if (v->index && !shmet_index_current(v->index, v->reader)) {
 		shmet_index_free(v->index);
 		v->index = NULL;
 	}

@@ -27,9 +27,13 @@ for b in "$ctl" "$fleet" "$exporter" "$top"; do
 	expect_error "$b unknown option" "'--bogus'" "$b" --bogus
 	expect_error "$b missing value" "'--segment'" "$b" --segment
 done
-"$ctl" --version | grep -q 'layout 2' || fail "ctl --version"
-"$exporter" --version | grep -q 'layout 2' || fail "exporter --version"
-"$top" --version | grep -q 'layout 2' || fail "top --version"
+# the layout version the sources define, not a copy of it
+layout=$(sed -n 's/^#define SHMET_LAYOUT_VERSION *\([0-9]*\)u.*/\1/p' \
+	"$(dirname "$0")/../../include/shmetrics/layout.h")
+[ -n "$layout" ] || fail "SHMET_LAYOUT_VERSION not found"
+"$ctl" --version | grep -q "layout $layout" || fail "ctl --version"
+"$exporter" --version | grep -q "layout $layout" || fail "exporter --version"
+"$top" --version | grep -q "layout $layout" || fail "top --version"
 seg=/shmet-cli-$$
 expect_error "ctl without command" "no command" "$ctl"
 expect_error "ctl unknown command" "unknown command 'frobnicate'" "$ctl" frobnicate

@@ -270,8 +270,7 @@ top_model_sample(struct top_model *m)
 	rc = follow(m);
 	if (rc < 0)
 		return rc;
-	if (!m->idx ||
-	    shmet_reader_generation(m->r) != shmet_index_generation(m->idx)) {
+	if (!shmet_index_current(m->idx, m->r)) {
 		rc = rebuild_index(m);
 		if (rc < 0)
 			return rc;

@@ -1,0 +1,166 @@
+/*
+ * shmetrics writer: the series creation gate.  Looking up a series takes
+ * no lock; creating one holds its family's gate, an OFD write lock on the
+ * claim file (lock.h) plus a per-process flag (locks of one description
+ * never exclude each other, so the threads of a process need the flag).
+ * Under the gate, nobody else creates a series of the family, so:
+ *
+ * - the family's series_count is the number of its published series,
+ *   exact: a lookup of a series that exists, or that a racing creator is
+ *   publishing, can never fail at the family's limit (a racer either
+ *   published before we took the gate, and our probe under the gate finds
+ *   it, or it has not started);
+ * - a creator that dies mid-step leaves a journal, which the next holder
+ *   of the gate rolls forward or back, so a kill loses no capacity.
+ *
+ * Steps of a creation and what a kill (SIGKILL) after each leaves; the
+ * kernel drops the dead creator's OFD lock, so the gate is free again:
+ *   series.probed      nothing taken
+ *   series.gated       nothing changed
+ *   series.built       a built record that nobody knows: leaked, at most
+ *                      one record, its cells and label bytes
+ *   series.journaled   gate_series names the record, gate_count the
+ *                      count: the next holder finds the record
+ *                      unpublished, restores the count and keeps the
+ *                      record as its spare (nothing leaked)
+ *   series.counted     the same: the count is restored from gate_count
+ *   series.announced   the same, and the generation moved: readers
+ *                      rebuild twice (lib/index.c) and find nothing new
+ *   series.published   the record is in the index: the next holder keeps
+ *                      the count and moves the generation again, so
+ *                      readers that rebuilt too early see it
+ *   series.settled     done but the journal: cleared by the next holder
+ *   (after the unlock) done
+ * A cancel: no step between taking and dropping the gate is a
+ * cancellation point (no sleep, no blocking lock, no I/O), so a
+ * cancelled thread cannot hold the gate; the waits for a busy gate happen
+ * while holding nothing.
+ */
+#include "writer-private.h"
+
+#include <sched.h>
+
+/* How long a creation waits for a family's gate before it gives up: a
+ * holder keeps it for microseconds unless it is stopped (a debugger). */
+#define SHMET_IMPL_GATE_WAIT_MS 2000
+
+static int
+shmet_impl_gate_fd(const struct shmet_segment *seg)
+{
+	return seg->claim_fd >= 0 ? seg->claim_fd : seg->fd;
+}
+
+/* One try: the process flag, then the family's lock.  0, -EAGAIN (busy)
+ * or another negative errno. */
+static int
+shmet_impl_gate_try(struct shmet_segment *seg, uint32_t fam)
+{
+	int expected = 0, e;
+
+	/* Acquire: what the previous holder of this process wrote. */
+	if (!SHMET_AT(compare_exchange_strong_explicit)(
+		    &seg->gate_busy, &expected, 1, SHMET_MO(acquire),
+		    SHMET_MO(relaxed)))
+		return -EAGAIN;
+	if (shmet_seg_lock(shmet_impl_gate_fd(seg), SHMET_LOCK_GATE(fam),
+			   F_WRLCK) == 0)
+		return 0;
+	e = errno;
+	SHMET_AT(store_explicit)(&seg->gate_busy, 0, SHMET_MO(release));
+	return e == EAGAIN || e == EACCES ? -EAGAIN : -e;
+}
+
+SHMET_W int
+shmet_impl_gate_lock(struct shmet_segment *seg, uint32_t fam)
+{
+	uint64_t start = 0;
+	long pause_us = 20;
+	int rc;
+
+	for (unsigned spins = 0;; spins++) {
+		rc = shmet_impl_gate_try(seg, fam);
+		if (rc != -EAGAIN)
+			return rc;
+		if (spins == 0) {
+			SHMET_POINT("series.gate_busy");
+			start = shmet_impl_clock_ns(CLOCK_MONOTONIC);
+		}
+		if (spins < 16) {
+			sched_yield();
+			continue;
+		}
+		if (shmet_impl_clock_ns(CLOCK_MONOTONIC) - start >
+		    SHMET_IMPL_GATE_WAIT_MS * UINT64_C(1000000))
+			return -EAGAIN;
+		/* Holding nothing here: a cancel in the sleep is harmless. */
+		struct timespec ts = { 0, pause_us * 1000L };
+		nanosleep(&ts, NULL);
+		if (pause_us < 1000)
+			pause_us *= 2;
+	}
+}
+
+SHMET_W void
+shmet_impl_gate_unlock(struct shmet_segment *seg, uint32_t fam)
+{
+	shmet_seg_lock(shmet_impl_gate_fd(seg), SHMET_LOCK_GATE(fam), F_UNLCK);
+	/* Release: our writes under the gate, for the next thread. */
+	SHMET_AT(store_explicit)(&seg->gate_busy, 0, SHMET_MO(release));
+}
+
+/* 1 if series record id is in the series index. */
+static int
+shmet_impl_series_indexed(const struct shmet_segment *seg, uint32_t id)
+{
+	SHMET_ATOMIC(uint32_t) *index =
+		shmet_impl_index(seg, seg->hdr->series_index_off);
+	uint32_t mask = seg->hdr->series_index_slots - 1;
+	uint64_t hash = shmet_impl_series_table(seg)[id].hash;
+
+	for (uint32_t probe = 0; probe <= mask; probe++) {
+		/* Acquire: as every index load. */
+		uint32_t v = SHMET_AT(load_explicit)(
+			&index[(uint32_t)(hash + probe) & mask],
+			SHMET_MO(acquire));
+
+		if (v == 0)
+			return 0;
+		if (v == id + 1)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Under the gate: finish what a dead holder left (see the steps above).
+ * Its record was complete before gate_series named it.
+ */
+SHMET_W void
+shmet_impl_gate_recover(struct shmet_segment *seg, uint32_t fam,
+			uint32_t cells)
+{
+	struct shmet_seg_family *r = &shmet_impl_families(seg)[fam];
+	/* Acquire: pairs with the dead holder's release of the journal. */
+	uint32_t pending = SHMET_AT(load_explicit)(&r->gate_series,
+						   SHMET_MO(acquire));
+	uint32_t before, id;
+
+	if (pending == 0)
+		return;
+	id = pending - 1;
+	before = SHMET_AT(load_explicit)(&r->gate_count, SHMET_MO(relaxed));
+	if (id < seg->hdr->max_series && shmet_impl_series_indexed(seg, id)) {
+		SHMET_AT(store_explicit)(&r->series_count, before + 1,
+					 SHMET_MO(relaxed));
+	} else {
+		SHMET_AT(store_explicit)(&r->series_count, before,
+					 SHMET_MO(relaxed));
+		if (id < seg->hdr->max_series)
+			shmet_impl_keep_spare_record(seg, id, cells);
+	}
+	/* Readers that rebuilt between the dead holder's CAS and its
+	 * generation bump see the series now. */
+	SHMET_AT(fetch_add_explicit)(&seg->hdr->generation, 1,
+				     SHMET_MO(release));
+	SHMET_AT(store_explicit)(&r->gate_series, 0, SHMET_MO(release));
+}

@@ -1,0 +1,84 @@
+/*
+ * shmetrics writer: named test points, the kill-point harness's hooks
+ * (tests/crash/).  Each step of a multi-step protocol calls SHMET_POINT
+ * with its name; in a build with test points (meson option test_points)
+ * the environment can make the process die, stop or be cancelled there:
+ *
+ *	SHMETRICS_TEST_POINT=name[:action[:n]]
+ *		action: kill (SIGKILL itself, the default), stop (SIGSTOP
+ *		itself: the test continues it), cancel (pthread_cancel of the
+ *		calling thread, acted on at its next cancellation point)
+ *		n: act at the n-th time the point is reached (default 1)
+ *	SHMETRICS_TEST_POINT_TRACE=fd
+ *		write "name\n" to fd at every point reached, so the harness
+ *		learns which points a scenario passes
+ *
+ * Only async-signal-safe calls (getenv reads environ; write, raise,
+ * kill): points are reached in fork children too.  Without the option the
+ * points compile to nothing.
+ */
+#include "writer-private.h"
+
+#ifdef SHMET_TEST_POINTS
+
+/* Times the armed point was reached, process-wide. */
+static SHMET_ATOMIC(uint32_t) shmet_impl_point_hits;
+
+static int
+shmet_impl_point_is(const char *spec, const char *name, const char **rest)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(spec, name, n) != 0 || (spec[n] != '\0' && spec[n] != ':'))
+		return 0;
+	*rest = spec[n] == ':' ? spec + n + 1 : spec + n;
+	return 1;
+}
+
+static void
+shmet_impl_point_trace(const char *name)
+{
+	const char *fd_text = getenv("SHMETRICS_TEST_POINT_TRACE");
+	char line[96];
+	size_t n = strlen(name);
+	int fd;
+
+	if (!fd_text || n + 1 > sizeof line)
+		return;
+	fd = atoi(fd_text);
+	memcpy(line, name, n);
+	line[n] = '\n';
+	if (write(fd, line, n + 1) < 0) {
+		/* the harness is gone: nothing to tell */
+	}
+}
+
+SHMET_W void
+shmet_impl_point(const char *name)
+{
+	const char *spec = getenv("SHMETRICS_TEST_POINT");
+	const char *rest, *colon;
+	unsigned long nth = 1;
+
+	shmet_impl_point_trace(name);
+	if (!spec || !shmet_impl_point_is(spec, name, &rest))
+		return;
+	colon = strchr(rest, ':');
+	if (colon)
+		nth = strtoul(colon + 1, NULL, 10);
+	/* Relaxed: a count of this process's own visits. */
+	if (SHMET_AT(fetch_add_explicit)(&shmet_impl_point_hits, 1,
+					 SHMET_MO(relaxed)) + 1 != nth)
+		return;
+	if (strncmp(rest, "stop", 4) == 0) {
+		raise(SIGSTOP);
+	} else if (strncmp(rest, "cancel", 6) == 0) {
+		pthread_cancel(pthread_self());
+	} else {
+		kill(getpid(), SIGKILL);
+		for (;;)
+			pause();
+	}
+}
+
+#endif /* SHMET_TEST_POINTS */
