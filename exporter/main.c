@@ -161,6 +161,14 @@ main(int argc, char **argv)
 	segment = cfg.segment ? cfg.segment
 		  : env && *env ? env
 				: SHMET_DEFAULT_SEGMENT;
+	/* Empty: the systemd unit's SHMETRICS_SEGMENT_OWNER was not set;
+	 * say which setting is missing rather than "no such user". */
+	if (cfg.segment_owner && !*cfg.segment_owner) {
+		exporter_log("--segment-owner is empty: give the user that "
+			     "creates the segment (systemd: "
+			     "SHMETRICS_SEGMENT_OWNER)");
+		return 2;
+	}
 	if (cfg.segment_owner && (owner = owner_uid(cfg.segment_owner)) < 0) {
 		exporter_log("--segment-owner %s: no such user", cfg.segment_owner);
 		return 2;

@@ -14,6 +14,7 @@
 
 #include <shmetrics.h>
 
+#include "escape.h"
 #include "shmetrics-reader.h"
 
 static const char usage[] =
@@ -30,6 +31,9 @@ static const char usage[] =
 	"  --segment NAME          segment (default $SHMETRICS_SEGMENT or "
 	"/shmetrics)\n"
 	"  --format FMT            dump format (default text)\n"
+	"  --raw                   dump: the exposition's bytes as served,\n"
+	"                          control characters included (default:\n"
+	"                          escaped, e.g. \\x1b, safe on a terminal)\n"
 	"  --max-families N        create: family capacity (default 1024)\n"
 	"  --max-series N          create: series capacity (default 131072)\n"
 	"  --max-writers N         create: writer slots (default 256)\n"
@@ -48,6 +52,7 @@ static const char usage[] =
 struct ctl {
 	const char *segment;
 	const char *format;
+	int raw;                        /* dump --raw */
 	struct shmet_options create;
 };
 
@@ -186,6 +191,30 @@ cmd_info(struct ctl *c)
 	return 0;
 }
 
+/*
+ * The rendered page, with what a terminal would act on in help texts and
+ * label values escaped (escape.h): a dump is read on terminals, and a
+ * label value can hold ESC or C1 sequences from request data.  The
+ * formats already escape their backslashes (and, in JSON, C0), so each
+ * backslash added here starts an escape; JSON stays JSON.
+ */
+static int
+escape_page(const char *format, struct shmet_buf *page)
+{
+	struct shmet_buf out = { 0 };
+	int json = !strcmp(format, "json") || !strcmp(format, "health");
+
+	tool_escape(&out, page->data ? page->data : "", page->len,
+		    TOOL_ESCAPE_LINES | (json ? TOOL_ESCAPE_JSON : 0));
+	if (out.failed) {
+		shmet_buf_free(&out);
+		return -ENOMEM;
+	}
+	shmet_buf_free(page);
+	*page = out;
+	return 0;
+}
+
 static int
 cmd_dump(struct ctl *c)
 {
@@ -222,6 +251,8 @@ cmd_dump(struct ctl *c)
 			rc = shmet_render_health(idx, &in, &b);
 		}
 	}
+	if (rc == 0 && !c->raw)
+		rc = escape_page(c->format, &b);
 	if (rc == 0 && b.len)
 		fwrite(b.data, 1, b.len, stdout);
 	shmet_buf_free(&b);
@@ -301,6 +332,7 @@ enum {
 	OPT_CARDINALITY,
 	OPT_MODE,
 	OPT_GROUP,
+	OPT_RAW,
 };
 
 int
@@ -318,6 +350,7 @@ main(int argc, char **argv)
 		  OPT_CARDINALITY },
 		{ "mode", required_argument, NULL, OPT_MODE },
 		{ "group", required_argument, NULL, OPT_GROUP },
+		{ "raw", no_argument, NULL, OPT_RAW },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -333,6 +366,7 @@ main(int argc, char **argv)
 		switch (o) {
 		case OPT_SEGMENT: c.segment = optarg; break;
 		case OPT_FORMAT: c.format = optarg; break;
+		case OPT_RAW: c.raw = 1; break;
 		case OPT_FAMILIES:
 			bad |= parse_u32(optarg, "--max-families",
 					 &c.create.max_families, 10);

@@ -4,9 +4,10 @@
 # failure) with ExecStart pointed at this build; the exporter's sandbox
 # scores at most 2.0 in `systemd-analyze security` (0 safest, 10 unsafe);
 # the sysusers.d snippet makes user shmetrics-exporter with primary group
-# shmetrics, and the tmpfiles.d snippet the setgid /run/shmetrics, in a
-# scratch root.  Skipped (77) only if systemd-analyze is absent (Debian
-# package systemd, installed by tools/install-deps.sh).
+# shmetrics, and the tmpfiles.d snippet the sticky setgid /run/shmetrics,
+# in a scratch root, where (as root) two users of the group cannot delete
+# or replace each other's segments.  Skipped (77) only if systemd-analyze
+# is absent (Debian package systemd, installed by tools/install-deps.sh).
 # usage: systemd.sh SOURCE_DIR BUILD_DIR
 set -eu
 src=$1/tools/systemd
@@ -39,6 +40,27 @@ awk -F: -v g="$gid" '$1 == "shmetrics-exporter" && $4 == g && $7 ~ /nologin/ \
 	{ cat root/etc/passwd; echo "shmetrics-exporter not in shmetrics"; exit 1; }
 echo "sysusers: ok"
 systemd-tmpfiles --root="$tmp/root" --create "$src/shmetrics.tmpfiles"
-[ "$(stat -c '%a %g' root/run/shmetrics)" = "2770 $gid" ] ||
+[ "$(stat -c '%a %g' root/run/shmetrics)" = "3770 $gid" ] ||
 	{ stat root/run/shmetrics; exit 1; }
 echo "tmpfiles: ok"
+[ "$(id -u)" = 0 ] && command -v setpriv >/dev/null ||
+	{ echo "sticky: skipped (needs root and setpriv)"; exit 0; }
+# Two applications in group shmetrics (uids 19101 and 19102, primary
+# groups of their own): each creates its segment there, with the group
+# shmetrics (setgid); neither can delete or replace the other's (sticky);
+# each can delete its own.
+as() { uid=$1; shift; setpriv --reuid "$uid" --regid "$uid" \
+	--groups "$gid" -- "$@"; }
+chmod 755 "$tmp"
+dir=root/run/shmetrics
+as 19101 sh -c "umask 027; echo a >$dir/a.seg"
+as 19102 sh -c "umask 027; echo b >$dir/b.seg"
+[ "$(stat -c '%u %g %a' $dir/a.seg)" = "19101 $gid 640" ] ||
+	{ stat $dir/a.seg; echo "a.seg is not in group shmetrics"; exit 1; }
+! as 19102 rm -f $dir/a.seg 2>/dev/null ||
+	{ echo "19102 deleted 19101's segment"; exit 1; }
+! as 19102 mv -f $dir/b.seg $dir/a.seg 2>/dev/null ||
+	{ echo "19102 replaced 19101's segment"; exit 1; }
+[ "$(cat $dir/a.seg)" = a ] || { echo "a.seg changed"; exit 1; }
+as 19101 rm $dir/a.seg || { echo "19101 cannot delete its own"; exit 1; }
+echo "sticky: ok"

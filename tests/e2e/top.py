@@ -14,6 +14,9 @@
               over an interval in which the fleet was held, and a rate
               since start that times the elapsed time gives exactly what
               the fleet did; after q the terminal is the shell's again
+  hostile     tests/hostile-writer's label values (escape sequences, a
+              \\r) in the tmux view: each row whole, escaped; the pane
+              title unchanged
   follow      a tiny terminal, then resized; no segment yet (waiting),
               created, destroyed and recreated (followed), then replaced by
               garbage (a clear message); q exits 0
@@ -94,8 +97,10 @@ def test_once_json():
     r = subprocess.run([os.path.join(BUILD, "tests", "golden-writer"), seg])
     T.check(r.returncode == 0, "golden-writer")
     try:
+        # titles as both tools show them (escaped alike), and the values
+        # parsed from the exposition's bytes (--raw: a tab stays a tab)
         dump = ctl(BUILD, seg, "dump").stdout
-        smp = samples(dump)
+        smp = samples(ctl(BUILD, seg, "dump", "--raw").stdout)
         lines = {}
         for line in dump.splitlines():
             if line and not line.startswith("#"):
@@ -370,12 +375,46 @@ def test_follow():
             pass
 
 
+def test_hostile():
+    """The ncurses view of tests/hostile-writer's segment: a \\r in a label
+    value does not send the rest of its row to the start of the line, and
+    no escape sequence reaches the terminal (the pane title stays)."""
+    seg = "/wt-tools-top-hostile-%d" % PID
+    r = subprocess.run([os.path.join(BUILD, "tests", "hostile-writer"), seg])
+    T.check(r.returncode == 0, "hostile-writer")
+    tm = Tmux(160, 20, "%s --segment %s -d 0.2" % (TOP, seg))
+    try:
+        row = r'^hostile_total\{v="AAAA\\rBB"\} +c +4 '
+        T.check(tm.wait(row), "the \\r row, escaped and whole: %s"
+                % tm.screen())
+        screen = tm.screen()
+        T.check(not re.search(r'^BB"', screen, re.M),
+                "no row starts with what followed a \\r: %s" % screen)
+        for shown, n in ((r"title\x1b]0;pwned-title\x07", 1),
+                         (r"clear\x1b[2J", 2),
+                         (r"clip\x1b]52;c;cHduZWQ=\x07", 3),
+                         (r"csi\xc2\x9b31m", 5)):
+            T.check(re.search(r'^hostile_total\{v="%s"\} +c +%d '
+                              % (re.escape(shown), n), screen, re.M),
+                    "the row of %s: %s" % (shown, screen))
+        title = subprocess.run(tm.base + ["display-message", "-p", "-t", "t",
+                                          "#{pane_title}"],
+                               capture_output=True, text=True).stdout
+        T.check("pwned" not in title, "the pane title is %r" % title)
+        tm.keys("q")
+        T.check(tm.wait(r"^top-exit 0$"), "q exits 0")
+    finally:
+        tm.close()
+        ctl(BUILD, seg, "destroy")
+
+
 def main():
     workdir = "/tmp/shmet-e2e-top-%d" % PID
     os.makedirs(workdir, exist_ok=True)
     try:
         test_once_json()
         test_follow()
+        test_hostile()
         test_tmux(workdir)
     finally:
         subprocess.run(["rm", "-rf", workdir])

@@ -23,6 +23,7 @@
 #include <shmetrics/layout.h>
 #include <shmetrics/name.h>
 
+#include "escape.h"
 #include "model.h"
 
 const double top_quantiles[TOP_NQ] = { 0.5, 0.95, 0.99 };
@@ -703,25 +704,27 @@ top_row_title(const struct top_model *m, const struct top_row *row,
 	      char *out, size_t len)
 {
 	const struct shmet_index_series *se;
-	const char *name = m->names[row->family];
-	int n;
+	const char *name = m->names[row->family], *labels;
+	struct shmet_buf esc = { 0 };
 
 	if (row->series == TOP_FAMILY_ROW) {
 		snprintf(out, len, "%s", name);
 		return;
 	}
 	se = shmet_index_series(m->idx, row->series);
+	/* Label values are the writers' text, often request data: what a
+	 * terminal would act on is shown escaped (escape.h), here once for
+	 * the plain output and the ncurses view.  Names are valid already. */
+	tool_escape(&esc, se->label_text.ptr, se->label_text.len, 0);
+	labels = esc.failed ? "..." : esc.data ? esc.data : "";
 	if (row->pid >= 0)
-		n = snprintf(out, len, "%s{%.*s%spid=\"%lld\"}", name,
-			     (int)se->label_text.len, se->label_text.ptr,
-			     se->label_text.len ? "," : "",
-			     (long long)row->pid);
+		snprintf(out, len, "%s{%s%spid=\"%lld\"}", name, labels,
+			 se->label_text.len ? "," : "", (long long)row->pid);
 	else if (se->label_text.len)
-		n = snprintf(out, len, "%s{%.*s}", name,
-			     (int)se->label_text.len, se->label_text.ptr);
+		snprintf(out, len, "%s{%s}", name, labels);
 	else
-		n = snprintf(out, len, "%s", name);
-	(void)n;
+		snprintf(out, len, "%s", name);
+	shmet_buf_free(&esc);
 }
 
 const char *

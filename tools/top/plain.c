@@ -13,6 +13,7 @@
 
 #include <shmetrics/layout.h>
 
+#include "escape.h"
 #include "plain.h"
 
 #define TITLE_MAX 4096
@@ -225,7 +226,7 @@ int
 top_print_json(const struct top_model *m, FILE *out)
 {
 	const struct shmet_reader_info *in = &m->info;
-	struct shmet_buf b = { 0 };
+	struct shmet_buf b = { 0 }, safe = { 0 };
 	int rc = 0;
 
 	shmet_buf_printf(&b, "{\"segment\":");
@@ -295,10 +296,16 @@ top_print_json(const struct top_model *m, FILE *out)
 		shmet_buf_printf(&b, "}");
 	}
 	shmet_buf_printf(&b, "]}\n");
-	if (b.failed)
+	/* JSON escapes C0 but not DEL or C1: those as \u00XX (escape.h),
+	 * the same strings to a parser, inert on a terminal */
+	tool_escape(&safe, b.data ? b.data : "", b.len,
+		    TOOL_ESCAPE_JSON | TOOL_ESCAPE_LINES);
+	if (b.failed || safe.failed)
 		rc = -ENOMEM;
-	else if (fwrite(b.data, 1, b.len, out) != b.len || fflush(out))
+	else if (fwrite(safe.data, 1, safe.len, out) != safe.len ||
+		 fflush(out))
 		rc = -EIO;
 	shmet_buf_free(&b);
+	shmet_buf_free(&safe);
 	return rc;
 }
