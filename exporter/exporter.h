@@ -87,8 +87,12 @@ int negotiate_openmetrics(const char *accept);
 /* Load "user:crypt-hash" lines; 0 or -1 (logged). */
 int auth_load(const char *path);
 int auth_enabled(void);
+/* The highest bcrypt cost auth_add_user takes (auth.c says why). */
+#define AUTH_BCRYPT_MAX_COST 14
 /* Add one user (turns authentication on); -1 with the reason in why if
- * the name or hash is unusable (crypt cannot check it) or too long. */
+ * the name or hash is unusable (crypt cannot check it), too long, or a
+ * bcrypt above AUTH_BCRYPT_MAX_COST.  Runs crypt only at bcrypt's lowest
+ * cost, whatever the hash's. */
 int auth_add_user(const char *name, const char *hash, char *why, size_t len);
 /* Does this Authorization header value (NULL: absent) name a configured
  * user and the right password?  1 if authentication is off. */

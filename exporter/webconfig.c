@@ -12,9 +12,10 @@
  * Anything else is refused at start with FILE:LINE and the reason: keys
  * the toolkit knows but this exporter does not implement (client
  * certificates, TLS versions, HTTP headers...) as unsupported, any other
- * key as unknown, a missing or unreadable certificate or key, and a hash
- * that is not bcrypt.  An empty file means plain HTTP without users, as
- * in the toolkit.
+ * key as unknown, a missing or unreadable certificate or key, a hash
+ * that is not bcrypt or costs more than AUTH_BCRYPT_MAX_COST (auth.c), a
+ * second YAML document, and a NUL in any key or value.  An empty file
+ * means plain HTTP without users, as in the toolkit.
  */
 #include "config.h"
 
@@ -66,15 +67,52 @@ listed(const char *const *names, const char *s)
 	return 0;
 }
 
-/* A scalar's value, or NULL (with err set) if node is not a scalar. */
+/* s[0..n) for a message: NUL as \0, other control bytes as \xNN. */
+static void
+escaped(const unsigned char *s, size_t n, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n && o + 5 < len; i++) {
+		if (s[i] == '\0')
+			o += (size_t)snprintf(out + o, len - o, "\\0");
+		else if (s[i] < 0x20 || s[i] == 0x7f)
+			o += (size_t)snprintf(out + o, len - o, "\\x%02x",
+					      s[i]);
+		else
+			out[o++] = (char)s[i];
+	}
+	out[o] = '\0';
+}
+
+/*
+ * A scalar's value, or NULL (with err set) if node is not a scalar or
+ * holds a NUL.  YAML can write one ("ali\0ce" in double quotes) and
+ * libyaml keeps it, with the length; everything here reads C strings,
+ * which would end at it: the user "ali" instead of "ali\0ce", a hash or
+ * path cut short.  Keys go through here too (check_mapping).
+ */
 static const char *
 scalar(struct ctx *c, const yaml_node_t *node, const char *what)
 {
+	const char *v;
+	char shown[200];
+
 	if (node->type != YAML_SCALAR_NODE) {
 		fail(c, node, "%s: expected a value%s", what, "");
 		return NULL;
 	}
-	return (const char *)node->data.scalar.value;
+	v = (const char *)node->data.scalar.value;
+	if (strlen(v) != node->data.scalar.length) {
+		escaped(node->data.scalar.value,
+			node->data.scalar.length < 100
+				? node->data.scalar.length : 100,
+			shown, sizeof shown);
+		fail(c, node, "%s: \"%s\" contains a NUL character", what,
+		     shown);
+		return NULL;
+	}
+	return v;
 }
 
 /* Is node a mapping without duplicate keys (all scalars)? */
@@ -82,7 +120,11 @@ static int
 check_mapping(struct ctx *c, const yaml_node_t *node, const char *what)
 {
 	const yaml_node_pair_t *p, *q;
+	char key[80];
 
+	/* basic_auth_users' keys are the user names. */
+	snprintf(key, sizeof key, "%s: %s", what,
+		 strcmp(what, "basic_auth_users") ? "key" : "user name");
 	if (node->type == YAML_SCALAR_NODE &&
 	    node->data.scalar.length == 0)
 		return 0;       /* "key:" with nothing: an empty mapping */
@@ -92,7 +134,7 @@ check_mapping(struct ctx *c, const yaml_node_t *node, const char *what)
 	     p < node->data.mapping.pairs.top; p++) {
 		yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
 
-		if (!scalar(c, k, what))
+		if (!scalar(c, k, key))
 			return -1;
 		for (q = node->data.mapping.pairs.start; q < p; q++) {
 			yaml_node_t *k2 = yaml_document_get_node(c->doc,
@@ -206,9 +248,11 @@ parse_users(struct ctx *c, const yaml_node_t *node)
 		yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
 		yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
 		const char *user = (const char *)k->data.scalar.value;
-		const char *hash = scalar(c, v, "basic_auth_users");
-		char why[200];
+		const char *hash;
+		char why[200], what[120];
 
+		snprintf(what, sizeof what, "basic_auth_users: %s: hash", user);
+		hash = scalar(c, v, what);
 		if (!hash)
 			return -1;
 		if (!is_bcrypt(hash))
@@ -256,6 +300,38 @@ parse_root(struct ctx *c, const yaml_node_t *root)
 	return 0;
 }
 
+/*
+ * The web configuration is one YAML document, as the toolkit reads it
+ * (one yaml.Unmarshal).  A second one ("---" and more settings) would be
+ * ignored silently, users or TLS the operator believes are on: refused.
+ * At the end of the stream libyaml loads a document without a root.
+ */
+static int
+no_second_document(yaml_parser_t *parser, const char *path, char *err,
+		   size_t errlen)
+{
+	yaml_document_t doc;
+	yaml_node_t *root;
+	yaml_mark_t at;
+
+	if (!yaml_parser_load(parser, &doc)) {
+		snprintf(err, errlen, "%s:%lu: YAML: %s", path,
+			 (unsigned long)(parser->problem_mark.line + 1),
+			 parser->problem ? parser->problem : "invalid");
+		return -1;
+	}
+	root = yaml_document_get_root_node(&doc);
+	at = doc.start_mark;
+	yaml_document_delete(&doc);
+	if (!root)
+		return 0;
+	snprintf(err, errlen, "%s:%lu: a second YAML document: the web "
+		 "configuration is one document (remove the '---' and what "
+		 "follows, or merge it into the first)", path,
+		 (unsigned long)at.line + 1);
+	return -1;
+}
+
 int
 webconfig_load(const char *path, struct web_config *out, char *err,
 	       size_t errlen)
@@ -289,6 +365,8 @@ webconfig_load(const char *path, struct web_config *out, char *err,
 	root = yaml_document_get_root_node(&doc);
 	rc = root ? parse_root(&c, root) : 0;   /* empty file: nothing */
 	yaml_document_delete(&doc);
+	if (rc == 0)
+		rc = no_second_document(&parser, path, err, errlen);
 	yaml_parser_delete(&parser);
 	fclose(f);
 	return rc;

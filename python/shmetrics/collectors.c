@@ -149,7 +149,7 @@ delivery_set_success(struct shmpy_delivery *self, PyObject *args,
 	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:set_success",
 					 kwlist, &event))
 		return NULL;
-	s = shmpy_str(event, &keep);
+	s = shmpy_label_value(event, "event_type", &keep);
 	if (!s)
 		return NULL;
 	shmet_delivery_set_success(&self->d, s);
@@ -169,7 +169,7 @@ delivery_set_failed(struct shmpy_delivery *self, PyObject *args,
 	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Oi:set_failed",
 					 kwlist, &event, &status))
 		return NULL;
-	s = shmpy_str(event, &keep);
+	s = shmpy_label_value(event, "event_type", &keep);
 	if (!s)
 		return NULL;
 	shmet_delivery_set_failed(&self->d, s, status);
@@ -231,7 +231,7 @@ parse_strs(PyObject *args, PyObject *kwargs, const char *fmt,
 					 &o[1], &o[2]))
 		return -1;
 	for (int i = 0; i < n; i++) {
-		values[i] = shmpy_str(o[i], &keep[i]);
+		values[i] = shmpy_label_value(o[i], kwlist[i], &keep[i]);
 		if (!values[i]) {
 			while (i-- > 0)
 				Py_DECREF(keep[i]);
@@ -331,7 +331,7 @@ campaign_record_call_completed(PyObject *self, PyObject *args,
 					 &duration, &cost))
 		return NULL;
 	for (int i = 0; i < 3; i++) {
-		v[i] = shmpy_str(o[i], &keep[i]);
+		v[i] = shmpy_label_value(o[i], kwlist[i], &keep[i]);
 		if (!v[i]) {
 			release(keep, i);
 			return NULL;
@@ -376,7 +376,7 @@ campaign_label_number(PyObject *self, PyObject *args, PyObject *kwargs,
 	if (not_ready(CAMPAIGN(self)->ready) ||
 	    !PyArg_ParseTupleAndKeywords(args, kwargs, fmt, kwlist, &o, &d))
 		return NULL;
-	v = shmpy_str(o, &keep);
+	v = shmpy_label_value(o, kwlist[0], &keep);
 	if (!v)
 		return NULL;
 	fn(&CAMPAIGN(self)->c, v, d);
@@ -516,7 +516,7 @@ webhook_init(PyObject *self, PyObject *args, PyObject *kwargs)
 		PyErr_SetString(PyExc_RuntimeError, "initialised already");
 		return -1;
 	}
-	w = shmpy_str(worker, &keep);
+	w = shmpy_label_value(worker, "worker_id", &keep);
 	if (!w)
 		return -1;
 	Py_INCREF(segment);
@@ -575,7 +575,7 @@ parse_partner(PyObject *args, PyObject *kwargs, const char *fmt,
 
 	if (!PyArg_ParseTupleAndKeywords(args, kwargs, fmt, kwlist, &o, enq))
 		return NULL;
-	return shmpy_str(o, keep);
+	return shmpy_label_value(o, kwlist[0], keep);
 }
 
 static PyObject *
@@ -633,7 +633,7 @@ webhook_record_retry(PyObject *self, PyObject *args, PyObject *kwargs)
 	    !PyArg_ParseTupleAndKeywords(args, kwargs, "Oi:record_retry",
 					 kwlist, &o, &attempt))
 		return NULL;
-	p = shmpy_str(o, &keep);
+	p = shmpy_label_value(o, kwlist[0], &keep);
 	if (!p)
 		return NULL;
 	shmet_webhook_record_retry(&WEBHOOK(self)->c, p, attempt);

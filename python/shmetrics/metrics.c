@@ -29,17 +29,21 @@ family_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 	struct shmet_family_desc desc;
 	struct shmpy_family *self;
 	PyObject *segment, *labelnames, *buckets = NULL, *keep = NULL;
+	PyObject *oname, *ohelp;
 	unsigned int ftype, mode = 0;
 	Py_ssize_t nlabels = 0, nbounds = 0;
 	const char *name, *help;
 	int rc;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!IssO|IO:Family",
+	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!IOOO|IO:Family",
 					 kwlist, &shmpy_segment_type,
-					 &segment, &ftype, &name, &help,
+					 &segment, &ftype, &oname, &ohelp,
 					 &labelnames, &mode, &buckets))
 		return NULL;
-	if (shmpy_label_values(labelnames, labels, SHMET_MAX_LABELS,
+	if (!(name = shmpy_utf8(oname, "metric name")) ||
+	    !(help = shmpy_utf8(ohelp, "help")))
+		return NULL;
+	if (shmpy_label_values(labelnames, NULL, labels, SHMET_MAX_LABELS,
 			       &nlabels, &keep) < 0)
 		return NULL;
 	if (buckets && buckets != Py_None) {
@@ -80,7 +84,7 @@ family_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 	self->segment = segment;
 	rc = shmet_family_register(
 		&((struct shmpy_segment *)segment)->seg, &desc, &self->fam);
-	Py_XDECREF(keep);
+	self->labelnames = keep;        /* names the label of a bad value */
 	if (rc < 0) {
 		Py_DECREF(self);
 		return shmpy_raise_errno(rc, name);
@@ -95,6 +99,7 @@ static void
 family_dealloc(struct shmpy_family *self)
 {
 	Py_XDECREF(self->segment);
+	Py_XDECREF(self->labelnames);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -193,7 +198,8 @@ metric_bind(struct shmpy_metric *self, PyObject *args)
 	if (!PyArg_ParseTuple(args, "O!O:_bind", &shmpy_family_type, &fam,
 			      &seq))
 		return NULL;
-	if (shmpy_label_values(seq, values, SHMET_MAX_LABELS, &n, &keep) < 0)
+	if (shmpy_label_values(seq, fam->labelnames, values,
+			       SHMET_MAX_LABELS, &n, &keep) < 0)
 		return NULL;
 	if (PyObject_TypeCheck(self, &shmpy_counter_type)) {
 		if (fam->fam.type != SHMET_TYPE_COUNTER)
@@ -243,16 +249,20 @@ one_arg(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
 		out[i] = args[i];
 	}
 	for (Py_ssize_t k = 0; k < nkw; k++) {
-		const char *kw = PyUnicode_AsUTF8(PyTuple_GET_ITEM(kwnames, k));
-		Py_ssize_t i = 0;
+		Py_ssize_t i = 0, len;
+		const char *kw = PyUnicode_AsUTF8AndSize(
+			PyTuple_GET_ITEM(kwnames, k), &len);
 
 		if (!kw)
 			return -1;
-		while (names[i] && strcmp(names[i], kw) != 0)
+		/* In full length: "amount\0x" is not "amount". */
+		while (names[i] && (strlen(names[i]) != (size_t)len ||
+				    memcmp(names[i], kw, (size_t)len) != 0))
 			i++;
 		if (!names[i] || i < nargs) {
 			PyErr_Format(PyExc_TypeError,
-				     "unexpected keyword argument '%s'", kw);
+				     "unexpected keyword argument %R",
+				     PyTuple_GET_ITEM(kwnames, k));
 			return -1;
 		}
 		out[i] = args[nargs + k];

@@ -53,6 +53,14 @@ def _build_full_name(metric_type, name, namespace, subsystem, unit):
     return full_name
 
 
+def _refuse_nul(what, s):
+    """The segment keeps C strings, which a NUL would end early ('a\\0b'
+    would register as 'a'): refused, named, before the checks below turn
+    it into a vaguer 'Invalid metric name'."""
+    if isinstance(s, str) and '\0' in s:
+        raise ValueError('%s contains a NUL character: %r' % (what, s))
+
+
 def _validate_labelname(l):
     if not METRIC_LABEL_NAME_RE.match(l):
         raise ValueError('Invalid label metric name: ' + l)
@@ -154,6 +162,13 @@ class _Metric:
     def __init__(self, name, documentation, labelnames=(), namespace='',
                  subsystem='', unit='', registry=REGISTRY,
                  _labelvalues=None, segment=None):
+        for what, s in (('metric name', name), ('namespace', namespace),
+                        ('subsystem', subsystem), ('unit', unit),
+                        ('documentation', documentation)):
+            _refuse_nul(what, s)
+        labelnames = tuple(labelnames)  # may be an iterator
+        for l in labelnames:
+            _refuse_nul('label name', l)
         self._name = _build_full_name(self._type, name, namespace,
                                       subsystem, unit)
         self._labelnames = _validate_labelnames(self, labelnames)

@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "shmetrics-python.h"
@@ -36,22 +37,52 @@ shmpy_oserror(int err, const char *msg)
 }
 
 const char *
-shmpy_str(PyObject *o, PyObject **keep)
+shmpy_utf8(PyObject *o, const char *what)
+{
+	const char *s;
+	Py_ssize_t n;
+
+	if (!PyUnicode_Check(o)) {
+		PyErr_Format(PyExc_TypeError, "%s must be str, not %.100s",
+			     what, Py_TYPE(o)->tp_name);
+		return NULL;
+	}
+	/* PyUnicode_AsUTF8 does not refuse a NUL: the length does tell. */
+	s = PyUnicode_AsUTF8AndSize(o, &n);
+	if (s && strlen(s) != (size_t)n) {
+		PyErr_Format(PyExc_ValueError,
+			     "%s contains a NUL character: %R", what, o);
+		return NULL;
+	}
+	return s;
+}
+
+const char *
+shmpy_str(PyObject *o, const char *what, PyObject **keep)
 {
 	const char *s;
 
 	*keep = PyObject_Str(o);
 	if (!*keep)
 		return NULL;
-	s = PyUnicode_AsUTF8(*keep);
+	s = shmpy_utf8(*keep, what);
 	if (!s)
 		Py_CLEAR(*keep);
 	return s;
 }
 
+const char *
+shmpy_label_value(PyObject *o, const char *label, PyObject **keep)
+{
+	char what[160];
+
+	snprintf(what, sizeof what, "label '%.100s' value", label);
+	return shmpy_str(o, what, keep);
+}
+
 int
-shmpy_label_values(PyObject *seq, const char **out, Py_ssize_t max,
-		   Py_ssize_t *count, PyObject **keep)
+shmpy_label_values(PyObject *seq, PyObject *names, const char **out,
+		   Py_ssize_t max, Py_ssize_t *count, PyObject **keep)
 {
 	PyObject *fast = PySequence_Fast(seq, "label values: a sequence");
 	Py_ssize_t n;
@@ -71,9 +102,15 @@ shmpy_label_values(PyObject *seq, const char **out, Py_ssize_t max,
 		return -1;
 	}
 	for (Py_ssize_t i = 0; i < n; i++) {
-		PyObject *s;
+		PyObject *o = PySequence_Fast_GET_ITEM(fast, i), *s;
+		const char *label = NULL;
 
-		out[i] = shmpy_str(PySequence_Fast_GET_ITEM(fast, i), &s);
+		/* The family's names are NUL-free already (checked here). */
+		if (names && i < PyList_GET_SIZE(names))
+			label = PyUnicode_AsUTF8(PyList_GET_ITEM(names, i));
+		out[i] = !names ? shmpy_str(o, "label name", &s)
+			 : label ? shmpy_label_value(o, label, &s)
+				 : shmpy_str(o, "label value", &s);
 		if (!out[i]) {
 			Py_DECREF(fast);
 			Py_CLEAR(*keep);
@@ -128,7 +165,7 @@ segment_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 		opts.max_thread_blocks = (uint32_t)n;
 	}
 	if (name != Py_None) {
-		opts.name = PyUnicode_AsUTF8(name);
+		opts.name = shmpy_utf8(name, "segment name");
 		if (!opts.name)
 			return NULL;
 	}
@@ -201,9 +238,11 @@ static PyObject *
 mod_unlink(PyObject *self, PyObject *args)
 {
 	const char *name;
+	PyObject *o;
 	int rc;
 
-	if (!PyArg_ParseTuple(args, "s:unlink", &name))
+	if (!PyArg_ParseTuple(args, "O:unlink", &o) ||
+	    !(name = shmpy_utf8(o, "segment name")))
 		return NULL;
 	rc = shmet_unlink(name);
 	if (rc < 0)

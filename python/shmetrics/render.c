@@ -202,13 +202,17 @@ shmpy_render(PyObject *self, PyObject *args, PyObject *kwargs)
 	char err[SHMET_READER_ERRLEN] = "";
 	const char *name = NULL, *fmt = "text";
 	struct shmet_buf b = { NULL, 0, 0, 0 };
+	PyObject *oname = Py_None, *ofmt = NULL, *out;
 	enum format f = F_TEXT;
 	struct view *mine;
-	PyObject *out;
 	int rc;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|zs:render", kwlist,
-					 &name, &fmt))
+	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OO:render", kwlist,
+					 &oname, &ofmt))
+		return NULL;
+	if ((oname != Py_None &&
+	     !(name = shmpy_utf8(oname, "segment name"))) ||
+	    (ofmt && !(fmt = shmpy_utf8(ofmt, "format"))))
 		return NULL;
 	while (f <= F_HEALTH && strcmp(names[f], fmt) != 0)
 		f++;

@@ -33,6 +33,7 @@ struct shmpy_segment {
 struct shmpy_family {
 	PyObject_HEAD
 	PyObject *segment;              /* struct shmpy_segment */
+	PyObject *labelnames;           /* list of str, for errors */
 	struct shmet_family fam;
 };
 
@@ -69,16 +70,36 @@ shmpy_raise_errno(int rc, const char *what);
 PyObject *
 shmpy_oserror(int err, const char *msg);
 
-/* Label values as C strings: each object is str()'d as prometheus_client
- * does.  keep receives the str objects (a new list) that own the bytes.
- * Returns 0, or -1 with an exception set. */
-int
-shmpy_label_values(PyObject *seq, const char **out, Py_ssize_t max,
-		   Py_ssize_t *count, PyObject **keep);
+/*
+ * Every Python string the C API takes goes through these.  The writer
+ * takes NUL-terminated strings, so a NUL inside one would silently end it
+ * there ('a\0b' and 'a\0c' one series, '/seg\0x' the segment '/seg'):
+ * refused with ValueError("<what> contains a NUL character: ...").
+ * PyArg_Parse's "s" refuses a NUL too, but without naming the argument;
+ * PyUnicode_AsUTF8 does not refuse it at all.
+ */
 
-/* One object as a label value; *keep owns the result.  NULL on error. */
+/* A str as NUL-free UTF-8, owned by o; what names it for errors
+ * ("segment name").  NULL with TypeError or ValueError. */
 const char *
-shmpy_str(PyObject *o, PyObject **keep);
+shmpy_utf8(PyObject *o, const char *what);
+
+/* str(o) as shmpy_utf8 does; *keep owns the result.  NULL on error. */
+const char *
+shmpy_str(PyObject *o, const char *what, PyObject **keep);
+
+/* str(o) as the value of the label named label, as above. */
+const char *
+shmpy_label_value(PyObject *o, const char *label, PyObject **keep);
+
+/* Label values, or with names NULL label names, as C strings: each object
+ * is str()'d as prometheus_client does.  names: the family's label names
+ * (a list of str) to name the value in errors.  keep receives the str
+ * objects (a new list) that own the bytes.  Returns 0, or -1 with an
+ * exception set. */
+int
+shmpy_label_values(PyObject *seq, PyObject *names, const char **out,
+		   Py_ssize_t max, Py_ssize_t *count, PyObject **keep);
 
 /* render(name, format) -> bytes: see render.c. */
 PyObject *

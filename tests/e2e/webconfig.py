@@ -5,9 +5,11 @@
    paths, as the toolkit resolves them): HTTPS only, 401 without or with
    wrong credentials, 200 with each user's password, through curl.
 2. Bad files are refused at start, exit 1, with FILE:LINE and the reason:
-   missing certificate, missing key_file, bad hash, non-bcrypt hash,
-   unknown key, a key the toolkit has but we do not, broken YAML, and the
-   file combined with the old flags.
+   a bcrypt cost above 14 (31 used to hang the start: each case is
+   bounded by a timeout), a second YAML document, a NUL in a user name,
+   hash, key or path, missing certificate, missing key_file, bad hash,
+   non-bcrypt hash, unknown key, a key the toolkit has but we do not,
+   broken YAML, and the file combined with the old flags.
 3. Credentials that passed are cached and crypt runs one attempt at a
    time: 20 scrapes with a cost-12 bcrypt user cost the exporter about
    one bcrypt of CPU, not 20; a flood of wrong passwords keeps the
@@ -55,11 +57,17 @@ def write(d, name, text):
 
 
 def refused(path, *extra):
-    """(exit code, stderr) of an exporter started with this file."""
-    r = subprocess.run([EXPORTER, "--segment", SEGMENT, "--listen",
-                        "127.0.0.1:%d" % free_port(), "--web.config.file",
-                        path, *extra], capture_output=True, text=True,
-                       timeout=10)
+    """(exit code, stderr) of an exporter started with this file.  One
+    that has not exited after 20 s is killed and reported as (None,
+    'timed out'): a refused file exits at once, so only an exporter that
+    hangs (a check at bcrypt cost 31 takes days) gets that far."""
+    try:
+        r = subprocess.run([EXPORTER, "--segment", SEGMENT, "--listen",
+                            "127.0.0.1:%d" % free_port(),
+                            "--web.config.file", path, *extra],
+                           capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        return None, "timed out"
     return r.returncode, r.stderr.strip()
 
 
@@ -107,9 +115,42 @@ basic_auth_users:
                        capture_output=True)
 
 
+def with_cost(h, cost):
+    """Hash h with its bcrypt cost field replaced (salt and digest kept)."""
+    return h[:4] + "%02d" % cost + h[6:]
+
+
 def test_bad(d):
     good_hash = bcrypt("x")
     cases = [
+        # refused before anything runs crypt at that cost: without the
+        # limit, cost 31 hangs the start (refused() reports the timeout)
+        ("bcrypt cost 31", "basic_auth_users:\n  alice: %s\n" %
+         with_cost(good_hash, 31), ":2: ",
+         "user alice: bcrypt cost 31 is above the maximum, 14"),
+        ("bcrypt cost 15", "basic_auth_users:\n  bob: %s\n" %
+         with_cost(good_hash, 15), ":2: ",
+         "user bob: bcrypt cost 15 is above the maximum, 14"),
+        # cost 14 passes: the refusal is of the key on the next line
+        ("bcrypt cost 14", "basic_auth_users:\n  alice: %s\nnope: 1\n" %
+         with_cost(good_hash, 14), ":3: ", "unknown key 'nope'"),
+        ("second document", "basic_auth_users:\n  alice: %s\n---\n"
+         "basic_auth_users:\n  eve: %s\n" % (good_hash, good_hash), ":3: ",
+         "a second YAML document"),
+        ("empty second document", "basic_auth_users:\n  alice: %s\n---\n"
+         % good_hash, ":3: ", "a second YAML document"),
+        ("NUL in a user name", 'basic_auth_users:\n  "ali\\0ce": %s\n'
+         % good_hash, ":2: ", 'basic_auth_users: user name: "ali\\0ce" '
+         "contains a NUL character"),
+        ("NUL in a hash", 'basic_auth_users:\n  alice: "%s\\0x"\n'
+         % good_hash, ":2: ", "basic_auth_users: alice: hash: "
+         '"%s\\0x" contains a NUL character' % good_hash),
+        ("NUL in a key", 'tls_server_config:\n  "cert_file\\0x": a\n',
+         ":2: ", 'tls_server_config: key: "cert_file\\0x" contains a '
+         "NUL character"),
+        ("NUL in a path", 'tls_server_config:\n  cert_file: '
+         '"server.crt\\0x"\n  key_file: server.key\n', ":2: ",
+         'cert_file: "server.crt\\0x" contains a NUL character'),
         ("missing cert", "tls_server_config:\n  cert_file: nope.crt\n"
          "  key_file: server.key\n", ":2: ", "nope.crt"),
         ("missing key_file", "tls_server_config:\n"
@@ -139,6 +180,19 @@ def test_bad(d):
         T.check(code == 1 and (path + line) in err and reason in err,
                 "%s: exit %r, %r" % (name, code, err))
         print("refused: %s: %s" % (name, err.split(": ", 2)[-1]))
+    # the cost limit is auth.c's: --basic-auth-file has it too
+    path = write(d, "users", "alice:%s\n" % with_cost(good_hash, 31))
+    try:
+        r = subprocess.run([EXPORTER, "--segment", SEGMENT, "--listen",
+                            "127.0.0.1:%d" % free_port(),
+                            "--basic-auth-file", path],
+                           capture_output=True, text=True, timeout=20)
+        code, err = r.returncode, r.stderr.strip()
+    except subprocess.TimeoutExpired:
+        code, err = None, "timed out"
+    T.check(code == 1 and (path + ":1: ") in err and
+            "user alice: bcrypt cost 31 is above the maximum, 14" in err,
+            "--basic-auth-file at cost 31: exit %r, %r" % (code, err))
     code, err = refused(os.path.join(d, "absent.yml"))
     T.check(code == 1 and "absent.yml" in err, "absent file: %r" % err)
     code, err = refused(write(d, "ok.yml", ""), "--tls-cert",
