@@ -4,7 +4,7 @@
  * with its name; in a build with test points (meson option test_points)
  * the environment can make the process die, stop or be cancelled there:
  *
- *	SHMETRICS_TEST_POINT=name[:action[:n]]
+ *	SHMETRICS_TEST_POINT=name[:action[:n]][,name[:action[:n]]...]
  *		action: kill (SIGKILL itself, the default), stop (SIGSTOP
  *		itself: the test continues it), cancel (pthread_cancel of the
  *		calling thread, acted on at its next cancellation point)
@@ -21,8 +21,9 @@
 
 #ifdef SHMET_TEST_POINTS
 
-/* Times the armed point was reached, process-wide. */
-static SHMET_ATOMIC(uint32_t) shmet_impl_point_hits;
+/* Times each listed point was reached, process-wide, by list position. */
+#define SHMET_IMPL_POINTS_MAX 8
+static SHMET_ATOMIC(uint32_t) shmet_impl_point_hits[SHMET_IMPL_POINTS_MAX];
 
 static int
 shmet_impl_point_is(const char *spec, const char *name, const char **rest)
@@ -53,21 +54,40 @@ shmet_impl_point_trace(const char *name)
 	}
 }
 
+/* The entry of the list spec for point name and its position, or NULL. */
+static const char *
+shmet_impl_point_find(const char *spec, const char *name, unsigned *pos)
+{
+	const char *rest;
+
+	for (*pos = 0; *pos < SHMET_IMPL_POINTS_MAX; (*pos)++) {
+		if (shmet_impl_point_is(spec, name, &rest))
+			return rest;
+		spec = strchr(spec, ',');
+		if (!spec)
+			return NULL;
+		spec++;
+	}
+	return NULL;
+}
+
 SHMET_W void
 shmet_impl_point(const char *name)
 {
 	const char *spec = getenv("SHMETRICS_TEST_POINT");
-	const char *rest, *colon;
+	const char *rest, *colon, *comma;
 	unsigned long nth = 1;
+	unsigned pos;
 
 	shmet_impl_point_trace(name);
-	if (!spec || !shmet_impl_point_is(spec, name, &rest))
+	if (!spec || !(rest = shmet_impl_point_find(spec, name, &pos)))
 		return;
 	colon = strchr(rest, ':');
-	if (colon)
+	comma = strchr(rest, ',');
+	if (colon && (!comma || colon < comma))
 		nth = strtoul(colon + 1, NULL, 10);
 	/* Relaxed: a count of this process's own visits. */
-	if (SHMET_AT(fetch_add_explicit)(&shmet_impl_point_hits, 1,
+	if (SHMET_AT(fetch_add_explicit)(&shmet_impl_point_hits[pos], 1,
 					 SHMET_MO(relaxed)) + 1 != nth)
 		return;
 	if (strncmp(rest, "stop", 4) == 0) {
