@@ -184,6 +184,15 @@ struct used_block {
 	int kind;                       /* BLOCK_* */
 	int live;
 	int64_t pid;
+	/*
+	 * Retired block only: a fold in progress, or left by a folder that
+	 * died (writer/slot.c).  Until the dead writer's stamp of fold_cell
+	 * is zero, that series still counts in the dead writer's block, so
+	 * its retired cells are read as they were before the fold.
+	 */
+	int fold_pending;
+	uint32_t fold_cell;
+	uint64_t fold_bits, fold_stamp;
 };
 
 /*
@@ -360,6 +369,11 @@ gauge_block(struct shmet_values *v, const struct shmet_index *idx,
 						     memory_order_relaxed);
 		uint64_t stamp = atomic_load_explicit(&cells[s->first_cell + 1],
 						      memory_order_relaxed);
+
+		if (ub->fold_pending && s->first_cell == ub->fold_cell) {
+			bits = ub->fold_bits;
+			stamp = ub->fold_stamp;
+		}
 		double x;
 		int first = !v->gauge_set[si];
 
@@ -499,6 +513,37 @@ cmp_sample(const void *pa, const void *pb)
 	return (a->pid > b->pid) - (a->pid < b->pid);
 }
 
+/* The fold journal (layout.h, line 6) for the retired block's ub: its
+ * numbers are the writers', so each is checked before use. */
+static void
+read_fold_journal(const struct shmet_reader *r, const struct shmet_index *idx,
+		  struct used_block *ub)
+{
+	const struct shmet_seg_header *h = shmet_priv_reader_live_header(r);
+	uint32_t slot, c;
+
+	ub->fold_pending = 0;
+	/* Acquire: pairs with the folder's release of the journal. */
+	if (atomic_load_explicit(&h->fold_state, memory_order_acquire) != 1)
+		return;
+	slot = atomic_load_explicit(&h->fold_slot, memory_order_relaxed);
+	c = atomic_load_explicit(&h->fold_cell, memory_order_relaxed);
+	if (slot >= r->hdr.max_writers || c >= idx->ncells ||
+	    (uint64_t)c + 2 > idx->ncells)
+		return;
+	/* Relaxed: the dead writer's stamp, zeroed by the folder once its
+	 * fold stands. */
+	if (atomic_load_explicit(&block_cells(r, slot)[c + 1],
+				 memory_order_relaxed) == 0)
+		return;
+	ub->fold_pending = 1;
+	ub->fold_cell = c;
+	ub->fold_bits = atomic_load_explicit(&h->fold_value,
+					     memory_order_relaxed);
+	ub->fold_stamp = atomic_load_explicit(&h->fold_stamp,
+					      memory_order_relaxed);
+}
+
 /* The reads of one scrape: block states, data pages, cells. */
 static int
 read_blocks(const struct shmet_reader *r, const struct shmet_index *idx,
@@ -527,6 +572,9 @@ read_blocks(const struct shmet_reader *r, const struct shmet_index *idx,
 				   : BLOCK_RETIRED;
 		ub->live = 0;
 		ub->pid = 0;
+		ub->fold_pending = 0;
+		if (ub->kind == BLOCK_RETIRED)
+			read_fold_journal(r, idx, ub);
 		if (ub->kind == BLOCK_WRITER) {
 			/* Liveness costs a syscall per block: when asked. */
 			ub->live = !idx->live_modes ||

@@ -97,17 +97,107 @@ shmet_impl_fold(shmet_impl_cell *r, uint32_t mode, double v, uint64_t stamp)
 		SHMET_AT(store_explicit)(&r[1], stamp, SHMET_MO(relaxed));
 }
 
+/* Block `slot` through the whole-segment mapping. */
+static shmet_impl_cell *
+shmet_impl_block_at(const struct shmet_segment *seg, uint32_t slot)
+{
+	const struct shmet_seg_header *h = seg->hdr;
+
+	return (shmet_impl_cell *)(void *)(seg->base + h->values_off +
+					   (uint64_t)slot * h->block_stride);
+}
+
 /*
- * Takeover: our block belonged to a dead writer.  Its gauges of modes that
- * keep dead writers' values (format.h) are folded into the retired block,
- * so that a scrape shows the same before and after the takeover; then
- * every gauge cell of the block is zeroed for us.  The retire lock (on
- * the owner-only claim file) serialises folds of concurrent takeovers.
+ * Under the retire lock: finish what a folder that died mid-fold left in
+ * the journal.  If it zeroed the dead writer's stamp, its fold stands;
+ * else the retired cells are put back as they were, and the series stays
+ * in that block for the next takeover of it to fold (exactly once).
+ */
+static void
+shmet_impl_fold_recover(struct shmet_segment *seg, shmet_impl_cell *retired)
+{
+	struct shmet_seg_header *h = seg->hdr;
+	uint32_t slot, c;
+
+	/* Acquire: pairs with the release that armed the journal. */
+	if (SHMET_AT(load_explicit)(&h->fold_state, SHMET_MO(acquire)) != 1)
+		return;
+	slot = SHMET_AT(load_explicit)(&h->fold_slot, SHMET_MO(relaxed));
+	c = SHMET_AT(load_explicit)(&h->fold_cell, SHMET_MO(relaxed));
+	if (slot < h->max_writers && (uint64_t)c + 2 <= h->cells_per_block &&
+	    SHMET_AT(load_explicit)(&shmet_impl_block_at(seg, slot)[c + 1],
+				    SHMET_MO(relaxed)) != 0) {
+		SHMET_AT(store_explicit)(
+			&retired[c],
+			SHMET_AT(load_explicit)(&h->fold_value,
+						SHMET_MO(relaxed)),
+			SHMET_MO(relaxed));
+		SHMET_AT(store_explicit)(
+			&retired[c + 1],
+			SHMET_AT(load_explicit)(&h->fold_stamp,
+						SHMET_MO(relaxed)),
+			SHMET_MO(relaxed));
+	}
+	SHMET_AT(store_explicit)(&h->fold_state, 0, SHMET_MO(release));
+}
+
+/*
+ * Fold one gauge series (first cell c, of a mode that retires) of dead
+ * block `slot` into the retired block, then zero it for us; journaled, so
+ * a kill at any step neither loses the value nor folds it twice.
+ * Relaxed cells: see "Value cells"; the journal's order is by release.
+ */
+static void
+shmet_impl_fold_series(struct shmet_segment *seg, shmet_impl_cell *block,
+		       shmet_impl_cell *retired, uint32_t slot, uint32_t c,
+		       uint32_t mode, uint64_t stamp)
+{
+	struct shmet_seg_header *h = seg->hdr;
+	uint64_t bits = SHMET_AT(load_explicit)(&block[c], SHMET_MO(relaxed));
+
+	SHMET_AT(store_explicit)(&h->fold_slot, slot, SHMET_MO(relaxed));
+	SHMET_AT(store_explicit)(&h->fold_cell, c, SHMET_MO(relaxed));
+	SHMET_AT(store_explicit)(
+		&h->fold_value,
+		SHMET_AT(load_explicit)(&retired[c], SHMET_MO(relaxed)),
+		SHMET_MO(relaxed));
+	SHMET_AT(store_explicit)(
+		&h->fold_stamp,
+		SHMET_AT(load_explicit)(&retired[c + 1], SHMET_MO(relaxed)),
+		SHMET_MO(relaxed));
+	/* Release: a recovering folder that sees 1 sees the fields. */
+	SHMET_AT(store_explicit)(&h->fold_state, 1, SHMET_MO(release));
+	SHMET_POINT("takeover.journaled");
+	shmet_impl_fold(&retired[c], mode, shmet_impl_bitsd(bits), stamp);
+	SHMET_POINT("takeover.folded");
+	/* The stamp first: a stamp of 0 is what says "folded" to recovery
+	 * and "no value" to readers. */
+	SHMET_AT(store_explicit)(&block[c + 1], 0, SHMET_MO(relaxed));
+	SHMET_AT(store_explicit)(&block[c], 0, SHMET_MO(relaxed));
+	SHMET_POINT("takeover.zeroed");
+	SHMET_AT(store_explicit)(&h->fold_state, 0, SHMET_MO(release));
+}
+
+/*
+ * Takeover: our block (slot) belonged to a dead writer.  Its gauges of
+ * modes that keep dead writers' values (format.h) are folded into the
+ * retired block, so that a scrape shows the same before and after the
+ * takeover; every other gauge cell of the block is zeroed for us.  The
+ * retire lock (on the owner-only claim file) serialises folds.  Steps and
+ * what a kill after each leaves (any kill: the lock is dropped, the slot
+ * is free again, the next takeover of it resumes the fold):
+ *   takeover.journaled   the journal holds the retired cells before the
+ *                        fold: the next folder restores them
+ *   takeover.folded      the same (the dead writer's stamp is not zero)
+ *   takeover.zeroed      this series is done; the journal is void
+ * Returns 0, or -EAGAIN when the retire lock stayed busy (a stopped
+ * holder) for about a second: then nothing is zeroed and the caller takes
+ * another slot, since zeroing without folding would lose the values.
  * Async-signal-safe: the fork child claims slots too.
  */
-SHMET_W void
+SHMET_W int
 shmet_impl_reset_gauges(struct shmet_segment *seg, shmet_impl_cell *block,
-			uint64_t reserved)
+			uint32_t slot, uint64_t reserved)
 {
 	const struct shmet_seg_header *h = seg->hdr;
 	const struct shmet_seg_family *fams = shmet_impl_families(seg);
@@ -129,30 +219,32 @@ shmet_impl_reset_gauges(struct shmet_segment *seg, shmet_impl_cell *block,
 	uint32_t nseries = SHMET_AT(load_explicit)(&seg->hdr->series_used,
 						   SHMET_MO(relaxed));
 
+	if (reserved == 0)
+		return 0;       /* the dead writer wrote no page of it */
 	if (nseries > h->max_series)
 		nseries = h->max_series;
 	/*
 	 * Reserve the retired cells up to what we reserved of our block
 	 * (one call, before the lock), then take the retire lock: another
 	 * takeover holds it only while it folds, but a stopped process could
-	 * hold it forever, so wait at most about a second and fold nothing
-	 * (counted) rather than block the application or a fork child.
+	 * hold it forever, so wait at most about a second.
 	 */
-	if (reserved > 0 &&
-	    posix_fallocate(seg->fd, (off_t)retired_off, (off_t)reserved) == 0)
-		for (int tries = 0; tries < 1000 && !locked; tries++) {
-			locked = shmet_seg_lock_op(lock_fd, SHMET_LOCK_RETIRE,
-						   F_WRLCK, F_OFD_SETLK,
-						   &fl) == 0;
-			if (!locked)
-				shmet_impl_sleep_ms(1);
-		}
-	if (!locked && reserved > 0)
-		shmet_impl_count(seg, SHMET_FAIL_NO_MEMORY);
+	if (posix_fallocate(seg->fd, (off_t)retired_off, (off_t)reserved) != 0)
+		return -ENOSPC;
+	for (int tries = 0; tries < 1000 && !locked; tries++) {
+		locked = shmet_seg_lock_op(lock_fd, SHMET_LOCK_RETIRE, F_WRLCK,
+					   F_OFD_SETLK, &fl) == 0;
+		if (!locked)
+			shmet_impl_sleep_ms(1);
+	}
+	if (!locked)
+		return -EAGAIN;
+	SHMET_POINT("takeover.locked");
+	shmet_impl_fold_recover(seg, retired);
 	for (uint32_t i = 0; i < nseries; i++) {
 		const struct shmet_seg_series *s = &series[i];
 		uint32_t c = s->first_cell, mode;
-		uint64_t stamp, bits;
+		uint64_t stamp;
 
 		/* Cells past our reservation were never written: leave
 		 * them alone (touching one would fault in a tmpfs page). */
@@ -161,23 +253,22 @@ shmet_impl_reset_gauges(struct shmet_segment *seg, shmet_impl_cell *block,
 		    8ull * ((uint64_t)c + 2) > reserved)
 			continue;
 		mode = fams[s->family].gauge_mode;
-		/*
-		 * Relaxed: we own this block now ("Value cells").  The stamp
-		 * is cleared before the fold, so a scrape running meanwhile
-		 * sees the value in one place at most: never counted twice
-		 * (it may miss it for that one scrape).
-		 */
-		stamp = SHMET_AT(exchange_explicit)(&block[c + 1], 0,
-						    SHMET_MO(relaxed));
-		bits = SHMET_AT(exchange_explicit)(&block[c], 0,
-						   SHMET_MO(relaxed));
-		if (locked && stamp && shmet_seg_gauge_mode_retires(mode))
-			shmet_impl_fold(&retired[c], mode,
-					shmet_impl_bitsd(bits), stamp);
+		/* Relaxed: we own this block now ("Value cells"). */
+		stamp = SHMET_AT(load_explicit)(&block[c + 1],
+						SHMET_MO(relaxed));
+		if (stamp && shmet_seg_gauge_mode_retires(mode)) {
+			shmet_impl_fold_series(seg, block, retired, slot, c,
+					       mode, stamp);
+		} else {
+			SHMET_AT(store_explicit)(&block[c + 1], 0,
+						 SHMET_MO(relaxed));
+			SHMET_AT(store_explicit)(&block[c], 0,
+						 SHMET_MO(relaxed));
+		}
 	}
-	if (locked)
-		shmet_seg_lock_op(lock_fd, SHMET_LOCK_RETIRE, F_UNLCK,
-				  F_OFD_SETLK, &fl);
+	shmet_seg_lock_op(lock_fd, SHMET_LOCK_RETIRE, F_UNLCK, F_OFD_SETLK,
+			  &fl);
+	return 0;
 }
 
 /*
@@ -225,7 +316,9 @@ shmet_impl_map_block(struct shmet_segment *seg, uint32_t slot, int fixed)
 	return 0;
 }
 
-SHMET_W void
+/* Make slot ours, with our lock on it held.  -EAGAIN or -ENOSPC: the
+ * dead writer's gauges could not be folded; the slot stays as it was. */
+SHMET_W int
 shmet_impl_take_slot(struct shmet_segment *seg, uint32_t slot,
 		     shmet_impl_cell *block, uint64_t reserved)
 {
@@ -235,9 +328,12 @@ shmet_impl_take_slot(struct shmet_segment *seg, uint32_t slot,
 	/* Acquire: pairs with the previous owner's release of state. */
 	if (SHMET_AT(load_explicit)(&w->state, SHMET_MO(acquire)) !=
 	    SHMET_WRITER_UNUSED) {
+		int rc = shmet_impl_reset_gauges(seg, block, slot, reserved);
+
+		if (rc < 0)
+			return rc;
 		SHMET_AT(fetch_add_explicit)(&w->takeovers, 1,
 					     SHMET_MO(relaxed));
-		shmet_impl_reset_gauges(seg, block, reserved);
 	}
 	SHMET_AT(store_explicit)(&w->pid, (int64_t)getpid(), SHMET_MO(relaxed));
 	SHMET_AT(store_explicit)(&w->claimed_ns, now, SHMET_MO(relaxed));
@@ -245,6 +341,8 @@ shmet_impl_take_slot(struct shmet_segment *seg, uint32_t slot,
 	/* Release: readers that see ACTIVE see the fields above. */
 	SHMET_AT(store_explicit)(&w->state, SHMET_WRITER_ACTIVE,
 				 SHMET_MO(release));
+	SHMET_POINT("claim.active");
+	return 0;
 }
 
 /*
@@ -273,10 +371,29 @@ shmet_impl_hold_liveness(struct shmet_segment *seg)
  * (max_writers for the fallback block) or a negative errno, and formats
  * nothing: the fork child handler calls it too (see shmet_impl_after_fork).
  */
+/*
+ * Give up the mapping of a slot whose takeover was refused.  A fresh
+ * mapping is unmapped; a fork child's (fixed: at the address its handles
+ * use) goes back to the block it had, the parent's, as when its claim
+ * fails (fork.c).
+ */
+static int
+shmet_impl_unmap_refused(struct shmet_segment *seg, int fixed,
+			 uint32_t old_slot)
+{
+	if (!fixed) {
+		munmap((void *)seg->block, seg->block_size);
+		seg->block = NULL;
+		seg->slot = old_slot;
+		return 0;
+	}
+	return shmet_impl_map_block(seg, old_slot, 1);
+}
+
 SHMET_W int64_t
 shmet_impl_claim(struct shmet_segment *seg, int fixed)
 {
-	uint32_t n = seg->hdr->max_writers;
+	uint32_t n = seg->hdr->max_writers, old_slot = seg->slot;
 	int rc;
 
 	for (uint32_t i = 0; i < n; i++) {
@@ -300,10 +417,18 @@ shmet_impl_claim(struct shmet_segment *seg, int fixed)
 			shmet_impl_count(seg, SHMET_FAIL_NO_MEMORY);
 			return rc;
 		}
+		SHMET_POINT("claim.mapped");
 		/* Relaxed: process-local; map_block reserved this far. */
-		shmet_impl_take_slot(seg, i, seg->block,
-				     SHMET_AT(load_explicit)(&seg->reserved,
-							     SHMET_MO(relaxed)));
+		if (shmet_impl_take_slot(seg, i, seg->block,
+					 SHMET_AT(load_explicit)(
+						 &seg->reserved,
+						 SHMET_MO(relaxed))) < 0) {
+			/* Its gauges wait for a folder: try the next slot. */
+			shmet_seg_lock(claim, SHMET_LOCK_SLOT(i), F_UNLCK);
+			if (shmet_impl_unmap_refused(seg, fixed, old_slot) < 0)
+				return -EAGAIN;
+			continue;
+		}
 		shmet_impl_hold_liveness(seg);
 		seg->owner_pid = getpid();
 		return i;

@@ -269,14 +269,14 @@ shmet_impl_reserve(struct shmet_segment *seg, uint64_t end_cell);
 SHMET_W void
 shmet_impl_fold(shmet_impl_cell *r, uint32_t mode, double v, uint64_t stamp);
 
-SHMET_W void
+SHMET_W int
 shmet_impl_reset_gauges(struct shmet_segment *seg, shmet_impl_cell *block,
-			uint64_t reserved);
+			uint32_t slot, uint64_t reserved);
 
 SHMET_W int
 shmet_impl_map_block(struct shmet_segment *seg, uint32_t slot, int fixed);
 
-SHMET_W void
+SHMET_W int
 shmet_impl_take_slot(struct shmet_segment *seg, uint32_t slot,
 		     shmet_impl_cell *block, uint64_t reserved);
 

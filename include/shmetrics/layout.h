@@ -66,7 +66,8 @@
  *      + SHMET_TYPE_COLLECTOR records, + the retired gauges block;
  *      hash and rules moved to format.h (unchanged)
  *   3  + shmet_seg_family.gate_series and gate_count (the series creation
- *      gate's journal); series_count counts published series only
+ *      gate's journal); series_count counts published series only;
+ *      + the header's fold journal (line 6)
  */
 #ifndef SHMETRICS_LAYOUT_H
 #define SHMETRICS_LAYOUT_H
@@ -198,7 +199,21 @@ struct shmet_seg_header {
 	/* Lines 4-5: registration failures by SHMET_FAIL_* reason. */
 	SHMET_ATOMIC(uint64_t) failures[SHMET_FAIL_SLOTS];
 
-	uint8_t reserved[SHMET_HEADER_SIZE - 6 * SHMET_CACHELINE];
+	/*
+	 * Line 6: the takeover fold's journal (writer/slot.c), written only
+	 * under the retire lock: the retired cells of one gauge series as
+	 * they were before a fold, so that the next folder can undo a fold
+	 * whose folder died before it zeroed the dead writer's cells.
+	 */
+	SHMET_ATOMIC(uint32_t) fold_state;  /* 1: a fold is in progress */
+	SHMET_ATOMIC(uint32_t) fold_slot;   /* the block folded from */
+	SHMET_ATOMIC(uint32_t) fold_cell;   /* the series' first cell */
+	uint32_t padding4;
+	SHMET_ATOMIC(uint64_t) fold_value;  /* retired[cell] before */
+	SHMET_ATOMIC(uint64_t) fold_stamp;  /* retired[cell + 1] before */
+	uint8_t padding5[32];
+
+	uint8_t reserved[SHMET_HEADER_SIZE - 7 * SHMET_CACHELINE];
 };
 
 /*
@@ -274,7 +289,9 @@ SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, families_used) == 192, "")
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, generation) == 208, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, fallback_reserved_bytes) == 216, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, failures) == 256, "");
-SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, reserved) == 384, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, fold_state) == 384, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, fold_value) == 400, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, reserved) == 448, "");
 
 SHMET_STATIC_ASSERT(sizeof(struct shmet_seg_writer) == SHMET_CACHELINE,
 		    "a writer slot is one cache line");
