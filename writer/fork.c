@@ -86,6 +86,7 @@ shmet_impl_after_fork(struct shmet_segment *seg)
 	}
 	seg->fd = fd;
 	seg->claim_fd = claim;
+	SHMET_POINT("fork.reopened");
 	if (shmet_impl_claim(seg, 1) < 0) {
 		seg->fd = old;
 		seg->claim_fd = old_claim;
@@ -94,6 +95,7 @@ shmet_impl_after_fork(struct shmet_segment *seg)
 			close(claim);
 		return -1;
 	}
+	SHMET_POINT("fork.claimed");
 	close(old);
 	if (old_claim >= 0)
 		close(old_claim);
@@ -103,6 +105,7 @@ shmet_impl_after_fork(struct shmet_segment *seg)
 SHMET_W void
 shmet_impl_fork_child(void)
 {
+	shmet_impl_points_forked();
 	for (struct shmet_segment *s = shmet_impl_forklist.head; s; s = s->next) {
 		/* If the process block stayed the parent's, so do the thread
 		 * blocks: our description still holds the parent's locks. */

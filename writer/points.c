@@ -10,7 +10,7 @@
  *		calling thread, acted on at its next cancellation point)
  *		n: act at the n-th time the point is reached (default 1)
  *	SHMETRICS_TEST_POINT_TRACE=fd
- *		write "name\n" to fd at every point reached, so the harness
+ *		write "pid name\n" to fd at every point reached, so the harness
  *		learns which points a scenario passes
  *
  * Only async-signal-safe calls (getenv reads environ; write, raise,
@@ -44,12 +44,26 @@ shmet_impl_point_trace(const char *name)
 	size_t n = strlen(name);
 	int fd;
 
-	if (!fd_text || n + 1 > sizeof line)
+	int at = 0;
+	long pid = (long)getpid();
+	char digits[24];
+	int nd = 0;
+
+	if (!fd_text || n + 24 > sizeof line)
 		return;
 	fd = atoi(fd_text);
-	memcpy(line, name, n);
-	line[n] = '\n';
-	if (write(fd, line, n + 1) < 0) {
+	/* "pid name\n", formatted without stdio (fork children). */
+	do {
+		digits[nd++] = (char)('0' + pid % 10);
+		pid /= 10;
+	} while (pid);
+	while (nd)
+		line[at++] = digits[--nd];
+	line[at++] = ' ';
+	memcpy(line + at, name, n);
+	at += (int)n;
+	line[at++] = '\n';
+	if (write(fd, line, (size_t)at) < 0) {
 		/* the harness is gone: nothing to tell */
 	}
 }
@@ -99,6 +113,16 @@ shmet_impl_point(const char *name)
 		for (;;)
 			pause();
 	}
+}
+
+/* In a fork child: its own visits count from 1, so that "n-th time"
+ * means the n-th in the process the harness traced. */
+SHMET_W void
+shmet_impl_points_forked(void)
+{
+	for (unsigned i = 0; i < SHMET_IMPL_POINTS_MAX; i++)
+		SHMET_AT(store_explicit)(&shmet_impl_point_hits[i], 0,
+					 SHMET_MO(relaxed));
 }
 
 #endif /* SHMET_TEST_POINTS */

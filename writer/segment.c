@@ -58,6 +58,7 @@ shmet_impl_initialise(struct shmet_segment *seg,
 				       seg->name,
 				       (unsigned long long)g.total_size,
 				       strerror(errno));
+	SHMET_POINT("create.sized");
 	/*
 	 * Reserve the metadata pages now: a write to a tmpfs page that cannot
 	 * be allocated is SIGBUS, and the application must never see one.
@@ -85,9 +86,11 @@ shmet_impl_initialise(struct shmet_segment *seg,
 	g.max_series_per_family = shmet_impl_opt(
 		o->max_series_per_family, SHMET_DEFAULT_MAX_SERIES_PER_FAMILY);
 	memcpy((void *)h, (const void *)&g, sizeof g);
+	SHMET_POINT("create.filled");
 	/* Pairs with the acquire load in shmet_impl_is_ready(). */
 	SHMET_AT(store_explicit)(&h->init_state, SHMET_INIT_READY,
 				 SHMET_MO(release));
+	SHMET_POINT("create.ready");
 	munmap(meta, (size_t)g.values_off);
 	return 0;
 }
@@ -238,6 +241,7 @@ shmet_impl_open_fd(struct shmet_segment *seg, const struct shmet_options *o)
 						"%s: %s", seg->name,
 						strerror(-rc));
 				}
+				SHMET_POINT("create.opened");
 				return 0;
 			}
 			if (errno != EEXIST)
@@ -420,6 +424,7 @@ shmet_close(struct shmet_segment *seg)
 		SHMET_AT(store_explicit)(
 			&shmet_impl_writers(seg)[seg->slot].state,
 			SHMET_WRITER_RELEASED, SHMET_MO(release));
+	SHMET_POINT("close.released");
 	/*
 	 * Replace both mappings with private zero pages rather than unmapping
 	 * them: handles the application still holds stay safe and record

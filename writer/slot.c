@@ -431,6 +431,7 @@ shmet_impl_claim(struct shmet_segment *seg, int fixed)
 		}
 		shmet_impl_hold_liveness(seg);
 		seg->owner_pid = getpid();
+		SHMET_POINT("claim.live");
 		return i;
 	}
 	rc = shmet_impl_map_block(seg, n, fixed);

@@ -176,9 +176,11 @@ SHMET_W_EXTERN uint64_t shmet_impl_next_key;
  */
 #ifdef SHMET_TEST_POINTS
 SHMET_W void shmet_impl_point(const char *name);
+SHMET_W void shmet_impl_points_forked(void);
 #define SHMET_POINT(name) shmet_impl_point(name)
 #else
 #define SHMET_POINT(name) ((void)0)
+#define shmet_impl_points_forked() ((void)0)
 #endif
 
 /* The series creation gate (gate.c). */
