@@ -294,52 +294,106 @@ shmet_impl_open_claim(struct shmet_segment *seg)
 	return 0;
 }
 
+/*
+ * 0 if h (a copy of the header) is one this writer speaks, consistent
+ * with itself and with the file's size, else -EPROTO with the reason.
+ */
+SHMET_W int
+shmet_impl_check_header(struct shmet_segment *seg,
+			const struct shmet_seg_header *h, uint64_t size)
+{
+	uint64_t got, want;
+	int ours = h->magic == SHMET_MAGIC;
+
+	if (ours && h->layout_version != SHMET_LAYOUT_VERSION)
+		return shmet_impl_fail(
+			seg, SHMET_IMPL_NO_REASON, -EPROTO,
+			"%s has layout version %u; this writer speaks %u",
+			seg->name, h->layout_version, SHMET_LAYOUT_VERSION);
+	if (!ours)
+		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -EPROTO,
+				       "%s is not a shmetrics segment",
+				       seg->name);
+	if (h->header_size != SHMET_HEADER_SIZE ||
+	    shmet_seg_geometry_mismatch(h, &got, &want) ||
+	    h->total_size != size)
+		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -EPROTO,
+				       "%s has an inconsistent header",
+				       seg->name);
+	return 0;
+}
+
+/*
+ * Map what the writer reads through seg->base: the metadata, and right
+ * after it the retired block (shmet_impl_retired), which takeovers fold
+ * into.  Not the whole segment: its value blocks are most of it (1 GiB
+ * with the default capacities), and each writer maps only its own, so
+ * that a process's address space (RLIMIT_AS, uWSGI's limit-as) pays for
+ * the metadata and a few blocks, not for every writer's.
+ */
 SHMET_W int
 shmet_impl_map(struct shmet_segment *seg)
 {
+	struct shmet_seg_header h;
 	struct stat st;
-	uint64_t got, want;
-	void *p;
+	unsigned char *p;
+	uint64_t retired;
+	size_t len;
+	int rc;
 
 	if (fstat(seg->fd, &st) < 0)
 		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -errno,
 				       "cannot stat %s: %s", seg->name,
 				       strerror(errno));
-	if ((uint64_t)st.st_size < SHMET_HEADER_SIZE)
+	if ((uint64_t)st.st_size < SHMET_HEADER_SIZE ||
+	    pread(seg->fd, (void *)&h, sizeof h, 0) != (ssize_t)sizeof h)
 		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -EPROTO,
 				       "%s is too small to be a segment",
 				       seg->name);
-	p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-		 seg->fd, 0);
-	if (p == MAP_FAILED)
+	rc = shmet_impl_check_header(seg, &h, (uint64_t)st.st_size);
+	if (rc < 0)
+		return rc;
+	len = (size_t)(h.values_off + h.block_stride);
+	retired = h.values_off +
+		  (uint64_t)shmet_seg_retired_block(&h) * h.block_stride;
+	p = (unsigned char *)mmap(NULL, len, PROT_READ | PROT_WRITE,
+				  MAP_SHARED, seg->fd, 0);
+	if ((void *)p != MAP_FAILED &&
+	    mmap(p + h.values_off, (size_t)h.block_stride,
+		 PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, seg->fd,
+		 (off_t)retired) == MAP_FAILED) {
+		rc = errno;
+		munmap(p, len);
+		p = (unsigned char *)MAP_FAILED;
+		errno = rc;
+	}
+	if ((void *)p == MAP_FAILED)
 		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -errno,
 				       "cannot map %s: %s", seg->name,
 				       strerror(errno));
-	seg->base = (unsigned char *)p;
-	seg->size = (size_t)st.st_size;
-	seg->hdr = (struct shmet_seg_header *)p;
-	if (seg->hdr->magic != SHMET_MAGIC ||
-	    seg->hdr->layout_version != SHMET_LAYOUT_VERSION ||
-	    seg->hdr->header_size != SHMET_HEADER_SIZE ||
-	    shmet_seg_geometry_mismatch(seg->hdr, &got, &want) ||
-	    seg->hdr->total_size != (uint64_t)st.st_size) {
-		uint32_t version = seg->hdr->layout_version;
-		int ours = seg->hdr->magic == SHMET_MAGIC;
-
-		munmap(p, seg->size);
+	seg->base = p;
+	seg->size = len;
+	seg->hdr = (struct shmet_seg_header *)(void *)p;
+	/* The mapping's layout follows the copy: the header it maps must
+	 * still say the same (a writer of this user may rewrite it). */
+	if (seg->hdr->values_off != h.values_off ||
+	    seg->hdr->block_stride != h.block_stride ||
+	    seg->hdr->max_writers != h.max_writers) {
+		munmap(p, len);
 		seg->base = NULL;
 		seg->hdr = NULL;
-		if (ours && version != SHMET_LAYOUT_VERSION)
-			return shmet_impl_fail(
-				seg, SHMET_IMPL_NO_REASON, -EPROTO,
-				"%s has layout version %u; this writer speaks %u",
-				seg->name, version, SHMET_LAYOUT_VERSION);
 		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -EPROTO,
-				       ours ? "%s has an inconsistent header"
-					    : "%s is not a shmetrics segment",
-				       seg->name);
+				       "the header of %s changed while it was "
+				       "attached", seg->name);
 	}
 	return 0;
+}
+
+/* The retired block's cells: mapped after the metadata (shmet_impl_map). */
+SHMET_W shmet_impl_cell *
+shmet_impl_retired(const struct shmet_segment *seg)
+{
+	return (shmet_impl_cell *)(void *)(seg->base + seg->hdr->values_off);
 }
 
 int
@@ -403,6 +457,106 @@ shmet_open(struct shmet_segment *seg, const struct shmet_options *opts)
 	return 0;
 }
 
+/*
+ * After close, a block mapping holds only what handles can still reach:
+ * a handle is returned once its cells are reserved, so every handle's
+ * cells (and a thread's, at the same cells of its own block) lie below
+ * `reach`, our reservation of the block.  Those pages become private
+ * zero pages (writes record nothing and cannot fault); the rest of the
+ * block is unmapped.  What a closed segment keeps of the address space
+ * is therefore its reserved extent (a multiple of 64 KiB), per block, and
+ * nothing for a segment nobody registered in; its memory, the pages
+ * written after close.
+ */
+SHMET_W void
+shmet_impl_retire_block(void *block, size_t size, uint64_t reach)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t keep = reach < size ? (size_t)reach : size;
+
+	keep = (keep + page - 1) / page * page;
+	if (keep > size)
+		keep = size;
+	if (keep > 0)
+		mmap(block, keep, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
+		     -1, 0);
+	if (keep < size)
+		munmap((unsigned char *)block + keep, size - keep);
+}
+
+/* Mark in map (one bit a page of seg->base) the pages [p, p + len). */
+SHMET_W void
+shmet_impl_mark_pages(const struct shmet_segment *seg, unsigned char *map,
+		      const unsigned char *p, size_t len, size_t page)
+{
+	size_t first = (size_t)(p - seg->base) / page;
+	size_t last = (size_t)(p + len - 1 - seg->base) / page;
+
+	for (size_t i = first; len > 0 && i <= last; i++)
+		map[i / 8] |= (unsigned char)(1u << (i % 8));
+}
+
+/*
+ * Replace the run of `n` pages at `at`: with zero pages if keep, else
+ * with nothing.
+ */
+SHMET_W void
+shmet_impl_unmap_run(unsigned char *at, size_t n, int keep)
+{
+	if (keep)
+		mmap(at, n, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
+		     -1, 0);
+	else
+		munmap(at, n);
+}
+
+/*
+ * Close's part of the metadata mapping.  A histogram handle reads its
+ * bucket bounds from the string pool on every observation (the inline
+ * hot path), so the pages that hold some histogram family's bounds stay
+ * mapped, as zero pages: bounds of 0 still send every observation to one
+ * of the handle's own cells.  The rest (metadata, retired block) is
+ * unmapped.  Without memory for the page map, all of it becomes zero
+ * pages: safe, at the cost of the address space.
+ */
+SHMET_W void
+shmet_impl_retire_meta(struct shmet_segment *seg)
+{
+	const struct shmet_seg_header *h = seg->hdr;
+	const struct shmet_seg_family *fams = shmet_impl_families(seg);
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t pages = (seg->size + page - 1) / page, run = 0;
+	uint32_t n = SHMET_AT(load_explicit)(&seg->hdr->families_used,
+					     SHMET_MO(relaxed));
+	unsigned char *map = (unsigned char *)calloc(pages / 8 + 1, 1);
+
+	if (!map) {
+		shmet_impl_unmap_run(seg->base, seg->size, 1);
+		return;
+	}
+	/* Relaxed above: close runs alone; a record allocated later is no
+	 * handle's of ours. */
+	for (uint32_t i = 0; i < n && i < h->max_families; i++) {
+		const unsigned char *b = shmet_impl_str(seg, fams[i].bounds);
+
+		if (fams[i].type == SHMET_TYPE_HISTOGRAM && b)
+			shmet_impl_mark_pages(seg, map, b, fams[i].bounds.len,
+					      page);
+	}
+	for (size_t i = 1; i <= pages; i++) {
+		int keep = (map[run / 8] >> (run % 8)) & 1;
+
+		if (i < pages && ((map[i / 8] >> (i % 8)) & 1) == keep)
+			continue;
+		shmet_impl_unmap_run(seg->base + run * page,
+				     (i - run) * page, keep);
+		run = i;
+	}
+	free(map);
+}
+
 void
 shmet_close(struct shmet_segment *seg)
 {
@@ -421,22 +575,26 @@ shmet_close(struct shmet_segment *seg)
 			&shmet_impl_writers(seg)[seg->slot].state,
 			SHMET_WRITER_RELEASED, SHMET_MO(release));
 	/*
-	 * Replace both mappings with private zero pages rather than unmapping
-	 * them: handles the application still holds stay safe and record
-	 * nothing.
+	 * Handles the application still holds must stay safe and record
+	 * nothing: the block's cells they can reach become private zero
+	 * pages, the rest of it is unmapped.  Every call but the hot path
+	 * checks seg->attached first; the hot path reads only a histogram's
+	 * bounds from the metadata (shmet_impl_retire_meta).
 	 */
 	if (seg->block)
-		mmap((void *)seg->block, seg->block_size,
-		     PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
-		     -1, 0);
-	mmap(seg->base, seg->size, PROT_READ | PROT_WRITE,
-	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+		/* Relaxed: process-local; close runs alone. */
+		shmet_impl_retire_block(
+			(void *)seg->block, seg->block_size,
+			SHMET_AT(load_explicit)(&seg->reserved,
+						SHMET_MO(relaxed)));
+	shmet_impl_retire_meta(seg);
 	close(seg->fd);                 /* drops the liveness lock */
 	if (seg->claim_fd >= 0)
 		close(seg->claim_fd);   /* drops the claim */
 	seg->fd = -1;
 	seg->claim_fd = -1;
+	seg->base = NULL;
+	seg->hdr = NULL;
 	seg->attached = 0;
 }
 

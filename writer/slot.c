@@ -115,8 +115,7 @@ shmet_impl_reset_gauges(struct shmet_segment *seg, shmet_impl_cell *block,
 	uint64_t retired_off = h->values_off +
 			       (uint64_t)shmet_seg_retired_block(h) *
 				       h->block_stride;
-	shmet_impl_cell *retired =
-		(shmet_impl_cell *)(void *)(seg->base + retired_off);
+	shmet_impl_cell *retired = shmet_impl_retired(seg);
 	int lock_fd = seg->claim_fd >= 0 ? seg->claim_fd : seg->fd;
 	struct flock fl;
 	int locked = 0;
