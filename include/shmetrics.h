@@ -30,6 +30,8 @@
  *	-ENOSPC     the segment is full (families, series, cells, strings)
  *	-E2BIG      the family reached its cardinality limit
  *	-ENOMEM     shared memory for the values could not be reserved
+ *	-EFBIG      creating the segment would pass the file size limit
+ *		    (RLIMIT_FSIZE): refused rather than die of SIGXFSZ
  *	-ENODEV     the segment is not attached
  *	-EPROTO     the segment has another layout version or is not ours
  *	-ETIMEDOUT  the segment's creator did not finish initialising in time

@@ -244,6 +244,103 @@ START_TEST(test_open_under_address_space_limit)
 }
 END_TEST
 
+/* Limit this process's file size to `bytes`, with SIGXFSZ's default
+ * action (terminate), as an application that never heard of it has. */
+static int
+limit_fsize(rlim_t bytes)
+{
+	struct rlimit rl = { bytes, bytes };
+
+	signal(SIGXFSZ, SIG_DFL);
+	return setrlimit(RLIMIT_FSIZE, &rl);
+}
+
+/*
+ * A file size limit below the segment's size: creation is refused with
+ * -EFBIG, the creator is not killed by SIGXFSZ, and the next open, without
+ * the limit, creates the segment.
+ */
+START_TEST(test_fsize_limit_refuses_creation)
+{
+	struct shmet_options o = test_options();
+	struct shmet_segment seg;
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int rc;
+
+		if (limit_fsize(1 << 20) < 0)
+			_exit(2);
+		rc = shmet_open(&seg, &o);
+		if (rc != -EFBIG)
+			_exit(3);
+		if (!strstr(shmet_last_error(&seg), "RLIMIT_FSIZE") ||
+		    !strstr(shmet_last_error(&seg), "1048576"))
+			_exit(4);
+		_exit(0);
+	}
+	assert_child_ok(pid);
+	test_open(&seg, &o);
+	shmet_close(&seg);
+}
+END_TEST
+
+/* The same with the default capacities, and with SHMET_OPEN_NO_WRITER. */
+START_TEST(test_fsize_limit_refuses_default_segment)
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct shmet_options o = default_options();
+		struct shmet_segment seg;
+
+		if (limit_fsize(512ul << 20) < 0)
+			_exit(2);
+		if (shmet_open(&seg, &o) != -EFBIG)
+			_exit(3);
+		o.flags = SHMET_OPEN_NO_WRITER;
+		if (shmet_open(&seg, &o) != -EFBIG)
+			_exit(4);
+		_exit(0);
+	}
+	assert_child_ok(pid);
+}
+END_TEST
+
+/*
+ * A limit lowered after the segment exists refuses nothing: value blocks
+ * lie inside the file, which does not grow (nor does the kernel signal).
+ */
+START_TEST(test_fsize_limit_after_creation)
+{
+	struct shmet_options o = test_options();
+	struct shmet_segment seg;
+	pid_t pid;
+
+	test_open(&seg, &o);
+	shmet_close(&seg);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct shmet_counter c;
+
+		if (limit_fsize(4096) < 0)
+			_exit(2);
+		if (shmet_open(&seg, &o) != 0)
+			_exit(3);
+		if (shmet_counter_new(&seg, &c, "limited_total", "l") != 0)
+			_exit(4);
+		shmet_counter_add(&c, 4);
+		shmet_close(&seg);
+		_exit(0);
+	}
+	assert_child_ok(pid);
+	ck_assert_double_eq(test_counter("limited_total", 0, NULL), 4);
+}
+END_TEST
+
 TEST_SUITE(segment)
 {
 	Suite *s = suite_create("segment");
@@ -256,6 +353,13 @@ TEST_SUITE(segment)
 	tcase_add_test(tc, test_close_keeps_only_what_handles_reach);
 	tcase_add_test(tc, test_thread_counts_after_close);
 	tcase_add_test(tc, test_open_under_address_space_limit);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("File size limit");
+	tcase_add_checked_fixture(tc, seg_setup, seg_teardown);
+	tcase_add_test(tc, test_fsize_limit_refuses_creation);
+	tcase_add_test(tc, test_fsize_limit_refuses_default_segment);
+	tcase_add_test(tc, test_fsize_limit_after_creation);
 	suite_add_tcase(s, tc);
 	return s;
 }

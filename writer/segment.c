@@ -32,6 +32,59 @@ shmet_impl_opt(uint32_t v, uint32_t def)
 	return v ? v : def;
 }
 
+/*
+ * 0 if growing fd's file to `end` bytes keeps within RLIMIT_FSIZE, else
+ * -EFBIG.  The kernel answers a write, ftruncate or fallocate that grows a
+ * file past the limit with SIGXFSZ, whose default action kills the
+ * process, and blocking it would change the application's disposition:
+ * so the writer asks first.  As the kernel does, only growth past the
+ * current size counts: value blocks lie inside the file, and a limit
+ * lowered after creation must not refuse them.  A race remains only with
+ * another thread lowering the limit, or a process shrinking the segment,
+ * between the check and the call; nothing in shmetrics does either.
+ */
+SHMET_W int
+shmet_impl_fsize_ok(int fd, uint64_t end)
+{
+	struct rlimit rl;
+	struct stat st;
+
+	if (getrlimit(RLIMIT_FSIZE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    end <= (uint64_t)rl.rlim_cur)
+		return 0;
+	if (fstat(fd, &st) == 0 && end <= (uint64_t)st.st_size)
+		return 0;
+	return -EFBIG;
+}
+
+/* posix_fallocate (0 or a positive errno), never past RLIMIT_FSIZE.
+ * Async-signal-safe as its calls are (the fork child reserves too). */
+SHMET_W int
+shmet_impl_fallocate(int fd, uint64_t off, uint64_t len)
+{
+	if (shmet_impl_fsize_ok(fd, off + len) < 0)
+		return EFBIG;
+	return posix_fallocate(fd, (off_t)off, (off_t)len);
+}
+
+/* -EFBIG, with a message naming the limit, if a segment of `size` bytes
+ * cannot be created under RLIMIT_FSIZE. */
+SHMET_W int
+shmet_impl_check_fsize(struct shmet_segment *seg, uint64_t size)
+{
+	struct rlimit rl;
+
+	if (shmet_impl_fsize_ok(seg->fd, size) == 0)
+		return 0;
+	getrlimit(RLIMIT_FSIZE, &rl);
+	return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -EFBIG,
+			       "cannot create segment %s of %llu bytes: the "
+			       "file size limit (RLIMIT_FSIZE, ulimit -f) is "
+			       "%llu bytes", seg->name,
+			       (unsigned long long)size,
+			       (unsigned long long)rl.rlim_cur);
+}
+
 /* Fill a zeroed metadata region; called with the init lock held. */
 SHMET_W int
 shmet_impl_initialise(struct shmet_segment *seg,
@@ -52,6 +105,9 @@ shmet_impl_initialise(struct shmet_segment *seg,
 	if (rc < 0)
 		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, rc,
 				       "segment capacities out of range");
+	rc = shmet_impl_check_fsize(seg, g.total_size);
+	if (rc < 0)
+		return rc;
 	if (ftruncate(seg->fd, (off_t)g.total_size) < 0)
 		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -errno,
 				       "cannot size segment %s to %llu bytes: %s",
@@ -62,7 +118,7 @@ shmet_impl_initialise(struct shmet_segment *seg,
 	 * Reserve the metadata pages now: a write to a tmpfs page that cannot
 	 * be allocated is SIGBUS, and the application must never see one.
 	 */
-	rc = posix_fallocate(seg->fd, 0, (off_t)g.values_off);
+	rc = shmet_impl_fallocate(seg->fd, 0, g.values_off);
 	if (rc != 0)
 		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -ENOMEM,
 				       "cannot reserve %llu bytes of shared "

@@ -47,8 +47,7 @@ shmet_impl_reserve_block(struct shmet_segment *seg, uint32_t slot,
 		want = seg->block_size;
 	block_off = seg->hdr->values_off + (uint64_t)slot *
 					   seg->hdr->block_stride;
-	rc = posix_fallocate(seg->fd, (off_t)(block_off + have),
-			     (off_t)(want - have));
+	rc = shmet_impl_fallocate(seg->fd, block_off + have, want - have);
 	if (rc != 0)
 		return -rc;
 	/* Relaxed: a process-local hint; racing threads only repeat work. */
@@ -138,7 +137,7 @@ shmet_impl_reset_gauges(struct shmet_segment *seg, shmet_impl_cell *block,
 	 * (counted) rather than block the application or a fork child.
 	 */
 	if (reserved > 0 &&
-	    posix_fallocate(seg->fd, (off_t)retired_off, (off_t)reserved) == 0)
+	    shmet_impl_fallocate(seg->fd, retired_off, reserved) == 0)
 		for (int tries = 0; tries < 1000 && !locked; tries++) {
 			locked = shmet_seg_lock_op(lock_fd, SHMET_LOCK_RETIRE,
 						   F_WRLCK, F_OFD_SETLK,
@@ -206,7 +205,7 @@ shmet_impl_map_block(struct shmet_segment *seg, uint32_t slot, int fixed)
 	if (want > seg->hdr->block_stride)
 		want = seg->hdr->block_stride;
 	if (want > 0) {
-		rc = posix_fallocate(seg->fd, (off_t)off, (off_t)want);
+		rc = shmet_impl_fallocate(seg->fd, off, want);
 		if (rc != 0)
 			return -rc;
 	}

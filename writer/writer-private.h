@@ -68,6 +68,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -215,6 +216,15 @@ shmet_impl_opt(uint32_t v, uint32_t def);
 SHMET_W int
 shmet_impl_initialise(struct shmet_segment *seg,
 		      const struct shmet_options *o);
+
+SHMET_W int
+shmet_impl_fsize_ok(int fd, uint64_t end);
+
+SHMET_W int
+shmet_impl_fallocate(int fd, uint64_t off, uint64_t len);
+
+SHMET_W int
+shmet_impl_check_fsize(struct shmet_segment *seg, uint64_t size);
 
 SHMET_W int
 shmet_impl_is_ready(int fd);
