@@ -33,7 +33,8 @@
  *	-EFBIG      creating the segment would pass the file size limit
  *		    (RLIMIT_FSIZE): refused rather than die of SIGXFSZ
  *	-ENODEV     the segment is not attached
- *	-EPROTO     the segment has another layout version or is not ours
+ *	-EPROTO     the segment has another layout version, or the name is
+ *		    a file that is not a shmetrics segment (left untouched)
  *	-ETIMEDOUT  the segment's creator did not finish initialising in time
  * Every registration failure is also counted in the segment by reason, so
  * the exporter can expose it.  Nothing here aborts, blocks indefinitely or

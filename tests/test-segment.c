@@ -18,6 +18,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <shmetrics/lock.h>
+
 #include "test-common.h"
 
 /* Address-space limits mean nothing under ASan's shadow or valgrind. */
@@ -341,6 +343,140 @@ START_TEST(test_fsize_limit_after_creation)
 }
 END_TEST
 
+/* Create the name as another application would: `len` bytes of `data`. */
+static int
+make_file(const char *name, const void *data, size_t len)
+{
+	int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+
+	ck_assert_int_ge(fd, 0);
+	if (len)
+		ck_assert_int_eq(pwrite(fd, data, len, 0), (ssize_t)len);
+	return fd;
+}
+
+/* Assert the file behind fd still holds exactly `len` bytes of `data`. */
+static void
+assert_unchanged(int fd, const void *data, size_t len)
+{
+	unsigned char back[8192];
+	struct stat st;
+
+	ck_assert_uint_le(len, sizeof back);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_eq(st.st_size, (off_t)len);
+	ck_assert_int_eq(pread(fd, back, len, 0), (ssize_t)len);
+	ck_assert_int_eq(memcmp(back, data, len), 0);
+}
+
+static void
+assert_refused(const struct shmet_options *o)
+{
+	struct shmet_segment seg;
+
+	ck_assert_int_eq(shmet_open(&seg, o), -EPROTO);
+	ck_assert_ptr_nonnull(strstr(shmet_last_error(&seg),
+				     "not a shmetrics segment"));
+}
+
+/* Another application's 100 bytes, by shm name and by tmpfs path. */
+START_TEST(test_foreign_file_is_not_rewritten)
+{
+	struct shmet_options o = test_options();
+	char path[128], data[100];
+	int fd;
+
+	memset(data, 'y', sizeof data);
+	fd = make_file(test_segment_name, data, sizeof data);
+	assert_refused(&o);
+	o.flags = SHMET_OPEN_NO_CREATE;
+	assert_refused(&o);
+	snprintf(path, sizeof path, "/dev/shm%s", test_segment_name);
+	o.name = path;
+	o.flags = 0;
+	assert_refused(&o);
+	assert_unchanged(fd, data, sizeof data);
+	close(fd);
+}
+END_TEST
+
+/* A header-sized file with another magic, not ready and "ready". */
+START_TEST(test_wrong_magic_is_not_rewritten)
+{
+	struct shmet_options o = test_options();
+	unsigned char data[8192];
+	struct shmet_seg_header *h = (struct shmet_seg_header *)(void *)data;
+	int fd;
+
+	memset(data, 0, sizeof data);
+	h->magic = SHMET_MAGIC ^ 1;
+	h->layout_version = SHMET_LAYOUT_VERSION;
+	fd = make_file(test_segment_name, data, sizeof data);
+	assert_refused(&o);
+	assert_unchanged(fd, data, sizeof data);
+	h->init_state = SHMET_INIT_READY;
+	ck_assert_int_eq(pwrite(fd, data, sizeof data, 0),
+			 (ssize_t)sizeof data);
+	assert_refused(&o);
+	assert_unchanged(fd, data, sizeof data);
+	close(fd);
+}
+END_TEST
+
+/*
+ * An empty file that no initialiser holds is a creator's that died (or
+ * was refused) before its first write, as far as anyone can tell, and
+ * holds nothing to lose: it is initialised.  So is a file that starts with
+ * the magic, an initialiser's that died after its first write.
+ */
+START_TEST(test_dead_creator_files_are_initialised)
+{
+	struct shmet_options o = test_options();
+	struct shmet_segment seg;
+	uint64_t magic = SHMET_MAGIC;
+	unsigned char half[8192];
+	int fd;
+
+	fd = make_file(test_segment_name, "", 0);
+	close(fd);
+	test_open(&seg, &o);
+	shmet_close(&seg);
+	shmet_unlink(test_segment_name);
+
+	fd = make_file(test_segment_name, &magic, sizeof magic);
+	close(fd);
+	test_open(&seg, &o);
+	shmet_close(&seg);
+	shmet_unlink(test_segment_name);
+
+	memset(half, 0x5a, sizeof half);
+	memcpy(half, &magic, sizeof magic);
+	fd = make_file(test_segment_name, half, sizeof half);
+	close(fd);
+	test_open(&seg, &o);
+	shmet_close(&seg);
+}
+END_TEST
+
+/* An empty file whose creator is alive (holds the init lock) is waited
+ * for, not refused, and not taken over. */
+START_TEST(test_live_creator_is_waited_for)
+{
+	struct shmet_options o = test_options();
+	struct shmet_segment seg;
+	int fd = make_file(test_segment_name, "", 0);
+
+	ck_assert_int_eq(shmet_seg_lock(fd, SHMET_LOCK_INIT, F_WRLCK), 0);
+	o.init_timeout_ms = 50;
+	ck_assert_int_eq(shmet_open(&seg, &o), -ETIMEDOUT);
+	assert_unchanged(fd, "", 0);
+	ck_assert_int_eq(shmet_seg_lock(fd, SHMET_LOCK_INIT, F_UNLCK), 0);
+	test_open(&seg, &o);
+	shmet_close(&seg);
+	close(fd);
+}
+END_TEST
+
 TEST_SUITE(segment)
 {
 	Suite *s = suite_create("segment");
@@ -360,6 +496,14 @@ TEST_SUITE(segment)
 	tcase_add_test(tc, test_fsize_limit_refuses_creation);
 	tcase_add_test(tc, test_fsize_limit_refuses_default_segment);
 	tcase_add_test(tc, test_fsize_limit_after_creation);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("Names that are not segments");
+	tcase_add_checked_fixture(tc, seg_setup, seg_teardown);
+	tcase_add_test(tc, test_foreign_file_is_not_rewritten);
+	tcase_add_test(tc, test_wrong_magic_is_not_rewritten);
+	tcase_add_test(tc, test_dead_creator_files_are_initialised);
+	tcase_add_test(tc, test_live_creator_is_waited_for);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -85,6 +85,46 @@ shmet_impl_check_fsize(struct shmet_segment *seg, uint64_t size)
 			       (unsigned long long)rl.rlim_cur);
 }
 
+/*
+ * An initialiser's first write: the magic, at offset 0, before the file
+ * grows any further and never cleared after.  A file at the name that is
+ * neither empty nor starts with it was therefore never touched by an
+ * initialiser (shmet_impl_claimable).
+ */
+SHMET_W int
+shmet_impl_mark_ours(struct shmet_segment *seg)
+{
+	uint64_t magic = SHMET_MAGIC;
+
+	if (pwrite(seg->fd, &magic, sizeof magic, 0) == (ssize_t)sizeof magic)
+		return 0;
+	return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON,
+			       errno ? -errno : -EIO,
+			       "cannot write to segment %s: %s", seg->name,
+			       strerror(errno ? errno : EIO));
+}
+
+/*
+ * 1 if the file at the name may be initialised: it is empty (a creator's
+ * between O_EXCL and its first write, or one that died or was refused
+ * there) or starts with the magic (an initialiser's, live or dead).
+ * Anything else is not a segment, and is never rewritten: a typo in
+ * SHMETRICS_SEGMENT must not destroy another application's file.
+ */
+SHMET_W int
+shmet_impl_claimable(int fd)
+{
+	struct stat st;
+	uint64_t magic = 0;
+
+	if (fstat(fd, &st) < 0)
+		return 0;
+	if (st.st_size == 0)
+		return 1;
+	return pread(fd, &magic, sizeof magic, 0) == (ssize_t)sizeof magic &&
+	       magic == SHMET_MAGIC;
+}
+
 /* Fill a zeroed metadata region; called with the init lock held. */
 SHMET_W int
 shmet_impl_initialise(struct shmet_segment *seg,
@@ -106,6 +146,9 @@ shmet_impl_initialise(struct shmet_segment *seg,
 		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, rc,
 				       "segment capacities out of range");
 	rc = shmet_impl_check_fsize(seg, g.total_size);
+	if (rc < 0)
+		return rc;
+	rc = shmet_impl_mark_ours(seg);
 	if (rc < 0)
 		return rc;
 	if (ftruncate(seg->fd, (off_t)g.total_size) < 0)
@@ -131,8 +174,10 @@ shmet_impl_initialise(struct shmet_segment *seg,
 		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -errno,
 				       "cannot map %s: %s", seg->name,
 				       strerror(errno));
-	/* A dead initialiser may have left anything behind. */
-	memset(meta, 0, (size_t)g.values_off);
+	/* A dead initialiser may have left anything behind; the magic stays
+	 * (shmet_impl_mark_ours), and the copy below rewrites it as is. */
+	memset((unsigned char *)meta + sizeof g.magic, 0,
+	       (size_t)g.values_off - sizeof g.magic);
 	h = (struct shmet_seg_header *)meta;
 	g.magic = SHMET_MAGIC;
 	g.layout_version = SHMET_LAYOUT_VERSION;
@@ -181,7 +226,8 @@ shmet_impl_sleep_ms(long ms)
 /*
  * Whoever holds the init lock while the segment is not ready initialises
  * it.  The creator usually wins the lock first; if it died mid-way its lock
- * is gone and a waiter takes over.
+ * is gone and a waiter takes over.  A file that no initialiser ever wrote
+ * (shmet_impl_claimable) is refused, locked or not, and left as it is.
  */
 SHMET_W int
 shmet_impl_wait_ready(struct shmet_segment *seg,
@@ -194,15 +240,26 @@ shmet_impl_wait_ready(struct shmet_segment *seg,
 
 	for (;;) {
 		if (shmet_impl_is_ready(seg->fd))
-			return 0;
+			return 0;       /* shmet_impl_map checks it is ours */
+		if (!shmet_impl_claimable(seg->fd))
+			return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON,
+					       -EPROTO,
+					       "%s exists and is not a shmetrics "
+					       "segment: refusing to attach or "
+					       "rewrite it", seg->name);
 		if (!(o->flags & SHMET_OPEN_NO_CREATE) &&
 		    shmet_seg_lock(seg->fd, SHMET_LOCK_INIT, F_WRLCK) == 0) {
 			int rc = 0;
 
+			/* Under the lock: nobody initialises it meanwhile. */
 			if (!shmet_impl_is_ready(seg->fd))
-				rc = shmet_impl_initialise(seg, o);
+				rc = shmet_impl_claimable(seg->fd)
+					     ? shmet_impl_initialise(seg, o)
+					     : 1;
 			shmet_seg_lock(seg->fd, SHMET_LOCK_INIT, F_UNLCK);
-			return rc;
+			if (rc <= 0)
+				return rc;
+			continue;       /* changed under us: refuse above */
 		}
 		if (shmet_now_ns() > deadline)
 			return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON,

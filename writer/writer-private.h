@@ -227,6 +227,12 @@ SHMET_W int
 shmet_impl_check_fsize(struct shmet_segment *seg, uint64_t size);
 
 SHMET_W int
+shmet_impl_mark_ours(struct shmet_segment *seg);
+
+SHMET_W int
+shmet_impl_claimable(int fd);
+
+SHMET_W int
 shmet_impl_is_ready(int fd);
 
 SHMET_W void
