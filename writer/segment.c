@@ -603,10 +603,12 @@ SHMET_W void
 shmet_impl_mark_pages(const struct shmet_segment *seg, unsigned char *map,
 		      const unsigned char *p, size_t len, size_t page)
 {
-	size_t first = (size_t)(p - seg->base) / page;
-	size_t last = (size_t)(p + len - 1 - seg->base) / page;
+	size_t first = (size_t)(p - seg->base) / page, last;
 
-	for (size_t i = first; len > 0 && i <= last; i++)
+	if (len == 0)
+		return;
+	last = ((size_t)(p - seg->base) + len - 1) / page;
+	for (size_t i = first; i <= last; i++)
 		map[i / 8] |= (unsigned char)(1u << (i % 8));
 }
 
