@@ -30,8 +30,11 @@
  *	-ENOSPC     the segment is full (families, series, cells, strings)
  *	-E2BIG      the family reached its cardinality limit
  *	-ENOMEM     shared memory for the values could not be reserved
+ *	-EFBIG      creating the segment would pass the file size limit
+ *		    (RLIMIT_FSIZE): refused rather than die of SIGXFSZ
  *	-ENODEV     the segment is not attached
- *	-EPROTO     the segment has another layout version or is not ours
+ *	-EPROTO     the segment has another layout version, or the name is
+ *		    a file that is not a shmetrics segment (left untouched)
  *	-ETIMEDOUT  the segment's creator did not finish initialising in time
  * Every registration failure is also counted in the segment by reason, so
  * the exporter can expose it.  Nothing here aborts, blocks indefinitely or

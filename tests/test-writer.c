@@ -189,15 +189,25 @@ START_TEST(test_open_foreign_segment)
 	memset(junk, 'x', sizeof junk);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(write(fd, junk, sizeof junk), (int)sizeof junk);
-	close(fd);
-	/* Not ready and garbage: times out rather than trusting it. */
+	/* Not a segment: refused at once, never waited for nor rewritten
+	 * (tests/test-segment.c has the other cases). */
 	{
 		struct shmet_options o = test_options();
+		struct stat st;
+		char back[sizeof junk];
 
 		o.init_timeout_ms = 50;
 		o.flags = SHMET_OPEN_NO_CREATE;
-		ck_assert_int_eq(shmet_open(&seg, &o), -ETIMEDOUT);
+		ck_assert_int_eq(shmet_open(&seg, &o), -EPROTO);
+		o.flags = 0;
+		ck_assert_int_eq(shmet_open(&seg, &o), -EPROTO);
+		ck_assert_int_eq(fstat(fd, &st), 0);
+		ck_assert_int_eq(st.st_size, sizeof junk);
+		ck_assert_int_eq(pread(fd, back, sizeof back, 0),
+				 (int)sizeof back);
+		ck_assert_int_eq(memcmp(back, junk, sizeof junk), 0);
 	}
+	close(fd);
 }
 END_TEST
 

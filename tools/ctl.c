@@ -131,7 +131,7 @@ cmd_create(struct ctl *c)
 	if (rc < 0)
 		return fail("create: %s", shmet_last_error(&seg));
 	printf("segment %s: %llu bytes, %u series, %u writers\n", seg.name,
-	       (unsigned long long)seg.size, seg.hdr->max_series,
+	       (unsigned long long)seg.hdr->total_size, seg.hdr->max_series,
 	       seg.hdr->max_writers);
 	shmet_close(&seg);
 	return 0;

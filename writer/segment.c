@@ -32,6 +32,99 @@ shmet_impl_opt(uint32_t v, uint32_t def)
 	return v ? v : def;
 }
 
+/*
+ * 0 if growing fd's file to `end` bytes keeps within RLIMIT_FSIZE, else
+ * -EFBIG.  The kernel answers a write, ftruncate or fallocate that grows a
+ * file past the limit with SIGXFSZ, whose default action kills the
+ * process, and blocking it would change the application's disposition:
+ * so the writer asks first.  As the kernel does, only growth past the
+ * current size counts: value blocks lie inside the file, and a limit
+ * lowered after creation must not refuse them.  A race remains only with
+ * another thread lowering the limit, or a process shrinking the segment,
+ * between the check and the call; nothing in shmetrics does either.
+ */
+SHMET_W int
+shmet_impl_fsize_ok(int fd, uint64_t end)
+{
+	struct rlimit rl;
+	struct stat st;
+
+	if (getrlimit(RLIMIT_FSIZE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    end <= (uint64_t)rl.rlim_cur)
+		return 0;
+	if (fstat(fd, &st) == 0 && end <= (uint64_t)st.st_size)
+		return 0;
+	return -EFBIG;
+}
+
+/* posix_fallocate (0 or a positive errno), never past RLIMIT_FSIZE.
+ * Async-signal-safe as its calls are (the fork child reserves too). */
+SHMET_W int
+shmet_impl_fallocate(int fd, uint64_t off, uint64_t len)
+{
+	if (shmet_impl_fsize_ok(fd, off + len) < 0)
+		return EFBIG;
+	return posix_fallocate(fd, (off_t)off, (off_t)len);
+}
+
+/* -EFBIG, with a message naming the limit, if a segment of `size` bytes
+ * cannot be created under RLIMIT_FSIZE. */
+SHMET_W int
+shmet_impl_check_fsize(struct shmet_segment *seg, uint64_t size)
+{
+	struct rlimit rl;
+
+	if (shmet_impl_fsize_ok(seg->fd, size) == 0)
+		return 0;
+	getrlimit(RLIMIT_FSIZE, &rl);
+	return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -EFBIG,
+			       "cannot create segment %s of %llu bytes: the "
+			       "file size limit (RLIMIT_FSIZE, ulimit -f) is "
+			       "%llu bytes", seg->name,
+			       (unsigned long long)size,
+			       (unsigned long long)rl.rlim_cur);
+}
+
+/*
+ * An initialiser's first write: the magic, at offset 0, before the file
+ * grows any further and never cleared after.  A file at the name that is
+ * neither empty nor starts with it was therefore never touched by an
+ * initialiser (shmet_impl_claimable).
+ */
+SHMET_W int
+shmet_impl_mark_ours(struct shmet_segment *seg)
+{
+	uint64_t magic = SHMET_MAGIC;
+
+	if (pwrite(seg->fd, &magic, sizeof magic, 0) == (ssize_t)sizeof magic)
+		return 0;
+	return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON,
+			       errno ? -errno : -EIO,
+			       "cannot write to segment %s: %s", seg->name,
+			       strerror(errno ? errno : EIO));
+}
+
+/*
+ * 1 if the file at the name may be initialised: it is empty (a creator's
+ * between O_EXCL and its first write, or one that died or was refused
+ * there) or starts with the magic (an initialiser's, live or dead).
+ * Anything else is not a segment, and is never rewritten: a typo in
+ * SHMETRICS_SEGMENT must not destroy another application's file.
+ */
+SHMET_W int
+shmet_impl_claimable(int fd)
+{
+	struct stat st;
+	uint64_t magic = 0;
+
+	if (fstat(fd, &st) < 0)
+		return 0;
+	if (st.st_size == 0)
+		return 1;
+	return pread(fd, &magic, sizeof magic, 0) == (ssize_t)sizeof magic &&
+	       magic == SHMET_MAGIC;
+}
+
 /* Fill a zeroed metadata region; called with the init lock held. */
 SHMET_W int
 shmet_impl_initialise(struct shmet_segment *seg,
@@ -52,6 +145,12 @@ shmet_impl_initialise(struct shmet_segment *seg,
 	if (rc < 0)
 		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, rc,
 				       "segment capacities out of range");
+	rc = shmet_impl_check_fsize(seg, g.total_size);
+	if (rc < 0)
+		return rc;
+	rc = shmet_impl_mark_ours(seg);
+	if (rc < 0)
+		return rc;
 	if (ftruncate(seg->fd, (off_t)g.total_size) < 0)
 		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -errno,
 				       "cannot size segment %s to %llu bytes: %s",
@@ -63,7 +162,7 @@ shmet_impl_initialise(struct shmet_segment *seg,
 	 * Reserve the metadata pages now: a write to a tmpfs page that cannot
 	 * be allocated is SIGBUS, and the application must never see one.
 	 */
-	rc = posix_fallocate(seg->fd, 0, (off_t)g.values_off);
+	rc = shmet_impl_fallocate(seg->fd, 0, g.values_off);
 	if (rc != 0)
 		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -ENOMEM,
 				       "cannot reserve %llu bytes of shared "
@@ -76,8 +175,10 @@ shmet_impl_initialise(struct shmet_segment *seg,
 		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -errno,
 				       "cannot map %s: %s", seg->name,
 				       strerror(errno));
-	/* A dead initialiser may have left anything behind. */
-	memset(meta, 0, (size_t)g.values_off);
+	/* A dead initialiser may have left anything behind; the magic stays
+	 * (shmet_impl_mark_ours), and the copy below rewrites it as is. */
+	memset((unsigned char *)meta + sizeof g.magic, 0,
+	       (size_t)g.values_off - sizeof g.magic);
 	h = (struct shmet_seg_header *)meta;
 	g.magic = SHMET_MAGIC;
 	g.layout_version = SHMET_LAYOUT_VERSION;
@@ -128,7 +229,8 @@ shmet_impl_sleep_ms(long ms)
 /*
  * Whoever holds the init lock while the segment is not ready initialises
  * it.  The creator usually wins the lock first; if it died mid-way its lock
- * is gone and a waiter takes over.
+ * is gone and a waiter takes over.  A file that no initialiser ever wrote
+ * (shmet_impl_claimable) is refused, locked or not, and left as it is.
  */
 SHMET_W int
 shmet_impl_wait_ready(struct shmet_segment *seg,
@@ -141,15 +243,26 @@ shmet_impl_wait_ready(struct shmet_segment *seg,
 
 	for (;;) {
 		if (shmet_impl_is_ready(seg->fd))
-			return 0;
+			return 0;       /* shmet_impl_map checks it is ours */
+		if (!shmet_impl_claimable(seg->fd))
+			return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON,
+					       -EPROTO,
+					       "%s exists and is not a shmetrics "
+					       "segment: refusing to attach or "
+					       "rewrite it", seg->name);
 		if (!(o->flags & SHMET_OPEN_NO_CREATE) &&
 		    shmet_seg_lock(seg->fd, SHMET_LOCK_INIT, F_WRLCK) == 0) {
 			int rc = 0;
 
+			/* Under the lock: nobody initialises it meanwhile. */
 			if (!shmet_impl_is_ready(seg->fd))
-				rc = shmet_impl_initialise(seg, o);
+				rc = shmet_impl_claimable(seg->fd)
+					     ? shmet_impl_initialise(seg, o)
+					     : 1;
 			shmet_seg_lock(seg->fd, SHMET_LOCK_INIT, F_UNLCK);
-			return rc;
+			if (rc <= 0)
+				return rc;
+			continue;       /* changed under us: refuse above */
 		}
 		if (shmet_now_ns() > deadline)
 			return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON,
@@ -298,52 +411,106 @@ shmet_impl_open_claim(struct shmet_segment *seg)
 	return 0;
 }
 
+/*
+ * 0 if h (a copy of the header) is one this writer speaks, consistent
+ * with itself and with the file's size, else -EPROTO with the reason.
+ */
+SHMET_W int
+shmet_impl_check_header(struct shmet_segment *seg,
+			const struct shmet_seg_header *h, uint64_t size)
+{
+	uint64_t got, want;
+	int ours = h->magic == SHMET_MAGIC;
+
+	if (ours && h->layout_version != SHMET_LAYOUT_VERSION)
+		return shmet_impl_fail(
+			seg, SHMET_IMPL_NO_REASON, -EPROTO,
+			"%s has layout version %u; this writer speaks %u",
+			seg->name, h->layout_version, SHMET_LAYOUT_VERSION);
+	if (!ours)
+		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -EPROTO,
+				       "%s is not a shmetrics segment",
+				       seg->name);
+	if (h->header_size != SHMET_HEADER_SIZE ||
+	    shmet_seg_geometry_mismatch(h, &got, &want) ||
+	    h->total_size != size)
+		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -EPROTO,
+				       "%s has an inconsistent header",
+				       seg->name);
+	return 0;
+}
+
+/*
+ * Map what the writer reads through seg->base: the metadata, and right
+ * after it the retired block (shmet_impl_retired), which takeovers fold
+ * into.  Not the whole segment: its value blocks are most of it (1 GiB
+ * with the default capacities), and each writer maps only its own, so
+ * that a process's address space (RLIMIT_AS, uWSGI's limit-as) pays for
+ * the metadata and a few blocks, not for every writer's.
+ */
 SHMET_W int
 shmet_impl_map(struct shmet_segment *seg)
 {
+	struct shmet_seg_header h;
 	struct stat st;
-	uint64_t got, want;
-	void *p;
+	unsigned char *p;
+	uint64_t retired;
+	size_t len;
+	int rc;
 
 	if (fstat(seg->fd, &st) < 0)
 		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -errno,
 				       "cannot stat %s: %s", seg->name,
 				       strerror(errno));
-	if ((uint64_t)st.st_size < SHMET_HEADER_SIZE)
+	if ((uint64_t)st.st_size < SHMET_HEADER_SIZE ||
+	    pread(seg->fd, (void *)&h, sizeof h, 0) != (ssize_t)sizeof h)
 		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -EPROTO,
 				       "%s is too small to be a segment",
 				       seg->name);
-	p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-		 seg->fd, 0);
-	if (p == MAP_FAILED)
+	rc = shmet_impl_check_header(seg, &h, (uint64_t)st.st_size);
+	if (rc < 0)
+		return rc;
+	len = (size_t)(h.values_off + h.block_stride);
+	retired = h.values_off +
+		  (uint64_t)shmet_seg_retired_block(&h) * h.block_stride;
+	p = (unsigned char *)mmap(NULL, len, PROT_READ | PROT_WRITE,
+				  MAP_SHARED, seg->fd, 0);
+	if ((void *)p != MAP_FAILED &&
+	    mmap(p + h.values_off, (size_t)h.block_stride,
+		 PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, seg->fd,
+		 (off_t)retired) == MAP_FAILED) {
+		rc = errno;
+		munmap(p, len);
+		p = (unsigned char *)MAP_FAILED;
+		errno = rc;
+	}
+	if ((void *)p == MAP_FAILED)
 		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -errno,
 				       "cannot map %s: %s", seg->name,
 				       strerror(errno));
-	seg->base = (unsigned char *)p;
-	seg->size = (size_t)st.st_size;
-	seg->hdr = (struct shmet_seg_header *)p;
-	if (seg->hdr->magic != SHMET_MAGIC ||
-	    seg->hdr->layout_version != SHMET_LAYOUT_VERSION ||
-	    seg->hdr->header_size != SHMET_HEADER_SIZE ||
-	    shmet_seg_geometry_mismatch(seg->hdr, &got, &want) ||
-	    seg->hdr->total_size != (uint64_t)st.st_size) {
-		uint32_t version = seg->hdr->layout_version;
-		int ours = seg->hdr->magic == SHMET_MAGIC;
-
-		munmap(p, seg->size);
+	seg->base = p;
+	seg->size = len;
+	seg->hdr = (struct shmet_seg_header *)(void *)p;
+	/* The mapping's layout follows the copy: the header it maps must
+	 * still say the same (a writer of this user may rewrite it). */
+	if (seg->hdr->values_off != h.values_off ||
+	    seg->hdr->block_stride != h.block_stride ||
+	    seg->hdr->max_writers != h.max_writers) {
+		munmap(p, len);
 		seg->base = NULL;
 		seg->hdr = NULL;
-		if (ours && version != SHMET_LAYOUT_VERSION)
-			return shmet_impl_fail(
-				seg, SHMET_IMPL_NO_REASON, -EPROTO,
-				"%s has layout version %u; this writer speaks %u",
-				seg->name, version, SHMET_LAYOUT_VERSION);
 		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -EPROTO,
-				       ours ? "%s has an inconsistent header"
-					    : "%s is not a shmetrics segment",
-				       seg->name);
+				       "the header of %s changed while it was "
+				       "attached", seg->name);
 	}
 	return 0;
+}
+
+/* The retired block's cells: mapped after the metadata (shmet_impl_map). */
+SHMET_W shmet_impl_cell *
+shmet_impl_retired(const struct shmet_segment *seg)
+{
+	return (shmet_impl_cell *)(void *)(seg->base + seg->hdr->values_off);
 }
 
 int
@@ -407,6 +574,108 @@ shmet_open(struct shmet_segment *seg, const struct shmet_options *opts)
 	return 0;
 }
 
+/*
+ * After close, a block mapping holds only what handles can still reach:
+ * a handle is returned once its cells are reserved, so every handle's
+ * cells (and a thread's, at the same cells of its own block) lie below
+ * `reach`, our reservation of the block.  Those pages become private
+ * zero pages (writes record nothing and cannot fault); the rest of the
+ * block is unmapped.  What a closed segment keeps of the address space
+ * is therefore its reserved extent (a multiple of 64 KiB), per block, and
+ * nothing for a segment nobody registered in; its memory, the pages
+ * written after close.
+ */
+SHMET_W void
+shmet_impl_retire_block(void *block, size_t size, uint64_t reach)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t keep = reach < size ? (size_t)reach : size;
+
+	keep = (keep + page - 1) / page * page;
+	if (keep > size)
+		keep = size;
+	if (keep > 0)
+		mmap(block, keep, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
+		     -1, 0);
+	if (keep < size)
+		munmap((unsigned char *)block + keep, size - keep);
+}
+
+/* Mark in map (one bit a page of seg->base) the pages [p, p + len). */
+SHMET_W void
+shmet_impl_mark_pages(const struct shmet_segment *seg, unsigned char *map,
+		      const unsigned char *p, size_t len, size_t page)
+{
+	size_t first = (size_t)(p - seg->base) / page, last;
+
+	if (len == 0)
+		return;
+	last = ((size_t)(p - seg->base) + len - 1) / page;
+	for (size_t i = first; i <= last; i++)
+		map[i / 8] |= (unsigned char)(1u << (i % 8));
+}
+
+/*
+ * Replace the run of `n` pages at `at`: with zero pages if keep, else
+ * with nothing.
+ */
+SHMET_W void
+shmet_impl_unmap_run(unsigned char *at, size_t n, int keep)
+{
+	if (keep)
+		mmap(at, n, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
+		     -1, 0);
+	else
+		munmap(at, n);
+}
+
+/*
+ * Close's part of the metadata mapping.  A histogram handle reads its
+ * bucket bounds from the string pool on every observation (the inline
+ * hot path), so the pages that hold some histogram family's bounds stay
+ * mapped, as zero pages: bounds of 0 still send every observation to one
+ * of the handle's own cells.  The rest (metadata, retired block) is
+ * unmapped.  Without memory for the page map, all of it becomes zero
+ * pages: safe, at the cost of the address space.
+ */
+SHMET_W void
+shmet_impl_retire_meta(struct shmet_segment *seg)
+{
+	const struct shmet_seg_header *h = seg->hdr;
+	const struct shmet_seg_family *fams = shmet_impl_families(seg);
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t pages = (seg->size + page - 1) / page, run = 0;
+	uint32_t n = SHMET_AT(load_explicit)(&seg->hdr->families_used,
+					     SHMET_MO(relaxed));
+	unsigned char *map = (unsigned char *)calloc(pages / 8 + 1, 1);
+
+	if (!map) {
+		shmet_impl_unmap_run(seg->base, seg->size, 1);
+		return;
+	}
+	/* Relaxed above: close runs alone; a record allocated later is no
+	 * handle's of ours. */
+	for (uint32_t i = 0; i < n && i < h->max_families; i++) {
+		const unsigned char *b = shmet_impl_str(seg, fams[i].bounds);
+
+		if (fams[i].type == SHMET_TYPE_HISTOGRAM && b)
+			shmet_impl_mark_pages(seg, map, b, fams[i].bounds.len,
+					      page);
+	}
+	for (size_t i = 1; i <= pages; i++) {
+		int keep = (map[run / 8] >> (run % 8)) & 1;
+
+		if (i < pages && ((map[i / 8] >> (i % 8)) & 1) == keep)
+			continue;
+		shmet_impl_unmap_run(seg->base + run * page,
+				     (i - run) * page, keep);
+		run = i;
+	}
+	free(map);
+}
+
 void
 shmet_close(struct shmet_segment *seg)
 {
@@ -426,22 +695,26 @@ shmet_close(struct shmet_segment *seg)
 			SHMET_WRITER_RELEASED, SHMET_MO(release));
 	SHMET_POINT("close.released");
 	/*
-	 * Replace both mappings with private zero pages rather than unmapping
-	 * them: handles the application still holds stay safe and record
-	 * nothing.
+	 * Handles the application still holds must stay safe and record
+	 * nothing: the block's cells they can reach become private zero
+	 * pages, the rest of it is unmapped.  Every call but the hot path
+	 * checks seg->attached first; the hot path reads only a histogram's
+	 * bounds from the metadata (shmet_impl_retire_meta).
 	 */
 	if (seg->block)
-		mmap((void *)seg->block, seg->block_size,
-		     PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
-		     -1, 0);
-	mmap(seg->base, seg->size, PROT_READ | PROT_WRITE,
-	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+		/* Relaxed: process-local; close runs alone. */
+		shmet_impl_retire_block(
+			(void *)seg->block, seg->block_size,
+			SHMET_AT(load_explicit)(&seg->reserved,
+						SHMET_MO(relaxed)));
+	shmet_impl_retire_meta(seg);
 	close(seg->fd);                 /* drops the liveness lock */
 	if (seg->claim_fd >= 0)
 		close(seg->claim_fd);   /* drops the claim */
 	seg->fd = -1;
 	seg->claim_fd = -1;
+	seg->base = NULL;
+	seg->hdr = NULL;
 	seg->attached = 0;
 }
 

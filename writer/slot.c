@@ -47,8 +47,7 @@ shmet_impl_reserve_block(struct shmet_segment *seg, uint32_t slot,
 		want = seg->block_size;
 	block_off = seg->hdr->values_off + (uint64_t)slot *
 					   seg->hdr->block_stride;
-	rc = posix_fallocate(seg->fd, (off_t)(block_off + have),
-			     (off_t)(want - have));
+	rc = shmet_impl_fallocate(seg->fd, block_off + have, want - have);
 	if (rc != 0)
 		return -rc;
 	/* Relaxed: a process-local hint; racing threads only repeat work. */
@@ -97,14 +96,24 @@ shmet_impl_fold(shmet_impl_cell *r, uint32_t mode, double v, uint64_t stamp)
 		SHMET_AT(store_explicit)(&r[1], stamp, SHMET_MO(relaxed));
 }
 
-/* Block `slot` through the whole-segment mapping. */
-static shmet_impl_cell *
-shmet_impl_block_at(const struct shmet_segment *seg, uint32_t slot)
+/*
+ * The stamp of gauge cell c in block `slot`, read from the file: only our
+ * own block and the retired block are mapped (segment.c).  Under the
+ * retire lock the cell is stable: only a folder zeroes a dead block's
+ * gauges.  0 if it cannot be read (then the fold stands).
+ */
+static uint64_t
+shmet_impl_dead_stamp(const struct shmet_segment *seg, uint32_t slot,
+		      uint32_t c)
 {
 	const struct shmet_seg_header *h = seg->hdr;
+	uint64_t stamp = 0;
+	off_t off = (off_t)(h->values_off + (uint64_t)slot * h->block_stride +
+			    8u * ((uint64_t)c + 1));
 
-	return (shmet_impl_cell *)(void *)(seg->base + h->values_off +
-					   (uint64_t)slot * h->block_stride);
+	if (pread(seg->fd, &stamp, sizeof stamp, off) != (ssize_t)sizeof stamp)
+		return 0;
+	return stamp;
 }
 
 /*
@@ -125,8 +134,7 @@ shmet_impl_fold_recover(struct shmet_segment *seg, shmet_impl_cell *retired)
 	slot = SHMET_AT(load_explicit)(&h->fold_slot, SHMET_MO(relaxed));
 	c = SHMET_AT(load_explicit)(&h->fold_cell, SHMET_MO(relaxed));
 	if (slot < h->max_writers && (uint64_t)c + 2 <= h->cells_per_block &&
-	    SHMET_AT(load_explicit)(&shmet_impl_block_at(seg, slot)[c + 1],
-				    SHMET_MO(relaxed)) != 0) {
+	    shmet_impl_dead_stamp(seg, slot, c) != 0) {
 		SHMET_AT(store_explicit)(
 			&retired[c],
 			SHMET_AT(load_explicit)(&h->fold_value,
@@ -205,8 +213,7 @@ shmet_impl_reset_gauges(struct shmet_segment *seg, shmet_impl_cell *block,
 	uint64_t retired_off = h->values_off +
 			       (uint64_t)shmet_seg_retired_block(h) *
 				       h->block_stride;
-	shmet_impl_cell *retired =
-		(shmet_impl_cell *)(void *)(seg->base + retired_off);
+	shmet_impl_cell *retired = shmet_impl_retired(seg);
 	int lock_fd = seg->claim_fd >= 0 ? seg->claim_fd : seg->fd;
 	struct flock fl;
 	int locked = 0;
@@ -229,7 +236,7 @@ shmet_impl_reset_gauges(struct shmet_segment *seg, shmet_impl_cell *block,
 	 * takeover holds it only while it folds, but a stopped process could
 	 * hold it forever, so wait at most about a second.
 	 */
-	if (posix_fallocate(seg->fd, (off_t)retired_off, (off_t)reserved) != 0)
+	if (shmet_impl_fallocate(seg->fd, retired_off, reserved) != 0)
 		return -ENOSPC;
 	for (int tries = 0; tries < 1000 && !locked; tries++) {
 		locked = shmet_seg_lock_op(lock_fd, SHMET_LOCK_RETIRE, F_WRLCK,
@@ -298,7 +305,7 @@ shmet_impl_map_block(struct shmet_segment *seg, uint32_t slot, int fixed)
 	if (want > seg->hdr->block_stride)
 		want = seg->hdr->block_stride;
 	if (want > 0) {
-		rc = posix_fallocate(seg->fd, (off_t)off, (off_t)want);
+		rc = shmet_impl_fallocate(seg->fd, off, want);
 		if (rc != 0)
 			return -rc;
 	}

@@ -430,8 +430,9 @@ shmet_impl_threads_after_fork(struct shmet_segment *seg)
 	}
 }
 
-/* Close: every thread block goes back; mappings become zero pages, so a
- * thread that still writes records nothing and cannot fault. */
+/* Close: every thread block goes back; the cells a thread can still
+ * reach become zero pages, so it records nothing and cannot fault, and
+ * the rest is unmapped (shmet_impl_retire_block). */
 SHMET_W void
 shmet_impl_threads_free(struct shmet_segment *seg)
 {
@@ -445,10 +446,11 @@ shmet_impl_threads_free(struct shmet_segment *seg)
 		if (!r->block)
 			continue;
 		shmet_impl_thread_release(seg, r);
-		mmap((void *)r->block, (size_t)seg->hdr->block_stride,
-		     PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
-		     -1, 0);
+		/* Relaxed: process-local; close runs alone. */
+		shmet_impl_retire_block(
+			(void *)r->block, (size_t)seg->hdr->block_stride,
+			SHMET_AT(load_explicit)(&seg->reserved,
+						SHMET_MO(relaxed)));
 	}
 	pthread_mutex_destroy(&t->lock);
 	free(t->rec);

@@ -68,6 +68,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -236,6 +237,21 @@ shmet_impl_initialise(struct shmet_segment *seg,
 		      const struct shmet_options *o);
 
 SHMET_W int
+shmet_impl_fsize_ok(int fd, uint64_t end);
+
+SHMET_W int
+shmet_impl_fallocate(int fd, uint64_t off, uint64_t len);
+
+SHMET_W int
+shmet_impl_check_fsize(struct shmet_segment *seg, uint64_t size);
+
+SHMET_W int
+shmet_impl_mark_ours(struct shmet_segment *seg);
+
+SHMET_W int
+shmet_impl_claimable(int fd);
+
+SHMET_W int
 shmet_impl_is_ready(int fd);
 
 SHMET_W void
@@ -255,7 +271,27 @@ SHMET_W int
 shmet_impl_open_claim(struct shmet_segment *seg);
 
 SHMET_W int
+shmet_impl_check_header(struct shmet_segment *seg,
+			const struct shmet_seg_header *h, uint64_t size);
+
+SHMET_W int
 shmet_impl_map(struct shmet_segment *seg);
+
+SHMET_W shmet_impl_cell *
+shmet_impl_retired(const struct shmet_segment *seg);
+
+SHMET_W void
+shmet_impl_retire_block(void *block, size_t size, uint64_t reach);
+
+SHMET_W void
+shmet_impl_mark_pages(const struct shmet_segment *seg, unsigned char *map,
+		      const unsigned char *p, size_t len, size_t page);
+
+SHMET_W void
+shmet_impl_unmap_run(unsigned char *at, size_t n, int keep);
+
+SHMET_W void
+shmet_impl_retire_meta(struct shmet_segment *seg);
 
 SHMET_W void
 shmet_impl_publish_extent(struct shmet_segment *seg, uint32_t slot,
