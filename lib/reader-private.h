@@ -58,6 +58,15 @@ struct shmet_reader {
 	 * counts are delayed, never lost: before, they read as zero).
 	 */
 	_Atomic uint64_t *data_checked;
+	/*
+	 * Per block: what its writers had published when data_checked was
+	 * stamped (the reserved extent; for the retired block, the sum of
+	 * takeovers, which fold into it).  Pages gain data only by a
+	 * writer's fallocate, which it then publishes: a changed key means
+	 * new pages, so they are looked for at once and a write is never
+	 * read late (before, up to DATA_CACHE_NS).
+	 */
+	_Atomic uint64_t *data_key;
 	_Atomic uint8_t *data_bits;
 	size_t data_bytes;
 	/*

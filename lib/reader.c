@@ -244,9 +244,12 @@ shmet_reader_open(const char *name, struct shmet_reader **out, char *err,
 	r->data_bytes = (r->hdr.cells_per_block / (SHMET_PAGE / 8) + 8) / 8;
 	r->data_checked = calloc(r->hdr.max_writers + SHMET_EXTRA_BLOCKS,
 				 sizeof *r->data_checked);
+	r->data_key = calloc(r->hdr.max_writers + SHMET_EXTRA_BLOCKS,
+			     sizeof *r->data_key);
 	r->data_bits = calloc((r->hdr.max_writers + SHMET_EXTRA_BLOCKS) *
 				      r->data_bytes, 1);
-	if (!r->live_cache || !r->data_checked || !r->data_bits) {
+	if (!r->live_cache || !r->data_checked || !r->data_key ||
+	    !r->data_bits) {
 		rc = set_err(err, errlen, -ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -294,6 +297,7 @@ shmet_reader_close(struct shmet_reader *r)
 		close(r->claim_fd);
 	free(r->live_cache);
 	free((void *)r->data_checked);
+	free((void *)r->data_key);
 	free((void *)r->data_bits);
 	free(r);
 }

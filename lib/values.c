@@ -229,7 +229,7 @@ has_data(const struct used_block *ub, uint32_t cell)
  */
 static const _Atomic uint8_t *
 data_pages(const struct shmet_reader *r, uint32_t b, uint32_t ncells,
-	   uint64_t now)
+	   uint64_t now, uint64_t key)
 {
 	_Atomic uint8_t *bits = r->data_bits + (size_t)b * r->data_bytes;
 	off_t start = (off_t)(r->hdr.values_off +
@@ -242,7 +242,8 @@ data_pages(const struct shmet_reader *r, uint32_t b, uint32_t ncells,
 	uint64_t o = (uint64_t)start, d, h;
 	int rc;
 
-	if (checked && now - checked < DATA_CACHE_NS)
+	if (checked && now - checked < DATA_CACHE_NS &&
+	    atomic_load_explicit(&r->data_key[b], memory_order_relaxed) == key)
 		return bits;
 	while ((rc = shmet_priv_data_next(r->fd, o, (uint64_t)end, &d, &h))) {
 		if (rc < 0) {           /* cannot tell: all of it is data */
@@ -259,6 +260,7 @@ data_pages(const struct shmet_reader *r, uint32_t b, uint32_t ncells,
 			break;
 		o = h;
 	}
+	atomic_store_explicit(&r->data_key[b], key, memory_order_relaxed);
 	/* Release: the bits set above before the time that vouches for them. */
 	atomic_store_explicit(&r->data_checked[b], now, memory_order_release);
 	return bits;
@@ -513,6 +515,32 @@ cmp_sample(const void *pa, const void *pb)
 	return (a->pid > b->pid) - (a->pid < b->pid);
 }
 
+/*
+ * What block b's writers published about its pages (reader-private.h,
+ * data_key).  Acquire: pairs with the writers' release of the extent,
+ * stored after the fallocate.  *takeovers sums the writer slots seen so
+ * far; the retired block comes after them.
+ */
+static uint64_t
+data_key(const struct shmet_reader *r, uint32_t b, uint64_t *takeovers)
+{
+	const struct shmet_seg_header *h = shmet_priv_reader_live_header(r);
+
+	if (b < r->hdr.max_writers) {
+		const struct shmet_seg_writer *w =
+			shmet_priv_reader_writer(r, b);
+
+		*takeovers += atomic_load_explicit(&w->takeovers,
+						   memory_order_relaxed);
+		return atomic_load_explicit(&w->reserved_bytes,
+					    memory_order_acquire);
+	}
+	if (b == shmet_seg_fallback_block(&r->hdr))
+		return atomic_load_explicit(&h->fallback_reserved_bytes,
+					    memory_order_acquire);
+	return *takeovers;
+}
+
 /* The fold journal (layout.h, line 6) for the retired block's ub: its
  * numbers are the writers', so each is checked before use. */
 static void
@@ -550,17 +578,19 @@ read_blocks(const struct shmet_reader *r, const struct shmet_index *idx,
 	    struct shmet_values *v, struct used_block *blocks,
 	    struct gauge_scratch *gs)
 {
-	uint64_t now = reader_now_ns();
+	uint64_t now = reader_now_ns(), takeovers = 0;
 
 	for (uint32_t b = 0; b < r->hdr.max_writers + SHMET_EXTRA_BLOCKS;
 	     b++) {
 		struct used_block *ub = &blocks[v->blocks_read];
 		uint32_t state;
+		uint64_t key;
 
 		if (!block_in_use(r, b, &state))
 			continue;
+		key = data_key(r, b, &takeovers);
 		ub->cells = block_cells(r, b);
-		ub->data = r->fd >= 0 ? data_pages(r, b, idx->ncells, now)
+		ub->data = r->fd >= 0 ? data_pages(r, b, idx->ncells, now, key)
 				      : NULL;
 		if (ub->data && !any_data(ub->data, idx->ncells))
 			continue;               /* all hole: nothing to add */

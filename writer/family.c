@@ -365,8 +365,8 @@ shmet_impl_publish(struct shmet_segment *seg, SHMET_ATOMIC(uint32_t) *slot,
  * publish one from d: lock-free, racing registrations of one name get one
  * record.  *id is the record; -EEXIST if the name has another shape.
  */
-SHMET_W int
-shmet_impl_register(struct shmet_segment *seg,
+static int
+shmet_impl_register_steps(struct shmet_segment *seg,
 		    const struct shmet_family_desc *d, uint32_t mode,
 		    const size_t *lens, uint32_t *id)
 {
@@ -423,6 +423,19 @@ shmet_impl_register(struct shmet_segment *seg,
 		shmet_impl_keep_spare_family(seg, mine);
 	return shmet_impl_fail(seg, SHMET_FAIL_FAMILIES_FULL, -ENOSPC,
 			       "%s: family index is full", d->name);
+}
+
+/* Not a cancellation point (docs/DESIGN.md, "Cancellation"). */
+SHMET_W int
+shmet_impl_register(struct shmet_segment *seg,
+		    const struct shmet_family_desc *d, uint32_t mode,
+		    const size_t *lens, uint32_t *id)
+{
+	int old = shmet_impl_cancel_off();
+	int ret = shmet_impl_register_steps(seg, d, mode, lens, id);
+
+	shmet_impl_cancel_restore(old);
+	return ret;
 }
 
 /* The published family named name[0..len) of this type, or UINT32_MAX. */

@@ -6,7 +6,14 @@
 SHMET_W void
 shmet_impl_fork_prepare(void)
 {
+	/* fork() is the application's call, not ours: the handlers reach
+	 * cancellation points (open, close) with the fork-list lock held,
+	 * so they run with cancellation off, restored by the parent and
+	 * child handlers (state.c, "not a cancellation point"). */
+	int old = shmet_impl_cancel_off();
+
 	pthread_mutex_lock(&shmet_impl_forklist.lock);
+	shmet_impl_forklist.cancel_state = old;
 	for (struct shmet_segment *s = shmet_impl_forklist.head; s; s = s->next)
 		if (s->threads)
 			pthread_mutex_lock(&s->threads->lock);
@@ -15,10 +22,13 @@ shmet_impl_fork_prepare(void)
 SHMET_W void
 shmet_impl_fork_parent(void)
 {
+	int old = shmet_impl_forklist.cancel_state;
+
 	for (struct shmet_segment *s = shmet_impl_forklist.head; s; s = s->next)
 		if (s->threads)
 			pthread_mutex_unlock(&s->threads->lock);
 	pthread_mutex_unlock(&shmet_impl_forklist.lock);
+	shmet_impl_cancel_restore(old);
 }
 
 /* Format "/proc/self/fd/N" without stdio (we run in a fork child). */
@@ -105,6 +115,8 @@ shmet_impl_after_fork(struct shmet_segment *seg)
 SHMET_W void
 shmet_impl_fork_child(void)
 {
+	int old = shmet_impl_forklist.cancel_state;
+
 	shmet_impl_points_forked();
 	for (struct shmet_segment *s = shmet_impl_forklist.head; s; s = s->next) {
 		/* If the process block stayed the parent's, so do the thread
@@ -115,6 +127,7 @@ shmet_impl_fork_child(void)
 			pthread_mutex_unlock(&s->threads->lock);
 	}
 	pthread_mutex_unlock(&shmet_impl_forklist.lock);
+	shmet_impl_cancel_restore(old);
 }
 
 SHMET_W void

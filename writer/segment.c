@@ -513,8 +513,8 @@ shmet_impl_retired(const struct shmet_segment *seg)
 	return (shmet_impl_cell *)(void *)(seg->base + seg->hdr->values_off);
 }
 
-int
-shmet_open(struct shmet_segment *seg, const struct shmet_options *opts)
+static int
+shmet_open_steps(struct shmet_segment *seg, const struct shmet_options *opts)
 {
 	struct shmet_options none;
 	int rc;
@@ -572,6 +572,17 @@ shmet_open(struct shmet_segment *seg, const struct shmet_options *opts)
 		shmet_impl_forklist_add(seg);
 	seg->attached = 1;
 	return 0;
+}
+
+/* Not a cancellation point (docs/DESIGN.md, "Cancellation"). */
+int
+shmet_open(struct shmet_segment *seg, const struct shmet_options *opts)
+{
+	int old = shmet_impl_cancel_off();
+	int ret = shmet_open_steps(seg, opts);
+
+	shmet_impl_cancel_restore(old);
+	return ret;
 }
 
 /*
@@ -676,8 +687,8 @@ shmet_impl_retire_meta(struct shmet_segment *seg)
 	free(map);
 }
 
-void
-shmet_close(struct shmet_segment *seg)
+static void
+shmet_close_steps(struct shmet_segment *seg)
 {
 	if (!seg->attached)
 		return;
@@ -718,8 +729,18 @@ shmet_close(struct shmet_segment *seg)
 	seg->attached = 0;
 }
 
-int
-shmet_unlink(const char *name)
+/* Not a cancellation point (docs/DESIGN.md, "Cancellation"). */
+void
+shmet_close(struct shmet_segment *seg)
+{
+	int old = shmet_impl_cancel_off();
+
+	shmet_close_steps(seg);
+	shmet_impl_cancel_restore(old);
+}
+
+static int
+shmet_unlink_steps(const char *name)
 {
 	struct shmet_segment tmp;
 	int rc;
@@ -734,6 +755,17 @@ shmet_unlink(const char *name)
 		shmet_name_unlink(tmp.name);    /* may not exist: writers make it */
 	}
 	return rc;
+}
+
+/* Not a cancellation point (docs/DESIGN.md, "Cancellation"). */
+int
+shmet_unlink(const char *name)
+{
+	int old = shmet_impl_cancel_off();
+	int ret = shmet_unlink_steps(name);
+
+	shmet_impl_cancel_restore(old);
+	return ret;
 }
 
 /* ---------------------------------------------------------------- */

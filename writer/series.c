@@ -380,8 +380,8 @@ shmet_impl_series(const struct shmet_family *fam, uint32_t n,
 }
 
 /* Find or create, then make sure our block's pages for it are reserved. */
-SHMET_W shmet_impl_cell *
-shmet_impl_resolve(const struct shmet_family *fam, uint32_t type, uint32_t n,
+static shmet_impl_cell *
+shmet_impl_resolve_steps(const struct shmet_family *fam, uint32_t type, uint32_t n,
 		   const char *const *values, int *rc)
 {
 	struct shmet_segment *seg = fam->seg;
@@ -422,6 +422,18 @@ shmet_impl_resolve(const struct shmet_family *fam, uint32_t type, uint32_t n,
 	if (type != SHMET_TYPE_GAUGE)   /* gauges stay per process */
 		shmet_impl_reserve_threads(seg, (uint64_t)cell + fam->cells);
 	return &seg->block[cell];
+}
+
+/* Not a cancellation point (docs/DESIGN.md, "Cancellation"). */
+SHMET_W shmet_impl_cell *
+shmet_impl_resolve(const struct shmet_family *fam, uint32_t type, uint32_t n,
+		   const char *const *values, int *rc)
+{
+	int old = shmet_impl_cancel_off();
+	shmet_impl_cell *ret = shmet_impl_resolve_steps(fam, type, n, values, rc);
+
+	shmet_impl_cancel_restore(old);
+	return ret;
 }
 
 int

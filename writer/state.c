@@ -17,7 +17,7 @@ shmet_impl_scratch(void)
 
 /* Attached segments, for the fork child handler. */
 SHMET_W_DEF struct shmet_impl_forklist shmet_impl_forklist = {
-	PTHREAD_MUTEX_INITIALIZER, NULL, 0
+	PTHREAD_MUTEX_INITIALIZER, NULL, 0, PTHREAD_CANCEL_ENABLE
 };
 
 /*
@@ -158,3 +158,29 @@ shmet_impl_str(const struct shmet_segment *seg, struct shmet_seg_str s)
 }
 
 /* ---------------------------------------------------------------- */
+
+/*
+ * No call of the API is a cancellation point: each entry that can reach
+ * one (open, close, unlink, registration) runs with cancellation
+ * disabled, and a pending cancel is acted on at the application's next
+ * cancellation point after the call returned.  So a cancel never leaves
+ * a lock, a gate, a description or a fork-list entry mid-protocol
+ * (docs/DESIGN.md, "Cancellation").  pthread_setcancelstate is not a
+ * cancellation point itself.
+ */
+SHMET_W int
+shmet_impl_cancel_off(void)
+{
+	int old = PTHREAD_CANCEL_ENABLE;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+	return old;
+}
+
+SHMET_W void
+shmet_impl_cancel_restore(int old)
+{
+	int ignored;
+
+	pthread_setcancelstate(old, &ignored);
+}

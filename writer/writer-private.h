@@ -160,6 +160,7 @@ struct shmet_impl_forklist {
 	pthread_mutex_t lock;
 	struct shmet_segment *head;
 	int registered;
+	int cancel_state;               /* the forking thread's, under lock */
 };
 
 /* Process-wide state, defined once (state.c, thread.c). */
@@ -183,6 +184,10 @@ SHMET_W void shmet_impl_points_forked(void);
 #define SHMET_POINT(name) ((void)0)
 #define shmet_impl_points_forked() ((void)0)
 #endif
+
+/* API entries are not cancellation points (state.c). */
+SHMET_W int shmet_impl_cancel_off(void);
+SHMET_W void shmet_impl_cancel_restore(int old);
 
 /* The series creation gate (gate.c). */
 SHMET_W int shmet_impl_gate_lock(struct shmet_segment *seg, uint32_t fam);
