@@ -48,7 +48,8 @@ shmet_impl_initialise(struct shmet_segment *seg,
 		shmet_impl_opt(o->max_writers, SHMET_DEFAULT_MAX_WRITERS),
 		shmet_impl_opt(o->cells_per_block,
 			       SHMET_DEFAULT_CELLS_PER_BLOCK),
-		shmet_impl_opt(o->string_bytes, SHMET_DEFAULT_STRING_BYTES));
+		shmet_impl_opt(o->string_bytes, SHMET_DEFAULT_STRING_BYTES),
+		o->cpu_blocks ? o->cpu_blocks : shmet_impl_host_cpus());
 	if (rc < 0)
 		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, rc,
 				       "segment capacities out of range");
@@ -374,14 +375,10 @@ shmet_open(struct shmet_segment *seg, const struct shmet_options *opts)
 		 * on the fork list before it has a block: a fork in between
 		 * gives the child a slot of its own too */
 		seg->attached = 1;
-		/* before its key is given */
-		shmet_impl_threads_new(seg, shmet_impl_thread_cap(seg, opts));
 		shmet_impl_forklist_add(seg);
 		rc = shmet_impl_claim_reporting(seg);
-		if (rc < 0) {
+		if (rc < 0)
 			shmet_impl_forklist_remove(seg);
-			shmet_impl_threads_free(seg);
-		}
 	}
 	if (rc < 0) {
 		if (seg->base)
@@ -409,9 +406,6 @@ shmet_close(struct shmet_segment *seg)
 	if (!seg->attached)
 		return;
 	shmet_impl_forklist_remove(seg);
-	/* No thread can find seg any more (attach and thread exit look it
-	 * up under the fork-list lock). */
-	shmet_impl_threads_free(seg);
 	/* Only the process that took the slot releases it: a fork child
 	 * whose own claim failed still points at its parent's slot. */
 	if (seg->block && seg->slot < seg->hdr->max_writers &&

@@ -28,8 +28,31 @@ shmet_impl_publish_extent(struct shmet_segment *seg, uint32_t slot,
 }
 
 /*
+ * Make the pages [from, to) of a block we map at `block` data to readers:
+ * a page fallocated but never written is a hole to SEEK_DATA, which
+ * readers trust for 100 ms (docs/DESIGN.md, "Holes"), so a first write
+ * there would show that much later.  A compare-and-swap of a cell's value
+ * with itself changes nothing, whoever else writes the cell meanwhile
+ * (it fails, or stores what was there); not an add of 0, which compilers
+ * may turn into a load.  Async-signal-safe.
+ */
+SHMET_W void
+shmet_impl_touch(unsigned char *block, uint64_t from, uint64_t to)
+{
+	for (uint64_t b = from; b < to; b += SHMET_PAGE) {
+		shmet_impl_cell *c = (shmet_impl_cell *)(void *)(block + b);
+		/* Relaxed: it orders nothing. */
+		uint64_t v = SHMET_AT(load_explicit)(c, SHMET_MO(relaxed));
+
+		SHMET_AT(compare_exchange_strong_explicit)(
+			c, &v, v, SHMET_MO(relaxed), SHMET_MO(relaxed));
+	}
+}
+
+/*
  * Reserve (fallocate) block slot's pages up to cell end (see initialise);
  * `reserved` is this process's note of how far that block is reserved.
+ * The block is ours, mapped at seg->block.
  */
 SHMET_W int
 shmet_impl_reserve_block(struct shmet_segment *seg, uint32_t slot,
@@ -51,6 +74,7 @@ shmet_impl_reserve_block(struct shmet_segment *seg, uint32_t slot,
 			     (off_t)(want - have));
 	if (rc != 0)
 		return -rc;
+	shmet_impl_touch((unsigned char *)seg->block, have, want);
 	/* Relaxed: a process-local hint; racing threads only repeat work. */
 	while (have < want &&
 	       !SHMET_AT(compare_exchange_weak_explicit)(
@@ -218,6 +242,7 @@ shmet_impl_map_block(struct shmet_segment *seg, uint32_t slot, int fixed)
 		return -errno;
 	seg->block = (shmet_impl_cell *)p;
 	seg->block_size = (size_t)seg->hdr->block_stride;
+	shmet_impl_touch((unsigned char *)p, 0, want);
 	seg->slot = slot;
 	/* Relaxed: process-local, before any registration uses the block. */
 	SHMET_AT(store_explicit)(&seg->reserved, want, SHMET_MO(relaxed));

@@ -27,9 +27,9 @@ for b in "$ctl" "$fleet" "$exporter" "$top"; do
 	expect_error "$b unknown option" "'--bogus'" "$b" --bogus
 	expect_error "$b missing value" "'--segment'" "$b" --segment
 done
-"$ctl" --version | grep -q 'layout 2' || fail "ctl --version"
-"$exporter" --version | grep -q 'layout 2' || fail "exporter --version"
-"$top" --version | grep -q 'layout 2' || fail "top --version"
+"$ctl" --version | grep -q 'layout 3' || fail "ctl --version"
+"$exporter" --version | grep -q 'layout 3' || fail "exporter --version"
+"$top" --version | grep -q 'layout 3' || fail "top --version"
 seg=/shmet-cli-$$
 expect_error "ctl without command" "no command" "$ctl"
 expect_error "ctl unknown command" "unknown command 'frobnicate'" "$ctl" frobnicate
