@@ -370,13 +370,34 @@ shmet_histogram_observe(const struct shmet_histogram *h, double v)
 	}
 	/* Two sections (or relaxed atomics): the count is derived from the
 	 * buckets, so buckets and count always agree; the sum may lag by
-	 * in-flight observations. */
-	SHMET_IMPL_PERCPU_ADD(h, u64, 8ull * i, 1,
-			      SHMET_AT(fetch_add_explicit)(&h->cell[i], 1,
-							   SHMET_MO(relaxed)));
+	 * in-flight observations.  One look at the CPU serves both. */
 	sum = shmet_impl_finite_or_zero(v);
-	SHMET_IMPL_PERCPU_ADD(h, f64, 8ull * (n + 1), sum,
-			      shmet_impl_add_double(&h->cell[n + 1], sum));
+#ifdef SHMET_IMPL_RSEQ
+	if (SHMET_IMPL_LIKELY(h->cpu0 != NULL)) {
+		struct shmet_impl_rseq *rs = shmet_impl_rseq_tls;
+		int32_t cpu;
+
+		if (SHMET_IMPL_UNLIKELY_(!rs))
+			rs = shmet_impl_rseq_resolve();
+		cpu = *(volatile const int32_t *)&rs->cpu_id;
+		if (SHMET_IMPL_LIKELY((uint32_t)cpu < h->cpus)) {
+			unsigned char *mine =
+				h->cpu0 + (uint64_t)(uint32_t)cpu * h->stride;
+
+			if (shmet_impl_rseq_add_u64(rs, cpu, mine + 8ull * i,
+						    1) != 0)
+				SHMET_AT(fetch_add_explicit)(&h->cell[i], 1,
+							     SHMET_MO(relaxed));
+			if (shmet_impl_rseq_add_f64(rs, cpu,
+						    mine + 8ull * (n + 1),
+						    sum) != 0)
+				shmet_impl_add_double(&h->cell[n + 1], sum);
+			return;
+		}
+	}
+#endif
+	SHMET_AT(fetch_add_explicit)(&h->cell[i], 1, SHMET_MO(relaxed));
+	shmet_impl_add_double(&h->cell[n + 1], sum);
 }
 
 static inline void
