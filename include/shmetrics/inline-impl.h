@@ -149,6 +149,13 @@ shmet_impl_add_double(SHMET_ATOMIC(uint64_t) *cell, double v)
  * the section compares rs->cpu_id with cpu, and its last instruction is
  * the commit.  The abort handler is preceded by the signature the thread
  * registered with (RSEQ_SIG; glibc's and the writer's).
+ *
+ * The store of the descriptor's address is the section's first
+ * instruction, not before it: a signal handler that counts between that
+ * store and the section would leave its own descriptor there, and our
+ * section would run unprotected.  Interrupted at the store, the thread
+ * either finds its own descriptor from an earlier pass (abort: harmless)
+ * or another one (nothing to abort yet; the store follows).
  */
 #if defined(SHMET_IMPL_RSEQ) && defined(__x86_64__)
 #define SHMET_IMPL_RSEQ_CS(start, end, abort_)                                \
@@ -174,8 +181,8 @@ shmet_impl_rseq_add_u64(struct shmet_impl_rseq *rs, int32_t cpu,
 	__asm__ __volatile__ goto(
 		SHMET_IMPL_RSEQ_CS("1f", "2f", "4f")
 		"leaq 3b(%%rip), %%rax\n\t"
-		"movq %%rax, 8(%[rs])\n\t"
 		"1:\n\t"
+		"movq %%rax, 8(%[rs])\n\t"
 		"cmpl %[cpu], 4(%[rs])\n\t"
 		"jnz 4f\n\t"
 		"addq %[n], (%[p])\n\t"         /* the commit */
@@ -197,8 +204,8 @@ shmet_impl_rseq_add_f64(struct shmet_impl_rseq *rs, int32_t cpu,
 	__asm__ __volatile__ goto(
 		SHMET_IMPL_RSEQ_CS("1f", "2f", "4f")
 		"leaq 3b(%%rip), %%rax\n\t"
-		"movq %%rax, 8(%[rs])\n\t"
 		"1:\n\t"
+		"movq %%rax, 8(%[rs])\n\t"
 		"cmpl %[cpu], 4(%[rs])\n\t"
 		"jnz 4f\n\t"
 		"movsd (%[p]), %%xmm15\n\t"
@@ -238,8 +245,8 @@ shmet_impl_rseq_add_u64(struct shmet_impl_rseq *rs, int32_t cpu,
 {
 	__asm__ __volatile__ goto(
 		SHMET_IMPL_RSEQ_CS("1f", "2f", "4f")
-		"str x15, [%[rs], #8]\n\t"
 		"1:\n\t"
+		"str x15, [%[rs], #8]\n\t"
 		"ldr w15, [%[rs], #4]\n\t"
 		"cmp w15, %w[cpu]\n\t"
 		"b.ne 4f\n\t"
@@ -263,8 +270,8 @@ shmet_impl_rseq_add_f64(struct shmet_impl_rseq *rs, int32_t cpu,
 {
 	__asm__ __volatile__ goto(
 		SHMET_IMPL_RSEQ_CS("1f", "2f", "4f")
-		"str x15, [%[rs], #8]\n\t"
 		"1:\n\t"
+		"str x15, [%[rs], #8]\n\t"
 		"ldr w15, [%[rs], #4]\n\t"
 		"cmp w15, %w[cpu]\n\t"
 		"b.ne 4f\n\t"
