@@ -60,6 +60,8 @@ struct shmet_impl_rseq {
 	uint32_t padding;
 };
 
+/* x86-64 and aarch64 with GCC or Clang on Linux; elsewhere (or with
+ * SHMETRICS_NO_RSEQ_ASM defined) every write takes the fallback. */
 #if defined(__GNUC__) && !defined(SHMETRICS_NO_RSEQ_ASM) && \
 	defined(__linux__) && (defined(__x86_64__) || defined(__aarch64__))
 #define SHMET_IMPL_RSEQ 1
@@ -83,24 +85,8 @@ extern __thread struct shmet_impl_rseq *shmet_impl_rseq_tls
 extern _Thread_local struct shmet_impl_rseq *shmet_impl_rseq_tls;
 #endif
 
-typedef SHMET_ATOMIC(uint64_t) shmet_impl_acell;
-
 /* Slow path: the calling thread's struct rseq, resolved once (writer/). */
 SHMET_API struct shmet_impl_rseq *shmet_impl_rseq_resolve(void);
-
-/*
- * The CPU the calling thread runs on now, or -1 (no rseq).  The value
- * is only a guess: the rseq section checks it again at its commit.
- */
-static inline int32_t
-shmet_impl_cpu(void)
-{
-	struct shmet_impl_rseq *rs = shmet_impl_rseq_tls;
-
-	if (SHMET_IMPL_UNLIKELY_(!rs))
-		rs = shmet_impl_rseq_resolve();
-	return *(volatile const int32_t *)&rs->cpu_id;
-}
 
 static inline uint64_t
 shmet_impl_dbits(double d)
