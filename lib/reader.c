@@ -483,6 +483,7 @@ shmet_reader_info(const struct shmet_reader *r, struct shmet_reader_info *info)
 	info->strings_used = shmet_priv_reader_cursor(r, CURSOR_STRINGS);
 	info->max_writers = r->hdr.max_writers;
 	info->max_series_per_family = r->hdr.max_series_per_family;
+	info->cpu_blocks = r->hdr.cpu_blocks;
 	for (uint32_t i = 0; i < r->hdr.max_writers; i++) {
 		/* Acquire: pairs with the claimer's release of state. */
 		uint32_t state = atomic_load_explicit(
