@@ -11,6 +11,9 @@
  *     pinned to CPU 1 of a segment with one CPU block counts in the
  *     process block only, one pinned to CPU 0 in CPU block 0 (skipped
  *     without a second CPU);
+ *   - registrations reserve every CPU block as far as their cells, the
+ *     watermark in 64 KiB steps, and the reserved pages are data to
+ *     SEEK_DATA (touched), so readers see a CPU's first count at once;
  *   - a failed handle writes its scratch cells, never a CPU block.
  */
 #include "config.h"
@@ -20,6 +23,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include <shmetrics.h>
@@ -93,6 +97,26 @@ where_counts_go(void)
 	    shmet_histogram_new(&s, &h, "m_seconds", "m", 1, bounds) < 0) {
 		fprintf(stderr, "%s\n", shmet_last_error(&s));
 		exit(1);
+	}
+	{
+		uint64_t mark = atomic_load_explicit(&s.hdr->cpu_reserved_bytes,
+						     memory_order_acquire);
+
+		printf("CPU blocks reserved to %llu bytes\n",
+		       (unsigned long long)mark);
+		CHECK(mark >= 8 * ((uint64_t)(h.cell - s.block) + 3) &&
+		      (mark % 65536 == 0 || mark == s.hdr->block_stride),
+		      "watermark %llu does not cover the cells in 64 KiB steps",
+		      (unsigned long long)mark);
+		for (uint32_t b = 0; b < s.hdr->cpu_blocks; b++) {
+			off_t o = (off_t)(s.hdr->cpu_off +
+					  (uint64_t)b * s.hdr->block_stride);
+
+			/* before anything wrote or read it (a read through
+			 * the mapping would fault it in) */
+			CHECK(lseek(s.fd, o, SEEK_DATA) == o,
+			      "CPU block %u's first page is a hole", b);
+		}
 	}
 	for (long i = 0; i < N; i++)
 		shmet_counter_inc(&c);
