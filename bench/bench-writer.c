@@ -64,7 +64,7 @@ report(const char *name, double *ns)
 static _Atomic uint64_t baseline_cell __attribute__((aligned(64)));
 static volatile uint64_t *shared_plain;
 static struct shmet_counter counter;
-static struct shmet_counter counter_shared;     /* key 0: the process block */
+static struct shmet_counter counter_shared;     /* cpu0 NULL: the fallback */
 static struct shmet_histogram hist_shared;
 static struct shmet_gauge gauge;
 static struct shmet_histogram hist;
@@ -95,8 +95,9 @@ op_counter_inc(long n)
 		shmet_counter_inc(&counter);
 }
 
-/* The layout before per-thread cells: every thread on the process block
- * (a key-0 handle in a thread that never counted: delta 0). */
+/* The fallback (no rseq, SHMETRICS_NO_RSEQ=1): a relaxed atomic add on
+ * the process block, every thread on the same cell (a handle without
+ * cpu0, as a failed one has, takes it). */
 static void
 op_counter_inc_shared(long n)
 {
@@ -185,20 +186,27 @@ thread_cpu_s(void)
  * thread descheduled for another job would otherwise count the wait.
  * Cache-line contention stalls the thread on its core and so counts.
  */
-/* The baseline and counter inc, run by run in turn (same-run ratio). */
+/* The baselines, rseq counter inc and the atomic fallback, run by run in
+ * turn (same-run ratios). */
 static void
 bench_baseline_and_inc(void)
 {
-	double ns[2][MAX_RUNS];
+	double ns[4][MAX_RUNS];
 
 	op_atomic(ops / 10);
 	op_counter_inc(ops / 10);
+	op_plain_shared(ops / 10);
+	op_counter_inc_shared(ops / 10);
 	for (int r = 0; r < runs; r++) {
 		ns[0][r] = time_ns_per_op(op_atomic, ops);
 		ns[1][r] = time_ns_per_op(op_counter_inc, ops);
+		ns[2][r] = time_ns_per_op(op_plain_shared, ops);
+		ns[3][r] = time_ns_per_op(op_counter_inc_shared, ops);
 	}
 	report("baseline: bare atomic_fetch_add relaxed", ns[0]);
-	report("counter inc (1 thread)", ns[1]);
+	report("counter inc (1 thread, rseq per-CPU)", ns[1]);
+	report("baseline: plain add on a MAP_SHARED cell", ns[2]);
+	report("counter inc (1 thread, atomic fallback)", ns[3]);
 }
 
 static void *
@@ -235,8 +243,8 @@ run_threads(bench_fn fn, int nthreads)
 }
 
 /*
- * 1 and 2 threads, own cells and shared block (the layout before
- * per-thread cells), interleaved run by run so that a change in the
+ * 1 and 2 threads, per-CPU cells (rseq) and the atomic fallback on the
+ * process block (the layout before per-CPU cells), interleaved run by run so that a change in the
  * machine's load hits all four alike.
  */
 static void
@@ -254,7 +262,7 @@ bench_threads(const char *what, bench_fn own, bench_fn shared)
 		if (!name)
 			exit(1);
 		snprintf(name, 64, "%s, %d thread%s (%s)", what, 1 + k % 2,
-			 k % 2 ? "s" : "", k < 2 ? "own cells" : "shared block");
+			 k % 2 ? "s" : "", k < 2 ? "rseq per-CPU" : "atomic fallback");
 		report(name, ns[k]);
 	}
 }
@@ -321,9 +329,9 @@ setup(void)
 	shmet_gauge_new(&seg, &gauge, "bench_gauge", "g", 0);
 	shmet_histogram_new(&seg, &hist, "bench_seconds", "h", 12, bounds12);
 	counter_shared = counter;
-	counter_shared.key = 0;
+	counter_shared.cpu0 = NULL;
 	hist_shared = hist;
-	hist_shared.key = 0;
+	hist_shared.cpu0 = NULL;
 	shmet_counter_family(&seg, &fam2, "lookup_total", "l", 2, labels);
 	for (int i = 0; i < 64; i++) {
 		char *name = malloc(32);
@@ -354,7 +362,6 @@ main(int argc, char **argv)
 	}
 	setup();
 	bench_baseline_and_inc();
-	bench("baseline: plain add on a MAP_SHARED cell", op_plain_shared, ops);
 	bench_threads("counter inc", op_counter_inc, op_counter_inc_shared);
 	bench_two_processes();
 	bench("counter add_double", op_counter_add_double, ops);
@@ -370,20 +377,27 @@ main(int argc, char **argv)
 		       results[i].name, results[i].median, results[i].min,
 		       results[i].max, results[i].median / results[0].median);
 	printf("runs: %d, ops per run: %ld\n", runs, ops);
-	printf("ratio counter inc 1 thread / atomic: %.2f\n",
-	       median_of("counter inc (1 thread)") / results[0].median);
-	printf("ratio counter inc 2 threads / 1 thread (own cells): %.2f\n",
-	       median_of("counter inc, 2 threads (own cells)") /
-		       median_of("counter inc, 1 thread (own cells)"));
-	printf("ratio counter inc 2 threads / 1 thread (shared block): %.2f\n",
-	       median_of("counter inc, 2 threads (shared block)") /
-		       median_of("counter inc, 1 thread (shared block)"));
-	printf("ratio observe 12 2 threads / 1 thread (own cells): %.2f\n",
-	       median_of("observe 12, 2 threads (own cells)") /
-		       median_of("observe 12, 1 thread (own cells)"));
-	printf("ratio observe 12 2 threads / 1 thread (shared block): %.2f\n",
-	       median_of("observe 12, 2 threads (shared block)") /
-		       median_of("observe 12, 1 thread (shared block)"));
+	printf("ratio counter inc (rseq) / atomic add: %.2f\n",
+	       median_of("counter inc (1 thread, rseq per-CPU)") /
+		       results[0].median);
+	printf("ratio counter inc (rseq) / plain shared add: %.2f\n",
+	       median_of("counter inc (1 thread, rseq per-CPU)") /
+		       median_of("baseline: plain add on a MAP_SHARED cell"));
+	printf("ratio counter inc (atomic fallback) / atomic add: %.2f\n",
+	       median_of("counter inc (1 thread, atomic fallback)") /
+		       results[0].median);
+	printf("ratio counter inc 2 threads / 1 thread (rseq per-CPU): %.2f\n",
+	       median_of("counter inc, 2 threads (rseq per-CPU)") /
+		       median_of("counter inc, 1 thread (rseq per-CPU)"));
+	printf("ratio counter inc 2 threads / 1 thread (atomic fallback): %.2f\n",
+	       median_of("counter inc, 2 threads (atomic fallback)") /
+		       median_of("counter inc, 1 thread (atomic fallback)"));
+	printf("ratio observe 12 2 threads / 1 thread (rseq per-CPU): %.2f\n",
+	       median_of("observe 12, 2 threads (rseq per-CPU)") /
+		       median_of("observe 12, 1 thread (rseq per-CPU)"));
+	printf("ratio observe 12 2 threads / 1 thread (atomic fallback): %.2f\n",
+	       median_of("observe 12, 2 threads (atomic fallback)") /
+		       median_of("observe 12, 1 thread (atomic fallback)"));
 	shmet_close(&seg);
 	shmet_unlink(segname);
 	return 0;

@@ -100,7 +100,8 @@ extern "C" {
 #define SHMET_OPEN_NO_CREATE    1u      /* attach only; -ENOENT if missing */
 #define SHMET_OPEN_NO_WRITER    2u      /* map but claim no writer slot */
 #define SHMET_OPEN_SET_GROUP    4u      /* on creation, chown to .group */
-#define SHMET_OPEN_ONE_BLOCK    8u      /* all threads share one block */
+#define SHMET_OPEN_ONE_BLOCK    8u      /* accepted, no effect (was: per-thread
+					   blocks off; threads count per CPU) */
 
 struct shmet_options {
 	const char *name;               /* NULL: $SHMETRICS_SEGMENT or "/shmetrics" */
@@ -114,7 +115,11 @@ struct shmet_options {
 	uint32_t init_timeout_ms;       /* wait for another creator; 0: 5000 */
 	uint32_t flags;                 /* SHMET_OPEN_* */
 	uint32_t group;                 /* gid, with SHMET_OPEN_SET_GROUP */
-	uint32_t max_thread_blocks;     /* slots threads add; 0: see README */
+	uint32_t max_thread_blocks;     /* accepted, no effect (per-thread
+					   blocks gave way to per-CPU cells) */
+	uint32_t cpu_blocks;            /* on creation: per-CPU value blocks;
+					   0: the host's possible CPUs, at
+					   most SHMET_MAX_CPU_BLOCKS (tests) */
 };
 
 /* An attached segment (fields in shmetrics/inline-impl.h are private);
@@ -133,10 +138,18 @@ struct shmet_family {
 	int error;                      /* registration result */
 };
 
-/* Hot-path handles: process-block cells; key: see shmet_impl_mine. */
+/*
+ * Hot-path handles (docs/DESIGN.md, "Per-CPU cells"): cell is the
+ * series' first cell in the process block (gauges; counters' and
+ * histograms' fallback), cpu0 the same cell in CPU block 0 (NULL for a
+ * failed handle: it writes its scratch cell), stride the bytes between
+ * two CPUs' blocks and cpus their number.
+ */
 struct shmet_counter {
 	SHMET_ATOMIC(uint64_t) *cell;
-	uint64_t key;
+	unsigned char *cpu0;
+	uint64_t stride;
+	uint32_t cpus;
 };
 
 struct shmet_gauge {
@@ -148,7 +161,9 @@ struct shmet_histogram {
 	SHMET_ATOMIC(uint64_t) *cell;
 	const double *bounds;
 	uint32_t bound_count;
-	uint64_t key;
+	uint32_t cpus;
+	unsigned char *cpu0;
+	uint64_t stride;
 };
 
 /* A full description of a family, for shmet_family_register(). */
@@ -263,11 +278,13 @@ SHMET_API uint32_t shmet_exponential_bounds(double start, double factor,
 					    uint32_t count, double *out);
 
 /*
- * Hot path.  Counters and histograms write the calling thread's own cells
- * (its first write to a segment claims them), gauges the process's.  Wait-
- * free, or lock-free for float adds (a CAS loop); no syscall, lock,
- * allocation or error branch after that first write; relaxed atomics only
- * (docs/DESIGN.md).  Counters ignore negative, NaN and infinite increments;
+ * Hot path.  Counters and histograms add to the cells of the CPU the
+ * thread runs on, in a restartable sequence (rseq: plain instructions, no
+ * atomic, no loop); without rseq (or with SHMETRICS_NO_RSEQ=1) to the
+ * process's cells with a relaxed atomic.  Gauges write the process's
+ * cells.  Wait-free, or lock-free for float adds without rseq (a CAS
+ * loop); no lock, allocation or error branch; a thread's first write
+ * makes one call to find its rseq area (docs/DESIGN.md).  Counters ignore negative, NaN and infinite increments;
  * a histogram counts every observation in its bucket (NaN and +Inf in
  * +Inf, -Inf in the first) but sums only finite values; gauges take any.
  */
@@ -280,25 +297,28 @@ SHMET_API void shmet_gauge_set_to_current_time(const struct shmet_gauge *g);
 #include "shmetrics/inline-impl.h"
 
 static inline void
-shmet_counter_inc(const struct shmet_counter *c)
+shmet_counter_add(const struct shmet_counter *c, uint64_t n)
 {
-	/* Relaxed: atomicity only (the cell is this thread's). */
-	SHMET_AT(fetch_add_explicit)(SHMET_IMPL_CELL(c), 1, SHMET_MO(relaxed));
+	/* Relaxed fallback: atomicity only (a cell orders nothing). */
+	SHMET_IMPL_PERCPU_ADD(c, u64, 0, n,
+			      SHMET_AT(fetch_add_explicit)(c->cell, n,
+							   SHMET_MO(relaxed)));
 }
 
 static inline void
-shmet_counter_add(const struct shmet_counter *c, uint64_t n)
+shmet_counter_inc(const struct shmet_counter *c)
 {
-	/* Relaxed: atomicity only (the cell is this thread's). */
-	SHMET_AT(fetch_add_explicit)(SHMET_IMPL_CELL(c), n, SHMET_MO(relaxed));
+	shmet_counter_add(c, 1);
 }
 
 static inline void
 shmet_counter_add_double(const struct shmet_counter *c, double v)
 {
 	/* A clamp, not a branch: NaN, infinities and negatives add 0. */
-	shmet_impl_add_double(&SHMET_IMPL_CELL(c)[1],
-			      v > 0.0 ? shmet_impl_finite_or_zero(v) : 0.0);
+	double x = v > 0.0 ? shmet_impl_finite_or_zero(v) : 0.0;
+
+	SHMET_IMPL_PERCPU_ADD(c, f64, 8, x,
+			      shmet_impl_add_double(&c->cell[1], x));
 }
 
 static inline void
@@ -333,7 +353,7 @@ static inline void
 shmet_histogram_observe(const struct shmet_histogram *h, double v)
 {
 	uint32_t n = h->bound_count, i = 0;
-	SHMET_ATOMIC(uint64_t) *cell = SHMET_IMPL_CELL(h);
+	double sum;
 
 	if (n <= 16) {
 		/* "!(v <= b)" sends NaN to the +Inf bucket. */
@@ -351,10 +371,36 @@ shmet_histogram_observe(const struct shmet_histogram *h, double v)
 				i = mid + 1;
 		}
 	}
-	/* Relaxed: the count is derived from the buckets, so buckets and
-	 * count always agree; the sum may lag by in-flight observations. */
-	SHMET_AT(fetch_add_explicit)(&cell[i], 1, SHMET_MO(relaxed));
-	shmet_impl_add_double(&cell[n + 1], shmet_impl_finite_or_zero(v));
+	/* Two sections (or relaxed atomics): the count is derived from the
+	 * buckets, so buckets and count always agree; the sum may lag by
+	 * in-flight observations.  One look at the CPU serves both. */
+	sum = shmet_impl_finite_or_zero(v);
+#ifdef SHMET_IMPL_RSEQ
+	if (SHMET_IMPL_LIKELY(h->cpu0 != NULL)) {
+		struct shmet_impl_rseq *rs = shmet_impl_rseq_tls;
+		int32_t cpu;
+
+		if (SHMET_IMPL_UNLIKELY_(!rs))
+			rs = shmet_impl_rseq_resolve();
+		cpu = *(volatile const int32_t *)&rs->cpu_id;
+		if (SHMET_IMPL_LIKELY((uint32_t)cpu < h->cpus)) {
+			unsigned char *mine =
+				h->cpu0 + (uint64_t)(uint32_t)cpu * h->stride;
+
+			if (shmet_impl_rseq_add_u64(rs, cpu, mine + 8ull * i,
+						    1) != 0)
+				SHMET_AT(fetch_add_explicit)(&h->cell[i], 1,
+							     SHMET_MO(relaxed));
+			if (shmet_impl_rseq_add_f64(rs, cpu,
+						    mine + 8ull * (n + 1),
+						    sum) != 0)
+				shmet_impl_add_double(&h->cell[n + 1], sum);
+			return;
+		}
+	}
+#endif
+	SHMET_AT(fetch_add_explicit)(&h->cell[i], 1, SHMET_MO(relaxed));
+	shmet_impl_add_double(&h->cell[n + 1], sum);
 }
 
 static inline void

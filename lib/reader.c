@@ -73,6 +73,8 @@ copy_header(struct shmet_seg_header *dst, const struct shmet_seg_header *src)
 	dst->strings_off = src->strings_off;
 	dst->values_off = src->values_off;
 	dst->block_stride = src->block_stride;
+	dst->cpu_blocks = src->cpu_blocks;
+	dst->cpu_off = src->cpu_off;
 }
 
 static int
@@ -115,10 +117,11 @@ validate_header(const struct shmet_seg_header *h, const void *live_header,
 	if (field && strcmp(field, "capacities") == 0)
 		return set_err(err, errlen, -EPROTO,
 			       "%s: capacities out of range (families %u, "
-			       "series %u, writers %u, cells %u, strings %u)",
+			       "series %u, writers %u, cells %u, strings %u, "
+			       "cpu blocks %u)",
 			       what, h->max_families, h->max_series,
 			       h->max_writers, h->cells_per_block,
-			       h->string_bytes);
+			       h->string_bytes, h->cpu_blocks);
 	if (field)
 		return set_err(err, errlen, -EPROTO,
 			       "%s: header field %s is %llu, expected %llu for "
@@ -242,11 +245,10 @@ shmet_reader_open(const char *name, struct shmet_reader **out, char *err,
 		goto fail;
 	r->live_cache = calloc(r->hdr.max_writers, sizeof *r->live_cache);
 	r->data_bytes = (r->hdr.cells_per_block / (SHMET_PAGE / 8) + 8) / 8;
-	r->data_checked = calloc(r->hdr.max_writers + SHMET_EXTRA_BLOCKS,
+	r->data_checked = calloc(shmet_seg_blocks(&r->hdr),
 				 sizeof *r->data_checked);
-	r->data_key = calloc(r->hdr.max_writers + SHMET_EXTRA_BLOCKS,
-			     sizeof *r->data_key);
-	r->data_bits = calloc((r->hdr.max_writers + SHMET_EXTRA_BLOCKS) *
+	r->data_key = calloc(shmet_seg_blocks(&r->hdr), sizeof *r->data_key);
+	r->data_bits = calloc((size_t)shmet_seg_blocks(&r->hdr) *
 				      r->data_bytes, 1);
 	if (!r->live_cache || !r->data_checked || !r->data_key ||
 	    !r->data_bits) {
@@ -484,6 +486,7 @@ shmet_reader_info(const struct shmet_reader *r, struct shmet_reader_info *info)
 	info->strings_used = shmet_priv_reader_cursor(r, CURSOR_STRINGS);
 	info->max_writers = r->hdr.max_writers;
 	info->max_series_per_family = r->hdr.max_series_per_family;
+	info->cpu_blocks = r->hdr.cpu_blocks;
 	for (uint32_t i = 0; i < r->hdr.max_writers; i++) {
 		/* Acquire: pairs with the claimer's release of state. */
 		uint32_t state = atomic_load_explicit(

@@ -695,8 +695,10 @@ json_kv_u64(struct shmet_buf *b, const char *indent, const char *key,
 SHMET_EXPORT uint64_t
 shmet_reader_bytes_used(const struct shmet_reader_info *in)
 {
+	/* every CPU block is reserved as far as cells are used */
 	return (uint64_t)in->strings_used +
-	       8ull * in->cells_used * (in->writers_live + in->writers_dead + 1);
+	       8ull * in->cells_used * (in->writers_live + in->writers_dead + 1 +
+					in->cpu_blocks);
 }
 
 SHMET_EXPORT int

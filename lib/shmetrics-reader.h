@@ -51,6 +51,7 @@ struct shmet_reader_info {
 	uint32_t max_series_per_family;
 	uint32_t writers_live, writers_dead, writers_unused;
 	uint64_t failures[16];          /* by SHMET_FAIL_* */
+	uint32_t cpu_blocks;            /* per-CPU value blocks (layout 3) */
 };
 
 struct shmet_writer_info {

@@ -198,9 +198,10 @@ struct used_block {
 /*
  * A writer's own block; the fallback block (counters and histograms of
  * processes without a slot, never gauges); the retired block (dead
- * writers' gauges folded at takeover, layout.h "Value blocks").
+ * writers' gauges folded at takeover, layout.h "Value blocks"); a CPU's
+ * block (counters and histograms counted under rseq, never gauges).
  */
-enum { BLOCK_WRITER, BLOCK_FALLBACK, BLOCK_RETIRED };
+enum { BLOCK_WRITER, BLOCK_FALLBACK, BLOCK_RETIRED, BLOCK_CPU };
 
 /* Cells per page of a value block (page-aligned, 8-byte cells). */
 #define PAGE_CELLS (SHMET_PAGE / 8u)
@@ -353,7 +354,7 @@ gauge_block(struct shmet_values *v, const struct shmet_index *idx,
 	int live = ub->live;
 	int64_t pid = ub->pid;
 
-	if (ub->kind == BLOCK_FALLBACK)
+	if (ub->kind == BLOCK_FALLBACK || ub->kind == BLOCK_CPU)
 		return 0;               /* holds no gauges */
 
 	for (uint32_t g = glo; g < ghi; g++) {
@@ -417,13 +418,17 @@ gauge_block(struct shmet_values *v, const struct shmet_index *idx,
 	return 0;
 }
 
-/* Blocks worth reading: slots ever claimed, the fallback once used, and
- * the retired block. */
+/* Blocks worth reading: slots ever claimed, the fallback once used, the
+ * retired block, and every CPU block (its data pages say if it was used). */
 static int
 block_in_use(const struct shmet_reader *r, uint32_t b, uint32_t *state)
 {
 	const struct shmet_seg_header *h = shmet_priv_reader_live_header(r);
 
+	if (b >= shmet_seg_cpu_block(&r->hdr, 0)) {
+		*state = SHMET_WRITER_ACTIVE;
+		return 1;
+	}
 	if (b == shmet_seg_retired_block(&r->hdr)) {
 		/* read when it holds data (data pages), like a dead writer */
 		*state = SHMET_WRITER_RELEASED;
@@ -518,8 +523,8 @@ cmp_sample(const void *pa, const void *pb)
 /*
  * What block b's writers published about its pages (reader-private.h,
  * data_key).  Acquire: pairs with the writers' release of the extent,
- * stored after the fallocate.  *takeovers sums the writer slots seen so
- * far; the retired block comes after them.
+ * stored after the fallocate (and the touch of its pages).  *takeovers
+ * sums the writer slots seen so far; the retired block comes after them.
  */
 static uint64_t
 data_key(const struct shmet_reader *r, uint32_t b, uint64_t *takeovers)
@@ -538,7 +543,11 @@ data_key(const struct shmet_reader *r, uint32_t b, uint64_t *takeovers)
 	if (b == shmet_seg_fallback_block(&r->hdr))
 		return atomic_load_explicit(&h->fallback_reserved_bytes,
 					    memory_order_acquire);
-	return *takeovers;
+	if (b == shmet_seg_retired_block(&r->hdr))
+		return *takeovers;
+	/* a CPU block: the watermark every CPU block is reserved to */
+	return atomic_load_explicit(&h->cpu_reserved_bytes,
+				    memory_order_acquire);
 }
 
 /* The fold journal (layout.h, line 6) for the retired block's ub: its
@@ -580,8 +589,7 @@ read_blocks(const struct shmet_reader *r, const struct shmet_index *idx,
 {
 	uint64_t now = reader_now_ns(), takeovers = 0;
 
-	for (uint32_t b = 0; b < r->hdr.max_writers + SHMET_EXTRA_BLOCKS;
-	     b++) {
+	for (uint32_t b = 0; b < shmet_seg_blocks(&r->hdr); b++) {
 		struct used_block *ub = &blocks[v->blocks_read];
 		uint32_t state;
 		uint64_t key;
@@ -599,7 +607,9 @@ read_blocks(const struct shmet_reader *r, const struct shmet_index *idx,
 		ub->kind = b < r->hdr.max_writers ? BLOCK_WRITER
 			   : b == shmet_seg_fallback_block(&r->hdr)
 				   ? BLOCK_FALLBACK
-				   : BLOCK_RETIRED;
+			   : b == shmet_seg_retired_block(&r->hdr)
+				   ? BLOCK_RETIRED
+				   : BLOCK_CPU;
 		ub->live = 0;
 		ub->pid = 0;
 		ub->fold_pending = 0;
@@ -658,8 +668,7 @@ shmet_values_collect(const struct shmet_reader *r,
 	if (idx->ngauges &&
 	    grow((void **)&gs.stamp, &gs.cap, idx->ngauges, sizeof *gs.stamp) < 0)
 		return -ENOMEM;
-	blocks = malloc(sizeof *blocks *
-			(r->hdr.max_writers + SHMET_EXTRA_BLOCKS));
+	blocks = malloc(sizeof *blocks * shmet_seg_blocks(&r->hdr));
 	if (!blocks) {
 		free(gs.stamp);
 		return -ENOMEM;

@@ -18,9 +18,9 @@ trap 'rm -rf "$tmp"' EXIT
 		grep -o 'SHMET_API [a-z0-9_ *]*shmet_[a-z0-9_]*(' |
 		sed 's/.*[ *]\(shmet_[a-z0-9_]*\)($/\1/'
 } | sort -u > "$tmp/sources"
-# shmet_impl_tls is data (the hot path's thread-local entry), not a function.
+# shmet_impl_rseq_tls is data (the hot path's thread-local pointer), not a function.
 sed -n 's/^[[:space:]]*\(shmet_[a-z0-9_]*\);.*/\1/p' "$srcdir/lib/shmetrics.sym" |
-	grep -vx shmet_impl_tls | sort -u > "$tmp/map"
+	grep -vx shmet_impl_rseq_tls | sort -u > "$tmp/map"
 nm -D --defined-only "$lib" | awk '$2 == "T" { sub(/@.*/, "", $3); print $3 }' |
 	sort -u > "$tmp/exported"
 status=0

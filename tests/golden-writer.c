@@ -70,6 +70,7 @@ main(int argc, char **argv)
 	o.max_series = 256;
 	o.max_writers = 4;
 	o.cells_per_block = 4096;
+	o.cpu_blocks = 2;       /* the size in dump.health: not the host's */
 	if (argc == 3) {        /* a seed for the fuzz corpus */
 		o.max_families = 8;
 		o.max_series = 40;

@@ -31,6 +31,7 @@ make_image(size_t *size)
 
 	o.max_writers = 4;
 	o.cells_per_block = 1024;
+	o.cpu_blocks = 2;       /* below SHMET_MAX_CPU_BLOCKS: see header_breaks */
 	o.max_series = 256;
 	test_open(&seg, &o);
 	shmet_counter_family(&seg, &f, "a_total", "A", 2, two_labels);
@@ -152,6 +153,12 @@ static const struct header_break header_breaks[] = {
 	HB(strings_off, UINT64_MAX, -EPROTO, "strings_off"),
 	HB(values_off, 4096, -EPROTO, "values_off"),
 	HB(block_stride, 1, -EPROTO, "block_stride"),
+	HB(cpu_blocks, 0, -EPROTO, "capacities out of range"),
+	HB(cpu_blocks, SHMET_MAX_CPU_BLOCKS + 1, -EPROTO,
+	   "capacities out of range"),
+	/* more CPU blocks than the file holds: the size no longer adds up */
+	HB(cpu_blocks, SHMET_MAX_CPU_BLOCKS, -EPROTO, "total_size"),
+	HB(cpu_off, 4096, -EPROTO, "cpu_off"),
 	HB(max_series_per_family, 0, -EPROTO, "max_series_per_family"),
 };
 

@@ -264,7 +264,13 @@ START_TEST(test_render_openmetrics_sum_rules)
 	struct test_snapshot s;
 	struct shmet_buf om = { 0 }, text = { 0 };
 	static const double negb[] = { -1, 0, 1 }, posb[] = { 1, 2 };
+	/* No rseq for this thread (and the fork child): the +Inf sum stays
+	 * in our process block and the -Inf in the child's, whatever CPUs
+	 * we run on (per-CPU cells would add both in one cell: +Inf). */
+	static struct shmet_impl_rseq none = { 0, -1, 0, 0, 0, 0, 0 };
+	struct shmet_impl_rseq *mine = shmet_impl_rseq_tls;
 
+	shmet_impl_rseq_tls = &none;
 	test_open(&seg, NULL);
 	shmet_histogram_new(&seg, &neg, "om_neg", "negative buckets", 3, negb);
 	shmet_histogram_observe(&neg, 0.5);
@@ -284,6 +290,7 @@ START_TEST(test_render_openmetrics_sum_rules)
 	}
 	shmet_histogram_new(&seg, &fine, "om_fine", "a plain one", 2, posb);
 	shmet_histogram_observe(&fine, 1.5);
+	shmet_impl_rseq_tls = mine;
 	test_snapshot_take(&s);
 	ck_assert_int_eq(shmet_render_openmetrics(s.index, s.values, &om), 0);
 	ck_assert_int_eq(shmet_render_text(s.index, s.values, &text), 0);

@@ -42,6 +42,9 @@ static const char usage[] =
 	"  --string-bytes N        create: string pool bytes (default 8 MiB)\n"
 	"  --max-series-per-family N  create: cardinality limit (default "
 	"10000)\n"
+	"  --cpu-blocks N          create: per-CPU value blocks (default: "
+	"the host's\n"
+	"                          possible CPUs, at most 1024)\n"
 	"  --mode OCTAL            create: file mode (default 0600)\n"
 	"  --group NAME|GID        create: the segment's group (with a group\n"
 	"                          mode such as 0640: an unprivileged exporter\n"
@@ -130,9 +133,9 @@ cmd_create(struct ctl *c)
 	rc = shmet_open(&seg, &c->create);
 	if (rc < 0)
 		return fail("create: %s", shmet_last_error(&seg));
-	printf("segment %s: %llu bytes, %u series, %u writers\n", seg.name,
-	       (unsigned long long)seg.hdr->total_size, seg.hdr->max_series,
-	       seg.hdr->max_writers);
+	printf("segment %s: %llu bytes, %u series, %u writers, %u cpu blocks\n",
+	       seg.name, (unsigned long long)seg.hdr->total_size, seg.hdr->max_series,
+	       seg.hdr->max_writers, seg.hdr->cpu_blocks);
 	shmet_close(&seg);
 	return 0;
 }
@@ -183,6 +186,7 @@ cmd_info(struct ctl *c)
 	print_fill("live writers", in.writers_live, in.max_writers);
 	printf("writers          %u live, %u dead, %u never used\n",
 	       in.writers_live, in.writers_dead, in.writers_unused);
+	printf("cpu blocks       %u\n", in.cpu_blocks);
 	printf("registration failures:\n");
 	for (uint32_t i = 0; i < SHMET_FAIL_COUNT; i++)
 		printf("  %-18s %llu\n", shmet_failure_name(i),
@@ -333,6 +337,7 @@ enum {
 	OPT_MODE,
 	OPT_GROUP,
 	OPT_RAW,
+	OPT_CPUS,
 };
 
 int
@@ -349,6 +354,7 @@ main(int argc, char **argv)
 		{ "max-series-per-family", required_argument, NULL,
 		  OPT_CARDINALITY },
 		{ "mode", required_argument, NULL, OPT_MODE },
+		{ "cpu-blocks", required_argument, NULL, OPT_CPUS },
 		{ "group", required_argument, NULL, OPT_GROUP },
 		{ "raw", no_argument, NULL, OPT_RAW },
 		{ "help", no_argument, NULL, 'h' },
@@ -393,6 +399,10 @@ main(int argc, char **argv)
 			break;
 		case OPT_MODE:
 			bad |= parse_u32(optarg, "--mode", &c.create.mode, 8);
+			break;
+		case OPT_CPUS:
+			bad |= parse_u32(optarg, "--cpu-blocks",
+					 &c.create.cpu_blocks, 10);
 			break;
 		case OPT_GROUP:
 			bad |= parse_group(optarg, &c.create);

@@ -14,9 +14,6 @@ shmet_impl_fork_prepare(void)
 
 	pthread_mutex_lock(&shmet_impl_forklist.lock);
 	shmet_impl_forklist.cancel_state = old;
-	for (struct shmet_segment *s = shmet_impl_forklist.head; s; s = s->next)
-		if (s->threads)
-			pthread_mutex_lock(&s->threads->lock);
 }
 
 SHMET_W void
@@ -24,9 +21,6 @@ shmet_impl_fork_parent(void)
 {
 	int old = shmet_impl_forklist.cancel_state;
 
-	for (struct shmet_segment *s = shmet_impl_forklist.head; s; s = s->next)
-		if (s->threads)
-			pthread_mutex_unlock(&s->threads->lock);
 	pthread_mutex_unlock(&shmet_impl_forklist.lock);
 	shmet_impl_cancel_restore(old);
 }
@@ -118,14 +112,11 @@ shmet_impl_fork_child(void)
 	int old = shmet_impl_forklist.cancel_state;
 
 	shmet_impl_points_forked();
-	for (struct shmet_segment *s = shmet_impl_forklist.head; s; s = s->next) {
-		/* If the process block stayed the parent's, so do the thread
-		 * blocks: our description still holds the parent's locks. */
-		if (shmet_impl_after_fork(s) == 0 && s->threads)
-			shmet_impl_threads_after_fork(s);
-		if (s->threads)
-			pthread_mutex_unlock(&s->threads->lock);
-	}
+	/* The CPU blocks are shared: the child counts there as the parent
+	 * did (its forking thread keeps its rseq registration, at the same
+	 * address).  Only the process block moves. */
+	for (struct shmet_segment *s = shmet_impl_forklist.head; s; s = s->next)
+		shmet_impl_after_fork(s);
 	pthread_mutex_unlock(&shmet_impl_forklist.lock);
 	shmet_impl_cancel_restore(old);
 }
@@ -138,9 +129,6 @@ shmet_impl_forklist_add(struct shmet_segment *seg)
 	    pthread_atfork(shmet_impl_fork_prepare, shmet_impl_fork_parent,
 			   shmet_impl_fork_child) == 0)
 		shmet_impl_forklist.registered = 1;
-	/* Keys are never reused, so a thread's cached entry for a closed
-	 * segment can never match a new one. */
-	seg->key = seg->threads ? ++shmet_impl_next_key : 0;
 	seg->next = shmet_impl_forklist.head;
 	shmet_impl_forklist.head = seg;
 	pthread_mutex_unlock(&shmet_impl_forklist.lock);

@@ -141,7 +141,8 @@ shmet_impl_initialise(struct shmet_segment *seg,
 		shmet_impl_opt(o->max_writers, SHMET_DEFAULT_MAX_WRITERS),
 		shmet_impl_opt(o->cells_per_block,
 			       SHMET_DEFAULT_CELLS_PER_BLOCK),
-		shmet_impl_opt(o->string_bytes, SHMET_DEFAULT_STRING_BYTES));
+		shmet_impl_opt(o->string_bytes, SHMET_DEFAULT_STRING_BYTES),
+		o->cpu_blocks ? o->cpu_blocks : shmet_impl_host_cpus());
 	if (rc < 0)
 		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, rc,
 				       "segment capacities out of range");
@@ -440,6 +441,9 @@ shmet_impl_check_header(struct shmet_segment *seg,
 	return 0;
 }
 
+static void shmet_impl_map_cpus(struct shmet_segment *seg,
+				const struct shmet_seg_header *h);
+
 /*
  * Map what the writer reads through seg->base: the metadata, and right
  * after it the retired block (shmet_impl_retired), which takeovers fold
@@ -491,6 +495,7 @@ shmet_impl_map(struct shmet_segment *seg)
 	seg->base = p;
 	seg->size = len;
 	seg->hdr = (struct shmet_seg_header *)(void *)p;
+	shmet_impl_map_cpus(seg, &h);
 	/* The mapping's layout follows the copy: the header it maps must
 	 * still say the same (a writer of this user may rewrite it). */
 	if (seg->hdr->values_off != h.values_off ||
@@ -504,6 +509,32 @@ shmet_impl_map(struct shmet_segment *seg)
 				       "attached", seg->name);
 	}
 	return 0;
+}
+
+/*
+ * Map the per-CPU blocks, where every counter and histogram handle of
+ * this process counts (percpu.c): one mapping of cpu_blocks blocks,
+ * address space only (MAP_NORESERVE; pages are reserved per registration
+ * and are the segment's).  Without it (no address space left), handles
+ * count in the process block with atomics: slower, as exact.
+ */
+static void
+shmet_impl_map_cpus(struct shmet_segment *seg,
+		    const struct shmet_seg_header *h)
+{
+	size_t len = (size_t)h->cpu_blocks * (size_t)h->block_stride;
+	void *p;
+
+	seg->cpus = NULL;
+	seg->cpus_size = 0;
+	if (len == 0)
+		return;
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_NORESERVE, seg->fd, (off_t)h->cpu_off);
+	if (p == MAP_FAILED)
+		return;
+	seg->cpus = (unsigned char *)p;
+	seg->cpus_size = len;
 }
 
 /* The retired block's cells: mapped after the metadata (shmet_impl_map). */
@@ -545,14 +576,10 @@ shmet_open_steps(struct shmet_segment *seg, const struct shmet_options *opts)
 		 * on the fork list before it has a block: a fork in between
 		 * gives the child a slot of its own too */
 		seg->attached = 1;
-		/* before its key is given */
-		shmet_impl_threads_new(seg, shmet_impl_thread_cap(seg, opts));
 		shmet_impl_forklist_add(seg);
 		rc = shmet_impl_claim_reporting(seg);
-		if (rc < 0) {
+		if (rc < 0)
 			shmet_impl_forklist_remove(seg);
-			shmet_impl_threads_free(seg);
-		}
 	}
 	if (rc < 0) {
 		if (seg->base)
@@ -687,15 +714,34 @@ shmet_impl_retire_meta(struct shmet_segment *seg)
 	free(map);
 }
 
+/*
+ * Close's part of the CPU blocks: a handle reaches the cells below the
+ * reserved watermark of each (percpu.c), which become zero pages; the
+ * rest is unmapped.  A closed segment keeps cpu_blocks x the watermark
+ * of address space, none if it had no counter or histogram.
+ */
+static void
+shmet_impl_retire_cpus(struct shmet_segment *seg)
+{
+	uint64_t stride = seg->hdr->block_stride;
+	/* Relaxed: close runs alone; a later raise is no handle's of ours. */
+	uint64_t mark = SHMET_AT(load_explicit)(&seg->hdr->cpu_reserved_bytes,
+						SHMET_MO(relaxed));
+
+	if (!seg->cpus)
+		return;
+	for (uint32_t cpu = 0; cpu < seg->hdr->cpu_blocks; cpu++)
+		shmet_impl_retire_block(seg->cpus + cpu * stride,
+					(size_t)stride, mark);
+	seg->cpus = NULL;
+}
+
 static void
 shmet_close_steps(struct shmet_segment *seg)
 {
 	if (!seg->attached)
 		return;
 	shmet_impl_forklist_remove(seg);
-	/* No thread can find seg any more (attach and thread exit look it
-	 * up under the fork-list lock). */
-	shmet_impl_threads_free(seg);
 	/* Only the process that took the slot releases it: a fork child
 	 * whose own claim failed still points at its parent's slot. */
 	if (seg->block && seg->slot < seg->hdr->max_writers &&
@@ -718,6 +764,7 @@ shmet_close_steps(struct shmet_segment *seg)
 			(void *)seg->block, seg->block_size,
 			SHMET_AT(load_explicit)(&seg->reserved,
 						SHMET_MO(relaxed)));
+	shmet_impl_retire_cpus(seg);     /* reads the header: before */
 	shmet_impl_retire_meta(seg);
 	close(seg->fd);                 /* drops the liveness lock */
 	if (seg->claim_fd >= 0)

@@ -381,11 +381,14 @@ shmet_impl_series(const struct shmet_family *fam, uint32_t n,
 
 /* Find or create, then make sure our block's pages for it are reserved. */
 static shmet_impl_cell *
-shmet_impl_resolve_steps(const struct shmet_family *fam, uint32_t type, uint32_t n,
-		   const char *const *values, int *rc)
+shmet_impl_resolve_steps(const struct shmet_family *fam, uint32_t type,
+			 uint32_t n, const char *const *values, int *rc,
+			 unsigned char **cpu0)
 {
 	struct shmet_segment *seg = fam->seg;
 	uint32_t cell = 0;
+
+	*cpu0 = NULL;
 
 	if (fam->id != UINT32_MAX && fam->type != type) {
 		*rc = shmet_impl_fail(seg, SHMET_FAIL_SHAPE_MISMATCH, -EINVAL,
@@ -419,21 +422,44 @@ shmet_impl_resolve_steps(const struct shmet_family *fam, uint32_t type, uint32_t
 				      strerror(-*rc));
 		return shmet_impl_scratch();
 	}
-	if (type != SHMET_TYPE_GAUGE)   /* gauges stay per process */
-		shmet_impl_reserve_threads(seg, (uint64_t)cell + fam->cells);
+	if (type != SHMET_TYPE_GAUGE) { /* gauges stay per process */
+		*rc = shmet_impl_reserve_cpus(seg, (uint64_t)cell + fam->cells);
+		if (*rc < 0) {
+			*rc = shmet_impl_fail(seg, SHMET_FAIL_NO_MEMORY, -ENOMEM,
+					      "%.*s: cannot reserve shared "
+					      "memory for a series in the "
+					      "per-CPU blocks: %s",
+					      SHMET_IMPL_FAM(seg, fam->id),
+					      strerror(-*rc));
+			return shmet_impl_scratch();
+		}
+		*cpu0 = seg->cpus ? seg->cpus + 8ull * cell : NULL;
+	}
 	return &seg->block[cell];
 }
 
 /* Not a cancellation point (docs/DESIGN.md, "Cancellation"). */
 SHMET_W shmet_impl_cell *
 shmet_impl_resolve(const struct shmet_family *fam, uint32_t type, uint32_t n,
-		   const char *const *values, int *rc)
+		   const char *const *values, int *rc, unsigned char **cpu0)
 {
 	int old = shmet_impl_cancel_off();
-	shmet_impl_cell *ret = shmet_impl_resolve_steps(fam, type, n, values, rc);
+	shmet_impl_cell *ret =
+		shmet_impl_resolve_steps(fam, type, n, values, rc, cpu0);
 
 	shmet_impl_cancel_restore(old);
 	return ret;
+}
+
+/* A handle's per-CPU fields: none (the fallback) for a failed one. */
+static void
+shmet_impl_percpu_fields(const struct shmet_family *fam, unsigned char *cpu0,
+			 unsigned char **out_cpu0, uint64_t *stride,
+			 uint32_t *cpus)
+{
+	*out_cpu0 = cpu0;
+	*stride = cpu0 ? fam->seg->hdr->block_stride : 0;
+	*cpus = cpu0 ? fam->seg->hdr->cpu_blocks : 0;
 }
 
 int
@@ -442,9 +468,12 @@ shmet_counter_labels(const struct shmet_family *fam, struct shmet_counter *out,
 {
 	int rc;
 
+	unsigned char *cpu0;
+
 	out->cell = shmet_impl_resolve(fam, SHMET_TYPE_COUNTER, count, values,
-				       &rc);
-	out->key = rc == 0 ? fam->seg->key : 0;
+				       &rc, &cpu0);
+	shmet_impl_percpu_fields(fam, rc == 0 ? cpu0 : NULL, &out->cpu0,
+				 &out->stride, &out->cpus);
 	return rc;
 }
 
@@ -454,8 +483,10 @@ shmet_gauge_labels(const struct shmet_family *fam, struct shmet_gauge *out,
 {
 	int rc;
 
+	unsigned char *cpu0;
+
 	out->cell = shmet_impl_resolve(fam, SHMET_TYPE_GAUGE, count, values,
-				       &rc);
+				       &rc, &cpu0);
 	out->timed = rc == 0 && (fam->gauge_mode == SHMET_GAUGE_MOSTRECENT ||
 				 fam->gauge_mode == SHMET_GAUGE_LIVEMOSTRECENT);
 	return rc;
@@ -468,11 +499,14 @@ shmet_histogram_labels(const struct shmet_family *fam,
 {
 	int rc;
 
+	unsigned char *cpu0;
+
 	out->cell = shmet_impl_resolve(fam, SHMET_TYPE_HISTOGRAM, count, values,
-				       &rc);
+				       &rc, &cpu0);
 	out->bounds = rc == 0 ? fam->bounds : NULL;
 	out->bound_count = rc == 0 ? fam->bound_count : 0;
-	out->key = rc == 0 ? fam->seg->key : 0;
+	shmet_impl_percpu_fields(fam, rc == 0 ? cpu0 : NULL, &out->cpu0,
+				 &out->stride, &out->cpus);
 	return rc;
 }
 

@@ -28,27 +28,31 @@ shmet_impl_publish_extent(struct shmet_segment *seg, uint32_t slot,
 }
 
 /*
- * Make the reserved bytes [from, to) of our mapped block "data" to
- * readers: tmpfs reports fallocated pages that nobody wrote as holes
- * (SEEK_DATA), and readers skip holes and cache that answer, so a first
- * write to a reserved page was read up to 100 ms late.  An add of 0 to one
- * cell a page writes the page without changing it (a dead owner's counts
- * may be there).  The reader refreshes its cache when the published
- * extent moves, so a write is never read late.
+ * Make the pages [from, to) of a block we map at `block` data to readers:
+ * a page fallocated but never written is a hole to SEEK_DATA, which
+ * readers trust for 100 ms (docs/DESIGN.md, "Holes"), so a first write
+ * there would show that much later.  A compare-and-swap of a cell's value
+ * with itself changes nothing, whoever else writes the cell meanwhile
+ * (it fails, or stores what was there); not an add of 0, which compilers
+ * may turn into a load.  Async-signal-safe.
  */
-static void
-shmet_impl_touch(shmet_impl_cell *block, uint64_t from, uint64_t to)
+SHMET_W void
+shmet_impl_touch(unsigned char *block, uint64_t from, uint64_t to)
 {
-	for (uint64_t off = from & ~(uint64_t)(SHMET_PAGE - 1); off < to;
-	     off += SHMET_PAGE)
-		/* Relaxed: changes nothing; only the page's state matters. */
-		SHMET_AT(fetch_add_explicit)(&block[off / 8], 0,
-					     SHMET_MO(relaxed));
+	for (uint64_t b = from; b < to; b += SHMET_PAGE) {
+		shmet_impl_cell *c = (shmet_impl_cell *)(void *)(block + b);
+		/* Relaxed: it orders nothing. */
+		uint64_t v = SHMET_AT(load_explicit)(c, SHMET_MO(relaxed));
+
+		SHMET_AT(compare_exchange_strong_explicit)(
+			c, &v, v, SHMET_MO(relaxed), SHMET_MO(relaxed));
+	}
 }
 
 /*
  * Reserve (fallocate) block slot's pages up to cell end (see initialise);
  * `reserved` is this process's note of how far that block is reserved.
+ * The block is ours, mapped at seg->block.
  */
 SHMET_W int
 shmet_impl_reserve_block(struct shmet_segment *seg, uint32_t slot,
@@ -69,8 +73,7 @@ shmet_impl_reserve_block(struct shmet_segment *seg, uint32_t slot,
 	rc = shmet_impl_fallocate(seg->fd, block_off + have, want - have);
 	if (rc != 0)
 		return -rc;
-	if (slot == seg->slot && seg->block)
-		shmet_impl_touch(seg->block, have, want);
+	shmet_impl_touch((unsigned char *)seg->block, have, want);
 	/* Relaxed: a process-local hint; racing threads only repeat work. */
 	while (have < want &&
 	       !SHMET_AT(compare_exchange_weak_explicit)(
@@ -337,8 +340,8 @@ shmet_impl_map_block(struct shmet_segment *seg, uint32_t slot, int fixed)
 		return -errno;
 	seg->block = (shmet_impl_cell *)p;
 	seg->block_size = (size_t)seg->hdr->block_stride;
+	shmet_impl_touch((unsigned char *)p, 0, want);
 	seg->slot = slot;
-	shmet_impl_touch(seg->block, 0, want);
 	/* Relaxed: process-local, before any registration uses the block. */
 	SHMET_AT(store_explicit)(&seg->reserved, want, SHMET_MO(relaxed));
 	shmet_impl_publish_extent(seg, slot, want);

@@ -98,16 +98,11 @@ shmet_impl_alloc(SHMET_ATOMIC(uint32_t) *cursor, uint32_t cap, uint32_t n,
 
 		if (start + n > cap)
 			return -1;
-		/*
-		 * Seq_cst on success: the cursor orders no contents ("Allocation
-		 * cursors"), but the cells cursor is one side of the Dekker pair
-		 * of shmet_impl_reserve_threads, whose other accesses are
-		 * seq_cst too.  Registration is a slow path: the order costs
-		 * nothing that shows.
-		 */
+		/* Relaxed: the cursor orders no contents ("Allocation
+		 * cursors"). */
 		if (SHMET_AT(compare_exchange_weak_explicit)(
 			    cursor, &cur, (uint32_t)(start + n),
-			    SHMET_MO(seq_cst), SHMET_MO(relaxed))) {
+			    SHMET_MO(relaxed), SHMET_MO(relaxed))) {
 			*out = (uint32_t)start;
 			return 0;
 		}

@@ -31,12 +31,13 @@
  *   other fields, for readers that load it with acquire.
  *
  * Progress guarantees:
- * - Hot path: integer adds and sets are wait-free; float adds are a CAS loop
- *   on a cell that only this thread writes (counters, histograms) or this
- *   process (gauges, and threads that found no slot of their own):
+ * - Hot path: counters and histograms add in an rseq critical section to
+ *   the cell of the CPU the thread runs on (wait-free: an aborted section
+ *   falls back once); without rseq, integer adds and sets are wait-free
+ *   relaxed atomics and float adds a CAS loop on a cell of this process:
  *   lock-free, retries only on a race between threads of this process.
- *   A thread's first counting write in a segment takes the slow path once
- *   (docs/DESIGN.md, "Threads").
+ *   A thread's first counting write resolves its rseq area once
+ *   (docs/DESIGN.md, "Per-CPU cells").
  * - Registration is lock-free: a process killed at any point leaks at most
  *   one record and its strings and blocks nobody.
  * - shmet_open waits at most init_timeout_ms for a live initialiser; a dead
@@ -118,43 +119,6 @@ typedef SHMET_ATOMIC(uint64_t) shmet_impl_cell;
 	(const char *)shmet_impl_str_or_empty(seg, \
 					       shmet_impl_families(seg)[id].name)
 
-#define SHMET_IMPL_THREAD_SEGS 8        /* segments a thread counts in */
-#define SHMET_IMPL_REC_NONE UINT32_MAX  /* shares the process block */
-#define SHMET_IMPL_REC_PROC (UINT32_MAX - 1) /* counts in the process block */
-
-/* A block a thread of this process counts in, other than the process's. */
-struct shmet_impl_thr {
-	shmet_impl_cell *block;         /* our mapping; NULL: record free */
-	const void *owner;              /* the owner's shmet_impl_tstate */
-	uint32_t slot;                  /* UINT32_MAX: maps the process block */
-	int live;                       /* its liveness lock is held */
-	SHMET_ATOMIC(uint64_t) reserved; /* bytes fallocated (as seg->reserved) */
-};
-
-/*
- * A segment's per-thread blocks.  The lock orders after the fork-list
- * lock; it guards the records and proc_owner, and is held across fork().
- */
-struct shmet_impl_threads {
-	pthread_mutex_t lock;
-	const void *proc_owner;         /* the thread counting in seg->block */
-	uint32_t count;                 /* shmet_impl_thread_cap() */
-	struct shmet_impl_thr *rec;     /* count records */
-	/* Bytes every thread block is reserved to: a registration whose
-	 * cells end below needs no lock (see shmet_impl_reserve_threads). */
-	SHMET_ATOMIC(uint64_t) covered;
-};
-
-/* A thread's view: one entry per segment it counts in. */
-struct shmet_impl_tstate {
-	int keyed;                      /* its pthread key value is set */
-	struct {
-		uint64_t key;           /* 0: entry free */
-		uintptr_t delta;
-		uint32_t rec;           /* index, or SHMET_IMPL_REC_* */
-	} e[SHMET_IMPL_THREAD_SEGS];
-};
-
 /* Attached segments, for the fork child handler (state.c). */
 struct shmet_impl_forklist {
 	pthread_mutex_t lock;
@@ -163,14 +127,10 @@ struct shmet_impl_forklist {
 	int cancel_state;               /* the forking thread's, under lock */
 };
 
-/* Process-wide state, defined once (state.c, thread.c). */
+/* Process-wide state, defined once (state.c). */
 SHMET_W_EXTERN shmet_impl_cell shmet_impl_scratch_cells[SHMET_MAX_BOUNDS + 2];
 SHMET_W_EXTERN struct shmet_impl_forklist shmet_impl_forklist;
 SHMET_W_EXTERN SHMET_THREAD_LOCAL char shmet_impl_error[256];
-SHMET_W_EXTERN SHMET_THREAD_LOCAL struct shmet_impl_tstate shmet_impl_tstate;
-SHMET_W_EXTERN pthread_key_t shmet_impl_thread_key;
-SHMET_W_EXTERN pthread_once_t shmet_impl_thread_once;
-SHMET_W_EXTERN uint64_t shmet_impl_next_key;
 
 /*
  * Named steps of the protocols, where the kill-point harness can make the
@@ -302,6 +262,9 @@ SHMET_W void
 shmet_impl_publish_extent(struct shmet_segment *seg, uint32_t slot,
 			  uint64_t bytes);
 
+SHMET_W void
+shmet_impl_touch(unsigned char *block, uint64_t from, uint64_t to);
+
 SHMET_W int
 shmet_impl_reserve_block(struct shmet_segment *seg, uint32_t slot,
 			 SHMET_ATOMIC(uint64_t) *reserved, uint64_t end_cell);
@@ -332,56 +295,11 @@ shmet_impl_claim(struct shmet_segment *seg, int fixed);
 SHMET_W int
 shmet_impl_claim_reporting(struct shmet_segment *seg);
 
-SHMET_W struct shmet_segment *
-shmet_impl_seg_by_key(uint64_t key);
-
-SHMET_W int
-shmet_impl_slot_mine(const struct shmet_segment *seg, uint32_t slot);
-
-SHMET_W int
-shmet_impl_thread_claim(struct shmet_segment *seg, struct shmet_impl_thr *r,
-			int fixed);
-
-SHMET_W void
-shmet_impl_thread_release(struct shmet_segment *seg, struct shmet_impl_thr *r);
-
-SHMET_W void
-shmet_impl_thread_demote(struct shmet_segment *seg, struct shmet_impl_thr *r);
-
-SHMET_W void
-shmet_impl_reserve_threads(struct shmet_segment *seg, uint64_t end_cell);
-
-SHMET_W void
-shmet_impl_thread_detach(struct shmet_segment *seg,
-			 const struct shmet_impl_tstate *ts, uint32_t rec);
-
-SHMET_W void
-shmet_impl_thread_exit(void *arg);
-
-SHMET_W void
-shmet_impl_thread_key_create(void);
-
-SHMET_W int
-shmet_impl_thread_attach(uint64_t key);
-
-SHMET_W void
-shmet_impl_tls_set(uint64_t key, uintptr_t delta);
-
-SHMET_W shmet_impl_acell *
-shmet_impl_thread_cell_keep(shmet_impl_acell *cell, uint64_t key);
-
-SHMET_W void
-shmet_impl_threads_after_fork(struct shmet_segment *seg);
-
-SHMET_W void
-shmet_impl_threads_free(struct shmet_segment *seg);
-
 SHMET_W uint32_t
-shmet_impl_thread_cap(const struct shmet_segment *seg,
-		      const struct shmet_options *o);
+shmet_impl_host_cpus(void);
 
-SHMET_W void
-shmet_impl_threads_new(struct shmet_segment *seg, uint32_t cap);
+SHMET_W int
+shmet_impl_reserve_cpus(struct shmet_segment *seg, uint64_t end_cell);
 
 SHMET_W void
 shmet_impl_fork_prepare(void);
@@ -518,6 +436,6 @@ shmet_impl_series(const struct shmet_family *fam, uint32_t n,
 
 SHMET_W shmet_impl_cell *
 shmet_impl_resolve(const struct shmet_family *fam, uint32_t type, uint32_t n,
-		   const char *const *values, int *rc);
+		   const char *const *values, int *rc, unsigned char **cpu0);
 
 #endif /* SHMETRICS_WRITER_PRIVATE_H */

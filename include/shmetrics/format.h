@@ -52,21 +52,21 @@ shmet_seg_pow2_at_least(uint64_t v)
 
 /*
  * Fill h's capacities, index sizes, region offsets and total size from the
- * five capacities.  -EINVAL (as -22) if a capacity is out of range.  A
+ * six capacities (cpus: per-CPU value blocks).  -EINVAL (as -22) if a capacity is out of range.  A
  * reader validates a header by recomputing it: every derived field must
  * equal what this function gives.
  */
 static inline int
 shmet_seg_geometry(struct shmet_seg_header *h, uint32_t families,
 		   uint32_t series, uint32_t writers, uint32_t cells,
-		   uint32_t strings)
+		   uint32_t strings, uint32_t cpus)
 {
 	uint64_t off;
 
 	if (families < 1 || families > (1u << 20) || series < 1 ||
 	    series > (1u << 26) || writers < 1 || writers > (1u << 16) ||
 	    cells < 16 || cells > (1u << 28) || strings < 4096 ||
-	    strings > (1u << 31))
+	    strings > (1u << 31) || cpus < 1 || cpus > SHMET_MAX_CPU_BLOCKS)
 		return -22;
 	h->max_families = families;
 	h->family_index_slots = shmet_seg_pow2_at_least(2ull * families);
@@ -75,6 +75,7 @@ shmet_seg_geometry(struct shmet_seg_header *h, uint32_t families,
 	h->max_writers = writers;
 	h->cells_per_block = cells;
 	h->string_bytes = strings;
+	h->cpu_blocks = cpus;
 
 	off = SHMET_HEADER_SIZE;
 	h->writers_off = off;
@@ -92,8 +93,9 @@ shmet_seg_geometry(struct shmet_seg_header *h, uint32_t families,
 	h->strings_off = off;
 	h->values_off = shmet_seg_align(off + strings, SHMET_PAGE);
 	h->block_stride = shmet_seg_align(8ull * cells, SHMET_PAGE);
-	h->total_size = h->values_off +
-			(writers + SHMET_EXTRA_BLOCKS) * h->block_stride;
+	h->cpu_off = h->values_off +
+		     (writers + SHMET_EXTRA_BLOCKS) * h->block_stride;
+	h->total_size = h->cpu_off + (uint64_t)cpus * h->block_stride;
 	return 0;
 }
 
@@ -108,6 +110,20 @@ static inline uint32_t
 shmet_seg_retired_block(const struct shmet_seg_header *h)
 {
 	return h->max_writers + 1u;
+}
+
+/* CPU cpu's block: block number max_writers + 2 + cpu, at cpu_off. */
+static inline uint32_t
+shmet_seg_cpu_block(const struct shmet_seg_header *h, uint32_t cpu)
+{
+	return h->max_writers + SHMET_EXTRA_BLOCKS + cpu;
+}
+
+/* Every value block: writers', fallback, retired, then the CPUs'. */
+static inline uint32_t
+shmet_seg_blocks(const struct shmet_seg_header *h)
+{
+	return h->max_writers + SHMET_EXTRA_BLOCKS + h->cpu_blocks;
 }
 
 /*
@@ -125,7 +141,7 @@ shmet_seg_geometry_mismatch(const struct shmet_seg_header *h, uint64_t *got,
 	*got = *want = 0;
 	if (shmet_seg_geometry(&g, h->max_families, h->max_series,
 			       h->max_writers, h->cells_per_block,
-			       h->string_bytes) < 0)
+			       h->string_bytes, h->cpu_blocks) < 0)
 		return "capacities";
 #define SHMET_SEG_CHECK(field)                                                \
 	do {                                                                  \
@@ -145,6 +161,7 @@ shmet_seg_geometry_mismatch(const struct shmet_seg_header *h, uint64_t *got,
 	SHMET_SEG_CHECK(strings_off);
 	SHMET_SEG_CHECK(values_off);
 	SHMET_SEG_CHECK(block_stride);
+	SHMET_SEG_CHECK(cpu_off);
 	SHMET_SEG_CHECK(total_size);
 #undef SHMET_SEG_CHECK
 	return NULL;

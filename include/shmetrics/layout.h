@@ -26,6 +26,10 @@
  *                                                       (max_writers), then the
  *                                                       retired gauges block
  *                                                       (max_writers + 1)
+ *   cpu_off             cpu_blocks * block_stride       per-CPU value blocks (block
+ *                       (= values_off + (max_writers    max_writers + 2 + cpu is
+ *                       + 2) * block_stride)            CPU cpu's), counters and
+ *                                                       histograms only
  *
  * Cells: a value block is an array of 8-byte cells.  A series owns
  * cells_per_series consecutive cells starting at its first_cell, at the same
@@ -56,6 +60,15 @@
  * keeps dead writers' values (sum, max, min, mostrecent), the dead
  * writers' values combined by the mode, folded in at each takeover.
  *
+ * Per-CPU blocks: counters and histograms are counted in the block of
+ * the CPU the writing thread runs on, inside a restartable sequence
+ * (docs/DESIGN.md, "Per-CPU cells"); writers that cannot use rseq count
+ * in their own block as before.  A CPU block holds no gauges: its gauge
+ * cells are never written.  cpu_blocks is the creating host's possible
+ * CPUs, at most SHMET_MAX_CPU_BLOCKS.  Every CPU block is reserved
+ * (fallocated) to the same extent, cpu_reserved_bytes, which only grows
+ * and is raised only after every CPU block was reserved that far.
+ *
  * Reserved extents: a writer reserves (fallocates) its block's pages before
  * it writes them and publishes how far in shmet_seg_writer.reserved_bytes;
  * readers read a block only that far (and never past the file's size).
@@ -65,7 +78,10 @@
  *   2  + shmet_seg_writer.reserved_bytes, + header fallback_reserved_bytes,
  *      + SHMET_TYPE_COLLECTOR records, + the retired gauges block;
  *      hash and rules moved to format.h (unchanged)
- *   3  + shmet_seg_family.gate_series and gate_count (the series creation
+ *   3  + per-CPU value blocks after the retired block (header cpu_blocks,
+ *      cpu_off, cpu_reserved_bytes, in former padding); per-thread blocks
+ *      are gone (a writer slot is one process again);
+ *      + shmet_seg_family.gate_series and gate_count (the series creation
  *      gate's journal); series_count counts published series only;
  *      + the header's fold journal (line 6)
  */
@@ -93,6 +109,7 @@
 #define SHMET_CACHELINE         64u
 #define SHMET_EXTRA_BLOCKS      2u      /* fallback and retired blocks */
 #define SHMET_PAGE              4096u
+#define SHMET_MAX_CPU_BLOCKS    1024u   /* CPUs beyond count in writer blocks */
 
 /* Where writers and readers find the segment unless told otherwise. */
 #define SHMET_DEFAULT_SEGMENT   "/shmetrics"
@@ -172,7 +189,10 @@ struct shmet_seg_header {
 	uint32_t cells_per_block;
 	uint32_t string_bytes;
 	uint32_t max_series_per_family; /* default cardinality limit */
-	uint8_t padding2[32];
+	uint32_t cpu_blocks;            /* per-CPU value blocks, 1..SHMET_MAX_CPU_BLOCKS */
+	uint32_t padding2a;             /* zero filled */
+	uint64_t cpu_off;               /* first per-CPU block (geometry) */
+	uint8_t padding2[16];
 
 	/* Line 2: region offsets, immutable after init. */
 	uint64_t writers_off;
@@ -194,7 +214,8 @@ struct shmet_seg_header {
 	SHMET_ATOMIC(uint32_t) strings_used;
 	SHMET_ATOMIC(uint64_t) generation; /* bumped after each publication */
 	SHMET_ATOMIC(uint64_t) fallback_reserved_bytes; /* of the fallback block */
-	uint8_t padding3[32];
+	SHMET_ATOMIC(uint64_t) cpu_reserved_bytes; /* of every per-CPU block */
+	uint8_t padding3[24];
 
 	/* Lines 4-5: registration failures by SHMET_FAIL_* reason. */
 	SHMET_ATOMIC(uint64_t) failures[SHMET_FAIL_SLOTS];
@@ -283,11 +304,16 @@ SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, created_ns) == 24, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, init_state) == 32, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, max_families) == 64, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, max_series_per_family) == 92, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, cpu_blocks) == 96, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, cpu_off) == 104, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, padding2) == 112, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, writers_off) == 128, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, block_stride) == 184, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, families_used) == 192, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, generation) == 208, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, fallback_reserved_bytes) == 216, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, cpu_reserved_bytes) == 224, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, padding3) == 232, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, failures) == 256, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, fold_state) == 384, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, fold_value) == 400, "");

@@ -140,11 +140,9 @@ segment_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 		return NULL;
 	memset(&opts, 0, sizeof opts);
 	/*
-	 * thread_blocks: 0, every thread shares the process block; n, at
-	 * most n writer slots for threads.  None: 0 under the GIL, which
-	 * never lets two threads count at once, so blocks of their own
-	 * would only take slots that other processes need; the library's
-	 * default in a free-threaded build.
+	 * thread_blocks: accepted and ignored, as the C options it sets
+	 * are (threads count in per-CPU cells and take no writer slot);
+	 * still checked, so a script that passes nonsense hears of it.
 	 */
 	if (blocks == Py_None) {
 #ifndef Py_GIL_DISABLED
@@ -223,10 +221,9 @@ PyTypeObject shmpy_segment_type = {
 	.tp_name = "shmetrics._shmetrics.Segment",
 	.tp_doc = "Segment(name=None, *, create=True, thread_blocks=None): "
 		  "attach a shmetrics segment for writing (name None: "
-		  "$SHMETRICS_SEGMENT or /shmetrics).  thread_blocks: writer "
-		  "slots this process's threads may hold beyond its own (0: "
-		  "they share the process's block; None: 0 under the GIL, "
-		  "else the C library's default).",
+		  "$SHMETRICS_SEGMENT or /shmetrics).  thread_blocks: "
+		  "accepted and ignored (threads count in per-CPU cells and "
+		  "take no writer slot).",
 	.tp_basicsize = sizeof(struct shmpy_segment),
 	.tp_flags = Py_TPFLAGS_DEFAULT,
 	.tp_new = segment_new,

@@ -57,9 +57,8 @@ def segment_for(segment):
 def use_segment(name=None, thread_blocks=None):
     """Attach the segment `name` (None: $SHMETRICS_SEGMENT or
     "/shmetrics") and make it the default for metrics and collectors
-    created from now on.  Returns it.  thread_blocks: writer slots this
-    process's threads may hold beyond its own (None: 0 under the GIL, where
-    threads never count at once and share the process's block)."""
+    created from now on.  Returns it.  thread_blocks: accepted and
+    ignored (threads count in per-CPU cells and take no writer slot)."""
     global _segment
     seg = _shmetrics.Segment(name, thread_blocks=thread_blocks)
     with _lock:

@@ -5,7 +5,9 @@
  * another thread at fork time stays locked in the child forever, so a
  * handler that formats a message or allocates can hang.  Each child
  * registers and counts, then exits; the test finishes (meson's timeout
- * catches a hang) and every child's count arrives.
+ * catches a hang) and every child's count arrives: in its CPU's cell
+ * (rseq) or in its own process block (SHMETRICS_NO_RSEQ=1, the other
+ * variant of this test).
  */
 #include "config.h"
 
@@ -72,7 +74,8 @@ main(void)
 		pid_t pid = fork();
 
 		if (pid == 0) {
-			/* the inherited handle now writes to our own block */
+			/* the inherited handle: our CPU's cell, or (no rseq)
+			 * our own block */
 			shmet_counter_inc(&parent);
 			_exit(0);
 		}

@@ -1,20 +1,19 @@
 /*
- * Per-thread cells (docs/DESIGN.md, "Threads"): every counting thread
- * writes a block of its own, and nothing is lost when threads come and go.
+ * Threads count in per-CPU cells (docs/DESIGN.md, "Per-CPU cells"), or in
+ * the process block without rseq, and nothing is lost when threads come
+ * and go.  Run with and without SHMETRICS_NO_RSEQ=1:
  *   - 8 threads x 10 M increments on one counter (and observations on one
- *     histogram) sum exactly, each thread's cells are in its own block,
- *     and a gauge set from any thread is the process's one value;
- *   - 10,000 threads created and destroyed while counting: exact total,
- *     and the writer slots used stay bounded by the threads alive at once;
- *   - a fork from a counting thread: the child's thread counts in a block
- *     of its own, and parent and child totals are exact;
+ *     histogram) sum exactly, and a gauge set from any thread is the
+ *     process's one value;
+ *   - threads take no writer slot: the process holds one, however many
+ *     threads count (8 at once, 10,000 created and destroyed);
+ *   - 10,000 threads created and destroyed while counting: exact total;
+ *   - a fork from a counting thread: parent and child totals are exact;
  *   - one thread alternating between two segments counts exactly;
- *   - a process's threads hold at most max_thread_blocks slots (default:
- *     the online CPUs, at most max_writers / 8; none with
- *     SHMET_OPEN_ONE_BLOCK); threads beyond share the process block, count
- *     exactly, and stay on the inline path;
- *   - a thread counting in more segments than it has entries for shares
- *     those segments' process blocks, exactly and on the inline path.
+ *   - max_thread_blocks and SHMET_OPEN_ONE_BLOCK are accepted and change
+ *     nothing: exact totals, one slot;
+ *   - one thread in 10 segments counts exactly, and resolves its rseq
+ *     area once (the thread-local pointer stays set).
  * SHMETRICS_TEST_QUICK=1 divides the 10 M by 10 (for the sanitizers).
  */
 #include "config.h"
@@ -41,7 +40,6 @@ static struct shmet_counter ctr;
 static struct shmet_histogram hist;
 static struct shmet_gauge gauge;
 static long incs = 10000000;
-static uintptr_t cells[THREADS];
 static char name[64];
 static int failures;
 static pthread_barrier_t all_attached;
@@ -119,16 +117,13 @@ hammer(void *arg)
 	long me = (long)(intptr_t)arg;
 
 	shmet_counter_inc(&ctr);
-	/* all alive at once: a block is reused only after its thread exits */
+	/* all alive at once: none of them takes a slot */
 	pthread_barrier_wait(&all_attached);
 	for (long i = 1; i < incs; i++) {
 		shmet_counter_inc(&ctr);
 		if (i % 64 == 0)
 			shmet_histogram_observe(&hist, (double)(i % 13));
 	}
-	/* attached by now (a first write that finds the writer's locks
-	 * busy counts in the process cell and the next one tries again) */
-	cells[me] = (uintptr_t)SHMET_IMPL_CELL(&ctr);
 	shmet_histogram_observe(&hist, 0.5);    /* the i = 0 observation */
 	shmet_gauge_set(&gauge, (double)me);
 	return NULL;
@@ -168,8 +163,8 @@ forker(void *arg)
 	shmet_counter_add(&ctr, 5);
 	pid = fork();
 	if (pid == 0) {
-		/* the child's one thread: a block of its own, not the
-		 * parent thread's */
+		/* the child's one thread: the same CPU blocks, its own
+		 * process block */
 		for (int i = 0; i < 1000; i++)
 			shmet_counter_inc(&ctr);
 		_exit(0);
@@ -182,11 +177,10 @@ forker(void *arg)
 }
 
 /* Section 5: THREADS threads, all counting at once, in a segment opened
- * with `flags` and `cap`: slots held, exact total, inline path. */
+ * with the per-thread options of old: accepted, no effect. */
 static struct shmet_segment capseg;
 static struct shmet_counter capctr;
 static pthread_barrier_t cap_all_counting;
-static atomic_int cap_slow;
 
 static void *
 cap_hammer(void *arg)
@@ -196,17 +190,12 @@ cap_hammer(void *arg)
 	pthread_barrier_wait(&cap_all_counting);
 	for (int i = 1; i < 100000; i++)
 		shmet_counter_inc(&capctr);
-	/* A write attached this thread (the first one that found the
-	 * writer's locks free): the TLS entry must now be the handle's own,
-	 * or every write would take the slow path. */
-	if (shmet_impl_tls.key != capctr.key)
-		atomic_fetch_add(&cap_slow, 1);
 	return NULL;
 }
 
 static void
 cap_case(const char *what, uint32_t max_writers, uint32_t flags,
-	 uint32_t cap, uint32_t want_thread_slots)
+	 uint32_t cap)
 {
 	struct shmet_options o = { 0 };
 	pthread_t t[THREADS];
@@ -226,8 +215,7 @@ cap_case(const char *what, uint32_t max_writers, uint32_t flags,
 		fprintf(stderr, "%s\n", shmet_last_error(&capseg));
 		exit(1);
 	}
-	atomic_store(&cap_slow, 0);
-	shmet_counter_inc(&capctr);     /* main takes the process block */
+	shmet_counter_inc(&capctr);
 	pthread_barrier_init(&cap_all_counting, NULL, THREADS);
 	for (int i = 0; i < THREADS; i++)
 		pthread_create(&t[i], NULL, cap_hammer, NULL);
@@ -237,20 +225,16 @@ cap_case(const char *what, uint32_t max_writers, uint32_t flags,
 	used = slots_used_in(&capseg);
 	got = scrape_cell_of(capname, (size_t)(capctr.cell - capseg.block),
 			     NULL);
-	printf("%s: %d threads hold %u slots beyond the process's, total "
-	       "%llu\n", what, THREADS, used - 1, (unsigned long long)got);
-	CHECK(used == 1 + want_thread_slots, "%s: %u thread slots, want %u",
-	      what, used - 1, want_thread_slots);
+	printf("%s: %d threads, %u slots used, total %llu\n", what, THREADS,
+	       used, (unsigned long long)got);
+	CHECK(used == 1, "%s: %u slots used, want 1", what, used);
 	CHECK(got == 1 + (uint64_t)THREADS * 100000, "%s: total %llu", what,
 	      (unsigned long long)got);
-	CHECK(atomic_load(&cap_slow) == 0,
-	      "%s: %d threads left the inline path", what,
-	      atomic_load(&cap_slow));
 	shmet_close(&capseg);
 	shmet_unlink(capname);
 }
 
-/* Section 6: one thread in SEGS segments, more than its TLS entries. */
+/* Section 6: one thread in SEGS segments (the old design had 8 entries). */
 #define SEGS 10
 
 static void
@@ -259,7 +243,7 @@ many_segments(void)
 	static struct shmet_segment s[SEGS];
 	static struct shmet_counter c[SEGS];
 	char n[SEGS][64];
-	int inline_path = 1;
+	int resolved = 1;
 
 	for (int i = 0; i < SEGS; i++) {
 		struct shmet_options o = { 0 };
@@ -276,11 +260,10 @@ many_segments(void)
 			exit(1);
 		}
 	}
-	/* each segment's first write attaches; the ones past the entries
-	 * must still cache their handle, or every write is a slow call */
+	/* the thread's rseq area is resolved by its first write, once */
 	for (int i = 0; i < SEGS; i++) {
 		shmet_counter_inc(&c[i]);
-		inline_path &= shmet_impl_tls.key == c[i].key;
+		resolved &= shmet_impl_rseq_tls != NULL;
 	}
 	for (int k = 0; k < 1000; k++)
 		for (int i = 0; i < SEGS; i++)
@@ -294,10 +277,9 @@ many_segments(void)
 		shmet_close(&s[i]);
 		shmet_unlink(n[i]);
 	}
-	printf("%d segments in one thread: inline path %s\n", SEGS,
-	       inline_path ? "kept" : "lost");
-	CHECK(inline_path, "a segment past the thread's entries left the "
-	      "inline path");
+	printf("%d segments in one thread: rseq area %s\n", SEGS,
+	       resolved ? "resolved" : "not resolved");
+	CHECK(resolved, "the thread's rseq pointer is not cached");
 }
 
 int
@@ -318,7 +300,6 @@ main(void)
 	o.max_writers = 32;
 	o.cells_per_block = 4096;
 	o.max_series = 64;
-	o.max_thread_blocks = THREADS;  /* every thread a block of its own */
 	if (shmet_open(&seg, &o) < 0 ||
 	    shmet_counter_new(&seg, &ctr, "t_total", "t") < 0 ||
 	    shmet_histogram_new(&seg, &hist, "t_seconds", "t", 12, bounds) < 0 ||
@@ -348,17 +329,13 @@ main(void)
 		      "histogram count %llu is not exact",
 		      (unsigned long long)obs);
 	}
-	for (int i = 0; i < THREADS; i++)
-		for (int j = 0; j < i; j++)
-			CHECK(cells[i] - cells[j] + 63 > 126,
-			      "threads %d and %d share a cache line", i, j);
 	CHECK(g >= 0 && g < THREADS, "gauge %g is not one thread's set", g);
 	shmet_gauge_set(&gauge, 42);
 	scrape_cell(0, &g);
 	CHECK(g == 42, "gauge %g: a set from main is not the process's", g);
 	used = slots_used();
 	printf("slots used after 8 threads: %u\n", used);
-	CHECK(used <= 1 + THREADS, "too many slots: %u", used);
+	CHECK(used == 1, "threads took slots: %u used", used);
 
 	/* 2. thread churn */
 	before = want;
@@ -374,7 +351,7 @@ main(void)
 	       CHURN_CYCLES, (unsigned long long)want,
 	       (unsigned long long)got, slots_used());
 	CHECK(got == want, "churn total is not exact");
-	CHECK(slots_used() <= used, "churn grew the slots used");
+	CHECK(slots_used() == 1, "churn took slots: %u used", slots_used());
 
 	/* 3. fork from a counting thread */
 	pthread_create(&t[0], NULL, forker, NULL);
@@ -412,20 +389,11 @@ main(void)
 		shmet_unlink(name2);
 	}
 
-	/* 5. the per-process cap on thread slots */
-	{
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-		uint32_t def = cpus > 0 && cpus < 2 ? (uint32_t)cpus : 2;
+	/* 5. the per-thread options of old: no effect */
+	cap_case("max_thread_blocks 3", 64, 0, 3);
+	cap_case("SHMET_OPEN_ONE_BLOCK", 64, SHMET_OPEN_ONE_BLOCK, 0);
 
-		cap_case("cap 3", 64, 0, 3, 3);
-		cap_case("one block", 64, SHMET_OPEN_ONE_BLOCK, 0, 0);
-		/* 16 writers: an eighth is 2; fewer CPUs, fewer blocks */
-		cap_case("default, 16 writers", 16, 0, 0, def);
-		cap_case("cap above max_writers", 4, 0, 100, 3);
-	}
-
-	/* 6. more segments than entries (the main thread, which counts in
-	 * two already) */
+	/* 6. many segments in one thread (main, which counts in two) */
 	many_segments();
 
 	shmet_close(&seg);

@@ -71,7 +71,7 @@ repaired(const uint8_t *data, size_t size, size_t *out_size)
 	if (shmet_seg_geometry(&g, small(data + 1, 1, 8),
 				small(data + 5, 1, 32), small(data + 9, 1, 3),
 				small(data + 13, 16, 512),
-				small(data + 17, 4096, 8192)) < 0)
+				small(data + 17, 4096, 8192), 2) < 0)
 		return NULL;
 	seg = calloc(1, g.total_size);
 	if (!seg)

@@ -27,7 +27,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 	memset(&h, 0, sizeof h);
-	if (shmet_seg_geometry(&h, 1u << 20, 1u << 26, 4, 16, 1u << 31) < 0)
+	if (shmet_seg_geometry(&h, 1u << 20, 1u << 26, 4, 16, 1u << 31,
+			       SHMET_MAX_CPU_BLOCKS) < 0)
 		return 1;
 	h.magic = SHMET_MAGIC;
 	h.layout_version = SHMET_LAYOUT_VERSION;

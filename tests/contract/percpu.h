@@ -1,0 +1,60 @@
+/*
+ * What the per-CPU tests read straight from a writer's own mapping: a
+ * cell summed over the CPU blocks (docs/DESIGN.md, "Per-CPU cells").
+ */
+#ifndef SHMETRICS_CONTRACT_PERCPU_H
+#define SHMETRICS_CONTRACT_PERCPU_H
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <shmetrics.h>
+
+/* Cell c (an index in a value block) summed over every CPU block. */
+static inline uint64_t
+percpu_sum(const struct shmet_segment *s, size_t c)
+{
+	const struct shmet_seg_header *h = s->hdr;
+	uint64_t sum = 0;
+
+	for (uint32_t cpu = 0; cpu < h->cpu_blocks; cpu++)
+		sum += atomic_load_explicit(
+			(const _Atomic uint64_t *)(const void *)(
+				s->cpus + (uint64_t)cpu * h->block_stride +
+				8 * c),
+			memory_order_relaxed);
+	return sum;
+}
+
+/* The same for a float cell. */
+static inline double
+percpu_sum_double(const struct shmet_segment *s, size_t c)
+{
+	const struct shmet_seg_header *h = s->hdr;
+	double sum = 0;
+
+	for (uint32_t cpu = 0; cpu < h->cpu_blocks; cpu++) {
+		uint64_t u = atomic_load_explicit(
+			(const _Atomic uint64_t *)(const void *)(
+				s->cpus + (uint64_t)cpu * h->block_stride +
+				8 * c),
+			memory_order_relaxed);
+		double d;
+
+		memcpy(&d, &u, sizeof d);
+		sum += d;
+	}
+	return sum;
+}
+
+/* SHMETRICS_NO_RSEQ=1 in the environment: the fallback is forced. */
+static inline int
+percpu_forced_off(void)
+{
+	const char *e = getenv("SHMETRICS_NO_RSEQ");
+
+	return e && *e && strcmp(e, "0") != 0;
+}
+
+#endif
