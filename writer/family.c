@@ -1,9 +1,17 @@
 /*
- * shmetrics writer: Validation, label blobs, families: find or register and publish.
+ * shmetrics writer: validation, label blobs, families: find or register
+ * and publish.
+ *
+ * A family's registration, and what a kill after each step leaves:
+ *   family.built      a built record nobody knows: at most one leaked
+ *   family.announced  the same, and the generation moved: readers build
+ *                     twice and find nothing new
+ *   family.published  the record is in the index, the generation not
+ *                     bumped after it: readers that built after the
+ *                     announce build once more and find it (lib/index.c)
+ * Lock-free: racing registrations find each other's record in the index.
  */
 #include "writer-private.h"
-
-/* Validation                                                       */
 
 SHMET_W size_t
 shmet_impl_strlen0(const char *s)

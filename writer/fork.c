@@ -1,5 +1,14 @@
 /*
- * shmetrics writer: Fork: the child gets a writer slot of its own.
+ * shmetrics writer: fork: the child gets a writer slot of its own.
+ *
+ * In the child, and what a kill after each step leaves:
+ *   fork.reopened    new descriptions of the segment and claim file, the
+ *                    parent's slot still mapped: nothing held
+ *   claim.*          a claim (slot.c)
+ *   fork.claimed     the child's own slot; the parent's descriptions are
+ *                    closed next (their locks are the parent's too)
+ * Counters and histograms need nothing: they count in the per-CPU cells,
+ * which the child shares.  The handlers run with cancellation off.
  */
 #include "writer-private.h"
 

@@ -1,9 +1,23 @@
 /*
- * shmetrics writer: Segment creation, attach, close and unlink.
+ * shmetrics writer: segment creation, attach, close and unlink.
+ *
+ * Create and attach (shmet_open), and what a kill (SIGKILL) after each step
+ * leaves (tests/contract/kill-points.c kills at each):
+ *   create.opened    an empty file of the name, no lock held: the next
+ *                    opener initialises it (an empty file has nothing to
+ *                    lose; anything else is refused, never rewritten)
+ *   create.sized     the magic at offset 0, the file sized: the next
+ *                    opener takes the init lock and initialises anew
+ *   create.filled    the header written, not READY: the same
+ *   create.ready     READY: a segment; no slot is held
+ *   claim.*          see slot.c
+ * Close:
+ *   close.released   the slot is RELEASED, the descriptions still open:
+ *                    the kernel drops their locks with the process
+ * The initialiser holds the init lock (lock.h) from sizing to READY, so a
+ * dead one's is gone and the next waiter initialises instead.
  */
 #include "writer-private.h"
-
-/* Creation and attach                                              */
 
 SHMET_W int
 shmet_impl_resolve_name(struct shmet_segment *seg, const char *name)

@@ -3,9 +3,6 @@
  */
 #include "writer-private.h"
 
-/* Series                                                           */
-
-
 SHMET_W const unsigned char *
 shmet_impl_str_or_empty(const struct shmet_segment *seg, struct shmet_seg_str s)
 {

@@ -1,5 +1,15 @@
 /*
- * shmetrics writer: Writer slots: claim, takeover and the fold of a dead writer's gauges.
+ * shmetrics writer: writer slots: claim, takeover and the fold of a dead
+ * writer's gauges.
+ *
+ * Claim steps, and what a kill after each leaves (the kernel drops the
+ * dead claimer's OFD locks, so the slot is free again):
+ *   claim.mapped     the block mapped and its pages reserved: nothing the
+ *                    next owner must undo
+ *   takeover.*       see shmet_impl_reset_gauges: the fold is journaled
+ *   claim.active     the slot says ACTIVE with our pid, no liveness lock
+ *                    yet: readers count it dead, as it is
+ *   claim.live       claimed
  */
 #include "writer-private.h"
 

@@ -32,6 +32,7 @@
 
 #include <shmetrics.h>
 
+#include "raw.h"
 #include "snapshot.h"
 
 static char name[64];
@@ -95,43 +96,6 @@ wait_stopped(pid_t pid)
 	}
 }
 
-/* The child's exit code, or 128 + signal. */
-static int
-wait_exit(pid_t pid)
-{
-	int status;
-
-	if (waitpid(pid, &status, 0) != pid)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status)
-				 : 128 + WTERMSIG(status);
-}
-
-static uint32_t
-raw_series_count(void)
-{
-	char path[96];
-	struct stat st;
-	int fd;
-	const unsigned char *p;
-	const struct shmet_seg_header *h;
-	uint32_t n;
-
-	snprintf(path, sizeof path, "/dev/shm%s", name);
-	fd = open(path, O_RDONLY);
-	if (fd < 0 || fstat(fd, &st) < 0)
-		exit(1);
-	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED)
-		exit(1);
-	h = (const struct shmet_seg_header *)p;
-	n = atomic_load(&((const struct shmet_seg_family *)
-				  (p + h->families_off))[0].series_count);
-	munmap((void *)p, (size_t)st.st_size);
-	close(fd);
-	return n;
-}
-
 /* One series {x}, counted `want` times, and the family's count is 1. */
 static void
 check_one_series(const char *what, uint64_t want)
@@ -149,8 +113,9 @@ check_one_series(const char *what, uint64_t want)
 		      (unsigned long long)got, (unsigned long long)want);
 	}
 	snapshot_free(&s);
-	CHECK(raw_series_count() == 1, "%s: family count %u, want 1", what,
-	      raw_series_count());
+	CHECK(raw_family(name, "gate_total").series_count == 1,
+	      "%s: family count %u, want 1", what,
+	      raw_family(name, "gate_total").series_count);
 }
 
 static void

@@ -46,6 +46,7 @@
 
 #include <shmetrics.h>
 
+#include "raw.h"
 #include "shmetrics-reader.h"
 
 #define MAX_REPORTS 64
@@ -347,54 +348,6 @@ reported_gauge(const char *reports)
 }
 
 /*
- * The family's series count as its writers keep it.  Records of the name
- * that were built but never published (a kill at family.built) count 0,
- * so the largest is the published one's.  *pending: its creation gate's
- * journal names a record (a creator died; the next one settles it).
- */
-static uint32_t
-raw_family_count(const char *family, int *pending, uint32_t *before)
-{
-	char path[96];
-	struct stat st;
-	int fd;
-	const unsigned char *p;
-	const struct shmet_seg_header *h;
-	uint32_t n = 0;
-
-	*pending = 0;
-	*before = 0;
-
-	snprintf(path, sizeof path, "/dev/shm%s", segname);
-	fd = open(path, O_RDONLY);
-	if (fd < 0 || fstat(fd, &st) < 0)
-		return 0;
-	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED)
-		return 0;
-	h = (const struct shmet_seg_header *)p;
-	for (uint32_t i = 0; i < atomic_load(&h->families_used) &&
-			     i < h->max_families; i++) {
-		const struct shmet_seg_family *f =
-			(const struct shmet_seg_family *)(p + h->families_off) +
-			i;
-		const char *name = (const char *)p + h->strings_off +
-				   f->name.off;
-
-		if (f->name.len == strlen(family) &&
-		    !memcmp(name, family, f->name.len) &&
-		    atomic_load(&f->series_count) >= n) {
-			n = atomic_load(&f->series_count);
-			*pending = atomic_load(&f->gate_series) != 0;
-			*before = atomic_load(&f->gate_count);
-		}
-	}
-	munmap((void *)p, (size_t)st.st_size);
-	return n;
-}
-
-/*
  * The family's count is its series: exactly, once a later writer created
  * a series in it (its gate settled any journal); before, a journal left
  * by a creator that died may still say one more, and must name the count
@@ -404,8 +357,9 @@ static void
 check_count(const char *family, const struct shmet_index_family *f,
 	    unsigned settled, const char *ctx)
 {
-	int pending;
-	uint32_t before, n = raw_family_count(family, &pending, &before);
+	struct raw_family raw = raw_family(segname, family);
+	int pending = raw.pending;
+	uint32_t before = raw.gate_count, n = raw.series_count;
 	uint32_t shown = f ? f->series_count : 0;
 	char what[160];
 

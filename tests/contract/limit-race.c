@@ -29,6 +29,7 @@
 
 #include <shmetrics.h>
 
+#include "raw.h"
 #include "snapshot.h"
 
 static unsigned procs, threads, nseries;
@@ -99,33 +100,6 @@ child(int gun, unsigned id)
 	return failed ? 1 : 0;
 }
 
-/* The family record's series_count and the cardinality failures, read
- * from the raw segment: what the writers keep, not what a reader sees. */
-static void
-raw_counts(uint32_t *count, uint64_t *cardinality)
-{
-	char path[96];
-	int fd;
-	struct stat st;
-	const unsigned char *p;
-	const struct shmet_seg_header *h;
-	const struct shmet_seg_family *f;
-
-	snprintf(path, sizeof path, "/dev/shm%s", name);
-	fd = open(path, O_RDONLY);
-	if (fd < 0 || fstat(fd, &st) < 0)
-		exit(1);
-	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED)
-		exit(1);
-	h = (const struct shmet_seg_header *)p;
-	f = (const struct shmet_seg_family *)(p + h->families_off);
-	*count = atomic_load(&f[0].series_count);
-	*cardinality = atomic_load(&h->failures[SHMET_FAIL_CARDINALITY]);
-	munmap((void *)p, (size_t)st.st_size);
-	close(fd);
-}
-
 static int
 one_rep(unsigned rep)
 {
@@ -192,7 +166,8 @@ one_rep(unsigned rep)
 		}
 	}
 	snapshot_free(&snap);
-	raw_counts(&count, &cardinality);
+	count = raw_family(name, "race_total").series_count;
+	cardinality = raw_failures(name, SHMET_FAIL_CARDINALITY);
 	if (count != nseries || cardinality != 0) {
 		fprintf(stderr, "rep %u: series_count %u (want %u), "
 			"cardinality failures %llu (want 0)\n", rep, count,

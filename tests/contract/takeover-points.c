@@ -26,6 +26,7 @@
 #include <shmetrics.h>
 #include <shmetrics/lock.h>
 
+#include "raw.h"
 #include "shmetrics-reader.h"
 
 static char name[64];
@@ -86,17 +87,6 @@ writer(const char *point, int set)
 		c = 0;          /* it died before it was ready */
 	close(ready[0]);
 	return pid;
-}
-
-static int
-wait_exit(pid_t pid)
-{
-	int status;
-
-	if (waitpid(pid, &status, 0) != pid)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status)
-				 : 128 + WTERMSIG(status);
 }
 
 /* Every gauge shows its value exactly. */

@@ -1,0 +1,31 @@
+/*
+ * What the writers keep in a segment, read from the raw file rather than
+ * through a reader: the contract tests' view of counts a page never shows
+ * (a family's series count and its creation journal, failure counters).
+ */
+#ifndef SHMETRICS_CONTRACT_RAW_H
+#define SHMETRICS_CONTRACT_RAW_H
+
+#include <stdint.h>
+
+struct raw_family {
+	uint32_t series_count;          /* as the gate keeps it */
+	int pending;                    /* its journal names a record */
+	uint32_t gate_count;            /* the journal's count before */
+};
+
+/*
+ * The published record of family `family` in segment `segname` (records of
+ * the name that were never published count 0; the largest count wins).
+ * All zero if there is none.  Exits the test with status 1 if the segment
+ * cannot be read.
+ */
+struct raw_family raw_family(const char *segname, const char *family);
+
+/* The segment's failure counter of SHMET_FAIL_* reason. */
+uint64_t raw_failures(const char *segname, uint32_t reason);
+
+/* A child's exit code, or 128 + its signal; -1 if it cannot be waited. */
+int wait_exit(int pid);
+
+#endif
