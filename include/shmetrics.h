@@ -299,6 +299,19 @@ SHMET_API void shmet_gauge_set_to_current_time(const struct shmet_gauge *g);
 static inline void
 shmet_counter_add(const struct shmet_counter *c, uint64_t n)
 {
+	/*
+	 * An amount of 2^32 or more is counted in the float cell: an integer
+	 * cell then needs 2^32 adds to wrap at 2^64, not a few (4,096 adds
+	 * of 2^52 read 0), and the page shows a double anyway.  Constant for
+	 * inc, so no branch there.
+	 */
+	if (n >= (UINT64_C(1) << 32)) {
+		double x = (double)n;
+
+		SHMET_IMPL_PERCPU_ADD(c, f64, 8, x,
+				      shmet_impl_add_double(&c->cell[1], x));
+		return;
+	}
 	/* Relaxed fallback: atomicity only (a cell orders nothing). */
 	SHMET_IMPL_PERCPU_ADD(c, u64, 0, n,
 			      SHMET_AT(fetch_add_explicit)(c->cell, n,

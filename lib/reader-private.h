@@ -61,7 +61,7 @@ struct shmet_reader {
 	/*
 	 * Per block: what its writers had published when data_checked was
 	 * stamped (the reserved extent; for the retired block, the sum of
-	 * takeovers, which fold into it).  Pages gain data only by a
+	 * takeovers, which fold into it; mixed with the index's generation).  Pages gain data only by a
 	 * writer's fallocate, which it then publishes: a changed key means
 	 * new pages, so they are looked for at once and a write is never
 	 * read late (before, up to DATA_CACHE_NS).

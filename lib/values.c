@@ -596,7 +596,11 @@ read_blocks(const struct shmet_reader *r, const struct shmet_index *idx,
 
 		if (!block_in_use(r, b, &state))
 			continue;
-		key = data_key(r, b, &takeovers);
+		/* and the generation: a registration touches its gauge's
+		 * pages (writer/series.c) after publishing, and a new series
+		 * moves the generation */
+		key = data_key(r, b, &takeovers) ^
+		      (idx->generation * UINT64_C(0x9e3779b97f4a7c15));
 		ub->cells = block_cells(r, b);
 		ub->data = r->fd >= 0 ? data_pages(r, b, idx->ncells, now, key)
 				      : NULL;

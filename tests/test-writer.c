@@ -332,6 +332,27 @@ START_TEST(test_invalid_utf8_is_one_series)
 }
 END_TEST
 
+/* Large amounts do not wrap a counter at 2^64: 4,096 adds of 2^52 read
+ * 2^64 (prometheus_client: 1.8e19), not 0; small ones stay exact. */
+START_TEST(test_counter_large_adds_do_not_wrap)
+{
+	struct shmet_segment seg;
+	struct shmet_counter big, small;
+	test_open(&seg, NULL);
+	ck_assert_int_eq(shmet_counter_new(&seg, &big, "big_total", "b"), 0);
+	ck_assert_int_eq(shmet_counter_new(&seg, &small, "small_total", "s"),
+			 0);
+	for (int i = 0; i < 4096; i++)
+		shmet_counter_add(&big, UINT64_C(1) << 52);
+	shmet_counter_add(&small, (UINT64_C(1) << 32) - 1);
+	shmet_counter_add(&small, 1);
+	ck_assert(test_counter("big_total", 0, NULL) ==
+		  18446744073709551616.0);
+	ck_assert(test_counter("small_total", 0, NULL) == 4294967296.0);
+	shmet_close(&seg);
+}
+END_TEST
+
 START_TEST(test_counter_zero_labels)
 {
 	struct shmet_segment seg;
@@ -1226,6 +1247,7 @@ TEST_SUITE(writer)
 	tcase_add_test(tc, test_counter_same_labels_same_series);
 	tcase_add_test(tc, test_invalid_utf8_is_one_series);
 	tcase_add_test(tc, test_counter_zero_labels);
+	tcase_add_test(tc, test_counter_large_adds_do_not_wrap);
 	tcase_add_test(tc, test_gauge_ops);
 	tcase_add_test(tc, test_gauge_unset_is_absent);
 	tcase_add_test(tc, test_sum_gauge_without_writers_is_zero);

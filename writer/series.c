@@ -419,6 +419,16 @@ shmet_impl_resolve_steps(const struct shmet_family *fam, uint32_t type,
 				      strerror(-*rc));
 		return shmet_impl_scratch();
 	}
+	if (type == SHMET_TYPE_GAUGE && seg->block) {
+		/* The gauge's pages of our block are data to readers before
+		 * its first set (slot.c, shmet_impl_touch): a set is read at
+		 * once, not up to 100 ms late.  Both cells: they may straddle
+		 * a page boundary. */
+		shmet_impl_touch((unsigned char *)seg->block, 8ull * cell,
+				 8ull * cell + 1);
+		shmet_impl_touch((unsigned char *)seg->block, 8ull * cell + 8,
+				 8ull * cell + 9);
+	}
 	if (type != SHMET_TYPE_GAUGE) { /* gauges stay per process */
 		*rc = shmet_impl_reserve_cpus(seg, (uint64_t)cell + fam->cells);
 		if (*rc < 0) {

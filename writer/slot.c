@@ -41,7 +41,12 @@ shmet_impl_publish_extent(struct shmet_segment *seg, uint32_t slot,
  * Make the pages [from, to) of a block we map at `block` data to readers:
  * a page fallocated but never written is a hole to SEEK_DATA, which
  * readers trust for 100 ms (docs/DESIGN.md, "Holes"), so a first write
- * there would show that much later.  A compare-and-swap of a cell's value
+ * there would show that much later.  Done for the per-CPU blocks
+ * (percpu.c), where counters and histograms count, and for each gauge's
+ * cells in the process block (series.c); not for a whole process block,
+ * which holds only gauges and the fallback's counts: a touched one would
+ * be read whole at every scrape, which would grow with the processes
+ * again.  A compare-and-swap of a cell's value
  * with itself changes nothing, whoever else writes the cell meanwhile
  * (it fails, or stores what was there); not an add of 0, which compilers
  * may turn into a load.  Async-signal-safe.
@@ -83,7 +88,6 @@ shmet_impl_reserve_block(struct shmet_segment *seg, uint32_t slot,
 	rc = shmet_impl_fallocate(seg->fd, block_off + have, want - have);
 	if (rc != 0)
 		return -rc;
-	shmet_impl_touch((unsigned char *)seg->block, have, want);
 	/* Relaxed: a process-local hint; racing threads only repeat work. */
 	while (have < want &&
 	       !SHMET_AT(compare_exchange_weak_explicit)(
@@ -350,7 +354,6 @@ shmet_impl_map_block(struct shmet_segment *seg, uint32_t slot, int fixed)
 		return -errno;
 	seg->block = (shmet_impl_cell *)p;
 	seg->block_size = (size_t)seg->hdr->block_stride;
-	shmet_impl_touch((unsigned char *)p, 0, want);
 	seg->slot = slot;
 	/* Relaxed: process-local, before any registration uses the block. */
 	SHMET_AT(store_explicit)(&seg->reserved, want, SHMET_MO(relaxed));
