@@ -24,7 +24,7 @@ static const char *const values[] = {
 	"clear\x1b[2J",                         /* CSI 2J: clear */
 	"clip\x1b]52;c;cHduZWQ=\x07",           /* OSC 52: the clipboard */
 	"AAAA\rBB",                             /* overwrites its row */
-	"csi\xc2\x9b" "31m",                    /* C1 CSI: red */
+	("csi\xc2\x9b" "31m"),                    /* C1 CSI: red */
 	"tab\tdel\x7f",
 	"lit\\x1b",                             /* text, not an escape */
 	"nl\nx",
