@@ -535,6 +535,8 @@ data_key(const struct shmet_reader *r, uint32_t b, uint64_t *takeovers)
 		const struct shmet_seg_writer *w =
 			shmet_priv_reader_writer(r, b);
 
+		/* Relaxed: a change detector; the fold it announces is
+		 * read through the retired block's page map anyway. */
 		*takeovers += atomic_load_explicit(&w->takeovers,
 						   memory_order_relaxed);
 		return atomic_load_explicit(&w->reserved_bytes,

@@ -148,6 +148,9 @@ shmet_impl_gate_recover(struct shmet_segment *seg, uint32_t fam,
 	if (pending == 0)
 		return;
 	id = pending - 1;
+	/* Relaxed, here and in the stores below: written before the
+	 * journal's release (seen through its acquire), and only by holders
+	 * of the gate, which orders them (an OFD lock, the flag's acquire). */
 	before = SHMET_AT(load_explicit)(&r->gate_count, SHMET_MO(relaxed));
 	if (id < seg->hdr->max_series && shmet_impl_series_indexed(seg, id)) {
 		SHMET_AT(store_explicit)(&r->series_count, before + 1,

@@ -556,8 +556,6 @@ one_run(const char *which, const struct point *pt, const char *action)
 	}
 	check_scrape(r, &idx, prior, 0, ctx);
 	check(later_writer() == 0, "a later writer failed", ctx);
-	if (getenv("KILL_POINTS_SLEEP"))
-		usleep(200000);
 	check_scrape(r, &idx, prior, 1, ctx);
 	if (getenv("KILL_POINTS_KEEP") && failures)
 		exit(1);        /* keep the segment to look at */
