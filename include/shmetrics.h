@@ -22,9 +22,15 @@
  * latest failure.
  *	-EINVAL     invalid metric name, label name, label count, label value
  *		    longer than SHMET_MAX_LABEL_VALUE_LEN, bucket bounds, options
- *	-EEXIST     the name is registered with another shape, or a name the
- *		    family would put on a page (x_total, h_bucket, ...) is
- *		    another family's, or is reserved (process_*, shmetrics_*)
+ *	-EEXIST     a name the family would put on a page (x_total,
+ *		    h_bucket, ...) is another family's, or is reserved
+ *		    (process_*, shmetrics_*); the name is registered with the
+ *		    same label names in another order; a collector is
+ *		    declared again with other families
+ * Registering a name again with other label names, buckets, gauge mode,
+ * type, help or unit (a new release) succeeds: each shape counts in
+ * series of its own, and pages show one family with the newest help and
+ * type (docs/DESIGN.md, "Shapes across releases").
  *	-EPERM      the segment belongs to another user or is writable by
  *		    more users than the mode asked for
  *	-ENOSPC     the segment is full (families, series, cells, strings)
@@ -242,6 +248,22 @@ SHMET_API int shmet_gauge_labels(const struct shmet_family *fam,
 SHMET_API int shmet_histogram_labels(const struct shmet_family *fam,
 				     struct shmet_histogram *out,
 				     uint32_t count, const char *const *values);
+
+/*
+ * Remove one series of fam (these label values), or every series of it,
+ * as prometheus_client's remove() and clear() do: they leave the pages,
+ * and a later *_labels() with the same values starts a new series from
+ * zero.  A handle still held on a removed series stays safe: its writes
+ * are not shown and never reach another series.  Removals of one family
+ * are serialised with its series creations (a lock held for
+ * microseconds), not with the hot path.
+ * @return 0; -ENOENT if fam has no series with these values; -EINVAL for
+ * a wrong label count; the family's registration error for a failed
+ * handle.
+ */
+SHMET_API int shmet_family_remove(const struct shmet_family *fam,
+				  uint32_t count, const char *const *values);
+SHMET_API int shmet_family_clear(const struct shmet_family *fam);
 
 /* Label values as (count, array) from a list of strings (C only). */
 #define SHMET_VALUES(...) \

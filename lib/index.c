@@ -186,7 +186,16 @@ load_family(const struct shmet_reader *r, struct shmet_priv_datamap *m,
 	    f.cells_per_series != shmet_seg_cells_for(f.type, f.bound_count) ||
 	    f.help.len > SHMET_MAX_HELP_LEN)
 		return -1;
+	/* The record's version fields (layout.h, version 4), read once.
+	 * Relaxed: a hint that orders nothing. */
+	f.base = src->base;
+	f.registered_ns = atomic_load_explicit(&src->registered_ns,
+					       memory_order_relaxed);
+	if (f.base != 0 && (f.base - 1 >= r->hdr.max_families ||
+			    f.base - 1 == id))
+		return -1;
 	memset(out, 0, sizeof *out);
+	out->registered_ns = f.registered_ns;
 	out->name = copy_str(r, m, a, f.name);
 	out->help = copy_str(r, m, a, f.help);
 	out->unit = copy_str(r, m, a, f.unit);
@@ -218,6 +227,7 @@ load_family(const struct shmet_reader *r, struct shmet_priv_datamap *m,
 	return 0;
 }
 
+/* By name; a name's versions newest first (then the later record). */
 static int
 cmp_family(const void *pa, const void *pb)
 {
@@ -226,9 +236,10 @@ cmp_family(const void *pa, const void *pb)
 
 	if (c)
 		return c;
-	/* Equal names only in a corrupt segment: keep the oldest first. */
-	return (a->first_series > b->first_series) -
-	       (a->first_series < b->first_series);
+	if (a->registered_ns != b->registered_ns)
+		return a->registered_ns < b->registered_ns ? 1 : -1;
+	return (a->first_series < b->first_series) -
+	       (a->first_series > b->first_series);
 }
 
 /* families: the sorted family array, for the label count. */
@@ -374,10 +385,18 @@ drop_colliding(struct shmet_index *idx, uint32_t *pos_of_id)
 		}
 	}
 	qsort(ex, n, sizeof *ex, cmp_exposed);
-	for (uint32_t i = 1; i < n; i++)
-		if (cmp_str(ex[i].name, ex[i - 1].name) == 0 &&
-		    ex[i].family != ex[i - 1].family)
+	/* Versions of one name expose the same names: not a collision.
+	 * Equal exposed names sort together; each is compared with the
+	 * first of its run that is kept. */
+	for (uint32_t i = 1, first = 0; i < n; i++) {
+		if (cmp_str(ex[i].name, ex[first].name) != 0) {
+			first = i;
+			continue;
+		}
+		if (cmp_str(idx->families[ex[i].family].name,
+			    idx->families[ex[first].family].name) != 0)
 			drop[ex[i].family] = 1;
+	}
 	for (uint32_t i = 0; i < idx->nfamilies; i++) {
 		uint32_t id = idx->families[i].first_series;
 
@@ -460,13 +479,16 @@ collect_families(const struct shmet_reader *r,
 		idx->ncollectors = ck;
 	}
 	qsort(idx->families, n, sizeof *idx->families, cmp_family);
-	for (uint32_t i = 0; i < n; i++) {
+	/* A name's versions of another type than its newest cannot share
+	 * its TYPE line: left out, and counted as a conflict. */
+	for (uint32_t i = 0, head = 0; i < n; i++) {
 		struct shmet_index_family *f = &idx->families[i];
 
-		if (kept > 0 &&
-		    cmp_str(idx->families[kept - 1].name, f->name) == 0) {
+		if (i == 0 || cmp_str(idx->families[head].name, f->name) != 0)
+			head = i;
+		else if (f->type != idx->families[head].type) {
 			pos_of_id[f->first_series] = UINT32_MAX;
-			idx->skipped_families++;
+			idx->type_conflicts++;
 			continue;
 		}
 		pos_of_id[f->first_series] = kept;
@@ -541,6 +563,13 @@ collect_series(const struct shmet_reader *r,
 		 * the overlap check below) add it once. */
 		seen[(v - 1) / 8] |= (uint8_t)(1u << ((v - 1) % 8));
 		memcpy(&s, &table[v - 1], sizeof s);
+		/* A removed series is a tombstone (layout.h), not on pages.
+		 * Relaxed: a removal read late shows the series one scrape
+		 * longer; the writer bumps the generation after it. */
+		if (atomic_load_explicit(&table[v - 1].state,
+					 memory_order_relaxed) !=
+		    SHMET_SERIES_LIVE)
+			continue;
 		pos = s.family < r->hdr.max_families ? pos_of_id[s.family]
 						     : UINT32_MAX;
 		if (pos == UINT32_MAX) {
@@ -597,11 +626,136 @@ collect_series(const struct shmet_reader *r,
 	return 0;
 }
 
-/* Drop duplicate series (corrupt segments) and link families to series. */
+/* One series' label set as name=value pairs in name order, for the
+ * comparison of versions (label names differ in order or number). */
+struct label_key {
+	uint32_t head;                  /* the name's first family */
+	uint32_t family;                /* newer versions first */
+	uint32_t series;
+	const struct shmet_index_series *s;
+	const struct shmet_index_family *f;
+	uint8_t order[SHMET_MAX_LABELS];
+};
+
+static int
+cmp_label_key(const void *pa, const void *pb)
+{
+	const struct label_key *a = pa, *b = pb;
+	uint32_t n;
+
+	if (a->head != b->head)
+		return (a->head > b->head) - (a->head < b->head);
+	n = MIN(a->f->label_count, b->f->label_count);
+	for (uint32_t i = 0; i < n; i++) {
+		int c = cmp_str(a->f->label_names[a->order[i]],
+				b->f->label_names[b->order[i]]);
+
+		if (!c)
+			c = cmp_str(a->s->label_values[a->order[i]],
+				    b->s->label_values[b->order[i]]);
+		if (c)
+			return c;
+	}
+	if (a->f->label_count != b->f->label_count)
+		return (a->f->label_count > b->f->label_count) -
+		       (a->f->label_count < b->f->label_count);
+	return (a->family > b->family) - (a->family < b->family);
+}
+
+/*
+ * A label set that two versions of a name both have (a histogram whose
+ * buckets changed, say) would be one series twice on a page: only the
+ * newest version's is shown; the others are counted as shadowed.
+ */
+static int
+drop_shadowed(struct shmet_index *idx)
+{
+	uint32_t *head, n = 0, kept = 0, versions = 0;
+	struct label_key *keys;
+	uint8_t *drop;
+
+	for (uint32_t i = 1; i < idx->nfamilies; i++)
+		versions += cmp_str(idx->families[i].name,
+				    idx->families[i - 1].name) == 0;
+	if (versions == 0)
+		return 0;
+	head = malloc(sizeof *head * idx->nfamilies);
+	keys = malloc(sizeof *keys * (idx->nseries + 1));
+	drop = calloc(idx->nseries + 1, 1);
+	if (!head || !keys || !drop) {
+		free(head);
+		free(keys);
+		free(drop);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < idx->nfamilies; i++)
+		head[i] = i > 0 && cmp_str(idx->families[i].name,
+					   idx->families[i - 1].name) == 0
+				  ? head[i - 1] : i;
+	for (uint32_t i = 0; i < idx->nseries; i++) {
+		const struct shmet_index_series *s = &idx->series[i];
+		const struct shmet_index_family *f = &idx->families[s->family];
+		struct label_key *k = &keys[n];
+		uint32_t h = head[s->family];
+
+		/* Only names with more than one version. */
+		if (h == s->family && (s->family + 1 >= idx->nfamilies ||
+				       head[s->family + 1] != h))
+			continue;
+		k->head = h;
+		k->family = s->family;
+		k->series = i;
+		k->s = s;
+		k->f = f;
+		/* insertion sort of the label names: at most 16 */
+		for (uint32_t a = 0; a < f->label_count; a++) {
+			uint32_t b = a;
+
+			while (b > 0 && cmp_str(f->label_names[k->order[b - 1]],
+						f->label_names[a]) > 0) {
+				k->order[b] = k->order[b - 1];
+				b--;
+			}
+			k->order[b] = (uint8_t)a;
+		}
+		n++;
+	}
+	qsort(keys, n, sizeof *keys, cmp_label_key);
+	for (uint32_t i = 1; i < n; i++) {
+		struct label_key a = keys[i - 1], b = keys[i];
+
+		/* equal but for the version: the later one is older */
+		a.family = b.family = 0;
+		if (cmp_label_key(&a, &b) == 0)
+			drop[keys[i].series] = 1;
+	}
+	for (uint32_t i = 0; i < idx->nseries; i++) {
+		if (drop[i]) {
+			idx->shadowed_series++;
+			continue;
+		}
+		idx->series[kept++] = idx->series[i];
+	}
+	idx->nseries = kept;
+	free(head);
+	free(keys);
+	free(drop);
+	return 0;
+}
+
+/*
+ * Drop duplicate series (corrupt segments), link families to series and
+ * mark each family that continues its predecessor's name.
+ */
 static void
 link_series(struct shmet_index *idx)
 {
 	uint32_t kept = 0;
+
+	for (uint32_t i = 0; i < idx->nfamilies; i++)
+		idx->families[i].continues =
+			i > 0 && cmp_str(idx->families[i].name,
+					 idx->families[i - 1].name) == 0;
 
 	for (uint32_t i = 0; i < idx->nfamilies; i++)
 		idx->families[i].series_count = 0;
@@ -791,7 +945,11 @@ shmet_index_build(const struct shmet_reader *r, struct shmet_index **out,
 	if (rc < 0)
 		goto fail;
 	link_series(idx);
-	rc = classify_cells(idx);
+	rc = drop_shadowed(idx);
+	if (rc == 0) {
+		link_series(idx);
+		rc = classify_cells(idx);
+	}
 	if (rc == 0)
 		rc = build_label_texts(idx);
 	if (rc < 0)
@@ -866,8 +1024,12 @@ shmet_index_find(const struct shmet_index *idx, const char *name)
 		uint32_t mid = lo + (hi - lo) / 2;
 		int c = cmp_str(idx->families[mid].name, key);
 
-		if (c == 0)
+		if (c == 0) {
+			/* the newest version: the first of the name */
+			while (mid > 0 && idx->families[mid].continues)
+				mid--;
 			return &idx->families[mid];
+		}
 		if (c < 0)
 			lo = mid + 1;
 		else

@@ -156,6 +156,10 @@ struct shmet_index {
 	uint32_t ncollectors;
 	uint32_t skipped_families;      /* corrupt or colliding records */
 	uint32_t skipped_series;
+	/* versions of a name hidden for another type than the newest's */
+	uint32_t type_conflicts;
+	/* series hidden because a newer version has the same label set */
+	uint32_t shadowed_series;
 	struct arena arena;
 };
 

@@ -269,7 +269,8 @@ text_segment(const struct shmet_index *idx, const struct shmet_values *v,
 		struct sample_line l = { b, f, { NULL, 0 }, 0 };
 		const char *total = counter_total(f);
 
-		put_text_header(b, f->name, total, f->help, f->type);
+		if (!f->continues)      /* a name's versions: one header */
+			put_text_header(b, f->name, total, f->help, f->type);
 		if (f->type == SHMET_TYPE_HISTOGRAM)
 			format_les(f, &le);
 		for (uint32_t k = 0; k < f->series_count; k++) {
@@ -336,7 +337,8 @@ om_segment(const struct shmet_index *idx, const struct shmet_values *v,
 		struct sample_line l = { b, f, { NULL, 0 }, 1 };
 		struct shmet_str family = om_family_name(f->type, f->name);
 
-		put_om_header(b, family, f->type, f->unit, f->help);
+		if (!f->continues)      /* a name's versions: one header */
+			put_om_header(b, family, f->type, f->unit, f->help);
 		if (f->type == SHMET_TYPE_HISTOGRAM)
 			format_les(f, &le);
 		for (uint32_t k = 0; k < f->series_count; k++) {

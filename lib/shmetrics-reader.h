@@ -74,6 +74,15 @@ struct shmet_index_family {
 	const double *bounds;
 	uint32_t first_series;          /* into the index's sorted series */
 	uint32_t series_count;
+	/*
+	 * 1 if the previous family has the same name: another version of it
+	 * (a shape an earlier release registered, or a record for another
+	 * help).  A name's versions are adjacent, the newest first; pages
+	 * show the first one's HELP, TYPE and UNIT once, then the series of
+	 * every version.  All versions of a name have the first one's type.
+	 */
+	uint32_t continues;
+	uint64_t registered_ns;         /* CLOCK_REALTIME, the newest first */
 };
 
 struct shmet_index_series {

@@ -80,8 +80,30 @@ test_find_series(const struct test_snapshot *s, const char *name, uint32_t n,
 		 const char *const *values)
 {
 	const struct shmet_index_family *f = shmet_index_find(s->index, name);
+	uint32_t fi = 0;
 
-	if (!f || f->label_count != n)
+	if (!f)
+		return -1;
+	while (shmet_index_family(s->index, fi) != f)
+		fi++;
+	/* the name's versions follow it (shmetrics-reader.h, continues) */
+	for (; (f = shmet_index_family(s->index, fi)) &&
+	       (f == shmet_index_find(s->index, name) || f->continues);
+	     fi++) {
+		int i = test_find_in_family(s, f, n, values);
+
+		if (i >= 0)
+			return i;
+	}
+	return -1;
+}
+
+int
+test_find_in_family(const struct test_snapshot *s,
+		    const struct shmet_index_family *f, uint32_t n,
+		    const char *const *values)
+{
+	if (f->label_count != n)
 		return -1;
 	for (uint32_t i = f->first_series;
 	     i < f->first_series + f->series_count; i++) {

@@ -65,6 +65,10 @@ int test_gauge_set(const struct test_snapshot *s, uint32_t series);
 /* Sorted series position of family `name` with these values, or -1. */
 int test_find_series(const struct test_snapshot *s, const char *name,
 		     uint32_t n, const char *const *values);
+/* The same in one family record (a version of a name) only. */
+int test_find_in_family(const struct test_snapshot *s,
+			const struct shmet_index_family *f, uint32_t n,
+			const char *const *values);
 double test_counter(const char *name, uint32_t n, const char *const *values);
 uint64_t test_hist_count(const char *name, uint32_t n,
 			 const char *const *values);

@@ -182,24 +182,74 @@ shmet_impl_label_lens(uint32_t n, const char *const *strs, size_t *lens)
 	return 0;
 }
 
+/*
+ * Record r counts what d describes: same type, gauge mode, label names in
+ * the same order and buckets.  Help and unit do not change what a series
+ * holds (see shmet_impl_same_text).
+ */
 SHMET_W int
 shmet_impl_same_shape(const struct shmet_segment *seg,
 		      const struct shmet_seg_family *r,
 		      const struct shmet_family_desc *d, uint32_t mode,
 		      const size_t *lens)
 {
-	const char *unit = d->unit ? d->unit : "";
-
 	return r->type == d->type && r->gauge_mode == mode &&
 	       r->label_count == d->label_count &&
 	       r->bound_count == (d->type == SHMET_TYPE_HISTOGRAM ?
 					  d->bound_count : 0) &&
-	       shmet_impl_str_equals(seg, r->unit, unit, strlen(unit)) &&
 	       shmet_impl_blob_equals(seg, r->label_names, d->label_count,
 				      d->label_names, lens) &&
 	       (d->type != SHMET_TYPE_HISTOGRAM ||
 		shmet_impl_str_equals(seg, r->bounds, d->bounds,
 				      8u * d->bound_count));
+}
+
+/* Record r has d's help and unit. */
+static int
+shmet_impl_same_text(const struct shmet_segment *seg,
+		     const struct shmet_seg_family *r,
+		     const struct shmet_family_desc *d)
+{
+	const char *help = d->help ? d->help : "";
+	const char *unit = d->unit ? d->unit : "";
+
+	return shmet_impl_str_equals(seg, r->help, help, strlen(help)) &&
+	       shmet_impl_str_equals(seg, r->unit, unit, strlen(unit));
+}
+
+/*
+ * Record r has d's type and label names, in another order: the two would
+ * show one label set as two series, which a page cannot hold.
+ */
+static int
+shmet_impl_labels_reordered(const struct shmet_segment *seg,
+			    const struct shmet_seg_family *r,
+			    const struct shmet_family_desc *d,
+			    const size_t *lens)
+{
+	uint32_t found = 0;
+
+	if (r->type != d->type || r->label_count != d->label_count ||
+	    d->label_count < 2)
+		return 0;
+	for (uint32_t i = 0; i < d->label_count; i++) {
+		const unsigned char *p = shmet_impl_str(seg, r->label_names);
+		const unsigned char *end, *v;
+		uint32_t len;
+
+		if (!p)
+			return 0;
+		end = p + r->label_names.len;
+		while (shmet_seg_blob_next(&p, end, &v, &len))
+			if (len == lens[i] &&
+			    memcmp(v, d->label_names[i], len) == 0) {
+				found++;
+				break;
+			}
+	}
+	return found == d->label_count &&
+	       !shmet_impl_blob_equals(seg, r->label_names, d->label_count,
+				       d->label_names, lens);
 }
 
 SHMET_W int
@@ -247,7 +297,8 @@ shmet_impl_keep_spare_family(struct shmet_segment *seg, uint32_t id)
 SHMET_W int
 shmet_impl_build_family(struct shmet_segment *seg,
 			const struct shmet_family_desc *d, uint32_t mode,
-			const size_t *lens, uint64_t hash, uint32_t *out)
+			const size_t *lens, uint64_t hash, uint32_t base,
+			uint32_t *out)
 {
 	struct shmet_seg_family *r;
 	uint32_t id, bounds = d->type == SHMET_TYPE_HISTOGRAM ? d->bound_count : 0;
@@ -272,6 +323,11 @@ shmet_impl_build_family(struct shmet_segment *seg,
 	r->max_series = d->max_series ? d->max_series
 				      : seg->hdr->max_series_per_family;
 	r->hash = hash;
+	r->base = base;
+	/* Relaxed: published with the record (the index CAS). */
+	SHMET_AT(store_explicit)(&r->registered_ns,
+				 shmet_impl_clock_ns(CLOCK_REALTIME),
+				 SHMET_MO(relaxed));
 	/*
 	 * One allocation for all of the record's strings, bounds first (the
 	 * start is 8-aligned): a pool too full for them takes nothing, and
@@ -368,17 +424,38 @@ shmet_impl_publish(struct shmet_segment *seg, SHMET_ATOMIC(uint32_t) *slot,
 	return 1;
 }
 
+/* A registration found record id: it is the newest of its name now. */
+static void
+shmet_impl_touch_registered(struct shmet_segment *seg, uint32_t id)
+{
+	struct shmet_seg_family *r = &shmet_impl_families(seg)[id];
+	uint64_t now = shmet_impl_clock_ns(CLOCK_REALTIME);
+
+	/* Relaxed: a hint for readers' choice of help and type, ordered
+	 * with nothing.  Stored at most once a second: a fleet starting at
+	 * once does not bounce the record's line between CPUs. */
+	if (now > SHMET_AT(load_explicit)(&r->registered_ns,
+					  SHMET_MO(relaxed)) +
+			  UINT64_C(1000000000))
+		SHMET_AT(store_explicit)(&r->registered_ns, now,
+					 SHMET_MO(relaxed));
+}
+
 /*
- * Find the family (or collector) record named d->name, or build and
- * publish one from d: lock-free, racing registrations of one name get one
- * record.  *id is the record; -EEXIST if the name has another shape.
+ * Find the record of d (name and shape), or build and publish one:
+ * lock-free, racing registrations of one shape get one record.  A name
+ * may have several records (layout.h, version 4): one per shape that
+ * releases registered under it (label names, buckets, gauge mode, type),
+ * and aliases of a shape for another help or unit.  *id is the record
+ * whose series the shape counts in.  -EEXIST for a collector with
+ * another list of families, or label names reordered.
  */
 static int
 shmet_impl_register_steps(struct shmet_segment *seg,
 		    const struct shmet_family_desc *d, uint32_t mode,
 		    const size_t *lens, uint32_t *id)
 {
-	uint32_t mask, mine = UINT32_MAX;
+	uint32_t mask, mine = UINT32_MAX, base = 0;
 	SHMET_ATOMIC(uint32_t) *index;
 	size_t name_len = strlen(d->name);
 	uint64_t hash;
@@ -397,13 +474,17 @@ shmet_impl_register_steps(struct shmet_segment *seg,
 		if (v == 0) {
 			if (mine == UINT32_MAX) {
 				rc = shmet_impl_build_family(seg, d, mode, lens,
-							     hash, &mine);
+							     hash, base, &mine);
 				if (rc < 0)
 					return rc;
 				SHMET_POINT("family.built");
 			}
+			/* Ours, unpublished: an alias of the base we met
+			 * (a record built before a lost race may predate
+			 * it). */
+			shmet_impl_families(seg)[mine].base = base;
 			if (shmet_impl_publish(seg, &index[i], &v, mine)) {
-				*id = mine;
+				*id = base ? base - 1 : mine;
 				return 0;
 			}
 			/* Lost the slot: v is the winner, compare it. */
@@ -414,17 +495,39 @@ shmet_impl_register_steps(struct shmet_segment *seg,
 		if (r->hash != hash ||
 		    !shmet_impl_str_equals(seg, r->name, d->name, name_len))
 			continue;
-		if (mine != UINT32_MAX)
-			shmet_impl_keep_spare_family(seg, mine);
-		if (!shmet_impl_same_shape(seg, r, d, mode, lens))
+		if (d->type == SHMET_TYPE_COLLECTOR) {
+			if (mine != UINT32_MAX)
+				shmet_impl_keep_spare_family(seg, mine);
+			if (!shmet_impl_same_shape(seg, r, d, mode, lens))
+				return shmet_impl_fail(
+					seg, SHMET_FAIL_SHAPE_MISMATCH, -EEXIST,
+					"collector %s is already declared "
+					"with another list of families",
+					d->name + 1);
+			*id = v - 1;
+			return 0;
+		}
+		if (shmet_impl_labels_reordered(seg, r, d, lens)) {
+			if (mine != UINT32_MAX)
+				shmet_impl_keep_spare_family(seg, mine);
 			return shmet_impl_fail(
 				seg, SHMET_FAIL_SHAPE_MISMATCH, -EEXIST,
-				"%s is already registered with another %s",
-				d->name, d->type == SHMET_TYPE_COLLECTOR
-						 ? "list of families"
-						 : "type, unit, gauge mode, "
-						   "label names or buckets");
-		*id = v - 1;
+				"%s is registered with the same label names "
+				"in another order: a page would show one "
+				"label set twice", d->name);
+		}
+		if (!shmet_impl_same_shape(seg, r, d, mode, lens) ||
+		    (r->base != 0 && r->base - 1 >= seg->hdr->max_families))
+			continue;       /* another version of the name */
+		if (!shmet_impl_same_text(seg, r, d)) {
+			if (base == 0)  /* the shape's series live there */
+				base = r->base ? r->base : v;
+			continue;
+		}
+		if (mine != UINT32_MAX)
+			shmet_impl_keep_spare_family(seg, mine);
+		shmet_impl_touch_registered(seg, v - 1);
+		*id = r->base ? r->base - 1 : v - 1;
 		return 0;
 	}
 	if (mine != UINT32_MAX)

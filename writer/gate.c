@@ -31,6 +31,7 @@
  *                      readers that rebuilt too early see it
  *   series.settled     done but the journal: cleared by the next holder
  *   (after the unlock) done
+ * Removals hold the gate too; their steps are in writer/remove.c.
  * A cancel: no step between taking and dropping the gate is a
  * cancellation point (no sleep, no blocking lock, no I/O), so a
  * cancelled thread cannot hold the gate; the waits for a busy gate happen
@@ -147,6 +148,10 @@ shmet_impl_gate_recover(struct shmet_segment *seg, uint32_t fam,
 
 	if (pending == 0)
 		return;
+	if (pending & SHMET_GATE_REMOVING) {
+		shmet_impl_remove_recover(seg, r, pending);
+		return;
+	}
 	id = pending - 1;
 	/* Relaxed, here and in the stores below: written before the
 	 * journal's release (seen through its acquire), and only by holders

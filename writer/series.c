@@ -108,6 +108,11 @@ shmet_impl_build_series(struct shmet_segment *seg,
 	r = &shmet_impl_series_table(seg)[id];
 	shmet_seg_blob_write(shmet_impl_pool(seg) + blob.off, n, values, lens);
 	r->labels = blob;
+	/* Relaxed: published with the record (the index CAS).  Only
+	 * published records are ever removed (writer/remove.c), and a
+	 * spare is never published, so this is a new record's state. */
+	SHMET_AT(store_explicit)(&r->state, SHMET_SERIES_LIVE,
+				 SHMET_MO(relaxed));
 	r->family = fam->id;
 	r->first_cell = cell;
 	r->hash = hash;
@@ -115,17 +120,32 @@ shmet_impl_build_series(struct shmet_segment *seg,
 	return 0;
 }
 
+/* The series hash of values (format.h) in family record fam. */
+SHMET_W uint64_t
+shmet_impl_series_hash(uint32_t fam, uint32_t n, const char *const *values,
+		       const size_t *lens)
+{
+	uint64_t hash = shmet_seg_series_hash_start(fam);
+
+	for (uint32_t i = 0; i < n; i++)
+		hash = shmet_seg_hash_bytes(hash, values[i], lens[i]);
+	return shmet_seg_mix(hash);
+}
+
 /*
- * Look the series up: 0 and *cell if it is published, 1 and *empty (the
- * first empty index slot of its probe chain) if not, or -ENOSPC when the
- * chain has no empty slot.  Takes no lock.  A published series always lies
- * before the first empty slot of its chain (slots are never emptied), so a
- * miss means "not published before the empty slot was loaded".
+ * Look the series up: 0 and *cell (and *id, its record) if it is
+ * published and live, 1 and *empty (the first empty index slot of its
+ * probe chain) if not, or -ENOSPC when the chain has no empty slot.
+ * Takes no lock.  A published series always lies before the first empty
+ * slot of its chain (slots are never emptied), so a miss means "not
+ * published before the empty slot was loaded".  Removed series stay in
+ * their slots as tombstones, passed over.
  */
-static int
+SHMET_W int
 shmet_impl_series_find(const struct shmet_family *fam, uint64_t hash,
 		       uint32_t n, const char *const *values,
-		       const size_t *lens, uint32_t *cell, uint32_t *empty)
+		       const size_t *lens, uint32_t *cell, uint32_t *empty,
+		       uint32_t *id)
 {
 	struct shmet_segment *seg = fam->seg;
 	SHMET_ATOMIC(uint32_t) *index =
@@ -147,7 +167,11 @@ shmet_impl_series_find(const struct shmet_family *fam, uint64_t hash,
 		if (v - 1 >= seg->hdr->max_series)
 			continue;       /* corrupt slot: skip it */
 		r = &table[v - 1];
+		/* Relaxed state: a removal that races with the lookup is a
+		 * handle kept across the removal (layout.h). */
 		if (r->hash != hash || r->family != fam->id ||
+		    SHMET_AT(load_explicit)(&r->state, SHMET_MO(relaxed)) !=
+			    SHMET_SERIES_LIVE ||
 		    !shmet_impl_blob_equals(seg, r->labels, n, values, lens))
 			continue;
 		if ((uint64_t)r->first_cell + fam->cells >
@@ -156,6 +180,7 @@ shmet_impl_series_find(const struct shmet_family *fam, uint64_t hash,
 					       -EPROTO, "series record %u is "
 					       "corrupt", v - 1);
 		*cell = r->first_cell;
+		*id = v - 1;
 		return 0;
 	}
 	return -ENOSPC;
@@ -199,10 +224,11 @@ shmet_impl_series_create(const struct shmet_family *fam, uint64_t hash,
 {
 	struct shmet_segment *seg = fam->seg;
 	struct shmet_seg_family *r = &shmet_impl_families(seg)[fam->id];
-	uint32_t empty = 0, mine = UINT32_MAX, count;
+	uint32_t empty = 0, mine = UINT32_MAX, count, found;
 	int rc;
 
-	rc = shmet_impl_series_find(fam, hash, n, values, lens, cell, &empty);
+	rc = shmet_impl_series_find(fam, hash, n, values, lens, cell, &empty,
+				    &found);
 	if (rc != 1)
 		return rc == -ENOSPC ? shmet_impl_fail(
 			seg, SHMET_FAIL_SERIES_FULL, -ENOSPC,
@@ -268,16 +294,13 @@ shmet_impl_series_of(const struct shmet_family *fam, uint32_t n,
 		     int repaired, uint32_t *cell)
 {
 	struct shmet_segment *seg = fam->seg;
-	uint32_t empty;
+	uint32_t empty, found;
 	uint64_t hash;
 	int rc;
 
-	hash = shmet_seg_series_hash_start(fam->id);
-	for (uint32_t i = 0; i < n; i++)
-		hash = shmet_seg_hash_bytes(hash, values[i], lens[i]);
-	hash = shmet_seg_mix(hash);
-
-	rc = shmet_impl_series_find(fam, hash, n, values, lens, cell, &empty);
+	hash = shmet_impl_series_hash(fam->id, n, values, lens);
+	rc = shmet_impl_series_find(fam, hash, n, values, lens, cell, &empty,
+				    &found);
 	if (rc == 0 || (rc < 0 && rc != -ENOSPC))
 		return rc;
 	SHMET_POINT("series.probed");

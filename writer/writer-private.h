@@ -152,8 +152,20 @@ SHMET_W void shmet_impl_cancel_restore(int old);
 /* The series creation gate (gate.c). */
 SHMET_W int shmet_impl_gate_lock(struct shmet_segment *seg, uint32_t fam);
 SHMET_W void shmet_impl_gate_unlock(struct shmet_segment *seg, uint32_t fam);
+SHMET_W uint64_t shmet_impl_series_hash(uint32_t fam, uint32_t n,
+					const char *const *values,
+					const size_t *lens);
+SHMET_W int shmet_impl_series_find(const struct shmet_family *fam,
+				   uint64_t hash, uint32_t n,
+				   const char *const *values,
+				   const size_t *lens, uint32_t *cell,
+				   uint32_t *empty, uint32_t *id);
 SHMET_W void shmet_impl_gate_recover(struct shmet_segment *seg, uint32_t fam,
 				     uint32_t cells);
+/* Under the gate: finish a dead remover's step (remove.c). */
+SHMET_W void shmet_impl_remove_recover(struct shmet_segment *seg,
+				       struct shmet_seg_family *r,
+				       uint32_t pending);
 
 /* The functions the files share (one file defines each). */
 SHMET_W shmet_impl_cell *
@@ -374,7 +386,8 @@ shmet_impl_keep_spare_family(struct shmet_segment *seg, uint32_t id);
 SHMET_W int
 shmet_impl_build_family(struct shmet_segment *seg,
 			const struct shmet_family_desc *d, uint32_t mode,
-			const size_t *lens, uint64_t hash, uint32_t *out);
+			const size_t *lens, uint64_t hash, uint32_t base,
+			uint32_t *out);
 
 SHMET_W int
 shmet_impl_resolve_family(struct shmet_segment *seg, uint32_t id,

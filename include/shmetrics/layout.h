@@ -84,6 +84,12 @@
  *      + shmet_seg_family.gate_series and gate_count (the series creation
  *      gate's journal); series_count counts published series only;
  *      + the header's fold journal (line 6)
+ *   4  one name may have several family records, its shapes across
+ *      releases ("versions": other label names, buckets, mode or type),
+ *      + shmet_seg_family.registered_ns and base (a record for another
+ *      help or unit that shares its base record's series);
+ *      + shmet_seg_series.state (removed series stay in the index as
+ *      tombstones); the gate's journal names removals too
  */
 #ifndef SHMETRICS_LAYOUT_H
 #define SHMETRICS_LAYOUT_H
@@ -104,7 +110,7 @@
 
 /* "\x7fSHMETRC" read as a little-endian uint64 */
 #define SHMET_MAGIC             UINT64_C(0x435254454d48537f)
-#define SHMET_LAYOUT_VERSION    3u      /* see History above */
+#define SHMET_LAYOUT_VERSION    4u      /* see History above */
 #define SHMET_HEADER_SIZE       4096u
 #define SHMET_CACHELINE         64u
 #define SHMET_EXTRA_BLOCKS      2u      /* fallback and retired blocks */
@@ -134,6 +140,13 @@
 #define SHMET_GAUGE_MIN                 6u
 #define SHMET_GAUGE_MOSTRECENT          7u
 #define SHMET_GAUGE_LIVEMOSTRECENT      8u
+
+/* Series record states. */
+#define SHMET_SERIES_LIVE       0u
+#define SHMET_SERIES_REMOVED    1u
+
+/* shmet_seg_family.gate_series: this bit marks a removal's journal. */
+#define SHMET_GATE_REMOVING     0x80000000u
 
 /* Writer slot states. */
 #define SHMET_WRITER_UNUSED     0u      /* never claimed: its block is all zero */
@@ -273,7 +286,19 @@ struct shmet_seg_family {
 	struct shmet_seg_str bounds;    /* double[bound_count], len in bytes */
 	uint64_t hash;                  /* shmet_seg_name_hash of the name */
 	SHMET_ATOMIC(uint32_t) gate_count; /* series_count before gate_series */
-	uint8_t reserved[44];
+	/*
+	 * 0, or the id + 1 of the record whose series this one shares: a
+	 * registration that differs from an existing record only in help
+	 * or unit gets a record of its own for them (the page shows the
+	 * newest), and counts in the series of that one ("an alias").
+	 */
+	uint32_t base;
+	/*
+	 * CLOCK_REALTIME of the record's latest registration: of a name's
+	 * versions, readers show the newest one's help and type.
+	 */
+	SHMET_ATOMIC(uint64_t) registered_ns;
+	uint8_t reserved[32];
 };
 
 struct shmet_seg_series {
@@ -281,7 +306,16 @@ struct shmet_seg_series {
 	uint32_t first_cell;
 	struct shmet_seg_str labels;    /* label blob of values */
 	uint64_t hash;                  /* see format.h, series hash */
-	uint64_t reserved;
+	/*
+	 * SHMET_SERIES_LIVE (0: what a new record holds) or
+	 * SHMET_SERIES_REMOVED: a removed series leaves the pages, stays in
+	 * the index as a tombstone that lookups pass over, and its cells
+	 * are never handed to another series (a handle kept across the
+	 * removal writes there unseen, as prometheus_client's removed
+	 * child does).
+	 */
+	SHMET_ATOMIC(uint32_t) state;
+	uint32_t padding0;
 };
 
 /* The format assumes 8-byte lock-free atomics shared between processes. */
@@ -332,9 +366,12 @@ SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, bounds) == 64, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, hash) == 72, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, gate_series) == 28, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, gate_count) == 80, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, base) == 84, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, registered_ns) == 88, "");
 
 SHMET_STATIC_ASSERT(sizeof(struct shmet_seg_series) == 32, "series size");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_series, labels) == 8, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_series, hash) == 16, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_series, state) == 24, "");
 
 #endif /* SHMETRICS_LAYOUT_H */

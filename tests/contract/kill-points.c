@@ -169,6 +169,10 @@ protocol_b(void)
 		_exit(3);
 	count(&f, "b", 0);
 	count(&f, "c", 1);
+	/* a removal (writer/remove.c): "r" before, "R" once it returned */
+	report("r kp_calls_total %s\n", "c", "");
+	if (shmet_family_remove(&f.calls, SHMET_VALUES("c")) == 0)
+		report("R kp_calls_total %s\n", "c", "");
 	set_gauge(&seg, "2");
 	shmet_close(&seg);
 }
@@ -368,6 +372,11 @@ check_count(const char *family, const struct shmet_index_family *f,
 		 before, shown);
 	if (settled || !pending)
 		check(n == shown && !pending, what, ctx);
+	else if (raw.removing)
+		/* a removal: the series goes (shown) when its record is
+		 * marked, the count follows */
+		check((before == shown || before == shown + 1) &&
+		      (n == before || n + 1 == before), what, ctx);
 	else
 		/* before = the count when the creator started; the record
 		 * counts once it is published (shown) */
@@ -446,6 +455,16 @@ check_scrape(struct shmet_reader *r, struct shmet_index **idx,
 					v, *idx, secs->first_series + s);
 			}
 		}
+		int removed = reported(reports, 'R', "kp_calls_total", k);
+		int removing = reported(reports, 'r', "kp_calls_total", k);
+
+		/* removed: gone; a removal cut short: gone or whole */
+		snprintf(what, sizeof what, "kp_calls_total{k=\"%s\"} "
+			 "removed but shown, or half removed", k);
+		check(!(removed && found_c) &&
+		      !(removing && !found_c && got_i != 0), what, ctx);
+		if (removed || (removing && !found_c))
+			want_s = 0, want_i = 0;
 		snprintf(what, sizeof what, "kp_calls_total{k=\"%s\"} "
 			 "reported registered but not shown", k);
 		check(!want_s || found_c, what, ctx);

@@ -50,7 +50,7 @@ raw_family(const char *segname, const char *family)
 	const struct shmet_seg_header *h = (const void *)m.p;
 	const struct shmet_seg_family *fams =
 		(const void *)(m.p + h->families_off);
-	struct raw_family out = { 0, 0, 0 };
+	struct raw_family out = { 0, 0, 0, 0 };
 	uint32_t used = atomic_load(&h->families_used);
 
 	for (uint32_t i = 0; i < used && i < h->max_families; i++) {
@@ -64,6 +64,8 @@ raw_family(const char *segname, const char *family)
 			continue;
 		out.series_count = n;
 		out.pending = atomic_load(&f->gate_series) != 0;
+		out.removing = (atomic_load(&f->gate_series) &
+				SHMET_GATE_REMOVING) != 0;
 		out.gate_count = atomic_load(&f->gate_count);
 	}
 	munmap((void *)m.p, m.size);

@@ -11,6 +11,7 @@
 struct raw_family {
 	uint32_t series_count;          /* as the gate keeps it */
 	int pending;                    /* its journal names a record */
+	int removing;                   /* ... that a removal takes away */
 	uint32_t gate_count;            /* the journal's count before */
 };
 

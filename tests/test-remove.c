@@ -1,0 +1,239 @@
+/*
+ * Removing series (writer/remove.c): shmet_family_remove and
+ * shmet_family_clear, as prometheus_client's remove() and clear().
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "test-common.h"
+
+static int
+shown(const char *name, uint32_t n, const char *const *values)
+{
+	struct test_snapshot s;
+	int i;
+
+	test_snapshot_take(&s);
+	i = test_find_series(&s, name, n, values);
+	test_snapshot_free(&s);
+	return i >= 0;
+}
+
+static uint32_t
+series_shown(const char *name)
+{
+	struct test_snapshot s;
+	const struct shmet_index_family *f;
+	uint32_t n;
+
+	test_snapshot_take(&s);
+	f = shmet_index_find(s.index, name);
+	n = f ? f->series_count : 0;
+	test_snapshot_free(&s);
+	return n;
+}
+
+START_TEST(test_remove_one)
+{
+	static const char *const k[] = { "k" };
+	struct shmet_segment seg;
+	struct shmet_family f;
+	struct shmet_counter x, y, stale;
+
+	test_open(&seg, NULL);
+	ck_assert_int_eq(shmet_counter_family(&seg, &f, "r_total", "r", 1, k),
+			 0);
+	shmet_counter_labels(&f, &x, SHMET_VALUES("x"));
+	shmet_counter_labels(&f, &y, SHMET_VALUES("y"));
+	shmet_counter_add(&x, 5);
+	shmet_counter_add(&y, 7);
+	stale = x;
+	ck_assert_int_eq(shmet_family_remove(&f, SHMET_VALUES("x")), 0);
+	ck_assert(!shown("r_total", SHMET_VALUES("x")));
+	ck_assert_double_eq(test_counter("r_total", SHMET_VALUES("y")), 7);
+	/* again: nothing to remove */
+	ck_assert_int_eq(shmet_family_remove(&f, SHMET_VALUES("x")), -ENOENT);
+	/* a handle kept across the removal counts unseen, nowhere else */
+	shmet_counter_add(&stale, 100);
+	ck_assert(!shown("r_total", SHMET_VALUES("x")));
+	ck_assert_double_eq(test_counter("r_total", SHMET_VALUES("y")), 7);
+	/* the same values again: a new series, from zero */
+	ck_assert_int_eq(shmet_counter_labels(&f, &x, SHMET_VALUES("x")), 0);
+	ck_assert_ptr_ne(x.cell, stale.cell);
+	shmet_counter_inc(&x);
+	ck_assert_double_eq(test_counter("r_total", SHMET_VALUES("x")), 1);
+	shmet_counter_add(&stale, 100);
+	ck_assert_double_eq(test_counter("r_total", SHMET_VALUES("x")), 1);
+	ck_assert_uint_eq(series_shown("r_total"), 2);
+	/* wrong label count; a failed family */
+	ck_assert_int_eq(shmet_family_remove(&f, 0, NULL), -EINVAL);
+	{
+		struct shmet_family bad;
+
+		ck_assert_int_lt(shmet_counter_family(&seg, &bad, "bad name",
+						      "b", 0, NULL), 0);
+		ck_assert_int_eq(shmet_family_remove(&bad, 0, NULL),
+				 bad.error);
+		ck_assert_int_eq(shmet_family_clear(&bad), bad.error);
+	}
+	shmet_close(&seg);
+}
+END_TEST
+
+START_TEST(test_clear)
+{
+	static const char *const k[] = { "k" };
+	struct shmet_segment seg;
+	struct shmet_family f, other;
+	struct shmet_counter c;
+	char v[16];
+
+	test_open(&seg, NULL);
+	shmet_counter_family(&seg, &f, "c_total", "c", 1, k);
+	shmet_counter_family(&seg, &other, "o_total", "o", 1, k);
+	for (int i = 0; i < 50; i++) {
+		const char *vals[1] = { v };
+
+		snprintf(v, sizeof v, "%d", i);
+		shmet_counter_labels(&f, &c, 1, vals);
+		shmet_counter_inc(&c);
+		shmet_counter_labels(&other, &c, 1, vals);
+		shmet_counter_inc(&c);
+	}
+	ck_assert_uint_eq(series_shown("c_total"), 50);
+	ck_assert_int_eq(shmet_family_clear(&f), 0);
+	ck_assert_uint_eq(series_shown("c_total"), 0);
+	ck_assert_uint_eq(series_shown("o_total"), 50);
+	ck_assert_int_eq(shmet_family_clear(&f), 0);
+	shmet_close(&seg);
+}
+END_TEST
+
+/* The cardinality limit counts live series: a removal frees its unit. */
+START_TEST(test_remove_frees_the_limit)
+{
+	static const char *const k[] = { "k" };
+	struct shmet_segment seg;
+	struct shmet_family_desc d;
+	struct shmet_family f;
+	struct shmet_counter c;
+
+	test_open(&seg, NULL);
+	memset(&d, 0, sizeof d);
+	d.name = "lim_total";
+	d.type = SHMET_TYPE_COUNTER;
+	d.label_count = 1;
+	d.label_names = k;
+	d.max_series = 2;
+	ck_assert_int_eq(shmet_family_register(&seg, &d, &f), 0);
+	ck_assert_int_eq(shmet_counter_labels(&f, &c, SHMET_VALUES("a")), 0);
+	ck_assert_int_eq(shmet_counter_labels(&f, &c, SHMET_VALUES("b")), 0);
+	ck_assert_int_eq(shmet_counter_labels(&f, &c, SHMET_VALUES("c")),
+			 -E2BIG);
+	ck_assert_int_eq(shmet_family_remove(&f, SHMET_VALUES("a")), 0);
+	ck_assert_int_eq(shmet_counter_labels(&f, &c, SHMET_VALUES("c")), 0);
+	ck_assert_int_eq(shmet_counter_labels(&f, &c, SHMET_VALUES("a")),
+			 -E2BIG);
+	ck_assert_int_eq(shmet_family_clear(&f), 0);
+	ck_assert_int_eq(shmet_counter_labels(&f, &c, SHMET_VALUES("a")), 0);
+	ck_assert_int_eq(shmet_counter_labels(&f, &c, SHMET_VALUES("d")), 0);
+	shmet_close(&seg);
+}
+END_TEST
+
+/* Values are found as stored: invalid UTF-8 repaired. */
+START_TEST(test_remove_repaired_value)
+{
+	static const char *const k[] = { "k" };
+	struct shmet_segment seg;
+	struct shmet_family f;
+	struct shmet_counter c;
+
+	test_open(&seg, NULL);
+	shmet_counter_family(&seg, &f, "u_total", "u", 1, k);
+	ck_assert_int_eq(shmet_counter_labels(&f, &c, SHMET_VALUES("a\xff")),
+			 0);
+	ck_assert_uint_eq(series_shown("u_total"), 1);
+	ck_assert_int_eq(shmet_family_remove(&f, SHMET_VALUES("a\xff")), 0);
+	ck_assert_uint_eq(series_shown("u_total"), 0);
+	shmet_close(&seg);
+}
+END_TEST
+
+/* Removers and creators of one family in many processes at once: the
+ * family's count stays the number of its live series. */
+static void
+churn_child(int i, void *arg)
+{
+	static const char *const k[] = { "k" };
+	struct shmet_segment seg;
+	struct shmet_family f;
+	struct shmet_counter c;
+	char v[16];
+	const char *vals[1] = { v };
+
+	(void)arg;
+	test_open(&seg, NULL);
+	if (shmet_counter_family(&seg, &f, "churn_total", "c", 1, k) != 0)
+		_exit(2);
+	for (int n = 0; n < 200; n++) {
+		snprintf(v, sizeof v, "%d", n % 10);
+		if (shmet_counter_labels(&f, &c, 1, vals) != 0)
+			_exit(3);
+		shmet_counter_inc(&c);
+		if ((n + i) % 3 == 0) {
+			int rc = shmet_family_remove(&f, 1, vals);
+
+			if (rc != 0 && rc != -ENOENT)
+				_exit(4);
+		}
+	}
+	shmet_close(&seg);
+}
+
+START_TEST(test_remove_races)
+{
+	static const char *const k[] = { "k" };
+	struct shmet_segment seg;
+	struct shmet_family f;
+	struct test_snapshot s;
+	const struct shmet_index_family *fi;
+
+	test_open(&seg, NULL);
+	test_fork_all_at_once(6, churn_child, NULL);
+	shmet_counter_family(&seg, &f, "churn_total", "c", 1, k);
+	test_snapshot_take(&s);
+	fi = shmet_index_find(s.index, "churn_total");
+	{
+		const struct shmet_seg_family *rec =
+			(const struct shmet_seg_family *)(
+				(const unsigned char *)seg.hdr +
+				seg.hdr->families_off) + f.id;
+
+		ck_assert_uint_eq(atomic_load(&rec->series_count),
+				  fi ? fi->series_count : 0);
+		ck_assert_uint_eq(atomic_load(&rec->gate_series), 0);
+	}
+	ck_assert_uint_le(fi ? fi->series_count : 0, 10);
+	test_snapshot_free(&s);
+	shmet_close(&seg);
+}
+END_TEST
+
+TEST_SUITE(remove)
+{
+	Suite *s = suite_create("remove");
+	TCase *tc = tcase_create("remove");
+
+	tcase_add_checked_fixture(tc, test_segment_setup,
+				  test_segment_teardown);
+	tcase_add_test(tc, test_remove_one);
+	tcase_add_test(tc, test_clear);
+	tcase_add_test(tc, test_remove_frees_the_limit);
+	tcase_add_test(tc, test_remove_repaired_value);
+	tcase_add_test(tc, test_remove_races);
+	suite_add_tcase(s, tc);
+	return s;
+}

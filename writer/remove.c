@@ -1,0 +1,218 @@
+/*
+ * shmetrics writer: removing series (shmet_family_remove and
+ * shmet_family_clear, prometheus_client's remove() and clear()).
+ *
+ * A removed series leaves the pages at the readers' next index build and
+ * stays in the series index as a tombstone: lookups pass over it, and a
+ * later lookup of the same label values creates a new series that starts
+ * from zero (Prometheus sees a new series; rate() and increase() handle
+ * it).  The removed record's cells are never given to another series, so
+ * a handle that a thread still holds writes there unseen, as a child that
+ * prometheus_client's remove() dropped does: never into another series.
+ *
+ * A removal holds the family's creation gate (gate.c), so the family's
+ * series_count stays the exact count of its live series.  Steps, and what
+ * a kill (SIGKILL) after each leaves; the next holder of the gate finishes
+ * from the journal (shmet_impl_remove_recover):
+ *   remove.gated      nothing changed
+ *   remove.journaled  gate_series names the record with
+ *                     SHMET_GATE_REMOVING, gate_count the count before:
+ *                     the series is still live; the count is restored
+ *   remove.marked     the record is removed: the next holder sets the
+ *                     count to gate_count - 1 and moves the generation,
+ *                     so readers drop the series
+ *   remove.counted    the same
+ *   remove.announced  done but the journal
+ * A cancel: none of the steps is a cancellation point (API entries turn
+ * cancellation off, state.c).
+ */
+#include "writer-private.h"
+
+SHMET_W void
+shmet_impl_remove_recover(struct shmet_segment *seg,
+			  struct shmet_seg_family *r, uint32_t pending)
+{
+	uint32_t id = (pending & ~SHMET_GATE_REMOVING) - 1;
+	/* Relaxed: written before the journal's release, which the
+	 * caller's acquire load saw; only gate holders write them. */
+	uint32_t before = SHMET_AT(load_explicit)(&r->gate_count,
+						  SHMET_MO(relaxed));
+	int removed = id < seg->hdr->max_series &&
+		      SHMET_AT(load_explicit)(
+			      &shmet_impl_series_table(seg)[id].state,
+			      SHMET_MO(relaxed)) == SHMET_SERIES_REMOVED;
+
+	SHMET_AT(store_explicit)(&r->series_count,
+				 removed && before > 0 ? before - 1 : before,
+				 SHMET_MO(relaxed));
+	/* Release: readers that see the generation see the state. */
+	SHMET_AT(fetch_add_explicit)(&seg->hdr->generation, 1,
+				     SHMET_MO(release));
+	SHMET_AT(store_explicit)(&r->gate_series, 0, SHMET_MO(release));
+}
+
+/* Under the gate: remove published live record id of family record r. */
+static void
+shmet_impl_remove_one(struct shmet_segment *seg, struct shmet_seg_family *r,
+		      uint32_t id)
+{
+	/* Relaxed: only gate holders write the count (gate.c). */
+	uint32_t count = SHMET_AT(load_explicit)(&r->series_count,
+						 SHMET_MO(relaxed));
+
+	SHMET_AT(store_explicit)(&r->gate_count, count, SHMET_MO(relaxed));
+	/* Release: a recovering holder that reads the journal sees
+	 * gate_count. */
+	SHMET_AT(store_explicit)(&r->gate_series,
+				 (id + 1) | SHMET_GATE_REMOVING,
+				 SHMET_MO(release));
+	SHMET_POINT("remove.journaled");
+	/* Relaxed: readers learn of it through the generation's release
+	 * below; a reader that sees it early merely drops it early. */
+	SHMET_AT(store_explicit)(&shmet_impl_series_table(seg)[id].state,
+				 SHMET_SERIES_REMOVED, SHMET_MO(relaxed));
+	SHMET_POINT("remove.marked");
+	SHMET_AT(store_explicit)(&r->series_count, count > 0 ? count - 1 : 0,
+				 SHMET_MO(relaxed));
+	SHMET_POINT("remove.counted");
+	/* Release: a reader that sees the new generation sees the state. */
+	SHMET_AT(fetch_add_explicit)(&seg->hdr->generation, 1,
+				     SHMET_MO(release));
+	SHMET_POINT("remove.announced");
+	SHMET_AT(store_explicit)(&r->gate_series, 0, SHMET_MO(release));
+}
+
+static int
+shmet_impl_gate_for_removal(const struct shmet_family *fam)
+{
+	struct shmet_segment *seg = fam->seg;
+	int rc;
+
+	if (fam->id == UINT32_MAX || !seg || !seg->attached)
+		return fam->error ? fam->error : -ENODEV;
+	rc = shmet_impl_gate_lock(seg, fam->id);
+	if (rc < 0)
+		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, rc,
+				       "%.*s: cannot remove series: %s",
+				       SHMET_IMPL_FAM(seg, fam->id),
+				       rc == -EAGAIN
+					       ? "another process holds the "
+						 "family's creation gate"
+					       : strerror(-rc));
+	SHMET_POINT("remove.gated");
+	shmet_impl_gate_recover(seg, fam->id, fam->cells);
+	return 0;
+}
+
+static int
+shmet_impl_remove_steps(const struct shmet_family *fam, uint32_t n,
+			const char *const *values)
+{
+	struct shmet_segment *seg = fam->seg;
+	size_t lens[SHMET_MAX_LABELS];
+	const char *fixed[SHMET_MAX_LABELS];
+	size_t fixed_lens[SHMET_MAX_LABELS], total = 0;
+	uint32_t cell, empty, id;
+	char *copy = NULL, *at;
+	int rc;
+
+	if (fam->id == UINT32_MAX || !seg || !seg->attached)
+		return fam->error ? fam->error : -ENODEV;
+	if (n != fam->label_count || (n > 0 && !values))
+		return shmet_impl_fail(seg, SHMET_FAIL_INVALID_LABELS, -EINVAL,
+				       "%.*s takes %u label values, got %u",
+				       SHMET_IMPL_FAM(seg, fam->id),
+				       fam->label_count, n);
+	if (shmet_impl_label_lens(n, values, lens) < 0)
+		return shmet_impl_fail(seg, SHMET_FAIL_LABEL_VALUE, -EINVAL,
+				       "%.*s: label values must be non-NULL "
+				       "and at most %u bytes",
+				       SHMET_IMPL_FAM(seg, fam->id),
+				       SHMET_MAX_LABEL_VALUE_LEN);
+	/* Stored values are repaired UTF-8 (format.h): look for those. */
+	for (uint32_t i = 0; i < n; i++) {
+		fixed_lens[i] = shmet_seg_utf8_repaired_len(values[i], lens[i]);
+		total += fixed_lens[i];
+	}
+	copy = (char *)malloc(total ? total : 1);
+	if (!copy)
+		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -ENOMEM,
+				       "out of memory");
+	at = copy;
+	for (uint32_t i = 0; i < n; i++) {
+		shmet_seg_utf8_repair(values[i], lens[i], at);
+		fixed[i] = at;
+		at += fixed_lens[i];
+	}
+	rc = shmet_impl_gate_for_removal(fam);
+	if (rc == 0) {
+		rc = shmet_impl_series_find(
+			fam, shmet_impl_series_hash(fam->id, n, fixed,
+						    fixed_lens),
+			n, fixed, fixed_lens, &cell, &empty, &id);
+		if (rc == 0)
+			shmet_impl_remove_one(
+				seg, &shmet_impl_families(seg)[fam->id], id);
+		else if (rc == 1 || rc == -ENOSPC)
+			rc = shmet_impl_fail(seg, SHMET_IMPL_NO_REASON,
+					     -ENOENT, "%.*s has no series with "
+					     "these label values",
+					     SHMET_IMPL_FAM(seg, fam->id));
+		shmet_impl_gate_unlock(seg, fam->id);
+	}
+	free(copy);
+	return rc;
+}
+
+int
+shmet_family_remove(const struct shmet_family *fam, uint32_t count,
+		    const char *const *values)
+{
+	int old = shmet_impl_cancel_off();
+	int rc = shmet_impl_remove_steps(fam, count, values);
+
+	shmet_impl_cancel_restore(old);
+	return rc;
+}
+
+/* Every published live series of the family, from the index (a record
+ * not in it may be another thread's spare, being built). */
+static int
+shmet_impl_clear_steps(const struct shmet_family *fam)
+{
+	struct shmet_segment *seg = fam->seg;
+	SHMET_ATOMIC(uint32_t) *index;
+	const struct shmet_seg_series *table;
+	int rc = shmet_impl_gate_for_removal(fam);
+
+	if (rc < 0)
+		return rc;
+	index = shmet_impl_index(seg, seg->hdr->series_index_off);
+	table = shmet_impl_series_table(seg);
+	for (uint32_t i = 0; i < seg->hdr->series_index_slots; i++) {
+		/* Acquire: as every index load (a complete record). */
+		uint32_t v = SHMET_AT(load_explicit)(&index[i],
+						     SHMET_MO(acquire));
+
+		if (v == 0 || v - 1 >= seg->hdr->max_series ||
+		    table[v - 1].family != fam->id ||
+		    SHMET_AT(load_explicit)(&table[v - 1].state,
+					    SHMET_MO(relaxed)) !=
+			    SHMET_SERIES_LIVE)
+			continue;
+		shmet_impl_remove_one(seg, &shmet_impl_families(seg)[fam->id],
+				      v - 1);
+	}
+	shmet_impl_gate_unlock(seg, fam->id);
+	return 0;
+}
+
+int
+shmet_family_clear(const struct shmet_family *fam)
+{
+	int old = shmet_impl_cancel_off();
+	int rc = shmet_impl_clear_steps(fam);
+
+	shmet_impl_cancel_restore(old);
+	return rc;
+}
