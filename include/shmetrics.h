@@ -264,6 +264,12 @@ SHMET_API int shmet_histogram_labels(const struct shmet_family *fam,
 SHMET_API int shmet_family_remove(const struct shmet_family *fam,
 				  uint32_t count, const char *const *values);
 SHMET_API int shmet_family_clear(const struct shmet_family *fam);
+/*
+ * How many series of fam any process removed so far: a cache of handles
+ * by label values drops its entries when this moves (a handle of a
+ * removed series counts unseen).  0 for a failed handle.
+ */
+SHMET_API uint32_t shmet_family_removals(const struct shmet_family *fam);
 
 /* Label values as (count, array) from a list of strings (C only). */
 #define SHMET_VALUES(...) \

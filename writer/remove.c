@@ -45,6 +45,9 @@ shmet_impl_remove_recover(struct shmet_segment *seg,
 	SHMET_AT(store_explicit)(&r->series_count,
 				 removed && before > 0 ? before - 1 : before,
 				 SHMET_MO(relaxed));
+	if (removed)    /* the dead remover may not have counted it */
+		SHMET_AT(fetch_add_explicit)(&r->removals, 1,
+					     SHMET_MO(relaxed));
 	/* Release: readers that see the generation see the state. */
 	SHMET_AT(fetch_add_explicit)(&seg->hdr->generation, 1,
 				     SHMET_MO(release));
@@ -72,6 +75,9 @@ shmet_impl_remove_one(struct shmet_segment *seg, struct shmet_seg_family *r,
 	SHMET_AT(store_explicit)(&shmet_impl_series_table(seg)[id].state,
 				 SHMET_SERIES_REMOVED, SHMET_MO(relaxed));
 	SHMET_POINT("remove.marked");
+	/* Relaxed: a hint to handle caches (layout.h); a cache that reads
+	 * it late keeps a stale handle one call longer. */
+	SHMET_AT(fetch_add_explicit)(&r->removals, 1, SHMET_MO(relaxed));
 	SHMET_AT(store_explicit)(&r->series_count, count > 0 ? count - 1 : 0,
 				 SHMET_MO(relaxed));
 	SHMET_POINT("remove.counted");
@@ -215,4 +221,15 @@ shmet_family_clear(const struct shmet_family *fam)
 
 	shmet_impl_cancel_restore(old);
 	return rc;
+}
+
+uint32_t
+shmet_family_removals(const struct shmet_family *fam)
+{
+	if (fam->id == UINT32_MAX || !fam->seg || !fam->seg->attached)
+		return 0;
+	/* Relaxed: see shmet_impl_remove_one. */
+	return SHMET_AT(load_explicit)(
+		&shmet_impl_families(fam->seg)[fam->id].removals,
+		SHMET_MO(relaxed));
 }

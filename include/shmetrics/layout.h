@@ -89,7 +89,8 @@
  *      + shmet_seg_family.registered_ns and base (a record for another
  *      help or unit that shares its base record's series);
  *      + shmet_seg_series.state (removed series stay in the index as
- *      tombstones); the gate's journal names removals too
+ *      tombstones), + shmet_seg_family.removals; the gate's journal
+ *      names removals too
  */
 #ifndef SHMETRICS_LAYOUT_H
 #define SHMETRICS_LAYOUT_H
@@ -298,7 +299,15 @@ struct shmet_seg_family {
 	 * versions, readers show the newest one's help and type.
 	 */
 	SHMET_ATOMIC(uint64_t) registered_ns;
-	uint8_t reserved[32];
+	/*
+	 * Series removed from this record so far (writer/remove.c): a
+	 * process that caches handles by label values (Python's labels())
+	 * drops its cache when this moves, so its next write after another
+	 * process's removal starts the series again instead of going to
+	 * the removed one's cells, unseen.
+	 */
+	SHMET_ATOMIC(uint32_t) removals;
+	uint8_t reserved[28];
 };
 
 struct shmet_seg_series {
@@ -368,6 +377,7 @@ SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, gate_series) == 28, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, gate_count) == 80, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, base) == 84, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, registered_ns) == 88, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, removals) == 96, "");
 
 SHMET_STATIC_ASSERT(sizeof(struct shmet_seg_series) == 32, "series size");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_series, labels) == 8, "");

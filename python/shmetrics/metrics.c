@@ -109,8 +109,61 @@ family_get_label_count(struct shmpy_family *self, void *closure)
 	return PyLong_FromUnsignedLong(self->fam.label_count);
 }
 
+/* remove(values): 1 if a series was removed, 0 if it had none. */
+static PyObject *
+family_remove(struct shmpy_family *self, PyObject *seq)
+{
+	const char *values[SHMET_MAX_LABELS];
+	PyObject *keep;
+	Py_ssize_t n = 0;
+	int rc;
+
+	if (shmpy_label_values(seq, self->labelnames, values,
+			       SHMET_MAX_LABELS, &n, &keep) < 0)
+		return NULL;
+	Py_BEGIN_ALLOW_THREADS
+	rc = shmet_family_remove(&self->fam, (uint32_t)n, values);
+	Py_END_ALLOW_THREADS
+	Py_DECREF(keep);
+	if (rc == -ENOENT)
+		Py_RETURN_FALSE;
+	if (rc < 0)
+		return shmpy_raise_errno(rc, "remove");
+	Py_RETURN_TRUE;
+}
+
+static PyObject *
+family_clear(struct shmpy_family *self, PyObject *unused)
+{
+	int rc;
+
+	Py_BEGIN_ALLOW_THREADS
+	rc = shmet_family_clear(&self->fam);
+	Py_END_ALLOW_THREADS
+	if (rc < 0)
+		return shmpy_raise_errno(rc, "clear");
+	Py_RETURN_NONE;
+}
+
+static PyMethodDef family_methods[] = {
+	{ "remove", (PyCFunction)family_remove, METH_O,
+	  "remove(values): remove the series of these label values from the "
+	  "segment; True if there was one." },
+	{ "clear", (PyCFunction)family_clear, METH_NOARGS,
+	  "clear(): remove every series of the family from the segment." },
+	{ NULL, NULL, 0, NULL },
+};
+
+static PyObject *
+family_get_removals(struct shmpy_family *self, void *closure)
+{
+	return PyLong_FromUnsignedLong(shmet_family_removals(&self->fam));
+}
+
 static PyGetSetDef family_getset[] = {
 	{ "label_count", (getter)family_get_label_count, NULL, NULL, NULL },
+	{ "removals", (getter)family_get_removals, NULL,
+	  "series removed from the family so far, by any process", NULL },
 	{ NULL, NULL, NULL, NULL, NULL },
 };
 
@@ -124,6 +177,7 @@ PyTypeObject shmpy_family_type = {
 	.tp_new = family_new,
 	.tp_dealloc = (destructor)family_dealloc,
 	.tp_getset = family_getset,
+	.tp_methods = family_methods,
 };
 
 /* ------------------------------------------------------------------ */

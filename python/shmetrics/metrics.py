@@ -199,6 +199,7 @@ class _Metric:
         if self._labelnames:
             self._lock = threading.Lock()
             self._metrics = {}
+            self._removals = self._family.removals
         else:
             self._bind(self._family, ())
 
@@ -228,6 +229,9 @@ class _Metric:
 
     def labels(self, *labelvalues, **labelkwargs):
         """The child of these label values (positional or by name)."""
+        if self._labelnames and \
+                self._family.removals != self._removals:
+            self._forget_removed()
         if labelvalues and not labelkwargs:
             # Fast path: children are keyed by tuples of str, and no
             # other type compares equal to a str.
@@ -265,6 +269,14 @@ class _Metric:
                     self._metrics[labelvalues] = child
         return child
 
+    def _forget_removed(self):
+        # Another process removed series of the family: the cached
+        # children may hold removed ones, whose writes nobody would see.
+        # Bound again on the next labels(), they start their series anew.
+        with self._lock:
+            self._removals = self._family.removals
+            self._metrics = {}
+
     def _child(self, labelvalues):
         cls = self.__class__
         child = cls.__new__(cls)
@@ -276,14 +288,28 @@ class _Metric:
         return child
 
     def remove(self, *labelvalues):
-        raise NotImplementedError(
-            'series live in the shared segment for the whole fleet and '
-            'cannot be removed by one process')
+        """Remove the series of these label values, as prometheus_client
+        does, for the whole fleet: it leaves the pages, and labels() with
+        the same values starts it again from zero.  KeyError if neither
+        this process nor the segment has it."""
+        if not self._labelnames:
+            raise ValueError('No label names were set when constructing %s'
+                             % self)
+        if len(labelvalues) != len(self._labelnames):
+            raise ValueError('Incorrect label count (expected %d, got %s)'
+                             % (len(self._labelnames), labelvalues))
+        labelvalues = tuple(str(l) for l in labelvalues)
+        with self._lock:
+            child = self._metrics.pop(labelvalues, None)
+            removed = self._family.remove(labelvalues)
+        if child is None and not removed:
+            raise KeyError(labelvalues)
 
     def clear(self):
-        raise NotImplementedError(
-            'series live in the shared segment for the whole fleet and '
-            'cannot be removed by one process')
+        """Remove every series of the family, for the whole fleet."""
+        with self._lock:
+            self._metrics = {}
+            self._family.clear()
 
 
 class Counter(_Metric, _shmetrics.CounterBase):

@@ -276,7 +276,6 @@ def test_unsupported_fails_loudly(segment):
                  lambda: shmetrics.Gauge('sf', 'h').set_function(lambda: 1),
                  lambda: shmetrics.Counter('ex', 'h').inc(
                      1, exemplar={'a': 'b'}),
-                 lambda: shmetrics.Counter('rm', 'h', ['a']).remove('x'),
                  lambda: shmetrics.start_http_server(8000)):
         with pytest.raises(NotImplementedError):
             make()
