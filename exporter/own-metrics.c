@@ -276,6 +276,25 @@ own_segment(struct own *o, const struct shmet_reader_info *in)
 		       shmet_failure_name(i), NULL, NULL);
 }
 
+/* Names registered with several shapes across releases (lib/index.c). */
+static void
+own_versions(struct own *o, const struct shmet_index *idx)
+{
+	struct shmet_index_versions ver;
+
+	shmet_index_versions(idx, &ver);
+	gauge(o, "shmetrics_family_type_conflicts",
+	      "Family records left off the pages: a newer release registered "
+	      "their name with another type.", ver.type_conflicts);
+	gauge(o, "shmetrics_series_shadowed",
+	      "Gauge series left off the pages: a newer release of their "
+	      "family (another gauge mode) has the same label set.",
+	      ver.shadowed_series);
+	gauge(o, "shmetrics_series_merged",
+	      "Histogram series shown merged over the buckets that the "
+	      "releases counting them all have.", ver.merged_series);
+}
+
 int
 own_render(struct shmet_buf *b, enum fmt fmt, const struct shmet_index *idx,
 	   const struct shmet_values *v, const struct shmet_reader_info *in)
@@ -288,6 +307,8 @@ own_render(struct shmet_buf *b, enum fmt fmt, const struct shmet_index *idx,
 	own_process(o);
 	own_scrapes(o);
 	own_segment(o, in);
+	if (in && idx)
+		own_versions(o, idx);
 	if (fmt == FMT_OPENMETRICS)
 		rc = shmet_render_families_openmetrics(idx, v, o->fams,
 						       o->nfams, b);

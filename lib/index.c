@@ -583,6 +583,7 @@ collect_series(const struct shmet_reader *r,
 			continue;
 		}
 		idx->series[n].family = pos;
+		idx->series[n].merge = UINT32_MAX;
 		idx->series[n].first_cell = s.first_cell;
 		idx->series[n].label_values = NULL;
 		refs[n].off = s.labels.off;
@@ -662,17 +663,92 @@ cmp_label_key(const void *pa, const void *pb)
 	return (a->family > b->family) - (a->family < b->family);
 }
 
+/* The bounds two sorted bound lists share, into out; their count. */
+static uint32_t
+common_bounds(const double *a, uint32_t na, const double *b, uint32_t nb,
+	      double *out)
+{
+	uint32_t i = 0, j = 0, n = 0;
+
+	while (i < na && j < nb) {
+		if (a[i] < b[j])
+			i++;
+		else if (b[j] < a[i])
+			j++;
+		else {
+			out[n++] = a[i];
+			i++;
+			j++;
+		}
+	}
+	return n;
+}
+
 /*
- * A label set that two versions of a name both have (a histogram whose
- * buckets changed, say) would be one series twice on a page: only the
- * newest version's is shown; the others are counted as shadowed.
+ * The merge of histogram series keys[0..n) (one label set, newest version
+ * first) over the bounds all of them have; -ENOMEM.
  */
 static int
-drop_shadowed(struct shmet_index *idx)
+merge_histograms(struct shmet_index *idx, const struct label_key *keys,
+		 uint32_t n, uint32_t *out)
+{
+	struct shmet_index_merge *m = &idx->merges[idx->nmerges];
+	double *bounds = shmet_priv_arena_alloc(&idx->arena,
+						8u * SHMET_MAX_BOUNDS + 8);
+	uint32_t *cells = shmet_priv_arena_alloc(&idx->arena, 4u * n);
+	uint32_t *nb = shmet_priv_arena_alloc(&idx->arena, 4u * n);
+	uint8_t **to = shmet_priv_arena_alloc(&idx->arena, sizeof *to * n);
+	uint32_t count;
+
+	if (!bounds || !cells || !nb || !to)
+		return -ENOMEM;
+	count = keys[0].f->bound_count;
+	memcpy(bounds, keys[0].f->bounds, 8u * count);
+	for (uint32_t p = 1; p < n; p++)
+		count = common_bounds(bounds, count, keys[p].f->bounds,
+				      keys[p].f->bound_count, bounds);
+	for (uint32_t p = 0; p < n; p++) {
+		const struct shmet_index_family *f = keys[p].f;
+		uint32_t mb = 0;
+
+		cells[p] = keys[p].s->first_cell;
+		nb[p] = f->bound_count;
+		to[p] = shmet_priv_arena_alloc(&idx->arena, f->bound_count + 1);
+		if (!to[p])
+			return -ENOMEM;
+		/* bucket k (upper bound f->bounds[k], the last +Inf) counts
+		 * in the first merged bucket whose bound is at least its */
+		for (uint32_t k = 0; k <= f->bound_count; k++) {
+			while (mb < count && (k == f->bound_count ||
+					      bounds[mb] < f->bounds[k]))
+				mb++;
+			to[p][k] = (uint8_t)mb;
+		}
+	}
+	m->bound_count = count;
+	m->bounds = bounds;
+	m->nparts = n;
+	m->part_cells = cells;
+	m->part_bounds = nb;
+	m->part_to = (const uint8_t *const *)to;
+	*out = idx->nmerges++;
+	return 0;
+}
+
+/*
+ * A label set that two versions of a name both have (only the buckets or
+ * the gauge mode changed between releases) would be one series twice on
+ * a page.  A histogram's versions are merged into the newest one's series
+ * (exact at the bounds they share); of a gauge's, the newest version's is
+ * shown and the others are counted as shadowed.
+ */
+static int
+join_versions(struct shmet_index *idx)
 {
 	uint32_t *head, n = 0, kept = 0, versions = 0;
 	struct label_key *keys;
 	uint8_t *drop;
+	int rc = 0;
 
 	for (uint32_t i = 1; i < idx->nfamilies; i++)
 		versions += cmp_str(idx->families[i].name,
@@ -682,7 +758,9 @@ drop_shadowed(struct shmet_index *idx)
 	head = malloc(sizeof *head * idx->nfamilies);
 	keys = malloc(sizeof *keys * (idx->nseries + 1));
 	drop = calloc(idx->nseries + 1, 1);
-	if (!head || !keys || !drop) {
+	idx->merges = shmet_priv_arena_alloc(&idx->arena, sizeof *idx->merges *
+					     (idx->nseries / 2 + 1));
+	if (!head || !keys || !drop || !idx->merges) {
 		free(head);
 		free(keys);
 		free(drop);
@@ -721,26 +799,34 @@ drop_shadowed(struct shmet_index *idx)
 		n++;
 	}
 	qsort(keys, n, sizeof *keys, cmp_label_key);
-	for (uint32_t i = 1; i < n; i++) {
-		struct label_key a = keys[i - 1], b = keys[i];
+	for (uint32_t i = 0; i < n && rc == 0;) {
+		uint32_t j = i + 1;
 
-		/* equal but for the version: the later one is older */
-		a.family = b.family = 0;
-		if (cmp_label_key(&a, &b) == 0)
-			drop[keys[i].series] = 1;
-	}
-	for (uint32_t i = 0; i < idx->nseries; i++) {
-		if (drop[i]) {
-			idx->shadowed_series++;
-			continue;
+		for (; j < n; j++) {
+			struct label_key a = keys[i], b = keys[j];
+
+			a.family = b.family = 0;
+			if (cmp_label_key(&a, &b) != 0)
+				break;
 		}
-		idx->series[kept++] = idx->series[i];
+		/* keys[i..j): one label set, newest version first */
+		for (uint32_t k = i + 1; k < j; k++)
+			drop[keys[k].series] = 1;
+		if (j - i > 1 && keys[i].f->type == SHMET_TYPE_HISTOGRAM)
+			rc = merge_histograms(idx, keys + i, j - i,
+					      &idx->series[keys[i].series].merge);
+		else if (j - i > 1)
+			idx->shadowed_series += j - i - 1;
+		i = j;
 	}
+	for (uint32_t i = 0; i < idx->nseries; i++)
+		if (!drop[i])
+			idx->series[kept++] = idx->series[i];
 	idx->nseries = kept;
 	free(head);
 	free(keys);
 	free(drop);
-	return 0;
+	return rc;
 }
 
 /*
@@ -845,8 +931,14 @@ classify_cells(struct shmet_index *idx)
 		ncells = MAX(ncells, s->first_cell + f->cells_per_series);
 		ngauges += f->type == SHMET_TYPE_GAUGE;
 	}
+	/* a merged histogram's other parts (join_versions) are read too */
+	for (uint32_t i = 0; i < idx->nmerges; i++)
+		for (uint32_t p = 1; p < idx->merges[i].nparts; p++)
+			ncells = MAX(ncells, idx->merges[i].part_cells[p] +
+						     idx->merges[i].part_bounds[p] + 2);
 	idx->ncells = ncells;
-	idx->dcells = shmet_priv_arena_alloc(&idx->arena, 4u * (idx->nseries + 1));
+	idx->dcells = shmet_priv_arena_alloc(
+		&idx->arena, 4u * (idx->nseries + 2 * idx->nmerges + 1));
 	idx->gauge_series = shmet_priv_arena_alloc(&idx->arena,
 					4u * (ngauges ? ngauges : 1));
 	if (!idx->dcells || !idx->gauge_series)
@@ -865,6 +957,11 @@ classify_cells(struct shmet_index *idx)
 			idx->dcells[idx->ndcells++] =
 				s->first_cell + f->cells_per_series - 1;
 	}
+	for (uint32_t i = 0; i < idx->nmerges; i++)
+		for (uint32_t p = 1; p < idx->merges[i].nparts; p++)
+			idx->dcells[idx->ndcells++] =
+				idx->merges[i].part_cells[p] +
+				idx->merges[i].part_bounds[p] + 1;
 	/* In cell order: the scrape goes through the cells chunk by chunk. */
 	qsort(idx->dcells, idx->ndcells, sizeof *idx->dcells, cmp_u32);
 	qsort_r(idx->gauge_series, idx->ngauges, sizeof *idx->gauge_series,
@@ -945,7 +1042,7 @@ shmet_index_build(const struct shmet_reader *r, struct shmet_index **out,
 	if (rc < 0)
 		goto fail;
 	link_series(idx);
-	rc = drop_shadowed(idx);
+	rc = join_versions(idx);
 	if (rc == 0) {
 		link_series(idx);
 		rc = classify_cells(idx);
@@ -1036,4 +1133,27 @@ shmet_index_find(const struct shmet_index *idx, const char *name)
 			hi = mid;
 	}
 	return NULL;
+}
+
+SHMET_EXPORT uint32_t
+shmet_index_series_bounds(const struct shmet_index *idx, uint32_t series,
+			  const double **bounds)
+{
+	const struct shmet_index_series *s = &idx->series[series];
+
+	if (s->merge != UINT32_MAX) {
+		*bounds = idx->merges[s->merge].bounds;
+		return idx->merges[s->merge].bound_count;
+	}
+	*bounds = idx->families[s->family].bounds;
+	return idx->families[s->family].bound_count;
+}
+
+SHMET_EXPORT void
+shmet_index_versions(const struct shmet_index *idx,
+		     struct shmet_index_versions *out)
+{
+	out->type_conflicts = idx->type_conflicts;
+	out->shadowed_series = idx->shadowed_series;
+	out->merged_series = idx->nmerges;
 }

@@ -158,8 +158,11 @@ struct shmet_index {
 	uint32_t skipped_series;
 	/* versions of a name hidden for another type than the newest's */
 	uint32_t type_conflicts;
-	/* series hidden because a newer version has the same label set */
+	/* series hidden because a newer version has the same label set (a
+	 * gauge whose mode changed); histograms merge instead */
 	uint32_t shadowed_series;
+	struct shmet_index_merge *merges;
+	uint32_t nmerges;
 	struct arena arena;
 };
 

@@ -24,13 +24,18 @@ struct le_texts {
 };
 
 static void
+format_bounds(const double *bounds, uint32_t count, struct le_texts *le)
+{
+	for (uint32_t i = 0; i < count; i++)
+		le->len[i] = shmet_priv_fmt_double(le->text[i], bounds[i],
+						   DBL_FLOAT);
+	le->len[count] = (size_t)sprintf(le->text[count], "+Inf");
+}
+
+static void
 format_les(const struct shmet_index_family *f, struct le_texts *le)
 {
-	for (uint32_t i = 0; i < f->bound_count; i++)
-		le->len[i] = shmet_priv_fmt_double(le->text[i], f->bounds[i],
-						   DBL_FLOAT);
-	le->len[f->bound_count] = (size_t)sprintf(le->text[f->bound_count],
-						  "+Inf");
+	format_bounds(f->bounds, f->bound_count, le);
 }
 
 /* Cursor over the per-writer gauge samples (sorted by series, pid). */
@@ -123,8 +128,16 @@ put_histogram(const struct sample_line *l, struct shmet_str name,
 {
 	double sum = shmet_values_hist_sum(v, idx, si);
 	uint64_t cum = 0;
+	const double *bounds;
+	uint32_t count = shmet_index_series_bounds(idx, si, &bounds);
+	struct le_texts merged;
 
-	for (uint32_t k = 0; k <= l->f->bound_count; k++) {
+	if (idx->series[si].merge != UINT32_MAX) {
+		/* versions merged over the bounds they share (index.c) */
+		format_bounds(bounds, count, &merged);
+		le = &merged;
+	}
+	for (uint32_t k = 0; k <= count; k++) {
 		uint64_t n = shmet_values_bucket(v, idx, si, k);
 
 		/* Saturate: buckets never decrease, even summed from a
@@ -573,6 +586,8 @@ json_series(struct json_state *js, const struct shmet_index *idx,
 	const struct shmet_gauge_sample *gs;
 	uint64_t cum = 0;
 	char pid[24];
+	struct le_texts merged;
+	uint32_t nb = f->bound_count;
 
 	switch (f->type) {
 	case SHMET_TYPE_COUNTER:
@@ -600,7 +615,17 @@ json_series(struct json_state *js, const struct shmet_index *idx,
 		}
 		break;
 	default:
-		for (uint32_t k = 0; k <= f->bound_count; k++) {
+		if (s->merge != UINT32_MAX) {
+			/* versions merged over the bounds they share */
+			const double *bounds;
+			uint32_t count = shmet_index_series_bounds(idx, si,
+								   &bounds);
+
+			format_bounds(bounds, count, &merged);
+			le = &merged;
+			nb = count;
+		}
+		for (uint32_t k = 0; k <= nb; k++) {
 			cum += shmet_values_bucket(v, idx, si, k);
 			json_entry(js, f, s, "_bucket", "le", le->text[k],
 				   (double)cum);
@@ -726,7 +751,7 @@ shmet_render_health(const struct shmet_index *idx,
 	buf_puts(b, "{\n  \"status\": \"");
 	/* Records left out (corrupt or colliding) degrade it too. */
 	buf_puts(b, shmet_health_degraded(in) || idx->skipped_families ||
-			    idx->skipped_series
+			    idx->skipped_series || idx->type_conflicts
 		    ? "degraded"
 		    : "healthy");
 	buf_puts(b, "\",\n  \"registry\": \"application\",\n");
@@ -760,6 +785,9 @@ shmet_render_health(const struct shmet_index *idx,
 	json_kv_u64(b, "    ", "writers_capacity", in->max_writers, 0);
 	json_kv_u64(b, "    ", "records_skipped",
 		    idx->skipped_families + idx->skipped_series, 0);
+	/* versions of a name (index.c): another type than the newest's */
+	json_kv_u64(b, "    ", "type_conflicts", idx->type_conflicts, 0);
+	json_kv_u64(b, "    ", "series_shadowed", idx->shadowed_series, 0);
 	buf_puts(b, "    \"registration_failures\": {\n");
 	for (uint32_t i = 0; i < SHMET_FAIL_COUNT; i++)
 		json_kv_u64(b, "      ", shmet_seg_failure_name(i),

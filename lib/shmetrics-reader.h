@@ -92,7 +92,46 @@ struct shmet_index_series {
 	/* name1="value1",name2="value2" escaped for the text formats, built
 	 * once per index so that scrapes only copy it */
 	struct shmet_str label_text;
+	/*
+	 * UINT32_MAX, or the histogram's merge (shmet_index_merge): the
+	 * same label set counted by versions of the name with other buckets,
+	 * shown as one series over the bounds they all have.
+	 */
+	uint32_t merge;
 };
+
+/*
+ * One histogram series counted by several versions of its name (a release
+ * changed the buckets): its buckets are the bounds every version has
+ * (then +Inf), each exact: a version's count up to a bound it has is the
+ * sum of its buckets up to it.  part_cells[p] is part p's first cell,
+ * part_bounds[p] its bound count, part_to[p][k] the merged bucket its
+ * bucket k counts in.  Part 0 is the series itself (the newest version).
+ */
+struct shmet_index_merge {
+	uint32_t bound_count;
+	const double *bounds;
+	uint32_t nparts;
+	const uint32_t *part_cells;
+	const uint32_t *part_bounds;
+	const uint8_t *const *part_to;
+};
+
+/* What an index made of the versions of names (docs/DESIGN.md, "Shapes
+ * across releases"). */
+struct shmet_index_versions {
+	uint32_t type_conflicts;        /* records hidden: another type than
+					   their name's newest */
+	uint32_t shadowed_series;       /* gauge series hidden: a newer
+					   version has their label set */
+	uint32_t merged_series;         /* histogram series shown merged */
+};
+void shmet_index_versions(const struct shmet_index *idx,
+			  struct shmet_index_versions *out);
+
+/* A histogram series' bucket bounds: the merge's, or its family's. */
+uint32_t shmet_index_series_bounds(const struct shmet_index *idx,
+				   uint32_t series, const double **bounds);
 
 /* Per-writer gauge sample for modes all and liveall. */
 struct shmet_gauge_sample {

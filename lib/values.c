@@ -803,10 +803,29 @@ shmet_values_counter(const struct shmet_values *v,
 	       shmet_values_counter_float(v, idx, series);
 }
 
+/* Bucket b of a merged histogram (shmet_index_merge): each part's
+ * buckets that count in it. */
+static uint64_t
+merged_bucket(const struct shmet_values *v, const struct shmet_index_merge *m,
+	      uint32_t b)
+{
+	uint64_t n = 0;
+
+	for (uint32_t p = 0; p < m->nparts; p++)
+		for (uint32_t k = 0; k <= m->part_bounds[p]; k++)
+			if (m->part_to[p][k] == b)
+				n += v->u[m->part_cells[p] + k];
+	return n;
+}
+
 SHMET_EXPORT uint64_t
 shmet_values_bucket(const struct shmet_values *v,
 		    const struct shmet_index *idx, uint32_t series, uint32_t b)
 {
+	const struct shmet_index_series *s = &idx->series[series];
+
+	if (s->merge != UINT32_MAX)
+		return merged_bucket(v, &idx->merges[s->merge], b);
 	return v->u[first_cell(idx, series) + b];
 }
 
@@ -814,11 +833,11 @@ SHMET_EXPORT uint64_t
 shmet_values_hist_count(const struct shmet_values *v,
 			const struct shmet_index *idx, uint32_t series)
 {
-	const struct shmet_index_family *f =
-		&idx->families[idx->series[series].family];
+	const double *bounds;
+	uint32_t count = shmet_index_series_bounds(idx, series, &bounds);
 	uint64_t n = 0;
 
-	for (uint32_t b = 0; b <= f->bound_count; b++)
+	for (uint32_t b = 0; b <= count; b++)
 		n += shmet_values_bucket(v, idx, series, b);
 	return n;
 }
@@ -827,8 +846,16 @@ SHMET_EXPORT double
 shmet_values_hist_sum(const struct shmet_values *v,
 		      const struct shmet_index *idx, uint32_t series)
 {
-	const struct shmet_index_family *f =
-		&idx->families[idx->series[series].family];
+	const struct shmet_index_series *s = &idx->series[series];
+	const struct shmet_index_family *f = &idx->families[s->family];
 
+	if (s->merge != UINT32_MAX) {
+		const struct shmet_index_merge *m = &idx->merges[s->merge];
+		double sum = 0;
+
+		for (uint32_t p = 0; p < m->nparts; p++)
+			sum += v->d[m->part_cells[p] + m->part_bounds[p] + 1];
+		return sum;
+	}
 	return v->d[first_cell(idx, series) + f->bound_count + 1];
 }

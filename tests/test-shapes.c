@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "test-common.h"
 
@@ -133,26 +134,74 @@ START_TEST(test_other_buckets)
 }
 END_TEST
 
-/* One label set in two versions (only the buckets changed): the newest
- * version's series is shown, the older one is shadowed, never both. */
+/* One label set in two versions (only the buckets changed): one series,
+ * over the bounds both versions have, exact there; nothing lost. */
 START_TEST(test_same_labels_other_buckets)
 {
-	const double b1[] = { 1 }, b2[] = { 3 };
+	static const char *const k[] = { "k" };
+	const double b1[] = { 1, 2, 5 }, b2[] = { 0.5, 2, 5, 10 };
+	const double b3[] = { 2, 3 };
 	struct shmet_segment seg;
-	struct shmet_histogram h1, h2;
+	struct shmet_family f1, f2, f3;
+	struct shmet_histogram h1, h2, h3;
 	char *page;
 
 	test_open(&seg, NULL);
-	ck_assert_int_eq(shmet_histogram_new(&seg, &h1, "lat", "l", 1, b1), 0);
+	ck_assert_int_eq(shmet_histogram_family(&seg, &f1, "lat", "l", 3, b1,
+						1, k), 0);
+	shmet_histogram_labels(&f1, &h1, SHMET_VALUES("x"));
 	shmet_histogram_observe(&h1, 0.5);
-	ck_assert_int_eq(shmet_histogram_new(&seg, &h2, "lat", "l", 1, b2), 0);
+	shmet_histogram_observe(&h1, 1.5);
+	shmet_histogram_observe(&h1, 4);
+	shmet_histogram_observe(&h1, 7);
+	ck_assert_int_eq(shmet_histogram_family(&seg, &f2, "lat", "l", 4, b2,
+						1, k), 0);
+	shmet_histogram_labels(&f2, &h2, SHMET_VALUES("x"));
+	shmet_histogram_observe(&h2, 0.3);
 	shmet_histogram_observe(&h2, 2);
-	shmet_histogram_observe(&h2, 2);
+	shmet_histogram_observe(&h2, 9);
 	page = text_page();
-	ck_assert_uint_eq(occurrences(page, "lat_count "), 1);
-	assert_line(page, "lat_count 2");
-	assert_line(page, "lat_bucket{le=\"3.0\"} 2");
+	ck_assert_uint_eq(occurrences(page, "lat_count{"), 1);
+	assert_line(page, "lat_bucket{k=\"x\",le=\"2.0\"} 4");
+	assert_line(page, "lat_bucket{k=\"x\",le=\"5.0\"} 5");
+	assert_line(page, "lat_bucket{k=\"x\",le=\"+Inf\"} 7");
+	assert_line(page, "lat_count{k=\"x\"} 7");
+	assert_line(page, "lat_sum{k=\"x\"} 24.3");
 	ck_assert_ptr_null(strstr(page, "le=\"1.0\""));
+	ck_assert_ptr_null(strstr(page, "le=\"10.0\""));
+	free(page);
+	/* a third release: only 2 is common to all three */
+	ck_assert_int_eq(shmet_histogram_family(&seg, &f3, "lat", "l", 2, b3,
+						1, k), 0);
+	shmet_histogram_labels(&f3, &h3, SHMET_VALUES("x"));
+	shmet_histogram_observe(&h3, 2.5);
+	page = text_page();
+	assert_line(page, "lat_bucket{k=\"x\",le=\"2.0\"} 4");
+	assert_line(page, "lat_bucket{k=\"x\",le=\"+Inf\"} 8");
+	ck_assert_uint_eq(occurrences(page, "lat_bucket{"), 2);
+	free(page);
+	ck_assert_uint_eq(test_hist_count("lat", SHMET_VALUES("x")), 8);
+	shmet_close(&seg);
+}
+END_TEST
+
+/* A gauge whose mode changed: the newest version's value only. */
+START_TEST(test_same_labels_other_mode)
+{
+	struct shmet_segment seg;
+	struct shmet_gauge g1, g2;
+	char *page;
+
+	test_open(&seg, NULL);
+	ck_assert_int_eq(shmet_gauge_new(&seg, &g1, "temp", "t",
+					 SHMET_GAUGE_MAX), 0);
+	shmet_gauge_set(&g1, 5);
+	ck_assert_int_eq(shmet_gauge_new(&seg, &g2, "temp", "t",
+					 SHMET_GAUGE_LIVESUM), 0);
+	shmet_gauge_set(&g2, 2);
+	page = text_page();
+	ck_assert_uint_eq(occurrences(page, "\ntemp "), 1);
+	assert_line(page, "temp 2");
 	free(page);
 	shmet_close(&seg);
 }
@@ -219,6 +268,34 @@ START_TEST(test_type_change)
 	assert_line(page, "queue_depth 9");
 	ck_assert_ptr_null(strstr(page, "counter"));
 	ck_assert_ptr_null(strstr(page, "queue_depth_total"));
+	free(page);
+	/* health reports the conflict */
+	{
+		struct test_snapshot s;
+		struct shmet_reader_info in;
+		struct shmet_index_versions ver;
+		struct shmet_buf b = { 0 };
+		char *h;
+
+		test_snapshot_take(&s);
+		ck_assert_int_eq(shmet_reader_info(s.reader, &in), 0);
+		ck_assert_int_eq(shmet_render_health(s.index, &in, &b), 0);
+		h = strndup(b.data, b.len);
+		ck_assert_ptr_nonnull(strstr(h, "\"status\": \"degraded\""));
+		ck_assert_ptr_nonnull(strstr(h, "\"type_conflicts\": 1,"));
+		shmet_index_versions(s.index, &ver);
+		ck_assert_uint_eq(ver.type_conflicts, 1);
+		free(h);
+		shmet_buf_free(&b);
+		test_snapshot_free(&s);
+	}
+	/* the counter's release is the newest again: it is shown */
+	/* registration times are kept to the second (family.c) */
+	usleep(1100 * 1000);
+	ck_assert_int_eq(shmet_counter_new(&seg, &c, "queue_depth", "c"), 0);
+	page = text_page();
+	assert_line(page, "# TYPE queue_depth_total counter");
+	assert_line(page, "queue_depth_total 4");
 	free(page);
 	shmet_close(&seg);
 }
@@ -296,6 +373,7 @@ TEST_SUITE(shapes)
 	tcase_add_test(tc, test_other_label_names);
 	tcase_add_test(tc, test_other_buckets);
 	tcase_add_test(tc, test_same_labels_other_buckets);
+	tcase_add_test(tc, test_same_labels_other_mode);
 	tcase_add_test(tc, test_help_and_unit);
 	tcase_add_test(tc, test_type_change);
 	tcase_add_test(tc, test_reordered_labels_refused);
