@@ -149,18 +149,25 @@ struct shmet_family {
  * series' first cell in the process block (gauges; counters' and
  * histograms' fallback), cpu0 the same cell in CPU block 0 (NULL for a
  * failed handle: it writes its scratch cell), stride the bytes between
- * two CPUs' blocks and cpus their number.
+ * two CPUs' blocks and cpus their number.  Every write first compares the
+ * series record's incarnation (*gen) with the one the handle resolved
+ * (expect): a handle kept across a removal or expiry drops its writes
+ * (counted), and never writes into cells another series has since.
  */
 struct shmet_counter {
 	SHMET_ATOMIC(uint64_t) *cell;
 	unsigned char *cpu0;
 	uint64_t stride;
 	uint32_t cpus;
+	uint32_t expect;                /* the series' incarnation ... */
+	const SHMET_ATOMIC(uint32_t) *gen; /* ... and where it is kept */
 };
 
 struct shmet_gauge {
 	SHMET_ATOMIC(uint64_t) *cell;
 	uint32_t timed;                 /* mostrecent modes stamp writes */
+	uint32_t expect;
+	const SHMET_ATOMIC(uint32_t) *gen;
 };
 
 struct shmet_histogram {
@@ -170,6 +177,8 @@ struct shmet_histogram {
 	uint32_t cpus;
 	unsigned char *cpu0;
 	uint64_t stride;
+	uint32_t expect;
+	const SHMET_ATOMIC(uint32_t) *gen;
 };
 
 /* A full description of a family, for shmet_family_register(). */
@@ -365,6 +374,8 @@ shmet_counter_add_double(const struct shmet_counter *c, double v)
 static inline void
 shmet_gauge_set(const struct shmet_gauge *g, double v)
 {
+	if (SHMET_IMPL_UNLIKELY_(shmet_impl_stale(g->gen, g->expect)))
+		return;
 	/* Relaxed: see shmet_impl_gauge_stamp. */
 	SHMET_AT(store_explicit)(&g->cell[0], shmet_impl_dbits(v),
 				 SHMET_MO(relaxed));
@@ -374,6 +385,8 @@ shmet_gauge_set(const struct shmet_gauge *g, double v)
 static inline void
 shmet_gauge_add(const struct shmet_gauge *g, double v)
 {
+	if (SHMET_IMPL_UNLIKELY_(shmet_impl_stale(g->gen, g->expect)))
+		return;
 	shmet_impl_add_double(&g->cell[0], v);
 	shmet_impl_gauge_stamp(g);
 }
@@ -428,18 +441,22 @@ shmet_histogram_observe(const struct shmet_histogram *h, double v)
 			unsigned char *mine =
 				h->cpu0 + (uint64_t)(uint32_t)cpu * h->stride;
 
-			if (shmet_impl_rseq_add_u64(rs, cpu, mine + 8ull * i,
-						    1) != 0)
+			if (shmet_impl_rseq_add_u64(rs, cpu, h->gen, h->expect,
+						    mine + 8ull * i, 1) != 0 &&
+			    !shmet_impl_stale(h->gen, h->expect))
 				SHMET_AT(fetch_add_explicit)(&h->cell[i], 1,
 							     SHMET_MO(relaxed));
-			if (shmet_impl_rseq_add_f64(rs, cpu,
+			if (shmet_impl_rseq_add_f64(rs, cpu, h->gen, h->expect,
 						    mine + 8ull * (n + 1),
-						    sum) != 0)
+						    sum) != 0 &&
+			    !shmet_impl_stale(h->gen, h->expect))
 				shmet_impl_add_double(&h->cell[n + 1], sum);
 			return;
 		}
 	}
 #endif
+	if (SHMET_IMPL_UNLIKELY_(shmet_impl_stale(h->gen, h->expect)))
+		return;
 	SHMET_AT(fetch_add_explicit)(&h->cell[i], 1, SHMET_MO(relaxed));
 	shmet_impl_add_double(&h->cell[n + 1], sum);
 }

@@ -55,8 +55,10 @@ START_TEST(test_remove_one)
 	ck_assert_double_eq(test_counter("r_total", SHMET_VALUES("y")), 7);
 	/* again: nothing to remove */
 	ck_assert_int_eq(shmet_family_remove(&f, SHMET_VALUES("x")), -ENOENT);
-	/* a handle kept across the removal counts unseen, nowhere else */
+	/* a handle kept across the removal drops its writes, counted */
+	ck_assert_uint_eq(atomic_load(&seg.hdr->stale_writes), 0);
 	shmet_counter_add(&stale, 100);
+	ck_assert_uint_eq(atomic_load(&seg.hdr->stale_writes), 1);
 	ck_assert(!shown("r_total", SHMET_VALUES("x")));
 	ck_assert_double_eq(test_counter("r_total", SHMET_VALUES("y")), 7);
 	/* the same values again: a new series, from zero */
@@ -66,6 +68,7 @@ START_TEST(test_remove_one)
 	ck_assert_double_eq(test_counter("r_total", SHMET_VALUES("x")), 1);
 	shmet_counter_add(&stale, 100);
 	ck_assert_double_eq(test_counter("r_total", SHMET_VALUES("x")), 1);
+	ck_assert_uint_eq(atomic_load(&seg.hdr->stale_writes), 2);
 	ck_assert_uint_eq(series_shown("r_total"), 2);
 	/* wrong label count; a failed family */
 	ck_assert_int_eq(shmet_family_remove(&f, 0, NULL), -EINVAL);

@@ -11,6 +11,8 @@
  */
 #include "writer-private.h"
 
+#define MIN_U32(a, b) ((a) < (b) ? (a) : (b))
+
 /*
  * After close, a block mapping holds only what handles can still reach:
  * a handle is returned once its cells are reserved, so every handle's
@@ -73,7 +75,7 @@ shmet_impl_unmap_run(unsigned char *at, size_t n, int keep)
  * bucket bounds from the string pool on every observation (the inline
  * hot path), so the pages that hold some histogram family's bounds stay
  * mapped, as zero pages: bounds of 0 still send every observation to one
- * of the handle's own cells.  The rest (metadata, retired block) is
+ * of the handle's own cells; and so do the series records in use.  The rest (metadata, retired block) is
  * unmapped.  Without memory for the page map, all of it becomes zero
  * pages: safe, at the cost of the address space.
  */
@@ -101,6 +103,16 @@ shmet_impl_retire_meta(struct shmet_segment *seg)
 			shmet_impl_mark_pages(seg, map, b, fams[i].bounds.len,
 					      page);
 	}
+	/* Every handle compares its series record's incarnation (layout.h,
+	 * gen) before it writes: the records in use stay, as zero pages
+	 * (handles then drop their writes, or write their zero pages). */
+	shmet_impl_mark_pages(
+		seg, map, (const unsigned char *)shmet_impl_series_table(seg),
+		(size_t)MIN_U32(SHMET_AT(load_explicit)(&h->series_used,
+							SHMET_MO(relaxed)),
+				h->max_series) *
+			sizeof(struct shmet_seg_series),
+		page);
 	for (size_t i = 1; i <= pages; i++) {
 		int keep = (map[run / 8] >> (run % 8)) & 1;
 

@@ -18,15 +18,39 @@
  *   remove.journaled  gate_series names the record with
  *                     SHMET_GATE_REMOVING, gate_count the count before:
  *                     the series is still live; the count is restored
- *   remove.marked     the record is removed: the next holder sets the
- *                     count to gate_count - 1 and moves the generation,
- *                     so readers drop the series
+ *   remove.marked     the record is removed and its incarnation moved
+ *                     (handles kept across it drop their writes): the
+ *                     next holder marks it again (a kill may have come
+ *                     between the two), sets the count to gate_count - 1
+ *                     and moves the generation, so readers drop it
  *   remove.counted    the same
  *   remove.announced  done but the journal
  * A cancel: none of the steps is a cancellation point (API entries turn
  * cancellation off, state.c).
  */
 #include "writer-private.h"
+
+/*
+ * The record leaves: its state (readers drop it; relaxed, they learn of
+ * it through the generation's release that follows), then its incarnation
+ * (handles kept across the removal drop their writes from now on; a
+ * write already past the check lands in cells nobody reads, and the cells
+ * go to another series only SHMET_REUSE_NS after removed_ns, reuse.c),
+ * then the time, which a reuser needs non-zero.  Again after a kill:
+ * moving gen twice is harmless.
+ */
+SHMET_W void
+shmet_impl_mark_removed(struct shmet_segment *seg, uint32_t id)
+{
+	struct shmet_seg_series *s = &shmet_impl_series_table(seg)[id];
+
+	SHMET_AT(store_explicit)(&s->state, SHMET_SERIES_REMOVED,
+				 SHMET_MO(relaxed));
+	SHMET_AT(fetch_add_explicit)(&s->gen, 1, SHMET_MO(release));
+	SHMET_AT(store_explicit)(&s->removed_ns,
+				 shmet_impl_clock_ns(CLOCK_MONOTONIC),
+				 SHMET_MO(release));
+}
 
 SHMET_W void
 shmet_impl_remove_recover(struct shmet_segment *seg,
@@ -45,9 +69,11 @@ shmet_impl_remove_recover(struct shmet_segment *seg,
 	SHMET_AT(store_explicit)(&r->series_count,
 				 removed && before > 0 ? before - 1 : before,
 				 SHMET_MO(relaxed));
-	if (removed)    /* the dead remover may not have counted it */
+	if (removed) {  /* finish what the dead remover may not have */
+		shmet_impl_mark_removed(seg, id);
 		SHMET_AT(fetch_add_explicit)(&r->removals, 1,
 					     SHMET_MO(relaxed));
+	}
 	/* Release: readers that see the generation see the state. */
 	SHMET_AT(fetch_add_explicit)(&seg->hdr->generation, 1,
 				     SHMET_MO(release));
@@ -70,10 +96,7 @@ shmet_impl_remove_one(struct shmet_segment *seg, struct shmet_seg_family *r,
 				 (id + 1) | SHMET_GATE_REMOVING,
 				 SHMET_MO(release));
 	SHMET_POINT("remove.journaled");
-	/* Relaxed: readers learn of it through the generation's release
-	 * below; a reader that sees it early merely drops it early. */
-	SHMET_AT(store_explicit)(&shmet_impl_series_table(seg)[id].state,
-				 SHMET_SERIES_REMOVED, SHMET_MO(relaxed));
+	shmet_impl_mark_removed(seg, id);
 	SHMET_POINT("remove.marked");
 	/* Relaxed: a hint to handle caches (layout.h); a cache that reads
 	 * it late keeps a stale handle one call longer. */
@@ -118,7 +141,7 @@ shmet_impl_remove_steps(const struct shmet_family *fam, uint32_t n,
 	size_t lens[SHMET_MAX_LABELS];
 	const char *fixed[SHMET_MAX_LABELS];
 	size_t fixed_lens[SHMET_MAX_LABELS], total = 0;
-	uint32_t cell, empty, id;
+	uint32_t cell, empty, id, gen;
 	char *copy = NULL, *at;
 	int rc;
 
@@ -155,7 +178,7 @@ shmet_impl_remove_steps(const struct shmet_family *fam, uint32_t n,
 		rc = shmet_impl_series_find(
 			fam, shmet_impl_series_hash(fam->id, n, fixed,
 						    fixed_lens),
-			n, fixed, fixed_lens, &cell, &empty, &id);
+			n, fixed, fixed_lens, &cell, &empty, &id, &gen);
 		if (rc == 0)
 			shmet_impl_remove_one(
 				seg, &shmet_impl_families(seg)[fam->id], id);
@@ -232,4 +255,37 @@ shmet_family_removals(const struct shmet_family *fam)
 	return SHMET_AT(load_explicit)(
 		&shmet_impl_families(fam->seg)[fam->id].removals,
 		SHMET_MO(relaxed));
+}
+
+/*
+ * A write through a handle of a removed or expired series (the hot path's
+ * shmet_impl_stale): counted in the segment that holds gen, found among
+ * the process's attached segments.  A failed handle's scratch gen never
+ * moves, so it never comes here.
+ */
+void
+shmet_impl_stale_write(const SHMET_ATOMIC(uint32_t) *gen)
+{
+	const unsigned char *at = (const unsigned char *)gen;
+
+	/* A try: the hot path never waits (a signal handler may count
+	 * while its thread holds the lock in shmet_open); a busy list
+	 * leaves one drop uncounted. */
+	if (pthread_mutex_trylock(&shmet_impl_forklist.lock) != 0)
+		return;
+	for (struct shmet_segment *s = shmet_impl_forklist.head; s;
+	     s = s->next) {
+		const unsigned char *t =
+			(const unsigned char *)shmet_impl_series_table(s);
+
+		if (s->attached && at >= t &&
+		    at < t + (size_t)s->hdr->max_series *
+				     sizeof(struct shmet_seg_series)) {
+			/* Relaxed: a statistic. */
+			SHMET_AT(fetch_add_explicit)(&s->hdr->stale_writes, 1,
+						     SHMET_MO(relaxed));
+			break;
+		}
+	}
+	pthread_mutex_unlock(&shmet_impl_forklist.lock);
 }

@@ -145,7 +145,7 @@ SHMET_W int
 shmet_impl_series_find(const struct shmet_family *fam, uint64_t hash,
 		       uint32_t n, const char *const *values,
 		       const size_t *lens, uint32_t *cell, uint32_t *empty,
-		       uint32_t *id)
+		       uint32_t *id, uint32_t *gen)
 {
 	struct shmet_segment *seg = fam->seg;
 	SHMET_ATOMIC(uint32_t) *index =
@@ -154,7 +154,7 @@ shmet_impl_series_find(const struct shmet_family *fam, uint64_t hash,
 	uint32_t mask = seg->hdr->series_index_slots - 1;
 
 	for (uint32_t probe = 0; probe <= mask; probe++) {
-		uint32_t i = (uint32_t)(hash + probe) & mask;
+		uint32_t i = (uint32_t)(hash + probe) & mask, g;
 		/* Acquire: pairs with the release CAS that published it. */
 		uint32_t v = SHMET_AT(load_explicit)(&index[i],
 						     SHMET_MO(acquire));
@@ -167,12 +167,22 @@ shmet_impl_series_find(const struct shmet_family *fam, uint64_t hash,
 		if (v - 1 >= seg->hdr->max_series)
 			continue;       /* corrupt slot: skip it */
 		r = &table[v - 1];
-		/* Relaxed state: a removal that races with the lookup is a
-		 * handle kept across the removal (layout.h). */
-		if (r->hash != hash || r->family != fam->id ||
-		    SHMET_AT(load_explicit)(&r->state, SHMET_MO(relaxed)) !=
+		/*
+		 * The record's incarnation, read before and after its
+		 * fields, as a sequence lock's reader: a record reused for
+		 * another series meanwhile (writer/reuse.c moves gen before
+		 * it rewrites them, and stores state LIVE with release after)
+		 * is passed over.  A removal that races with the lookup makes
+		 * a handle kept across the removal: its writes are dropped.
+		 */
+		g = SHMET_AT(load_explicit)(&r->gen, SHMET_MO(acquire));
+		if (SHMET_AT(load_explicit)(&r->state, SHMET_MO(acquire)) !=
 			    SHMET_SERIES_LIVE ||
+		    r->hash != hash || r->family != fam->id ||
 		    !shmet_impl_blob_equals(seg, r->labels, n, values, lens))
+			continue;
+		SHMET_AT(thread_fence)(SHMET_MO(acquire));
+		if (SHMET_AT(load_explicit)(&r->gen, SHMET_MO(relaxed)) != g)
 			continue;
 		if ((uint64_t)r->first_cell + fam->cells >
 		    seg->hdr->cells_per_block)
@@ -181,6 +191,7 @@ shmet_impl_series_find(const struct shmet_family *fam, uint64_t hash,
 					       "corrupt", v - 1);
 		*cell = r->first_cell;
 		*id = v - 1;
+		*gen = g;
 		return 0;
 	}
 	return -ENOSPC;
@@ -220,15 +231,16 @@ shmet_impl_series_insert(struct shmet_segment *seg, uint64_t hash,
 static int
 shmet_impl_series_create(const struct shmet_family *fam, uint64_t hash,
 			 uint32_t n, const char *const *values,
-			 const size_t *lens, uint32_t *cell)
+			 const size_t *lens, uint32_t *cell, uint32_t *id,
+			 uint32_t *gen)
 {
 	struct shmet_segment *seg = fam->seg;
 	struct shmet_seg_family *r = &shmet_impl_families(seg)[fam->id];
-	uint32_t empty = 0, mine = UINT32_MAX, count, found;
+	uint32_t empty = 0, mine = UINT32_MAX, count;
 	int rc;
 
 	rc = shmet_impl_series_find(fam, hash, n, values, lens, cell, &empty,
-				    &found);
+				    id, gen);
 	if (rc != 1)
 		return rc == -ENOSPC ? shmet_impl_fail(
 			seg, SHMET_FAIL_SERIES_FULL, -ENOSPC,
@@ -277,6 +289,10 @@ shmet_impl_series_create(const struct shmet_family *fam, uint64_t hash,
 	SHMET_POINT("series.settled");
 	SHMET_AT(store_explicit)(&r->gate_series, 0, SHMET_MO(release));
 	*cell = shmet_impl_series_table(seg)[mine].first_cell;
+	*id = mine;
+	/* Relaxed: only holders of the gate move it (remove.c, reuse.c). */
+	*gen = SHMET_AT(load_explicit)(&shmet_impl_series_table(seg)[mine].gen,
+				       SHMET_MO(relaxed));
 	return 0;
 }
 
@@ -291,16 +307,17 @@ shmet_impl_series_create(const struct shmet_family *fam, uint64_t hash,
 SHMET_W int
 shmet_impl_series_of(const struct shmet_family *fam, uint32_t n,
 		     const char *const *values, const size_t *lens,
-		     int repaired, uint32_t *cell)
+		     int repaired, uint32_t *cell, uint32_t *found,
+		     uint32_t *gen)
 {
 	struct shmet_segment *seg = fam->seg;
-	uint32_t empty, found;
+	uint32_t empty;
 	uint64_t hash;
 	int rc;
 
 	hash = shmet_impl_series_hash(fam->id, n, values, lens);
 	rc = shmet_impl_series_find(fam, hash, n, values, lens, cell, &empty,
-				    &found);
+				    found, gen);
 	if (rc == 0 || (rc < 0 && rc != -ENOSPC))
 		return rc;
 	SHMET_POINT("series.probed");
@@ -320,7 +337,8 @@ shmet_impl_series_of(const struct shmet_family *fam, uint32_t n,
 					       : strerror(-rc));
 	SHMET_POINT("series.gated");
 	shmet_impl_gate_recover(seg, fam->id, fam->cells);
-	rc = shmet_impl_series_create(fam, hash, n, values, lens, cell);
+	rc = shmet_impl_series_create(fam, hash, n, values, lens, cell, found,
+				      gen);
 	shmet_impl_gate_unlock(seg, fam->id);
 	return rc;
 }
@@ -333,7 +351,7 @@ __attribute__((noinline, cold))
 SHMET_W int
 shmet_impl_series_repaired(const struct shmet_family *fam, uint32_t n,
 			   const char *const *values, const size_t *lens,
-			   uint32_t *cell)
+			   uint32_t *cell, uint32_t *id, uint32_t *gen)
 {
 	struct shmet_segment *seg = fam->seg;
 	const char *fixed[SHMET_MAX_LABELS];
@@ -362,7 +380,8 @@ shmet_impl_series_repaired(const struct shmet_family *fam, uint32_t n,
 		fixed[i] = at;
 		at += fixed_lens[i];
 	}
-	rc = shmet_impl_series_of(fam, n, fixed, fixed_lens, 1, cell);
+	rc = shmet_impl_series_of(fam, n, fixed, fixed_lens, 1, cell, id,
+				  gen);
 	free(copy);
 	return rc;
 }
@@ -375,7 +394,8 @@ shmet_impl_series_repaired(const struct shmet_family *fam, uint32_t n,
  */
 SHMET_W int
 shmet_impl_series(const struct shmet_family *fam, uint32_t n,
-		  const char *const *values, uint32_t *cell)
+		  const char *const *values, uint32_t *cell, uint32_t *id,
+		  uint32_t *gen)
 {
 	struct shmet_segment *seg = fam->seg;
 	size_t lens[SHMET_MAX_LABELS];    /* [0, n) filled below */
@@ -394,8 +414,9 @@ shmet_impl_series(const struct shmet_family *fam, uint32_t n,
 				       "and at most %u bytes",
 				       SHMET_IMPL_FAM(seg, fam->id),
 				       SHMET_MAX_LABEL_VALUE_LEN);
-	rc = shmet_impl_series_of(fam, n, values, lens, 0, cell);
-	return rc == 1 ? shmet_impl_series_repaired(fam, n, values, lens, cell)
+	rc = shmet_impl_series_of(fam, n, values, lens, 0, cell, id, gen);
+	return rc == 1 ? shmet_impl_series_repaired(fam, n, values, lens, cell,
+						    id, gen)
 		       : rc;
 }
 
@@ -403,12 +424,14 @@ shmet_impl_series(const struct shmet_family *fam, uint32_t n,
 static shmet_impl_cell *
 shmet_impl_resolve_steps(const struct shmet_family *fam, uint32_t type,
 			 uint32_t n, const char *const *values, int *rc,
-			 unsigned char **cpu0)
+			 unsigned char **cpu0, struct shmet_impl_gen *gen)
 {
 	struct shmet_segment *seg = fam->seg;
-	uint32_t cell = 0;
+	uint32_t cell = 0, id = UINT32_MAX;
 
 	*cpu0 = NULL;
+	gen->at = &shmet_impl_scratch_gen;
+	gen->expect = 0;
 
 	if (fam->id != UINT32_MAX && fam->type != type) {
 		*rc = shmet_impl_fail(seg, SHMET_FAIL_SHAPE_MISMATCH, -EINVAL,
@@ -416,9 +439,11 @@ shmet_impl_resolve_steps(const struct shmet_family *fam, uint32_t type,
 				      SHMET_IMPL_FAM(seg, fam->id));
 		return shmet_impl_scratch();
 	}
-	*rc = shmet_impl_series(fam, n, values, &cell);
-	if (*rc < 0)
+	*rc = shmet_impl_series(fam, n, values, &cell, &id, &gen->expect);
+	if (*rc < 0) {
+		gen->expect = 0;
 		return shmet_impl_scratch();
+	}
 	if (type == SHMET_TYPE_GAUGE &&
 	    seg->slot == shmet_seg_fallback_block(seg->hdr)) {
 		/* The fallback block mixes processes: a gauge there would be
@@ -465,17 +490,19 @@ shmet_impl_resolve_steps(const struct shmet_family *fam, uint32_t type,
 		}
 		*cpu0 = seg->cpus ? seg->cpus + 8ull * cell : NULL;
 	}
+	gen->at = &shmet_impl_series_table(seg)[id].gen;
 	return &seg->block[cell];
 }
 
 /* Not a cancellation point (docs/DESIGN.md, "Cancellation"). */
 SHMET_W shmet_impl_cell *
 shmet_impl_resolve(const struct shmet_family *fam, uint32_t type, uint32_t n,
-		   const char *const *values, int *rc, unsigned char **cpu0)
+		   const char *const *values, int *rc, unsigned char **cpu0,
+		   struct shmet_impl_gen *gen)
 {
 	int old = shmet_impl_cancel_off();
 	shmet_impl_cell *ret =
-		shmet_impl_resolve_steps(fam, type, n, values, rc, cpu0);
+		shmet_impl_resolve_steps(fam, type, n, values, rc, cpu0, gen);
 
 	shmet_impl_cancel_restore(old);
 	return ret;
@@ -496,12 +523,14 @@ int
 shmet_counter_labels(const struct shmet_family *fam, struct shmet_counter *out,
 		     uint32_t count, const char *const *values)
 {
+	struct shmet_impl_gen gen;
+	unsigned char *cpu0;
 	int rc;
 
-	unsigned char *cpu0;
-
 	out->cell = shmet_impl_resolve(fam, SHMET_TYPE_COUNTER, count, values,
-				       &rc, &cpu0);
+				       &rc, &cpu0, &gen);
+	out->gen = gen.at;
+	out->expect = gen.expect;
 	shmet_impl_percpu_fields(fam, rc == 0 ? cpu0 : NULL, &out->cpu0,
 				 &out->stride, &out->cpus);
 	return rc;
@@ -511,12 +540,14 @@ int
 shmet_gauge_labels(const struct shmet_family *fam, struct shmet_gauge *out,
 		   uint32_t count, const char *const *values)
 {
+	struct shmet_impl_gen gen;
+	unsigned char *cpu0;
 	int rc;
 
-	unsigned char *cpu0;
-
 	out->cell = shmet_impl_resolve(fam, SHMET_TYPE_GAUGE, count, values,
-				       &rc, &cpu0);
+				       &rc, &cpu0, &gen);
+	out->gen = gen.at;
+	out->expect = gen.expect;
 	out->timed = rc == 0 && (fam->gauge_mode == SHMET_GAUGE_MOSTRECENT ||
 				 fam->gauge_mode == SHMET_GAUGE_LIVEMOSTRECENT);
 	return rc;
@@ -527,12 +558,14 @@ shmet_histogram_labels(const struct shmet_family *fam,
 		       struct shmet_histogram *out, uint32_t count,
 		       const char *const *values)
 {
+	struct shmet_impl_gen gen;
+	unsigned char *cpu0;
 	int rc;
 
-	unsigned char *cpu0;
-
 	out->cell = shmet_impl_resolve(fam, SHMET_TYPE_HISTOGRAM, count, values,
-				       &rc, &cpu0);
+				       &rc, &cpu0, &gen);
+	out->gen = gen.at;
+	out->expect = gen.expect;
 	out->bounds = rc == 0 ? fam->bounds : NULL;
 	out->bound_count = rc == 0 ? fam->bound_count : 0;
 	shmet_impl_percpu_fields(fam, rc == 0 ? cpu0 : NULL, &out->cpu0,

@@ -8,6 +8,8 @@
  * defined; nobody reads it.  Large enough for any histogram.
  */
 SHMET_W_DEF shmet_impl_cell shmet_impl_scratch_cells[SHMET_MAX_BOUNDS + 2];
+/* The incarnation a failed handle compares: never moves. */
+SHMET_W_DEF SHMET_ATOMIC(uint32_t) shmet_impl_scratch_gen;
 
 SHMET_W shmet_impl_cell *
 shmet_impl_scratch(void)

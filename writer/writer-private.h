@@ -129,6 +129,7 @@ struct shmet_impl_forklist {
 
 /* Process-wide state, defined once (state.c). */
 SHMET_W_EXTERN shmet_impl_cell shmet_impl_scratch_cells[SHMET_MAX_BOUNDS + 2];
+SHMET_W_EXTERN SHMET_ATOMIC(uint32_t) shmet_impl_scratch_gen;
 SHMET_W_EXTERN struct shmet_impl_forklist shmet_impl_forklist;
 SHMET_W_EXTERN SHMET_THREAD_LOCAL char shmet_impl_error[256];
 
@@ -159,9 +160,12 @@ SHMET_W int shmet_impl_series_find(const struct shmet_family *fam,
 				   uint64_t hash, uint32_t n,
 				   const char *const *values,
 				   const size_t *lens, uint32_t *cell,
-				   uint32_t *empty, uint32_t *id);
+				   uint32_t *empty, uint32_t *id,
+				   uint32_t *gen);
 SHMET_W void shmet_impl_gate_recover(struct shmet_segment *seg, uint32_t fam,
 				     uint32_t cells);
+/* Under the gate: take record id off the pages (remove.c). */
+SHMET_W void shmet_impl_mark_removed(struct shmet_segment *seg, uint32_t id);
 /* Under the gate: finish a dead remover's step (remove.c). */
 SHMET_W void shmet_impl_remove_recover(struct shmet_segment *seg,
 				       struct shmet_seg_family *r,
@@ -436,19 +440,28 @@ shmet_impl_build_series(struct shmet_segment *seg,
 SHMET_W int
 shmet_impl_series_of(const struct shmet_family *fam, uint32_t n,
 		     const char *const *values, const size_t *lens,
-		     int repaired, uint32_t *cell);
+		     int repaired, uint32_t *cell, uint32_t *id,
+		     uint32_t *gen);
 
 SHMET_W int
 shmet_impl_series_repaired(const struct shmet_family *fam, uint32_t n,
 			   const char *const *values, const size_t *lens,
-			   uint32_t *cell);
+			   uint32_t *cell, uint32_t *id, uint32_t *gen);
 
 SHMET_W int
 shmet_impl_series(const struct shmet_family *fam, uint32_t n,
-		  const char *const *values, uint32_t *cell);
+		  const char *const *values, uint32_t *cell, uint32_t *id,
+		  uint32_t *gen);
+
+/* Where a handle's series keeps its incarnation, and the one resolved. */
+struct shmet_impl_gen {
+	const SHMET_ATOMIC(uint32_t) *at;
+	uint32_t expect;
+};
 
 SHMET_W shmet_impl_cell *
 shmet_impl_resolve(const struct shmet_family *fam, uint32_t type, uint32_t n,
-		   const char *const *values, int *rc, unsigned char **cpu0);
+		   const char *const *values, int *rc, unsigned char **cpu0,
+		   struct shmet_impl_gen *gen);
 
 #endif /* SHMETRICS_WRITER_PRIVATE_H */

@@ -46,7 +46,8 @@ struct shmet_segment {
  * restartable sequence (Linux rseq(2)): the kernel aborts the section if
  * the thread is preempted, migrated or signalled before its last store
  * (the commit), so one CPU's cell is only ever written by one thread at a
- * time, with plain instructions.  Threads without rseq, CPUs beyond the
+ * time, with plain instructions.  The section also compares the series'
+ * incarnation (layout.h, gen): an aborted section checks it again.  Threads without rseq, CPUs beyond the
  * segment's cpu_blocks, aborted sections, failed handles and other
  * architectures take the fallback: a relaxed atomic on the process block.
  *
@@ -90,6 +91,26 @@ extern _Thread_local struct shmet_impl_rseq *shmet_impl_rseq_tls;
 
 /* Slow path: the calling thread's struct rseq, resolved once (writer/). */
 SHMET_API struct shmet_impl_rseq *shmet_impl_rseq_resolve(void);
+
+/* Slow path: count a write through a handle of a removed series. */
+SHMET_API void shmet_impl_stale_write(const SHMET_ATOMIC(uint32_t) *gen);
+
+/*
+ * 1 (and the write is counted as dropped) if the handle's series was
+ * removed or expired since the handle resolved it.  Relaxed: the record's
+ * incarnation is one word, compared with the handle's; the removal that
+ * moves it orders nothing else a writer reads (see layout.h, gen, and
+ * SHMET_REUSE_NS for a write already past this check).
+ */
+static inline int
+shmet_impl_stale(const SHMET_ATOMIC(uint32_t) *gen, uint32_t expect)
+{
+	if (SHMET_IMPL_LIKELY(SHMET_AT(load_explicit)(gen, SHMET_MO(relaxed)) ==
+			      expect))
+		return 0;
+	shmet_impl_stale_write(gen);
+	return 1;
+}
 
 static inline uint64_t
 shmet_impl_dbits(double d)
@@ -165,6 +186,7 @@ shmet_impl_add_double(SHMET_ATOMIC(uint64_t) *cell, double v)
 
 static inline int
 shmet_impl_rseq_add_u64(struct shmet_impl_rseq *rs, int32_t cpu,
+			const SHMET_ATOMIC(uint32_t) *gen, uint32_t expect,
 			unsigned char *p, uint64_t n)
 {
 	__asm__ __volatile__ goto(
@@ -174,11 +196,14 @@ shmet_impl_rseq_add_u64(struct shmet_impl_rseq *rs, int32_t cpu,
 		"movq %%rax, 8(%[rs])\n\t"
 		"cmpl %[cpu], 4(%[rs])\n\t"
 		"jnz 4f\n\t"
+		"cmpl %[expect], (%[gen])\n\t"  /* the series' incarnation */
+		"jnz 4f\n\t"
 		"addq %[n], (%[p])\n\t"         /* the commit */
 		"2:\n\t"
 		SHMET_IMPL_RSEQ_ABORT("aborted")
 		:
-		: [rs] "r"(rs), [cpu] "r"(cpu), [p] "r"(p), [n] "r"(n)
+		: [rs] "r"(rs), [cpu] "r"(cpu), [p] "r"(p), [n] "r"(n),
+		  [gen] "r"(gen), [expect] "r"(expect)
 		: "memory", "cc", "rax"
 		: aborted);
 	return 0;
@@ -188,6 +213,7 @@ aborted:
 
 static inline int
 shmet_impl_rseq_add_f64(struct shmet_impl_rseq *rs, int32_t cpu,
+			const SHMET_ATOMIC(uint32_t) *gen, uint32_t expect,
 			unsigned char *p, double v)
 {
 	__asm__ __volatile__ goto(
@@ -197,13 +223,16 @@ shmet_impl_rseq_add_f64(struct shmet_impl_rseq *rs, int32_t cpu,
 		"movq %%rax, 8(%[rs])\n\t"
 		"cmpl %[cpu], 4(%[rs])\n\t"
 		"jnz 4f\n\t"
+		"cmpl %[expect], (%[gen])\n\t"
+		"jnz 4f\n\t"
 		"movsd (%[p]), %%xmm15\n\t"
 		"addsd %[v], %%xmm15\n\t"
 		"movsd %%xmm15, (%[p])\n\t"     /* the commit */
 		"2:\n\t"
 		SHMET_IMPL_RSEQ_ABORT("aborted")
 		:
-		: [rs] "r"(rs), [cpu] "r"(cpu), [p] "r"(p), [v] "x"(v)
+		: [rs] "r"(rs), [cpu] "r"(cpu), [p] "r"(p), [v] "x"(v),
+		  [gen] "r"(gen), [expect] "r"(expect)
 		: "memory", "cc", "rax", "xmm15"
 		: aborted);
 	return 0;
@@ -230,6 +259,7 @@ aborted:
 
 static inline int
 shmet_impl_rseq_add_u64(struct shmet_impl_rseq *rs, int32_t cpu,
+			const SHMET_ATOMIC(uint32_t) *gen, uint32_t expect,
 			unsigned char *p, uint64_t n)
 {
 	__asm__ __volatile__ goto(
@@ -239,13 +269,17 @@ shmet_impl_rseq_add_u64(struct shmet_impl_rseq *rs, int32_t cpu,
 		"ldr w15, [%[rs], #4]\n\t"
 		"cmp w15, %w[cpu]\n\t"
 		"b.ne 4f\n\t"
+		"ldr w15, [%[gen]]\n\t"        /* the series' incarnation */
+		"cmp w15, %w[expect]\n\t"
+		"b.ne 4f\n\t"
 		"ldr x16, [%[p]]\n\t"
 		"add x16, x16, %[n]\n\t"
 		"str x16, [%[p]]\n\t"           /* the commit */
 		"2:\n\t"
 		SHMET_IMPL_RSEQ_ABORT("aborted")
 		:
-		: [rs] "r"(rs), [cpu] "r"(cpu), [p] "r"(p), [n] "r"(n)
+		: [rs] "r"(rs), [cpu] "r"(cpu), [p] "r"(p), [n] "r"(n),
+		  [gen] "r"(gen), [expect] "r"(expect)
 		: "memory", "cc", "x15", "x16"
 		: aborted);
 	return 0;
@@ -255,6 +289,7 @@ aborted:
 
 static inline int
 shmet_impl_rseq_add_f64(struct shmet_impl_rseq *rs, int32_t cpu,
+			const SHMET_ATOMIC(uint32_t) *gen, uint32_t expect,
 			unsigned char *p, double v)
 {
 	__asm__ __volatile__ goto(
@@ -264,13 +299,17 @@ shmet_impl_rseq_add_f64(struct shmet_impl_rseq *rs, int32_t cpu,
 		"ldr w15, [%[rs], #4]\n\t"
 		"cmp w15, %w[cpu]\n\t"
 		"b.ne 4f\n\t"
+		"ldr w15, [%[gen]]\n\t"
+		"cmp w15, %w[expect]\n\t"
+		"b.ne 4f\n\t"
 		"ldr d16, [%[p]]\n\t"
 		"fadd d16, d16, %d[v]\n\t"
 		"str d16, [%[p]]\n\t"           /* the commit */
 		"2:\n\t"
 		SHMET_IMPL_RSEQ_ABORT("aborted")
 		:
-		: [rs] "r"(rs), [cpu] "r"(cpu), [p] "r"(p), [v] "w"(v)
+		: [rs] "r"(rs), [cpu] "r"(cpu), [p] "r"(p), [v] "w"(v),
+		  [gen] "r"(gen), [expect] "r"(expect)
 		: "memory", "cc", "x15", "v16"
 		: aborted);
 	return 0;
@@ -296,19 +335,21 @@ aborted:
 			cpu_ = *(volatile const int32_t *)&rs_->cpu_id;       \
 			if (SHMET_IMPL_LIKELY((uint32_t)cpu_ < (h)->cpus) &&  \
 			    shmet_impl_rseq_add_##kind(                       \
-				    rs_, cpu_,                                \
+				    rs_, cpu_, (h)->gen, (h)->expect,         \
 				    (h)->cpu0 + (off) +                       \
 					    (uint64_t)(uint32_t)cpu_ *        \
 						    (h)->stride,              \
 				    (val)) == 0)                              \
 				break;                                        \
 		}                                                             \
-		fallback;                                                     \
+		if (!shmet_impl_stale((h)->gen, (h)->expect))                 \
+			fallback;                                             \
 	} while (0)
 #else
-#define SHMET_IMPL_PERCPU_ADD(h, kind, off, val, fallback) \
-	do {                                                \
-		fallback;                                   \
+#define SHMET_IMPL_PERCPU_ADD(h, kind, off, val, fallback)         \
+	do {                                                        \
+		if (!shmet_impl_stale((h)->gen, (h)->expect))       \
+			fallback;                                   \
 	} while (0)
 #endif
 

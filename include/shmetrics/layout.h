@@ -17,7 +17,7 @@
  *   writers_off         max_writers * 64                struct shmet_seg_writer[]
  *   families_off        max_families * 128              struct shmet_seg_family[]
  *   family_index_off    family_index_slots * 4          uint32 family id + 1, 0 = empty
- *   series_off          max_series * 32                 struct shmet_seg_series[]
+ *   series_off          max_series * 64                 struct shmet_seg_series[]
  *   series_index_off    series_index_slots * 4          uint32 series id + 1, 0 = empty
  *   strings_off         string_bytes                    append-only string pool
  *   values_off          (max_writers + 2) * block_stride value blocks, page aligned:
@@ -88,9 +88,11 @@
  *      releases ("versions": other label names, buckets, mode or type),
  *      + shmet_seg_family.registered_ns and base (a record for another
  *      help or unit that shares its base record's series);
- *      + shmet_seg_series.state (removed series stay in the index as
- *      tombstones), + shmet_seg_family.removals; the gate's journal
- *      names removals too
+ *      series records are 64 bytes: + state, gen, removed_ns, digest,
+ *      changed_ns, blob_cap (removed series are tombstones, their records
+ *      reused after SHMET_REUSE_NS); + shmet_seg_family.removals; header
+ *      + series_ttl_s, stale_writes, sweep_ns, expired; the gate's
+ *      journal names removals and reuses too
  */
 #ifndef SHMETRICS_LAYOUT_H
 #define SHMETRICS_LAYOUT_H
@@ -145,6 +147,18 @@
 /* Series record states. */
 #define SHMET_SERIES_LIVE       0u
 #define SHMET_SERIES_REMOVED    1u
+#define SHMET_SERIES_CLAIMED    2u
+
+/*
+ * A removed or expired record's cells are given to another series no
+ * sooner than this after the removal: a write that had passed its handle's
+ * check (in an rseq section that the kernel did not abort, so a thread
+ * running without a stop) has landed long before.
+ */
+#define SHMET_REUSE_NS          UINT64_C(1000000000)
+
+/* shmet_seg_family.gate_series: a reuse's journal (writer/reuse.c). */
+#define SHMET_GATE_REUSING      0x40000000u
 
 /* shmet_seg_family.gate_series: this bit marks a removal's journal. */
 #define SHMET_GATE_REMOVING     0x80000000u
@@ -204,7 +218,7 @@ struct shmet_seg_header {
 	uint32_t string_bytes;
 	uint32_t max_series_per_family; /* default cardinality limit */
 	uint32_t cpu_blocks;            /* per-CPU value blocks, 1..SHMET_MAX_CPU_BLOCKS */
-	uint32_t padding2a;             /* zero filled */
+	uint32_t series_ttl_s;          /* idle series expire; 0: never */
 	uint64_t cpu_off;               /* first per-CPU block (geometry) */
 	uint8_t padding2[16];
 
@@ -229,7 +243,12 @@ struct shmet_seg_header {
 	SHMET_ATOMIC(uint64_t) generation; /* bumped after each publication */
 	SHMET_ATOMIC(uint64_t) fallback_reserved_bytes; /* of the fallback block */
 	SHMET_ATOMIC(uint64_t) cpu_reserved_bytes; /* of every per-CPU block */
-	uint8_t padding3[24];
+	/* writes through handles of removed or expired series: dropped */
+	SHMET_ATOMIC(uint64_t) stale_writes;
+	/* CLOCK_MONOTONIC ns of the last expiry sweep's start (writer/
+	 * expire.c): the one sweeper claims it with a CAS */
+	SHMET_ATOMIC(uint64_t) sweep_ns;
+	SHMET_ATOMIC(uint64_t) expired;     /* series expired so far */
 
 	/* Lines 4-5: registration failures by SHMET_FAIL_* reason. */
 	SHMET_ATOMIC(uint64_t) failures[SHMET_FAIL_SLOTS];
@@ -316,14 +335,26 @@ struct shmet_seg_series {
 	struct shmet_seg_str labels;    /* label blob of values */
 	uint64_t hash;                  /* see format.h, series hash */
 	/*
-	 * SHMET_SERIES_LIVE (0: what a new record holds) or
-	 * SHMET_SERIES_REMOVED: a removed series leaves the pages, stays in
-	 * the index as a tombstone that lookups pass over, and its cells
-	 * are never handed to another series (a handle kept across the
-	 * removal writes there unseen, as prometheus_client's removed
-	 * child does).
+	 * SHMET_SERIES_LIVE (0: what a new record holds), _REMOVED (removed
+	 * or expired: off the pages, a tombstone that lookups pass over) or
+	 * _CLAIMED (being reused for another series, writer/reuse.c).
 	 */
 	SHMET_ATOMIC(uint32_t) state;
+	/*
+	 * The record's incarnation.  A handle keeps the value it resolved
+	 * and the hot path compares it before each write (inside the rseq
+	 * section): a removal moves it, so a handle kept across a removal
+	 * or expiry never writes into the cells once another series has
+	 * them; its writes are dropped and counted (stale_writes).
+	 */
+	SHMET_ATOMIC(uint32_t) gen;
+	/* CLOCK_MONOTONIC ns of the removal (reuse waits SHMET_REUSE_NS) */
+	SHMET_ATOMIC(uint64_t) removed_ns;
+	/* expiry sweeps (writer/expire.c): the series' values as last seen
+	 * (a digest) and when they last changed, CLOCK_MONOTONIC ns */
+	SHMET_ATOMIC(uint64_t) digest;
+	SHMET_ATOMIC(uint64_t) changed_ns;
+	uint32_t blob_cap;              /* bytes allocated for labels */
 	uint32_t padding0;
 };
 
@@ -356,7 +387,8 @@ SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, families_used) == 192, "")
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, generation) == 208, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, fallback_reserved_bytes) == 216, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, cpu_reserved_bytes) == 224, "");
-SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, padding3) == 232, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, stale_writes) == 232, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, expired) == 248, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, failures) == 256, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, fold_state) == 384, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, fold_value) == 400, "");
@@ -379,9 +411,11 @@ SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, base) == 84, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, registered_ns) == 88, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, removals) == 96, "");
 
-SHMET_STATIC_ASSERT(sizeof(struct shmet_seg_series) == 32, "series size");
+SHMET_STATIC_ASSERT(sizeof(struct shmet_seg_series) == 64, "series size");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_series, labels) == 8, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_series, hash) == 16, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_series, state) == 24, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_series, gen) == 28, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_series, changed_ns) == 48, "");
 
 #endif /* SHMETRICS_LAYOUT_H */
