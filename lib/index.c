@@ -547,9 +547,9 @@ collect_series(const struct shmet_reader *r,
 						  memory_order_acquire);
 		struct shmet_seg_series s;
 		const struct shmet_index_family *f;
-		uint32_t pos;
+		uint32_t pos, g;
 
-		if (v == 0)
+		if (v == 0 || v == SHMET_INDEX_TOMB)    /* empty, removed */
 			continue;
 		if (v - 1 >= r->hdr.max_series || n >= r->hdr.max_series ||
 		    (seen[(v - 1) / 8] >> ((v - 1) % 8) & 1) ||
@@ -562,13 +562,25 @@ collect_series(const struct shmet_reader *r,
 		/* Slots naming one record (a zero-label one has no blob for
 		 * the overlap check below) add it once. */
 		seen[(v - 1) / 8] |= (uint8_t)(1u << ((v - 1) % 8));
-		memcpy(&s, &table[v - 1], sizeof s);
-		/* A removed series is a tombstone (layout.h), not on pages.
-		 * Relaxed: a removal read late shows the series one scrape
-		 * longer; the writer bumps the generation after it. */
+		/*
+		 * A removed series is not on pages; a record being reused
+		 * (writer/reuse.c) is read whole or not at all: its
+		 * incarnation before and after the copy, as a sequence
+		 * lock's reader (the writer moves it before it rewrites the
+		 * record, stores state LIVE with release after).  A record
+		 * passed over is seen at the next build, which the writer's
+		 * generation bump asks for.
+		 */
+		g = atomic_load_explicit(&table[v - 1].gen,
+					 memory_order_acquire);
 		if (atomic_load_explicit(&table[v - 1].state,
-					 memory_order_relaxed) !=
+					 memory_order_acquire) !=
 		    SHMET_SERIES_LIVE)
+			continue;
+		memcpy(&s, &table[v - 1], sizeof s);
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&table[v - 1].gen,
+					 memory_order_relaxed) != g)
 			continue;
 		pos = s.family < r->hdr.max_families ? pos_of_id[s.family]
 						     : UINT32_MAX;

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "test-common.h"
 
@@ -225,6 +226,52 @@ START_TEST(test_remove_races)
 }
 END_TEST
 
+/* A full segment gives a new series the record, cells and label bytes of
+ * one that left, a second after it left (SHMET_REUSE_NS). */
+START_TEST(test_reuse_when_full)
+{
+	static const char *const k[] = { "k" };
+	struct shmet_options o = test_options();
+	struct shmet_segment seg;
+	struct shmet_family f;
+	struct shmet_counter a, b, c, stale;
+	uint32_t strings;
+
+	o.max_series = 3;
+	test_open(&seg, &o);
+	shmet_counter_family(&seg, &f, "full_total", "f", 1, k);
+	ck_assert_int_eq(shmet_counter_labels(&f, &a, SHMET_VALUES("a")), 0);
+	ck_assert_int_eq(shmet_counter_labels(&f, &b, SHMET_VALUES("b")), 0);
+	ck_assert_int_eq(shmet_counter_labels(&f, &c, SHMET_VALUES("c")), 0);
+	shmet_counter_add(&a, 5);
+	ck_assert_int_eq(shmet_counter_labels(&f, &c, SHMET_VALUES("d")),
+			 -ENOSPC);
+	stale = a;
+	ck_assert_int_eq(shmet_family_remove(&f, SHMET_VALUES("a")), 0);
+	/* not before a second has passed */
+	ck_assert_int_eq(shmet_counter_labels(&f, &c, SHMET_VALUES("d")),
+			 -ENOSPC);
+	usleep(1100 * 1000);
+	strings = atomic_load(&seg.hdr->strings_used);
+	ck_assert_int_eq(shmet_counter_labels(&f, &c, SHMET_VALUES("d")), 0);
+	/* a's record and cells, from zero; its label bytes too */
+	ck_assert_ptr_eq(c.cell, stale.cell);
+	ck_assert_uint_eq(atomic_load(&seg.hdr->strings_used), strings);
+	ck_assert_double_eq(test_counter("full_total", SHMET_VALUES("d")), 0);
+	/* the handle kept from a never writes into d */
+	for (int i = 0; i < 1000000; i++) {
+		shmet_counter_inc(&c);
+		shmet_counter_inc(&stale);
+	}
+	ck_assert_double_eq(test_counter("full_total", SHMET_VALUES("d")),
+			    1000000);
+	ck_assert(!shown("full_total", SHMET_VALUES("a")));
+	ck_assert_uint_eq(atomic_load(&seg.hdr->stale_writes), 1000000);
+	ck_assert_uint_eq(series_shown("full_total"), 3);
+	shmet_close(&seg);
+}
+END_TEST
+
 TEST_SUITE(remove)
 {
 	Suite *s = suite_create("remove");
@@ -237,6 +284,7 @@ TEST_SUITE(remove)
 	tcase_add_test(tc, test_remove_frees_the_limit);
 	tcase_add_test(tc, test_remove_repaired_value);
 	tcase_add_test(tc, test_remove_races);
+	tcase_add_test(tc, test_reuse_when_full);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -116,16 +116,21 @@ shmet_impl_blob_equals(const struct shmet_segment *seg, struct shmet_seg_str s,
 	return 1;
 }
 
-/* Copy a blob into the pool; -1 if the pool is full. */
+/*
+ * Copy a blob into the pool; -1 if the pool is full.  Series blobs take
+ * a multiple of 16 bytes (*cap), so that a record reused for another
+ * series (reuse.c) mostly finds room for its values in place.
+ */
 SHMET_W int
 shmet_impl_put_blob(struct shmet_segment *seg, uint32_t n,
 		    const char *const *strs, const size_t *lens,
-		    struct shmet_seg_str *out)
+		    struct shmet_seg_str *out, uint32_t *cap)
 {
 	uint32_t size = shmet_seg_blob_size(n, lens), off = 0;
 
+	*cap = (uint32_t)shmet_seg_align(size, 16);
 	if (size > 0 && shmet_impl_alloc(&seg->hdr->strings_used,
-					 seg->hdr->string_bytes, size, 1,
+					 seg->hdr->string_bytes, *cap, 1,
 					 &off) < 0)
 		return -1;
 	shmet_seg_blob_write(shmet_impl_pool(seg) + off, n, strs, lens);

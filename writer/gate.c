@@ -31,7 +31,8 @@
  *                      readers that rebuilt too early see it
  *   series.settled     done but the journal: cleared by the next holder
  *   (after the unlock) done
- * Removals hold the gate too; their steps are in writer/remove.c.
+ * Removals and reuses hold the gate too; their steps are in
+ * writer/remove.c and writer/reuse.c.
  * A cancel: no step between taking and dropping the gate is a
  * cancellation point (no sleep, no blocking lock, no I/O), so a
  * cancelled thread cannot hold the gate; the waits for a busy gate happen
@@ -150,6 +151,10 @@ shmet_impl_gate_recover(struct shmet_segment *seg, uint32_t fam,
 		return;
 	if (pending & SHMET_GATE_REMOVING) {
 		shmet_impl_remove_recover(seg, r, pending);
+		return;
+	}
+	if (pending & SHMET_GATE_REUSING) {
+		shmet_impl_reuse_recover(seg, r, fam, pending);
 		return;
 	}
 	id = pending - 1;

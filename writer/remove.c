@@ -2,13 +2,14 @@
  * shmetrics writer: removing series (shmet_family_remove and
  * shmet_family_clear, prometheus_client's remove() and clear()).
  *
- * A removed series leaves the pages at the readers' next index build and
- * stays in the series index as a tombstone: lookups pass over it, and a
- * later lookup of the same label values creates a new series that starts
- * from zero (Prometheus sees a new series; rate() and increase() handle
- * it).  The removed record's cells are never given to another series, so
- * a handle that a thread still holds writes there unseen, as a child that
- * prometheus_client's remove() dropped does: never into another series.
+ * A removed series leaves the pages at the readers' next index build;
+ * its index slot becomes a tombstone (SHMET_INDEX_TOMB) that lookups pass
+ * over and creations take, and a later lookup of the same label values
+ * creates a new series that starts from zero (Prometheus sees a new
+ * series; rate() and increase() handle it).  The record's incarnation
+ * moves, so a handle a thread still holds drops its writes (counted);
+ * the record, its cells and label bytes go to another series when the
+ * segment is full, SHMET_REUSE_NS later at the earliest (reuse.c).
  *
  * A removal holds the family's creation gate (gate.c), so the family's
  * series_count stays the exact count of its live series.  Steps, and what
@@ -43,10 +44,27 @@ SHMET_W void
 shmet_impl_mark_removed(struct shmet_segment *seg, uint32_t id)
 {
 	struct shmet_seg_series *s = &shmet_impl_series_table(seg)[id];
+	SHMET_ATOMIC(uint32_t) *index =
+		shmet_impl_index(seg, seg->hdr->series_index_off);
+	uint32_t mask = seg->hdr->series_index_slots - 1;
 
 	SHMET_AT(store_explicit)(&s->state, SHMET_SERIES_REMOVED,
 				 SHMET_MO(relaxed));
 	SHMET_AT(fetch_add_explicit)(&s->gen, 1, SHMET_MO(release));
+	/* Its index slot becomes a tombstone, which lookups pass over and
+	 * a creation may take (series.c): the index does not fill up with
+	 * series that left. */
+	for (uint32_t probe = 0; probe <= mask; probe++) {
+		uint32_t i = (uint32_t)(s->hash + probe) & mask;
+		uint32_t v = id + 1;
+
+		/* Relaxed: the slot's record is not published by it. */
+		if (SHMET_AT(compare_exchange_strong_explicit)(
+			    &index[i], &v, SHMET_INDEX_TOMB, SHMET_MO(relaxed),
+			    SHMET_MO(relaxed)) ||
+		    v == 0)
+			break;
+	}
 	SHMET_AT(store_explicit)(&s->removed_ns,
 				 shmet_impl_clock_ns(CLOCK_MONOTONIC),
 				 SHMET_MO(release));

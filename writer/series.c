@@ -75,7 +75,7 @@ shmet_impl_build_series(struct shmet_segment *seg,
 	struct shmet_seg_series *r;
 	struct shmet_seg_str blob = { 0, UINT32_MAX };
 	uint32_t id = UINT32_MAX, cell = UINT32_MAX;
-	uint32_t size = shmet_seg_blob_size(n, lens);
+	uint32_t size = shmet_seg_blob_size(n, lens), cap = 0;
 
 	shmet_impl_take_spare_series(seg, fam->cells, size, &id, &cell, &blob);
 	if (id == UINT32_MAX &&
@@ -96,8 +96,9 @@ shmet_impl_build_series(struct shmet_segment *seg,
 				       SHMET_IMPL_FAM(seg, fam->id), fam->cells,
 				       seg->hdr->cells_per_block);
 	}
-	if (blob.len == UINT32_MAX &&
-	    shmet_impl_put_blob(seg, n, values, lens, &blob) < 0) {
+	if (blob.len != UINT32_MAX)
+		cap = blob.len;         /* the spare's, as far as we know */
+	else if (shmet_impl_put_blob(seg, n, values, lens, &blob, &cap) < 0) {
 		shmet_impl_keep_spare_series(seg, id, cell, fam->cells,
 					     (struct shmet_seg_str){ 0, 0 });
 		return shmet_impl_fail(seg, SHMET_FAIL_STRINGS_FULL, -ENOSPC,
@@ -116,6 +117,14 @@ shmet_impl_build_series(struct shmet_segment *seg,
 	r->family = fam->id;
 	r->first_cell = cell;
 	r->hash = hash;
+	r->blob_cap = cap;
+	/* Relaxed: published with the record; an expiry sweep starts its
+	 * idle time at the creation (writer/expire.c). */
+	SHMET_AT(store_explicit)(&r->removed_ns, 0, SHMET_MO(relaxed));
+	SHMET_AT(store_explicit)(&r->digest, 0, SHMET_MO(relaxed));
+	SHMET_AT(store_explicit)(&r->changed_ns,
+				 shmet_impl_clock_ns(CLOCK_MONOTONIC),
+				 SHMET_MO(relaxed));
 	*out = id;
 	return 0;
 }
@@ -153,6 +162,8 @@ shmet_impl_series_find(const struct shmet_family *fam, uint64_t hash,
 	const struct shmet_seg_series *table = shmet_impl_series_table(seg);
 	uint32_t mask = seg->hdr->series_index_slots - 1;
 
+	uint32_t tomb = UINT32_MAX;
+
 	for (uint32_t probe = 0; probe <= mask; probe++) {
 		uint32_t i = (uint32_t)(hash + probe) & mask, g;
 		/* Acquire: pairs with the release CAS that published it. */
@@ -161,8 +172,15 @@ shmet_impl_series_find(const struct shmet_family *fam, uint64_t hash,
 		const struct shmet_seg_series *r;
 
 		if (v == 0) {
-			*empty = i;
+			/* where a creation puts it: the first removed
+			 * series' slot of the chain, else this one */
+			*empty = tomb != UINT32_MAX ? tomb : i;
 			return 1;
+		}
+		if (v == SHMET_INDEX_TOMB) {
+			if (tomb == UINT32_MAX)
+				tomb = i;
+			continue;
 		}
 		if (v - 1 >= seg->hdr->max_series)
 			continue;       /* corrupt slot: skip it */
@@ -197,9 +215,10 @@ shmet_impl_series_find(const struct shmet_family *fam, uint64_t hash,
 	return -ENOSPC;
 }
 
-/* Put record id in the first empty slot from index slot `from` on: 1 if
- * it is in.  Slots taken meanwhile hold other families' series (only the
- * gate's holder creates this family's), so the probe goes on past them. */
+/* Put record id in the first empty or removed series' slot from index
+ * slot `from` on: 1 if it is in.  Slots taken meanwhile hold other
+ * families' series (only the gate's holder creates this family's), so
+ * the probe goes on past them. */
 static int
 shmet_impl_series_insert(struct shmet_segment *seg, uint64_t hash,
 			 uint32_t from, uint32_t id)
@@ -210,11 +229,15 @@ shmet_impl_series_insert(struct shmet_segment *seg, uint64_t hash,
 	uint32_t start = (from - (uint32_t)hash) & mask;
 
 	for (uint32_t probe = start; probe <= mask; probe++) {
-		uint32_t i = (uint32_t)(hash + probe) & mask, v = 0;
+		uint32_t i = (uint32_t)(hash + probe) & mask;
+		/* Acquire: as every index load. */
+		uint32_t v = SHMET_AT(load_explicit)(&index[i],
+						     SHMET_MO(acquire));
 
 		/* Release: publishes the record, written before; acquire on
 		 * failure, as every index load. */
-		if (SHMET_AT(compare_exchange_strong_explicit)(
+		if ((v == 0 || v == SHMET_INDEX_TOMB) &&
+		    SHMET_AT(compare_exchange_strong_explicit)(
 			    &index[i], &v, id + 1, SHMET_MO(release),
 			    SHMET_MO(acquire)))
 			return 1;
@@ -254,7 +277,14 @@ shmet_impl_series_create(const struct shmet_family *fam, uint64_t hash,
 				       "%.*s reached its limit of %u series",
 				       SHMET_IMPL_FAM(seg, fam->id),
 				       r->max_series);
-	rc = shmet_impl_build_series(seg, fam, n, values, lens, hash, &mine);
+	/* A full segment gives a series that left its record (reuse.c). */
+	rc = -ENOSPC;
+	if (shmet_impl_segment_short(seg, fam, shmet_seg_blob_size(n, lens)))
+		rc = shmet_impl_reuse_series(fam, count, n, values, lens, hash,
+					     &mine);
+	if (rc < 0)
+		rc = shmet_impl_build_series(seg, fam, n, values, lens, hash,
+					     &mine);
 	if (rc < 0)
 		return rc;
 	SHMET_POINT("series.built");

@@ -164,6 +164,18 @@ SHMET_W int shmet_impl_series_find(const struct shmet_family *fam,
 				   uint32_t *gen);
 SHMET_W void shmet_impl_gate_recover(struct shmet_segment *seg, uint32_t fam,
 				     uint32_t cells);
+/* Reusing removed records when the segment is full (reuse.c). */
+SHMET_W int shmet_impl_segment_short(const struct shmet_segment *seg,
+				     const struct shmet_family *fam,
+				     uint32_t size);
+SHMET_W int shmet_impl_reuse_series(const struct shmet_family *fam,
+				    uint32_t count, uint32_t n,
+				    const char *const *values,
+				    const size_t *lens, uint64_t hash,
+				    uint32_t *out);
+SHMET_W void shmet_impl_reuse_recover(struct shmet_segment *seg,
+				      struct shmet_seg_family *f,
+				      uint32_t fam, uint32_t pending);
 /* Under the gate: take record id off the pages (remove.c). */
 SHMET_W void shmet_impl_mark_removed(struct shmet_segment *seg, uint32_t id);
 /* Under the gate: finish a dead remover's step (remove.c). */
@@ -352,7 +364,7 @@ shmet_impl_blob_equals(const struct shmet_segment *seg, struct shmet_seg_str s,
 SHMET_W int
 shmet_impl_put_blob(struct shmet_segment *seg, uint32_t n,
 		    const char *const *strs, const size_t *lens,
-		    struct shmet_seg_str *out);
+		    struct shmet_seg_str *out, uint32_t *cap);
 
 SHMET_W unsigned char *
 shmet_impl_carve(struct shmet_seg_str *out, unsigned char *p, uint32_t *off,

@@ -32,6 +32,7 @@ struct shmet_segment {
 	struct shmet_seg_str spare_blob;
 	uint32_t spare_family;
 	SHMET_ATOMIC(int) gate_busy;    /* a thread holds a creation gate */
+	uint32_t reuse_cursor;          /* where reuse.c looks next (gated) */
 	uint32_t flags;
 	int attached;
 	int owner_pid;                  /* the process that took the slot */

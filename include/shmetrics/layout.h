@@ -18,7 +18,8 @@
  *   families_off        max_families * 128              struct shmet_seg_family[]
  *   family_index_off    family_index_slots * 4          uint32 family id + 1, 0 = empty
  *   series_off          max_series * 64                 struct shmet_seg_series[]
- *   series_index_off    series_index_slots * 4          uint32 series id + 1, 0 = empty
+ *   series_index_off    series_index_slots * 4          uint32 series id + 1, 0 = empty,
+ *                                                       SHMET_INDEX_TOMB = removed
  *   strings_off         string_bytes                    append-only string pool
  *   values_off          (max_writers + 2) * block_stride value blocks, page aligned:
  *                                                       one per writer slot, then
@@ -147,7 +148,7 @@
 /* Series record states. */
 #define SHMET_SERIES_LIVE       0u
 #define SHMET_SERIES_REMOVED    1u
-#define SHMET_SERIES_CLAIMED    2u
+#define SHMET_SERIES_CLAIMED    2u      /* | family record << 8 */
 
 /*
  * A removed or expired record's cells are given to another series no
@@ -156,6 +157,10 @@
  * running without a stop) has landed long before.
  */
 #define SHMET_REUSE_NS          UINT64_C(1000000000)
+
+/* A series index slot whose record was removed: lookups pass over it,
+ * a creation may take it (writer/series.c). */
+#define SHMET_INDEX_TOMB        0xffffffffu
 
 /* shmet_seg_family.gate_series: a reuse's journal (writer/reuse.c). */
 #define SHMET_GATE_REUSING      0x40000000u
@@ -336,8 +341,8 @@ struct shmet_seg_series {
 	uint64_t hash;                  /* see format.h, series hash */
 	/*
 	 * SHMET_SERIES_LIVE (0: what a new record holds), _REMOVED (removed
-	 * or expired: off the pages, a tombstone that lookups pass over) or
-	 * _CLAIMED (being reused for another series, writer/reuse.c).
+	 * or expired: off the pages) or _CLAIMED | family << 8 (being
+	 * reused for a series of that family, writer/reuse.c).
 	 */
 	SHMET_ATOMIC(uint32_t) state;
 	/*
