@@ -126,6 +126,10 @@ struct shmet_options {
 	uint32_t cpu_blocks;            /* on creation: per-CPU value blocks;
 					   0: the host's possible CPUs, at
 					   most SHMET_MAX_CPU_BLOCKS (tests) */
+	uint32_t series_ttl_s;          /* on creation: a series no process
+					   wrote for this long expires (off
+					   the pages, its record reused);
+					   0: never (the default) */
 };
 
 /* An attached segment (fields in shmetrics/inline-impl.h are private);
@@ -279,6 +283,16 @@ SHMET_API int shmet_family_clear(const struct shmet_family *fam);
  * removed series counts unseen).  0 for a failed handle.
  */
 SHMET_API uint32_t shmet_family_removals(const struct shmet_family *fam);
+
+/*
+ * Expire now every series that no process wrote for the segment's
+ * series_ttl_s (docs/DESIGN.md, "Idle expiry").  Writers also do it by
+ * themselves when they create series, at most every ttl/2; call this from
+ * a timer where series are rarely created, or run `shmetrics-ctl expire`.
+ * @return the number of series expired, or a negative errno; 0 if the
+ * segment has no TTL.
+ */
+SHMET_API int shmet_expire(struct shmet_segment *seg);
 
 /* Label values as (count, array) from a list of strings (C only). */
 #define SHMET_VALUES(...) \

@@ -54,7 +54,7 @@ shmet_impl_gate_fd(const struct shmet_segment *seg)
 
 /* One try: the process flag, then the family's lock.  0, -EAGAIN (busy)
  * or another negative errno. */
-static int
+SHMET_W int
 shmet_impl_gate_try(struct shmet_segment *seg, uint32_t fam)
 {
 	int expected = 0, e;

@@ -99,7 +99,7 @@ shmet_impl_remove_recover(struct shmet_segment *seg,
 }
 
 /* Under the gate: remove published live record id of family record r. */
-static void
+SHMET_W void
 shmet_impl_remove_one(struct shmet_segment *seg, struct shmet_seg_family *r,
 		      uint32_t id)
 {

@@ -199,6 +199,7 @@ shmet_impl_initialise(struct shmet_segment *seg,
 	g.created_ns = shmet_impl_clock_ns(CLOCK_REALTIME);
 	g.max_series_per_family = shmet_impl_opt(
 		o->max_series_per_family, SHMET_DEFAULT_MAX_SERIES_PER_FAMILY);
+	g.series_ttl_s = o->series_ttl_s;
 	memcpy((void *)h, (const void *)&g, sizeof g);
 	SHMET_POINT("create.filled");
 	/* Pairs with the acquire load in shmet_impl_is_ready(). */

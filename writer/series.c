@@ -356,6 +356,9 @@ shmet_impl_series_of(const struct shmet_family *fam, uint32_t n,
 			if (shmet_seg_utf8_repaired_len(values[k], lens[k]) !=
 			    lens[k])
 				return 1;
+	/* Series that nobody wrote for the segment's TTL leave first, so a
+	 * full segment has records to give (expire.c, reuse.c). */
+	shmet_impl_expire_due(seg);
 	rc = shmet_impl_gate_lock(seg, fam->id);
 	if (rc < 0)
 		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, rc,

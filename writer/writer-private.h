@@ -152,6 +152,7 @@ SHMET_W void shmet_impl_cancel_restore(int old);
 
 /* The series creation gate (gate.c). */
 SHMET_W int shmet_impl_gate_lock(struct shmet_segment *seg, uint32_t fam);
+SHMET_W int shmet_impl_gate_try(struct shmet_segment *seg, uint32_t fam);
 SHMET_W void shmet_impl_gate_unlock(struct shmet_segment *seg, uint32_t fam);
 SHMET_W uint64_t shmet_impl_series_hash(uint32_t fam, uint32_t n,
 					const char *const *values,
@@ -176,6 +177,11 @@ SHMET_W int shmet_impl_reuse_series(const struct shmet_family *fam,
 SHMET_W void shmet_impl_reuse_recover(struct shmet_segment *seg,
 				      struct shmet_seg_family *f,
 				      uint32_t fam, uint32_t pending);
+/* Under the gate: remove live record id of family record r (remove.c). */
+SHMET_W void shmet_impl_remove_one(struct shmet_segment *seg,
+				   struct shmet_seg_family *r, uint32_t id);
+/* A sweep of idle series, if one is due (expire.c). */
+SHMET_W void shmet_impl_expire_due(struct shmet_segment *seg);
 /* Under the gate: take record id off the pages (remove.c). */
 SHMET_W void shmet_impl_mark_removed(struct shmet_segment *seg, uint32_t id);
 /* Under the gate: finish a dead remover's step (remove.c). */
