@@ -50,6 +50,9 @@
 
 #include <shmetrics.h>
 #include <shmetrics-collectors.h>
+#include <shmetrics/layout.h>
+
+#include "tools/cli.h"
 
 #define QUEUE_CAP 4096
 #define MAX_ENGINES 32
@@ -1120,15 +1123,17 @@ static const char usage[] =
 	"                        and at exit (SIGUSR1 holds, SIGUSR2 "
 	"resumes)\n"
 	"  --quiet               no progress lines\n"
-	"  -h, --help\n"
-	"Seconds (S) are real seconds; the fleet reports fleet seconds.\n";
+	"  -h, --help, -V, --version\n"
+	"Seconds (S) are real seconds; the fleet reports fleet seconds.\n"
+	"Exit status: 0 done, 1 failed (segment, status file), 2 wrong "
+	"command line.\n";
 
 static void
 bad_value(const char *flag, const char *value, const char *why)
 {
 	fprintf(stderr, "shmetrics-fleet: invalid value '%s' for --%s: %s "
 		"(see --help)\n", value, flag, why);
-	exit(1);
+	exit(CLI_EXIT_USAGE);
 }
 
 static int
@@ -1196,21 +1201,22 @@ parse_args(int argc, char **argv)
 		{ "status", required_argument, NULL, 'T' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *name;
+	const char *name, *why;
 	int o, idx;
 
 	opterr = 0;     /* our own one-line messages */
-	while ((o = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
+	while ((o = getopt_long(argc, argv, "hV", opts, &idx)) != -1) {
 		name = NULL;
 		for (int k = 0; opts[k].name; k++)
 			if (opts[k].val == o)
 				name = opts[k].name;
 		switch (o) {
 		case 's':
-			if (optarg[0] != '/')
-				bad_value(name, optarg, "must start with /");
+			if ((why = cli_segment_why(optarg)))
+				bad_value(name, optarg, why);
 			setenv(SHMET_ENV_SEGMENT, optarg, 1);
 			break;
 		case 'e':
@@ -1267,24 +1273,55 @@ parse_args(int argc, char **argv)
 		case 'h':
 			fputs(usage, stdout);
 			exit(0);
+		case 'V':
+			printf("shmetrics-fleet %s (layout %u)\n",
+			       SHMETRICS_VERSION, SHMET_LAYOUT_VERSION);
+			exit(0);
 		default:
 			fprintf(stderr, "shmetrics-fleet: unknown option or "
 				"missing value: '%s' (see --help)\n",
 				argv[optind - 1]);
-			exit(1);
+			exit(CLI_EXIT_USAGE);
 		}
 	}
 	if (optind != argc) {
 		fprintf(stderr, "shmetrics-fleet: unexpected argument '%s' "
 			"(see --help)\n", argv[optind]);
-		exit(1);
+		exit(CLI_EXIT_USAGE);
 	}
 	if (opt.rate_4xx + opt.rate_5xx + opt.rate_slow + opt.rate_drop > 100) {
 		fprintf(stderr, "shmetrics-fleet: --rate-4xx, --rate-5xx, "
 			"--rate-slow and --rate-drop add up to more than 100 "
 			"(see --help)\n");
-		exit(1);
+		exit(CLI_EXIT_USAGE);
 	}
+}
+
+/*
+ * The status file is written every second as FILE.tmp renamed over FILE,
+ * and a write that fails is skipped (the fleet goes on).  A directory that
+ * does not exist or cannot be written would make every write fail, so the
+ * file would never appear: try the temporary file once before starting,
+ * and say so then.
+ */
+static int
+check_status_path(void)
+{
+	char tmp[4096];
+	FILE *f;
+
+	if (!opt.status_path)
+		return 0;
+	snprintf(tmp, sizeof tmp, "%s.tmp", opt.status_path);
+	f = fopen(tmp, "w");
+	if (!f) {
+		fprintf(stderr, "shmetrics-fleet: cannot write --status %s: "
+			"%s: %s\n", opt.status_path, tmp, strerror(errno));
+		return -1;
+	}
+	fclose(f);
+	unlink(tmp);
+	return 0;
 }
 
 static int
@@ -1327,6 +1364,8 @@ main(int argc, char **argv)
 	int held = 0, killed = 0;
 
 	parse_args(argc, argv);
+	if (check_status_path() < 0)
+		return CLI_EXIT_FAILURE;
 	/* Create the segment up front, holding no writer slot ourselves. */
 	memset(&so, 0, sizeof so);
 	so.flags = SHMET_OPEN_NO_WRITER;
