@@ -13,6 +13,9 @@
  *             (200, 4xx, 5xx, slow or dropped at configurable rates):
  *             4xx is permanent (dead letter at once), 5xx and connection
  *             errors retry with exponential backoff up to --max-retries
+ *   queue     the queue's owner: publishes webhook_queue_size and
+ *             webhook_queue_oldest_age_seconds, which therefore stay (and
+ *             grow) when every worker is dead
  *   parent    restarts children (--churn kills one every N seconds with
  *             SIGKILL, as a crash would), applies the fault flags, writes
  *             the --status file, stops all on SIGINT/SIGTERM or after
@@ -57,7 +60,7 @@
 #define QUEUE_CAP 4096
 #define MAX_ENGINES 32
 #define MAX_WORKERS 64
-#define MAX_CHILDREN (1 + MAX_ENGINES + MAX_WORKERS)
+#define MAX_CHILDREN (2 + MAX_ENGINES + MAX_WORKERS)
 #define CAMPAIGNS 4                     /* per engine */
 #define USERS 3
 #define MAX_CALLS 256                   /* per engine */
@@ -130,6 +133,7 @@ struct shared {
 	struct counts n;
 	struct engine_state engine[MAX_ENGINES];
 	struct worker_state worker[MAX_WORKERS];
+	struct worker_state queue_owner;        /* uptime_s unused */
 	struct event ev[QUEUE_CAP];
 };
 
@@ -644,7 +648,6 @@ webhook_worker(int n)
 	st->pid = getpid();
 	while (!stopping) {
 		struct event e;
-		double size, age;
 		int i, hold = __atomic_load_n(&q->hold, __ATOMIC_ACQUIRE);
 
 		if (hold == 1) {        /* engines settle first */
@@ -656,9 +659,6 @@ webhook_worker(int n)
 				report_drops(&m);
 				st->uptime_s =
 					shmet_webhook_update_worker_uptime(&m);
-				queue_stats(q->hold_ns, &size, &age);
-				shmet_webhook_update_queue_health(&m, size,
-								  age);
 				__atomic_store_n(&st->ack, 1,
 						 __ATOMIC_RELEASE);
 			}
@@ -668,14 +668,57 @@ webhook_worker(int n)
 		__atomic_store_n(&st->ack, 0, __ATOMIC_RELEASE);
 		st->uptime_s = shmet_webhook_update_worker_uptime(&m);
 		report_drops(&m);
-		queue_stats(shmet_now_ns(), &size, &age);
-		shmet_webhook_update_queue_health(&m, size, age);
 		i = take_due(&e);
 		if (i < 0) {
 			real_sleep(0.02);
 			continue;
 		}
 		deliver(&m, i, &e);
+	}
+	shmet_close(&seg);
+}
+
+/* ------------------------------------------------------------------ */
+/* Queue owner                                                         */
+
+/*
+ * The queue's gauges are the queue's facts, not a worker's: published by
+ * the workers, they left the page with the last worker (livemostrecent
+ * shows live writers only), so a backlog was invisible exactly while no
+ * worker drained it.  This process owns them: every 50 ms (real), and once
+ * more at the hold instant when the fleet is held.  Churn and
+ * --kill-workers never kill it.
+ */
+static void
+queue_owner(void)
+{
+	struct shmet_segment seg;
+	struct shmet_webhook_queue m;
+	struct worker_state *st = &q->queue_owner;
+	double size, age;
+
+	if (shmet_open(&seg, NULL) < 0) {
+		say("queue: %s", shmet_last_error(&seg));
+		exit(1);
+	}
+	if (shmet_webhook_queue_init(&m, &seg) < 0)
+		say("queue: %s", shmet_last_error(&seg));
+	st->ack = 0;
+	st->pid = getpid();
+	while (!stopping) {
+		if (__atomic_load_n(&q->hold, __ATOMIC_ACQUIRE) == 2) {
+			if (!__atomic_load_n(&st->ack, __ATOMIC_ACQUIRE)) {
+				queue_stats(q->hold_ns, &size, &age);
+				shmet_webhook_queue_update(&m, size, age);
+				__atomic_store_n(&st->ack, 1, __ATOMIC_RELEASE);
+			}
+			real_sleep(0.01);
+			continue;
+		}
+		__atomic_store_n(&st->ack, 0, __ATOMIC_RELEASE);
+		queue_stats(shmet_now_ns(), &size, &age);
+		shmet_webhook_queue_update(&m, size, age);
+		real_sleep(0.05);
 	}
 	shmet_close(&seg);
 }
@@ -805,7 +848,7 @@ open_sink(uint16_t *port)
 /* ------------------------------------------------------------------ */
 /* Parent: start, restart, churn, faults, status, stop                 */
 
-enum role { ROLE_SINK, ROLE_ENGINE, ROLE_WORKER };
+enum role { ROLE_SINK, ROLE_QUEUE, ROLE_ENGINE, ROLE_WORKER };
 
 struct child {
 	pid_t pid;                      /* 0: gone */
@@ -842,6 +885,8 @@ spawn(enum role role, int n)
 	signal(SIGTERM, on_signal);
 	if (role == ROLE_SINK)
 		sink(sink_fd);
+	else if (role == ROLE_QUEUE)
+		queue_owner();
 	else if (role == ROLE_ENGINE)
 		campaign_engine(n);
 	else
@@ -854,6 +899,8 @@ start_all(void)
 {
 	children[nchildren++] = (struct child){ spawn(ROLE_SINK, 0), ROLE_SINK,
 						0, 0 };
+	children[nchildren++] = (struct child){ spawn(ROLE_QUEUE, 0),
+						ROLE_QUEUE, 0, 0 };
 	for (int i = 0; i < opt.engines; i++)
 		children[nchildren++] = (struct child){
 			spawn(ROLE_ENGINE, i), ROLE_ENGINE, i, 0 };
@@ -918,6 +965,8 @@ child_live(const struct child *c)
 		return q->engine[c->n].pid == c->pid && q->engine[c->n].valid;
 	if (c->role == ROLE_WORKER)
 		return q->worker[c->n].pid == c->pid;
+	if (c->role == ROLE_QUEUE)
+		return q->queue_owner.pid == c->pid;
 	return 1;
 }
 
@@ -938,14 +987,21 @@ hold_fleet(void)
 			reap_and_restart();
 			for (int i = 0; i < nchildren; i++) {
 				const struct child *c = &children[i];
-				int want = phase == 1 ? ROLE_ENGINE
-						      : ROLE_WORKER;
+				/* phase 2: the workers and the queue owner
+				 * publish at the hold instant */
+				int want = phase == 1
+					? c->role == ROLE_ENGINE
+					: c->role == ROLE_WORKER ||
+						  c->role == ROLE_QUEUE;
 				int ack;
 
-				if ((int)c->role != want || !child_live(c))
+				if (!want || !child_live(c))
 					continue;
 				ack = c->role == ROLE_ENGINE ?
 					__atomic_load_n(&q->engine[c->n].ack,
+							__ATOMIC_ACQUIRE) :
+				      c->role == ROLE_QUEUE ?
+					__atomic_load_n(&q->queue_owner.ack,
 							__ATOMIC_ACQUIRE) :
 					__atomic_load_n(&q->worker[c->n].ack,
 							__ATOMIC_ACQUIRE);
@@ -1420,7 +1476,8 @@ main(int argc, char **argv)
 		if (!held && opt.churn_s > 0 && now >= next_churn &&
 		    opt.engines + opt.workers > 0) {
 			unsigned kids = (unsigned)(opt.engines + opt.workers);
-			int i = 1 + (int)(rand_r(&seed) % kids);
+			/* after the sink and the queue owner */
+			int i = 2 + (int)(rand_r(&seed) % kids);
 
 			if (children[i].pid > 0 && !children[i].no_restart) {
 				say("churn: SIGKILL %s %d (pid %d)",
