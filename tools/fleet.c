@@ -74,6 +74,7 @@ struct fleet_opts {
 	int max_calls;                  /* concurrent calls per engine */
 	/* sink outcome rates, percent */
 	int rate_4xx, rate_5xx, rate_slow, rate_drop;
+	int rate_retry_fail;            /* a retry fails again, percent */
 	double slow_s;                  /* fleet seconds of a slow response */
 	/* engine fault rates, percent */
 	int rate_call_fail, rate_slow_setup;
@@ -141,6 +142,7 @@ static struct fleet_opts opt = {
 	.engines = 2, .workers = 3, .speed = 60, .max_retries = 5,
 	.max_calls = 20,
 	.rate_4xx = 3, .rate_5xx = 5, .rate_slow = 3, .rate_drop = 2,
+	.rate_retry_fail = 50,
 	.slow_s = 4, .rate_call_fail = 15,
 };
 static struct shared *q;
@@ -528,7 +530,7 @@ campaign_engine(int n)
 
 /* POST to the sink; the HTTP status, or 0 for a connection error. */
 static int
-http_post(const char *partner, const char *event_type)
+http_post(const char *partner, const char *event_type, int attempt)
 {
 	struct sockaddr_in sa;
 	double limit = 5 + opt.slow_s / opt.speed;
@@ -554,8 +556,8 @@ http_post(const char *partner, const char *event_type)
 	n = snprintf(req, sizeof req,
 		     "POST /webhooks/%s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 		     "Content-Type: application/json\r\nContent-Length: %d\r\n"
-		     "Connection: close\r\n\r\n%s",
-		     partner, len, body);
+		     "X-Attempt: %d\r\nConnection: close\r\n\r\n%s",
+		     partner, len, attempt, body);
 	if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n)
 		goto out;
 	got = recv(fd, resp, sizeof resp - 1, 0);
@@ -596,7 +598,8 @@ deliver(const struct shmet_webhook_collector *m, int i,
 		shmet_webhook_record_retry(m, e->partner_id, e->attempts);
 	SHMET_DELIVERY(t, shmet_webhook_time_delivery_queued(m, e->partner_id,
 							     e->enqueued_ns)) {
-		int status = http_post(e->partner_id, e->event_type);
+		int status = http_post(e->partner_id, e->event_type,
+				       e->attempts);
 
 		queue_lock();
 		q->n.deliveries++;
@@ -734,16 +737,41 @@ queue_owner(void)
  * floor(n f / 100) have failed, f the sum of the failure rates.  A random
  * draw let the first deliveries of a short run fail at twice the rate, and
  * HighWebhookFailureRate (> 20%) went pending in a default demo (CI).
+ *
+ * A retry (attempt > 1) is a partner that failed this event already: it
+ * fails again at --rate-retry-fail (50 %), spread the same way for each
+ * attempt number, with the retried kind of failure (5xx, else a drop).  Spread over first attempts
+ * only, a retry failed again only when it happened to land on a failing
+ * slot, so a default demo showed attempt_number="2" and almost never 3 to
+ * 5; now each attempt number has about half the previous one's retries.
+ * At the default rates 10 % of first attempts fail and 7 % are retried,
+ * so failed attempts are 10 + 7 (1/2 + 1/4 + 1/8 + 1/16) = 16.6 % of
+ * queued events: below HighWebhookFailureRate's 20 %.
  */
 static int
-sink_outcome(void)
+sink_outcome(int attempt)
 {
 	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-	static int owed_fail, owed_slow;
+	static int owed_fail, owed_slow, owed_retry[21];
 	static unsigned kind;
 	int fail = opt.rate_drop + opt.rate_4xx + opt.rate_5xx, r = 99;
 
 	pthread_mutex_lock(&lock);
+	if (attempt > 1) {
+		/* per attempt number: the retries of one event follow each
+		 * other, and one spread over all would fail every second
+		 * attempt and pass every third */
+		int *owed = &owed_retry[attempt < 20 ? attempt : 20];
+
+		*owed += opt.rate_retry_fail;
+		if (*owed >= 100) {
+			*owed -= 100;
+			/* the first 5xx value, or a drop without 5xx */
+			r = opt.rate_5xx ? opt.rate_drop + opt.rate_4xx : 0;
+		}
+		pthread_mutex_unlock(&lock);
+		return r;
+	}
 	owed_fail += fail;
 	owed_slow += opt.rate_slow;
 	if (owed_fail >= 100) {
@@ -765,11 +793,12 @@ sink_connection(void *arg)
 	char buf[2048];
 	size_t have = 0;
 	unsigned seed = (unsigned)(uintptr_t)&buf ^ (unsigned)shmet_now_ns();
-	const char *status = "200 OK";
-	int r = sink_outcome();
+	const char *status = "200 OK", *attempt;
+	int r;
 	ssize_t n;
 
 	/* Read the headers (bodies are small and come with them). */
+	buf[0] = '\0';
 	while (have < sizeof buf - 1 &&
 	       (n = recv(fd, buf + have, sizeof buf - 1 - have, 0)) > 0) {
 		have += (size_t)n;
@@ -777,6 +806,8 @@ sink_connection(void *arg)
 		if (strstr(buf, "\r\n\r\n"))
 			break;
 	}
+	attempt = strstr(buf, "\r\nX-Attempt: ");
+	r = sink_outcome(attempt ? atoi(attempt + 13) : 1);
 	/* A partner answers in 30 to 250 ms (fleet time). */
 	fleet_sleep(uniform(&seed, 0.03, 0.25));
 	if (r < opt.rate_drop)
@@ -1168,6 +1199,8 @@ static const char usage[] =
 	"  --max-calls N         concurrent calls per engine (default 20)\n"
 	"  --rate-4xx P, --rate-5xx P, --rate-slow P, --rate-drop P\n"
 	"                        sink outcome rates in percent (3, 5, 3, 2)\n"
+	"  --rate-retry-fail P   retried deliveries failing again, percent "
+	"(default 50)\n"
 	"  --slow-seconds S      fleet seconds of a slow response (default 4)\n"
 	"  --rate-call-fail P    calls failing at once, percent (default 15)\n"
 	"  --rate-slow-setup P   call setups taking 6-9 s, percent "
@@ -1250,6 +1283,7 @@ parse_args(int argc, char **argv)
 		{ "rate-5xx", required_argument, NULL, '5' },
 		{ "rate-slow", required_argument, NULL, 'S' },
 		{ "rate-drop", required_argument, NULL, 'D' },
+		{ "rate-retry-fail", required_argument, NULL, 'R' },
 		{ "slow-seconds", required_argument, NULL, 'W' },
 		{ "rate-call-fail", required_argument, NULL, 'F' },
 		{ "rate-slow-setup", required_argument, NULL, 'P' },
@@ -1307,6 +1341,9 @@ parse_args(int argc, char **argv)
 			break;
 		case 'D':
 			opt.rate_drop = int_arg(name, optarg, 0, 100);
+			break;
+		case 'R':
+			opt.rate_retry_fail = int_arg(name, optarg, 0, 100);
 			break;
 		case 'W':
 			opt.slow_s = num_arg(name, optarg, 0, 86400, 0);

@@ -20,7 +20,10 @@ stopped here.
                  every one of the 23 families has a sample within 15 s, no
                  alert is ever pending or firing (the shipped rules,
                  evaluated every second), and, with the fleet held
-                 (SIGUSR1), every gauge equals what its status file says
+                 (SIGUSR1), every gauge equals what its status file says;
+                 every retry attempt number (2 to --max-retries 5) shows,
+                 each with at most the previous one's count, and failed
+                 deliveries stay below HighWebhookFailureRate's 20 %
 
 usage: alerts.py BUILD_DIR SOURCE_DIR worker-down|alertmanager|demo
 """
@@ -361,6 +364,26 @@ def test_demo(workdir, exp):
             for name, state in alerts(prom).items():
                 ever.add((name, state))
             time.sleep(0.5)
+        # The full retry distribution, without a fault flag: attempt 5
+        # needs four failures of one event in a row (about 1 in 115
+        # events), so allow a slow machine 40 s more, still watching.
+        def attempts():
+            got = {}
+            for (n, labels), v in exporter_samples(exp).items():
+                if n == "webhook_retry_attempts_total":
+                    a = int(dict(labels)["attempt_number"])
+                    got[a] = got.get(a, 0) + v
+            return got
+        deadline = time.monotonic() + 40
+        while set(attempts()) != {2, 3, 4, 5} and \
+                time.monotonic() < deadline:
+            for name, state in alerts(prom).items():
+                ever.add((name, state))
+            time.sleep(0.5)
+        got = attempts()
+        T.check(set(got) == {2, 3, 4, 5} and
+                got[2] >= got[3] >= got[4] >= got[5] > 0,
+                "retry attempts 2 to 5 by default, fewer at each: %s" % got)
         # the last evaluations included
         time.sleep(2)
         for name, state in alerts(prom).items():
@@ -411,6 +434,9 @@ def test_demo(workdir, exp):
                         % (fam, total(smp, fam), want))
             T.check(n["calls_completed"] > 0 and n["delivered"] > 0,
                     "the fleet did work")
+            T.check(n["failed_attempts"] < 0.2 * n["events_enqueued"],
+                    "failed deliveries %d below 20 %% of %d queued"
+                    % (n["failed_attempts"], n["events_enqueued"]))
     finally:
         fleet.stop()
         prom.stop()
