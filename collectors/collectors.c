@@ -96,18 +96,20 @@ struct family_spec {
 
 /*
  * Register every family of a collector and declare the collector with
- * them (for the health endpoint); returns the first error.
+ * them (for the health endpoint; name NULL: families only, as part of a
+ * collector declared elsewhere); returns the first error.
  */
 static int
 register_specs(struct shmet_segment *seg, const char *name, void *collector,
 	       const struct family_spec *specs, size_t n)
 {
 	const char *names[SHMET_MAX_COLLECTOR_FAMILIES];
-	int error;
+	int error = 0;
 
 	for (size_t i = 0; i < n && i < SHMET_MAX_COLLECTOR_FAMILIES; i++)
 		names[i] = specs[i].desc.name;
-	error = shmet_collector_register(seg, name, (uint32_t)n, names);
+	if (name)
+		error = shmet_collector_register(seg, name, (uint32_t)n, names);
 	for (size_t i = 0; i < n; i++) {
 		struct shmet_family *fam = (struct shmet_family *)(void *)
 			((char *)collector + specs[i].offset);
@@ -306,6 +308,15 @@ shmet_campaign_time_poll_cycle(const struct shmet_campaign_collector *c)
 /* ------------------------------------------------------------------ */
 /* Webhook worker                                                      */
 
+/* The queue's gauges, in the worker's collector and in the queue owner's
+ * (shmet_webhook_queue_init): one definition, so both register the same. */
+#define QUEUE_SIZE(coll) \
+	GAUGE(coll, queue_size, "webhook_queue_size", "Current queue size", \
+	      NULL, LIVEMOSTRECENT, 0, NULL)
+#define QUEUE_OLDEST_AGE(coll) \
+	GAUGE(coll, queue_oldest_age, "webhook_queue_oldest_age_seconds", \
+	      "Age of oldest webhook", "seconds", LIVEMOSTRECENT, 0, NULL)
+
 #define W_ shmet_webhook_collector
 static const struct family_spec webhook_specs[] = {
 	COUNTER(W_, queued, "webhook_queued_total", "Total webhooks queued",
@@ -320,10 +331,8 @@ static const struct family_spec webhook_specs[] = {
 		"Total retry attempts", 2, l_pa),
 	COUNTER(W_, worker_processed, "webhook_worker_processed_total",
 		"Webhooks processed by worker", 1, l_w),
-	GAUGE(W_, queue_size, "webhook_queue_size", "Current queue size", NULL,
-	      LIVEMOSTRECENT, 0, NULL),
-	GAUGE(W_, queue_oldest_age, "webhook_queue_oldest_age_seconds",
-	      "Age of oldest webhook", "seconds", LIVEMOSTRECENT, 0, NULL),
+	QUEUE_SIZE(W_),
+	QUEUE_OLDEST_AGE(W_),
 	GAUGE(W_, active_workers, "webhook_active_workers",
 	      "Active worker instances", NULL, LIVESUM, 0, NULL),
 	GAUGE(W_, worker_uptime, "webhook_worker_uptime_seconds",
@@ -502,6 +511,35 @@ shmet_webhook_update_queue_health(const struct shmet_webhook_collector *c,
 {
 	shmet_gauge_set(&c->size, queue_size);
 	shmet_gauge_set(&c->oldest, oldest_age_s);
+}
+
+#define Q_ shmet_webhook_queue
+static const struct family_spec queue_specs[] = {
+	QUEUE_SIZE(Q_),
+	QUEUE_OLDEST_AGE(Q_),
+};
+#undef Q_
+
+SHMET_COLLECTORS_EXPORT int
+shmet_webhook_queue_init(struct shmet_webhook_queue *q,
+			 struct shmet_segment *seg)
+{
+	memset(q, 0, sizeof *q);
+	/* Part of the webhook collector, which the workers declare: the
+	 * owner adds no collector of its own to /metrics/health. */
+	q->error = register_specs(seg, NULL, q, queue_specs,
+				  sizeof queue_specs / sizeof queue_specs[0]);
+	shmet_gauge_labels(&q->queue_size, &q->size, 0, NULL);
+	shmet_gauge_labels(&q->queue_oldest_age, &q->oldest, 0, NULL);
+	return q->error;
+}
+
+SHMET_COLLECTORS_EXPORT void
+shmet_webhook_queue_update(const struct shmet_webhook_queue *q,
+			   double queue_size, double oldest_age_s)
+{
+	shmet_gauge_set(&q->size, queue_size);
+	shmet_gauge_set(&q->oldest, oldest_age_s);
 }
 
 SHMET_COLLECTORS_EXPORT double

@@ -20,8 +20,10 @@
  *   campaign_pending_leads,        livemostrecent: one campaign's fact,
  *   campaign_success_rate          reported by whichever engine owns it
  *                                  (a rate is never summed)
- *   webhook_queue_size,            livemostrecent: one shared queue seen by
- *   webhook_queue_oldest_age_seconds every worker
+ *   webhook_queue_size,            livemostrecent: one queue's facts,
+ *   webhook_queue_oldest_age_seconds reported by the queue's owner
+ *                                  (shmet_webhook_queue_*), so they stay,
+ *                                  and keep growing, while no worker lives
  *   webhook_active_workers         livesum of a per-process 1: drops when a
  *                                  worker dies (0 when none is alive)
  *   webhook_worker_uptime_seconds  livesum: one writer per worker_id; the
@@ -371,10 +373,42 @@ shmet_webhook_record_dead_letter(const struct shmet_webhook_collector *c,
 				 const char *event_type,
 				 const char *partner_id);
 
-/* update_queue_health(queue_size, oldest_age_seconds) */
+/*
+ * update_queue_health(queue_size, oldest_age_seconds), as the
+ * specification's worker collector has it.  A worker's value leaves the
+ * page when the worker dies; a queue that outlives its workers is better
+ * reported by its owner (shmet_webhook_queue below).
+ */
 void
 shmet_webhook_update_queue_health(const struct shmet_webhook_collector *c,
 				  double queue_size, double oldest_age_s);
+
+/*
+ * The queue's own gauges, for the process that owns the queue (a broker,
+ * the fleet's queue process) rather than its workers:
+ * webhook_queue_size and webhook_queue_oldest_age_seconds, the same
+ * families the worker collector registers.  Being livemostrecent, they
+ * show the last value of the live process that set them last: with the
+ * owner alive they stay on the page when every worker is dead, which is
+ * exactly when a backlog builds.
+ */
+struct shmet_webhook_queue {
+	struct shmet_family queue_size;
+	struct shmet_family queue_oldest_age;
+	struct shmet_gauge size, oldest;
+	int error;
+};
+
+/* Register the two families on seg; 0 or the first negative errno (the
+ * handle is usable either way). */
+int
+shmet_webhook_queue_init(struct shmet_webhook_queue *q,
+			 struct shmet_segment *seg);
+
+/* Set both gauges (size in events, age in seconds). */
+void
+shmet_webhook_queue_update(const struct shmet_webhook_queue *q,
+			   double queue_size, double oldest_age_s);
 
 /*
  * update_worker_uptime(): seconds (scaled) since init.

@@ -4,6 +4,7 @@
  * own, never one below, so no two files call each other).
  *
  *   log.c          timestamped lines on stderr
+ *   args.c         the command line: options and their checks
  *   negotiate.c    Accept and Accept-Encoding with q-values (RFC 9110)
  *   auth.c         HTTP Basic authentication against crypt(3) hashes
  *   tls.c          certificate and key merged into the PEM civetweb wants
@@ -12,6 +13,7 @@
  *   own-metrics.c  the exporter's own figures, as described families
  *   render.c       one page of one format from the current view
  *   scrape.c       single-flight renders shared by scrapes, and gzip
+ *   respond.c      one response's head and body in as few writes as possible
  *   http.c         routing, content negotiation and responses
  *   server.c       civetweb start, options, threads and stop
  *   main.c         arguments, start and stop order, signals
@@ -65,6 +67,20 @@ mono_ns(void)
 
 /* log.c */
 void exporter_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* args.c: the options; a wrong command line exits 2 with one line
+ * naming the option and the value (tools/cli.h). */
+struct exporter_args {
+	const char *segment;
+	const char *listen;
+	int threads;
+	int request_timeout_s;
+	const char *tls_cert, *tls_key;
+	const char *auth_file;
+	const char *web_config;
+	const char *segment_owner;
+};
+void args_parse(int argc, char **argv, struct exporter_args *a);
 
 /* negotiate.c: header values as RFC 9110 lists of items with weights. */
 struct hv_item {
@@ -200,16 +216,26 @@ void scrape_fini(void);
 struct rendered *scrape_get(enum fmt fmt, uint64_t arrival_ns,
 			    uint64_t deadline_ns, int want_gzip);
 
+/* respond.c: status, Content-Length (added here), headers, Date and
+ * Connection, then the body unless send_body is 0 (HEAD): one write when
+ * it all fits in 8 KiB, else the head and then the body. */
+struct mg_connection;
+struct resp_header {
+	const char *name, *value;
+};
+void respond(struct mg_connection *conn, int status,
+	     const struct resp_header *headers, int nheaders, const void *body,
+	     size_t len, int send_body);
+
 /* http.c */
 void http_init(int request_timeout_s);
 /* civetweb's request handler for every path. */
-struct mg_connection;
 int http_handle(struct mg_connection *conn, void *cbdata);
 
 /* server.c */
 struct server_config {
 	const char *listen;             /* HOST:PORT */
-	const char *threads;
+	int threads;
 	int request_timeout_s;
 	const char *tls_pem;            /* NULL: plain HTTP */
 };

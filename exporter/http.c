@@ -34,17 +34,11 @@ send_simple(struct mg_connection *conn, int status, const char *type,
 	    const char *body, const char *extra_name, const char *extra)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
-	char len[24];
+	struct resp_header h[2] = { { "Content-Type", type },
+				    { extra_name, extra } };
 
-	snprintf(len, sizeof len, "%zu", strlen(body));
-	mg_response_header_start(conn, status);
-	mg_response_header_add(conn, "Content-Type", type, -1);
-	mg_response_header_add(conn, "Content-Length", len, -1);
-	if (extra_name)
-		mg_response_header_add(conn, extra_name, extra, -1);
-	mg_response_header_send(conn);
-	if (strcmp(ri->request_method, "HEAD") != 0)
-		mg_write(conn, body, strlen(body));
+	respond(conn, status, h, extra_name ? 2 : 1, body, strlen(body),
+		strcmp(ri->request_method, "HEAD") != 0);
 }
 
 static const char *
@@ -88,8 +82,8 @@ serve_render(struct mg_connection *conn, enum fmt fmt)
 	struct rendered *r = scrape_get(fmt, arrival,
 					deadline_for(conn, arrival), gzip);
 	const struct shmet_buf *body;
-	char len[24];
-	int status;
+	struct resp_header h[4];
+	int status, n = 0;
 
 	if (!r) {
 		send_simple(conn, 503, "text/plain",
@@ -100,17 +94,13 @@ serve_render(struct mg_connection *conn, enum fmt fmt)
 	}
 	gzip = gzip && r->gz_done;
 	body = gzip ? &r->gz : &r->body;
-	snprintf(len, sizeof len, "%zu", body->len);
-	mg_response_header_start(conn, r->status);
-	mg_response_header_add(conn, "Content-Type", content_type(fmt), -1);
-	mg_response_header_add(conn, "Content-Length", len, -1);
-	mg_response_header_add(conn, "Vary", "Accept, Accept-Encoding", -1);
-	mg_response_header_add(conn, "Cache-Control", "no-store", -1);
+	h[n++] = (struct resp_header){ "Content-Type", content_type(fmt) };
+	h[n++] = (struct resp_header){ "Vary", "Accept, Accept-Encoding" };
+	h[n++] = (struct resp_header){ "Cache-Control", "no-store" };
 	if (gzip)
-		mg_response_header_add(conn, "Content-Encoding", "gzip", -1);
-	mg_response_header_send(conn);
-	if (strcmp(ri->request_method, "HEAD") != 0)
-		mg_write(conn, body->data, body->len);
+		h[n++] = (struct resp_header){ "Content-Encoding", "gzip" };
+	respond(conn, r->status, h, n, body->data, body->len,
+		strcmp(ri->request_method, "HEAD") != 0);
 	status = r->status;
 	own_count_request(fmt, status);
 	rendered_put(r);        /* may free r: status was copied above */

@@ -18,9 +18,19 @@ int
 tls_pem(const char *cert, const char *key, char *path, size_t len)
 {
 	const char *parts[2] = { cert, key };
+	static const char *const what[2] = { "certificate", "key" };
 	FILE *out, *in;
 	int fd;
 
+	/* civetweb's own message for a file it cannot open is "Error
+	 * initializing SSL context": name the file here instead. */
+	for (int i = 0; i < 2 && parts[i]; i++) {
+		if (access(parts[i], R_OK) < 0) {
+			exporter_log("cannot read the TLS %s file %s: %s",
+				     what[i], parts[i], strerror(errno));
+			return -1;
+		}
+	}
 	if (!key) {
 		snprintf(path, len, "%s", cert);
 		return 0;
@@ -42,8 +52,8 @@ tls_pem(const char *cert, const char *key, char *path, size_t len)
 
 		in = fopen(parts[i], "r");
 		if (!in) {
-			exporter_log("cannot read %s: %s", parts[i],
-				     strerror(errno));
+			exporter_log("cannot read the TLS %s file %s: %s",
+				     what[i], parts[i], strerror(errno));
 			fclose(out);
 			unlink(path);
 			return -1;

@@ -755,8 +755,22 @@ shmet_render_health(const struct shmet_index *idx,
 		    ? "degraded"
 		    : "healthy");
 	buf_puts(b, "\",\n  \"registry\": \"application\",\n");
+	/*
+	 * The specification's two counts, with what they count said in the
+	 * response itself: read without it, metric_families was compared
+	 * with the segment's family records (collector declarations take
+	 * records too) and total_metrics with the entries of /metrics/json
+	 * (one per sample line: a histogram series has many).
+	 */
 	json_kv_u64(b, "  ", "metric_families", idx->nfamilies, 0);
 	json_kv_u64(b, "  ", "total_metrics", idx->nseries, 0);
+	buf_puts(b, "  \"definitions\": {\n"
+		    "    \"metric_families\": \"families of the segment on "
+		    "the page, without the exporter's own\",\n"
+		    "    \"total_metrics\": \"series of those families, one "
+		    "per label set; a histogram series is one, not one per "
+		    "bucket, sum and count line as in /metrics/json\"\n"
+		    "  },\n");
 	buf_puts(b, "  \"collectors\": {");
 	for (uint32_t i = 0; i < idx->ncollectors; i++) {
 		const struct shmet_index_collector *c = &idx->collectors[i];
@@ -772,8 +786,9 @@ shmet_render_health(const struct shmet_index *idx,
 	json_kv_u64(b, "    ", "layout_version", in->layout_version, 0);
 	json_kv_u64(b, "    ", "bytes_total", in->total_size, 0);
 	json_kv_u64(b, "    ", "bytes_used", used_bytes, 0);
-	json_kv_u64(b, "    ", "families_used", in->families_used, 0);
-	json_kv_u64(b, "    ", "families_capacity", in->max_families, 0);
+	/* records, not families: a collector's declaration takes one too */
+	json_kv_u64(b, "    ", "family_records_used", in->families_used, 0);
+	json_kv_u64(b, "    ", "family_records_capacity", in->max_families, 0);
 	json_kv_u64(b, "    ", "series_used", in->series_used, 0);
 	json_kv_u64(b, "    ", "series_capacity", in->max_series, 0);
 	json_kv_u64(b, "    ", "cells_used", in->cells_used, 0);

@@ -295,6 +295,40 @@ START_TEST(test_webhook_collector_functions)
 }
 END_TEST
 
+/*
+ * The queue owner's handle: the two queue gauges only (no worker counted,
+ * no worker series), registered exactly as the worker collector registers
+ * them (a worker's init after it is not refused with -EEXIST), and set by
+ * the owner alone.
+ */
+START_TEST(test_webhook_queue_owner)
+{
+	struct shmet_segment seg;
+	struct shmet_webhook_queue q;
+	struct shmet_webhook_collector w;
+	struct test_snapshot s;
+
+	test_open(&seg, NULL);
+	ck_assert_int_eq(shmet_webhook_queue_init(&q, &seg), 0);
+	test_snapshot_take(&s);
+	ck_assert_uint_eq(shmet_index_family_count(s.index), 2);
+	ck_assert_ptr_nonnull(shmet_index_find(s.index, "webhook_queue_size"));
+	ck_assert_ptr_nonnull(shmet_index_find(
+		s.index, "webhook_queue_oldest_age_seconds"));
+	test_snapshot_free(&s);
+	shmet_webhook_queue_update(&q, 128, 600);
+	ck_assert_double_eq(sample("webhook_queue_size", 0, NULL, 0, NULL), 128);
+	ck_assert_double_eq(sample("webhook_queue_oldest_age_seconds", 0, NULL,
+				   0, NULL), 600);
+	ck_assert_int_eq(shmet_webhook_collector_init(&w, &seg, "worker-1"), 0);
+	shmet_webhook_queue_update(&q, 129, 601.5);
+	ck_assert_double_eq(sample("webhook_queue_size", 0, NULL, 0, NULL), 129);
+	ck_assert_double_eq(sample("webhook_queue_oldest_age_seconds", 0, NULL,
+				   0, NULL), 601.5);
+	shmet_close(&seg);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Timers with Python's "with" semantics                               */
 
@@ -588,6 +622,7 @@ TEST_SUITE(collectors)
 	tcase_add_test(tc, test_collectors_register_all_23_families);
 	tcase_add_test(tc, test_campaign_collector_functions);
 	tcase_add_test(tc, test_webhook_collector_functions);
+	tcase_add_test(tc, test_webhook_queue_owner);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("Timers as Python's with");

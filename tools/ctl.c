@@ -16,6 +16,7 @@
 
 #include "escape.h"
 #include "shmetrics-reader.h"
+#include "tools/cli.h"
 
 static const char usage[] =
 	"usage: shmetrics-ctl [--segment NAME] COMMAND [options]\n"
@@ -50,7 +51,10 @@ static const char usage[] =
 	"                          mode such as 0640: an unprivileged exporter\n"
 	"                          of that group can read it)\n"
 	"  -h, --help              this text\n"
-	"  -V, --version           print the version\n";
+	"  -V, --version           print the version\n"
+	"\n"
+	"Exit status: 0 done, 1 failed (segment, group), 2 wrong command "
+	"line.\n";
 
 struct ctl {
 	const char *segment;
@@ -81,7 +85,24 @@ fail(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-	return 1;
+	return CLI_EXIT_FAILURE;
+}
+
+/* A wrong command line: one line, exit status 2 (tools/cli.h). */
+static int
+usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("shmetrics-ctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see --help)\n", stderr);
+	return CLI_EXIT_USAGE;
 }
 
 static int
@@ -93,7 +114,8 @@ parse_u32(const char *s, const char *what, uint32_t *out, int base)
 	errno = 0;
 	v = strtoul(s, &end, base);
 	if (errno || *s == '\0' || *end != '\0' || v > UINT32_MAX || v == 0) {
-		fail("%s: '%s' is not a positive number", what, s);
+		usage_error("invalid value '%s' for %s: not a positive number",
+			    s, what);
 		return -1;
 	}
 	*out = (uint32_t)v;
@@ -232,8 +254,9 @@ cmd_dump(struct ctl *c)
 
 	if (strcmp(c->format, "text") && strcmp(c->format, "openmetrics") &&
 	    strcmp(c->format, "json") && strcmp(c->format, "health"))
-		return fail("dump: unknown format '%s' (text, openmetrics, "
-			    "json, health)", c->format);
+		return usage_error("invalid value '%s' for --format: not "
+				   "text, openmetrics, json or health",
+				   c->format);
 	if (open_reader(c, &r))
 		return 1;
 	if (shmet_index_build(r, &idx, err, sizeof err) < 0) {
@@ -362,15 +385,20 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl c;
-	const char *cmd;
-	int o, bad = 0;
+	const char *cmd, *why;
+	int o, bad = 0, no_group = 0;
 
 	memset(&c, 0, sizeof c);
 	c.format = "text";
 	opterr = 0;     /* our own one-line messages */
 	while ((o = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (o) {
-		case OPT_SEGMENT: c.segment = optarg; break;
+		case OPT_SEGMENT:
+			if ((why = cli_segment_why(optarg)))
+				return usage_error("invalid value '%s' for "
+						   "--segment: %s", optarg, why);
+			c.segment = optarg;
+			break;
 		case OPT_FORMAT: c.format = optarg; break;
 		case OPT_RAW: c.raw = 1; break;
 		case OPT_FAMILIES:
@@ -405,7 +433,8 @@ main(int argc, char **argv)
 					 &c.create.cpu_blocks, 10);
 			break;
 		case OPT_GROUP:
-			bad |= parse_group(optarg, &c.create);
+			/* a group this system lacks: not a usage error */
+			no_group |= parse_group(optarg, &c.create);
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -415,15 +444,17 @@ main(int argc, char **argv)
 			       SHMETRICS_VERSION, SHMET_LAYOUT_VERSION);
 			return 0;
 		default:
-			return fail("unknown option or missing value: '%s' "
-				    "(see --help)", argv[optind - 1]);
+			return usage_error("unknown option or missing value: "
+					   "'%s'", argv[optind - 1]);
 		}
 	}
 	if (bad)
-		return 1;
+		return CLI_EXIT_USAGE;
 	if (optind != argc - 1)
-		return fail(optind == argc ? "no command given (see --help)"
-					   : "one command expected (see --help)");
+		return usage_error(optind == argc ? "no command given"
+						  : "one command expected");
+	if (no_group)
+		return CLI_EXIT_FAILURE;
 	cmd = argv[optind];
 	if (!strcmp(cmd, "create"))
 		return cmd_create(&c);
@@ -435,5 +466,5 @@ main(int argc, char **argv)
 		return cmd_writers(&c);
 	if (!strcmp(cmd, "destroy"))
 		return cmd_destroy(&c);
-	return fail("unknown command '%s' (see --help)", cmd);
+	return usage_error("unknown command '%s'", cmd);
 }

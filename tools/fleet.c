@@ -13,6 +13,9 @@
  *             (200, 4xx, 5xx, slow or dropped at configurable rates):
  *             4xx is permanent (dead letter at once), 5xx and connection
  *             errors retry with exponential backoff up to --max-retries
+ *   queue     the queue's owner: publishes webhook_queue_size and
+ *             webhook_queue_oldest_age_seconds, which therefore stay (and
+ *             grow) when every worker is dead
  *   parent    restarts children (--churn kills one every N seconds with
  *             SIGKILL, as a crash would), applies the fault flags, writes
  *             the --status file, stops all on SIGINT/SIGTERM or after
@@ -50,11 +53,14 @@
 
 #include <shmetrics.h>
 #include <shmetrics-collectors.h>
+#include <shmetrics/layout.h>
+
+#include "tools/cli.h"
 
 #define QUEUE_CAP 4096
 #define MAX_ENGINES 32
 #define MAX_WORKERS 64
-#define MAX_CHILDREN (1 + MAX_ENGINES + MAX_WORKERS)
+#define MAX_CHILDREN (2 + MAX_ENGINES + MAX_WORKERS)
 #define CAMPAIGNS 4                     /* per engine */
 #define USERS 3
 #define MAX_CALLS 256                   /* per engine */
@@ -68,6 +74,7 @@ struct fleet_opts {
 	int max_calls;                  /* concurrent calls per engine */
 	/* sink outcome rates, percent */
 	int rate_4xx, rate_5xx, rate_slow, rate_drop;
+	int rate_retry_fail;            /* a retry fails again, percent */
 	double slow_s;                  /* fleet seconds of a slow response */
 	/* engine fault rates, percent */
 	int rate_call_fail, rate_slow_setup;
@@ -127,6 +134,7 @@ struct shared {
 	struct counts n;
 	struct engine_state engine[MAX_ENGINES];
 	struct worker_state worker[MAX_WORKERS];
+	struct worker_state queue_owner;        /* uptime_s unused */
 	struct event ev[QUEUE_CAP];
 };
 
@@ -134,6 +142,7 @@ static struct fleet_opts opt = {
 	.engines = 2, .workers = 3, .speed = 60, .max_retries = 5,
 	.max_calls = 20,
 	.rate_4xx = 3, .rate_5xx = 5, .rate_slow = 3, .rate_drop = 2,
+	.rate_retry_fail = 50,
 	.slow_s = 4, .rate_call_fail = 15,
 };
 static struct shared *q;
@@ -521,7 +530,7 @@ campaign_engine(int n)
 
 /* POST to the sink; the HTTP status, or 0 for a connection error. */
 static int
-http_post(const char *partner, const char *event_type)
+http_post(const char *partner, const char *event_type, int attempt)
 {
 	struct sockaddr_in sa;
 	double limit = 5 + opt.slow_s / opt.speed;
@@ -547,8 +556,8 @@ http_post(const char *partner, const char *event_type)
 	n = snprintf(req, sizeof req,
 		     "POST /webhooks/%s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 		     "Content-Type: application/json\r\nContent-Length: %d\r\n"
-		     "Connection: close\r\n\r\n%s",
-		     partner, len, body);
+		     "X-Attempt: %d\r\nConnection: close\r\n\r\n%s",
+		     partner, len, attempt, body);
 	if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n)
 		goto out;
 	got = recv(fd, resp, sizeof resp - 1, 0);
@@ -589,7 +598,8 @@ deliver(const struct shmet_webhook_collector *m, int i,
 		shmet_webhook_record_retry(m, e->partner_id, e->attempts);
 	SHMET_DELIVERY(t, shmet_webhook_time_delivery_queued(m, e->partner_id,
 							     e->enqueued_ns)) {
-		int status = http_post(e->partner_id, e->event_type);
+		int status = http_post(e->partner_id, e->event_type,
+				       e->attempts);
 
 		queue_lock();
 		q->n.deliveries++;
@@ -641,7 +651,6 @@ webhook_worker(int n)
 	st->pid = getpid();
 	while (!stopping) {
 		struct event e;
-		double size, age;
 		int i, hold = __atomic_load_n(&q->hold, __ATOMIC_ACQUIRE);
 
 		if (hold == 1) {        /* engines settle first */
@@ -653,9 +662,6 @@ webhook_worker(int n)
 				report_drops(&m);
 				st->uptime_s =
 					shmet_webhook_update_worker_uptime(&m);
-				queue_stats(q->hold_ns, &size, &age);
-				shmet_webhook_update_queue_health(&m, size,
-								  age);
 				__atomic_store_n(&st->ack, 1,
 						 __ATOMIC_RELEASE);
 			}
@@ -665,14 +671,57 @@ webhook_worker(int n)
 		__atomic_store_n(&st->ack, 0, __ATOMIC_RELEASE);
 		st->uptime_s = shmet_webhook_update_worker_uptime(&m);
 		report_drops(&m);
-		queue_stats(shmet_now_ns(), &size, &age);
-		shmet_webhook_update_queue_health(&m, size, age);
 		i = take_due(&e);
 		if (i < 0) {
 			real_sleep(0.02);
 			continue;
 		}
 		deliver(&m, i, &e);
+	}
+	shmet_close(&seg);
+}
+
+/* ------------------------------------------------------------------ */
+/* Queue owner                                                         */
+
+/*
+ * The queue's gauges are the queue's facts, not a worker's: published by
+ * the workers, they left the page with the last worker (livemostrecent
+ * shows live writers only), so a backlog was invisible exactly while no
+ * worker drained it.  This process owns them: every 50 ms (real), and once
+ * more at the hold instant when the fleet is held.  Churn and
+ * --kill-workers never kill it.
+ */
+static void
+queue_owner(void)
+{
+	struct shmet_segment seg;
+	struct shmet_webhook_queue m;
+	struct worker_state *st = &q->queue_owner;
+	double size, age;
+
+	if (shmet_open(&seg, NULL) < 0) {
+		say("queue: %s", shmet_last_error(&seg));
+		exit(1);
+	}
+	if (shmet_webhook_queue_init(&m, &seg) < 0)
+		say("queue: %s", shmet_last_error(&seg));
+	st->ack = 0;
+	st->pid = getpid();
+	while (!stopping) {
+		if (__atomic_load_n(&q->hold, __ATOMIC_ACQUIRE) == 2) {
+			if (!__atomic_load_n(&st->ack, __ATOMIC_ACQUIRE)) {
+				queue_stats(q->hold_ns, &size, &age);
+				shmet_webhook_queue_update(&m, size, age);
+				__atomic_store_n(&st->ack, 1, __ATOMIC_RELEASE);
+			}
+			real_sleep(0.01);
+			continue;
+		}
+		__atomic_store_n(&st->ack, 0, __ATOMIC_RELEASE);
+		queue_stats(shmet_now_ns(), &size, &age);
+		shmet_webhook_queue_update(&m, size, age);
+		real_sleep(0.05);
 	}
 	shmet_close(&seg);
 }
@@ -688,16 +737,41 @@ webhook_worker(int n)
  * floor(n f / 100) have failed, f the sum of the failure rates.  A random
  * draw let the first deliveries of a short run fail at twice the rate, and
  * HighWebhookFailureRate (> 20%) went pending in a default demo (CI).
+ *
+ * A retry (attempt > 1) is a partner that failed this event already: it
+ * fails again at --rate-retry-fail (50 %), spread the same way for each
+ * attempt number, with the retried kind of failure (5xx, else a drop).  Spread over first attempts
+ * only, a retry failed again only when it happened to land on a failing
+ * slot, so a default demo showed attempt_number="2" and almost never 3 to
+ * 5; now each attempt number has about half the previous one's retries.
+ * At the default rates 10 % of first attempts fail and 7 % are retried,
+ * so failed attempts are 10 + 7 (1/2 + 1/4 + 1/8 + 1/16) = 16.6 % of
+ * queued events: below HighWebhookFailureRate's 20 %.
  */
 static int
-sink_outcome(void)
+sink_outcome(int attempt)
 {
 	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-	static int owed_fail, owed_slow;
+	static int owed_fail, owed_slow, owed_retry[21];
 	static unsigned kind;
 	int fail = opt.rate_drop + opt.rate_4xx + opt.rate_5xx, r = 99;
 
 	pthread_mutex_lock(&lock);
+	if (attempt > 1) {
+		/* per attempt number: the retries of one event follow each
+		 * other, and one spread over all would fail every second
+		 * attempt and pass every third */
+		int *owed = &owed_retry[attempt < 20 ? attempt : 20];
+
+		*owed += opt.rate_retry_fail;
+		if (*owed >= 100) {
+			*owed -= 100;
+			/* the first 5xx value, or a drop without 5xx */
+			r = opt.rate_5xx ? opt.rate_drop + opt.rate_4xx : 0;
+		}
+		pthread_mutex_unlock(&lock);
+		return r;
+	}
 	owed_fail += fail;
 	owed_slow += opt.rate_slow;
 	if (owed_fail >= 100) {
@@ -719,11 +793,12 @@ sink_connection(void *arg)
 	char buf[2048];
 	size_t have = 0;
 	unsigned seed = (unsigned)(uintptr_t)&buf ^ (unsigned)shmet_now_ns();
-	const char *status = "200 OK";
-	int r = sink_outcome();
+	const char *status = "200 OK", *attempt;
+	int r;
 	ssize_t n;
 
 	/* Read the headers (bodies are small and come with them). */
+	buf[0] = '\0';
 	while (have < sizeof buf - 1 &&
 	       (n = recv(fd, buf + have, sizeof buf - 1 - have, 0)) > 0) {
 		have += (size_t)n;
@@ -731,6 +806,8 @@ sink_connection(void *arg)
 		if (strstr(buf, "\r\n\r\n"))
 			break;
 	}
+	attempt = strstr(buf, "\r\nX-Attempt: ");
+	r = sink_outcome(attempt ? atoi(attempt + 13) : 1);
 	/* A partner answers in 30 to 250 ms (fleet time). */
 	fleet_sleep(uniform(&seed, 0.03, 0.25));
 	if (r < opt.rate_drop)
@@ -802,7 +879,7 @@ open_sink(uint16_t *port)
 /* ------------------------------------------------------------------ */
 /* Parent: start, restart, churn, faults, status, stop                 */
 
-enum role { ROLE_SINK, ROLE_ENGINE, ROLE_WORKER };
+enum role { ROLE_SINK, ROLE_QUEUE, ROLE_ENGINE, ROLE_WORKER };
 
 struct child {
 	pid_t pid;                      /* 0: gone */
@@ -839,6 +916,8 @@ spawn(enum role role, int n)
 	signal(SIGTERM, on_signal);
 	if (role == ROLE_SINK)
 		sink(sink_fd);
+	else if (role == ROLE_QUEUE)
+		queue_owner();
 	else if (role == ROLE_ENGINE)
 		campaign_engine(n);
 	else
@@ -851,6 +930,8 @@ start_all(void)
 {
 	children[nchildren++] = (struct child){ spawn(ROLE_SINK, 0), ROLE_SINK,
 						0, 0 };
+	children[nchildren++] = (struct child){ spawn(ROLE_QUEUE, 0),
+						ROLE_QUEUE, 0, 0 };
 	for (int i = 0; i < opt.engines; i++)
 		children[nchildren++] = (struct child){
 			spawn(ROLE_ENGINE, i), ROLE_ENGINE, i, 0 };
@@ -915,6 +996,8 @@ child_live(const struct child *c)
 		return q->engine[c->n].pid == c->pid && q->engine[c->n].valid;
 	if (c->role == ROLE_WORKER)
 		return q->worker[c->n].pid == c->pid;
+	if (c->role == ROLE_QUEUE)
+		return q->queue_owner.pid == c->pid;
 	return 1;
 }
 
@@ -935,14 +1018,21 @@ hold_fleet(void)
 			reap_and_restart();
 			for (int i = 0; i < nchildren; i++) {
 				const struct child *c = &children[i];
-				int want = phase == 1 ? ROLE_ENGINE
-						      : ROLE_WORKER;
+				/* phase 2: the workers and the queue owner
+				 * publish at the hold instant */
+				int want = phase == 1
+					? c->role == ROLE_ENGINE
+					: c->role == ROLE_WORKER ||
+						  c->role == ROLE_QUEUE;
 				int ack;
 
-				if ((int)c->role != want || !child_live(c))
+				if (!want || !child_live(c))
 					continue;
 				ack = c->role == ROLE_ENGINE ?
 					__atomic_load_n(&q->engine[c->n].ack,
+							__ATOMIC_ACQUIRE) :
+				      c->role == ROLE_QUEUE ?
+					__atomic_load_n(&q->queue_owner.ack,
 							__ATOMIC_ACQUIRE) :
 					__atomic_load_n(&q->worker[c->n].ack,
 							__ATOMIC_ACQUIRE);
@@ -1109,6 +1199,8 @@ static const char usage[] =
 	"  --max-calls N         concurrent calls per engine (default 20)\n"
 	"  --rate-4xx P, --rate-5xx P, --rate-slow P, --rate-drop P\n"
 	"                        sink outcome rates in percent (3, 5, 3, 2)\n"
+	"  --rate-retry-fail P   retried deliveries failing again, percent "
+	"(default 50)\n"
 	"  --slow-seconds S      fleet seconds of a slow response (default 4)\n"
 	"  --rate-call-fail P    calls failing at once, percent (default 15)\n"
 	"  --rate-slow-setup P   call setups taking 6-9 s, percent "
@@ -1120,15 +1212,17 @@ static const char usage[] =
 	"                        and at exit (SIGUSR1 holds, SIGUSR2 "
 	"resumes)\n"
 	"  --quiet               no progress lines\n"
-	"  -h, --help\n"
-	"Seconds (S) are real seconds; the fleet reports fleet seconds.\n";
+	"  -h, --help, -V, --version\n"
+	"Seconds (S) are real seconds; the fleet reports fleet seconds.\n"
+	"Exit status: 0 done, 1 failed (segment, status file), 2 wrong "
+	"command line.\n";
 
 static void
 bad_value(const char *flag, const char *value, const char *why)
 {
 	fprintf(stderr, "shmetrics-fleet: invalid value '%s' for --%s: %s "
 		"(see --help)\n", value, flag, why);
-	exit(1);
+	exit(CLI_EXIT_USAGE);
 }
 
 static int
@@ -1189,6 +1283,7 @@ parse_args(int argc, char **argv)
 		{ "rate-5xx", required_argument, NULL, '5' },
 		{ "rate-slow", required_argument, NULL, 'S' },
 		{ "rate-drop", required_argument, NULL, 'D' },
+		{ "rate-retry-fail", required_argument, NULL, 'R' },
 		{ "slow-seconds", required_argument, NULL, 'W' },
 		{ "rate-call-fail", required_argument, NULL, 'F' },
 		{ "rate-slow-setup", required_argument, NULL, 'P' },
@@ -1196,21 +1291,22 @@ parse_args(int argc, char **argv)
 		{ "status", required_argument, NULL, 'T' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *name;
+	const char *name, *why;
 	int o, idx;
 
 	opterr = 0;     /* our own one-line messages */
-	while ((o = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
+	while ((o = getopt_long(argc, argv, "hV", opts, &idx)) != -1) {
 		name = NULL;
 		for (int k = 0; opts[k].name; k++)
 			if (opts[k].val == o)
 				name = opts[k].name;
 		switch (o) {
 		case 's':
-			if (optarg[0] != '/')
-				bad_value(name, optarg, "must start with /");
+			if ((why = cli_segment_why(optarg)))
+				bad_value(name, optarg, why);
 			setenv(SHMET_ENV_SEGMENT, optarg, 1);
 			break;
 		case 'e':
@@ -1246,6 +1342,9 @@ parse_args(int argc, char **argv)
 		case 'D':
 			opt.rate_drop = int_arg(name, optarg, 0, 100);
 			break;
+		case 'R':
+			opt.rate_retry_fail = int_arg(name, optarg, 0, 100);
+			break;
 		case 'W':
 			opt.slow_s = num_arg(name, optarg, 0, 86400, 0);
 			break;
@@ -1267,24 +1366,55 @@ parse_args(int argc, char **argv)
 		case 'h':
 			fputs(usage, stdout);
 			exit(0);
+		case 'V':
+			printf("shmetrics-fleet %s (layout %u)\n",
+			       SHMETRICS_VERSION, SHMET_LAYOUT_VERSION);
+			exit(0);
 		default:
 			fprintf(stderr, "shmetrics-fleet: unknown option or "
 				"missing value: '%s' (see --help)\n",
 				argv[optind - 1]);
-			exit(1);
+			exit(CLI_EXIT_USAGE);
 		}
 	}
 	if (optind != argc) {
 		fprintf(stderr, "shmetrics-fleet: unexpected argument '%s' "
 			"(see --help)\n", argv[optind]);
-		exit(1);
+		exit(CLI_EXIT_USAGE);
 	}
 	if (opt.rate_4xx + opt.rate_5xx + opt.rate_slow + opt.rate_drop > 100) {
 		fprintf(stderr, "shmetrics-fleet: --rate-4xx, --rate-5xx, "
 			"--rate-slow and --rate-drop add up to more than 100 "
 			"(see --help)\n");
-		exit(1);
+		exit(CLI_EXIT_USAGE);
 	}
+}
+
+/*
+ * The status file is written every second as FILE.tmp renamed over FILE,
+ * and a write that fails is skipped (the fleet goes on).  A directory that
+ * does not exist or cannot be written would make every write fail, so the
+ * file would never appear: try the temporary file once before starting,
+ * and say so then.
+ */
+static int
+check_status_path(void)
+{
+	char tmp[4096];
+	FILE *f;
+
+	if (!opt.status_path)
+		return 0;
+	snprintf(tmp, sizeof tmp, "%s.tmp", opt.status_path);
+	f = fopen(tmp, "w");
+	if (!f) {
+		fprintf(stderr, "shmetrics-fleet: cannot write --status %s: "
+			"%s: %s\n", opt.status_path, tmp, strerror(errno));
+		return -1;
+	}
+	fclose(f);
+	unlink(tmp);
+	return 0;
 }
 
 static int
@@ -1327,6 +1457,8 @@ main(int argc, char **argv)
 	int held = 0, killed = 0;
 
 	parse_args(argc, argv);
+	if (check_status_path() < 0)
+		return CLI_EXIT_FAILURE;
 	/* Create the segment up front, holding no writer slot ourselves. */
 	memset(&so, 0, sizeof so);
 	so.flags = SHMET_OPEN_NO_WRITER;
@@ -1381,7 +1513,8 @@ main(int argc, char **argv)
 		if (!held && opt.churn_s > 0 && now >= next_churn &&
 		    opt.engines + opt.workers > 0) {
 			unsigned kids = (unsigned)(opt.engines + opt.workers);
-			int i = 1 + (int)(rand_r(&seed) % kids);
+			/* after the sink and the queue owner */
+			int i = 2 + (int)(rand_r(&seed) % kids);
 
 			if (children[i].pid > 0 && !children[i].no_restart) {
 				say("churn: SIGKILL %s %d (pid %d)",

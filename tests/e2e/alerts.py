@@ -6,7 +6,12 @@ stopped here.
   worker-down    every webhook worker is killed (--kill-workers): the
                  exporter renders webhook_active_workers 0 and
                  WebhookWorkerDown goes pending, then firing (test copy of
-                 the rules: `for` 3 s, evaluation and scrape every second)
+                 the rules: `for` 3 s, evaluation and scrape every second);
+                 the queue's gauges stay on the page and grow, equal to the
+                 fleet's own figures when held, so WebhookQueueBacklog and
+                 StaleWebhooksInQueue fire (test thresholds 20 and 300 s,
+                 reached only without workers), and the shipped
+                 Alertmanager inhibits them: suppressed, never notified
   alertmanager   fault flags drive HighCampaignFailureRate,
                  SlowCampaignProcessing and HighWebhookFailureRate through
                  Prometheus into Alertmanager: read back from its API
@@ -15,7 +20,10 @@ stopped here.
                  every one of the 23 families has a sample within 15 s, no
                  alert is ever pending or firing (the shipped rules,
                  evaluated every second), and, with the fleet held
-                 (SIGUSR1), every gauge equals what its status file says
+                 (SIGUSR1), every gauge equals what its status file says;
+                 every retry attempt number (2 to --max-retries 5) shows,
+                 each with at most the previous one's count, and failed
+                 deliveries stay below HighWebhookFailureRate's 20 %
 
 usage: alerts.py BUILD_DIR SOURCE_DIR worker-down|alertmanager|demo
 """
@@ -94,6 +102,63 @@ def start_fleet(workdir, *args):
 
 
 
+class Alertmanager:
+    """The shipped alertmanager.yml (group waits 1 s, the receiver's URL
+    on a free port) with tools/prometheus/alert-receiver.py."""
+
+    def __init__(self, workdir):
+        if not shutil.which("prometheus-alertmanager"):
+            print("prometheus-alertmanager not installed")
+            sys.exit(77)
+        recv_port, self.port = free_port(), free_port()
+        self.log = os.path.join(workdir, "received.jsonl")
+        cfg = open(os.path.join(SOURCE, "tools", "prometheus",
+                                "alertmanager.yml")).read()
+        cfg = cfg.replace("http://127.0.0.1:9095/",
+                          "http://127.0.0.1:%d/" % recv_port)
+        cfg = re.sub(r"group_wait: \d+s", "group_wait: 1s", cfg)
+        cfg = re.sub(r"group_interval: \d+s", "group_interval: 1s", cfg)
+        T.check("127.0.0.1:%d" % recv_port in cfg, "receiver url rewritten")
+        with open(os.path.join(workdir, "alertmanager.yml"), "w") as f:
+            f.write(cfg)
+        self.recv = Proc(["/usr/bin/python3", os.path.join(
+            SOURCE, "tools", "prometheus", "alert-receiver.py"), "--listen",
+            "127.0.0.1:%d" % recv_port, "--log", self.log],
+            os.path.join(workdir, "receiver.log"))
+        self.am = Proc(["prometheus-alertmanager",
+                        "--config.file=" + os.path.join(workdir,
+                                                        "alertmanager.yml"),
+                        "--storage.path=" + os.path.join(workdir, "am"),
+                        "--web.listen-address=127.0.0.1:%d" % self.port,
+                        "--cluster.listen-address="],
+                       os.path.join(workdir, "alertmanager.log"))
+        T.check(wait_until(lambda: get_json(self.port, "/api/v2/status"),
+                           20, 0.2), "alertmanager up")
+
+    def alerts(self):
+        return get_json(self.port, "/api/v2/alerts") or []
+
+    def received(self):
+        """Names of the alerts the receiver was notified of as firing."""
+        names = set()
+        try:
+            for line in open(self.log):
+                for a in json.loads(line)["alerts"]:
+                    if a["status"] == "firing":
+                        names.add(a["labels"]["alertname"])
+        except OSError:
+            pass
+        return names
+
+    def stop(self):
+        self.am.stop()
+        self.recv.stop()
+
+
+def start_alertmanager(workdir):
+    return Alertmanager(workdir)
+
+
 def alerts(prom):
     """{alertname: state} of Prometheus's active alerts."""
     r = get_json(prom.port, "/api/v1/alerts")
@@ -117,9 +182,31 @@ def families_with_samples(smp):
 
 
 # ---------------------------------------------------------------------
+def queue_gauges(exp):
+    """(size, oldest age) on the exporter's page; None where absent."""
+    smp = exporter_samples(exp)
+    return (smp.get(("webhook_queue_size", frozenset())),
+            smp.get(("webhook_queue_oldest_age_seconds", frozenset())))
+
+
 def test_worker_down(workdir, exp):
     copy_rules(SOURCE, workdir, short_for=True)
-    prom = start_prometheus(workdir, exp.port)
+    # The backlog alerts, at thresholds a fleet without workers reaches in
+    # seconds and a fleet with them never does (its queue holds a few
+    # events, the oldest a few retries old: at most 150 fleet seconds).
+    for name in ("alerts.yml",):
+        path = os.path.join(workdir, name)
+        text = open(path).read()
+        T.check("webhook_queue_size > 1000" in text and
+                "webhook_queue_oldest_age_seconds > 3600" in text,
+                "backlog thresholds found in alerts.yml")
+        text = text.replace("webhook_queue_size > 1000",
+                            "webhook_queue_size > 20")
+        text = text.replace("webhook_queue_oldest_age_seconds > 3600",
+                            "webhook_queue_oldest_age_seconds > 300")
+        open(path, "w").write(text)
+    am = start_alertmanager(workdir)
+    prom = start_prometheus(workdir, exp.port, am.port)
     fleet = start_fleet(workdir, "--kill-workers", "8", "--quiet")
     try:
         T.check(wait_until(lambda: (exporter_samples(exp).get(
@@ -135,6 +222,17 @@ def test_worker_down(workdir, exp):
         T.check(zero, "the exporter renders webhook_active_workers 0: %s"
                 % exporter_samples(exp).get(("webhook_active_workers",
                                              frozenset())))
+        # the queue's gauges stay without workers, and grow
+        before = queue_gauges(exp)
+        time.sleep(1.5)
+        after = queue_gauges(exp)
+        T.check(None not in before and None not in after,
+                "queue gauges on the page with no worker alive: %s %s"
+                % (before, after))
+        if None not in before and None not in after:
+            T.check(after[0] >= before[0] and after[1] > before[1],
+                    "queue size and oldest age grow without workers: "
+                    "%s then %s" % (before, after))
         seen = []
 
         def firing():
@@ -146,9 +244,47 @@ def test_worker_down(workdir, exp):
                 "WebhookWorkerDown fires: states seen %s" % seen)
         T.check(seen[:1] == ["pending"],
                 "WebhookWorkerDown was pending before firing: %s" % seen)
+        backlog = {"WebhookQueueBacklog", "StaleWebhooksInQueue"}
+        T.check(wait_until(lambda: all(alerts(prom).get(a) == "firing"
+                                       for a in backlog), 30, 0.2),
+                "the backlog alerts fire in Prometheus during the outage: "
+                "%s" % alerts(prom))
+
+        # Alertmanager: the cause notified, its consequences inhibited
+        def states():
+            return {a["labels"]["alertname"]: a["status"]
+                    for a in am.alerts()}
+        T.check(wait_until(lambda: "WebhookWorkerDown" in am.received() and
+                           all(states().get(a, {}).get("state") ==
+                               "suppressed" for a in backlog), 30, 0.5),
+                "WebhookWorkerDown notified, backlog alerts suppressed: "
+                "%s, received %s" % (states(), sorted(am.received())))
+        for a in backlog:
+            T.check(states().get(a, {}).get("inhibitedBy"),
+                    "%s inhibited by WebhookWorkerDown: %s"
+                    % (a, states().get(a)))
+        time.sleep(3)       # a few group intervals: nothing else arrives
+        T.check(not backlog & am.received(),
+                "no notification of an inhibited alert: %s"
+                % sorted(am.received()))
+        # held: the page's queue gauges are the fleet's own figures
+        fleet.proc.send_signal(signal.SIGUSR1)
+        status = wait_until(lambda: (read_status(fleet.status) or {}).get(
+            "held") and read_status(fleet.status), 10, 0.1)
+        T.check(status, "the fleet holds and writes its status")
+        if status:
+            g = status["gauges"]
+            want = (g["webhook_queue_size"],
+                    g["webhook_queue_oldest_age_seconds"])
+            got = wait_until(lambda: queue_gauges(exp) == want and want,
+                             5, 0.1) or queue_gauges(exp)
+            T.check(got == want and want[0] > 20,
+                    "held: queue gauges %s, the fleet knows %s"
+                    % (got, want))
     finally:
         fleet.stop()
         prom.stop()
+        am.stop()
 
 
 # ---------------------------------------------------------------------
@@ -161,55 +297,21 @@ def test_alertmanager(workdir, exp):
         print("prometheus-alertmanager not installed")
         sys.exit(77)
     copy_rules(SOURCE, workdir, short_for=True)
-    recv_port, am_port = free_port(), free_port()
-    received = os.path.join(workdir, "received.jsonl")
-    cfg = open(os.path.join(SOURCE, "tools", "prometheus",
-                            "alertmanager.yml")).read()
-    cfg = cfg.replace("http://127.0.0.1:9095/",
-                      "http://127.0.0.1:%d/" % recv_port)
-    cfg = re.sub(r"group_wait: \d+s", "group_wait: 1s", cfg)
-    cfg = re.sub(r"group_interval: \d+s", "group_interval: 1s", cfg)
-    T.check("127.0.0.1:%d" % recv_port in cfg, "receiver url rewritten")
-    with open(os.path.join(workdir, "alertmanager.yml"), "w") as f:
-        f.write(cfg)
-    recv = Proc(["/usr/bin/python3", os.path.join(
-        SOURCE, "tools", "prometheus", "alert-receiver.py"), "--listen",
-        "127.0.0.1:%d" % recv_port, "--log", received],
-        os.path.join(workdir, "receiver.log"))
-    am = Proc(["prometheus-alertmanager",
-               "--config.file=" + os.path.join(workdir, "alertmanager.yml"),
-               "--storage.path=" + os.path.join(workdir, "am"),
-               "--web.listen-address=127.0.0.1:%d" % am_port,
-               "--cluster.listen-address="],
-              os.path.join(workdir, "alertmanager.log"))
+    am = start_alertmanager(workdir)
     prom = fleet = None
     try:
-        T.check(wait_until(lambda: get_json(am_port, "/api/v2/status"), 20,
-                           0.2), "alertmanager up")
-        prom = start_prometheus(workdir, exp.port, am_port)
+        prom = start_prometheus(workdir, exp.port, am.port)
         fleet = start_fleet(workdir, "--rate-call-fail", "60",
                             "--rate-slow-setup", "60", "--rate-5xx", "60",
                             "--quiet")
 
         def in_am():
-            r = get_json(am_port, "/api/v2/alerts") or []
-            return {a["labels"]["alertname"] for a in r}
-
-        def in_receiver():
-            names = set()
-            try:
-                for line in open(received):
-                    for a in json.loads(line)["alerts"]:
-                        if a["status"] == "firing":
-                            names.add(a["labels"]["alertname"])
-            except OSError:
-                pass
-            return names
+            return {a["labels"]["alertname"] for a in am.alerts()}
         ok = wait_until(lambda: set(WANTED) <= in_am() and
-                        set(WANTED) <= in_receiver(), 60, 0.5)
+                        set(WANTED) <= am.received(), 60, 0.5)
         T.check(ok, "alerts in Alertmanager %s, received %s, want %s"
-                % (sorted(in_am()), sorted(in_receiver()), WANTED))
-        for a in get_json(am_port, "/api/v2/alerts") or []:
+                % (sorted(in_am()), sorted(am.received()), WANTED))
+        for a in am.alerts():
             if a["labels"]["alertname"] in WANTED:
                 T.check(a["status"]["state"] == "active",
                         "%s active in Alertmanager: %s"
@@ -217,9 +319,10 @@ def test_alertmanager(workdir, exp):
                 T.check(a["annotations"].get("summary"),
                         "%s has its summary" % a["labels"]["alertname"])
     finally:
-        for p in (fleet, prom, am, recv):
+        for p in (fleet, prom):
             if p:
                 p.stop()
+        am.stop()
 
 
 # ---------------------------------------------------------------------
@@ -261,6 +364,26 @@ def test_demo(workdir, exp):
             for name, state in alerts(prom).items():
                 ever.add((name, state))
             time.sleep(0.5)
+        # The full retry distribution, without a fault flag: attempt 5
+        # needs four failures of one event in a row (about 1 in 115
+        # events), so allow a slow machine 40 s more, still watching.
+        def attempts():
+            got = {}
+            for (n, labels), v in exporter_samples(exp).items():
+                if n == "webhook_retry_attempts_total":
+                    a = int(dict(labels)["attempt_number"])
+                    got[a] = got.get(a, 0) + v
+            return got
+        deadline = time.monotonic() + 40
+        while set(attempts()) != {2, 3, 4, 5} and \
+                time.monotonic() < deadline:
+            for name, state in alerts(prom).items():
+                ever.add((name, state))
+            time.sleep(0.5)
+        got = attempts()
+        T.check(set(got) == {2, 3, 4, 5} and
+                got[2] >= got[3] >= got[4] >= got[5] > 0,
+                "retry attempts 2 to 5 by default, fewer at each: %s" % got)
         # the last evaluations included
         time.sleep(2)
         for name, state in alerts(prom).items():
@@ -311,6 +434,9 @@ def test_demo(workdir, exp):
                         % (fam, total(smp, fam), want))
             T.check(n["calls_completed"] > 0 and n["delivered"] > 0,
                     "the fleet did work")
+            T.check(n["failed_attempts"] < 0.2 * n["events_enqueued"],
+                    "failed deliveries %d below 20 %% of %d queued"
+                    % (n["failed_attempts"], n["events_enqueued"]))
     finally:
         fleet.stop()
         prom.stop()

@@ -160,6 +160,29 @@ def main():
         h = json.loads(health)
         if h["status"] != "healthy" or h["metric_families"] != 7:
             fail("health: %s" % health)
+        # Each count says what it counts, and is that: metric_families the
+        # families on the page (# TYPE lines), total_metrics their series
+        # (label sets: a histogram's lines share one), fewer than the
+        # sample entries of /metrics/json; the segment's records are named
+        # records (its 2 collector declarations take 2 more).
+        types = [ln for ln in text.splitlines() if ln.startswith("# TYPE ")]
+        series = {(f.name, frozenset((k, v) for k, v in x.labels.items()
+                                     if k != "le"))
+                  for f in parse_text(text) for x in f.samples}
+        if h["metric_families"] != len(types):
+            fail("metric_families %d, the page has %d families"
+                 % (h["metric_families"], len(types)))
+        if h["total_metrics"] != len(series) or \
+                h["total_metrics"] >= len(m):
+            fail("total_metrics %d: %d series on the page, %d json entries"
+                 % (h["total_metrics"], len(series), len(m)))
+        if set(h.get("definitions", {})) != {"metric_families",
+                                             "total_metrics"}:
+            fail("health defines its counts: %s" % h.get("definitions"))
+        seg = h["segment"]
+        if "families_used" in seg or seg.get("family_records_used") != \
+                h["metric_families"] + len(h["collectors"]):
+            fail("segment family records: %s" % seg)
     finally:
         subprocess.run([CTL, "--segment", SEGMENT, "destroy"])
     print("%d failures" % len(failures))

@@ -225,10 +225,11 @@ def copy_rules(source, dest, short_for=False):
             f.write(text)
 
 
-def start_prometheus(workdir, config):
-    """A real Prometheus on a free loopback port (its .port), storing in
-    workdir/data and logging to workdir/prometheus.log, once it answers."""
-    port = free_port()
+def start_prometheus(workdir, config, port=None):
+    """A real Prometheus on port (default: a free loopback port; its
+    .port), storing in workdir/data and logging to workdir/prometheus.log,
+    once it answers."""
+    port = port or free_port()
     p = Proc(["prometheus", "--config.file=" + config,
               "--storage.tsdb.path=" + os.path.join(workdir, "data"),
               "--web.listen-address=127.0.0.1:%d" % port],

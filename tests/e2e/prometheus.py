@@ -6,7 +6,9 @@
 2. The demo fleet runs into the same segment: all 23 families of the
    specification arrive with the right types and label names, every alert
    and recording rule evaluates without error, and every expression of the
-   Grafana dashboard is accepted by the query API.
+   Grafana dashboard is accepted by the query API; "Exporters Up" counts
+   the exporter and not Prometheus's own target, and every panel with more
+   than one query names each in its legend.
 
 usage: prometheus.py BUILD_DIR SOURCE_DIR
 """
@@ -20,7 +22,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (copy_rules, ctl, Exporter, Failures, start_prometheus, wait_until, Writer)  # noqa
+from harness import (copy_rules, ctl, Exporter, Failures, free_port, start_prometheus, wait_until, Writer)  # noqa
 
 BUILD, SOURCE = sys.argv[1], sys.argv[2]
 SEGMENT = "/shmet-e2e-prom-%d" % os.getpid()
@@ -64,6 +66,9 @@ class Prometheus:
         cfgdir = os.path.join(workdir, "cfg")
         os.makedirs(cfgdir)
         copy_rules(SOURCE, cfgdir)
+        port = free_port()
+        # Prometheus scrapes itself too, as the shipped prometheus.yml
+        # does: the dashboard must not count that target as an exporter.
         with open(os.path.join(cfgdir, "prometheus.yml"), "w") as f:
             f.write("""global:
   scrape_interval: 1s
@@ -74,9 +79,13 @@ scrape_configs:
   - job_name: shmetrics
     static_configs:
       - targets: ['127.0.0.1:%d']
-""" % exporter_port)
+  - job_name: prometheus
+    static_configs:
+      - targets: ['127.0.0.1:%d']
+""" % (exporter_port, port))
         self.proc = start_prometheus(workdir,
-                                     os.path.join(cfgdir, "prometheus.yml"))
+                                     os.path.join(cfgdir, "prometheus.yml"),
+                                     port)
         self.port = self.proc.port
 
     def get(self, path, **params):
@@ -187,6 +196,25 @@ def test_dashboard(prom):
         r = prom.get("/api/v1/query", query=e)
         T.check(r is not None and r["status"] == "success",
                 "dashboard query rejected: %s" % e)
+    panels = {p["title"]: p for p in dash["panels"]}
+    # one exporter, and Prometheus scraping itself: exactly 1
+    T.check(wait_until(lambda: prom.scalar(
+        'count(up{job="prometheus"} == 1)') == 1, 20),
+            "Prometheus's own target is up")
+    up = panels["Exporters Up"]["targets"][0]["expr"].replace(
+        "$instance", ".*")
+    T.check(prom.scalar(up) == 1.0,
+            "Exporters Up: %s, want 1 (Prometheus's own target counted?)"
+            % prom.scalar(up))
+    for title, p in panels.items():
+        if len(p["targets"]) < 2:
+            continue
+        legends = [t.get("legendFormat") for t in p["targets"]]
+        T.check(all(legends) and len(set(legends)) == len(legends),
+                "%s: a legend per query: %s" % (title, legends))
+    T.check([t.get("legendFormat") for t in
+             panels["Call Duration (p50, p95)"]["targets"]] == ["p50", "p95"],
+            "Call Duration legends p50, p95")
 
 
 def main():

@@ -26,6 +26,7 @@
 #include "model.h"
 #include "plain.h"
 #include "view.h"
+#include "tools/cli.h"
 
 static const char usage[] =
 	"usage: shmetrics-top [--segment NAME] [-d SECONDS] [--once | --json]\n"
@@ -47,7 +48,9 @@ static const char usage[] =
 	"  --filter REGEX    extended regular expression on name{labels}\n"
 	"  --fold            one row per family, with its aggregate\n"
 	"  -h, --help        this text\n"
-	"  -V, --version     print the version\n";
+	"  -V, --version     print the version\n"
+	"Exit status: 0 done, 1 failed (segment, terminal), 2 wrong command "
+	"line.\n";
 
 static volatile sig_atomic_t quit;
 
@@ -70,7 +73,24 @@ fail(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-	return 1;
+	return CLI_EXIT_FAILURE;
+}
+
+/* A wrong command line: one line, exit status 2 (tools/cli.h). */
+static int
+usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("shmetrics-top: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see --help)\n", stderr);
+	return CLI_EXIT_USAGE;
 }
 
 static uint64_t
@@ -240,25 +260,33 @@ main(int argc, char **argv)
 	double delay = 1;
 	int once = 0, json = 0, fold = 0, o, rc;
 	char err[256], *end;
+	const char *why;
 
 	opterr = 0;     /* our own one-line messages */
 	while ((o = getopt_long(argc, argv, "d:hV", opts, NULL)) != -1) {
 		switch (o) {
-		case 'S': segment = optarg; break;
+		case 'S':
+			if ((why = cli_segment_why(optarg)))
+				return usage_error("invalid value '%s' for "
+						   "--segment: %s", optarg, why);
+			segment = optarg;
+			break;
 		case 'd':
 			errno = 0;
 			delay = strtod(optarg, &end);
 			if (errno || end == optarg || *end || !(delay >= 0.05) ||
 			    delay > 3600)
-				return fail("invalid value '%s' for -d "
-					    "(seconds, 0.05 to 3600)", optarg);
+				return usage_error("invalid value '%s' for -d: "
+						   "not seconds in 0.05..3600",
+						   optarg);
 			break;
 		case 'o': once = 1; break;
 		case 'j': json = 1; break;
 		case 's':
 			if (parse_sort(optarg, &sort) < 0)
-				return fail("invalid value '%s' for --sort "
-					    "(name, rate, value)", optarg);
+				return usage_error("invalid value '%s' for "
+						   "--sort: not name, rate or "
+						   "value", optarg);
 			break;
 		case 'F': filter = optarg; break;
 		case 'f': fold = 1; break;
@@ -270,23 +298,22 @@ main(int argc, char **argv)
 			       SHMETRICS_VERSION, SHMET_LAYOUT_VERSION);
 			return 0;
 		default:
-			return fail("unknown option or missing value: '%s' "
-				    "(see --help)", argv[optind - 1]);
+			return usage_error("unknown option or missing value: "
+					   "'%s'", argv[optind - 1]);
 		}
 	}
 	if (optind != argc)
-		return fail("unexpected argument '%s' (see --help)",
-			    argv[optind]);
+		return usage_error("unexpected argument '%s'", argv[optind]);
 	if (once && json)
-		return fail("--once and --json exclude each other");
+		return usage_error("--once and --json exclude each other");
 
 	top_model_init(&m, segment);
 	m.sort = sort;
 	m.fold = fold;
 	if (filter && top_model_set_filter(&m, filter, err, sizeof err) < 0) {
 		top_model_fini(&m);
-		return fail("invalid regex '%s' for --filter: %s", filter,
-			    err);
+		return usage_error("invalid value '%s' for --filter: not a "
+				   "regex: %s", filter, err);
 	}
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;     /* no SA_RESTART: getch returns */

@@ -1,0 +1,46 @@
+/*
+ * The command-line conventions shmetrics-exporter, shmetrics-ctl,
+ * shmetrics-fleet and shmetrics-top share (README, "Exit codes"), so that
+ * a script or a systemd unit can tell a wrong command line from a failure
+ * of the work, whichever program it runs:
+ *
+ *   0  done (--help and --version too)
+ *   1  the command line is right, the work failed: a segment, file, port,
+ *      certificate, user or group it names is missing, unusable or busy
+ *   2  the command line is wrong: an unknown option, a missing value, a
+ *      value not of its option's form or range, options that exclude each
+ *      other, a stray argument, no command or an unknown one
+ *
+ * Every error is one line on stderr, "PROGRAM: ...".  A bad value names
+ * its option and the value as given:
+ *   PROGRAM: invalid value 'VALUE' for --OPTION: WHY (see --help)
+ */
+#ifndef SHMETRICS_TOOLS_CLI_H
+#define SHMETRICS_TOOLS_CLI_H
+
+#include <string.h>
+
+#include <shmetrics/name.h>
+
+#define CLI_EXIT_FAILURE 1
+#define CLI_EXIT_USAGE 2
+
+/* Why name cannot be a segment name (shmet_name_check's rule, in words
+ * for --segment), or NULL if it can. */
+static inline const char *
+cli_segment_why(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (shmet_name_check(name) == 0)
+		return NULL;
+	if (name[0] != '/')
+		return "must start with /";
+	if (len < 2)
+		return "must have a name after the /";
+	if (len > SHMET_NAME_MAX)
+		return "longer than 255 bytes";
+	return "a path must not end with /";
+}
+
+#endif
