@@ -1,0 +1,300 @@
+/*
+ * collect(source, names=None): a segment's families and their values as
+ * Python objects, for CollectorRegistry.collect() and get_sample_value()
+ * (registry.py builds prometheus_client's Metric objects from them).
+ *
+ * source is a segment name (str): read as the exporter reads it, through
+ * render.c's kept view; or a Segment: read through this process's own
+ * read-write mapping (shmet_reader_open_memory), which the writes of this
+ * process reach at once, so a read that follows a write sees it with no
+ * cache in between, and which needs no name (private registries unlink
+ * theirs at creation).  names: an iterable of family names (as stored:
+ * counters end in _total); None for all.
+ *
+ * Returns [(name, help, type, gauge_mode, labelnames, bounds, series)],
+ * labelnames a tuple of str, bounds the finite bucket bounds, series
+ * [(labelvalues, value)] with value by type:
+ *	counter     float, integer and float cells added
+ *	gauge       modes all and liveall: [(pid, value)], one per writer;
+ *		    other modes: the combined float, or None if no writer
+ *		    holds the series
+ *	histogram   ((per-bucket counts, not cumulative, +Inf last), sum)
+ * The GIL is released while the segment is read.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include <shmetrics-reader.h>
+
+#include "shmetrics-python.h"
+
+static PyObject *
+str_of(struct shmet_str s)
+{
+	/* Any bytes a writer stored: invalid UTF-8 replaced, not raised. */
+	return PyUnicode_DecodeUTF8(s.ptr ? s.ptr : "", (Py_ssize_t)s.len,
+				    "replace");
+}
+
+static PyObject *
+strs_of(const struct shmet_str *s, uint32_t n)
+{
+	PyObject *t = PyTuple_New(n);
+
+	for (uint32_t i = 0; t && i < n; i++) {
+		PyObject *o = str_of(s[i]);
+
+		if (!o) {
+			Py_CLEAR(t);
+			break;
+		}
+		PyTuple_SET_ITEM(t, i, o);
+	}
+	return t;
+}
+
+/* The per-writer samples of a gauge series (modes all, liveall); *at is
+ * the cursor into the sorted samples. */
+static PyObject *
+gauge_samples(const struct shmet_gauge_sample *gs, size_t n, size_t *at,
+	      uint32_t series)
+{
+	PyObject *l = PyList_New(0);
+
+	while (*at < n && gs[*at].series < series)
+		(*at)++;
+	for (; l && *at < n && gs[*at].series == series; (*at)++) {
+		PyObject *o = Py_BuildValue("(Ld)", (long long)gs[*at].pid,
+					    gs[*at].value);
+
+		if (!o || PyList_Append(l, o) < 0)
+			Py_CLEAR(l);
+		Py_XDECREF(o);
+	}
+	return l;
+}
+
+static PyObject *
+series_value(const struct shmet_index *idx, const struct shmet_values *v,
+	     const struct shmet_index_family *f, uint32_t s,
+	     const struct shmet_gauge_sample *gs, size_t ngs, size_t *at)
+{
+	double d;
+
+	switch (f->type) {
+	case SHMET_TYPE_COUNTER:
+		return PyFloat_FromDouble(shmet_values_counter(v, idx, s));
+	case SHMET_TYPE_GAUGE:
+		if (f->gauge_mode == SHMET_GAUGE_ALL ||
+		    f->gauge_mode == SHMET_GAUGE_LIVEALL)
+			return gauge_samples(gs, ngs, at, s);
+		if (!shmet_values_gauge(v, s, &d))
+			Py_RETURN_NONE;
+		return PyFloat_FromDouble(d);
+	default: {
+		PyObject *b = PyTuple_New(f->bound_count + 1);
+
+		for (uint32_t i = 0; b && i <= f->bound_count; i++) {
+			PyObject *o = PyLong_FromUnsignedLongLong(
+				shmet_values_bucket(v, idx, s, i));
+
+			if (!o) {
+				Py_CLEAR(b);
+				break;
+			}
+			PyTuple_SET_ITEM(b, i, o);
+		}
+		if (!b)
+			return NULL;
+		return Py_BuildValue("(Nd)", b,
+				     shmet_values_hist_sum(v, idx, s));
+	}
+	}
+}
+
+static PyObject *
+family_tuple(const struct shmet_index *idx, const struct shmet_values *v,
+	     const struct shmet_index_family *f,
+	     const struct shmet_gauge_sample *gs, size_t ngs, size_t *at)
+{
+	PyObject *bounds = PyTuple_New(f->bound_count), *series;
+
+	for (uint32_t i = 0; bounds && i < f->bound_count; i++) {
+		PyObject *o = PyFloat_FromDouble(f->bounds[i]);
+
+		if (!o) {
+			Py_CLEAR(bounds);
+			break;
+		}
+		PyTuple_SET_ITEM(bounds, i, o);
+	}
+	series = bounds ? PyList_New(0) : NULL;
+	for (uint32_t k = 0; series && k < f->series_count; k++) {
+		uint32_t s = f->first_series + k;
+		const struct shmet_index_series *is =
+			shmet_index_series(idx, s);
+		PyObject *o = Py_BuildValue(
+			"(NN)", strs_of(is->label_values, f->label_count),
+			series_value(idx, v, f, s, gs, ngs, at));
+
+		if (!o || PyList_Append(series, o) < 0)
+			Py_CLEAR(series);
+		Py_XDECREF(o);
+	}
+	if (!series) {
+		Py_XDECREF(bounds);
+		return NULL;
+	}
+	return Py_BuildValue("(NNIINNN)", str_of(f->name), str_of(f->help),
+			     f->type, f->gauge_mode,
+			     strs_of(f->label_names, f->label_count), bounds,
+			     series);
+}
+
+/* names (a set of str, or NULL) wants family f. */
+static int
+wanted(PyObject *names, const struct shmet_index_family *f)
+{
+	PyObject *o;
+	int rc;
+
+	if (!names)
+		return 1;
+	o = str_of(f->name);
+	if (!o)
+		return -1;
+	rc = PySet_Contains(names, o);
+	Py_DECREF(o);
+	return rc;
+}
+
+static PyObject *
+families(const struct shmet_index *idx, const struct shmet_values *v,
+	 PyObject *names)
+{
+	const struct shmet_gauge_sample *gs;
+	size_t ngs = shmet_values_samples(v, &gs), at = 0;
+	PyObject *out = PyList_New(0);
+
+	for (uint32_t i = 0; out && i < shmet_index_family_count(idx); i++) {
+		const struct shmet_index_family *f =
+			shmet_index_family(idx, i);
+		PyObject *t;
+		int w = wanted(names, f);
+
+		if (w <= 0) {
+			if (w < 0)
+				Py_CLEAR(out);
+			continue;
+		}
+		t = family_tuple(idx, v, f, gs, ngs, &at);
+		if (!t || PyList_Append(out, t) < 0)
+			Py_CLEAR(out);
+		Py_XDECREF(t);
+	}
+	return out;
+}
+
+/* Values of idx read from r, GIL released; an exception on failure. */
+static struct shmet_values *
+read_values(const struct shmet_reader *r, const struct shmet_index *idx)
+{
+	struct shmet_values *v = shmet_values_new();
+	int rc = -ENOMEM;
+
+	if (!v)
+		return PyErr_NoMemory(), NULL;
+	Py_BEGIN_ALLOW_THREADS
+	rc = shmet_values_collect(r, idx, v);
+	Py_END_ALLOW_THREADS
+	if (rc < 0) {
+		shmet_values_free(v);
+		if (rc == -ENOMEM)
+			return PyErr_NoMemory(), NULL;
+		shmpy_oserror(-rc, "collecting values failed");
+		return NULL;
+	}
+	return v;
+}
+
+/* A Segment through its own mapping: a reader, an index, values. */
+static PyObject *
+collect_own(struct shmpy_segment *seg, PyObject *names)
+{
+	char err[SHMET_READER_ERRLEN] = "";
+	struct shmet_reader *r = NULL;
+	struct shmet_index *idx = NULL;
+	struct shmet_values *v;
+	PyObject *out = NULL;
+	int rc;
+
+	if (!seg->seg.attached)
+		return shmpy_oserror(ENODEV, "segment not attached");
+	Py_BEGIN_ALLOW_THREADS
+	rc = shmet_reader_open_memory(seg->seg.base, seg->seg.size, &r, err,
+				      sizeof err);
+	if (rc == 0)
+		rc = shmet_index_build(r, &idx, err, sizeof err);
+	Py_END_ALLOW_THREADS
+	if (rc < 0) {
+		shmpy_oserror(-rc, err[0] ? err : strerror(-rc));
+		goto out;
+	}
+	v = read_values(r, idx);
+	if (v) {
+		out = families(idx, v, names);
+		shmet_values_free(v);
+	}
+out:
+	if (idx)
+		shmet_index_free(idx);
+	if (r)
+		shmet_reader_close(r);
+	return out;
+}
+
+/* A segment by name, as the exporter reads it (render.c's kept view). */
+static PyObject *
+collect_named(const char *name, PyObject *names)
+{
+	struct view *view = shmpy_view_get(name);
+	struct shmet_values *v;
+	PyObject *out = NULL;
+
+	if (!view)
+		return NULL;
+	v = read_values(shmpy_view_reader(view), shmpy_view_index(view));
+	if (v) {
+		out = families(shmpy_view_index(view), v, names);
+		shmet_values_free(v);
+	}
+	shmpy_view_put(view);
+	return out;
+}
+
+PyObject *
+shmpy_collect(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+	static char *kwlist[] = { "source", "names", NULL };
+	PyObject *source, *onames = Py_None, *names = NULL, *out;
+	const char *name;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:collect", kwlist,
+					 &source, &onames))
+		return NULL;
+	if (onames != Py_None && !(names = PySet_New(onames)))
+		return NULL;
+	if (PyObject_TypeCheck(source, &shmpy_segment_type)) {
+		Py_INCREF(source);      /* kept mapped while released */
+		out = collect_own((struct shmpy_segment *)source, names);
+		Py_DECREF(source);
+	} else if ((name = shmpy_utf8(source, "segment name"))) {
+		out = collect_named(name, names);
+	} else {
+		out = NULL;
+	}
+	Py_XDECREF(names);
+	return out;
+}
