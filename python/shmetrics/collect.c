@@ -1,15 +1,13 @@
 /*
- * collect(source, names=None): a segment's families and their values as
+ * collect(name, names=None): a segment's families and their values as
  * Python objects, for CollectorRegistry.collect() and get_sample_value()
  * (registry.py builds prometheus_client's Metric objects from them).
  *
- * source is a segment name (str): read as the exporter reads it, through
- * render.c's kept view; or a Segment: read through this process's own
- * read-write mapping (shmet_reader_open_memory), which the writes of this
- * process reach at once, so a read that follows a write sees it with no
- * cache in between, and which needs no name (private registries unlink
- * theirs at creation).  names: an iterable of family names (as stored:
- * counters end in _total); None for all.
+ * source is a segment name, read as the exporter reads it, through
+ * render.c's kept view: a write this process made before the call is
+ * seen (the reader's data-page cache is keyed on what writers reserved,
+ * lib/values.c).  names: an iterable of family names (as stored: counters
+ * end in _total); None for all.
  *
  * Returns [(name, help, type, gauge_mode, labelnames, bounds, series)],
  * labelnames a tuple of str, bounds the finite bucket bounds, series
@@ -219,42 +217,6 @@ read_values(const struct shmet_reader *r, const struct shmet_index *idx)
 	return v;
 }
 
-/* A Segment through its own mapping: a reader, an index, values. */
-static PyObject *
-collect_own(struct shmpy_segment *seg, PyObject *names)
-{
-	char err[SHMET_READER_ERRLEN] = "";
-	struct shmet_reader *r = NULL;
-	struct shmet_index *idx = NULL;
-	struct shmet_values *v;
-	PyObject *out = NULL;
-	int rc;
-
-	if (!seg->seg.attached)
-		return shmpy_oserror(ENODEV, "segment not attached");
-	Py_BEGIN_ALLOW_THREADS
-	rc = shmet_reader_open_memory(seg->seg.base, seg->seg.size, &r, err,
-				      sizeof err);
-	if (rc == 0)
-		rc = shmet_index_build(r, &idx, err, sizeof err);
-	Py_END_ALLOW_THREADS
-	if (rc < 0) {
-		shmpy_oserror(-rc, err[0] ? err : strerror(-rc));
-		goto out;
-	}
-	v = read_values(r, idx);
-	if (v) {
-		out = families(idx, v, names);
-		shmet_values_free(v);
-	}
-out:
-	if (idx)
-		shmet_index_free(idx);
-	if (r)
-		shmet_reader_close(r);
-	return out;
-}
-
 /* A segment by name, as the exporter reads it (render.c's kept view). */
 static PyObject *
 collect_named(const char *name, PyObject *names)
@@ -277,7 +239,7 @@ collect_named(const char *name, PyObject *names)
 PyObject *
 shmpy_collect(PyObject *self, PyObject *args, PyObject *kwargs)
 {
-	static char *kwlist[] = { "source", "names", NULL };
+	static char *kwlist[] = { "name", "names", NULL };
 	PyObject *source, *onames = Py_None, *names = NULL, *out;
 	const char *name;
 
@@ -286,15 +248,8 @@ shmpy_collect(PyObject *self, PyObject *args, PyObject *kwargs)
 		return NULL;
 	if (onames != Py_None && !(names = PySet_New(onames)))
 		return NULL;
-	if (PyObject_TypeCheck(source, &shmpy_segment_type)) {
-		Py_INCREF(source);      /* kept mapped while released */
-		out = collect_own((struct shmpy_segment *)source, names);
-		Py_DECREF(source);
-	} else if ((name = shmpy_utf8(source, "segment name"))) {
-		out = collect_named(name, names);
-	} else {
-		out = NULL;
-	}
+	name = shmpy_utf8(source, "segment name");
+	out = name ? collect_named(name, names) : NULL;
 	Py_XDECREF(names);
 	return out;
 }

@@ -272,7 +272,7 @@ mod_truncated(PyObject *self, PyObject *unused)
 static PyMethodDef module_methods[] = {
 	{ "collect", (PyCFunction)(void (*)(void))shmpy_collect,
 	  METH_VARARGS | METH_KEYWORDS,
-	  "collect(source, names=None) -> list: a segment's families and "
+	  "collect(name, names=None) -> list: a segment's families and "
 	  "values (collect.c)" },
 	{ "_set_exemplar_check", mod_set_exemplar_check, METH_O,
 	  "_set_exemplar_check(fn): fn(exemplar) runs for every exemplar "
