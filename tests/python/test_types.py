@@ -17,10 +17,12 @@ from conftest import value
 def _fork(fn):
     pid = os.fork()
     if pid == 0:
+        code = 1
         try:
             fn()
+            code = 0
         finally:
-            os._exit(0)
+            os._exit(code)
     assert os.waitpid(pid, 0)[1] == 0
 
 
@@ -111,20 +113,23 @@ def test_live_extremes_leave_dead_processes_out(segment):
         hi.set(100)
         lo.set(-100)
     _fork(dead)
-    r, w = os.pipe()
+    ready_r, ready_w = os.pipe()       # child -> parent: values set
+    done_r, done_w = os.pipe()         # parent -> child: read, exit
     pid = os.fork()
     if pid == 0:
         hi.set(3)
         lo.set(3)
-        os.write(w, b'.')
-        os.read(r, 1)                   # alive until the parent reads
+        os.write(ready_w, b'.')
+        os.read(done_r, 1)              # alive until the parent has read
         os._exit(0)
-    os.read(r, 1)
+    os.read(ready_r, 1)
     hi.set(5)
     lo.set(5)
     try:
         assert value('lmax') == 5
         assert value('lmin') == 3
     finally:
-        os.write(w, b'.')
+        os.write(done_w, b'.')
         os.waitpid(pid, 0)
+        for fd in (ready_r, ready_w, done_r, done_w):
+            os.close(fd)
