@@ -390,11 +390,15 @@ class _Metric:
         prometheus_client's single-process mode shows it (with _created),
         or from a shared one as its multiprocess mode does."""
         fams = self._store.collect([self._family_name()])
-        if not fams:
+        return self._from_family(fams[0] if fams else None)
+
+    def _from_family(self, fam):
+        """collect() from the family tuple read (None: not there)."""
+        if fam is None:
             return [self.describe()[0]]
         created = self._created_times() \
             if self._store.private and _use_created else {}
-        return [view.metric(fams[0], self._store.private, created,
+        return [view.metric(fam, self._store.private, created,
                             name=self._name, doc=self._documentation,
                             unit=self._unit)]
 

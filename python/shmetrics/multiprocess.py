@@ -39,4 +39,4 @@ class MultiProcessCollector:
             registry.register(self)
 
     def collect(self):
-        return view.fleet(self._path or segment_name(), ())
+        return view.fleet(self._path or segment_name())

@@ -236,11 +236,21 @@ class CollectorRegistry:
             yield ti
         if self._default:
             # The fleet's segment, then what it does not hold.
-            yield from view.fleet(segment_name(), collectors)
+            yield from view.fleet(segment_name())
             collectors = [c for c in collectors
                           if not view.in_fleet_segment(c)]
+        # Each segment read once per collect, however many of its
+        # metrics this registry holds.
+        snapshots = {}
         for collector in collectors:
-            yield from collector.collect()
+            st = getattr(collector, '_store', None)
+            if st is None:
+                yield from collector.collect()
+                continue
+            if st not in snapshots:
+                snapshots[st] = {f[0]: f for f in st.collect()}
+            yield from collector._from_family(
+                snapshots[st].get(collector._family_name()))
 
     def restricted_registry(self, names):
         """A registry whose collect() yields only the samples named."""
@@ -276,7 +286,7 @@ class CollectorRegistry:
             labels = {}
         if segment is not None:
             from . import view
-            metrics = view.fleet(segment, ())
+            metrics = view.fleet(segment)
         else:
             metrics = self.collect()
         for metric in metrics:
@@ -310,8 +320,7 @@ class RestrictedRegistry:
             yield ti
         if reg._default:
             from . import view
-            fleet_names = set(self._name_set)
-            for m in view.fleet(segment_name(), (), names=fleet_names):
+            for m in view.fleet(segment_name()):
                 m = m._restricted_metric(self._name_set)
                 if m:
                     yield m

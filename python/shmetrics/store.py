@@ -46,7 +46,8 @@ class PrivateStore:
         # Named after the default segment, so that /dev/shm tells whose
         # it is; removed when the store is collected or the process
         # exits (not in forked children, which share it).
-        name = '%s-p%d-%d' % (segment_name(), os.getpid(), next(_seq))
+        name = '%s-p%d-%d' % (segment_name()[:200], os.getpid(),
+                               next(_seq))
         self.segment = _shmetrics.Segment(name)
         self.name = self.segment.name
         weakref.finalize(self, _unlink_if_mine, self.name, os.getpid())

@@ -106,7 +106,7 @@ def metric(fam, private=False, created=None, name=None, doc=None, unit=''):
     return m
 
 
-def fleet(source, collectors, names=None):
+def fleet(source):
     """Every family of the segment source (a name) as Metric objects, as
     prometheus_client's MultiProcessCollector shows its files.  No
     segment: nothing."""
