@@ -172,11 +172,21 @@ metric_kind(struct shmpy_metric *self)
 	return "histogram";
 }
 
+/* prometheus_client's message, with the Python class's _type (a Summary
+ * is a histogram here, a summary there); the C base's kind without one. */
 static PyObject *
 raise_not_observable(struct shmpy_metric *self)
 {
-	PyErr_Format(PyExc_ValueError, "%s metric is missing label values",
-		     metric_kind(self));
+	PyObject *t = PyObject_GetAttrString((PyObject *)self, "_type");
+
+	if (t && PyUnicode_Check(t))
+		PyErr_Format(PyExc_ValueError,
+			     "%U metric is missing label values", t);
+	else
+		PyErr_Format(PyExc_ValueError,
+			     "%s metric is missing label values",
+			     metric_kind(self));
+	Py_XDECREF(t);
 	return NULL;
 }
 

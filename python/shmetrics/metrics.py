@@ -29,7 +29,6 @@ from .decorator import decorate
 from .registry import REGISTRY
 
 INF = float('inf')
-CONTENT_TYPE_LATEST = 'text/plain; version=0.0.4; charset=utf-8'
 
 METRIC_NAME_RE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*$')
 METRIC_LABEL_NAME_RE = re.compile(r'^[a-zA-Z_][a-zA-Z0-9_]*$')

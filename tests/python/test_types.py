@@ -43,6 +43,13 @@ def test_summary_is_count_and_sum(segment):
         'lat_sum{p="a"} 5\nlat_count{p="a"} 2\n')
 
 
+def test_summary_not_observable_says_summary(segment):
+    s = shmetrics.Summary('sl', 'h', ['a'])
+    with pytest.raises(ValueError,
+                       match='^summary metric is missing label values$'):
+        s.observe(1)
+
+
 def test_info_and_enum_are_this_process_state(segment):
     shmetrics.Info('build', 'h').info({'version': '1.2'})
     e = shmetrics.Enum('state', 'h', states=['a', 'b'])
