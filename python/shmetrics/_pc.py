@@ -10,6 +10,7 @@ shmetrics in prometheus_client's place in sys.modules afterwards
 (tests/python/upstream/conftest.py) does not turn these into shmetrics.
 """
 
+import prometheus_client.asgi as asgi
 import prometheus_client.exposition as exposition
 import prometheus_client.metrics_core as metrics_core
 import prometheus_client.openmetrics.exposition as om_exposition

@@ -9,7 +9,7 @@ C renders (shmetrics-exporter, the Flask blueprint shmetrics.routes,
 _shmetrics.render) stay the fast way to serve a large segment.
 """
 
-from ._pc import exposition as _pe, om_exposition as _om
+from ._pc import asgi as _asgi, exposition as _pe, om_exposition as _om
 from .registry import REGISTRY
 
 CONTENT_TYPE_LATEST = _pe.CONTENT_TYPE_LATEST
@@ -37,8 +37,7 @@ def make_wsgi_app(registry=REGISTRY, disable_compression=False):
 
 def make_asgi_app(registry=REGISTRY, disable_compression=False):
     """An ASGI app serving the registry."""
-    from prometheus_client.asgi import make_asgi_app as make
-    return make(registry, disable_compression)
+    return _asgi.make_asgi_app(registry, disable_compression)
 
 
 def start_wsgi_server(port, addr='0.0.0.0', registry=REGISTRY):

@@ -31,6 +31,15 @@ def test_read_after_write(segment):
         assert r.get_sample_value('rawp_total') == i
 
 
+def test_read_after_write_across_new_pages(segment):
+    # 600 counter series take cells on several pages of every block: a
+    # read right after the write that reserved a page sees it.
+    c = Counter('pages', 'h', ['i'])
+    for i in range(600):
+        c.labels(str(i)).inc(i + 1)
+        assert value('pages_total', {'i': str(i)}) == i + 1
+
+
 def _f(a, b=2, *args, c, d=4, **kw):
     return a + b + c + d
 
