@@ -109,6 +109,9 @@ def test_multiprocess_recipe(segment, tmp_path):
     registry = CollectorRegistry()
     MultiProcessCollector(registry)
     assert registry.get_sample_value('mp_total') == 4
+    # prometheus_client's docs make this registry per scrape: it must not
+    # make a segment of its own (about 8 ms) when no metric writes to it.
+    assert registry._store is None
     assert b'\nmp_total 4.0\n' in shmetrics.generate_latest(registry)
     # A PROMETHEUS_MULTIPROC_DIR-style directory means the default segment.
     r2 = CollectorRegistry()
