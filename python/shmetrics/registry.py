@@ -252,6 +252,18 @@ class CollectorRegistry:
             yield from collector._from_family(
                 snapshots[st].get(collector._family_name()))
 
+    def _extras(self):
+        """What this process adds to the fleet's segment on its pages
+        (the default registry): target_info and the collectors whose
+        samples the segment does not hold (custom ones, Info, Enum,
+        metrics of other segments).  None if there is nothing."""
+        from . import view
+        with self._lock:
+            collectors = [c for c in self._collector_to_names
+                          if not view.in_fleet_segment(c)]
+            ti = bool(self._target_info)
+        return _Extras(self, collectors) if collectors or ti else None
+
     def restricted_registry(self, names):
         """A registry whose collect() yields only the samples named."""
         return RestrictedRegistry(names, self)
@@ -294,6 +306,23 @@ class CollectorRegistry:
                 if s.name == name and s.labels == labels:
                     return s.value
         return None
+
+
+class _Extras:
+    """A registry's collectors outside the fleet's segment (_extras)."""
+
+    def __init__(self, registry, collectors):
+        self._registry = registry
+        self._collectors = collectors
+
+    def collect(self):
+        reg = self._registry
+        with reg._lock:
+            ti = reg._target_info_metric() if reg._target_info else None
+        if ti:
+            yield ti
+        for c in self._collectors:
+            yield from c.collect()
 
 
 class RestrictedRegistry:

@@ -135,3 +135,26 @@ def test_target_info(segment):
         b'target_info{service="api"} 1.0\n')
     with pytest.raises(ValueError):
         shmetrics.Info('target', 'h')
+
+
+def test_custom_collector_joins_the_flask_page(segment):
+    import flask
+    from shmetrics.routes import metrics_bp
+    app = flask.Flask(__name__)
+    app.register_blueprint(metrics_bp)
+    Counter('fl', 'h').inc()
+    custom = _Custom()
+    REGISTRY.register(custom)
+    try:
+        client = app.test_client()
+        text = client.get('/metrics').data
+        assert text == (b'# HELP fl_total h\n# TYPE fl_total counter\n'
+                        b'fl_total 1\n'
+                        b'# HELP custom_g Custom\n# TYPE custom_g gauge\n'
+                        b'custom_g 7.0\n')
+        om = client.get('/metrics', headers={
+            'Accept': 'application/openmetrics-text'}).data
+        assert om.count(b'# EOF') == 1 and om.endswith(b'custom_g 7.0\n'
+                                                      b'# EOF\n')
+    finally:
+        REGISTRY.unregister(custom)
