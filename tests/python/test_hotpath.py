@@ -7,7 +7,6 @@ import inspect
 
 import pytest
 
-import shmetrics
 from shmetrics import CollectorRegistry, Counter, Gauge, Histogram, Summary
 from shmetrics import _shmetrics
 
