@@ -226,12 +226,73 @@ metric_kind(struct shmpy_metric *self)
 	return "histogram";
 }
 
+/* prometheus_client's message, with the Python class's _type (a Summary
+ * is a histogram here, a summary there); the C base's kind without one. */
 static PyObject *
 raise_not_observable(struct shmpy_metric *self)
 {
-	PyErr_Format(PyExc_ValueError, "%s metric is missing label values",
-		     metric_kind(self));
+	PyObject *t = PyObject_GetAttrString((PyObject *)self, "_type");
+
+	if (t && PyUnicode_Check(t))
+		PyErr_Format(PyExc_ValueError,
+			     "%U metric is missing label values", t);
+	else
+		PyErr_Format(PyExc_ValueError,
+			     "%s metric is missing label values",
+			     metric_kind(self));
+	Py_XDECREF(t);
 	return NULL;
+}
+
+unsigned long long shmpy_truncated_values;
+
+/*
+ * Label values longer than the segment keeps (SHMET_MAX_LABEL_VALUE_LEN
+ * bytes) are cut there, at a UTF-8 character boundary, into buf, and
+ * counted: labels() runs on request paths, where prometheus_client has no
+ * limit and raising would break the request.  Values that share the kept
+ * prefix share a series.
+ */
+static void
+truncate_values(const char **values, Py_ssize_t n,
+		char (*buf)[SHMET_MAX_LABEL_VALUE_LEN + 1])
+{
+	for (Py_ssize_t i = 0; i < n; i++) {
+		size_t len = strlen(values[i]), cut;
+
+		if (len <= SHMET_MAX_LABEL_VALUE_LEN)
+			continue;
+		cut = SHMET_MAX_LABEL_VALUE_LEN;
+		/* back over continuation bytes to a character's start */
+		while (cut > 0 && ((unsigned char)values[i][cut] & 0xc0) == 0x80)
+			cut--;
+		memcpy(buf[i], values[i], cut);
+		buf[i][cut] = '\0';
+		values[i] = buf[i];
+		shmpy_truncated_values++;
+	}
+}
+
+/*
+ * A gauge series this process never wrote reads as absent; in
+ * prometheus_client (both modes) a child reads 0 from its creation.  So
+ * binding writes 0 with the oldest stamp (1) into this process's own cells
+ * unless it wrote them already: every mode then shows the 0 as
+ * prometheus_client's multiprocess files do (max and min over it, all with
+ * this pid), and any later write in another process wins mostrecent.  The
+ * GIL orders this against this process's Python writers of the series.
+ */
+static void
+gauge_init(struct shmet_gauge *g)
+{
+	double zero = 0.0;
+	uint64_t bits;
+
+	if (atomic_load_explicit(&g->cell[1], memory_order_relaxed) != 0)
+		return;
+	memcpy(&bits, &zero, sizeof bits);
+	atomic_store_explicit(&g->cell[0], bits, memory_order_relaxed);
+	atomic_store_explicit(&g->cell[1], 1, memory_order_relaxed);
 }
 
 /*
@@ -244,6 +305,8 @@ static PyObject *
 metric_bind(struct shmpy_metric *self, PyObject *args)
 {
 	const char *values[SHMET_MAX_LABELS];
+	/* 16 KiB, on the stack: no lock, also without a GIL */
+	char cut[SHMET_MAX_LABELS][SHMET_MAX_LABEL_VALUE_LEN + 1];
 	struct shmpy_family *fam;
 	PyObject *seq, *keep;
 	Py_ssize_t n = 0;
@@ -255,6 +318,7 @@ metric_bind(struct shmpy_metric *self, PyObject *args)
 	if (shmpy_label_values(seq, fam->labelnames, values,
 			       SHMET_MAX_LABELS, &n, &keep) < 0)
 		return NULL;
+	truncate_values(values, n, cut);
 	if (PyObject_TypeCheck(self, &shmpy_counter_type)) {
 		if (fam->fam.type != SHMET_TYPE_COUNTER)
 			goto clash;
@@ -265,6 +329,8 @@ metric_bind(struct shmpy_metric *self, PyObject *args)
 			goto clash;
 		rc = shmet_gauge_labels(&fam->fam, &self->u.g, (uint32_t)n,
 					values);
+		if (rc == 0)
+			gauge_init(&self->u.g);
 	} else {
 		if (fam->fam.type != SHMET_TYPE_HISTOGRAM)
 			goto clash;
@@ -324,19 +390,30 @@ one_arg(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
 	return 0;
 }
 
+PyObject *shmpy_exemplar_check;
+
+/*
+ * An exemplar is checked as prometheus_client checks it (metrics.py's
+ * check raises its ValueError for a bad label name or more than 128
+ * characters) and then dropped: the segment has no cells for exemplars
+ * (storing them is the exemplars issue).  Off the common path: only when
+ * one is passed.
+ */
 static int
-no_exemplar(PyObject *exemplar)
+check_exemplar(PyObject *exemplar)
 {
-	if (exemplar && exemplar != Py_None) {
-		PyErr_SetString(PyExc_NotImplementedError,
-				"shmetrics does not store exemplars");
-		return -1;
-	}
-	return 0;
+	PyObject *r;
+
+	if (!exemplar || exemplar == Py_None || !shmpy_exemplar_check)
+		return 0;
+	r = PyObject_CallOneArg(shmpy_exemplar_check, exemplar);
+	Py_XDECREF(r);
+	return r ? 0 : -1;
 }
 
 /* inc()'s and observe()'s arguments: (amount=None, exemplar=None); an
- * exemplar is refused (no_exemplar).  *amount NULL if not given. */
+ * exemplar is checked and dropped (check_exemplar).  *amount NULL if not
+ * given. */
 static int
 amount_arg(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
 	   PyObject **amount)
@@ -345,7 +422,7 @@ amount_arg(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
 	PyObject *a[2] = { NULL, NULL };
 
 	if (one_arg(args, nargs, kwnames, names, a) < 0 ||
-	    no_exemplar(a[1]) < 0)
+	    check_exemplar(a[1]) < 0)
 		return -1;
 	*amount = a[0];
 	return 0;

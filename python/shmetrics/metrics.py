@@ -1,25 +1,34 @@
-"""Counter, Gauge and Histogram with prometheus_client's API.
+"""Counter, Gauge, Histogram, Summary, Info and Enum with
+prometheus_client's API.
 
-The classes subclass the C bases of _shmetrics, so inc, dec, set and
-observe are one C call (an atomic add in this process's block of the
-segment).  What is Python here is what is Python-shaped in
-prometheus_client: names, validation, labels(), time(),
-count_exceptions(), track_inprogress().  Names, errors and messages follow
-prometheus_client 0.16 (metrics.py), so the same mistakes raise the same
-exceptions.
+Counter, Gauge, Histogram and Summary subclass the C bases of _shmetrics,
+so inc, dec, set and observe are one C call (an atomic add in this
+process's block of a segment).  What is Python here is what is
+Python-shaped in prometheus_client: names, validation, labels(), time(),
+count_exceptions(), track_inprogress(), describe() and collect().  Names,
+errors and messages follow prometheus_client 0.16 (metrics.py), so the
+same mistakes raise the same exceptions.
+
+Which segment a metric writes (store.py): segment= if given; else its
+registry's: the default REGISTRY's is the fleet's segment, a private
+CollectorRegistry's its own, registry=None a private one no registry
+shows.  Info and Enum hold their value in Python, as prometheus_client
+does in both modes (its multiprocess mode does not aggregate them): they
+show on this process's pages only, not on the exporter's.
 """
 
-import functools
-import inspect
+import os
 import re
+import sys
 import threading
 import time as _time
 
-from . import _shmetrics
-from .registry import REGISTRY, segment_for, segment_name
+from . import _shmetrics, store, view
+from ._pc import Metric
+from .decorator import decorate
+from .registry import REGISTRY
 
 INF = float('inf')
-CONTENT_TYPE_LATEST = 'text/plain; version=0.0.4; charset=utf-8'
 
 METRIC_NAME_RE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*$')
 METRIC_LABEL_NAME_RE = re.compile(r'^[a-zA-Z_][a-zA-Z0-9_]*$')
@@ -36,7 +45,24 @@ _GAUGE_MODES = {
     'mostrecent': _shmetrics.GAUGE_MOSTRECENT,
     'livemostrecent': _shmetrics.GAUGE_LIVEMOSTRECENT,
 }
-_PROMETHEUS_ONLY_MODES = ('livemin', 'livemax')
+# The segment has min and max over every process, dead ones included
+# (retired block); over live ones only, it keeps each live process's
+# value (liveall) and the Python views take the min or max of those
+# (view.py).  The C exporter, which cannot tell, shows each with its pid.
+_LIVE_EXTREMES = {'livemin': _shmetrics.GAUGE_LIVEALL,
+                  'livemax': _shmetrics.GAUGE_LIVEALL}
+
+
+def _get_use_created():
+    """PROMETHEUS_DISABLE_CREATED_SERIES, as prometheus_client reads it."""
+    return os.environ.get('PROMETHEUS_DISABLE_CREATED_SERIES',
+                          'False').lower() not in ('true', '1', 't')
+
+
+# Private registries show _created samples unless this is False (tests
+# set it as they set prometheus_client's).  The fleet's view never does,
+# as prometheus_client's multiprocess mode never does.
+_use_created = _get_use_created()
 
 
 def _build_full_name(metric_type, name, namespace, subsystem, unit):
@@ -50,6 +76,9 @@ def _build_full_name(metric_type, name, namespace, subsystem, unit):
         full_name = full_name[:-6]  # Munge to OpenMetrics.
     if unit and not full_name.endswith("_" + unit):
         full_name += "_" + unit
+    if unit and metric_type in ('info', 'stateset'):
+        raise ValueError('Metric name is of a type that cannot have a '
+                         'unit: ' + full_name)
     return full_name
 
 
@@ -77,22 +106,26 @@ def _validate_labelnames(cls, labelnames):
     return labelnames
 
 
-def _wrap(f, context):
-    """f, each call of it run inside context() (a context manager made per
-    call).  A coroutine function stays one, with the context around the
-    whole await: a timer measures the coroutine, not its creation."""
-    if inspect.iscoroutinefunction(f):
-        @functools.wraps(f)
-        async def awaited(*args, **kwargs):
-            with context():
-                return await f(*args, **kwargs)
-        return awaited
+def _validate_exemplar(exemplar):
+    """prometheus_client's check of an exemplar's labels: valid names, at
+    most 128 characters in all.  The C inc() and observe() call it when
+    an exemplar is passed, then drop the exemplar (not stored yet)."""
+    runes = 0
+    for k, v in exemplar.items():
+        _validate_labelname(k)
+        runes += len(k)
+        runes += len(v)
+    if runes > 128:
+        raise ValueError('Exemplar labels have %d UTF-8 characters, '
+                         'exceeding the limit of 128' % runes)
 
-    @functools.wraps(f)
-    def wrapped(*args, **kwargs):
-        with context():
-            return f(*args, **kwargs)
-    return wrapped
+
+_shmetrics._set_exemplar_check(_validate_exemplar)
+
+
+def _wrap(f, context):
+    """f with its signature, each call inside context() (decorator.py)."""
+    return decorate(f, context)
 
 
 class _Timer:
@@ -151,11 +184,13 @@ class _InprogressTracker:
 
 
 class _Metric:
-    """What Counter, Gauge and Histogram share (the Python half)."""
+    """What every metric shares (the Python half)."""
 
     _type = None
     _family_type = None
+    _stored = True          # values in a segment (Info, Enum: in Python)
     _reserved_labelnames = ()
+    _removals = None    # a segment family's removals, as last seen
     _metrics = {}   # a parent's own dict of children replaces it; never
                     # written here (labels() checks before it stores)
 
@@ -179,19 +214,14 @@ class _Metric:
             self._kwargs = {}
         if not METRIC_NAME_RE.match(self._name):
             raise ValueError('Invalid metric name: ' + self._name)
-        if registry is not None and registry is not REGISTRY:
-            raise NotImplementedError(
-                'shmetrics has one registry per process: custom '
-                'registries are not supported (use the default, or None)')
         if self._labelvalues:
             raise ValueError('_labelvalues is internal to labels()')
+        self._check_limits()
         if registry is not None:
             registry.register(self)
         try:
-            self._segment = segment_for(segment)
-            self._family = _shmetrics.Family(
-                self._segment, self._family_type, self._family_name(),
-                documentation, self._labelnames, **self._family_kwargs())
+            if self._stored:
+                self._open(registry, segment)
         except Exception:
             if registry is not None:
                 registry.unregister(self)
@@ -199,9 +229,62 @@ class _Metric:
         if self._labelnames:
             self._lock = threading.Lock()
             self._metrics = {}
-            self._removals = self._family.removals
+            if self._stored:
+                self._removals = self._family.removals
         else:
-            self._bind(self._family, ())
+            self._init_child(())
+
+    def _check_limits(self):
+        """What the segment cannot hold, refused where the metric is
+        made (import time, as a rule), never in labels() or on the hot
+        path."""
+        if self._stored and len(self._labelnames) > _shmetrics.MAX_LABELS:
+            raise ValueError(
+                '%s: at most %d label names (the segment\'s limit), got %d'
+                % (self._name, _shmetrics.MAX_LABELS, len(self._labelnames)))
+
+    def _open(self, registry, segment):
+        """Pick the store (store.py) and find or register the family.  A
+        private store that already had this family name (a metric made
+        again after unregister, or one more registry=None metric of the
+        name) is not reused: prometheus_client's new metric starts at 0."""
+        fname = self._family_name()
+        if segment is not None:
+            st = store.shared(segment)
+        elif registry is None:
+            st = store.pool()
+        elif getattr(registry, '_default', False):
+            st = store.shared(None)
+        elif hasattr(registry, '_private_store'):
+            st = registry._private_store()
+        else:                           # another library's registry
+            st = store.pool()
+        if st.private and fname in st.names:
+            st = registry._private_store(fresh=True) \
+                if hasattr(registry, '_private_store') and \
+                not getattr(registry, '_default', False) \
+                else store.pool(fresh=True)
+        try:
+            self._family = self._register_family(st, fname)
+        except ValueError:
+            if not st.private:
+                raise           # a fleet's family is fixed
+            # A name this one's family would show (s_count beside a
+            # summary s) taken in the private segment by a metric since
+            # unregistered: as in prometheus_client, the name is free.
+            st = registry._private_store(fresh=True) \
+                if hasattr(registry, '_private_store') \
+                else store.pool(fresh=True)
+            self._family = self._register_family(st, fname)
+        if st.private:
+            st.names.add(fname)
+        self._store = st
+        self._segment = st.segment
+
+    def _register_family(self, st, fname):
+        return _shmetrics.Family(
+            st.segment, self._family_type, fname, self._documentation,
+            self._labelnames, **self._family_kwargs())
 
     def _family_name(self):
         return self._name
@@ -209,8 +292,12 @@ class _Metric:
     def _family_kwargs(self):
         return {}
 
-    def _sample_names(self):
-        return (self._name,)
+    def _init_child(self, labelvalues):
+        self._created = _time.time()
+        if self._stored:
+            self._bind(self._family, labelvalues)
+        else:
+            self._metric_init()
 
     def __str__(self):
         return f"{self._type}:{self._name}"
@@ -229,7 +316,7 @@ class _Metric:
 
     def labels(self, *labelvalues, **labelkwargs):
         """The child of these label values (positional or by name)."""
-        if self._labelnames and \
+        if self._removals is not None and \
                 self._family.removals != self._removals:
             self._forget_removed()
         if labelvalues and not labelkwargs:
@@ -284,7 +371,7 @@ class _Metric:
         del d['_lock'], d['_metrics']
         d['_labelvalues'] = labelvalues
         child.__dict__.update(d)
-        child._bind(self._family, labelvalues)
+        child._init_child(labelvalues)
         return child
 
     def remove(self, *labelvalues):
@@ -301,7 +388,7 @@ class _Metric:
         labelvalues = tuple(str(l) for l in labelvalues)
         with self._lock:
             child = self._metrics.pop(labelvalues, None)
-            removed = self._family.remove(labelvalues)
+            removed = self._stored and self._family.remove(labelvalues)
         if child is None and not removed:
             raise KeyError(labelvalues)
 
@@ -309,7 +396,37 @@ class _Metric:
         """Remove every series of the family, for the whole fleet."""
         with self._lock:
             self._metrics = {}
-            self._family.clear()
+            if self._stored:
+                self._family.clear()
+
+    # -- collection (prometheus_client's Collector) ---------------------
+
+    def describe(self):
+        return [Metric(self._name, self._documentation, self._type,
+                       self._unit)]
+
+    def collect(self):
+        """This metric's family as a Metric: from its private segment as
+        prometheus_client's single-process mode shows it (with _created),
+        or from a shared one as its multiprocess mode does."""
+        fams = self._store.collect([self._family_name()])
+        return self._from_family(fams[0] if fams else None)
+
+    def _from_family(self, fam):
+        """collect() from the family tuple read (None: not there)."""
+        if fam is None:
+            return [self.describe()[0]]
+        created = self._created_times() \
+            if self._store.private and _use_created else {}
+        return [view.metric(fam, self._store.private, created,
+                            name=self._name, doc=self._documentation,
+                            unit=self._unit)]
+
+    def _created_times(self):
+        if not self._labelnames:
+            return {(): self._created}
+        with self._lock:
+            return {lv: c._created for lv, c in self._metrics.items()}
 
 
 class Counter(_Metric, _shmetrics.CounterBase):
@@ -322,9 +439,6 @@ class Counter(_Metric, _shmetrics.CounterBase):
     def _family_name(self):
         return self._name + '_total'
 
-    def _sample_names(self):
-        return (self._name, self._name + '_total', self._name + '_created')
-
     def count_exceptions(self, exception=Exception):
         """Count exceptions of that type raised in a block or function."""
         self._raise_if_not_observable()
@@ -334,12 +448,11 @@ class Counter(_Metric, _shmetrics.CounterBase):
 class Gauge(_Metric, _shmetrics.GaugeBase):
     """A gauge, as prometheus_client.Gauge; multiprocess_mode picks how
     the processes' values combine (all, liveall, sum, livesum, min, max,
-    mostrecent, livemostrecent)."""
+    livemin, livemax, mostrecent, livemostrecent)."""
 
     _type = 'gauge'
     _family_type = _shmetrics.TYPE_GAUGE
-    _MULTIPROC_MODES = frozenset(_GAUGE_MODES) | frozenset(
-        _PROMETHEUS_ONLY_MODES)
+    _MULTIPROC_MODES = frozenset(_GAUGE_MODES) | frozenset(_LIVE_EXTREMES)
 
     def __init__(self, name, documentation, labelnames=(), namespace='',
                  subsystem='', unit='', registry=REGISTRY,
@@ -348,16 +461,16 @@ class Gauge(_Metric, _shmetrics.GaugeBase):
         if multiprocess_mode not in self._MULTIPROC_MODES:
             raise ValueError('Invalid multiprocess mode: ' +
                              multiprocess_mode)
-        if multiprocess_mode in _PROMETHEUS_ONLY_MODES:
-            raise NotImplementedError(
-                'multiprocess_mode %r: the segment has min and max over '
-                'every process, not over live ones only' % multiprocess_mode)
         self._kwargs = {'multiprocess_mode': multiprocess_mode}
+        self._function = None
         super().__init__(name, documentation, labelnames, namespace,
                          subsystem, unit, registry, _labelvalues, segment)
+        if multiprocess_mode in _LIVE_EXTREMES:
+            view.mode_overrides[self._name] = multiprocess_mode
 
     def _family_kwargs(self):
-        return {'gauge_mode': _GAUGE_MODES[self._multiprocess_mode]}
+        mode = self._multiprocess_mode
+        return {'gauge_mode': _LIVE_EXTREMES.get(mode) or _GAUGE_MODES[mode]}
 
     def track_inprogress(self):
         """inc() on entry, dec() on exit: context manager or decorator."""
@@ -369,9 +482,18 @@ class Gauge(_Metric, _shmetrics.GaugeBase):
         return _Timer(self, 'set')
 
     def set_function(self, f):
-        raise NotImplementedError(
-            'set_function: a callback cannot be read from shared memory; '
-            'set() the value instead')
+        """The gauge's value is f(), called whenever this process
+        collects (generate_latest, get_sample_value, its HTTP pages) and
+        written to the segment then, so the exporter shows the value of
+        this process's latest collection."""
+        self._raise_if_not_observable()
+        self._function = f
+        view.function_gauges.add(self)
+
+    def _refresh(self):
+        f = self._function
+        if f is not None:
+            self.set(float(f()))
 
 
 DEFAULT_BUCKETS = (.005, .01, .025, .05, .075, .1, .25, .5, .75, 1.0, 2.5,
@@ -402,56 +524,115 @@ class Histogram(_Metric, _shmetrics.HistogramBase):
             buckets.append(INF)
         if len(buckets) < 2:
             raise ValueError('Must have at least two buckets')
+        if len(buckets) - 1 > _shmetrics.MAX_BOUNDS:
+            raise ValueError('at most %d buckets besides +Inf (the '
+                             'segment\'s limit), got %d'
+                             % (_shmetrics.MAX_BOUNDS, len(buckets) - 1))
         self._upper_bounds = buckets
 
     def _family_kwargs(self):
         return {'buckets': tuple(self._upper_bounds[:-1])}
-
-    def _sample_names(self):
-        return (self._name, self._name + '_bucket', self._name + '_sum',
-                self._name + '_count', self._name + '_created')
 
     def time(self):
         """Observe a block's or function's duration (seconds)."""
         return _Timer(self, 'observe')
 
 
-def _unsupported(what, why):
-    def init(self, *args, **kwargs):
-        raise NotImplementedError('%s is not supported by shmetrics: %s'
-                                  % (what, why))
-    return init
+class Summary(_Metric, _shmetrics.HistogramBase):
+    """A summary as prometheus_client's multiprocess mode keeps one: a
+    count and a sum (no quantiles).  observe(amount), time().  Stored as
+    a histogram with one bucket bounded by the largest double, which the
+    Python views show as a summary (view.py); the C exporter, which has
+    no summary type, shows it as that histogram."""
+
+    _type = 'summary'
+    _family_type = _shmetrics.TYPE_HISTOGRAM
+    _reserved_labelnames = ('quantile',)
+
+    def _family_kwargs(self):
+        return {'buckets': (sys.float_info.max,)}
+
+    def time(self):
+        """Observe a block's or function's duration (seconds)."""
+        return _Timer(self, 'observe')
 
 
-class Summary:
-    """Not supported: quantiles cannot be summed across processes (as in
-    prometheus_client's multiprocess mode).  Use a Histogram."""
-    __init__ = _unsupported('Summary', 'use a Histogram')
+class _PyMetric(_Metric):
+    """Info and Enum: the value is Python state of this process, as in
+    prometheus_client (whose multiprocess mode does not aggregate them);
+    collect() yields it."""
+
+    _stored = False
+
+    def collect(self):
+        m = self.describe()[0]
+        if self._labelnames:
+            with self._lock:
+                children = list(self._metrics.items())
+        else:
+            children = [((), self)]
+        for lv, child in children:
+            for suffix, labels, value in child._child_samples():
+                m.add_sample(self._name + suffix,
+                             dict(dict(zip(self._labelnames, lv)), **labels),
+                             value)
+        return [m]
 
 
-class Info:
-    """Not supported (prometheus_client's multiprocess mode lacks it too)."""
-    __init__ = _unsupported('Info', 'use a Gauge set to 1 with labels')
+class Info(_PyMetric):
+    """Info metric, key-value pairs: info({'version': '1.2.3'})."""
+
+    _type = 'info'
+
+    def _metric_init(self):
+        self._labelname_set = set(self._labelnames)
+        self._value_lock = threading.Lock()
+        self._value = {}
+
+    def info(self, val):
+        """Set the info."""
+        if self._labelname_set.intersection(val.keys()):
+            raise ValueError('Overlapping labels for Info metric, metric: '
+                             '{} child: {}'.format(self._labelnames, val))
+        with self._value_lock:
+            self._value = dict(val)
+
+    def _child_samples(self):
+        with self._value_lock:
+            return (('_info', self._value, 1.0),)
 
 
-class Enum:
-    """Not supported (prometheus_client's multiprocess mode lacks it too)."""
-    __init__ = _unsupported('Enum', 'use a Gauge per state')
+class Enum(_PyMetric):
+    """Which of a set of states is true: state('running')."""
 
+    _type = 'stateset'
 
-def generate_latest(registry=REGISTRY):
-    """The default segment in the text format (every process summed)."""
-    if registry is not REGISTRY:
-        raise NotImplementedError('custom registries are not supported')
-    return _shmetrics.render(segment_name(), 'text')
+    def __init__(self, name, documentation, labelnames=(), namespace='',
+                 subsystem='', unit='', registry=REGISTRY,
+                 _labelvalues=None, states=None):
+        # Checked before registering (prometheus_client registers first,
+        # and leaves the name taken by a metric that does not exist).
+        labelnames = tuple(labelnames)
+        if name in labelnames:
+            raise ValueError(f'Overlapping labels for Enum metric: {name}')
+        if not states:
+            raise ValueError(f'No states provided for Enum metric: {name}')
+        self._kwargs = {'states': states}
+        self._states = states
+        super().__init__(name, documentation, labelnames, namespace,
+                         subsystem, unit, registry, _labelvalues)
 
+    def _metric_init(self):
+        self._value = 0
+        self._value_lock = threading.Lock()
 
-def _use_exporter(*args, **kwargs):
-    raise NotImplementedError(
-        'serve the segment with shmetrics-exporter, or register the Flask '
-        'blueprint shmetrics.routes.metrics_bp')
+    def state(self, state):
+        """Set the state."""
+        self._raise_if_not_observable()
+        with self._value_lock:
+            self._value = self._states.index(state)
 
-
-start_http_server = _use_exporter
-start_wsgi_server = _use_exporter
-make_wsgi_app = _use_exporter
+    def _child_samples(self):
+        with self._value_lock:
+            return [('', {self._name: s}, 1 if i == self._value else 0)
+                    for i, s in enumerate(self._states)]

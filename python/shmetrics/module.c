@@ -253,7 +253,33 @@ mod_now_ns(PyObject *self, PyObject *unused)
 	return PyLong_FromUnsignedLongLong(shmet_now_ns());
 }
 
+static PyObject *
+mod_set_exemplar_check(PyObject *self, PyObject *fn)
+{
+	Py_INCREF(fn);
+	Py_XSETREF(shmpy_exemplar_check, fn == Py_None ? NULL : fn);
+	if (fn == Py_None)
+		Py_DECREF(fn);
+	Py_RETURN_NONE;
+}
+
+static PyObject *
+mod_truncated(PyObject *self, PyObject *unused)
+{
+	return PyLong_FromUnsignedLongLong(shmpy_truncated_values);
+}
+
 static PyMethodDef module_methods[] = {
+	{ "collect", (PyCFunction)(void (*)(void))shmpy_collect,
+	  METH_VARARGS | METH_KEYWORDS,
+	  "collect(name, names=None) -> list: a segment's families and "
+	  "values (collect.c)" },
+	{ "_set_exemplar_check", mod_set_exemplar_check, METH_O,
+	  "_set_exemplar_check(fn): fn(exemplar) runs for every exemplar "
+	  "passed to inc() or observe() (metrics.py installs it)" },
+	{ "truncated_label_values", mod_truncated, METH_NOARGS,
+	  "truncated_label_values(): label values this process cut to "
+	  "the segment's 1,024 bytes" },
 	{ "unlink", mod_unlink, METH_VARARGS,
 	  "unlink(name): remove a segment's name (mappings stay valid)" },
 	{ "now_ns", mod_now_ns, METH_NOARGS,

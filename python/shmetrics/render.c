@@ -193,6 +193,53 @@ out:
 	return rc;
 }
 
+/*
+ * The cached view, current for name, for collect.c: taken out of the slot
+ * under the GIL (the caller owns it until shmpy_view_put), refreshed
+ * without it.  NULL with an exception set on failure.
+ */
+struct view *
+shmpy_view_get(const char *name)
+{
+	char err[SHMET_READER_ERRLEN] = "";
+	struct view *mine = cached;
+	int rc;
+
+	cached = NULL;
+	Py_BEGIN_ALLOW_THREADS
+	rc = view_refresh(&mine, name, err, sizeof err);
+	Py_END_ALLOW_THREADS
+	if (rc < 0) {
+		if (rc == -ENOMEM && !err[0])
+			return PyErr_NoMemory(), NULL;
+		shmpy_oserror(-rc, err[0] ? err : strerror(-rc));
+		return NULL;
+	}
+	return mine;
+}
+
+/* Give a view back (the GIL held): kept if the slot is empty. */
+void
+shmpy_view_put(struct view *v)
+{
+	if (!cached)
+		cached = v;
+	else
+		view_free(v);
+}
+
+const struct shmet_reader *
+shmpy_view_reader(const struct view *v)
+{
+	return v->reader;
+}
+
+const struct shmet_index *
+shmpy_view_index(const struct view *v)
+{
+	return v->index;
+}
+
 PyObject *
 shmpy_render(PyObject *self, PyObject *args, PyObject *kwargs)
 {

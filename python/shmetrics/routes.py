@@ -7,13 +7,17 @@
 For deployments that want no separate exporter process; shmetrics-exporter
 stays the recommended path (gzip, shared renders, TLS, auth).  Each
 request maps the segment read-only, sums it and renders it in C with the
-GIL released.
+GIL released; what this process registered in REGISTRY beyond the
+segment (custom collectors, Info, Enum, target_info) follows, rendered
+by prometheus_client's encoders, and set_function() gauges are written
+first.
 """
 
 from flask import Blueprint, Response, request
 
-from . import _shmetrics
-from .registry import segment_name
+from . import _shmetrics, view
+from ._pc import exposition as _pe, om_exposition as _om
+from .registry import REGISTRY, segment_name
 
 metrics_bp = Blueprint('metrics', __name__)
 
@@ -42,11 +46,21 @@ def _json_str(s):
 def metrics():
     fmt, ctype = ('openmetrics', OPENMETRICS) if _wants_openmetrics() \
         else ('text', TEXT)
+    view.refresh_functions()
     try:
         body = _shmetrics.render(segment_name(), fmt)
     except OSError as err:
         return Response('segment unavailable: %s\n' % err, status=503,
                         mimetype='text/plain')
+    extras = REGISTRY._extras()
+    if extras is not None:
+        if fmt == 'openmetrics':
+            # One "# EOF", at the end: the extras' own.
+            body = body[:-len(b'# EOF\n')] if body.endswith(b'# EOF\n') \
+                else body
+            body += _om.generate_latest(extras)
+        else:
+            body += _pe.generate_latest(extras)
     return Response(body, status=200, content_type=ctype)
 
 

@@ -101,6 +101,32 @@ int
 shmpy_label_values(PyObject *seq, PyObject *names, const char **out,
 		   Py_ssize_t max, Py_ssize_t *count, PyObject **keep);
 
+/* render.c's kept read-only view of a named segment, lent to collect.c:
+ * get (GIL held; refreshed without it) and put back.  Get: NULL with an
+ * exception set. */
+struct view;
+struct shmet_reader;
+struct shmet_index;
+struct view *
+shmpy_view_get(const char *name);
+void
+shmpy_view_put(struct view *v);
+const struct shmet_reader *
+shmpy_view_reader(const struct view *v);
+const struct shmet_index *
+shmpy_view_index(const struct view *v);
+
+/* collect(source, names=None) -> list: see collect.c. */
+PyObject *
+shmpy_collect(PyObject *self, PyObject *args, PyObject *kwargs);
+
+/* The exemplar check metrics.py installs (_set_exemplar_check); NULL:
+ * exemplars are accepted unchecked. */
+extern PyObject *shmpy_exemplar_check;
+
+/* Label values cut to SHMET_MAX_LABEL_VALUE_LEN bytes by this process. */
+extern unsigned long long shmpy_truncated_values;
+
 /* render(name, format) -> bytes: see render.c. */
 PyObject *
 shmpy_render(PyObject *self, PyObject *args, PyObject *kwargs);

@@ -16,11 +16,11 @@ _seq = itertools.count()
 def segment():
     """A new segment, made the process's default; unlinked afterwards.
     Metric names registered during the test are forgotten afterwards."""
-    name = '/shmetrics-py-%d-%d' % (os.getpid(), next(_seq))
+    name = '/shmet-py-%d-%d' % (os.getpid(), next(_seq))
     os.environ['SHMETRICS_SEGMENT'] = name
     seg = shmetrics.use_segment(name)
     yield seg
-    REGISTRY._names.clear()
+    REGISTRY._reset()
     try:
         shmetrics.unlink(name)
     except OSError:

@@ -250,35 +250,23 @@ def test_shapes_with_c_writer_family(segment):
     # releases"), where prometheus_client's multiprocess mode would keep
     # both in files of their own.
     other = shmetrics.Counter('campaign_calls_initiated', 'new release',
-                              ['campaign_id'], registry=None)
+                              ['campaign_id'], registry=None,
+                              segment=segment)
     other.labels('b').inc(2)
     assert value('campaign_calls_initiated_total', {'campaign_id': 'b'}) == 2
     # The same shape is the same family, shared with the C writer.
     c = shmetrics.Counter('campaign_calls_initiated', 'shared',
-                          ['campaign_id', 'user_id'], registry=None)
+                          ['campaign_id', 'user_id'], registry=None,
+                          segment=segment)
     c.labels('a', 'u').inc()
     assert value('campaign_calls_initiated_total',
                  {'campaign_id': 'a', 'user_id': 'u'}) == 1
     # Names that two families would both put on a page stay refused.
     with pytest.raises(ValueError):
-        shmetrics.Gauge('campaign_calls_initiated', 'clash', registry=None)
+        shmetrics.Gauge('campaign_calls_initiated', 'clash', registry=None,
+                        segment=segment)
 
 
-def test_unsupported_fails_loudly(segment):
-    for make in (lambda: shmetrics.Summary('s', 'h'),
-                 lambda: shmetrics.Info('i', 'h'),
-                 lambda: shmetrics.Enum('e', 'h', states=['a']),
-                 lambda: shmetrics.CollectorRegistry(),
-                 lambda: shmetrics.Counter(
-                     'r', 'h', registry=prometheus_client.CollectorRegistry()),
-                 lambda: shmetrics.Gauge('lm', 'h',
-                                         multiprocess_mode='livemax'),
-                 lambda: shmetrics.Gauge('sf', 'h').set_function(lambda: 1),
-                 lambda: shmetrics.Counter('ex', 'h').inc(
-                     1, exemplar={'a': 'b'}),
-                 lambda: shmetrics.start_http_server(8000)):
-        with pytest.raises(NotImplementedError):
-            make()
 
 
 def test_generate_latest_parses_with_prometheus_client(segment):

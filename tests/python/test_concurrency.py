@@ -175,5 +175,5 @@ def test_thread_blocks(blocks, want):
         assert value('blocks_total') == 4001
         assert held == want
     finally:
-        REGISTRY._names.clear()
+        REGISTRY._reset()
         shmetrics.unlink(name)

@@ -69,7 +69,8 @@ def test_removal_by_another_process(segment):
     pid = os.fork()
     if pid == 0:
         try:
-            shmetrics.Counter('rp', 'h', ['k'], registry=None).remove('x')
+            shmetrics.Counter('rp', 'h', ['k'], registry=None,
+                              segment=segment).remove('x')
         finally:
             os._exit(0)
     assert os.waitpid(pid, 0)[1] == 0
