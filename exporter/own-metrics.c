@@ -156,6 +156,13 @@ gauge(struct own *o, const char *name, const char *help, double value)
 	sample(o, value, NULL, NULL, NULL, NULL);
 }
 
+static void
+counter(struct own *o, const char *name, const char *help, double value)
+{
+	family(o, name, SHMET_TYPE_COUNTER, help);
+	sample(o, value, NULL, NULL, NULL, NULL);
+}
+
 /* /proc figures of this process. */
 static void
 own_process(struct own *o)
@@ -269,6 +276,15 @@ own_segment(struct own *o, const struct shmet_reader_info *in)
 	sample(o, in->writers_live, "state", "live", NULL, NULL);
 	sample(o, in->writers_dead, "state", "dead", NULL, NULL);
 	sample(o, in->writers_unused, "state", "unused", NULL, NULL);
+	gauge(o, "shmetrics_segment_series_ttl_seconds",
+	      "Idle time after which a series expires; 0: never.",
+	      in->series_ttl_s);
+	counter(o, "shmetrics_series_expired_total",
+		"Series that expired, idle for the segment's TTL.",
+		(double)in->series_expired);
+	counter(o, "shmetrics_stale_writes_total",
+		"Writes through handles of removed or expired series, "
+		"dropped.", (double)in->stale_writes);
 	family(o, "shmetrics_registration_failures_total", SHMET_TYPE_COUNTER,
 	       "Failed registrations in the segment, by reason.");
 	for (uint32_t i = 0; i < SHMET_FAIL_COUNT; i++)

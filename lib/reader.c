@@ -65,6 +65,7 @@ copy_header(struct shmet_seg_header *dst, const struct shmet_seg_header *src)
 	dst->cells_per_block = src->cells_per_block;
 	dst->string_bytes = src->string_bytes;
 	dst->max_series_per_family = src->max_series_per_family;
+	dst->series_ttl_s = src->series_ttl_s;
 	dst->writers_off = src->writers_off;
 	dst->families_off = src->families_off;
 	dst->family_index_off = src->family_index_off;
@@ -487,6 +488,7 @@ shmet_reader_info(const struct shmet_reader *r, struct shmet_reader_info *info)
 	info->max_writers = r->hdr.max_writers;
 	info->max_series_per_family = r->hdr.max_series_per_family;
 	info->cpu_blocks = r->hdr.cpu_blocks;
+	info->series_ttl_s = r->hdr.series_ttl_s;
 	for (uint32_t i = 0; i < r->hdr.max_writers; i++) {
 		/* Acquire: pairs with the claimer's release of state. */
 		uint32_t state = atomic_load_explicit(
@@ -503,6 +505,10 @@ shmet_reader_info(const struct shmet_reader *r, struct shmet_reader_info *info)
 	for (uint32_t i = 0; i < SHMET_FAIL_SLOTS; i++)
 		info->failures[i] = atomic_load_explicit(&h->failures[i],
 							 memory_order_relaxed);
+	info->series_expired = atomic_load_explicit(&h->expired,
+						    memory_order_relaxed);
+	info->stale_writes = atomic_load_explicit(&h->stale_writes,
+						  memory_order_relaxed);
 	shmet_priv_guard_leave(&g);
 	return 0;
 }

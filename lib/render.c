@@ -800,6 +800,10 @@ shmet_render_health(const struct shmet_index *idx,
 	json_kv_u64(b, "    ", "writers_capacity", in->max_writers, 0);
 	json_kv_u64(b, "    ", "records_skipped",
 		    idx->skipped_families + idx->skipped_series, 0);
+	/* the series lifecycle (writer/expire.c, remove.c) */
+	json_kv_u64(b, "    ", "series_ttl_seconds", in->series_ttl_s, 0);
+	json_kv_u64(b, "    ", "series_expired", in->series_expired, 0);
+	json_kv_u64(b, "    ", "stale_writes", in->stale_writes, 0);
 	/* versions of a name (index.c): another type than the newest's */
 	json_kv_u64(b, "    ", "type_conflicts", idx->type_conflicts, 0);
 	json_kv_u64(b, "    ", "series_shadowed", idx->shadowed_series, 0);

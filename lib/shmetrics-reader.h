@@ -52,6 +52,9 @@ struct shmet_reader_info {
 	uint32_t writers_live, writers_dead, writers_unused;
 	uint64_t failures[16];          /* by SHMET_FAIL_* */
 	uint32_t cpu_blocks;            /* per-CPU value blocks (layout 3) */
+	uint32_t series_ttl_s;          /* idle expiry; 0: never (layout 4) */
+	uint64_t series_expired;        /* series expired so far */
+	uint64_t stale_writes;          /* writes of handles of removed series */
 };
 
 struct shmet_writer_info {

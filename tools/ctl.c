@@ -27,6 +27,7 @@ static const char usage[] =
 	"  dump      the exposition: --format text|openmetrics|json|health\n"
 	"  writers   each writer slot: pid, state, liveness\n"
 	"  destroy   unlink the segment (mappings stay valid)\n"
+	"  expire    expire the series idle for the segment's TTL now\n"
 	"\n"
 	"Options:\n"
 	"  --segment NAME          segment (default $SHMETRICS_SEGMENT or "
@@ -46,6 +47,8 @@ static const char usage[] =
 	"  --cpu-blocks N          create: per-CPU value blocks (default: "
 	"the host's\n"
 	"                          possible CPUs, at most 1024)\n"
+	"  --series-ttl SECONDS    create: a series no process wrote for\n"
+	"                          this long expires (default 0: never)\n"
 	"  --mode OCTAL            create: file mode (default 0600)\n"
 	"  --group NAME|GID        create: the segment's group (with a group\n"
 	"                          mode such as 0640: an unprivileged exporter\n"
@@ -162,6 +165,28 @@ cmd_create(struct ctl *c)
 	return 0;
 }
 
+/* A sweep of idle series (writer/expire.c), as a writer without a slot. */
+static int
+cmd_expire(struct ctl *c)
+{
+	struct shmet_options o = { .name = c->segment,
+				   .flags = SHMET_OPEN_NO_CREATE |
+					    SHMET_OPEN_NO_WRITER };
+	struct shmet_segment seg;
+	int rc = shmet_open(&seg, &o);
+
+	if (rc < 0)
+		return fail("expire: %s", shmet_last_error(&seg));
+	rc = shmet_expire(&seg);
+	if (rc < 0) {
+		shmet_close(&seg);
+		return fail("expire: %s", strerror(-rc));
+	}
+	printf("%d series expired (ttl %u s)\n", rc, seg.hdr->series_ttl_s);
+	shmet_close(&seg);
+	return 0;
+}
+
 static int
 open_reader(struct ctl *c, struct shmet_reader **r)
 {
@@ -209,6 +234,13 @@ cmd_info(struct ctl *c)
 	printf("writers          %u live, %u dead, %u never used\n",
 	       in.writers_live, in.writers_dead, in.writers_unused);
 	printf("cpu blocks       %u\n", in.cpu_blocks);
+	if (in.series_ttl_s)
+		printf("series ttl       %u s (%llu expired)\n", in.series_ttl_s,
+		       (unsigned long long)in.series_expired);
+	else
+		printf("series ttl       none (series never expire)\n");
+	printf("stale writes     %llu (handles of removed series)\n",
+	       (unsigned long long)in.stale_writes);
 	printf("registration failures:\n");
 	for (uint32_t i = 0; i < SHMET_FAIL_COUNT; i++)
 		printf("  %-18s %llu\n", shmet_failure_name(i),
@@ -361,6 +393,7 @@ enum {
 	OPT_GROUP,
 	OPT_RAW,
 	OPT_CPUS,
+	OPT_TTL,
 };
 
 int
@@ -378,6 +411,7 @@ main(int argc, char **argv)
 		  OPT_CARDINALITY },
 		{ "mode", required_argument, NULL, OPT_MODE },
 		{ "cpu-blocks", required_argument, NULL, OPT_CPUS },
+		{ "series-ttl", required_argument, NULL, OPT_TTL },
 		{ "group", required_argument, NULL, OPT_GROUP },
 		{ "raw", no_argument, NULL, OPT_RAW },
 		{ "help", no_argument, NULL, 'h' },
@@ -432,6 +466,10 @@ main(int argc, char **argv)
 			bad |= parse_u32(optarg, "--cpu-blocks",
 					 &c.create.cpu_blocks, 10);
 			break;
+		case OPT_TTL:
+			bad |= parse_u32(optarg, "--series-ttl",
+					 &c.create.series_ttl_s, 10);
+			break;
 		case OPT_GROUP:
 			/* a group this system lacks: not a usage error */
 			no_group |= parse_group(optarg, &c.create);
@@ -466,5 +504,7 @@ main(int argc, char **argv)
 		return cmd_writers(&c);
 	if (!strcmp(cmd, "destroy"))
 		return cmd_destroy(&c);
+	if (!strcmp(cmd, "expire"))
+		return cmd_expire(&c);
 	return usage_error("unknown command '%s'", cmd);
 }

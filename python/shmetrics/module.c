@@ -129,16 +129,27 @@ shmpy_label_values(PyObject *seq, PyObject *names, const char **out,
 static PyObject *
 segment_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-	static char *kwlist[] = { "name", "create", "thread_blocks", NULL };
+	static char *kwlist[] = { "name", "create", "thread_blocks",
+				  "series_ttl", NULL };
 	struct shmet_options opts;
 	struct shmpy_segment *self;
 	PyObject *name = Py_None, *blocks = Py_None;
+	double ttl = 0;
 	int create = 1, rc;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O$pO:Segment", kwlist,
-					 &name, &create, &blocks))
+	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O$pOd:Segment", kwlist,
+					 &name, &create, &blocks, &ttl))
 		return NULL;
 	memset(&opts, 0, sizeof opts);
+	/* series_ttl: seconds, on creation (writer/expire.c); 0: never */
+	if (!(ttl >= 0 && ttl <= UINT32_MAX)) {
+		PyErr_SetString(PyExc_ValueError,
+				"series_ttl: 0 to 4294967295 seconds");
+		return NULL;
+	}
+	opts.series_ttl_s = (uint32_t)ttl;
+	if (ttl > 0 && opts.series_ttl_s == 0)
+		opts.series_ttl_s = 1;
 	/*
 	 * thread_blocks: accepted and ignored, as the C options it sets
 	 * are (threads count in per-CPU cells and take no writer slot);
@@ -208,7 +219,39 @@ segment_get_slot(struct shmpy_segment *self, void *closure)
 	return PyLong_FromUnsignedLong(self->seg.slot);
 }
 
+static PyObject *
+segment_get_series_ttl(struct shmpy_segment *self, void *closure)
+{
+	return PyLong_FromUnsignedLong(self->seg.attached
+					       ? self->seg.hdr->series_ttl_s
+					       : 0);
+}
+
+/* expire(): shmet_expire(), the number of series expired. */
+static PyObject *
+segment_expire(struct shmpy_segment *self, PyObject *unused)
+{
+	int rc;
+
+	Py_BEGIN_ALLOW_THREADS
+	rc = shmet_expire(&self->seg);
+	Py_END_ALLOW_THREADS
+	if (rc < 0)
+		return shmpy_raise_errno(rc, "shmet_expire");
+	return PyLong_FromLong(rc);
+}
+
+static PyMethodDef segment_methods[] = {
+	{ "expire", (PyCFunction)segment_expire, METH_NOARGS,
+	  "expire(): expire now the series no process wrote for the "
+	  "segment's series_ttl; returns how many." },
+	{ NULL, NULL, 0, NULL },
+};
+
 static PyGetSetDef segment_getset[] = {
+	{ "series_ttl", (getter)segment_get_series_ttl, NULL,
+	  "seconds after which an unwritten series expires; 0: never "
+	  "(fixed when the segment was created)", NULL },
 	{ "name", (getter)segment_get_name, NULL,
 	  "the segment's name, as shm_open sees it", NULL },
 	{ "slot", (getter)segment_get_slot, NULL,
@@ -219,9 +262,11 @@ static PyGetSetDef segment_getset[] = {
 PyTypeObject shmpy_segment_type = {
 	PyVarObject_HEAD_INIT(NULL, 0)
 	.tp_name = "shmetrics._shmetrics.Segment",
-	.tp_doc = "Segment(name=None, *, create=True, thread_blocks=None): "
-		  "attach a shmetrics segment for writing (name None: "
-		  "$SHMETRICS_SEGMENT or /shmetrics).  thread_blocks: "
+	.tp_doc = "Segment(name=None, *, create=True, thread_blocks=None, "
+		  "series_ttl=0): attach a shmetrics segment for writing "
+		  "(name None: $SHMETRICS_SEGMENT or /shmetrics).  "
+		  "series_ttl: on creation, seconds after which a series no "
+		  "process wrote expires (0: never).  thread_blocks: "
 		  "accepted and ignored (threads count in per-CPU cells and "
 		  "take no writer slot).",
 	.tp_basicsize = sizeof(struct shmpy_segment),
@@ -229,6 +274,7 @@ PyTypeObject shmpy_segment_type = {
 	.tp_new = segment_new,
 	.tp_dealloc = (destructor)segment_dealloc,
 	.tp_getset = segment_getset,
+	.tp_methods = segment_methods,
 };
 
 static PyObject *

@@ -53,6 +53,13 @@ expect_usage "ctl without command" "no command" "$ctl"
 expect_usage "ctl unknown command" "unknown command 'frobnicate'" "$ctl" frobnicate
 expect_error "ctl info, missing segment" "cannot open segment" "$ctl" --segment "$seg" info
 expect_error "ctl destroy, missing segment" "No such file" "$ctl" --segment "$seg" destroy
+expect_error "ctl expire, missing segment" "expire:" "$ctl" --segment "$seg" expire
+expect_usage "ctl bad ttl" "invalid value 'soon' for --series-ttl" "$ctl" --segment "$seg" --series-ttl soon create
+# the series TTL: set at creation, shown by info, a sweep on demand
+"$ctl" --segment "$seg" --series-ttl 30 create >/dev/null || fail "ctl create --series-ttl"
+"$ctl" --segment "$seg" info | grep -q "^series ttl *30 s (0 expired)" || fail "ctl info: series ttl"
+"$ctl" --segment "$seg" expire | grep -q "^0 series expired (ttl 30 s)" || fail "ctl expire"
+"$ctl" --segment "$seg" destroy || fail "ctl destroy"
 expect_usage "ctl bad segment name" "invalid value 'no-slash' for --segment: must start with /" "$ctl" --segment no-slash create
 expect_usage "ctl bad format" "invalid value 'xml' for --format" "$ctl" --segment "$seg" dump --format xml
 expect_usage "ctl bad capacity" "invalid value 'x' for --max-series: not a positive number" "$ctl" create --max-series x

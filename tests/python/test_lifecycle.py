@@ -113,3 +113,29 @@ def test_release_with_changed_labels_starts(segment):
     from prometheus_client.parser import text_string_to_metric_families
     fams = {f.name: f for f in text_string_to_metric_families(page)}
     assert len(fams['app_requests'].samples) == 2
+
+
+def test_series_ttl(segment):
+    """Segment(series_ttl=...): a series no process wrote for that long
+    leaves the page; the next labels() of its values starts it anew."""
+    import time
+    name = segment.name + '-ttl'
+    seg = shmetrics.Segment(name, series_ttl=1)
+    try:
+        assert seg.series_ttl == 1
+        c = shmetrics.Counter('ttl', 'h', ['k'], segment=seg, registry=None)
+        c.labels('a').inc(5)
+        c.labels('b').inc(1)
+        assert seg.expire() == 0        # both seen written: idle from now
+        time.sleep(1.1)
+        c.labels('b').inc()
+        assert seg.expire() == 1        # a, not b
+        assert value('ttl_total', {'k': 'a'}, segment=name) is None
+        assert value('ttl_total', {'k': 'b'}, segment=name) == 2
+        c.labels('a').inc()
+        assert value('ttl_total', {'k': 'a'}, segment=name) == 1
+        assert shmetrics.Segment(name, create=False).series_ttl == 1
+    finally:
+        shmetrics.unlink(name)
+    with pytest.raises(ValueError, match='series_ttl'):
+        shmetrics.Segment(name, series_ttl=-1)
