@@ -21,8 +21,8 @@
  *                      one record, its cells and label bytes
  *   series.journaled   gate_series names the record, gate_count the
  *                      count: the next holder finds the record
- *                      unpublished, restores the count and keeps the
- *                      record as its spare (nothing leaked)
+ *                      unpublished, restores the count and marks the
+ *                      record removed, for reuse (nothing leaked)
  *   series.counted     the same: the count is restored from gate_count
  *   series.announced   the same, and the generation moved: readers
  *                      rebuild twice (lib/index.c) and find nothing new
@@ -111,7 +111,7 @@ shmet_impl_gate_unlock(struct shmet_segment *seg, uint32_t fam)
 }
 
 /* 1 if series record id is in the series index. */
-static int
+SHMET_W int
 shmet_impl_series_indexed(const struct shmet_segment *seg, uint32_t id)
 {
 	SHMET_ATOMIC(uint32_t) *index =
@@ -168,8 +168,10 @@ shmet_impl_gate_recover(struct shmet_segment *seg, uint32_t fam,
 	} else {
 		SHMET_AT(store_explicit)(&r->series_count, before,
 					 SHMET_MO(relaxed));
+		/* A complete record nobody published: removed, so that any
+		 * process reuses it when the segment is full (reuse.c). */
 		if (id < seg->hdr->max_series)
-			shmet_impl_keep_spare_record(seg, id, cells);
+			shmet_impl_mark_removed(seg, id);
 	}
 	/* Readers that rebuilt between the dead holder's CAS and its
 	 * generation bump see the series now. */

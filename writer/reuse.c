@@ -25,8 +25,10 @@
  *                    REMOVED from now (reusable a second later)
  *   reuse.zeroed     its cells read zero in every block: the same
  *   reuse.filled     it holds the new series, state LIVE, unpublished:
- *                    the same
- * then the creation's steps (gate.c) with the record as the one built.
+ *                    the same (the journal still says reusing until the
+ *                    creation's own journal replaces it)
+ * then the creation's steps (gate.c) with the record as the one built: a
+ * kill there leaves the record removed, for reuse again.
  */
 #include "writer-private.h"
 
@@ -179,11 +181,21 @@ shmet_impl_reuse_recover(struct shmet_segment *seg, struct shmet_seg_family *f,
 {
 	uint32_t id = (pending & ~SHMET_GATE_REUSING) - 1;
 
-	/* Acquire: the dead reuser's claim; only ours is put back. */
-	if (id < seg->hdr->max_series &&
-	    SHMET_AT(load_explicit)(&shmet_impl_series_table(seg)[id].state,
-				    SHMET_MO(acquire)) ==
-		    shmet_impl_claim_value(fam))
+	const struct shmet_seg_series *r;
+	uint32_t state;
+
+	if (id >= seg->hdr->max_series) {
+		SHMET_AT(store_explicit)(&f->gate_series, 0, SHMET_MO(release));
+		return;
+	}
+	r = &shmet_impl_series_table(seg)[id];
+	/* Acquire: the dead reuser's claim.  Ours, or filled (LIVE, this
+	 * family's) but never published: put back.  Another family's claim
+	 * stays (its own journal covers it). */
+	state = SHMET_AT(load_explicit)(&r->state, SHMET_MO(acquire));
+	if (state == shmet_impl_claim_value(fam) ||
+	    (state == SHMET_SERIES_LIVE && r->family == fam &&
+	     !shmet_impl_series_indexed(seg, id)))
 		shmet_impl_unclaim(seg, id);
 	SHMET_AT(store_explicit)(&f->gate_series, 0, SHMET_MO(release));
 }

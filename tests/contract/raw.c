@@ -72,6 +72,20 @@ raw_family(const char *segname, const char *family)
 	return out;
 }
 
+uint32_t
+raw_series_in(const char *segname, uint32_t state)
+{
+	struct raw_map m = raw_map(segname);
+	const struct shmet_seg_header *h = (const void *)m.p;
+	const struct shmet_seg_series *t = (const void *)(m.p + h->series_off);
+	uint32_t used = atomic_load(&h->series_used), n = 0;
+
+	for (uint32_t i = 0; i < used && i < h->max_series; i++)
+		n += (atomic_load(&t[i].state) & 0xff) == state;
+	munmap((void *)m.p, m.size);
+	return n;
+}
+
 uint64_t
 raw_failures(const char *segname, uint32_t reason)
 {

@@ -23,6 +23,10 @@ struct raw_family {
  */
 struct raw_family raw_family(const char *segname, const char *family);
 
+/* Series records of the segment in state `state` (SHMET_SERIES_*; for
+ * SHMET_SERIES_CLAIMED, a claim of any family). */
+uint32_t raw_series_in(const char *segname, uint32_t state);
+
 /* The segment's failure counter of SHMET_FAIL_* reason. */
 uint64_t raw_failures(const char *segname, uint32_t reason);
 
