@@ -578,7 +578,7 @@ collect_series(const struct shmet_reader *r,
 		    SHMET_SERIES_LIVE)
 			continue;
 		memcpy(&s, &table[v - 1], sizeof s);
-		atomic_thread_fence(memory_order_acquire);
+		shmet_seg_record_read_fence();
 		if (atomic_load_explicit(&table[v - 1].gen,
 					 memory_order_relaxed) != g)
 			continue;

@@ -199,7 +199,7 @@ shmet_impl_series_find(const struct shmet_family *fam, uint64_t hash,
 		    r->hash != hash || r->family != fam->id ||
 		    !shmet_impl_blob_equals(seg, r->labels, n, values, lens))
 			continue;
-		SHMET_AT(thread_fence)(SHMET_MO(acquire));
+		shmet_seg_record_read_fence();
 		if (SHMET_AT(load_explicit)(&r->gen, SHMET_MO(relaxed)) != g)
 			continue;
 		if ((uint64_t)r->first_cell + fam->cells >

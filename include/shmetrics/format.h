@@ -31,6 +31,29 @@
 
 #include "layout.h"
 
+/*
+ * Reading a series record under its incarnation (layout.h, gen) is a
+ * sequence lock's read: gen, the fields, this fence, gen again; the fence
+ * keeps the fields' loads before the second load of gen.  Writers and
+ * readers both use it.  GCC's ThreadSanitizer refuses fences (and models
+ * none): that build reads without it.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define SHMET_SEG_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SHMET_SEG_TSAN 1
+#endif
+#endif
+
+static inline void
+shmet_seg_record_read_fence(void)
+{
+#ifndef SHMET_SEG_TSAN
+	atomic_thread_fence(memory_order_acquire);
+#endif
+}
+
 /* ---------------------------------------------------------------- */
 /* Geometry                                                         */
 
