@@ -21,7 +21,7 @@ for t in torture start exhaustion http-abuse soak restarts access valgrind; do
 done
 if [ -n "$long" ]; then
 	# series churn: 1,000,000 campaign_id series through 1,000 records
-	# (about 35 minutes; CI runs 4,000 as the 'churn' test)
+	# (about 35 minutes; CI runs 8,000 as the 'churn' test)
 	echo "== churn: 1,000,000 series"
 	CHURN_SERIES=1000000 build/tests/contract/churn || failed=$((failed + 1))
 	[ -f build-fuzz/build.ninja ] || CC=clang meson setup build-fuzz \

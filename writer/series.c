@@ -212,6 +212,14 @@ shmet_impl_series_find(const struct shmet_family *fam, uint64_t hash,
 		*gen = g;
 		return 0;
 	}
+	/* No empty slot, but a removed series' one: the whole index was
+	 * probed, so the series is not there (a churned index has removed
+	 * series' slots where it once had empty ones; a miss then probes
+	 * every slot, a creation's cost only). */
+	if (tomb != UINT32_MAX) {
+		*empty = tomb;
+		return 1;
+	}
 	return -ENOSPC;
 }
 

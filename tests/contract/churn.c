@@ -1,7 +1,8 @@
 /*
  * Series churn (docs/DESIGN.md, "Idle expiry", "Reuse"): a segment of
  * 1,000 series with a TTL of one second serves CHURN_SERIES (default
- * 4,000; tools/run-reliability.sh --long: 1,000,000) distinct campaign_id
+ * 8,000: past the point where every slot of its series index has held a
+ * series; tools/run-reliability.sh --long: 1,000,000) distinct campaign_id
  * series, created over time by long-lived and short-lived processes, with
  * at most 500 live at once (a worker creates only while the family has
  * fewer, and while records are free: a fleet's campaigns come and go at
@@ -254,7 +255,7 @@ main(int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	total = env ? (uint32_t)strtoul(env, NULL, 10) : 4000;
+	total = env ? (uint32_t)strtoul(env, NULL, 10) : 8000;
 	snprintf(segname, sizeof segname, "/shmet-churn-%d", (int)getpid());
 	shmet_unlink(segname);
 	sh = mmap(NULL, sizeof *sh + total, PROT_READ | PROT_WRITE,
