@@ -221,3 +221,29 @@ test_gauge_set(const struct test_snapshot *s, uint32_t series)
 
 	return shmet_values_gauge(s->values, series, &g);
 }
+
+int
+test_shown(const char *name, uint32_t n, const char *const *values)
+{
+	struct test_snapshot s;
+	int i;
+
+	test_snapshot_take(&s);
+	i = test_find_series(&s, name, n, values);
+	test_snapshot_free(&s);
+	return i >= 0;
+}
+
+uint32_t
+test_series_shown(const char *name)
+{
+	struct test_snapshot s;
+	const struct shmet_index_family *f;
+	uint32_t n;
+
+	test_snapshot_take(&s);
+	f = shmet_index_find(s.index, name);
+	n = f ? f->series_count : 0;
+	test_snapshot_free(&s);
+	return n;
+}

@@ -70,6 +70,10 @@ int test_find_in_family(const struct test_snapshot *s,
 			const struct shmet_index_family *f, uint32_t n,
 			const char *const *values);
 double test_counter(const char *name, uint32_t n, const char *const *values);
+/* A series of name with these values is on the page (any version). */
+int test_shown(const char *name, uint32_t n, const char *const *values);
+/* Series the newest version of family name shows. */
+uint32_t test_series_shown(const char *name);
 uint64_t test_hist_count(const char *name, uint32_t n,
 			 const char *const *values);
 

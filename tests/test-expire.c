@@ -11,18 +11,6 @@
 
 #include "test-common.h"
 
-static int
-shown(const char *name, uint32_t n, const char *const *values)
-{
-	struct test_snapshot s;
-	int i;
-
-	test_snapshot_take(&s);
-	i = test_find_series(&s, name, n, values);
-	test_snapshot_free(&s);
-	return i >= 0;
-}
-
 START_TEST(test_idle_series_expire)
 {
 	static const char *const k[] = { "k" };
@@ -47,18 +35,18 @@ START_TEST(test_idle_series_expire)
 	shmet_counter_inc(&a);
 	/* b was never written: idle since its creation */
 	ck_assert_int_eq(shmet_expire(&seg), 1);
-	ck_assert(!shown("idle_total", SHMET_VALUES("b")));
-	ck_assert(shown("idle_total", SHMET_VALUES("a")));
+	ck_assert(!test_shown("idle_total", SHMET_VALUES("b")));
+	ck_assert(test_shown("idle_total", SHMET_VALUES("a")));
 	usleep(1100 * 1000);
 	/* a stopped counting; the gauge's owner lives: it stays */
 	ck_assert_int_eq(shmet_expire(&seg), 1);
-	ck_assert(!shown("idle_total", SHMET_VALUES("a")));
-	ck_assert(shown("held", 0, NULL));
+	ck_assert(!test_shown("idle_total", SHMET_VALUES("a")));
+	ck_assert(test_shown("held", 0, NULL));
 	ck_assert_uint_eq(atomic_load(&seg.hdr->expired), 2);
 	/* a handle held across the expiry drops its writes, counted */
 	shmet_counter_inc(&a);
 	ck_assert_uint_eq(atomic_load(&seg.hdr->stale_writes), 1);
-	ck_assert(!shown("idle_total", SHMET_VALUES("a")));
+	ck_assert(!test_shown("idle_total", SHMET_VALUES("a")));
 	/* resolving the values again starts a new series */
 	shmet_counter_labels(&f, &a, SHMET_VALUES("a"));
 	shmet_counter_inc(&a);
@@ -75,7 +63,7 @@ START_TEST(test_no_ttl_never_expires)
 	test_open(&seg, NULL);
 	shmet_counter_new(&seg, &c, "kept_total", "k");
 	ck_assert_int_eq(shmet_expire(&seg), 0);
-	ck_assert(shown("kept_total", 0, NULL));
+	ck_assert(test_shown("kept_total", 0, NULL));
 	shmet_close(&seg);
 }
 END_TEST
@@ -146,7 +134,7 @@ START_TEST(test_stale_handle_across_reuse)
 		      "child 0x%x", status);
 	ck_assert_double_eq(test_counter("reused_total", SHMET_VALUES("y")),
 			    1000000);
-	ck_assert(!shown("reused_total", SHMET_VALUES("x")));
+	ck_assert(!test_shown("reused_total", SHMET_VALUES("x")));
 	ck_assert_uint_eq(atomic_load(&seg.hdr->stale_writes), 1000000);
 	/* x again: the segment holds one series, y, which is live */
 	ck_assert_int_eq(shmet_counter_labels(&f, &x, SHMET_VALUES("x")),

@@ -10,32 +10,6 @@
 
 #include "test-common.h"
 
-static int
-shown(const char *name, uint32_t n, const char *const *values)
-{
-	struct test_snapshot s;
-	int i;
-
-	test_snapshot_take(&s);
-	i = test_find_series(&s, name, n, values);
-	test_snapshot_free(&s);
-	return i >= 0;
-}
-
-static uint32_t
-series_shown(const char *name)
-{
-	struct test_snapshot s;
-	const struct shmet_index_family *f;
-	uint32_t n;
-
-	test_snapshot_take(&s);
-	f = shmet_index_find(s.index, name);
-	n = f ? f->series_count : 0;
-	test_snapshot_free(&s);
-	return n;
-}
-
 START_TEST(test_remove_one)
 {
 	static const char *const k[] = { "k" };
@@ -52,7 +26,7 @@ START_TEST(test_remove_one)
 	shmet_counter_add(&y, 7);
 	stale = x;
 	ck_assert_int_eq(shmet_family_remove(&f, SHMET_VALUES("x")), 0);
-	ck_assert(!shown("r_total", SHMET_VALUES("x")));
+	ck_assert(!test_shown("r_total", SHMET_VALUES("x")));
 	ck_assert_double_eq(test_counter("r_total", SHMET_VALUES("y")), 7);
 	/* again: nothing to remove */
 	ck_assert_int_eq(shmet_family_remove(&f, SHMET_VALUES("x")), -ENOENT);
@@ -60,7 +34,7 @@ START_TEST(test_remove_one)
 	ck_assert_uint_eq(atomic_load(&seg.hdr->stale_writes), 0);
 	shmet_counter_add(&stale, 100);
 	ck_assert_uint_eq(atomic_load(&seg.hdr->stale_writes), 1);
-	ck_assert(!shown("r_total", SHMET_VALUES("x")));
+	ck_assert(!test_shown("r_total", SHMET_VALUES("x")));
 	ck_assert_double_eq(test_counter("r_total", SHMET_VALUES("y")), 7);
 	/* the same values again: a new series, from zero */
 	ck_assert_int_eq(shmet_counter_labels(&f, &x, SHMET_VALUES("x")), 0);
@@ -70,7 +44,7 @@ START_TEST(test_remove_one)
 	shmet_counter_add(&stale, 100);
 	ck_assert_double_eq(test_counter("r_total", SHMET_VALUES("x")), 1);
 	ck_assert_uint_eq(atomic_load(&seg.hdr->stale_writes), 2);
-	ck_assert_uint_eq(series_shown("r_total"), 2);
+	ck_assert_uint_eq(test_series_shown("r_total"), 2);
 	/* wrong label count; a failed family */
 	ck_assert_int_eq(shmet_family_remove(&f, 0, NULL), -EINVAL);
 	{
@@ -106,10 +80,10 @@ START_TEST(test_clear)
 		shmet_counter_labels(&other, &c, 1, vals);
 		shmet_counter_inc(&c);
 	}
-	ck_assert_uint_eq(series_shown("c_total"), 50);
+	ck_assert_uint_eq(test_series_shown("c_total"), 50);
 	ck_assert_int_eq(shmet_family_clear(&f), 0);
-	ck_assert_uint_eq(series_shown("c_total"), 0);
-	ck_assert_uint_eq(series_shown("o_total"), 50);
+	ck_assert_uint_eq(test_series_shown("c_total"), 0);
+	ck_assert_uint_eq(test_series_shown("o_total"), 50);
 	ck_assert_int_eq(shmet_family_clear(&f), 0);
 	shmet_close(&seg);
 }
@@ -159,9 +133,9 @@ START_TEST(test_remove_repaired_value)
 	shmet_counter_family(&seg, &f, "u_total", "u", 1, k);
 	ck_assert_int_eq(shmet_counter_labels(&f, &c, SHMET_VALUES("a\xff")),
 			 0);
-	ck_assert_uint_eq(series_shown("u_total"), 1);
+	ck_assert_uint_eq(test_series_shown("u_total"), 1);
 	ck_assert_int_eq(shmet_family_remove(&f, SHMET_VALUES("a\xff")), 0);
-	ck_assert_uint_eq(series_shown("u_total"), 0);
+	ck_assert_uint_eq(test_series_shown("u_total"), 0);
 	shmet_close(&seg);
 }
 END_TEST
@@ -265,9 +239,9 @@ START_TEST(test_reuse_when_full)
 	}
 	ck_assert_double_eq(test_counter("full_total", SHMET_VALUES("d")),
 			    1000000);
-	ck_assert(!shown("full_total", SHMET_VALUES("a")));
+	ck_assert(!test_shown("full_total", SHMET_VALUES("a")));
 	ck_assert_uint_eq(atomic_load(&seg.hdr->stale_writes), 1000000);
-	ck_assert_uint_eq(series_shown("full_total"), 3);
+	ck_assert_uint_eq(test_series_shown("full_total"), 3);
 	shmet_close(&seg);
 }
 END_TEST

@@ -156,42 +156,18 @@ shmet_impl_remove_steps(const struct shmet_family *fam, uint32_t n,
 			const char *const *values)
 {
 	struct shmet_segment *seg = fam->seg;
-	size_t lens[SHMET_MAX_LABELS];
+	size_t lens[SHMET_MAX_LABELS], fixed_lens[SHMET_MAX_LABELS];
 	const char *fixed[SHMET_MAX_LABELS];
-	size_t fixed_lens[SHMET_MAX_LABELS], total = 0;
 	uint32_t cell, empty, id, gen;
-	char *copy = NULL, *at;
-	int rc;
+	char *copy = NULL;
+	int rc = shmet_impl_values_valid(fam, n, values, lens);
 
-	if (fam->id == UINT32_MAX || !seg || !seg->attached)
-		return fam->error ? fam->error : -ENODEV;
-	if (n != fam->label_count || (n > 0 && !values))
-		return shmet_impl_fail(seg, SHMET_FAIL_INVALID_LABELS, -EINVAL,
-				       "%.*s takes %u label values, got %u",
-				       SHMET_IMPL_FAM(seg, fam->id),
-				       fam->label_count, n);
-	if (shmet_impl_label_lens(n, values, lens) < 0)
-		return shmet_impl_fail(seg, SHMET_FAIL_LABEL_VALUE, -EINVAL,
-				       "%.*s: label values must be non-NULL "
-				       "and at most %u bytes",
-				       SHMET_IMPL_FAM(seg, fam->id),
-				       SHMET_MAX_LABEL_VALUE_LEN);
 	/* Stored values are repaired UTF-8 (format.h): look for those. */
-	for (uint32_t i = 0; i < n; i++) {
-		fixed_lens[i] = shmet_seg_utf8_repaired_len(values[i], lens[i]);
-		total += fixed_lens[i];
-	}
-	copy = (char *)malloc(total ? total : 1);
-	if (!copy)
-		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -ENOMEM,
-				       "out of memory");
-	at = copy;
-	for (uint32_t i = 0; i < n; i++) {
-		shmet_seg_utf8_repair(values[i], lens[i], at);
-		fixed[i] = at;
-		at += fixed_lens[i];
-	}
-	rc = shmet_impl_gate_for_removal(fam);
+	if (rc == 0)
+		rc = shmet_impl_repair_values(fam, n, values, lens, fixed,
+					      fixed_lens, &copy);
+	if (rc == 0)
+		rc = shmet_impl_gate_for_removal(fam);
 	if (rc == 0) {
 		rc = shmet_impl_series_find(
 			fam, shmet_impl_series_hash(fam->id, n, fixed,

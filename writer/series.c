@@ -394,11 +394,33 @@ shmet_impl_series_repaired(const struct shmet_family *fam, uint32_t n,
 			   const char *const *values, const size_t *lens,
 			   uint32_t *cell, uint32_t *id, uint32_t *gen)
 {
-	struct shmet_segment *seg = fam->seg;
 	const char *fixed[SHMET_MAX_LABELS];
-	size_t fixed_lens[SHMET_MAX_LABELS], total = 0;
-	char *copy, *at;
-	int rc;
+	size_t fixed_lens[SHMET_MAX_LABELS];
+	char *copy;
+	int rc = shmet_impl_repair_values(fam, n, values, lens, fixed,
+					  fixed_lens, &copy);
+
+	if (rc < 0)
+		return rc;
+	rc = shmet_impl_series_of(fam, n, fixed, fixed_lens, 1, cell, id,
+				  gen);
+	free(copy);
+	return rc;
+}
+
+/*
+ * values as stored (format.h: each invalid UTF-8 byte U+FFFD) in fixed[]
+ * and fixed_lens[], which point into *copy (the caller frees it); 0, or
+ * the error (a repaired value too long, no memory).
+ */
+SHMET_W int
+shmet_impl_repair_values(const struct shmet_family *fam, uint32_t n,
+			 const char *const *values, const size_t *lens,
+			 const char **fixed, size_t *fixed_lens, char **copy)
+{
+	struct shmet_segment *seg = fam->seg;
+	size_t total = 0;
+	char *at;
 
 	for (uint32_t i = 0; i < n; i++) {
 		fixed_lens[i] = shmet_seg_utf8_repaired_len(values[i], lens[i]);
@@ -411,36 +433,28 @@ shmet_impl_series_repaired(const struct shmet_family *fam, uint32_t n,
 				"than %u", SHMET_IMPL_FAM(seg, fam->id), i,
 				fixed_lens[i], SHMET_MAX_LABEL_VALUE_LEN);
 	}
-	copy = (char *)malloc(total ? total : 1);
-	if (!copy)
+	*copy = (char *)malloc(total ? total : 1);
+	if (!*copy)
 		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -ENOMEM,
 				       "out of memory");
-	at = copy;
+	at = *copy;
 	for (uint32_t i = 0; i < n; i++) {
 		shmet_seg_utf8_repair(values[i], lens[i], at);
 		fixed[i] = at;
 		at += fixed_lens[i];
 	}
-	rc = shmet_impl_series_of(fam, n, fixed, fixed_lens, 1, cell, id,
-				  gen);
-	free(copy);
-	return rc;
+	return 0;
 }
 
 /*
- * Find or create a series; *cell is its first cell.  Values with invalid
- * UTF-8 are stored repaired (format.h: each invalid byte U+FFFD), so two
- * values that differ only in invalid bytes are the one series a page
- * would show.
+ * What every call with label values checks first: the family, the count,
+ * each value's presence and length (into lens).  0 or the error.
  */
 SHMET_W int
-shmet_impl_series(const struct shmet_family *fam, uint32_t n,
-		  const char *const *values, uint32_t *cell, uint32_t *id,
-		  uint32_t *gen)
+shmet_impl_values_valid(const struct shmet_family *fam, uint32_t n,
+			const char *const *values, size_t *lens)
 {
 	struct shmet_segment *seg = fam->seg;
-	size_t lens[SHMET_MAX_LABELS];    /* [0, n) filled below */
-	int rc;
 
 	if (fam->id == UINT32_MAX || !seg || !seg->attached)
 		return fam->error ? fam->error : -ENODEV;
@@ -455,6 +469,25 @@ shmet_impl_series(const struct shmet_family *fam, uint32_t n,
 				       "and at most %u bytes",
 				       SHMET_IMPL_FAM(seg, fam->id),
 				       SHMET_MAX_LABEL_VALUE_LEN);
+	return 0;
+}
+
+/*
+ * Find or create a series; *cell is its first cell.  Values with invalid
+ * UTF-8 are stored repaired (format.h: each invalid byte U+FFFD), so two
+ * values that differ only in invalid bytes are the one series a page
+ * would show.
+ */
+SHMET_W int
+shmet_impl_series(const struct shmet_family *fam, uint32_t n,
+		  const char *const *values, uint32_t *cell, uint32_t *id,
+		  uint32_t *gen)
+{
+	size_t lens[SHMET_MAX_LABELS];    /* [0, n) filled below */
+	int rc = shmet_impl_values_valid(fam, n, values, lens);
+
+	if (rc < 0)
+		return rc;
 	rc = shmet_impl_series_of(fam, n, values, lens, 0, cell, id, gen);
 	return rc == 1 ? shmet_impl_series_repaired(fam, n, values, lens, cell,
 						    id, gen)

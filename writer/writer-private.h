@@ -473,6 +473,15 @@ shmet_impl_series(const struct shmet_family *fam, uint32_t n,
 		  const char *const *values, uint32_t *cell, uint32_t *id,
 		  uint32_t *gen);
 
+SHMET_W int
+shmet_impl_values_valid(const struct shmet_family *fam, uint32_t n,
+			const char *const *values, size_t *lens);
+
+SHMET_W int
+shmet_impl_repair_values(const struct shmet_family *fam, uint32_t n,
+			 const char *const *values, const size_t *lens,
+			 const char **fixed, size_t *fixed_lens, char **copy);
+
 /* Where a handle's series keeps its incarnation, and the one resolved. */
 struct shmet_impl_gen {
 	const SHMET_ATOMIC(uint32_t) *at;
