@@ -18,6 +18,8 @@
 #ifndef SHMETRICS_TOOLS_CLI_H
 #define SHMETRICS_TOOLS_CLI_H
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <shmetrics/name.h>
@@ -41,6 +43,51 @@ cli_segment_why(const char *name)
 	if (len > SHMET_NAME_MAX)
 		return "longer than 255 bytes";
 	return "a path must not end with /";
+}
+
+/* "PROGRAM: message" + tail on stderr; returns status. */
+static inline int
+cli_vreport(const char *prog, int status, const char *tail, const char *fmt,
+	    va_list ap)
+{
+	fprintf(stderr, "%s: ", prog);
+	vfprintf(stderr, fmt, ap);
+	fputs(tail, stderr);
+	return status;
+}
+
+/* A failure of the work: one line, exit status 1. */
+static inline int
+cli_fail(const char *prog, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static inline int
+cli_fail(const char *prog, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = cli_vreport(prog, CLI_EXIT_FAILURE, "\n", fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* A wrong command line: one line, exit status 2. */
+static inline int
+cli_usage_error(const char *prog, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static inline int
+cli_usage_error(const char *prog, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = cli_vreport(prog, CLI_EXIT_USAGE, " (see --help)\n", fmt, ap);
+	va_end(ap);
+	return rc;
 }
 
 #endif

@@ -75,38 +75,10 @@ realtime_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static int
-fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("shmetrics-ctl: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return CLI_EXIT_FAILURE;
-}
-
-/* A wrong command line: one line, exit status 2 (tools/cli.h). */
-static int
-usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("shmetrics-ctl: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (see --help)\n", stderr);
-	return CLI_EXIT_USAGE;
-}
+/* One line on stderr and the exit status (tools/cli.h): a failure of
+ * the work, or a wrong command line. */
+#define fail(...) cli_fail("shmetrics-ctl", __VA_ARGS__)
+#define usage_error(...) cli_usage_error("shmetrics-ctl", __VA_ARGS__)
 
 static int
 parse_u32(const char *s, const char *what, uint32_t *out, int base)

@@ -60,38 +60,10 @@ on_signal(int sig)
 	quit = sig;
 }
 
-static int
-fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("shmetrics-top: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return CLI_EXIT_FAILURE;
-}
-
-/* A wrong command line: one line, exit status 2 (tools/cli.h). */
-static int
-usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("shmetrics-top: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (see --help)\n", stderr);
-	return CLI_EXIT_USAGE;
-}
+/* One line on stderr and the exit status (tools/cli.h): a failure of
+ * the work, or a wrong command line. */
+#define fail(...) cli_fail("shmetrics-top", __VA_ARGS__)
+#define usage_error(...) cli_usage_error("shmetrics-top", __VA_ARGS__)
 
 static uint64_t
 now_ns(void)
