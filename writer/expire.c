@@ -98,8 +98,7 @@ shmet_impl_expire_one(struct shmet_segment *seg, uint32_t fam, uint32_t id,
 	if (shmet_impl_gate_try(seg, fam) < 0)
 		return 0;       /* busy: the next sweep (a sweep never waits) */
 	SHMET_POINT("expire.gated");
-	shmet_impl_gate_recover(seg, fam, shmet_impl_families(seg)[fam]
-						  .cells_per_series);
+	shmet_impl_gate_recover(seg, fam);
 	/* Acquire: as every reader of a record's state and incarnation. */
 	if (SHMET_AT(load_explicit)(&s->state, SHMET_MO(acquire)) ==
 		    SHMET_SERIES_LIVE &&

@@ -138,8 +138,7 @@ shmet_impl_series_indexed(const struct shmet_segment *seg, uint32_t id)
  * Its record was complete before gate_series named it.
  */
 SHMET_W void
-shmet_impl_gate_recover(struct shmet_segment *seg, uint32_t fam,
-			uint32_t cells)
+shmet_impl_gate_recover(struct shmet_segment *seg, uint32_t fam)
 {
 	struct shmet_seg_family *r = &shmet_impl_families(seg)[fam];
 	/* Acquire: pairs with the dead holder's release of the journal. */

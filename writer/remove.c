@@ -147,7 +147,7 @@ shmet_impl_gate_for_removal(const struct shmet_family *fam)
 						 "family's creation gate"
 					       : strerror(-rc));
 	SHMET_POINT("remove.gated");
-	shmet_impl_gate_recover(seg, fam->id, fam->cells);
+	shmet_impl_gate_recover(seg, fam->id);
 	return 0;
 }
 

@@ -377,7 +377,7 @@ shmet_impl_series_of(const struct shmet_family *fam, uint32_t n,
 						 "family's creation gate"
 					       : strerror(-rc));
 	SHMET_POINT("series.gated");
-	shmet_impl_gate_recover(seg, fam->id, fam->cells);
+	shmet_impl_gate_recover(seg, fam->id);
 	rc = shmet_impl_series_create(fam, hash, n, values, lens, cell, found,
 				      gen);
 	shmet_impl_gate_unlock(seg, fam->id);

@@ -165,8 +165,7 @@ SHMET_W int shmet_impl_series_find(const struct shmet_family *fam,
 				   const size_t *lens, uint32_t *cell,
 				   uint32_t *empty, uint32_t *id,
 				   uint32_t *gen);
-SHMET_W void shmet_impl_gate_recover(struct shmet_segment *seg, uint32_t fam,
-				     uint32_t cells);
+SHMET_W void shmet_impl_gate_recover(struct shmet_segment *seg, uint32_t fam);
 /* Reusing removed records when the segment is full (reuse.c). */
 SHMET_W int shmet_impl_segment_short(const struct shmet_segment *seg,
 				     const struct shmet_family *fam,
