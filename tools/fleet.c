@@ -142,7 +142,7 @@ static struct fleet_opts opt = {
 	.engines = 2, .workers = 3, .speed = 60, .max_retries = 5,
 	.max_calls = 20,
 	.rate_4xx = 3, .rate_5xx = 5, .rate_slow = 3, .rate_drop = 2,
-	.rate_retry_fail = 50,
+	.rate_retry_fail = 40,
 	.slow_s = 4, .rate_call_fail = 15,
 };
 static struct shared *q;
@@ -739,14 +739,16 @@ queue_owner(void)
  * HighWebhookFailureRate (> 20%) went pending in a default demo (CI).
  *
  * A retry (attempt > 1) is a partner that failed this event already: it
- * fails again at --rate-retry-fail (50 %), spread the same way for each
+ * fails again at --rate-retry-fail (40 %), spread the same way for each
  * attempt number, with the retried kind of failure (5xx, else a drop).  Spread over first attempts
  * only, a retry failed again only when it happened to land on a failing
  * slot, so a default demo showed attempt_number="2" and almost never 3 to
- * 5; now each attempt number has about half the previous one's retries.
+ * 5; now each attempt number has 40 % of the previous one's retries.
  * At the default rates 10 % of first attempts fail and 7 % are retried,
- * so failed attempts are 10 + 7 (1/2 + 1/4 + 1/8 + 1/16) = 16.6 % of
- * queued events: below HighWebhookFailureRate's 20 %.
+ * so failed attempts are 10 + 7 (.4 + .16 + .064 + .0256) = 14.5 % of
+ * queued events, a margin below HighWebhookFailureRate's 20 % that a slow
+ * machine's retries, arriving late against the queued count, do not eat
+ * (at 50 %, 16.6 %, an ASan build's default demo went pending in CI).
  */
 static int
 sink_outcome(int attempt)
@@ -1200,7 +1202,7 @@ static const char usage[] =
 	"  --rate-4xx P, --rate-5xx P, --rate-slow P, --rate-drop P\n"
 	"                        sink outcome rates in percent (3, 5, 3, 2)\n"
 	"  --rate-retry-fail P   retried deliveries failing again, percent "
-	"(default 50)\n"
+	"(default 40)\n"
 	"  --slow-seconds S      fleet seconds of a slow response (default 4)\n"
 	"  --rate-call-fail P    calls failing at once, percent (default 15)\n"
 	"  --rate-slow-setup P   call setups taking 6-9 s, percent "

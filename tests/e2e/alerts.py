@@ -365,7 +365,7 @@ def test_demo(workdir, exp):
                 ever.add((name, state))
             time.sleep(0.5)
         # The full retry distribution, without a fault flag: attempt 5
-        # needs four failures of one event in a row (about 1 in 115
+        # needs four failures of one event in a row (about 1 in 220
         # events), so allow a slow machine 40 s more, still watching.
         def attempts():
             got = {}
