@@ -441,6 +441,7 @@ shmet_impl_resolve_steps(const struct shmet_family *fam, uint32_t type,
 			return shmet_impl_scratch();
 		}
 		*cpu0 = seg->cpus ? seg->cpus + 8ull * cell : NULL;
+		return shmet_impl_count_cell(seg, cell, fam->cells);
 	}
 	return &seg->block[cell];
 }

@@ -22,6 +22,7 @@
 
 #include <shmetrics.h>
 
+#include "percpu.h"
 #include "snapshot.h"
 
 #define PROCS 4
@@ -131,7 +132,7 @@ main(void)
 			lo += (uint64_t)done[i][t];
 	hi = lo + (uint64_t)PROCS * THREADS * BATCH;
 	snapshot_take(name, &snap);
-	got = snapshot_cell(&snap, (size_t)(ctr.cell - seg.block));
+	got = snapshot_cell(&snap, percpu_cell_index(&seg, ctr.cell));
 	snapshot_free(&snap);
 	printf("killed %d processes x %d threads: counted %llu, reported "
 	       "%llu, at most %llu\n", PROCS, THREADS,

@@ -23,6 +23,7 @@
 
 #include <shmetrics.h>
 
+#include "percpu.h"
 #include "snapshot.h"
 
 #define MAX_HANDLES 12000
@@ -129,7 +130,7 @@ main(void)
 		snapshot_take(o.name, &snap);
 		for (int i = 0; i < nhandles; i++)
 			got += snapshot_cell(&snap,
-					     (size_t)(handles[i].cell - seg.block));
+					     percpu_cell_index(&seg, handles[i].cell));
 		snapshot_free(&snap);
 	}
 	printf("registrations ok %d, refused %d (%d not ENOMEM); counted "
