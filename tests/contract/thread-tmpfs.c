@@ -77,7 +77,7 @@ main(void)
 	int ok = 0, failed = 0, not_enomem = 0;
 
 	if (unshare(CLONE_NEWNS) < 0 ||
-	    mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0 ||
 	    mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=32m") < 0) {
 		printf("skipped: needs root for a private tmpfs (%s)\n",
 		       strerror(errno));
