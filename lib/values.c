@@ -403,12 +403,23 @@ gauge_block(struct shmet_values *v, const struct shmet_index *idx,
 		const struct gauge_ref *ref = &gs->ref[g];
 		uint32_t si = ref->series, mode = ref->mode, c = ref->cell;
 
+		if (!has_data(ub, c)) {
+			/* a hole: no gauge that starts in this page was set
+			 * by this writer (one that only ends in it is read
+			 * with its first page) */
+			uint32_t next = (c / PAGE_CELLS + 1) * PAGE_CELLS;
+
+			while (g + 1 < ghi && gs->ref[g + 1].cell < next)
+				g++;
+			continue;
+		}
 		/* The cell loads miss the cache (one line per gauge, a block
 		 * per writer): start those of a later gauge now, so that
-		 * several are in flight. */
-		if (g + GAUGE_PREFETCH < ghi)
+		 * several are in flight; not in a hole, which has no page. */
+		if (g + GAUGE_PREFETCH < ghi &&
+		    has_data(ub, gs->ref[g + GAUGE_PREFETCH].cell))
 			__builtin_prefetch(&cells[gs->ref[g + GAUGE_PREFETCH].cell]);
-		if (!has_data(ub, c) || !has_data(ub, c + 1))
+		if (!has_data(ub, c + 1))
 			continue;       /* a hole: never set */
 
 		/* Relaxed: value and stamp are each atomic; a mostrecent
