@@ -83,9 +83,11 @@ shmet_impl_claimed_counts(struct shmet_segment *seg, uint32_t slot,
  * header's fallback_reserved_bytes says how far it is reserved; it is
  * raised (a CAS-max, slot.c) only after a fallocate returned, so a
  * registration below it makes no syscall.  Racing processes may
- * fallocate a range twice, which is harmless.  Not touched: an untouched
- * page is a hole that readers skip until a fallback write makes it data
- * (docs/DESIGN.md, "Holes"), which is what keeps the block cheap to read.
+ * fallocate a range twice, which is harmless.  The reserved pages are
+ * then touched (slot.c, shmet_impl_touch), as the CPU blocks' are: a
+ * reader trusts SEEK_DATA for 100 ms, and an abort's count in a page that
+ * was a hole would show that much later.  So readers read this one block
+ * as far as cells are in use, whatever the processes.
  */
 static int
 shmet_impl_reserve_fallback(struct shmet_segment *seg, uint64_t end_cell)
@@ -111,6 +113,8 @@ shmet_impl_reserve_fallback(struct shmet_segment *seg, uint64_t end_cell)
 				  want - have);
 	if (rc != 0)
 		return -rc;
+	shmet_impl_touch((unsigned char *)shmet_impl_fallback_cells(seg), have,
+			 want);
 	shmet_impl_publish_extent(seg, h->max_writers, want);
 	return 0;
 }

@@ -16,8 +16,8 @@
  *     SEEK_DATA (touched), so readers see a CPU's first count at once;
  *   - a failed handle writes its scratch cells, never a CPU block;
  *   - where the fallback falls (writer/fallback.c): with rseq, into the
- *     shared fallback block, and the process block's counter cells are
- *     not read (a value planted there stays out of the scrape); without,
+ *     shared fallback block (reserved and touched, as the CPU blocks),
+ *     and the process block's counter cells are not read (a value planted there stays out of the scrape); without,
  *     into the process block, whose slot says counts_here; a slot whose
  *     writer counted there without rseq and was killed keeps its counts
  *     when a process with rseq takes it over.
@@ -293,6 +293,13 @@ where_the_fallback_falls(void)
 	for (int i = 0; i < 1000; i++)
 		shmet_counter_inc(&c);
 	if (!percpu_forced_off()) {
+		off_t fb = (off_t)(s.hdr->values_off +
+				   (uint64_t)s.hdr->max_writers *
+					   s.hdr->block_stride);
+
+		/* reserved and touched: an abort's count is read at once */
+		CHECK(lseek(s.fd, fb, SEEK_DATA) == fb,
+		      "the fallback block's first page is a hole");
 		CHECK(percpu_in_fallback_block(&s, c.cell) && here == 0 &&
 		      shared == 1,
 		      "with rseq the fallback is not the shared block "
