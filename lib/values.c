@@ -383,7 +383,7 @@ gauge_refs(struct gauge_scratch *gs, const struct shmet_index *idx)
 }
 
 /* Gauges ahead whose cells gauge_block prefetches. */
-#define GAUGE_PREFETCH 16u
+#define GAUGE_PREFETCH 48u
 
 /* Gauges glo..ghi (in cell order) of one block, combined by their mode. */
 static int
