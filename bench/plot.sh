@@ -6,13 +6,13 @@
 # bench/scaling.svg (CPU ns per increment of one series by 1-8 threads
 # and processes) and bench/scrape.svg (scrape ms by series and writers:
 # shmetrics with 1, 16 and 64 processes and 64 processes x 4 threads, Go,
-# Python).  RUN=1 re-runs both benchmarks first (build/ must be built;
-# the scrape run takes minutes).  Needs gnuplot (Debian gnuplot-nox).
+# Python).  RUN=1 re-runs both benchmarks first (build/ must be built,
+# or the directory BUILD names; the scrape run takes minutes).  Needs gnuplot (Debian gnuplot-nox).
 # Run from the top of the tree.
 set -eu
 data=bench/data
 if [ "${RUN:-0}" = 1 ]; then
-	./build/bench/bench-writer 9 20000000 > "$data/writer.txt"
+	"${BUILD:-build}/bench/bench-writer" 9 20000000 > "$data/writer.txt"
 	RUNS=${RUNS:-9} sh bench/run-render.sh > "$data/render.txt"
 fi
 for f in "$data/writer.txt" "$data/render.txt"; do
