@@ -398,7 +398,6 @@ gauge_block(struct shmet_values *v, const struct shmet_index *idx,
 	if (ub->kind == BLOCK_FALLBACK || ub->kind == BLOCK_CPU)
 		return 0;               /* holds no gauges */
 
-	(void)idx;
 	for (uint32_t g = glo; g < ghi; g++) {
 		const struct gauge_ref *ref = &gs->ref[g];
 		uint32_t si = ref->series, mode = ref->mode, c = ref->cell;
