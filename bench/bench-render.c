@@ -19,6 +19,7 @@
  * With "own", gauge i is registered and set by process i % W only (each
  * process holds its own gauges, not every one).
  * Each process resolves its handles once and its threads share them.
+ * BENCH_RENDER_GAUGES_FIRST=1 registers the gauges first (see below).
  * Prints one line: series, writers, index build ms, render median / min /
  * max ms, bytes, blocks read, the machine's atomic add, the collect
  * median (part of the render), threads.
@@ -81,6 +82,11 @@ struct share {
 
 /* "own": process p holds only the gauges i with i % W == p. */
 static int own_gauges;
+/* BENCH_RENDER_GAUGES_FIRST=1: the gauge series are registered first,
+ * so their cells are contiguous, 4 gauges to a cache line: what packing
+ * each process's gauge cells together would give the reader (an
+ * experiment; the writer allocates cells in registration order). */
+static int gauges_first;
 
 static int
 holds_gauge(long i, int p, int writers)
@@ -138,11 +144,16 @@ writer(const char *segname, long series, int id, int writers, int threads,
 		_exit(1);
 	for (int k = 0; k < FAMILIES; k++)
 		register_family(&seg, k, &fam[k]);
-	for (long i = 0; i < series; i++) {
+	for (long q = 0; q < 2 * series; q++) {
+		long i = q % series;
 		char campaign[32], user[32];
 		const char *v[2] = { campaign, user };
 		int k = (int)(i % FAMILIES);
 
+		/* in order, or gauges first, then the rest */
+		if (gauges_first ? (q < series) != (k >= 6 && k < 8)
+				 : q >= series)
+			continue;
 		snprintf(campaign, sizeof campaign, "campaign-%08ld", i);
 		snprintf(user, sizeof user, "user-%04ld", i % 1000);
 		if (k < 6)
@@ -199,6 +210,9 @@ main(int argc, char **argv)
 	int threads = argc > 5 ? atoi(argv[5]) : 1;
 
 	own_gauges = argc > 6 && !strcmp(argv[6], "own");
+	gauges_first = getenv("BENCH_RENDER_GAUGES_FIRST") &&
+		       *getenv("BENCH_RENDER_GAUGES_FIRST") &&
+		       strcmp(getenv("BENCH_RENDER_GAUGES_FIRST"), "0") != 0;
 	char segname[64], err[SHMET_READER_ERRLEN];
 	struct shmet_options o;
 	struct shmet_segment seg;
