@@ -54,7 +54,8 @@
  * series.
  *
  * Value blocks: the fallback block takes the counters and histograms of
- * processes that found every slot held by a live process; it holds no
+ * processes that found every slot held by a live process, and the
+ * fallback writes of processes with rseq ("Fallback cells"); it holds no
  * gauges (a gauge is one process's fact, and the fallback block mixes
  * processes).  The retired block holds, per gauge series of a mode that
  * keeps dead writers' values (sum, max, min, mostrecent), the dead
