@@ -76,10 +76,11 @@ gnuplot <<GP
 set terminal svg size 900,480 dynamic font "sans,11"
 set termoption noenhanced
 set output "bench/writer.svg"
-set title "Writer hot path: ns per op, per thread or process (median, min-max)"
+set title "Writer hot path: ns per op, per thread or process (median, min-max; log scale)"
 set style fill solid 0.6
 set boxwidth 0.6
-set yrange [0:*]
+set logscale y
+set yrange [0.1:300]
 set ylabel "ns per op"
 set xtics rotate by -20 left font ",9"
 set grid ytics
@@ -88,14 +89,16 @@ set rmargin 16
 plot "$tmp/writer.dat" using 0:2:xtic(1) with boxes notitle lc rgb "#4477aa", \
      "" using 0:2:3:4 with yerrorbars notitle lc rgb "black" pt 0
 
+unset logscale y
 set output "bench/scaling.svg"
 set title "One counter series, N writers: CPU ns per increment (median, min-max)"
 set xtics rotate by 0 font ",10"
 set xrange [0.5:9]
+set yrange [0:*]
 set xtics ("1" 1, "2" 2, "4" 4, "8" 8)
 set xlabel "writers (this machine has 2 CPUs)"
 set ylabel "CPU ns per increment"
-set key left top
+set key right bottom
 set bmargin 4
 plot "$tmp/threads.dat" using 1:2:3:4 with yerrorlines title "threads of one process", \
      "$tmp/procs.dat" using (\$1 * 1.04):2:3:4 with yerrorlines title "processes"
