@@ -1,19 +1,32 @@
 /*
  * Scrape benchmark: collect + render time and bytes for S series written
- * by W live writer processes that each touched every series.
+ * by W live writer processes of T threads each.
  *
- *   bench-render SERIES WRITERS [RUNS] [text|openmetrics|json]
+ *   bench-render SERIES WRITERS [RUNS] [text|openmetrics|json] [THREADS]
+ *                [all|own]
  *   bench-render SERIES WRITERS hold
  *     sets the workload up, prints "ready SEGMENT" and keeps the writers
  *     alive until standard input closes (for the exporter benchmark)
  *
  * Workload (as issue 3 specifies): 60% counters, 20% gauges, 20%
  * histograms with 12 buckets, labels campaign_id and user_id, spread over
- * 10 families.  Prints one line: series, writers, index build ms, render
- * median / min / max ms, bytes.
+ * 10 families.  The page is the same whatever W and T (and the same as
+ * bench/go/render.go's), so that only the reading differs: of the N = W x
+ * T writers (thread t of process p is writer p x T + t), every one adds
+ * its share of counter i's total i; every process sets every gauge (the
+ * process i % W to i x 0.5, the others to 0: a livesum of i x 0.5), from
+ * its thread i % T; writer i % N makes histogram i's one observation.
+ * With "own", gauge i is registered and set by process i % W only (each
+ * process holds its own gauges, not every one).
+ * Each process resolves its handles once and its threads share them.
+ * BENCH_RENDER_GAUGES_FIRST=1 registers the gauges first (see below).
+ * Prints one line: series, writers, index build ms, render median / min /
+ * max ms, bytes, blocks read, the machine's atomic add, the collect
+ * median (part of the render), threads.
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +40,7 @@
 
 #define FAMILIES 10
 #define MAX_RUNS 64
+#define MAX_THREADS 16
 
 static const double bounds12[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 				   0.5,   1,    2.5,   5,    10,  30 };
@@ -52,13 +66,73 @@ register_family(struct shmet_segment *seg, int k, struct shmet_family *f)
 	}
 }
 
-/* Touch every series once, then wait to be killed (a live writer). */
+/* A process's handle of series i (kind: i % FAMILIES). */
+union handle {
+	struct shmet_counter c;
+	struct shmet_gauge g;
+	struct shmet_histogram h;
+};
+
+struct share {
+	const union handle *h;
+	long series;
+	int writers, threads, p, t;
+	pthread_t thread;
+};
+
+/* "own": process p holds only the gauges i with i % W == p. */
+static int own_gauges;
+/* BENCH_RENDER_GAUGES_FIRST=1: the gauge series are registered first,
+ * so their cells are contiguous, 4 gauges to a cache line: what packing
+ * each process's gauge cells together would give the reader (an
+ * experiment; the writer allocates cells in registration order). */
+static int gauges_first;
+
+static int
+holds_gauge(long i, int p, int writers)
+{
+	return !own_gauges || i % writers == p;
+}
+
+/* Writer p x T + t's share of every series (see the top of the file). */
+static void *
+write_share(void *arg)
+{
+	const struct share *s = arg;
+	long n = (long)s->writers * s->threads, j = (long)s->p * s->threads + s->t;
+
+	for (long i = 0; i < s->series; i++) {
+		int k = (int)(i % FAMILIES);
+
+		if (k < 6)
+			shmet_counter_add(&s->h[i].c,
+					  (uint64_t)(i / n + (j < i % n)));
+		else if (k < 8) {
+			if (s->t == i % s->threads &&
+			    holds_gauge(i, s->p, s->writers))
+				shmet_gauge_set(&s->h[i].g,
+						s->p == i % s->writers
+							? (double)i * 0.5
+							: 0.0);
+		} else if (j == i % n) {
+			shmet_histogram_observe(&s->h[i].h,
+						(double)(i % 40) * 0.13);
+		}
+	}
+	return NULL;
+}
+
+/* Resolve every series, write this process's share from its threads,
+ * then wait to be killed (a live writer). */
 static void
-writer(const char *segname, long series, int id, int ready_fd)
+writer(const char *segname, long series, int id, int writers, int threads,
+       int ready_fd)
 {
 	struct shmet_options o;
 	struct shmet_segment seg;
 	struct shmet_family fam[FAMILIES];
+	struct share sh[MAX_THREADS];
+	union handle *h = calloc((size_t)series, sizeof *h);
 	char c = 'r';
 
 	memset(&o, 0, sizeof o);
@@ -66,32 +140,38 @@ writer(const char *segname, long series, int id, int ready_fd)
 	o.flags = SHMET_OPEN_NO_CREATE;
 	if (shmet_open(&seg, &o) < 0)
 		_exit(1);
+	if (!h)
+		_exit(1);
 	for (int k = 0; k < FAMILIES; k++)
 		register_family(&seg, k, &fam[k]);
-	for (long i = 0; i < series; i++) {
+	for (long q = 0; q < 2 * series; q++) {
+		long i = q % series;
 		char campaign[32], user[32];
 		const char *v[2] = { campaign, user };
 		int k = (int)(i % FAMILIES);
 
+		/* in order, or gauges first, then the rest */
+		if (gauges_first ? (q < series) != (k >= 6 && k < 8)
+				 : q >= series)
+			continue;
 		snprintf(campaign, sizeof campaign, "campaign-%08ld", i);
 		snprintf(user, sizeof user, "user-%04ld", i % 1000);
-		if (k < 6) {
-			struct shmet_counter h;
-
-			shmet_counter_labels(&fam[k], &h, 2, v);
-			shmet_counter_add(&h, (uint64_t)(i + id));
-		} else if (k < 8) {
-			struct shmet_gauge h;
-
-			shmet_gauge_labels(&fam[k], &h, 2, v);
-			shmet_gauge_set(&h, (double)i * 0.5);
-		} else {
-			struct shmet_histogram h;
-
-			shmet_histogram_labels(&fam[k], &h, 2, v);
-			shmet_histogram_observe(&h, (double)(i % 40) * 0.13);
+		if (k < 6)
+			shmet_counter_labels(&fam[k], &h[i].c, 2, v);
+		else if (k < 8) {
+			if (holds_gauge(i, id, writers))
+				shmet_gauge_labels(&fam[k], &h[i].g, 2, v);
 		}
+		else
+			shmet_histogram_labels(&fam[k], &h[i].h, 2, v);
 	}
+	for (int t = 0; t < threads; t++) {
+		sh[t] = (struct share){ h, series, writers, threads, id, t, 0 };
+		if (pthread_create(&sh[t].thread, NULL, write_share, &sh[t]))
+			_exit(1);
+	}
+	for (int t = 0; t < threads; t++)
+		pthread_join(sh[t].thread, NULL);
 	if (write(ready_fd, &c, 1) != 1)
 		_exit(1);
 	pause();
@@ -127,6 +207,12 @@ main(int argc, char **argv)
 	int hold = argc > 3 && !strcmp(argv[3], "hold");
 	int runs = argc > 3 && !hold ? atoi(argv[3]) : 15;
 	const char *format = argc > 4 ? argv[4] : "text";
+	int threads = argc > 5 ? atoi(argv[5]) : 1;
+
+	own_gauges = argc > 6 && !strcmp(argv[6], "own");
+	gauges_first = getenv("BENCH_RENDER_GAUGES_FIRST") &&
+		       *getenv("BENCH_RENDER_GAUGES_FIRST") &&
+		       strcmp(getenv("BENCH_RENDER_GAUGES_FIRST"), "0") != 0;
 	char segname[64], err[SHMET_READER_ERRLEN];
 	struct shmet_options o;
 	struct shmet_segment seg;
@@ -135,14 +221,14 @@ main(int argc, char **argv)
 	struct shmet_values *v = shmet_values_new();
 	struct shmet_buf b = { 0 };
 	pid_t pids[256];
-	double ms[MAX_RUNS], index_ms;
+	double ms[MAX_RUNS], cms[MAX_RUNS], index_ms;
 	int pipefd[2];
 	uint64_t t0;
 
 	if (series < FAMILIES || writers < 1 || writers > 256 || runs < 1 ||
-	    runs > MAX_RUNS) {
+	    runs > MAX_RUNS || threads < 1 || threads > MAX_THREADS) {
 		fprintf(stderr, "usage: bench-render SERIES WRITERS [RUNS 1-64] "
-				"[text|openmetrics|json]\n");
+				"[text|openmetrics|json] [THREADS 1-16]\n");
 		return 2;
 	}
 	snprintf(segname, sizeof segname, "/shmet-bench-render-%d",
@@ -164,7 +250,8 @@ main(int argc, char **argv)
 	for (int w = 0; w < writers; w++) {
 		pids[w] = fork();
 		if (pids[w] == 0)
-			writer(segname, series, w, pipefd[1]);
+			writer(segname, series, w, writers, threads,
+			       pipefd[1]);
 	}
 	for (int w = 0; w < writers; w++) {
 		char c;
@@ -199,6 +286,8 @@ main(int argc, char **argv)
 		shmet_buf_reset(&b);
 		t0 = shmet_now_ns();
 		shmet_values_collect(r, idx, v);
+		if (i >= 0)
+			cms[i] = (double)(shmet_now_ns() - t0) / 1e6;
 		if (!strcmp(format, "openmetrics"))
 			shmet_render_openmetrics(idx, v, &b);
 		else if (!strcmp(format, "json"))
@@ -209,11 +298,14 @@ main(int argc, char **argv)
 			ms[i] = (double)(shmet_now_ns() - t0) / 1e6;
 	}
 	qsort(ms, (size_t)runs, sizeof *ms, cmp_double);
+	qsort(cms, (size_t)runs, sizeof *cms, cmp_double);
 	printf("series %7ld  writers %3d  index %8.2f ms  render %s median "
 	       "%8.3f ms  min %8.3f  max %8.3f  bytes %zu  blocks %u  "
-	       "(atomic add %.2f ns)\n",
+	       "(atomic add %.2f ns)  collect %.3f ms  threads %d  gauges %s\n",
 	       series, writers, index_ms, format, ms[runs / 2], ms[0],
-	       ms[runs - 1], b.len, shmet_values_blocks_read(v), atomic_baseline_ns());
+	       ms[runs - 1], b.len, shmet_values_blocks_read(v),
+	       atomic_baseline_ns(), cms[runs / 2], threads,
+	       own_gauges ? "own" : "all");
 	if (getenv("BENCH_RENDER_DUMP")) {
 		FILE *f = fopen(getenv("BENCH_RENDER_DUMP"), "w");
 

@@ -4,6 +4,9 @@
  *
  *   bench-writer [runs] [ops-per-run]
  *
+ * Then the scaling rows (writer-scale.c): 1, 2, 4 and 8 threads and
+ * processes on one series, CPU time per op, with ops-per-run / 2 each.
+ *
  * Baselines: a bare atomic_fetch_add_explicit(relaxed) on a private cell,
  * and a plain (non-atomic) add on a cell of a MAP_SHARED segment.
  */
@@ -20,7 +23,7 @@
 
 #include <shmetrics.h>
 
-#define MAX_RUNS 64
+#include "bench-writer.h"
 
 static int runs = 9;
 static long ops = 20000000;
@@ -46,11 +49,11 @@ struct result {
 	double median, min, max;
 };
 
-static struct result results[32];
+static struct result results[48];
 static int nresults;
 
-static void
-report(const char *name, double *ns)
+void
+bench_report(const char *name, double *ns)
 {
 	struct result *r = &results[nresults++];
 
@@ -164,7 +167,7 @@ bench(const char *name, bench_fn fn, long n)
 	fn(n / 10);     /* warm up */
 	for (int r = 0; r < runs; r++)
 		ns[r] = time_ns_per_op(fn, n);
-	report(name, ns);
+	bench_report(name, ns);
 }
 
 struct thread_arg {
@@ -203,10 +206,10 @@ bench_baseline_and_inc(void)
 		ns[2][r] = time_ns_per_op(op_plain_shared, ops);
 		ns[3][r] = time_ns_per_op(op_counter_inc_shared, ops);
 	}
-	report("baseline: bare atomic_fetch_add relaxed", ns[0]);
-	report("counter inc (1 thread, rseq per-CPU)", ns[1]);
-	report("baseline: plain add on a MAP_SHARED cell", ns[2]);
-	report("counter inc (1 thread, atomic fallback)", ns[3]);
+	bench_report("baseline: bare atomic_fetch_add relaxed", ns[0]);
+	bench_report("counter inc (1 thread, rseq per-CPU)", ns[1]);
+	bench_report("baseline: plain add on a MAP_SHARED cell", ns[2]);
+	bench_report("counter inc (1 thread, atomic fallback)", ns[3]);
 }
 
 static void *
@@ -263,12 +266,12 @@ bench_threads(const char *what, bench_fn own, bench_fn shared)
 			exit(1);
 		snprintf(name, 64, "%s, %d thread%s (%s)", what, 1 + k % 2,
 			 k % 2 ? "s" : "", k < 2 ? "rseq per-CPU" : "atomic fallback");
-		report(name, ns[k]);
+		bench_report(name, ns[k]);
 	}
 }
 
-static double
-median_of(const char *name)
+double
+bench_median(const char *name)
 {
 	for (int i = 0; i < nresults; i++)
 		if (strcmp(results[i].name, name) == 0)
@@ -302,7 +305,7 @@ bench_two_processes(void)
 			waitpid(pid[i], NULL, 0);
 		ns[r] = (shared[0] + shared[1]) / 2;
 	}
-	report("counter inc, 2 processes (same series)", ns);
+	bench_report("counter inc, 2 processes (same series)", ns);
 }
 
 static void
@@ -369,6 +372,7 @@ main(int argc, char **argv)
 	bench("histogram observe, 12 buckets", op_observe12, ops);
 	bench_threads("observe 12", op_observe12, op_observe12_shared);
 	bench("lookup existing series, 2 labels", op_lookup2, ops / 10);
+	bench_scaling(&counter, runs, ops / 2);
 
 	printf("%-52s %9s %9s %9s %7s\n", "operation", "median", "min", "max",
 	       "x atomic");
@@ -378,26 +382,27 @@ main(int argc, char **argv)
 		       results[i].max, results[i].median / results[0].median);
 	printf("runs: %d, ops per run: %ld\n", runs, ops);
 	printf("ratio counter inc (rseq) / atomic add: %.2f\n",
-	       median_of("counter inc (1 thread, rseq per-CPU)") /
+	       bench_median("counter inc (1 thread, rseq per-CPU)") /
 		       results[0].median);
 	printf("ratio counter inc (rseq) / plain shared add: %.2f\n",
-	       median_of("counter inc (1 thread, rseq per-CPU)") /
-		       median_of("baseline: plain add on a MAP_SHARED cell"));
+	       bench_median("counter inc (1 thread, rseq per-CPU)") /
+		       bench_median("baseline: plain add on a MAP_SHARED cell"));
 	printf("ratio counter inc (atomic fallback) / atomic add: %.2f\n",
-	       median_of("counter inc (1 thread, atomic fallback)") /
+	       bench_median("counter inc (1 thread, atomic fallback)") /
 		       results[0].median);
 	printf("ratio counter inc 2 threads / 1 thread (rseq per-CPU): %.2f\n",
-	       median_of("counter inc, 2 threads (rseq per-CPU)") /
-		       median_of("counter inc, 1 thread (rseq per-CPU)"));
+	       bench_median("counter inc, 2 threads (rseq per-CPU)") /
+		       bench_median("counter inc, 1 thread (rseq per-CPU)"));
 	printf("ratio counter inc 2 threads / 1 thread (atomic fallback): %.2f\n",
-	       median_of("counter inc, 2 threads (atomic fallback)") /
-		       median_of("counter inc, 1 thread (atomic fallback)"));
+	       bench_median("counter inc, 2 threads (atomic fallback)") /
+		       bench_median("counter inc, 1 thread (atomic fallback)"));
 	printf("ratio observe 12 2 threads / 1 thread (rseq per-CPU): %.2f\n",
-	       median_of("observe 12, 2 threads (rseq per-CPU)") /
-		       median_of("observe 12, 1 thread (rseq per-CPU)"));
+	       bench_median("observe 12, 2 threads (rseq per-CPU)") /
+		       bench_median("observe 12, 1 thread (rseq per-CPU)"));
 	printf("ratio observe 12 2 threads / 1 thread (atomic fallback): %.2f\n",
-	       median_of("observe 12, 2 threads (atomic fallback)") /
-		       median_of("observe 12, 1 thread (atomic fallback)"));
+	       bench_median("observe 12, 2 threads (atomic fallback)") /
+		       bench_median("observe 12, 1 thread (atomic fallback)"));
+	bench_scaling_ratios();
 	shmet_close(&seg);
 	shmet_unlink(segname);
 	return 0;

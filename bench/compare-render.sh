@@ -10,6 +10,8 @@
 # is the pairs per configuration, RUNS (default 5) the renders per
 # bench-render call.  The index build (one per call) is compared the same
 # way.  `compare-render.sh build build` measures the noise (A/A).
+# THREADS (default 1) is the threads of each writer process, GAUGES
+# (all or own, default all) who holds the gauges (bench-render.c).
 set -eu
 a=$1/bench/bench-render
 b=$2/bench/bench-render
@@ -18,7 +20,7 @@ runs=${RUNS:-5}
 median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 # bench-render's line: "series S writers W index I ms render text median M ms ..."
 run() {
-	"$1" "$2" "$3" "$runs" | awk -v ti="$4" -v tr="$5" '/render text median/ {
+	"$1" "$2" "$3" "$runs" text "${THREADS:-1}" "${GAUGES:-all}" | awk -v ti="$4" -v tr="$5" '/render text median/ {
 		for (i = 1; i <= NF; i++) {
 			if ($i == "index") print $(i + 1) >>ti
 			if ($i == "median") print $(i + 1) >>tr

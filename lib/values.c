@@ -1,6 +1,11 @@
 /*
- * One scrape: sum every cell over the writer blocks that were ever used,
- * then combine gauges by their mode.
+ * One scrape: sum the counter and histogram cells of the per-CPU blocks
+ * and of the blocks that take the writers' atomic fallback (the shared
+ * fallback block, and the writer blocks whose counts_here is set), and
+ * combine the gauge cells of every writer block by their mode.  A writer
+ * block without counts_here holds only gauges (layout.h, "Fallback
+ * cells"), so only its gauge cells are read: the scrape grows with the
+ * gauges processes hold, not with the processes themselves.
  *
  * The sum runs block by block over contiguous cells, so it streams memory:
  * every cell adds into u[] as an integer, and the float cells (listed by
@@ -182,6 +187,7 @@ struct used_block {
 	const _Atomic uint64_t *cells;
 	const _Atomic uint8_t *data;    /* pages holding data; NULL: all */
 	int kind;                       /* BLOCK_* */
+	int counts;                     /* its counter cells can be non-zero */
 	int live;
 	int64_t pid;
 	/*
@@ -338,11 +344,46 @@ add_sample(struct shmet_values *v, uint32_t series, int64_t pid, double value)
 	return 0;
 }
 
-/* Latest stamp seen per gauge series, for the mostrecent modes. */
+/* One gauge series as gauge_block reads it, gathered once a scrape. */
+struct gauge_ref {
+	uint32_t cell;                  /* first cell */
+	uint32_t series;                /* position in the index */
+	uint32_t mode;                  /* SHMET_GAUGE_* */
+	uint32_t unused;
+};
+
+/* Per gauge series (index order): the latest stamp seen, for the
+ * mostrecent modes, and the series' cell, position and mode, so that the
+ * walk of each writer block reads one array, not three. */
 struct gauge_scratch {
 	uint64_t *stamp;
 	size_t cap;
+	struct gauge_ref *ref;
+	size_t ref_cap;
 };
+
+static int
+gauge_refs(struct gauge_scratch *gs, const struct shmet_index *idx)
+{
+	if (grow((void **)&gs->stamp, &gs->cap, idx->ngauges,
+		 sizeof *gs->stamp) < 0 ||
+	    grow((void **)&gs->ref, &gs->ref_cap, idx->ngauges,
+		 sizeof *gs->ref) < 0)
+		return -ENOMEM;
+	for (uint32_t g = 0; g < idx->ngauges; g++) {
+		uint32_t si = idx->gauge_series[g];
+		const struct shmet_index_series *s = &idx->series[si];
+
+		gs->ref[g].cell = s->first_cell;
+		gs->ref[g].series = si;
+		gs->ref[g].mode = idx->families[s->family].gauge_mode;
+		gs->ref[g].unused = 0;
+	}
+	return 0;
+}
+
+/* Gauges ahead whose cells gauge_block prefetches. */
+#define GAUGE_PREFETCH 48u
 
 /* Gauges glo..ghi (in cell order) of one block, combined by their mode. */
 static int
@@ -358,22 +399,36 @@ gauge_block(struct shmet_values *v, const struct shmet_index *idx,
 		return 0;               /* holds no gauges */
 
 	for (uint32_t g = glo; g < ghi; g++) {
-		uint32_t si = idx->gauge_series[g];
-		const struct shmet_index_series *s = &idx->series[si];
-		uint32_t mode = idx->families[s->family].gauge_mode;
+		const struct gauge_ref *ref = &gs->ref[g];
+		uint32_t si = ref->series, mode = ref->mode, c = ref->cell;
 
-		if (!has_data(ub, s->first_cell) ||
-		    !has_data(ub, s->first_cell + 1))
+		if (!has_data(ub, c)) {
+			/* a hole: no gauge that starts in this page was set
+			 * by this writer (one that only ends in it is read
+			 * with its first page) */
+			uint32_t next = (c / PAGE_CELLS + 1) * PAGE_CELLS;
+
+			while (g + 1 < ghi && gs->ref[g + 1].cell < next)
+				g++;
+			continue;
+		}
+		/* The cell loads miss the cache (one line per gauge, a block
+		 * per writer): start those of a later gauge now, so that
+		 * several are in flight; not in a hole, which has no page. */
+		if (g + GAUGE_PREFETCH < ghi &&
+		    has_data(ub, gs->ref[g + GAUGE_PREFETCH].cell))
+			__builtin_prefetch(&cells[gs->ref[g + GAUGE_PREFETCH].cell]);
+		if (!has_data(ub, c + 1))
 			continue;       /* a hole: never set */
 
 		/* Relaxed: value and stamp are each atomic; a mostrecent
 		 * race may pair a value with a neighbouring stamp. */
-		uint64_t bits = atomic_load_explicit(&cells[s->first_cell],
+		uint64_t bits = atomic_load_explicit(&cells[c],
 						     memory_order_relaxed);
-		uint64_t stamp = atomic_load_explicit(&cells[s->first_cell + 1],
+		uint64_t stamp = atomic_load_explicit(&cells[c + 1],
 						      memory_order_relaxed);
 
-		if (ub->fold_pending && s->first_cell == ub->fold_cell) {
+		if (ub->fold_pending && c == ub->fold_cell) {
 			bits = ub->fold_bits;
 			stamp = ub->fold_stamp;
 		}
@@ -436,11 +491,15 @@ block_in_use(const struct shmet_reader *r, uint32_t b, uint32_t *state)
 	}
 	if (b == shmet_seg_fallback_block(&r->hdr)) {
 		*state = SHMET_WRITER_ACTIVE;
-		/* Acquire: pairs with the release increment a writer makes
-		 * before it first writes to the fallback block. */
+		/* Acquire: pairs with the release increment a writer without
+		 * a slot makes before it first writes to the fallback block,
+		 * and with the release store of fallback_counts before a
+		 * handle that falls back there exists (writer/fallback.c). */
 		return atomic_load_explicit(
 			       &h->failures[SHMET_FAIL_WRITERS_FULL],
-			       memory_order_acquire) > 0;
+			       memory_order_acquire) > 0 ||
+		       atomic_load_explicit(&h->fallback_counts,
+					    memory_order_acquire) != 0;
 	}
 	/* Acquire: pairs with the claimer's release of state. */
 	*state = atomic_load_explicit(&shmet_priv_reader_writer(r, b)->state,
@@ -448,14 +507,6 @@ block_in_use(const struct shmet_reader *r, uint32_t b, uint32_t *state)
 	return *state != SHMET_WRITER_UNUSED;
 }
 
-/*
- * Every cell of every used block: added as an integer into u[] (the float
- * cells' integer sums are meaningless and ignored), the float cells added
- * as doubles into d[], and the gauges combined, the last two while their
- * lines are still in L1.  Chunk by chunk, so that each chunk of a block
- * is read from memory once, sequentially.  The index lists float cells
- * and gauges in cell order.
- */
 /* Integer cells [c0, c0 + n) of a block, its data pages only. */
 static void
 sum_ints_data(uint64_t *u, const struct used_block *ub, uint32_t c0,
@@ -476,6 +527,16 @@ sum_ints_data(uint64_t *u, const struct used_block *ub, uint32_t c0,
 	}
 }
 
+/*
+ * Every cell of every block that counts (used_block.counts): added as an
+ * integer into u[] (the float cells' integer sums are meaningless and
+ * ignored), the float cells added as doubles into d[], chunk by chunk, so
+ * that each chunk of a block is read from memory once, sequentially.
+ * Then the gauges, block by block (each series sees the blocks in the
+ * same order as before, so sums round the same): a writer block without
+ * counts_here is read only there, one stream of gauge cells, prefetched.
+ * The index lists float cells and gauges in cell order.
+ */
 #define SUM_CHUNK 2048u                 /* cells: 16 KiB; even */
 
 static int
@@ -483,30 +544,26 @@ sum_blocks(struct shmet_values *v, const struct shmet_index *idx,
 	   const struct used_block *blocks, uint32_t nblocks,
 	   struct gauge_scratch *gs)
 {
-	uint32_t dlo = 0, glo = 0;
+	uint32_t dlo = 0;
 
 	for (uint32_t c0 = 0; c0 < idx->ncells; c0 += SUM_CHUNK) {
 		uint32_t n = MIN(SUM_CHUNK, idx->ncells - c0);
-		uint32_t dhi = dlo, ghi = glo;
+		uint32_t dhi = dlo;
 
 		while (dhi < idx->ndcells && idx->dcells[dhi] < c0 + n)
 			dhi++;
-		while (ghi < idx->ngauges &&
-		       idx->series[idx->gauge_series[ghi]].first_cell < c0 + n)
-			ghi++;
 		for (uint32_t b = 0; b < nblocks; b++) {
-			if (blocks[b].kind != BLOCK_RETIRED) {
+			if (blocks[b].counts) {
 				sum_ints_data(v->u, &blocks[b], c0, n);
 				sum_floats(v->d, &blocks[b], idx->dcells + dlo,
 					   dhi - dlo);
 			}
-			if (ghi > glo &&
-			    gauge_block(v, idx, &blocks[b], glo, ghi, gs) < 0)
-				return -ENOMEM;
 		}
 		dlo = dhi;
-		glo = ghi;
 	}
+	for (uint32_t b = 0; b < nblocks && idx->ngauges; b++)
+		if (gauge_block(v, idx, &blocks[b], 0, idx->ngauges, gs) < 0)
+			return -ENOMEM;
 	return 0;
 }
 
@@ -616,12 +673,20 @@ read_blocks(const struct shmet_reader *r, const struct shmet_index *idx,
 			   : b == shmet_seg_retired_block(&r->hdr)
 				   ? BLOCK_RETIRED
 				   : BLOCK_CPU;
+		ub->counts = ub->kind != BLOCK_RETIRED;
 		ub->live = 0;
 		ub->pid = 0;
 		ub->fold_pending = 0;
 		if (ub->kind == BLOCK_RETIRED)
 			read_fold_journal(r, idx, ub);
 		if (ub->kind == BLOCK_WRITER) {
+			/* Acquire: pairs with the claimer's release store,
+			 * made before any of its handles wrote a counter
+			 * cell here (writer/fallback.c).  Unset: only the
+			 * block's gauge cells were ever written. */
+			ub->counts = atomic_load_explicit(
+				&shmet_priv_reader_writer(r, b)->counts_here,
+				memory_order_acquire) != 0;
 			/* Liveness costs a syscall per block: when asked. */
 			ub->live = !idx->live_modes ||
 				   shmet_priv_reader_writer_live_cached(
@@ -660,7 +725,7 @@ SHMET_EXPORT int
 shmet_values_collect(const struct shmet_reader *r,
 		     const struct shmet_index *idx, struct shmet_values *v)
 {
-	struct gauge_scratch gs = { NULL, 0 };
+	struct gauge_scratch gs = { NULL, 0, NULL, 0 };
 	struct used_block *blocks;
 	int rc = reserve_values(v, idx);
 
@@ -671,17 +736,17 @@ shmet_values_collect(const struct shmet_reader *r,
 	rc = shmet_priv_reader_check_size(r, NULL, 0);
 	if (rc < 0)
 		return rc;
-	if (idx->ngauges &&
-	    grow((void **)&gs.stamp, &gs.cap, idx->ngauges, sizeof *gs.stamp) < 0)
-		return -ENOMEM;
 	blocks = malloc(sizeof *blocks * shmet_seg_blocks(&r->hdr));
-	if (!blocks) {
+	if (!blocks || (idx->ngauges && gauge_refs(&gs, idx) < 0)) {
+		free(blocks);
 		free(gs.stamp);
+		free(gs.ref);
 		return -ENOMEM;
 	}
 	rc = read_blocks_guarded(r, idx, v, blocks, &gs);
 	free(blocks);
 	free(gs.stamp);
+	free(gs.ref);
 	if (rc < 0)
 		return rc;
 	/*

@@ -119,6 +119,61 @@ START_TEST(test_reader_reads_good_image)
 }
 END_TEST
 
+/*
+ * Layout 4 (layout.h, "Fallback cells"): a writer block's counter and
+ * histogram cells are summed only when its slot says counts_here, and
+ * the fallback block when the header says fallback_counts; otherwise
+ * only the writer block's gauge cells are read.  Counts are planted in
+ * the image, the flags set either way: the scrape follows the flags.
+ */
+START_TEST(test_reader_reads_counts_where_flagged)
+{
+	size_t size;
+	unsigned char *img = make_image(&size);
+	struct shmet_seg_header *h = (struct shmet_seg_header *)(void *)img;
+	struct shmet_seg_writer *w =
+		(struct shmet_seg_writer *)(void *)(img + h->writers_off);
+	struct shmet_reader *r;
+	struct shmet_index *idx;
+	struct shmet_values *v = shmet_values_new();
+	uint64_t *block0, *fallback, in_cpus;
+	uint32_t c;
+	char err[256];
+
+	ck_assert_int_eq(shmet_reader_open_memory(img, size, &r, err,
+						  sizeof err), 0);
+	ck_assert_int_eq(shmet_index_build(r, &idx, err, sizeof err), 0);
+	c = shmet_index_series(idx, 0)->first_cell;     /* a_total{c0}: 4 */
+	block0 = (uint64_t *)(void *)(img + h->values_off);
+	fallback = (uint64_t *)(void *)(img + h->values_off +
+					(uint64_t)h->max_writers *
+						h->block_stride);
+	/* the writer's 4, wherever it counted (CPU blocks with rseq; a
+	 * fallback cell without, or for an aborted section) */
+	atomic_store(&w[0].counts_here, 1);
+	atomic_store(&h->fallback_counts, 1);
+	ck_assert_int_eq(shmet_values_collect(r, idx, v), 0);
+	ck_assert_uint_eq(shmet_values_counter_int(v, idx, 0), 4);
+	in_cpus = 4 - block0[c] - fallback[c];
+	block0[c] += 1000;
+	fallback[c] += 20000;
+	for (int flags = 0; flags < 4; flags++) {
+		atomic_store(&w[0].counts_here, (uint32_t)(flags & 1));
+		atomic_store(&h->fallback_counts, (uint32_t)(flags >> 1));
+		ck_assert_int_eq(shmet_values_collect(r, idx, v), 0);
+		ck_assert_uint_eq(shmet_values_counter_int(v, idx, 0),
+				  in_cpus + ((flags & 1) ? block0[c] : 0) +
+					  ((flags & 2) ? fallback[c] : 0));
+		/* the gauge of block 0 is read either way */
+		ck_assert_double_eq(gauge_of(v, 2), 2.5);
+	}
+	shmet_values_free(v);
+	shmet_index_free(idx);
+	shmet_reader_close(r);
+	free(img);
+}
+END_TEST
+
 /* Break one header field; the error must name the problem. */
 struct header_break {
 	size_t offset;
@@ -439,6 +494,7 @@ TEST_SUITE(reader)
 	tcase_add_loop_test(tc, test_reader_each_header_field, 0,
 			    sizeof header_breaks / sizeof header_breaks[0]);
 	tcase_add_test(tc, test_reader_truncated);
+	tcase_add_test(tc, test_reader_reads_counts_where_flagged);
 	tcase_add_test(tc, test_reader_corrupt_family_records);
 	tcase_add_test(tc, test_reader_corrupt_series_records);
 	tcase_add_test(tc, test_reader_sees_growth);

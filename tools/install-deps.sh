@@ -7,7 +7,8 @@ packages="gcc g++ clang libclang-rt-14-dev meson ninja-build pkg-config
 	zlib1g-dev libssl-dev libcrypt-dev libyaml-dev openssl curl wrk valgrind
 	prometheus prometheus-alertmanager victoria-metrics systemd python3
 	python3-prometheus-client python3-yaml libncurses-dev tmux python3-dev
-	python3-pytest python3-flask gunicorn gnuplot-nox gcc-aarch64-linux-gnu"
+	python3-pytest python3-flask gunicorn gnuplot-nox gcc-aarch64-linux-gnu
+	libc6-dev-arm64-cross"
 missing=""
 for p in $packages; do
 	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)

@@ -2,7 +2,10 @@
 # The long reliability suite of tests/RELIABILITY.md:
 #   sh tools/run-reliability.sh --long    1,000 kills, 100 starts of 50
 #                                         processes, 10 min soak, 10M fuzz
-#                                         executions, 1M series churn, ...
+#                                         executions, 16 processes x 4
+#                                         threads x 10M increments with
+#                                         forks and kill -9 (with rseq and
+#                                         without), 1M series churn, ...
 #   sh tools/run-reliability.sh           the short versions (as in CI)
 # Builds build/ and build-fuzz/ first (tools/run-tests.sh does the same).
 set -u
@@ -24,6 +27,15 @@ if [ -n "$long" ]; then
 	# (about 35 minutes; CI runs 8,000 as the 'churn' test)
 	echo "== churn: 1,000,000 series"
 	CHURN_SERIES=1000000 build/tests/contract/churn || failed=$((failed + 1))
+	# issue 22's exactness: every completed increment of the killed too
+	for mode in rseq no-rseq; do
+		echo "== percpu-kill --long ($mode)"
+		if [ "$mode" = rseq ]; then
+			build/tests/contract/percpu-kill --long
+		else
+			SHMETRICS_NO_RSEQ=1 build/tests/contract/percpu-kill --long
+		fi || failed=$((failed + 1))
+	done
 	[ -f build-fuzz/build.ninja ] || CC=clang meson setup build-fuzz \
 		-Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 	ninja -C build-fuzz >/dev/null || exit 1

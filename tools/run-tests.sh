@@ -1,9 +1,14 @@
 #!/bin/sh
 # Configure, build and run every test in three build directories:
-#   build/        the normal build: every suite
+#   build/        the normal build: every suite; then the writer's tests
+#                 (suite memcheck: with rseq and SHMETRICS_NO_RSEQ=1, both
+#                 on the fallback there, as valgrind has no rseq) under
+#                 valgrind, scaled down by SHMETRICS_TEST_QUICK=1
 #   build-asan/   ASan + UBSan: every suite but valgrind (which runs the
 #                 exporter of build/ under memcheck)
-#   build-tsan/   TSan: the concurrency (stress) suite and the exporter
+#   build-tsan/   TSan: the concurrency (stress) suite, the writer's tests
+#                 (suite writer: with rseq and SHMETRICS_NO_RSEQ=1) and
+#                 the exporter
 #   build-fuzz/   clang libFuzzer + ASan/UBSan: the segment fuzzer, 60 s
 #                 (SHMETRICS_FUZZ_SECONDS)
 # Prints 'N passed, N failed' as its last line; exits non-zero on failure.
@@ -29,12 +34,13 @@ setup() {
 }
 
 # run DIR [meson test args...]: run, then count results from testlog.json
+# (testlog-SETUP.json for a --setup run: set LOG=testlog-SETUP)
 run() {
 	dir=$1
 	shift
 	echo "== $dir: meson test $*"
 	meson test -C "$dir" --print-errorlogs "$@" | grep -E '^ *[0-9]+/[0-9]+ |^(Ok|Fail|Timeout):'
-	log="$dir/meson-logs/testlog.json"
+	log="$dir/meson-logs/${LOG:-testlog}.json"
 	ok=$(grep -c '"result": "OK"' "$log")
 	total=$(grep -c '"result":' "$log")
 	passed=$((passed + ok))
@@ -51,6 +57,10 @@ record_build_failure() {
 if setup build; then run build; else record_build_failure build; fi
 
 if [ "${SHMETRICS_TEST_QUICK:-0}" != 1 ]; then
+	if [ -f build/build.ninja ] && command -v valgrind >/dev/null; then
+		SHMETRICS_TEST_QUICK=1 LOG=testlog-valgrind \
+			run build --setup valgrind --suite memcheck
+	fi
 	if setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
 		-Dbuildtype=debug; then
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
@@ -64,7 +74,7 @@ if [ "${SHMETRICS_TEST_QUICK:-0}" != 1 ]; then
 		# the multi-process stress suite, and the exporter's threads
 		# (RCU views, shared renders) through its end-to-end test
 		TSAN_OPTIONS="halt_on_error=1 suppressions=$top/tests/tsan.supp" \
-			run build-tsan --suite stress
+			run build-tsan --suite stress --suite writer
 		TSAN_OPTIONS="halt_on_error=1 suppressions=$top/tests/tsan.supp" \
 			run build-tsan exporter
 	else

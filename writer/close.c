@@ -75,7 +75,9 @@ shmet_impl_unmap_run(unsigned char *at, size_t n, int keep)
  * bucket bounds from the string pool on every observation (the inline
  * hot path), so the pages that hold some histogram family's bounds stay
  * mapped, as zero pages: bounds of 0 still send every observation to one
- * of the handle's own cells; and so do the series records in use.  The rest (metadata, retired block) is
+ * of the handle's own cells; so do the fallback block's reserved pages,
+ * where counter and histogram handles may fall back (fallback.c), and the
+ * series records in use.  The rest (metadata, retired block) is
  * unmapped.  Without memory for the page map, all of it becomes zero
  * pages: safe, at the cost of the address space.
  */
@@ -113,6 +115,9 @@ shmet_impl_retire_meta(struct shmet_segment *seg)
 				h->max_series) *
 			sizeof(struct shmet_seg_series),
 		page);
+	shmet_impl_mark_pages(seg, map,
+			      (const unsigned char *)shmet_impl_fallback_cells(seg),
+			      (size_t)shmet_impl_fallback_reach(seg), page);
 	for (size_t i = 1; i <= pages; i++) {
 		int keep = (map[run / 8] >> (run % 8)) & 1;
 

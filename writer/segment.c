@@ -458,9 +458,11 @@ static void shmet_impl_map_cpus(struct shmet_segment *seg,
 				const struct shmet_seg_header *h);
 
 /*
- * Map what the writer reads through seg->base: the metadata, and right
- * after it the retired block (shmet_impl_retired), which takeovers fold
- * into.  Not the whole segment: its value blocks are most of it (1 GiB
+ * Map what the writer reads through seg->base: the metadata, right after
+ * it the retired block (shmet_impl_retired), which takeovers fold into,
+ * and after that the fallback block (shmet_impl_fallback_cells, where
+ * counter and histogram handles fall back, fallback.c).  Not the whole
+ * segment: its value blocks are most of it (1 GiB
  * with the default capacities), and each writer maps only its own, so
  * that a process's address space (RLIMIT_AS, uWSGI's limit-as) pays for
  * the metadata and a few blocks, not for every writer's.
@@ -471,7 +473,7 @@ shmet_impl_map(struct shmet_segment *seg)
 	struct shmet_seg_header h;
 	struct stat st;
 	unsigned char *p;
-	uint64_t retired;
+	uint64_t retired, fallback;
 	size_t len;
 	int rc;
 
@@ -487,15 +489,20 @@ shmet_impl_map(struct shmet_segment *seg)
 	rc = shmet_impl_check_header(seg, &h, (uint64_t)st.st_size);
 	if (rc < 0)
 		return rc;
-	len = (size_t)(h.values_off + h.block_stride);
+	len = (size_t)(h.values_off + 2 * h.block_stride);
 	retired = h.values_off +
 		  (uint64_t)shmet_seg_retired_block(&h) * h.block_stride;
+	fallback = h.values_off +
+		   (uint64_t)shmet_seg_fallback_block(&h) * h.block_stride;
 	p = (unsigned char *)mmap(NULL, len, PROT_READ | PROT_WRITE,
 				  MAP_SHARED, seg->fd, 0);
 	if ((void *)p != MAP_FAILED &&
-	    mmap(p + h.values_off, (size_t)h.block_stride,
-		 PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, seg->fd,
-		 (off_t)retired) == MAP_FAILED) {
+	    (mmap(p + h.values_off, (size_t)h.block_stride,
+		  PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, seg->fd,
+		  (off_t)retired) == MAP_FAILED ||
+	     mmap(p + h.values_off + h.block_stride, (size_t)h.block_stride,
+		  PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, seg->fd,
+		  (off_t)fallback) == MAP_FAILED)) {
 		rc = errno;
 		munmap(p, len);
 		p = (unsigned char *)MAP_FAILED;

@@ -565,6 +565,8 @@ shmet_impl_resolve_steps(const struct shmet_family *fam, uint32_t type,
 		*cpu0 = seg->cpus ? seg->cpus + 8ull * cell : NULL;
 	}
 	gen->at = &shmet_impl_series_table(seg)[id].gen;
+	if (type != SHMET_TYPE_GAUGE)
+		return shmet_impl_count_cell(seg, cell, fam->cells);
 	return &seg->block[cell];
 }
 

@@ -474,6 +474,7 @@ shmet_impl_claim(struct shmet_segment *seg, int fixed)
 				return -EAGAIN;
 			continue;
 		}
+		shmet_impl_claimed_counts(seg, i, old_slot, fixed);
 		shmet_impl_hold_liveness(seg);
 		seg->owner_pid = getpid();
 		SHMET_POINT("claim.live");

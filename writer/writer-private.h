@@ -307,6 +307,19 @@ shmet_impl_reserve_block(struct shmet_segment *seg, uint32_t slot,
 SHMET_W int
 shmet_impl_reserve(struct shmet_segment *seg, uint64_t end_cell);
 
+SHMET_W shmet_impl_cell *
+shmet_impl_fallback_cells(const struct shmet_segment *seg);
+
+SHMET_W void
+shmet_impl_claimed_counts(struct shmet_segment *seg, uint32_t slot,
+			  uint32_t old_slot, int fixed);
+
+SHMET_W shmet_impl_cell *
+shmet_impl_count_cell(struct shmet_segment *seg, uint32_t cell, uint32_t cells);
+
+SHMET_W uint64_t
+shmet_impl_fallback_reach(const struct shmet_segment *seg);
+
 SHMET_W void
 shmet_impl_fold(shmet_impl_cell *r, uint32_t mode, double v, uint64_t stamp);
 

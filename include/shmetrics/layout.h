@@ -55,7 +55,8 @@
  * series.
  *
  * Value blocks: the fallback block takes the counters and histograms of
- * processes that found every slot held by a live process; it holds no
+ * processes that found every slot held by a live process, and the
+ * fallback writes of processes with rseq ("Fallback cells"); it holds no
  * gauges (a gauge is one process's fact, and the fallback block mixes
  * processes).  The retired block holds, per gauge series of a mode that
  * keeps dead writers' values (sum, max, min, mostrecent), the dead
@@ -69,6 +70,18 @@
  * CPUs, at most SHMET_MAX_CPU_BLOCKS.  Every CPU block is reserved
  * (fallocated) to the same extent, cpu_reserved_bytes, which only grows
  * and is raised only after every CPU block was reserved that far.
+ *
+ * Fallback cells: where a counter's or histogram's atomic fallback (a
+ * thread without rseq, a CPU beyond cpu_blocks, an aborted section)
+ * writes.  A writer whose process has rseq when it claims its slot sends
+ * its handles' fallback to the shared fallback block (atomics: exact
+ * across processes) and sets the header's fallback_counts, so that its
+ * own block holds only gauges and readers read only the gauge cells of
+ * it: the scrape does not grow with processes.  A writer without rseq
+ * (SHMETRICS_NO_RSEQ=1, valgrind, a kernel or policy that refuses it, no
+ * mapping of the CPU blocks), and a fork child of a writer that counted
+ * in its own block, count in their own block and set the slot's
+ * counts_here, so readers sum that block whole.
  *
  * Reserved extents: a writer reserves (fallocates) its block's pages before
  * it writes them and publishes how far in shmet_seg_writer.reserved_bytes;
@@ -92,8 +105,12 @@
  *      series records are 64 bytes: + state, gen, removed_ns, digest,
  *      changed_ns, blob_cap (removed series are tombstones, their records
  *      reused after SHMET_REUSE_NS); + shmet_seg_family.removals; header
- *      + series_ttl_s, stale_writes, sweep_ns, expired; the gate's
+ *      + series_ttl_s, line 7 (stale_writes, sweep_ns, expired); the gate's
  *      journal names removals and reuses too
+ *      + shmet_seg_writer.counts_here, + header fallback_counts (both in
+ *      former padding): the fallback of writers with rseq counts in the
+ *      fallback block, and readers sum only the gauge cells of a writer
+ *      block without counts_here (a layout 3 reader would miss counts)
  */
 #ifndef SHMETRICS_LAYOUT_H
 #define SHMETRICS_LAYOUT_H
@@ -248,12 +265,15 @@ struct shmet_seg_header {
 	SHMET_ATOMIC(uint64_t) generation; /* bumped after each publication */
 	SHMET_ATOMIC(uint64_t) fallback_reserved_bytes; /* of the fallback block */
 	SHMET_ATOMIC(uint64_t) cpu_reserved_bytes; /* of every per-CPU block */
-	/* writes through handles of removed or expired series: dropped */
-	SHMET_ATOMIC(uint64_t) stale_writes;
-	/* CLOCK_MONOTONIC ns of the last expiry sweep's start (writer/
-	 * expire.c): the one sweeper claims it with a CAS */
-	SHMET_ATOMIC(uint64_t) sweep_ns;
-	SHMET_ATOMIC(uint64_t) expired;     /* series expired so far */
+	/*
+	 * 1 once a writer with a slot directed its handles' fallback into the
+	 * fallback block ("Fallback cells" above); release-stored before the
+	 * handle is returned, never cleared.  Readers read the fallback block
+	 * when this or failures[writers_full] is set.
+	 */
+	SHMET_ATOMIC(uint32_t) fallback_counts;
+	uint32_t padding3a;             /* zero filled */
+	uint8_t padding3[16];
 
 	/* Lines 4-5: registration failures by SHMET_FAIL_* reason. */
 	SHMET_ATOMIC(uint64_t) failures[SHMET_FAIL_SLOTS];
@@ -272,7 +292,16 @@ struct shmet_seg_header {
 	SHMET_ATOMIC(uint64_t) fold_stamp;  /* retired[cell + 1] before */
 	uint8_t padding5[32];
 
-	uint8_t reserved[SHMET_HEADER_SIZE - 7 * SHMET_CACHELINE];
+	/* Line 7: the series lifecycle's counts (writer/remove.c, expire.c). */
+	/* writes through handles of removed or expired series: dropped */
+	SHMET_ATOMIC(uint64_t) stale_writes;
+	/* CLOCK_MONOTONIC ns of the last expiry sweep's start (writer/
+	 * expire.c): the one sweeper claims it with a CAS */
+	SHMET_ATOMIC(uint64_t) sweep_ns;
+	SHMET_ATOMIC(uint64_t) expired;     /* series expired so far */
+	uint8_t padding6[40];
+
+	uint8_t reserved[SHMET_HEADER_SIZE - 8 * SHMET_CACHELINE];
 };
 
 /*
@@ -287,7 +316,16 @@ struct shmet_seg_writer {
 	SHMET_ATOMIC(uint64_t) takeovers;    /* claims of this slot after the first */
 	SHMET_ATOMIC(uint64_t) last_gauge_ns; /* CLOCK_REALTIME of the claim's gauge reset */
 	SHMET_ATOMIC(uint64_t) reserved_bytes; /* of the block, fallocated; only grows */
-	uint8_t padding1[16];
+	/*
+	 * 1: counters and histograms of this slot's writers take their
+	 * atomic fallback in this block, so readers sum all its cells; 0:
+	 * only its gauge cells were ever written ("Fallback cells" above).
+	 * Release-stored by the claimer before any handle can write the
+	 * block; never cleared, as a dead writer's counts stay.
+	 */
+	SHMET_ATOMIC(uint32_t) counts_here;
+	uint32_t padding2;              /* zero filled */
+	uint8_t padding1[8];
 };
 
 struct shmet_seg_family {
@@ -392,18 +430,21 @@ SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, families_used) == 192, "")
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, generation) == 208, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, fallback_reserved_bytes) == 216, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, cpu_reserved_bytes) == 224, "");
-SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, stale_writes) == 232, "");
-SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, expired) == 248, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, fallback_counts) == 232, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, padding3) == 240, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, failures) == 256, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, fold_state) == 384, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, fold_value) == 400, "");
-SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, reserved) == 448, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, stale_writes) == 448, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, expired) == 464, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, reserved) == 512, "");
 
 SHMET_STATIC_ASSERT(sizeof(struct shmet_seg_writer) == SHMET_CACHELINE,
 		    "a writer slot is one cache line");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_writer, pid) == 8, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_writer, last_gauge_ns) == 32, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_writer, reserved_bytes) == 40, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_writer, counts_here) == 48, "");
 
 SHMET_STATIC_ASSERT(sizeof(struct shmet_seg_family) == 128, "family size");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, series_count) == 24, "");

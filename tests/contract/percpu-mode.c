@@ -3,18 +3,24 @@
  *   - with rseq (the default where the kernel has it), a thread's counts
  *     go to the cells of its CPU's block: its struct rseq says a CPU, and
  *     the CPU blocks hold at least half the counts (the rest: sections
- *     the kernel aborted, which fall back to the process block); together
- *     exact;
- *   - with SHMETRICS_NO_RSEQ=1, every count goes to the process block and
- *     none to a CPU block, exactly;
+ *     the kernel aborted, which fall back to the handle's fallback cell,
+ *     section 5); together exact;
+ *   - with SHMETRICS_NO_RSEQ=1, every count goes to the fallback cell (in
+ *     the process block) and none to a CPU block, exactly;
  *   - a CPU beyond the segment's CPU blocks (as after hotplug): a thread
  *     pinned to CPU 1 of a segment with one CPU block counts in the
- *     process block only, one pinned to CPU 0 in CPU block 0 (skipped
+ *     fallback cell only, one pinned to CPU 0 in CPU block 0 (skipped
  *     without a second CPU);
  *   - registrations reserve every CPU block as far as their cells, the
  *     watermark in 64 KiB steps, and the reserved pages are data to
  *     SEEK_DATA (touched), so readers see a CPU's first count at once;
- *   - a failed handle writes its scratch cells, never a CPU block.
+ *   - a failed handle writes its scratch cells, never a CPU block;
+ *   - where the fallback falls (writer/fallback.c): with rseq, into the
+ *     shared fallback block (reserved and touched, as the CPU blocks),
+ *     and the process block's counter cells are not read (a value planted there stays out of the scrape); without,
+ *     into the process block, whose slot says counts_here; a slot whose
+ *     writer counted there without rseq and was killed keeps its counts
+ *     when a process with rseq takes it over.
  */
 #include "config.h"
 
@@ -28,7 +34,11 @@
 
 #include <shmetrics.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+
 #include "percpu.h"
+#include "snapshot.h"
 
 #define N 1000000
 
@@ -104,7 +114,7 @@ where_counts_go(void)
 
 		printf("CPU blocks reserved to %llu bytes\n",
 		       (unsigned long long)mark);
-		CHECK(mark >= 8 * ((uint64_t)(h.cell - s.block) + 3) &&
+		CHECK(mark >= 8 * ((uint64_t)percpu_cell_index(&s, h.cell) + 3) &&
 		      (mark % 65536 == 0 || mark == s.hdr->block_stride),
 		      "watermark %llu does not cover the cells in 64 KiB steps",
 		      (unsigned long long)mark);
@@ -125,8 +135,8 @@ where_counts_go(void)
 		shmet_histogram_observe(&h, 0.25);
 	}
 	cpu_id = shmet_impl_rseq_tls ? shmet_impl_rseq_tls->cpu_id : -99;
-	cc = (size_t)(c.cell - s.block);
-	hc = (size_t)(h.cell - s.block);
+	cc = percpu_cell_index(&s, c.cell);
+	hc = percpu_cell_index(&s, h.cell);
 	cpu = percpu_sum(&s, cc);
 	proc = proc_cell(&s, c.cell);
 	fcpu = percpu_sum_double(&s, cc + 1);
@@ -134,7 +144,7 @@ where_counts_go(void)
 	hcpu = percpu_sum(&s, hc);
 	hproc = proc_cell(&s, h.cell);
 	printf("rseq %s (cpu_id %d, %u CPU blocks): counter %llu in CPU "
-	       "blocks + %llu in the process block; float %g + %g; "
+	       "blocks + %llu in the fallback cell; float %g + %g; "
 	       "histogram %llu + %llu\n",
 	       percpu_forced_off() ? "forced off" : "on", (int)cpu_id,
 	       s.hdr->cpu_blocks, (unsigned long long)cpu,
@@ -200,7 +210,7 @@ beyond_cpu_blocks(void)
 		fprintf(stderr, "%s\n", shmet_last_error(&s));
 		exit(1);
 	}
-	cc = (size_t)(c.cell - s.block);
+	cc = percpu_cell_index(&s, c.cell);
 	pthread_create(&t, NULL, pinned_thread, &p);
 	pthread_join(t, NULL);
 	if (!p.pinned) {
@@ -209,7 +219,7 @@ beyond_cpu_blocks(void)
 		cpu = percpu_sum(&s, cc);
 		proc = proc_cell(&s, c.cell);
 		printf("on CPU 1 of 1 CPU block: %llu in CPU blocks, %llu in "
-		       "the process block\n", (unsigned long long)cpu,
+		       "the fallback cell\n", (unsigned long long)cpu,
 		       (unsigned long long)proc);
 		CHECK(cpu == 0 && proc == N / 10,
 		      "a CPU beyond the blocks did not take the fallback");
@@ -218,8 +228,8 @@ beyond_cpu_blocks(void)
 		pthread_join(t, NULL);
 		cpu = percpu_sum(&s, cc);
 		proc = proc_cell(&s, c.cell);
-		printf("then on CPU 0: %llu in CPU blocks, %llu in the process "
-		       "block\n", (unsigned long long)cpu,
+		printf("then on CPU 0: %llu in CPU blocks, %llu in the fallback "
+		       "cell\n", (unsigned long long)cpu,
 		       (unsigned long long)proc);
 		CHECK(cpu + proc == 2 * (N / 10), "total %llu, want %d",
 		      (unsigned long long)(cpu + proc), 2 * (N / 10));
@@ -253,12 +263,173 @@ failed_handle(void)
 	shmet_unlink(name);
 }
 
-int
-main(void)
+/* Section 5: the fallback's cells, and what a scrape reads of a block. */
+static void
+where_the_fallback_falls(void)
 {
+	struct shmet_segment s;
+	struct shmet_counter c;
+	struct snapshot snap;
+	char name[64];
+	size_t cc;
+	uint32_t here, shared;
+
+	snprintf(name, sizeof name, "/shmet-pcmode3-%d", (int)getpid());
+	open_or_die(&s, name, 0);
+	if (shmet_counter_new(&s, &c, "fb_total", "f") < 0) {
+		fprintf(stderr, "%s\n", shmet_last_error(&s));
+		exit(1);
+	}
+	cc = percpu_cell_index(&s, c.cell);
+	here = atomic_load_explicit(
+		&((struct shmet_seg_writer *)(void *)(s.base +
+						      s.hdr->writers_off))[s.slot]
+			 .counts_here,
+		memory_order_acquire);
+	shared = atomic_load_explicit(&s.hdr->fallback_counts,
+				      memory_order_acquire);
+	/* the hot path's fallback: a relaxed add on the handle's cell */
+	atomic_fetch_add_explicit(c.cell, 7, memory_order_relaxed);
+	for (int i = 0; i < 1000; i++)
+		shmet_counter_inc(&c);
+	if (!percpu_forced_off()) {
+		off_t fb = (off_t)(s.hdr->values_off +
+				   (uint64_t)s.hdr->max_writers *
+					   s.hdr->block_stride);
+
+		/* reserved and touched: an abort's count is read at once */
+		CHECK(lseek(s.fd, fb, SEEK_DATA) == fb,
+		      "the fallback block's first page is a hole");
+		CHECK(percpu_in_fallback_block(&s, c.cell) && here == 0 &&
+		      shared == 1,
+		      "with rseq the fallback is not the shared block "
+		      "(in it %d, counts_here %u, fallback_counts %u)",
+		      percpu_in_fallback_block(&s, c.cell), here, shared);
+		/* a count in an unflagged process block is never read */
+		atomic_store_explicit(&s.block[cc], 1000000,
+				      memory_order_relaxed);
+	} else {
+		CHECK(!percpu_in_fallback_block(&s, c.cell) && here == 1 &&
+		      shared == 0,
+		      "without rseq the fallback is not the process block "
+		      "(in the shared one %d, counts_here %u, "
+		      "fallback_counts %u)",
+		      percpu_in_fallback_block(&s, c.cell), here, shared);
+	}
+	snapshot_take(name, &snap);
+	printf("fallback %s: scrape counts %llu, want 1007\n",
+	       percpu_in_fallback_block(&s, c.cell) ? "shared block"
+						    : "process block",
+	       (unsigned long long)snapshot_cell(&snap, cc));
+	CHECK(snapshot_cell(&snap, cc) == 1007, "scrape %llu, want 1007",
+	      (unsigned long long)snapshot_cell(&snap, cc));
+	snapshot_free(&snap);
+	shmet_close(&s);
+	shmet_unlink(name);
+}
+
+/*
+ * Section 6, the child: count n in segment name without rseq (this
+ * program run again with SHMETRICS_NO_RSEQ=1), say so on stdout, wait
+ * for the kill.
+ */
+static int
+count_without_rseq(const char *name, long n)
+{
+	struct shmet_options o = { 0 };
+	struct shmet_segment s;
+	struct shmet_counter c;
+
+	o.name = name;
+	o.flags = SHMET_OPEN_NO_CREATE;
+	if (shmet_open(&s, &o) < 0 || shmet_counter_new(&s, &c, "tk_total",
+							"t") < 0)
+		return 1;
+	for (long i = 0; i < n; i++)
+		shmet_counter_inc(&c);
+	if (write(1, "r", 1) != 1)
+		return 1;
+	for (;;)
+		pause();
+}
+
+/* Section 6: a killed writer without rseq, its slot taken over. */
+static void
+takeover_keeps_counts(const char *self)
+{
+	struct shmet_options o = { 0 };
+	struct shmet_segment s, creator;
+	struct shmet_counter c;
+	struct snapshot snap;
+	char name[64], n[32];
+	int p[2], status;
+	pid_t pid;
+	char r;
+	uint32_t here;
+
+	snprintf(name, sizeof name, "/shmet-pcmode4-%d", (int)getpid());
+	o.name = name;
+	o.max_writers = 1;
+	o.cells_per_block = 1024;
+	o.max_series = 16;
+	o.flags = SHMET_OPEN_NO_WRITER;
+	if (shmet_open(&creator, &o) < 0 || pipe(p) < 0) {
+		fprintf(stderr, "%s\n", shmet_last_error(&creator));
+		exit(1);
+	}
+	snprintf(n, sizeof n, "%d", N / 10);
+	pid = fork();
+	if (pid == 0) {
+		dup2(p[1], 1);
+		setenv("SHMETRICS_NO_RSEQ", "1", 1);
+		execl(self, self, "--count-without-rseq", name, n, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	CHECK(read(p[0], &r, 1) == 1, "the child without rseq did not count");
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	close(p[0]);
+	o.flags = 0;
+	open_or_die(&s, name, 0);
+	if (shmet_counter_new(&s, &c, "tk_total", "t") < 0) {
+		fprintf(stderr, "%s\n", shmet_last_error(&s));
+		exit(1);
+	}
+	for (int i = 0; i < 1000; i++)
+		shmet_counter_inc(&c);
+	here = atomic_load_explicit(
+		&((struct shmet_seg_writer *)(void *)(s.base +
+						      s.hdr->writers_off))[0]
+			 .counts_here,
+		memory_order_acquire);
+	snapshot_take(name, &snap);
+	printf("taken over (slot %u, counts_here %u): scrape %llu, want %d\n",
+	       s.slot, here,
+	       (unsigned long long)snapshot_cell(&snap,
+						 percpu_cell_index(&s, c.cell)),
+	       N / 10 + 1000);
+	CHECK(s.slot == 0 && here == 1, "slot %u, counts_here %u", s.slot,
+	      here);
+	CHECK(snapshot_cell(&snap, percpu_cell_index(&s, c.cell)) ==
+		      (uint64_t)(N / 10 + 1000),
+	      "the killed writer's counts are lost");
+	snapshot_free(&snap);
+	shmet_close(&s);
+	shmet_close(&creator);
+	shmet_unlink(name);
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc == 4 && !strcmp(argv[1], "--count-without-rseq"))
+		return count_without_rseq(argv[2], atol(argv[3]));
 	where_counts_go();
 	beyond_cpu_blocks();
 	failed_handle();
+	where_the_fallback_falls();
+	takeover_keeps_counts(argv[0]);
 	printf("%s\n", failures ? "FAIL" : "ok");
 	return failures ? 1 : 0;
 }

@@ -144,8 +144,8 @@ main(void)
 			failures++;
 		}
 	}
-	cc = (size_t)(ctr.cell - seg.block);
-	hc = (size_t)(hist.cell - seg.block);
+	cc = percpu_cell_index(&seg, ctr.cell);
+	hc = percpu_cell_index(&seg, hist.cell);
 	want = (uint64_t)PROCS * THREADS * (uint64_t)incs +
 	       (uint64_t)PROCS * CHILD_INCS;
 	want_f = 0.25 * (double)want;

@@ -23,6 +23,7 @@
 
 #include <shmetrics.h>
 
+#include "percpu.h"
 #include "snapshot.h"
 
 static struct shmet_segment seg;
@@ -94,8 +95,8 @@ main(void)
 		struct snapshot snap;
 
 		snapshot_take(name, &snap);
-		s = snapshot_cell(&snap, (size_t)(sigs.cell - seg.block));
-		w = snapshot_cell(&snap, (size_t)(work.cell - seg.block));
+		s = snapshot_cell(&snap, percpu_cell_index(&seg, sigs.cell));
+		w = snapshot_cell(&snap, percpu_cell_index(&seg, work.cell));
 		snapshot_free(&snap);
 	}
 	printf("%d threads, %d handler runs: counted %llu and %llu\n", threads,

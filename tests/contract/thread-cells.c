@@ -28,6 +28,7 @@
 
 #include <shmetrics.h>
 
+#include "percpu.h"
 #include "snapshot.h"
 
 #define THREADS 8
@@ -108,7 +109,7 @@ scrape_cell(size_t c, double *gauge_out)
 static size_t
 cell_of(const SHMET_ATOMIC(uint64_t) *cell)
 {
-	return (size_t)(cell - seg.block);
+	return percpu_cell_index(&seg, cell);
 }
 
 static void *
@@ -223,7 +224,7 @@ cap_case(const char *what, uint32_t max_writers, uint32_t flags,
 		pthread_join(t[i], NULL);
 	pthread_barrier_destroy(&cap_all_counting);
 	used = slots_used_in(&capseg);
-	got = scrape_cell_of(capname, (size_t)(capctr.cell - capseg.block),
+	got = scrape_cell_of(capname, percpu_cell_index(&capseg, capctr.cell),
 			     NULL);
 	printf("%s: %d threads, %u slots used, total %llu\n", what, THREADS,
 	       used, (unsigned long long)got);
@@ -270,7 +271,7 @@ many_segments(void)
 			shmet_counter_add(&c[i], 2);
 	for (int i = 0; i < SEGS; i++) {
 		uint64_t got = scrape_cell_of(
-			n[i], (size_t)(c[i].cell - s[i].block), NULL);
+			n[i], percpu_cell_index(&s[i], c[i].cell), NULL);
 
 		CHECK(got == 2001, "segment %d of %d: %llu, not 2001", i, SEGS,
 		      (unsigned long long)got);
@@ -381,7 +382,7 @@ main(void)
 		printf("two segments: want %llu, got %llu\n",
 		       (unsigned long long)want, (unsigned long long)got);
 		CHECK(got == want, "two-segment total is not exact");
-		got = scrape_cell_of(name2, (size_t)(ctr2.cell - seg2.block),
+		got = scrape_cell_of(name2, percpu_cell_index(&seg2, ctr2.cell),
 				     NULL);
 		CHECK(got == 100000, "second segment: %llu, not 100000",
 		      (unsigned long long)got);

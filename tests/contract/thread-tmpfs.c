@@ -23,6 +23,7 @@
 
 #include <shmetrics.h>
 
+#include "percpu.h"
 #include "snapshot.h"
 
 #define MAX_HANDLES 12000
@@ -76,7 +77,7 @@ main(void)
 	int ok = 0, failed = 0, not_enomem = 0;
 
 	if (unshare(CLONE_NEWNS) < 0 ||
-	    mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0 ||
 	    mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=32m") < 0) {
 		printf("skipped: needs root for a private tmpfs (%s)\n",
 		       strerror(errno));
@@ -129,7 +130,7 @@ main(void)
 		snapshot_take(o.name, &snap);
 		for (int i = 0; i < nhandles; i++)
 			got += snapshot_cell(&snap,
-					     (size_t)(handles[i].cell - seg.block));
+					     percpu_cell_index(&seg, handles[i].cell));
 		snapshot_free(&snap);
 	}
 	printf("registrations ok %d, refused %d (%d not ENOMEM); counted "

@@ -1,0 +1,18 @@
+/* What bench-writer's files share (bench-writer.c, writer-scale.c). */
+#ifndef SHMETRICS_BENCH_WRITER_H
+#define SHMETRICS_BENCH_WRITER_H
+
+#include <shmetrics.h>
+
+#define MAX_RUNS 64
+
+/* Record a row: ns[0..runs) sorted, median, min and max kept. */
+void bench_report(const char *name, double *ns);
+/* The median of a recorded row, 0 if none. */
+double bench_median(const char *name);
+
+/* The scaling rows (writer-scale.c): 1-8 threads and processes. */
+void bench_scaling(const struct shmet_counter *c, int runs, long ops);
+void bench_scaling_ratios(void);
+
+#endif
