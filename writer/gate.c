@@ -178,3 +178,28 @@ shmet_impl_gate_recover(struct shmet_segment *seg, uint32_t fam)
 				     SHMET_MO(release));
 	SHMET_AT(store_explicit)(&r->gate_series, 0, SHMET_MO(release));
 }
+
+/*
+ * Take fam's gate to `what` (for the message) and finish what a dead
+ * holder left: 0, or the error, counted and described.  `point` names the
+ * step after the lock (the kill-point harness's).
+ */
+SHMET_W int
+shmet_impl_gate_enter(struct shmet_segment *seg, uint32_t fam,
+		      const char *what, const char *point)
+{
+	int rc = shmet_impl_gate_lock(seg, fam);
+
+	if (rc < 0)
+		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, rc,
+				       "%.*s: cannot %s: %s",
+				       SHMET_IMPL_FAM(seg, fam), what,
+				       rc == -EAGAIN
+					       ? "another process holds the "
+						 "family's creation gate"
+					       : strerror(-rc));
+	SHMET_POINT(point);
+	(void)point;
+	shmet_impl_gate_recover(seg, fam);
+	return 0;
+}

@@ -133,22 +133,11 @@ static int
 shmet_impl_gate_for_removal(const struct shmet_family *fam)
 {
 	struct shmet_segment *seg = fam->seg;
-	int rc;
 
 	if (fam->id == UINT32_MAX || !seg || !seg->attached)
 		return fam->error ? fam->error : -ENODEV;
-	rc = shmet_impl_gate_lock(seg, fam->id);
-	if (rc < 0)
-		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, rc,
-				       "%.*s: cannot remove series: %s",
-				       SHMET_IMPL_FAM(seg, fam->id),
-				       rc == -EAGAIN
-					       ? "another process holds the "
-						 "family's creation gate"
-					       : strerror(-rc));
-	SHMET_POINT("remove.gated");
-	shmet_impl_gate_recover(seg, fam->id);
-	return 0;
+	return shmet_impl_gate_enter(seg, fam->id, "remove series",
+				     "remove.gated");
 }
 
 static int

@@ -367,17 +367,10 @@ shmet_impl_series_of(const struct shmet_family *fam, uint32_t n,
 	/* Series that nobody wrote for the segment's TTL leave first, so a
 	 * full segment has records to give (expire.c, reuse.c). */
 	shmet_impl_expire_due(seg);
-	rc = shmet_impl_gate_lock(seg, fam->id);
+	rc = shmet_impl_gate_enter(seg, fam->id, "create a series",
+				   "series.gated");
 	if (rc < 0)
-		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, rc,
-				       "%.*s: cannot create a series: %s",
-				       SHMET_IMPL_FAM(seg, fam->id),
-				       rc == -EAGAIN
-					       ? "another process holds the "
-						 "family's creation gate"
-					       : strerror(-rc));
-	SHMET_POINT("series.gated");
-	shmet_impl_gate_recover(seg, fam->id);
+		return rc;
 	rc = shmet_impl_series_create(fam, hash, n, values, lens, cell, found,
 				      gen);
 	shmet_impl_gate_unlock(seg, fam->id);
