@@ -166,6 +166,9 @@ shmet_impl_unclaim(struct shmet_segment *seg, uint32_t id)
 {
 	struct shmet_seg_series *r = &shmet_impl_series_table(seg)[id];
 
+	/* Release, as a removal's (remove.c, mark_removed): handles and
+	 * lookups that read the record after see another incarnation; a
+	 * claimer's acquire of removed_ns sees the quarantine restart. */
 	SHMET_AT(fetch_add_explicit)(&r->gen, 1, SHMET_MO(release));
 	SHMET_AT(store_explicit)(&r->removed_ns,
 				 shmet_impl_clock_ns(CLOCK_MONOTONIC),
@@ -173,6 +176,17 @@ shmet_impl_unclaim(struct shmet_segment *seg, uint32_t id)
 	/* Release: a later claimer sees the record as we leave it. */
 	SHMET_AT(store_explicit)(&r->state, SHMET_SERIES_REMOVED,
 				 SHMET_MO(release));
+}
+
+/* A reuse that cannot go on: the record back, the journal cleared. */
+static int
+shmet_impl_reuse_abandon(struct shmet_segment *seg,
+			 struct shmet_seg_family *f, uint32_t id)
+{
+	shmet_impl_unclaim(seg, id);
+	/* Release: as every store of the journal. */
+	SHMET_AT(store_explicit)(&f->gate_series, 0, SHMET_MO(release));
+	return -ENOSPC;
 }
 
 SHMET_W void
@@ -248,29 +262,26 @@ shmet_impl_reuse_series(const struct shmet_family *fam, uint32_t count,
 	 * now see another incarnation and pass it over (series.c).  A
 	 * handle kept across the removal drops its writes already. */
 	SHMET_AT(fetch_add_explicit)(&r->gen, 1, SHMET_MO(release));
+	/* Relaxed: a claimed record is nobody else's to reuse; the claim's
+	 * CAS, not this, keeps other claimers off. */
 	SHMET_AT(store_explicit)(&r->removed_ns, 0, SHMET_MO(relaxed));
-	if (shmet_impl_zero_cells(seg, r->first_cell, fam->cells) < 0) {
-		shmet_impl_unclaim(seg, id);
-		SHMET_AT(store_explicit)(&f->gate_series, 0,
-					 SHMET_MO(release));
-		return -ENOSPC;
-	}
+	if (shmet_impl_zero_cells(seg, r->first_cell, fam->cells) < 0)
+		return shmet_impl_reuse_abandon(seg, f, id);
 	SHMET_POINT("reuse.zeroed");
 	if (size <= r->blob_cap) {
 		blob.off = r->labels.off;
 		blob.len = size;
 		cap = r->blob_cap;
 	} else if (shmet_impl_put_blob(seg, n, values, lens, &blob, &cap) < 0) {
-		shmet_impl_unclaim(seg, id);
-		SHMET_AT(store_explicit)(&f->gate_series, 0,
-					 SHMET_MO(release));
-		return -ENOSPC;
+		return shmet_impl_reuse_abandon(seg, f, id);
 	}
 	shmet_seg_blob_write(shmet_impl_pool(seg) + blob.off, n, values, lens);
 	r->labels = blob;
 	r->blob_cap = cap;
 	r->family = fam->id;
 	r->hash = hash;
+	/* Relaxed: the sweep's figures (expire.c), published with the
+	 * state's release below. */
 	SHMET_AT(store_explicit)(&r->digest, 0, SHMET_MO(relaxed));
 	SHMET_AT(store_explicit)(&r->changed_ns,
 				 shmet_impl_clock_ns(CLOCK_MONOTONIC),
