@@ -146,9 +146,21 @@ shmet_impl_series_hash(uint32_t fam, uint32_t n, const char *const *values,
  * published and live, 1 and *empty (the first empty index slot of its
  * probe chain) if not, or -ENOSPC when the chain has no empty slot.
  * Takes no lock.  A published series always lies before the first empty
- * slot of its chain (slots are never emptied), so a miss means "not
- * published before the empty slot was loaded".  Removed series stay in
+ * slot of its chain (slots are never emptied) and no further than the
+ * header's series_probe_max from its home, so a miss means "not published
+ * before the empty slot or the bound was loaded".  Removed series stay in
  * their slots as tombstones, passed over.
+ *
+ * The bound is what keeps a miss short in a churned index, whose empty
+ * slots have all become tombstones: an insertion takes the first free slot
+ * from the home on, so the bound is the longest run of live series an
+ * insertion ever met, small at the index's load (at most one half), while
+ * the index may have thousands of slots.  Relaxed: a lookup that reads an
+ * older, smaller bound may miss a series published meanwhile, which any
+ * lock-free lookup racing a creation may; the creation path then looks
+ * again under the family's gate, whose previous holders raised the bound
+ * for every series of the family before they let it go (the gate's lock
+ * orders us after them).  Another family's series are not looked for here.
  */
 SHMET_W int
 shmet_impl_series_find(const struct shmet_family *fam, uint64_t hash,
@@ -161,10 +173,13 @@ shmet_impl_series_find(const struct shmet_family *fam, uint64_t hash,
 		shmet_impl_index(seg, seg->hdr->series_index_off);
 	const struct shmet_seg_series *table = shmet_impl_series_table(seg);
 	uint32_t mask = seg->hdr->series_index_slots - 1;
+	uint32_t bound = SHMET_AT(load_explicit)(&seg->hdr->series_probe_max,
+						 SHMET_MO(relaxed));
+	uint32_t tomb = UINT32_MAX, probe;
 
-	uint32_t tomb = UINT32_MAX;
-
-	for (uint32_t probe = 0; probe <= mask; probe++) {
+	if (bound > mask)
+		bound = mask;   /* a corrupt bound probes the whole index */
+	for (probe = 0; probe <= bound; probe++) {
 		uint32_t i = (uint32_t)(hash + probe) & mask, g;
 		/* Acquire: pairs with the release CAS that published it. */
 		uint32_t v = SHMET_AT(load_explicit)(&index[i],
@@ -212,15 +227,36 @@ shmet_impl_series_find(const struct shmet_family *fam, uint64_t hash,
 		*gen = g;
 		return 0;
 	}
-	/* No empty slot, but a removed series' one: the whole index was
-	 * probed, so the series is not there (a churned index has removed
-	 * series' slots where it once had empty ones; a miss then probes
-	 * every slot, a creation's cost only). */
+	/* Past the bound, or the whole index probed: the series is not
+	 * there.  A creation takes the first removed series' slot met, else
+	 * looks on from here (shmet_impl_series_insert). */
 	if (tomb != UINT32_MAX) {
 		*empty = tomb;
 		return 1;
 	}
+	if (probe <= mask) {
+		*empty = (uint32_t)(hash + probe) & mask;
+		return 1;
+	}
 	return -ENOSPC;
+}
+
+/* Raise the header's series_probe_max to at least probe. */
+static void
+shmet_impl_raise_probe_max(struct shmet_segment *seg, uint32_t probe)
+{
+	uint32_t cur = SHMET_AT(load_explicit)(&seg->hdr->series_probe_max,
+					       SHMET_MO(relaxed));
+
+	/* Relaxed: the gate orders it for the lookups that rely on it
+	 * (shmet_impl_series_find); program order puts it before the CAS
+	 * that publishes the series, so a kill between the two leaves a
+	 * bound too large, never too small. */
+	while (cur < probe &&
+	       !SHMET_AT(compare_exchange_weak_explicit)(
+		       &seg->hdr->series_probe_max, &cur, probe,
+		       SHMET_MO(relaxed), SHMET_MO(relaxed)))
+		;
 }
 
 /* Put record id in the first empty or removed series' slot from index
@@ -242,10 +278,12 @@ shmet_impl_series_insert(struct shmet_segment *seg, uint64_t hash,
 		uint32_t v = SHMET_AT(load_explicit)(&index[i],
 						     SHMET_MO(acquire));
 
+		if (v != 0 && v != SHMET_INDEX_TOMB)
+			continue;
+		shmet_impl_raise_probe_max(seg, probe);
 		/* Release: publishes the record, written before; acquire on
 		 * failure, as every index load. */
-		if ((v == 0 || v == SHMET_INDEX_TOMB) &&
-		    SHMET_AT(compare_exchange_strong_explicit)(
+		if (SHMET_AT(compare_exchange_strong_explicit)(
 			    &index[i], &v, id + 1, SHMET_MO(release),
 			    SHMET_MO(acquire)))
 			return 1;
