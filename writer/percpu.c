@@ -31,8 +31,18 @@ extern const unsigned int __rseq_size __attribute__((weak));
 #define SHMET_IMPL_RSEQ_SIG 0xd428bc00u
 #endif
 
-/* A thread without rseq: cpu_id -1 sends every write to the fallback. */
-static struct shmet_impl_rseq shmet_impl_rseq_none = { 0, -1, 0, 0, 0, 0, 0 };
+/*
+ * A thread without rseq: cpu_id -1 sends every write to the fallback.
+ * One per thread: a section stores its descriptor's address into the
+ * area before it reads cpu_id and aborts (inline-impl.h), and a shared
+ * dummy would make that store bounce one cache line between threads.
+ */
+#if defined(__GNUC__)
+static __thread struct shmet_impl_rseq shmet_impl_rseq_none =
+#else
+static _Thread_local struct shmet_impl_rseq shmet_impl_rseq_none =
+#endif
+	{ 0, -1, 0, 0, 0, 0, 0 };
 
 #ifdef SHMET_IMPL_RSEQ
 /* The area we register for a thread when glibc did not (older glibc, or
