@@ -33,16 +33,13 @@ extern const unsigned int __rseq_size __attribute__((weak));
 
 /*
  * A thread without rseq: cpu_id -1 sends every write to the fallback.
- * One per thread: a section stores its descriptor's address into the
- * area before it reads cpu_id and aborts (inline-impl.h), and a shared
- * dummy would make that store bounce one cache line between threads.
+ * Shared, and never written: the hot path looks at cpu_id before it runs
+ * a section (inline-impl.h, shmet_impl_rseq_on), so no section stores
+ * its descriptor here.  Not thread-local: taking the address of a
+ * general-dynamic TLS variable may allocate (TSan under RLIMIT_AS could
+ * not), and a thread's first write must not.
  */
-#if defined(__GNUC__)
-static __thread struct shmet_impl_rseq shmet_impl_rseq_none =
-#else
-static _Thread_local struct shmet_impl_rseq shmet_impl_rseq_none =
-#endif
-	{ 0, -1, 0, 0, 0, 0, 0 };
+static struct shmet_impl_rseq shmet_impl_rseq_none = { 0, -1, 0, 0, 0, 0, 0 };
 
 #ifdef SHMET_IMPL_RSEQ
 /* The area we register for a thread when glibc did not (older glibc, or

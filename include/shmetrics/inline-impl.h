@@ -573,10 +573,11 @@ shmet_impl_rseq_area(void)
 
 /*
  * 1 if the thread has rseq.  Sections check that themselves (step 2);
- * looking first only spares a thread without rseq the section and its
- * abort, 2 ns a write (bench/RESULTS.md, issue 22's inline path), for a
- * load of the word the section reads next anyway.  volatile: the kernel
- * writes it.
+ * looking first spares a thread without rseq the section and its abort,
+ * 2 ns a write (bench/RESULTS.md, issue 22's inline path), for a load of
+ * the word the section reads next anyway, and keeps sections from storing
+ * into the writer's dummy area, which all such threads share
+ * (writer/percpu.c).  volatile: the kernel writes it.
  */
 static inline int
 shmet_impl_rseq_on(const struct shmet_impl_rseq *rs)
