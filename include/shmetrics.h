@@ -438,7 +438,7 @@ shmet_histogram_observe(const struct shmet_histogram *h, double v)
 	if (SHMET_IMPL_UNLIKELY_(rc != 0))
 		shmet_impl_observe_fallback(h, i, sum, rc == 1);
 #else
-	if (!SHMET_IMPL_UNLIKELY_(shmet_impl_stale(h->gen, h->expect)))
+	if (SHMET_IMPL_LIKELY(!shmet_impl_stale(h->gen, h->expect)))
 		shmet_impl_observe_atomic(h, i, sum, 1);
 #endif
 }
