@@ -67,12 +67,11 @@ bench_report(const char *name, double *ns)
 static _Atomic uint64_t baseline_cell __attribute__((aligned(64)));
 static volatile uint64_t *shared_plain;
 static struct shmet_counter counter;
-static struct shmet_counter counter_shared;     /* cpu0 NULL: the fallback */
-static struct shmet_histogram hist_shared;
 static struct shmet_gauge gauge;
 static struct shmet_histogram hist;
 static struct shmet_family fam2;
 static double observe_values[64];
+static double random_values[4096];      /* spread at random (fixed seed) */
 
 typedef void (*bench_fn)(long n);
 
@@ -98,21 +97,34 @@ op_counter_inc(long n)
 		shmet_counter_inc(&counter);
 }
 
-/* The fallback (no rseq, SHMETRICS_NO_RSEQ=1): a relaxed atomic add on
- * the process block, every thread on the same cell (a handle without
- * cpu0, as a failed one has, takes it). */
+/*
+ * The fallback: what a thread without rseq runs (SHMETRICS_NO_RSEQ=1,
+ * valgrind, a kernel that refuses it): the writer gives such a thread an
+ * area whose cpu_id is -1, and its writes add with a relaxed atomic to
+ * the handle's fallback cell, every thread on the same cell.
+ */
+static __thread struct shmet_impl_rseq no_rseq = { 0, -1, 0, 0, 0, 0, 0 };
+
 static void
 op_counter_inc_shared(long n)
 {
+	struct shmet_impl_rseq *mine = shmet_impl_rseq_tls;
+
+	shmet_impl_rseq_tls = &no_rseq;
 	for (long i = 0; i < n; i++)
-		shmet_counter_inc(&counter_shared);
+		shmet_counter_inc(&counter);
+	shmet_impl_rseq_tls = mine;
 }
 
 static void
 op_observe12_shared(long n)
 {
+	struct shmet_impl_rseq *mine = shmet_impl_rseq_tls;
+
+	shmet_impl_rseq_tls = &no_rseq;
 	for (long i = 0; i < n; i++)
-		shmet_histogram_observe(&hist_shared, observe_values[i & 63]);
+		shmet_histogram_observe(&hist, observe_values[i & 63]);
+	shmet_impl_rseq_tls = mine;
 }
 
 static void
@@ -134,6 +146,15 @@ op_observe12(long n)
 {
 	for (long i = 0; i < n; i++)
 		shmet_histogram_observe(&hist, observe_values[i & 63]);
+}
+
+/* Values at random over the buckets: a search's branches are then
+ * mispredicted, as in an application's spread of latencies. */
+static void
+op_observe12_random(long n)
+{
+	for (long i = 0; i < n; i++)
+		shmet_histogram_observe(&hist, random_values[i & 4095]);
 }
 
 static const char *campaigns[64];
@@ -190,26 +211,33 @@ thread_cpu_s(void)
  * Cache-line contention stalls the thread on its core and so counts.
  */
 /* The baselines, rseq counter inc and the atomic fallback, run by run in
- * turn (same-run ratios). */
+ * turn (same-run ratios); with rseq, also the floor of any rseq add. */
 static void
 bench_baseline_and_inc(void)
 {
-	double ns[4][MAX_RUNS];
+	double ns[5][MAX_RUNS];
+	int floor = bench_rseq_floor_ready();
 
 	op_atomic(ops / 10);
 	op_counter_inc(ops / 10);
 	op_plain_shared(ops / 10);
 	op_counter_inc_shared(ops / 10);
+	if (floor)
+		op_rseq_floor(ops / 10);
 	for (int r = 0; r < runs; r++) {
 		ns[0][r] = time_ns_per_op(op_atomic, ops);
 		ns[1][r] = time_ns_per_op(op_counter_inc, ops);
 		ns[2][r] = time_ns_per_op(op_plain_shared, ops);
 		ns[3][r] = time_ns_per_op(op_counter_inc_shared, ops);
+		if (floor)
+			ns[4][r] = time_ns_per_op(op_rseq_floor, ops);
 	}
 	bench_report("baseline: bare atomic_fetch_add relaxed", ns[0]);
 	bench_report("counter inc (1 thread, rseq per-CPU)", ns[1]);
 	bench_report("baseline: plain add on a MAP_SHARED cell", ns[2]);
 	bench_report("counter inc (1 thread, atomic fallback)", ns[3]);
+	if (floor)
+		bench_report("baseline: minimal rseq add (by hand)", ns[4]);
 }
 
 static void *
@@ -331,10 +359,6 @@ setup(void)
 	shmet_counter_labels(&f, &counter, SHMET_VALUES("c1", "u1"));
 	shmet_gauge_new(&seg, &gauge, "bench_gauge", "g", 0);
 	shmet_histogram_new(&seg, &hist, "bench_seconds", "h", 12, bounds12);
-	counter_shared = counter;
-	counter_shared.cpu0 = NULL;
-	hist_shared = hist;
-	hist_shared.cpu0 = NULL;
 	shmet_counter_family(&seg, &fam2, "lookup_total", "l", 2, labels);
 	for (int i = 0; i < 64; i++) {
 		char *name = malloc(32);
@@ -347,6 +371,11 @@ setup(void)
 		v[1] = "user-000042";
 		shmet_counter_labels(&fam2, &c, 2, v);
 		observe_values[i] = bounds12[i % 12] * 0.9 + (i / 12) * 0.001;
+	}
+	for (uint32_t i = 0, x = 12345; i < 4096; i++) {
+		x = x * 1103515245u + 12345u;   /* a fixed LCG */
+		random_values[i] = bounds12[(x >> 16) % 12] *
+				   (0.5 + (double)((x >> 4) & 1023) / 2048);
 	}
 	/* The plain-add baseline: a cell of our MAP_SHARED value block. */
 	shared_plain = (volatile uint64_t *)(void *)&seg.block[60000];
@@ -370,6 +399,7 @@ main(int argc, char **argv)
 	bench("counter add_double", op_counter_add_double, ops);
 	bench("gauge set", op_gauge_set, ops);
 	bench("histogram observe, 12 buckets", op_observe12, ops);
+	bench("observe 12, values at random", op_observe12_random, ops);
 	bench_threads("observe 12", op_observe12, op_observe12_shared);
 	bench("lookup existing series, 2 labels", op_lookup2, ops / 10);
 	bench_scaling(&counter, runs, ops / 2);
@@ -387,6 +417,11 @@ main(int argc, char **argv)
 	printf("ratio counter inc (rseq) / plain shared add: %.2f\n",
 	       bench_median("counter inc (1 thread, rseq per-CPU)") /
 		       bench_median("baseline: plain add on a MAP_SHARED cell"));
+	if (bench_median("baseline: minimal rseq add (by hand)") > 0)
+		printf("ratio minimal rseq add / plain shared add: %.2f\n",
+		       bench_median("baseline: minimal rseq add (by hand)") /
+			       bench_median("baseline: plain add on a "
+					    "MAP_SHARED cell"));
 	printf("ratio counter inc (atomic fallback) / atomic add: %.2f\n",
 	       bench_median("counter inc (1 thread, atomic fallback)") /
 		       results[0].median);

@@ -11,6 +11,10 @@ void bench_report(const char *name, double *ns);
 /* The median of a recorded row, 0 if none. */
 double bench_median(const char *name);
 
+/* The floor of any rseq add (rseq-floor.c): ready, then n adds. */
+int bench_rseq_floor_ready(void);
+void op_rseq_floor(long n);
+
 /* The scaling rows (writer-scale.c): 1-8 threads and processes. */
 void bench_scaling(const struct shmet_counter *c, int runs, long ops);
 void bench_scaling_ratios(void);

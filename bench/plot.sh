@@ -27,6 +27,7 @@ trap 'rm -rf "$tmp"' EXIT
 awk '
 /^baseline: bare atomic/                 { l = "bare atomic add" }
 /^baseline: plain add/                   { l = "plain add, shared cell" }
+/^baseline: minimal rseq add/            { l = "minimal rseq add (by hand)" }
 /^counter inc \(1 thread, rseq/          { l = "inc (rseq)" }
 /^counter inc \(1 thread, atomic/        { l = "inc (fallback)" }
 /^counter inc, 2 threads \(rseq/         { l = "inc, 2 threads (rseq)" }
@@ -35,6 +36,7 @@ awk '
 /^counter add_double/                    { l = "add_double" }
 /^gauge set/                             { l = "gauge set" }
 /^histogram observe, 12/                 { l = "observe 12" }
+/^observe 12, values at random/          { l = "observe 12, random values" }
 /^observe 12, 2 threads \(rseq/          { l = "observe 12, 2 threads (rseq)" }
 /^observe 12, 2 threads \(atomic/        { l = "observe 12, 2 threads (fallback)" }
 l != "" && $0 ~ /ns/ {

@@ -151,12 +151,13 @@ struct shmet_family {
 /*
  * Hot-path handles (docs/DESIGN.md, "Per-CPU cells"): cell is the
  * series' first cell in the process block (gauges; counters' and
- * histograms' fallback), cpu0 the same cell in CPU block 0 (NULL for a
- * failed handle: it writes its scratch cell), stride the bytes between
- * two CPUs' blocks and cpus their number.  Every write first compares the
- * series record's incarnation (*gen) with the one the handle resolved
- * (expect): a handle kept across a removal or expiry drops its writes
- * (counted), and never writes into cells another series has since.
+ * histograms' fallback), cpu0 the same cell in CPU block 0, stride the
+ * bytes between two CPUs' blocks and cpus their number.  A failed handle
+ * has cpus 0 (and cpu0 NULL): its rseq sections abort, and it writes its
+ * scratch cell.  Every write first compares the series record's
+ * incarnation (*gen) with the one the handle resolved (expect): a handle
+ * kept across a removal or expiry drops its writes (counted), and never
+ * writes into cells another series has since.
  */
 struct shmet_counter {
 	SHMET_ATOMIC(uint64_t) *cell;
@@ -359,12 +360,12 @@ shmet_counter_add(const struct shmet_counter *c, uint64_t n)
 	if (n >= (UINT64_C(1) << 32)) {
 		double x = (double)n;
 
-		SHMET_IMPL_PERCPU_ADD(c, f64, 8, x,
+		SHMET_IMPL_PERCPU_ADD(c, f64, x,
 				      shmet_impl_add_double(&c->cell[1], x));
 		return;
 	}
 	/* Relaxed fallback: atomicity only (a cell orders nothing). */
-	SHMET_IMPL_PERCPU_ADD(c, u64, 0, n,
+	SHMET_IMPL_PERCPU_ADD(c, u64, n,
 			      SHMET_AT(fetch_add_explicit)(c->cell, n,
 							   SHMET_MO(relaxed)));
 }
@@ -381,7 +382,7 @@ shmet_counter_add_double(const struct shmet_counter *c, double v)
 	/* A clamp, not a branch: NaN, infinities and negatives add 0. */
 	double x = v > 0.0 ? shmet_impl_finite_or_zero(v) : 0.0;
 
-	SHMET_IMPL_PERCPU_ADD(c, f64, 8, x,
+	SHMET_IMPL_PERCPU_ADD(c, f64, x,
 			      shmet_impl_add_double(&c->cell[1], x));
 }
 
@@ -420,59 +421,26 @@ shmet_gauge_dec(const struct shmet_gauge *g)
 static inline void
 shmet_histogram_observe(const struct shmet_histogram *h, double v)
 {
-	uint32_t n = h->bound_count, i = 0;
-	double sum;
+	uint32_t n = h->bound_count;
+	uint32_t i = shmet_impl_bucket(h->bounds, n, v);
+	double sum = shmet_impl_finite_or_zero(v);
 
-	if (n <= 16) {
-		/* "!(v <= b)" sends NaN to the +Inf bucket. */
-		while (i < n && !(v <= h->bounds[i]))
-			i++;
-	} else {
-		uint32_t hi = n;
-
-		while (i < hi) {
-			uint32_t mid = (i + hi) / 2;
-
-			if (v <= h->bounds[mid])
-				hi = mid;
-			else
-				i = mid + 1;
-		}
-	}
-	/* Two sections (or relaxed atomics): the count is derived from the
-	 * buckets, so buckets and count always agree; the sum may lag by
-	 * in-flight observations.  One look at the CPU serves both. */
-	sum = shmet_impl_finite_or_zero(v);
+	/* The count is derived from the buckets, so buckets and count always
+	 * agree; the sum may lag by in-flight observations. */
 #ifdef SHMET_IMPL_RSEQ
-	if (SHMET_IMPL_LIKELY(h->cpu0 != NULL)) {
-		struct shmet_impl_rseq *rs = shmet_impl_rseq_tls;
-		int32_t cpu;
+	struct shmet_impl_rseq *rs = shmet_impl_rseq_area();
+	int rc = 1;
 
-		if (SHMET_IMPL_UNLIKELY_(!rs))
-			rs = shmet_impl_rseq_resolve();
-		cpu = *(volatile const int32_t *)&rs->cpu_id;
-		if (SHMET_IMPL_LIKELY((uint32_t)cpu < h->cpus)) {
-			unsigned char *mine =
-				h->cpu0 + (uint64_t)(uint32_t)cpu * h->stride;
-
-			if (shmet_impl_rseq_add_u64(rs, cpu, h->gen, h->expect,
-						    mine + 8ull * i, 1) != 0 &&
-			    !shmet_impl_stale(h->gen, h->expect))
-				SHMET_AT(fetch_add_explicit)(&h->cell[i], 1,
-							     SHMET_MO(relaxed));
-			if (shmet_impl_rseq_add_f64(rs, cpu, h->gen, h->expect,
-						    mine + 8ull * (n + 1),
-						    sum) != 0 &&
-			    !shmet_impl_stale(h->gen, h->expect))
-				shmet_impl_add_double(&h->cell[n + 1], sum);
-			return;
-		}
-	}
+	if (SHMET_IMPL_LIKELY(shmet_impl_rseq_on(rs)))
+		rc = shmet_impl_rseq_observe(rs, h->cpu0, h->stride, h->cpus,
+					     h->gen, h->expect, 8ull * i,
+					     8ull * (n + 1 - i), sum);
+	if (SHMET_IMPL_UNLIKELY_(rc != 0))
+		shmet_impl_observe_fallback(h, i, sum, rc == 1);
+#else
+	if (SHMET_IMPL_LIKELY(!shmet_impl_stale(h->gen, h->expect)))
+		shmet_impl_observe_atomic(h, i, sum, 1);
 #endif
-	if (SHMET_IMPL_UNLIKELY_(shmet_impl_stale(h->gen, h->expect)))
-		return;
-	SHMET_AT(fetch_add_explicit)(&h->cell[i], 1, SHMET_MO(relaxed));
-	shmet_impl_add_double(&h->cell[n + 1], sum);
 }
 
 static inline void

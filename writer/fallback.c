@@ -165,3 +165,34 @@ shmet_impl_fallback_reach(const struct shmet_segment *seg)
 
 	return r < seg->hdr->block_stride ? r : seg->hdr->block_stride;
 }
+
+/*
+ * An observation that no CPU cell took (inline-impl.h; the hot path's
+ * slow path, out of line): into the handle's fallback cells, unless the
+ * handle's series was removed.
+ */
+void
+shmet_impl_observe_fallback(const struct shmet_histogram *h, uint32_t i,
+			    double sum, int bucket)
+{
+	if (!shmet_impl_stale(h->gen, h->expect))
+		shmet_impl_observe_atomic(h, i, sum, bucket);
+}
+
+/* The bucket of v among n bounds by bisection (inline-impl.h, for more
+ * than 16 bounds): the first bound v does not exceed, NaN past them all. */
+uint32_t
+shmet_impl_bucket_search(const double *b, uint32_t n, double v)
+{
+	uint32_t i = 0;
+
+	while (i < n) {
+		uint32_t mid = (i + n) / 2;
+
+		if (v <= b[mid])
+			n = mid;
+		else
+			i = mid + 1;
+	}
+	return i;
+}

@@ -31,7 +31,14 @@ extern const unsigned int __rseq_size __attribute__((weak));
 #define SHMET_IMPL_RSEQ_SIG 0xd428bc00u
 #endif
 
-/* A thread without rseq: cpu_id -1 sends every write to the fallback. */
+/*
+ * A thread without rseq: cpu_id -1 sends every write to the fallback.
+ * Shared, and never written: the hot path looks at cpu_id before it runs
+ * a section (inline-impl.h, shmet_impl_rseq_on), so no section stores
+ * its descriptor here.  Not thread-local: taking the address of a
+ * general-dynamic TLS variable may allocate (TSan under RLIMIT_AS could
+ * not), and a thread's first write must not.
+ */
 static struct shmet_impl_rseq shmet_impl_rseq_none = { 0, -1, 0, 0, 0, 0, 0 };
 
 #ifdef SHMET_IMPL_RSEQ

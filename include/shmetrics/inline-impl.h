@@ -48,9 +48,11 @@ struct shmet_segment {
  * the thread is preempted, migrated or signalled before its last store
  * (the commit), so one CPU's cell is only ever written by one thread at a
  * time, with plain instructions.  The section also compares the series'
- * incarnation (layout.h, gen): an aborted section checks it again.  Threads without rseq, CPUs beyond the
- * segment's cpu_blocks, aborted sections, failed handles and other
- * architectures take the fallback: a relaxed atomic on the process block.
+ * incarnation (layout.h, gen): an aborted section checks it again.
+ * Threads without rseq, CPUs beyond the segment's cpu_blocks, aborted
+ * sections, failed handles and other architectures take the fallback: a
+ * relaxed atomic on the handle's fallback cell (docs/DESIGN.md, "Fallback
+ * cells").
  *
  * The kernel's struct rseq (the ABI, linux/rseq.h); only cpu_id and
  * rseq_cs are used here.
@@ -96,6 +98,19 @@ SHMET_API struct shmet_impl_rseq *shmet_impl_rseq_resolve(void);
 /* Slow path: count a write through a handle of a removed series. */
 SHMET_API void shmet_impl_stale_write(const SHMET_ATOMIC(uint32_t) *gen);
 
+/* Slow path (writer/fallback.c): the bucket of v among n > 16 bounds. */
+SHMET_API uint32_t shmet_impl_bucket_search(const double *b, uint32_t n,
+					    double v);
+
+/*
+ * Slow path (writer/fallback.c): an observation the CPU cells did not
+ * take, into the handle's fallback cells: bucket i (if bucket) and the
+ * sum, unless the handle is stale.  Out of line, so that the observation
+ * stays small enough to be inlined where it is made.
+ */
+SHMET_API void shmet_impl_observe_fallback(const struct shmet_histogram *h,
+					   uint32_t i, double sum, int bucket);
+
 /*
  * 1 (and the write is counted as dropped) if the handle's series was
  * removed or expired since the handle resolved it.  Relaxed: the record's
@@ -138,6 +153,65 @@ shmet_impl_finite_or_zero(double v)
 	return v - v == 0.0 ? v : 0.0;
 }
 
+/*
+ * A histogram's bucket for v: the number of bounds v is above, which for
+ * increasing bounds is the first bucket whose bound v does not exceed.
+ * "!(v <= b)" sends NaN above every bound, to the +Inf bucket.  Always
+ * at most n, whatever the bounds hold (after shmet_close they read 0).
+ *
+ * Up to 16 bounds are counted, all of them, two per vector compare and no
+ * branch per bound: with observations spread over the buckets a search's
+ * branches are mispredicted, and 12 bounds cost 2.6-3.5 ns counted
+ * against 4.0-8.7 ns searched (bench/RESULTS.md, issue 22's inline path).
+ * More bounds are searched by bisection, out of line (writer/fallback.c),
+ * so that an observation stays small enough to be inlined.
+ */
+#if defined(__GNUC__) && (defined(__SSE2__) || defined(__ARM_NEON))
+typedef double shmet_impl_v2d __attribute__((vector_size(16)));
+typedef int64_t shmet_impl_v2i __attribute__((vector_size(16)));
+#define SHMET_IMPL_V2 1
+#endif
+
+static inline uint32_t
+shmet_impl_bucket(const double *b, uint32_t n, double v)
+{
+	uint32_t i = 0;
+
+	if (SHMET_IMPL_LIKELY(n <= 16)) {
+#ifdef SHMET_IMPL_V2
+		shmet_impl_v2d x = { v, v }, b0, b1;
+		/* -1 in a lane per bound at or above v (two running sums,
+		 * so that the adds of neighbours do not wait on each other) */
+		shmet_impl_v2i below0 = { 0, 0 }, below1 = { 0, 0 };
+		uint32_t above;
+
+		for (; i + 4 <= n; i += 4) {
+			memcpy(&b0, b + i, sizeof b0);
+			memcpy(&b1, b + i + 2, sizeof b1);
+			below0 += (shmet_impl_v2i)(x <= b0);
+			below1 += (shmet_impl_v2i)(x <= b1);
+		}
+		if (i + 2 <= n) {
+			memcpy(&b0, b + i, sizeof b0);
+			below0 += (shmet_impl_v2i)(x <= b0);
+			i += 2;
+		}
+		below0 += below1;
+		above = i + (uint32_t)(below0[0] + below0[1]);
+		if (i < n)
+			above += !(v <= b[i]);
+		return above;
+#else
+		uint32_t above = 0;
+
+		for (; i < n; i++)
+			above += !(v <= b[i]);
+		return above;
+#endif
+	}
+	return shmet_impl_bucket_search(b, n, v);
+}
+
 static inline void
 shmet_impl_add_double(SHMET_ATOMIC(uint64_t) *cell, double v)
 {
@@ -152,136 +226,275 @@ shmet_impl_add_double(SHMET_ATOMIC(uint64_t) *cell, double v)
 }
 
 /*
- * One rseq critical section on CPU cpu's cell p: 0 if it committed, 1 if
- * the kernel aborted it (preemption, migration, signal) or the thread no
- * longer runs on cpu; then nothing was written.  The descriptor (struct
- * rseq_cs: version 0, flags 0, start_ip, post_commit_offset, abort_ip)
- * lives in section __rseq_cs; its address is stored into rs->rseq_cs,
- * the section compares rs->cpu_id with cpu, and its last instruction is
- * the commit.  The abort handler is preceded by the signature the thread
- * registered with (RSEQ_SIG; glibc's and the writer's).
- *
- * The store of the descriptor's address is the section's first
- * instruction, not before it: a signal handler that counts between that
- * store and the section would leave its own descriptor there, and our
- * section would run unprotected.  Interrupted at the store, the thread
- * either finds its own descriptor from an earlier pass (abort: harmless)
- * or another one (nothing to abort yet; the store follows).
+ * An observation into the handle's fallback cells (the bucket's count if
+ * bucket, and the sum).  Relaxed: atomicity only, a cell orders nothing.
  */
+static inline void
+shmet_impl_observe_atomic(const struct shmet_histogram *h, uint32_t i,
+			  double sum, int bucket)
+{
+	if (bucket)
+		SHMET_AT(fetch_add_explicit)(&h->cell[i], 1, SHMET_MO(relaxed));
+	shmet_impl_add_double(&h->cell[h->bound_count + 1], sum);
+}
+
+/*
+ * The rseq critical sections.  Each adds to the calling thread's current
+ * CPU's cell of a series and returns 0 if it committed; else (the kernel
+ * aborted it: preemption, migration, signal; the thread has no rseq; its
+ * CPU is beyond the segment's blocks; the series' incarnation moved) it
+ * wrote nothing and returns non-zero, and the caller takes the fallback.
+ *
+ * A section, in order:
+ *  1. stores the address of its descriptor (struct rseq_cs in section
+ *     __rseq_cs: version 0, flags 0, start_ip, post_commit_offset,
+ *     abort_ip) into rs->rseq_cs.  That store is the section's first
+ *     instruction, not before it: a signal handler that counts between
+ *     that store and the section would leave its own descriptor there, and
+ *     our section would run unprotected.  Interrupted at the store, the
+ *     thread either finds its own descriptor from an earlier pass (abort:
+ *     harmless) or another one (nothing to abort yet; the store follows).
+ *  2. loads rs->cpu_id once, inside: from here to the commit the kernel
+ *     aborts the section rather than let the thread run anywhere else, so
+ *     the value read is the CPU the commit runs on (no second read and
+ *     compare).  Compared unsigned with the handle's cpus: a thread
+ *     without rseq (cpu_id -1: the dummy area), a CPU beyond the blocks
+ *     and a handle without CPU cells (cpus 0) all abort here.
+ *  3. computes the cell's address, cpu0 + cpu * stride + offset, into a
+ *     register, and addresses the cell through that register alone (no
+ *     index register): on the Intel core this was measured on, a read-
+ *     modify-write through (base,index) took 2.0 ns where the same through
+ *     a base register took 0.3-0.6 ns (bench/RESULTS.md, issue 22's
+ *     inline path).
+ *  4. compares the series' incarnation (layout.h, gen) with the handle's:
+ *     one load and compare.  A plain load, i.e. relaxed: the removal that
+ *     moves it orders nothing a writer reads, and a write past this check
+ *     lands long before the cells can be reused (SHMET_REUSE_NS: the
+ *     section runs without a stop or is aborted).
+ *  5. commits with its last instruction, a plain store (on x86-64 the
+ *     integer add is load, lea, store: the same store, and measured as
+ *     fast with an amount in a register as with a constant, where
+ *     `addq reg, mem` was 2.2 ns against 0.9).  Plain loads and stores,
+ *     no fence and no lock: one CPU runs one thread at a time, so no other
+ *     writer touched the cell between the section's load and its store;
+ *     readers load the cell with one aligned 8-byte atomic load, which
+ *     sees each commit whole; and a counter orders nothing else.  The
+ *     descriptor's store needs no fence either: only the kernel reads it,
+ *     on this thread, on entry from this thread's own instruction stream.
+ *
+ * The abort handler is preceded by the signature the thread registered
+ * with (RSEQ_SIG; glibc's and the writer's).  "memory" is clobbered: the
+ * section writes a cell the compiler cannot name (its address is computed
+ * inside) and reads words the kernel or other processes write.
+ */
+/*
+ * "asm inline": the compiler then counts a section as the few instructions
+ * it runs, not as the lines of its template (the descriptor, the abort
+ * handler), which made GCC 12 call shmet_histogram_observe out of line
+ * (5.9 ns against 4.6 ns inlined).  GCC 9 and Clang 11 have it.
+ */
+#if (defined(__clang__) && __clang_major__ >= 11) || \
+	(!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 9)
+#define SHMET_IMPL_ASM_INLINE inline
+#else
+#define SHMET_IMPL_ASM_INLINE
+#endif
+
 #if defined(SHMET_IMPL_RSEQ) && defined(__x86_64__)
-#define SHMET_IMPL_RSEQ_CS(start, end, abort_)                                \
+/*
+ * The handle's fields as operands: GCC folds their loads into the
+ * section's instructions when a memory operand is allowed (counter inc
+ * 1.0 ns; 1.13 in registers); Clang spills such operands to the stack
+ * and reloads them (1.44 ns; 1.08 in registers).
+ */
+#if defined(__clang__)
+#define SHMET_IMPL_RM "r"
+#else
+#define SHMET_IMPL_RM "rm"
+#endif
+#define SHMET_IMPL_RSEQ_CS(desc, start, end, abort_)                          \
 	".pushsection __rseq_cs, \"aw\"\n\t"                                  \
 	".balign 32\n\t"                                                      \
-	"3:\n\t"                                                              \
+	desc ":\n\t"                                                          \
 	".long 0x0, 0x0\n\t"                                                  \
-	".quad " start ", (" end " - " start "), " abort_ "\n\t"              \
+	".quad " start "f, (" end "f - " start "f), " abort_ "f\n\t"          \
 	".popsection\n\t"
-#define SHMET_IMPL_RSEQ_ABORT(label)                                          \
+#define SHMET_IMPL_RSEQ_ABORT(at, label)                                      \
 	".pushsection __rseq_failure, \"ax\"\n\t"                             \
 	/* ud1 0x53053053(%rip), %edi: RSEQ_SIG, as glibc registers it */     \
 	".byte 0x0f, 0xb9, 0x3d\n\t"                                          \
 	".long 0x53053053\n\t"                                                \
-	"4:\n\t"                                                              \
+	at ":\n\t"                                                            \
 	"jmp %l[" label "]\n\t"                                               \
 	".popsection\n\t"
+/* Steps 1-4 of a section (descriptor 3, start 1, abort 4): leaves this
+ * CPU's cell of the series (cpu0 + cpu * stride) in %rax, the CPU in %ecx. */
+#define SHMET_IMPL_RSEQ_ENTER                                                 \
+	SHMET_IMPL_RSEQ_CS("3", "1", "2", "4")                                \
+	"leaq 3b(%%rip), %%rax\n\t"                                           \
+	"1:\n\t"                                                              \
+	"movq %%rax, 8(%[rs])\n\t"      /* 1. arm */                          \
+	"movl 4(%[rs]), %%ecx\n\t"      /* 2. cpu_id */                       \
+	"cmpl %[cpus], %%ecx\n\t"                                             \
+	"jae 4f\n\t"                                                          \
+	"movl %%ecx, %%eax\n\t"         /* 3. the cell */                     \
+	"imulq %[stride], %%rax\n\t"                                          \
+	"addq %[cpu0], %%rax\n\t"                                             \
+	"cmpl %[expect], (%[gen])\n\t"  /* 4. the series' incarnation */      \
+	"jne 4f\n\t"
 
 static inline int
-shmet_impl_rseq_add_u64(struct shmet_impl_rseq *rs, int32_t cpu,
+shmet_impl_rseq_add_u64(struct shmet_impl_rseq *rs, unsigned char *cpu0,
+			uint64_t stride, uint32_t cpus,
 			const SHMET_ATOMIC(uint32_t) *gen, uint32_t expect,
-			unsigned char *p, uint64_t n)
+			uint64_t n)
 {
-	__asm__ __volatile__ goto(
-		SHMET_IMPL_RSEQ_CS("1f", "2f", "4f")
-		"leaq 3b(%%rip), %%rax\n\t"
-		"1:\n\t"
-		"movq %%rax, 8(%[rs])\n\t"
-		"cmpl %[cpu], 4(%[rs])\n\t"
-		"jnz 4f\n\t"
-		"cmpl %[expect], (%[gen])\n\t"  /* the series' incarnation */
-		"jnz 4f\n\t"
-		"addq %[n], (%[p])\n\t"         /* the commit */
+	__asm__ __volatile__ SHMET_IMPL_ASM_INLINE goto(
+		SHMET_IMPL_RSEQ_ENTER
+		"movq (%%rax), %%rcx\n\t"
+		"leaq (%%rcx, %[n]), %%rcx\n\t"
+		"movq %%rcx, (%%rax)\n\t"       /* 5. the commit */
 		"2:\n\t"
-		SHMET_IMPL_RSEQ_ABORT("aborted")
+		SHMET_IMPL_RSEQ_ABORT("4", "aborted")
 		:
-		: [rs] "r"(rs), [cpu] "r"(cpu), [p] "r"(p), [n] "r"(n),
-		  [gen] "r"(gen), [expect] "r"(expect)
-		: "memory", "cc", "rax"
+		: [rs] "r"(rs), [cpus] SHMET_IMPL_RM(cpus),
+		  [stride] SHMET_IMPL_RM(stride), [cpu0] SHMET_IMPL_RM(cpu0),
+		  [gen] "r"(gen), [expect] "r"(expect),
+		  [n] "r"(n)
+		: "memory", "cc", "rax", "rcx"
 		: aborted);
 	return 0;
 aborted:
 	return 1;
 }
 
+/* The float cell (counter add_double): at cpu0 + 8. */
 static inline int
-shmet_impl_rseq_add_f64(struct shmet_impl_rseq *rs, int32_t cpu,
+shmet_impl_rseq_add_f64(struct shmet_impl_rseq *rs, unsigned char *cpu0,
+			uint64_t stride, uint32_t cpus,
 			const SHMET_ATOMIC(uint32_t) *gen, uint32_t expect,
-			unsigned char *p, double v)
+			double v)
 {
-	__asm__ __volatile__ goto(
-		SHMET_IMPL_RSEQ_CS("1f", "2f", "4f")
-		"leaq 3b(%%rip), %%rax\n\t"
-		"1:\n\t"
-		"movq %%rax, 8(%[rs])\n\t"
-		"cmpl %[cpu], 4(%[rs])\n\t"
-		"jnz 4f\n\t"
-		"cmpl %[expect], (%[gen])\n\t"
-		"jnz 4f\n\t"
-		"movsd (%[p]), %%xmm15\n\t"
+	__asm__ __volatile__ SHMET_IMPL_ASM_INLINE goto(
+		SHMET_IMPL_RSEQ_ENTER
+		"movsd 8(%%rax), %%xmm15\n\t"
 		"addsd %[v], %%xmm15\n\t"
-		"movsd %%xmm15, (%[p])\n\t"     /* the commit */
+		"movsd %%xmm15, 8(%%rax)\n\t"   /* 5. the commit */
 		"2:\n\t"
-		SHMET_IMPL_RSEQ_ABORT("aborted")
+		SHMET_IMPL_RSEQ_ABORT("4", "aborted")
 		:
-		: [rs] "r"(rs), [cpu] "r"(cpu), [p] "r"(p), [v] "x"(v),
-		  [gen] "r"(gen), [expect] "r"(expect)
-		: "memory", "cc", "rax", "xmm15"
+		: [rs] "r"(rs), [cpus] SHMET_IMPL_RM(cpus),
+		  [stride] SHMET_IMPL_RM(stride), [cpu0] SHMET_IMPL_RM(cpu0),
+		  [gen] "r"(gen), [expect] "r"(expect),
+		  [v] "x"(v)
+		: "memory", "cc", "rax", "rcx", "xmm15"
 		: aborted);
 	return 0;
 aborted:
 	return 1;
+}
+
+/*
+ * A histogram observation: two sections in a row, the bucket's count (the
+ * cell at byte offset bucket) then the sum (to_sum bytes further).  Two,
+ * because a section has one commit: after an abort between two stores of
+ * one section nothing tells whether the first was done.  The second
+ * section does not read the CPU again: it compares cpu_id with the
+ * first's (a thread moved in between aborts it), goes on from the first's
+ * cell address, and checks the incarnation again (the thread may have
+ * stopped between the two).  0: both committed; 1: neither (take the
+ * whole fallback); 2: the bucket committed and the sum did not (add the
+ * sum in the fallback).
+ */
+static inline int
+shmet_impl_rseq_observe(struct shmet_impl_rseq *rs, unsigned char *cpu0,
+			uint64_t stride, uint32_t cpus,
+			const SHMET_ATOMIC(uint32_t) *gen, uint32_t expect,
+			uint64_t bucket, uint64_t to_sum, double v)
+{
+	__asm__ __volatile__ SHMET_IMPL_ASM_INLINE goto(
+		SHMET_IMPL_RSEQ_ENTER
+		"addq %[bucket], %%rax\n\t"
+		"addq $1, (%%rax)\n\t"         /* 5. the bucket's commit */
+		"2:\n\t"
+		SHMET_IMPL_RSEQ_CS("7", "5", "6", "8")
+		"leaq 7b(%%rip), %%rdx\n\t"
+		"5:\n\t"
+		"movq %%rdx, 8(%[rs])\n\t"
+		"cmpl %%ecx, 4(%[rs])\n\t"
+		"jne 8f\n\t"
+		"cmpl %[expect], (%[gen])\n\t"
+		"jne 8f\n\t"
+		"addq %[to_sum], %%rax\n\t"
+		"movsd (%%rax), %%xmm15\n\t"
+		"addsd %[v], %%xmm15\n\t"
+		"movsd %%xmm15, (%%rax)\n\t"   /* the sum's commit */
+		"6:\n\t"
+		SHMET_IMPL_RSEQ_ABORT("4", "neither")
+		SHMET_IMPL_RSEQ_ABORT("8", "no_sum")
+		:
+		: [rs] "r"(rs), [cpus] SHMET_IMPL_RM(cpus),
+		  [stride] SHMET_IMPL_RM(stride), [cpu0] SHMET_IMPL_RM(cpu0),
+		  [gen] "r"(gen), [expect] "r"(expect),
+		  [bucket] SHMET_IMPL_RM(bucket),
+		  [to_sum] SHMET_IMPL_RM(to_sum), [v] "x"(v)
+		: "memory", "cc", "rax", "rcx", "rdx", "xmm15"
+		: neither, no_sum);
+	return 0;
+neither:
+	return 1;
+no_sum:
+	return 2;
 }
 #elif defined(SHMET_IMPL_RSEQ) && defined(__aarch64__)
-#define SHMET_IMPL_RSEQ_CS(start, end, abort_)                                \
+#define SHMET_IMPL_RSEQ_CS(desc, start, end, abort_)                          \
 	".pushsection __rseq_cs, \"aw\"\n\t"                                  \
 	".balign 32\n\t"                                                      \
-	"3:\n\t"                                                              \
+	desc ":\n\t"                                                          \
 	".long 0x0, 0x0\n\t"                                                  \
-	".quad " start ", (" end " - " start "), " abort_ "\n\t"              \
-	".popsection\n\t"                                                     \
-	"adrp x15, 3b\n\t"                                                    \
-	"add x15, x15, :lo12:3b\n\t"
+	".quad " start "f, (" end "f - " start "f), " abort_ "f\n\t"          \
+	".popsection\n\t"
 /* Inline, skipped over: b.ne reaches only 1 MiB.  brk #0x45e0 is RSEQ_SIG. */
-#define SHMET_IMPL_RSEQ_ABORT(label)                                          \
-	"b 5f\n\t"                                                            \
+#define SHMET_IMPL_RSEQ_ABORT(at, label)                                      \
 	".inst 0xd428bc00\n\t"                                                \
-	"4:\n\t"                                                              \
-	"b %l[" label "]\n\t"                                                 \
-	"5:\n\t"
+	at ":\n\t"                                                            \
+	"b %l[" label "]\n\t"
+/* Steps 1-4 (see above; descriptor 3, start 1, abort 4): leaves this
+ * CPU's cell of the series in x15, the CPU in w17. */
+#define SHMET_IMPL_RSEQ_ENTER                                                 \
+	SHMET_IMPL_RSEQ_CS("3", "1", "2", "4")                                \
+	"adrp x15, 3b\n\t"                                                    \
+	"add x15, x15, :lo12:3b\n\t"                                          \
+	"1:\n\t"                                                              \
+	"str x15, [%[rs], #8]\n\t"      /* 1. arm */                          \
+	"ldr w17, [%[rs], #4]\n\t"      /* 2. cpu_id (zero-extended) */       \
+	"cmp w17, %w[cpus]\n\t"                                               \
+	"b.hs 4f\n\t"                                                         \
+	"madd x15, x17, %[stride], %[cpu0]\n\t" /* 3. the cell */             \
+	"ldr w16, [%[gen]]\n\t"         /* 4. the series' incarnation */      \
+	"cmp w16, %w[expect]\n\t"                                             \
+	"b.ne 4f\n\t"
 
 static inline int
-shmet_impl_rseq_add_u64(struct shmet_impl_rseq *rs, int32_t cpu,
+shmet_impl_rseq_add_u64(struct shmet_impl_rseq *rs, unsigned char *cpu0,
+			uint64_t stride, uint32_t cpus,
 			const SHMET_ATOMIC(uint32_t) *gen, uint32_t expect,
-			unsigned char *p, uint64_t n)
+			uint64_t n)
 {
-	__asm__ __volatile__ goto(
-		SHMET_IMPL_RSEQ_CS("1f", "2f", "4f")
-		"1:\n\t"
-		"str x15, [%[rs], #8]\n\t"
-		"ldr w15, [%[rs], #4]\n\t"
-		"cmp w15, %w[cpu]\n\t"
-		"b.ne 4f\n\t"
-		"ldr w15, [%[gen]]\n\t"        /* the series' incarnation */
-		"cmp w15, %w[expect]\n\t"
-		"b.ne 4f\n\t"
-		"ldr x16, [%[p]]\n\t"
+	__asm__ __volatile__ SHMET_IMPL_ASM_INLINE goto(
+		SHMET_IMPL_RSEQ_ENTER
+		"ldr x16, [x15]\n\t"
 		"add x16, x16, %[n]\n\t"
-		"str x16, [%[p]]\n\t"           /* the commit */
+		"str x16, [x15]\n\t"            /* 5. the commit */
 		"2:\n\t"
-		SHMET_IMPL_RSEQ_ABORT("aborted")
+		"b 9f\n\t"
+		SHMET_IMPL_RSEQ_ABORT("4", "aborted")
+		"9:\n\t"
 		:
-		: [rs] "r"(rs), [cpu] "r"(cpu), [p] "r"(p), [n] "r"(n),
-		  [gen] "r"(gen), [expect] "r"(expect)
-		: "memory", "cc", "x15", "x16"
+		: [rs] "r"(rs), [cpus] "r"(cpus), [stride] "r"(stride),
+		  [cpu0] "r"(cpu0), [gen] "r"(gen), [expect] "r"(expect),
+		  [n] "r"(n)
+		: "memory", "cc", "x15", "x16", "x17"
 		: aborted);
 	return 0;
 aborted:
@@ -289,65 +502,123 @@ aborted:
 }
 
 static inline int
-shmet_impl_rseq_add_f64(struct shmet_impl_rseq *rs, int32_t cpu,
+shmet_impl_rseq_add_f64(struct shmet_impl_rseq *rs, unsigned char *cpu0,
+			uint64_t stride, uint32_t cpus,
 			const SHMET_ATOMIC(uint32_t) *gen, uint32_t expect,
-			unsigned char *p, double v)
+			double v)
 {
-	__asm__ __volatile__ goto(
-		SHMET_IMPL_RSEQ_CS("1f", "2f", "4f")
-		"1:\n\t"
-		"str x15, [%[rs], #8]\n\t"
-		"ldr w15, [%[rs], #4]\n\t"
-		"cmp w15, %w[cpu]\n\t"
-		"b.ne 4f\n\t"
-		"ldr w15, [%[gen]]\n\t"
-		"cmp w15, %w[expect]\n\t"
-		"b.ne 4f\n\t"
-		"ldr d16, [%[p]]\n\t"
+	__asm__ __volatile__ SHMET_IMPL_ASM_INLINE goto(
+		SHMET_IMPL_RSEQ_ENTER
+		"ldr d16, [x15, #8]\n\t"
 		"fadd d16, d16, %d[v]\n\t"
-		"str d16, [%[p]]\n\t"           /* the commit */
+		"str d16, [x15, #8]\n\t"        /* 5. the commit */
 		"2:\n\t"
-		SHMET_IMPL_RSEQ_ABORT("aborted")
+		"b 9f\n\t"
+		SHMET_IMPL_RSEQ_ABORT("4", "aborted")
+		"9:\n\t"
 		:
-		: [rs] "r"(rs), [cpu] "r"(cpu), [p] "r"(p), [v] "w"(v),
-		  [gen] "r"(gen), [expect] "r"(expect)
-		: "memory", "cc", "x15", "v16"
+		: [rs] "r"(rs), [cpus] "r"(cpus), [stride] "r"(stride),
+		  [cpu0] "r"(cpu0), [gen] "r"(gen), [expect] "r"(expect),
+		  [v] "w"(v)
+		: "memory", "cc", "x15", "x16", "x17", "v16"
 		: aborted);
 	return 0;
 aborted:
 	return 1;
+}
+
+static inline int
+shmet_impl_rseq_observe(struct shmet_impl_rseq *rs, unsigned char *cpu0,
+			uint64_t stride, uint32_t cpus,
+			const SHMET_ATOMIC(uint32_t) *gen, uint32_t expect,
+			uint64_t bucket, uint64_t to_sum, double v)
+{
+	__asm__ __volatile__ SHMET_IMPL_ASM_INLINE goto(
+		SHMET_IMPL_RSEQ_ENTER
+		"add x15, x15, %[bucket]\n\t"
+		"ldr x16, [x15]\n\t"
+		"add x16, x16, #1\n\t"
+		"str x16, [x15]\n\t"          /* 5. the bucket's commit */
+		"2:\n\t"
+		SHMET_IMPL_RSEQ_CS("7", "5", "6", "8")
+		"adrp x16, 7b\n\t"
+		"add x16, x16, :lo12:7b\n\t"
+		"5:\n\t"
+		"str x16, [%[rs], #8]\n\t"
+		"ldr w16, [%[rs], #4]\n\t"
+		"cmp w16, w17\n\t"
+		"b.ne 8f\n\t"
+		"ldr w16, [%[gen]]\n\t"
+		"cmp w16, %w[expect]\n\t"
+		"b.ne 8f\n\t"
+		"add x15, x15, %[to_sum]\n\t"
+		"ldr d16, [x15]\n\t"
+		"fadd d16, d16, %d[v]\n\t"
+		"str d16, [x15]\n\t"          /* the sum's commit */
+		"6:\n\t"
+		"b 9f\n\t"
+		SHMET_IMPL_RSEQ_ABORT("4", "neither")
+		SHMET_IMPL_RSEQ_ABORT("8", "no_sum")
+		"9:\n\t"
+		:
+		: [rs] "r"(rs), [cpus] "r"(cpus), [stride] "r"(stride),
+		  [cpu0] "r"(cpu0), [gen] "r"(gen), [expect] "r"(expect),
+		  [bucket] "r"(bucket), [to_sum] "r"(to_sum), [v] "w"(v)
+		: "memory", "cc", "x15", "x16", "x17", "v16"
+		: neither, no_sum);
+	return 0;
+neither:
+	return 1;
+no_sum:
+	return 2;
 }
 #endif
 
-/*
- * Per-CPU target of a handle: the cell at byte offset off of the series in
- * the block of the CPU the thread runs on, or NULL (no rseq, a CPU beyond
- * the segment's blocks, a failed handle): take the fallback.
- */
 #ifdef SHMET_IMPL_RSEQ
-#define SHMET_IMPL_PERCPU_ADD(h, kind, off, val, fallback)                    \
+/* The calling thread's struct rseq (resolved on its first write). */
+static inline struct shmet_impl_rseq *
+shmet_impl_rseq_area(void)
+{
+	struct shmet_impl_rseq *rs = shmet_impl_rseq_tls;
+
+	if (SHMET_IMPL_UNLIKELY_(!rs))
+		rs = shmet_impl_rseq_resolve();
+	return rs;
+}
+
+/*
+ * 1 if the thread has rseq.  Sections check that themselves (step 2);
+ * looking first spares a thread without rseq the section and its abort,
+ * 2 ns a write (bench/RESULTS.md, issue 22's inline path), for a load of
+ * the word the section reads next anyway, and keeps sections from storing
+ * into the writer's dummy area, which all such threads share
+ * (writer/percpu.c).  volatile: the kernel writes it.
+ */
+static inline int
+shmet_impl_rseq_on(const struct shmet_impl_rseq *rs)
+{
+	return *(volatile const int32_t *)&rs->cpu_id >= 0;
+}
+
+/*
+ * Add val to the series' cell of kind (u64, f64) on this CPU, else run
+ * fallback (an atomic on the handle's fallback cell) unless the handle is
+ * stale.  A handle without CPU cells has cpus 0: its sections abort.
+ */
+#define SHMET_IMPL_PERCPU_ADD(h, kind, val, fallback)                         \
 	do {                                                                  \
-		if (SHMET_IMPL_LIKELY((h)->cpu0 != NULL)) {                   \
-			struct shmet_impl_rseq *rs_ = shmet_impl_rseq_tls;    \
-			int32_t cpu_;                                         \
+		struct shmet_impl_rseq *rs_ = shmet_impl_rseq_area();         \
                                                                               \
-			if (SHMET_IMPL_UNLIKELY_(!rs_))                       \
-				rs_ = shmet_impl_rseq_resolve();              \
-			cpu_ = *(volatile const int32_t *)&rs_->cpu_id;       \
-			if (SHMET_IMPL_LIKELY((uint32_t)cpu_ < (h)->cpus) &&  \
-			    shmet_impl_rseq_add_##kind(                       \
-				    rs_, cpu_, (h)->gen, (h)->expect,         \
-				    (h)->cpu0 + (off) +                       \
-					    (uint64_t)(uint32_t)cpu_ *        \
-						    (h)->stride,              \
-				    (val)) == 0)                              \
-				break;                                        \
-		}                                                             \
+		if (SHMET_IMPL_LIKELY(shmet_impl_rseq_on(rs_)) &&             \
+		    SHMET_IMPL_LIKELY(shmet_impl_rseq_add_##kind(             \
+			    rs_, (h)->cpu0, (h)->stride, (h)->cpus, (h)->gen, \
+			    (h)->expect, (val)) == 0))                        \
+			break;                                                \
 		if (!shmet_impl_stale((h)->gen, (h)->expect))                 \
 			fallback;                                             \
 	} while (0)
 #else
-#define SHMET_IMPL_PERCPU_ADD(h, kind, off, val, fallback)         \
+#define SHMET_IMPL_PERCPU_ADD(h, kind, val, fallback)              \
 	do {                                                        \
 		if (!shmet_impl_stale((h)->gen, (h)->expect))       \
 			fallback;                                   \
