@@ -161,11 +161,15 @@ shmet_close_steps(struct shmet_segment *seg)
 	/* Only the process that took the slot releases it: a fork child
 	 * whose own claim failed still points at its parent's slot. */
 	if (seg->block && seg->slot < seg->hdr->max_writers &&
-	    seg->owner_pid == getpid())
+	    seg->owner_pid == getpid()) {
+		/* Our family records are no longer held by us: a reclaim
+		 * may free those nobody else holds (reclaim.c). */
+		shmet_impl_registrants_clear_slot(seg, seg->slot);
 		/* Release: pairs with the acquire in take_slot and readers. */
 		SHMET_AT(store_explicit)(
 			&shmet_impl_writers(seg)[seg->slot].state,
 			SHMET_WRITER_RELEASED, SHMET_MO(release));
+	}
 	SHMET_POINT("close.released");
 	/*
 	 * Handles the application still holds must stay safe and record
@@ -190,6 +194,7 @@ shmet_close_steps(struct shmet_segment *seg)
 	seg->base = NULL;
 	seg->hdr = NULL;
 	seg->attached = 0;
+	shmet_impl_registrants_close(seg);
 }
 
 /* Not a cancellation point (docs/DESIGN.md, "Cancellation"). */

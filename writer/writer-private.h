@@ -424,16 +424,59 @@ shmet_impl_keep_spare_family(struct shmet_segment *seg, uint32_t id);
 SHMET_W int
 shmet_impl_build_family(struct shmet_segment *seg,
 			const struct shmet_family_desc *d, uint32_t mode,
-			const size_t *lens, uint64_t hash, uint32_t base,
-			uint32_t *out);
+			const size_t *lens, uint64_t hash, uint32_t *out,
+			int *claimed);
+
+SHMET_W uint64_t
+shmet_impl_family_strings(const struct shmet_family_desc *d,
+			  const size_t *lens);
+
+SHMET_W int
+shmet_impl_same_text(const struct shmet_segment *seg,
+		     const struct shmet_seg_family *r,
+		     const struct shmet_family_desc *d);
+
+SHMET_W int
+shmet_impl_labels_reordered(const struct shmet_segment *seg,
+			    const struct shmet_seg_family *r,
+			    const struct shmet_family_desc *d,
+			    const size_t *lens);
+
+/* Registrants: who holds which family record (registrants.c). */
+SHMET_W void shmet_impl_registrants_open(struct shmet_segment *seg);
+SHMET_W void shmet_impl_registrants_close(struct shmet_segment *seg);
+SHMET_W void shmet_impl_registrants_clear_slot(struct shmet_segment *seg,
+					       uint32_t slot);
+SHMET_W int shmet_impl_registrant_mark(struct shmet_segment *seg,
+				       uint32_t id);
+SHMET_W void shmet_impl_registrant_drop(struct shmet_segment *seg,
+					uint32_t id);
+SHMET_W void shmet_impl_registrants_forked(struct shmet_segment *seg,
+					   int claimed);
+SHMET_W int shmet_impl_registrant_live(struct shmet_segment *seg,
+				       uint32_t id);
+
+/* Reclaiming family records (reclaim.c); the index lock (gate.c). */
+SHMET_W int shmet_impl_family_shown(const struct shmet_segment *seg,
+				    uint32_t id);
+SHMET_W int shmet_impl_index_lock(struct shmet_segment *seg);
+SHMET_W void shmet_impl_index_unlock(struct shmet_segment *seg);
+SHMET_W void shmet_impl_reclaim_recover(struct shmet_segment *seg,
+					uint32_t fam);
+SHMET_W int shmet_impl_reclaim_sweep(struct shmet_segment *seg);
+SHMET_W int shmet_impl_claim_free_family(struct shmet_segment *seg,
+					 uint32_t need, int any, uint32_t *out,
+					 uint32_t *off);
+SHMET_W void shmet_impl_family_filled(struct shmet_segment *seg,
+				      uint32_t id);
+SHMET_W void shmet_impl_family_settle(struct shmet_segment *seg,
+				      uint32_t id);
+SHMET_W void shmet_impl_family_unclaim(struct shmet_segment *seg,
+				       uint32_t id);
 
 SHMET_W int
 shmet_impl_resolve_family(struct shmet_segment *seg, uint32_t id,
 			  struct shmet_family *f);
-
-SHMET_W int
-shmet_impl_publish(struct shmet_segment *seg, SHMET_ATOMIC(uint32_t) *slot,
-		   uint32_t *v, uint32_t id);
 
 SHMET_W int
 shmet_impl_register(struct shmet_segment *seg,

@@ -1,0 +1,189 @@
+/*
+ * shmetrics writer: registrants, which live processes hold a handle on
+ * each family record, so that a record is reclaimed (reclaim.c) only
+ * once none does.
+ *
+ * Each writer slot has a bitmap of max_families bits in the registrants
+ * region (layout.h, version 5).  A registration sets its slot's bit of the
+ * record it returns (and of an alias's base) before it returns; the bits
+ * stay until the slot is given up: a clean close or a takeover clears the
+ * slot's bitmap (the takeover because its bits are a dead owner's).  A bit
+ * counts only while the slot's owner lives (its claim lock, lock.h), so a
+ * process killed with SIGKILL stops holding its records the moment the
+ * kernel drops its lock.  The process keeps a copy of its bits: a fork
+ * child sets them again in the slot it claims, before it lets go of the
+ * parent's description (fork.c), so one of the two slots always holds
+ * them, also when the parent exits first.
+ *
+ * A process without a slot (every slot held, SHMET_OPEN_NO_WRITER, a fork
+ * child whose claim failed) has no bitmap whose liveness anyone can see:
+ * it pins the record instead, which is then never reclaimed.
+ */
+#include "writer-private.h"
+
+static SHMET_ATOMIC(uint64_t) *
+shmet_impl_registrant_map(const struct shmet_segment *seg, uint32_t slot)
+{
+	return (SHMET_ATOMIC(uint64_t) *)(void *)(
+		seg->base + seg->hdr->registrants_off +
+		8u * (size_t)slot *
+			shmet_seg_registrant_words(seg->hdr->max_families));
+}
+
+/* Our slot, when we own one whose bits other processes can trust. */
+static int
+shmet_impl_has_own_slot(const struct shmet_segment *seg)
+{
+	return seg->slot < seg->hdr->max_writers && seg->block &&
+	       seg->owner_pid == (int)getpid();
+}
+
+/* At open: the process's copy of its bits (NULL: it pins instead). */
+SHMET_W void
+shmet_impl_registrants_open(struct shmet_segment *seg)
+{
+	seg->registered = (SHMET_ATOMIC(uint64_t) *)calloc(
+		(size_t)shmet_seg_registrant_words(seg->hdr->max_families), 8);
+}
+
+SHMET_W void
+shmet_impl_registrants_close(struct shmet_segment *seg)
+{
+	free((void *)seg->registered);
+	seg->registered = NULL;
+}
+
+/*
+ * Clear slot's bitmap: its owner closed, or it is ours now and its bits
+ * are a dead owner's.  Relaxed: only the slot's owner sets its bits, and
+ * we are it (the claim lock); a reclaim that reads a bit late counts a
+ * registrant too many, which only delays it.  Async-signal-safe.
+ */
+SHMET_W void
+shmet_impl_registrants_clear_slot(struct shmet_segment *seg, uint32_t slot)
+{
+	SHMET_ATOMIC(uint64_t) *map = shmet_impl_registrant_map(seg, slot);
+	uint64_t words = shmet_seg_registrant_words(seg->hdr->max_families);
+
+	for (uint64_t w = 0; w < words; w++)
+		SHMET_AT(store_explicit)(&map[w], 0, SHMET_MO(relaxed));
+}
+
+/*
+ * Say that this process holds record id, before the registration checks
+ * that the record is still live (register.c): 1 if the bit is new to the
+ * process (shmet_impl_registrant_drop may take it back), 0 if it held it.
+ *
+ * Seq_cst, the bit and the pin: the registration's half of the Dekker
+ * pair with a reclaim (reclaim.c): we store the bit, then load the
+ * record's state; the reclaimer stores the state, then loads the bits.
+ * In the single order of seq_cst operations one of the two comes first,
+ * so either the reclaimer sees our bit (and gives up) or we see its
+ * state (and go through the gate).
+ */
+SHMET_W int
+shmet_impl_registrant_mark(struct shmet_segment *seg, uint32_t id)
+{
+	uint64_t bit = UINT64_C(1) << (id % 64);
+	int fresh = 1;
+
+	if (seg->registered)
+		/* Relaxed: process-local; threads of a fork see it whole
+		 * (fork runs with the fork-list lock held by one thread). */
+		fresh = !(SHMET_AT(fetch_or_explicit)(&seg->registered[id / 64],
+						      bit, SHMET_MO(relaxed)) &
+			  bit);
+	if (!seg->registered || !shmet_impl_has_own_slot(seg)) {
+		SHMET_AT(store_explicit)(&shmet_impl_families(seg)[id].pinned,
+					 1, SHMET_MO(seq_cst));
+		return 0;       /* a pin is never taken back */
+	}
+	SHMET_AT(fetch_or_explicit)(
+		&shmet_impl_registrant_map(seg, seg->slot)[id / 64], bit,
+		SHMET_MO(seq_cst));
+	return fresh;
+}
+
+/* The registration found record id freed after all: our new bit goes. */
+SHMET_W void
+shmet_impl_registrant_drop(struct shmet_segment *seg, uint32_t id)
+{
+	uint64_t bit = UINT64_C(1) << (id % 64);
+
+	if (!seg->registered || !shmet_impl_has_own_slot(seg))
+		return;
+	/* Relaxed: a bit left a moment longer only delays a reclaim. */
+	SHMET_AT(fetch_and_explicit)(&seg->registered[id / 64], ~bit,
+				     SHMET_MO(relaxed));
+	SHMET_AT(fetch_and_explicit)(
+		&shmet_impl_registrant_map(seg, seg->slot)[id / 64], ~bit,
+		SHMET_MO(relaxed));
+}
+
+/*
+ * In a fork child, once it claimed a slot of its own (claimed: 1) or
+ * failed to (0): set our bits in that slot, or pin every record we hold.
+ * Before the child closes the parent's description, whose locks keep the
+ * parent's slot (and its bits) alive while the child holds it.
+ * Async-signal-safe: atomics on memory only.
+ */
+SHMET_W void
+shmet_impl_registrants_forked(struct shmet_segment *seg, int claimed)
+{
+	uint64_t words = shmet_seg_registrant_words(seg->hdr->max_families);
+	SHMET_ATOMIC(uint64_t) *map =
+		claimed && shmet_impl_has_own_slot(seg)
+			? shmet_impl_registrant_map(seg, seg->slot) : NULL;
+
+	if (!seg->registered)
+		return;
+	for (uint64_t w = 0; w < words; w++) {
+		/* Relaxed: the child's one thread wrote its copy. */
+		uint64_t bits = SHMET_AT(load_explicit)(&seg->registered[w],
+							SHMET_MO(relaxed));
+
+		if (bits == 0)
+			continue;
+		if (map) {
+			/* Seq_cst: as a registration's bit. */
+			SHMET_AT(fetch_or_explicit)(&map[w], bits,
+						    SHMET_MO(seq_cst));
+			continue;
+		}
+		for (uint32_t b = 0; b < 64; b++)
+			if (bits & (UINT64_C(1) << b))
+				SHMET_AT(store_explicit)(
+					&shmet_impl_families(seg)[w * 64 + b]
+						 .pinned,
+					1, SHMET_MO(seq_cst));
+	}
+}
+
+/*
+ * Does a live process hold record id?  Its pin, or its bit in the bitmap
+ * of a slot whose owner lives (ours included: we are alive).  Seq_cst
+ * loads: the reclaimer's half of the Dekker pair (see _mark above).  A
+ * slot whose liveness cannot be told counts as live.
+ */
+SHMET_W int
+shmet_impl_registrant_live(struct shmet_segment *seg, uint32_t id)
+{
+	uint64_t bit = UINT64_C(1) << (id % 64);
+	int fd = seg->claim_fd >= 0 ? seg->claim_fd : seg->fd;
+
+	if (SHMET_AT(load_explicit)(&shmet_impl_families(seg)[id].pinned,
+				    SHMET_MO(seq_cst)))
+		return 1;
+	for (uint32_t slot = 0; slot < seg->hdr->max_writers; slot++) {
+		if (!(SHMET_AT(load_explicit)(
+			      &shmet_impl_registrant_map(seg, slot)[id / 64],
+			      SHMET_MO(seq_cst)) &
+		      bit))
+			continue;
+		/* Our own slot: the lock is our description's, which the
+		 * query would not report; we are alive. */
+		if (slot == seg->slot || shmet_seg_slot_held(fd, slot) != 0)
+			return 1;
+	}
+	return 0;
+}
