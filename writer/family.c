@@ -359,6 +359,10 @@ shmet_impl_new_family(struct shmet_segment *seg, uint64_t total,
 {
 	uint32_t id = shmet_impl_take_spare_family(seg);
 
+	/* A multiple of 32 bytes: a later registration of another shape of
+	 * the name (a label, a help text a few bytes longer) mostly fits
+	 * in the allocation once the record is reclaimed (reclaim.c). */
+	total = shmet_seg_align(total, 32);
 	*off = 0;
 	if (id == UINT32_MAX &&
 	    shmet_impl_alloc(&seg->hdr->families_used, seg->hdr->max_families,

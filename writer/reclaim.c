@@ -265,13 +265,13 @@ shmet_impl_reclaim_series(struct shmet_segment *seg, uint32_t fam)
 }
 
 /*
- * Free every record that can be: empty and unheld, or a version of an
- * outdated type that no live process holds (its series leave first).  A
- * record whose gate is busy is passed over (a sweep never waits).  The
- * number freed.
+ * One pass over the records: free every one that can be, empty and
+ * unheld, or a version of an outdated type that no live process holds
+ * (its series leave first).  A record whose gate is busy is passed over
+ * (a sweep never waits).  The number freed.
  */
-SHMET_W int
-shmet_impl_reclaim_sweep(struct shmet_segment *seg)
+static int
+shmet_impl_reclaim_pass(struct shmet_segment *seg)
 {
 	uint32_t used = SHMET_AT(load_explicit)(&seg->hdr->families_used,
 						SHMET_MO(relaxed));
@@ -300,6 +300,19 @@ shmet_impl_reclaim_sweep(struct shmet_segment *seg)
 		freed += shmet_impl_reclaim_one(seg, fam);
 		shmet_impl_gate_unlock(seg, fam);
 	}
+	return freed;
+}
+
+/* Passes until one frees nothing: an alias goes in one, its base (a
+ * lower id, passed over while the alias stood) in the next. */
+SHMET_W int
+shmet_impl_reclaim_sweep(struct shmet_segment *seg)
+{
+	int freed = 0, n;
+
+	for (int pass = 0; pass < 4 && (n = shmet_impl_reclaim_pass(seg)) > 0;
+	     pass++)
+		freed += n;
 	return freed;
 }
 
@@ -338,13 +351,21 @@ shmet_impl_claim_free_family(struct shmet_segment *seg, uint32_t need,
 				continue;
 			}
 			if (r->strings_cap < need) {
-				if (shmet_impl_alloc(&seg->hdr->strings_used,
+				/* Its old allocation is lost: the one case
+				 * in which a reclaimed record's strings do
+				 * not go back (the table is full and no
+				 * free record's allocation fits). */
+				uint32_t cap = (uint32_t)shmet_seg_align(need,
+									 32);
+
+				if (cap > seg->hdr->string_bytes ||
+				    shmet_impl_alloc(&seg->hdr->strings_used,
 						     seg->hdr->string_bytes,
-						     need, 8, &at) < 0) {
+						     cap, 8, &at) < 0) {
 					shmet_impl_gate_unlock(seg, id);
 					return -1;
 				}
-				r->strings_cap = need;
+				r->strings_cap = cap;
 			}
 			/* Relaxed: under the gate; the incarnation is odd,
 			 * so nobody reads the fields we write next. */
