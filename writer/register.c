@@ -191,9 +191,11 @@ static int
 shmet_impl_hold(struct shmet_segment *seg, uint32_t id, uint32_t inc)
 {
 	struct shmet_seg_family *r = &shmet_impl_families(seg)[id];
-	int fresh = shmet_impl_registrant_mark(seg, id);
-	uint32_t st = SHMET_AT(load_explicit)(&r->state, SHMET_MO(seq_cst));
+	uint32_t st;
 	int held;
+
+	shmet_impl_registrant_mark(seg, id);
+	st = SHMET_AT(load_explicit)(&r->state, SHMET_MO(seq_cst));
 
 	/* CLAIMED at an even incarnation: published, not yet marked LIVE;
 	 * no reclaim can start before it is. */
@@ -209,9 +211,7 @@ shmet_impl_hold(struct shmet_segment *seg, uint32_t id, uint32_t inc)
 					       SHMET_MO(relaxed)) == inc;
 		shmet_impl_gate_unlock(seg, id);
 	}
-	if (!held && fresh)
-		shmet_impl_registrant_drop(seg, id);
-	return held;
+	return held;     /* our bit stays either way (registrants.c) */
 }
 
 /*
@@ -252,7 +252,7 @@ shmet_impl_register_new(struct shmet_segment *seg,
 			 * reclaim (which holds this lock for its checks)
 			 * never sees it published and not held. */
 			shmet_impl_families(seg)[mine].base = p->base;
-			(void)shmet_impl_registrant_mark(seg, mine);
+			shmet_impl_registrant_mark(seg, mine);
 			shmet_impl_publish(seg, p->slot, mine);
 			p->found = mine;
 			p->found_inc = shmet_impl_incarnation(seg, mine);

@@ -71,8 +71,11 @@ shmet_impl_registrants_clear_slot(struct shmet_segment *seg, uint32_t slot)
 
 /*
  * Say that this process holds record id, before the registration checks
- * that the record is still live (register.c): 1 if the bit is new to the
- * process (shmet_impl_registrant_drop may take it back), 0 if it held it.
+ * that the record is still live (register.c).  Never taken back until
+ * the process closes: a registration that finds the record reclaimed
+ * after all leaves its bit, which only delays a reclaim of the record's
+ * next incarnation while we live; taking it back could take another
+ * thread's, set for that next incarnation.
  *
  * Seq_cst, the bit and the pin: the registration's half of the Dekker
  * pair with a reclaim (reclaim.c): we store the bit, then load the
@@ -81,43 +84,53 @@ shmet_impl_registrants_clear_slot(struct shmet_segment *seg, uint32_t slot)
  * so either the reclaimer sees our bit (and gives up) or we see its
  * state (and go through the gate).
  */
-SHMET_W int
+SHMET_W void
 shmet_impl_registrant_mark(struct shmet_segment *seg, uint32_t id)
 {
 	uint64_t bit = UINT64_C(1) << (id % 64);
-	int fresh = 1;
 
 	if (seg->registered)
-		/* Relaxed: process-local; threads of a fork see it whole
-		 * (fork runs with the fork-list lock held by one thread). */
-		fresh = !(SHMET_AT(fetch_or_explicit)(&seg->registered[id / 64],
-						      bit, SHMET_MO(relaxed)) &
-			  bit);
+		/* Relaxed: process-local; a fork copies it whole (fork runs
+		 * with the fork-list lock, which registrations do not take,
+		 * but a handle is returned only after this). */
+		SHMET_AT(fetch_or_explicit)(&seg->registered[id / 64], bit,
+					    SHMET_MO(relaxed));
 	if (!seg->registered || !shmet_impl_has_own_slot(seg)) {
 		SHMET_AT(store_explicit)(&shmet_impl_families(seg)[id].pinned,
 					 1, SHMET_MO(seq_cst));
-		return 0;       /* a pin is never taken back */
+		return;
 	}
 	SHMET_AT(fetch_or_explicit)(
 		&shmet_impl_registrant_map(seg, seg->slot)[id / 64], bit,
 		SHMET_MO(seq_cst));
-	return fresh;
 }
 
-/* The registration found record id freed after all: our new bit goes. */
-SHMET_W void
-shmet_impl_registrant_drop(struct shmet_segment *seg, uint32_t id)
+/*
+ * Did this process register record id through seg since it attached?  A
+ * family handle kept across a close and a new open of the same segment
+ * handle names a record that may have been reclaimed and rebuilt for
+ * another name since: its calls fail (-ESTALE) instead of creating or
+ * removing that one's series.  1 when the process keeps no copy.
+ */
+SHMET_W int
+shmet_impl_registrant_held(const struct shmet_segment *seg, uint32_t id)
 {
-	uint64_t bit = UINT64_C(1) << (id % 64);
+	if (id >= seg->hdr->max_families)
+		return 0;
+	/* Relaxed: our own registrations, sequenced before the handle. */
+	return !seg->registered ||
+	       (SHMET_AT(load_explicit)(&seg->registered[id / 64],
+					SHMET_MO(relaxed)) >>
+		(id % 64)) & 1;
+}
 
-	if (!seg->registered || !shmet_impl_has_own_slot(seg))
-		return;
-	/* Relaxed: a bit left a moment longer only delays a reclaim. */
-	SHMET_AT(fetch_and_explicit)(&seg->registered[id / 64], ~bit,
-				     SHMET_MO(relaxed));
-	SHMET_AT(fetch_and_explicit)(
-		&shmet_impl_registrant_map(seg, seg->slot)[id / 64], ~bit,
-		SHMET_MO(relaxed));
+/* A family handle from before the segment handle's latest open. */
+SHMET_W int
+shmet_impl_stale_family(struct shmet_segment *seg)
+{
+	return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -ESTALE,
+			       "family handle registered before the segment "
+			       "was closed: register the family again");
 }
 
 /*

@@ -136,6 +136,8 @@ shmet_impl_gate_for_removal(const struct shmet_family *fam)
 
 	if (fam->id == UINT32_MAX || !seg || !seg->attached)
 		return fam->error ? fam->error : -ENODEV;
+	if (!shmet_impl_registrant_held(seg, fam->id))
+		return shmet_impl_stale_family(seg);
 	return shmet_impl_gate_enter(seg, fam->id, "remove series",
 				     "remove.gated");
 }

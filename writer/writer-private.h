@@ -447,10 +447,11 @@ SHMET_W void shmet_impl_registrants_open(struct shmet_segment *seg);
 SHMET_W void shmet_impl_registrants_close(struct shmet_segment *seg);
 SHMET_W void shmet_impl_registrants_clear_slot(struct shmet_segment *seg,
 					       uint32_t slot);
-SHMET_W int shmet_impl_registrant_mark(struct shmet_segment *seg,
-				       uint32_t id);
-SHMET_W void shmet_impl_registrant_drop(struct shmet_segment *seg,
+SHMET_W void shmet_impl_registrant_mark(struct shmet_segment *seg,
 					uint32_t id);
+SHMET_W int shmet_impl_registrant_held(const struct shmet_segment *seg,
+				       uint32_t id);
+SHMET_W int shmet_impl_stale_family(struct shmet_segment *seg);
 SHMET_W void shmet_impl_registrants_forked(struct shmet_segment *seg,
 					   int claimed);
 SHMET_W int shmet_impl_registrant_live(struct shmet_segment *seg,

@@ -3,7 +3,8 @@
  * writer/reclaim.c, writer/registrants.c), with real processes:
  *   closed   a record whose last series was removed is kept while its
  *            registrant lives, and reclaimed once it closes; a later
- *            registration of another name takes the freed record
+ *            registration of another name takes the freed record; a
+ *            family handle kept across a close and an open is refused
  *   killed   the same when the registrant is killed with SIGKILL
  *   fork     a fork child holds what its parent registered, after the
  *            parent closed and exited; it creates and counts a series
@@ -338,6 +339,17 @@ test_closed_or_killed(int killed)
 	      "%u", before.used, after.used, before.strings_used,
 	      after.strings_used);
 	shmet_close(&seg);
+	/* a family handle kept across a close and a new open of the same
+	 * segment handle names a record that may be another name's by
+	 * now: refused, not used */
+	if (open_seg(&seg, SHMET_OPEN_NO_CREATE) == 0) {
+		struct shmet_counter c;
+
+		CHECK(shmet_counter_labels(&f, &c, 0, NULL) == -ESTALE &&
+			      shmet_family_clear(&f) == -ESTALE,
+		      "a handle from before the close was used");
+		shmet_close(&seg);
+	}
 }
 
 /* ------------------------------------------------------------------ */
