@@ -162,9 +162,10 @@ shmet_close_steps(struct shmet_segment *seg)
 	 * whose own claim failed still points at its parent's slot. */
 	if (seg->block && seg->slot < seg->hdr->max_writers &&
 	    seg->owner_pid == getpid()) {
-		/* Our family records are no longer held by us: a reclaim
-		 * may free those nobody else holds (reclaim.c). */
-		shmet_impl_registrants_clear_slot(seg, seg->slot);
+		/* Our registrant bits stay (registrants.c): they stop
+		 * counting when the last description holding our slot's
+		 * lock closes, which is not ours if a fork child is still
+		 * setting them in its own slot. */
 		/* Release: pairs with the acquire in take_slot and readers. */
 		SHMET_AT(store_explicit)(
 			&shmet_impl_writers(seg)[seg->slot].state,

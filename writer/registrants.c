@@ -5,15 +5,16 @@
  *
  * Each writer slot has a bitmap of max_families bits in the registrants
  * region (layout.h, version 5).  A registration sets its slot's bit of the
- * record it returns (and of an alias's base) before it returns; the bits
- * stay until the slot is given up: a clean close or a takeover clears the
- * slot's bitmap (the takeover because its bits are a dead owner's).  A bit
- * counts only while the slot's owner lives (its claim lock, lock.h), so a
- * process killed with SIGKILL stops holding its records the moment the
- * kernel drops its lock.  The process keeps a copy of its bits: a fork
- * child sets them again in the slot it claims, before it lets go of the
- * parent's description (fork.c), so one of the two slots always holds
- * them, also when the parent exits first.
+ * record it returns (and of an alias's base) before it returns.  A bit
+ * counts only while the slot's claim lock (lock.h) is held, so a process
+ * that closes, or is killed with SIGKILL, stops holding its records the
+ * moment the kernel drops its lock; the next claimer of the slot clears
+ * the bitmap before it registers anything.  A clean close does not clear
+ * it: the process keeps a copy of its bits, and a fork child sets them
+ * again in the slot it claims before it lets go of the parent's
+ * description (fork.c), whose lock keeps the parent's slot, and its bits,
+ * counting until then even if the parent closed and exited first.  (A
+ * close that cleared them lost a fork child's records in that window.)
  *
  * A process without a slot (every slot held, SHMET_OPEN_NO_WRITER, a fork
  * child whose claim failed) has no bitmap whose liveness anyone can see:
@@ -54,8 +55,8 @@ shmet_impl_registrants_close(struct shmet_segment *seg)
 }
 
 /*
- * Clear slot's bitmap: its owner closed, or it is ours now and its bits
- * are a dead owner's.  Relaxed: only the slot's owner sets its bits, and
+ * Clear slot's bitmap: it is ours now, and its bits are a previous
+ * owner's.  Relaxed: only the slot's owner sets its bits, and
  * we are it (the claim lock); a reclaim that reads a bit late counts a
  * registrant too many, which only delays it.  Async-signal-safe.
  */

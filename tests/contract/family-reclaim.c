@@ -534,6 +534,7 @@ race_reclaimer(struct kid *k, const void *p)
 	struct race_shared *sh = (struct race_shared *)(uintptr_t)p;
 
 	(void)k;
+	failures = 0;   /* the parent's, copied by fork */
 	while (!atomic_load(&sh->stop))
 		sweep();
 	return failures ? 4 : 0;
