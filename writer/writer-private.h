@@ -38,8 +38,11 @@
  *   lock-free, retries only on a race between threads of this process.
  *   A thread's first counting write resolves its rseq area once
  *   (docs/DESIGN.md, "Per-CPU cells").
- * - Registration is lock-free: a process killed at any point leaks at most
- *   one record and its strings and blocks nobody.
+ * - Finding a family or series is lock-free.  Publishing a new family
+ *   record holds the family index lock (register.c) and creating a series
+ *   the family's gate (gate.c), each for microseconds; both are OFD locks,
+ *   so a process killed at any point leaks at most one record and its
+ *   strings and blocks nobody.
  * - shmet_open waits at most init_timeout_ms for a live initialiser; a dead
  *   one's OFD lock is gone, and the next process initialises instead.
  *
