@@ -183,7 +183,6 @@ SHMET_W int
 shmet_impl_registrant_live(struct shmet_segment *seg, uint32_t id)
 {
 	uint64_t bit = UINT64_C(1) << (id % 64);
-	int fd = seg->claim_fd >= 0 ? seg->claim_fd : seg->fd;
 
 	if (SHMET_AT(load_explicit)(&shmet_impl_families(seg)[id].pinned,
 				    SHMET_MO(seq_cst)))
@@ -195,8 +194,15 @@ shmet_impl_registrant_live(struct shmet_segment *seg, uint32_t id)
 		      bit))
 			continue;
 		/* Our own slot: the lock is our description's, which the
-		 * query would not report; we are alive. */
-		if (slot == seg->slot || shmet_seg_slot_held(fd, slot) != 0)
+		 * query would not report; we are alive.  Another slot's
+		 * owner lives if either of its locks is held: the claim
+		 * (a reader's read lock may keep a live writer from its
+		 * liveness lock) or the liveness lock (a claim file deleted
+		 * and made again under running writers, as slot.c checks). */
+		if (slot == seg->slot ||
+		    (seg->claim_fd >= 0 &&
+		     shmet_seg_slot_held(seg->claim_fd, slot) != 0) ||
+		    shmet_seg_slot_held(seg->fd, slot) != 0)
 			return 1;
 	}
 	return 0;
