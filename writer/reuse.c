@@ -111,7 +111,6 @@ shmet_impl_claim_reusable(struct shmet_segment *seg,
 			  uint32_t count, uint32_t cells, uint32_t size)
 {
 	struct shmet_seg_series *table = shmet_impl_series_table(seg);
-	const struct shmet_seg_family *fams = shmet_impl_families(seg);
 	/* Relaxed: records below the cursor are complete or unpublished;
 	 * the claim's CAS decides. */
 	uint32_t used = SHMET_AT(load_explicit)(&seg->hdr->series_used,
@@ -134,8 +133,7 @@ shmet_impl_claim_reusable(struct shmet_segment *seg,
 						    SHMET_MO(relaxed)) !=
 				    SHMET_SERIES_REMOVED ||
 			    removed == 0 || now < removed + wait ||
-			    r->family >= seg->hdr->max_families ||
-			    fams[r->family].cells_per_series != cells ||
+			    r->cells != cells ||
 			    (pass == 0 && r->blob_cap < size))
 				continue;
 			/* Relaxed count: only gate holders write it;

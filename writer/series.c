@@ -116,6 +116,7 @@ shmet_impl_build_series(struct shmet_segment *seg,
 				 SHMET_MO(relaxed));
 	r->family = fam->id;
 	r->first_cell = cell;
+	r->cells = fam->cells;
 	r->hash = hash;
 	r->blob_cap = cap;
 	/* Relaxed: published with the record; an expiry sweep starts its

@@ -125,7 +125,9 @@
  *      reclaimed), strings_cap (bytes of the record's one string
  *      allocation, kept while it is free for a registration whose
  *      strings fit); the family index holds SHMET_INDEX_TOMB for a
- *      reclaimed record (a layout 4 reader would count it as corrupt)
+ *      reclaimed record (a layout 4 reader would count it as corrupt);
+ *      + shmet_seg_series.cells (in former padding), the cells a record
+ *      owns, which a reuser reads instead of its family record's
  */
 #ifndef SHMETRICS_LAYOUT_H
 #define SHMETRICS_LAYOUT_H
@@ -439,7 +441,10 @@ struct shmet_seg_series {
 	SHMET_ATOMIC(uint64_t) digest;
 	SHMET_ATOMIC(uint64_t) changed_ns;
 	uint32_t blob_cap;              /* bytes allocated for labels */
-	uint32_t padding0;
+	/* cells the record owns from first_cell (layout 5): a removed
+	 * record's family record may be reclaimed and rebuilt with another
+	 * shape, so a reuser cannot take the count from it */
+	uint32_t cells;
 };
 
 /* The format assumes 8-byte lock-free atomics shared between processes. */
@@ -508,5 +513,6 @@ SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_series, hash) == 16, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_series, state) == 24, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_series, gen) == 28, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_series, changed_ns) == 48, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_series, cells) == 60, "");
 
 #endif /* SHMETRICS_LAYOUT_H */

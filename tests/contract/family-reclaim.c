@@ -14,6 +14,9 @@
  *   conflict a version of another type than the newest whose registrant
  *            is gone: its series leave, the record is reclaimed, the
  *            conflict is no longer counted
+ *   reshape  a removed series of a reclaimed record keeps its cell count:
+ *            a histogram rebuilt in the record never takes it for its
+ *            own, wider series (which would overwrite the next series)
  *   race     RACE_WORKERS processes register, count, check the page and
  *            remove one name in a loop while another reclaims: every
  *            count through a handle is on the page, exactly
@@ -160,10 +163,11 @@ sweep(void)
 }
 
 static void
-fresh_segment(const char *tag, uint32_t families, uint32_t strings)
+fresh_segment_series(const char *tag, uint32_t families, uint32_t strings,
+		     uint32_t series)
 {
 	struct shmet_options o = { .max_families = families,
-				   .string_bytes = strings, .max_series = 256,
+				   .string_bytes = strings, .max_series = series,
 				   .max_writers = 16 };
 	struct shmet_segment seg;
 
@@ -177,6 +181,12 @@ fresh_segment(const char *tag, uint32_t families, uint32_t strings)
 		exit(1);
 	}
 	shmet_close(&seg);
+}
+
+static void
+fresh_segment(const char *tag, uint32_t families, uint32_t strings)
+{
+	fresh_segment_series(tag, families, strings, 256);
 }
 
 /* The value of series name{...,label="v"} (label: the last label's name,
@@ -481,6 +491,88 @@ test_conflict(void)
 
 /* ------------------------------------------------------------------ */
 
+/* cx_total{k="a"} (2 cells), then kp_total (2 cells, counted 5); a is
+ * removed; exit. */
+static int
+reshape_first(struct kid *k, const void *p)
+{
+	static const char *const kn[] = { "k" };
+	struct shmet_segment seg;
+	struct shmet_family f;
+	struct shmet_counter a, keep;
+
+	(void)k;
+	(void)p;
+	if (open_seg(&seg, SHMET_OPEN_NO_CREATE) != 0 ||
+	    shmet_counter_family(&seg, &f, "cx_total", "c", 1, kn) != 0 ||
+	    shmet_counter_labels(&f, &a, SHMET_VALUES("a")) != 0 ||
+	    shmet_counter_new(&seg, &keep, "kp_total", "k") != 0)
+		return 3;
+	shmet_counter_add(&a, 1);
+	shmet_counter_add(&keep, 5);
+	if (shmet_family_remove(&f, SHMET_VALUES("a")) != 0)
+		return 4;
+	shmet_close(&seg);
+	return 0;
+}
+
+/* A histogram of 7 cells per series in the reclaimed record; its series
+ * may not take a's record of 2 cells.  Exit 0 if its creation failed
+ * cleanly (no record left), 1 if it counted. */
+static int
+reshape_second(struct kid *k, const void *p)
+{
+	static const char *const kn[] = { "k" };
+	static const double bounds[5] = { 1, 2, 3, 4, 5 };
+	struct shmet_segment seg;
+	struct shmet_family f;
+	struct shmet_histogram h;
+	int rc;
+
+	(void)k;
+	(void)p;
+	if (open_seg(&seg, SHMET_OPEN_NO_CREATE) != 0 ||
+	    shmet_histogram_family(&seg, &f, "hx_seconds", "h", 5, bounds, 1,
+				   kn) != 0)
+		return 3;
+	rc = shmet_histogram_labels(&f, &h, SHMET_VALUES("z"));
+	for (int i = 0; i < 10; i++)
+		shmet_histogram_observe(&h, 4.5);
+	shmet_close(&seg);
+	return rc == 0 ? 1 : rc == -ENOSPC ? 0 : 5;
+}
+
+static void
+test_reshape(void)
+{
+	struct kid k;
+
+	/* 2 family records, 2 series records */
+	fresh_segment_series("reshape", 2, 4096, 2);
+	k = spawn(reshape_first, NULL);
+	CHECK(finish(&k) == 0, "first failed");
+	CHECK(shown_value("kp_total", "") == -1, "(a zero-label family)");
+	sweep();
+	CHECK(named("cx_total") == 0, "cx_total not reclaimed");
+	k = spawn(reshape_second, NULL);
+	CHECK(finish(&k) <= 1, "the histogram's registration failed");
+	{
+		struct snapshot s;
+		const struct shmet_index_family *f;
+
+		snapshot_take(segname, &s);
+		f = shmet_index_find(s.index, "kp_total");
+		CHECK(f && f->series_count == 1 &&
+			      shmet_values_counter_int(s.values, s.index,
+						       f->first_series) == 5,
+		      "kp_total is not 5: a series of 7 cells took a record "
+		      "of 2");
+		snapshot_free(&s);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+
 struct race_shared {
 	atomic_int stop;
 	atomic_int bad;
@@ -700,6 +792,7 @@ main(int argc, char **argv)
 	RUN("fork", test_fork());
 	RUN("alias", test_alias());
 	RUN("conflict", test_conflict());
+	RUN("reshape", test_reshape());
 	RUN("race", test_race());
 	RUN("year", test_year());
 	if (failures) {
