@@ -5,7 +5,9 @@
  * come and go (a campaign_id a day) serves them for as long as it lives.
  *
  * A record is reused no sooner than SHMET_REUSE_NS after its removal, and
- * only for a family with as many cells per series.  By then every handle
+ * only for a family with as many cells per series as the record owns (its
+ * own count, layout 5: its family record may have been reclaimed and
+ * rebuilt with another shape since, reclaim.c).  By then every handle
  * kept across the removal drops its writes (remove.c moved the record's
  * incarnation), and a write that had passed its check before the removal
  * has landed: on the per-CPU path the check and the add are one rseq
