@@ -79,6 +79,44 @@ shmet_impl_gate_try(struct shmet_segment *seg, uint32_t fam)
 	return shmet_impl_lock_try(seg, &seg->gate_busy, SHMET_LOCK_GATE(fam));
 }
 
+/*
+ * One try at fam's lock, after waiting (as for a gate, at most
+ * SHMET_IMPL_GATE_WAIT_MS) for another thread of this process to drop its
+ * gate: the reclaim sweeps and the search for a free family record pass
+ * over a record another process holds, but a thread of ours creating a
+ * series must not make them find nothing.  0 or -EAGAIN.
+ */
+SHMET_W int
+shmet_impl_gate_try_other(struct shmet_segment *seg, uint32_t fam)
+{
+	uint64_t start = shmet_impl_clock_ns(CLOCK_MONOTONIC);
+	int expected;
+
+	for (unsigned spins = 0;; spins++) {
+		expected = 0;
+		/* Acquire: what the previous holder of this process wrote. */
+		if (SHMET_AT(compare_exchange_strong_explicit)(
+			    &seg->gate_busy, &expected, 1, SHMET_MO(acquire),
+			    SHMET_MO(relaxed)))
+			break;
+		if (shmet_impl_clock_ns(CLOCK_MONOTONIC) - start >
+		    SHMET_IMPL_GATE_WAIT_MS * UINT64_C(1000000))
+			return -EAGAIN;
+		if (spins < 16) {
+			sched_yield();
+		} else {
+			struct timespec ts = { 0, 100 * 1000L };
+
+			nanosleep(&ts, NULL);   /* holding nothing */
+		}
+	}
+	if (shmet_seg_lock(shmet_impl_gate_fd(seg), SHMET_LOCK_GATE(fam),
+			   F_WRLCK) == 0)
+		return 0;
+	SHMET_AT(store_explicit)(&seg->gate_busy, 0, SHMET_MO(release));
+	return -EAGAIN;
+}
+
 /* Wait for the lock at off (flag busy) as for a gate: yield, then
  * sleeps, at most SHMET_IMPL_GATE_WAIT_MS. */
 static int

@@ -286,7 +286,7 @@ shmet_impl_reclaim_pass(struct shmet_segment *seg)
 			    SHMET_FAMILY_FREE ||
 		    r->type == SHMET_TYPE_COLLECTOR ||
 		    SHMET_AT(load_explicit)(&r->pinned, SHMET_MO(relaxed)) ||
-		    shmet_impl_gate_try(seg, fam) < 0)
+		    shmet_impl_gate_try_other(seg, fam) < 0)
 			continue;
 		SHMET_POINT("reclaim.gated");
 		shmet_impl_gate_recover(seg, fam);
@@ -341,7 +341,7 @@ shmet_impl_claim_free_family(struct shmet_segment *seg, uint32_t need,
 						    SHMET_MO(relaxed)) !=
 				    SHMET_FAMILY_FREE ||
 			    (pass == 0 && r->strings_cap < need) ||
-			    shmet_impl_gate_try(seg, id) < 0)
+			    shmet_impl_gate_try_other(seg, id) < 0)
 				continue;
 			shmet_impl_gate_recover(seg, id);
 			if (SHMET_AT(load_explicit)(&r->state,

@@ -156,6 +156,8 @@ SHMET_W void shmet_impl_cancel_restore(int old);
 /* The series creation gate (gate.c). */
 SHMET_W int shmet_impl_gate_lock(struct shmet_segment *seg, uint32_t fam);
 SHMET_W int shmet_impl_gate_try(struct shmet_segment *seg, uint32_t fam);
+SHMET_W int shmet_impl_gate_try_other(struct shmet_segment *seg,
+				      uint32_t fam);
 SHMET_W int shmet_impl_gate_enter(struct shmet_segment *seg, uint32_t fam,
 				  const char *what, const char *point);
 SHMET_W int shmet_impl_series_indexed(const struct shmet_segment *seg,
