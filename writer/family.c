@@ -269,30 +269,6 @@ shmet_impl_spare_unlock(struct shmet_segment *seg)
 	SHMET_AT(store_explicit)(&seg->spare_busy, 0, SHMET_MO(release));
 }
 
-/* Take the spare family record, or UINT32_MAX. */
-SHMET_W uint32_t
-shmet_impl_take_spare_family(struct shmet_segment *seg)
-{
-	uint32_t id = UINT32_MAX;
-
-	if (shmet_impl_spare_lock(seg)) {
-		id = seg->spare_family;
-		seg->spare_family = UINT32_MAX;
-		shmet_impl_spare_unlock(seg);
-	}
-	return id;
-}
-
-SHMET_W void
-shmet_impl_keep_spare_family(struct shmet_segment *seg, uint32_t id)
-{
-	if (shmet_impl_spare_lock(seg)) {
-		if (seg->spare_family == UINT32_MAX)
-			seg->spare_family = id;
-		shmet_impl_spare_unlock(seg);
-	}
-}
-
 /* Bytes of the one string allocation of d's record. */
 SHMET_W uint64_t
 shmet_impl_family_strings(const struct shmet_family_desc *d,
@@ -349,23 +325,22 @@ shmet_impl_fill_family(struct shmet_segment *seg, uint32_t id,
 }
 
 /*
- * A new record from the cursors (or our spare): 0, or -1 with *reason
- * the capacity that is full.  A pool too full for the strings takes
- * nothing, and the record goes back as our spare.
+ * A new record from the cursors: 0, or -1 with *reason the capacity that
+ * is full.  A pool too full for the strings takes nothing, and the record
+ * is free for any registration (reclaim.c), with no strings.
  */
 static int
 shmet_impl_new_family(struct shmet_segment *seg, uint64_t total,
 		      uint32_t *out, uint32_t *off, uint32_t *reason)
 {
-	uint32_t id = shmet_impl_take_spare_family(seg);
+	uint32_t id = UINT32_MAX;
 
 	/* A multiple of 32 bytes: a later registration of another shape of
 	 * the name (a label, a help text a few bytes longer) mostly fits
 	 * in the allocation once the record is reclaimed (reclaim.c). */
 	total = shmet_seg_align(total, 32);
 	*off = 0;
-	if (id == UINT32_MAX &&
-	    shmet_impl_alloc(&seg->hdr->families_used, seg->hdr->max_families,
+	if (shmet_impl_alloc(&seg->hdr->families_used, seg->hdr->max_families,
 			     1, 1, &id) < 0) {
 		*reason = SHMET_FAIL_FAMILIES_FULL;
 		return -1;
@@ -374,7 +349,8 @@ shmet_impl_new_family(struct shmet_segment *seg, uint64_t total,
 	    (total > seg->hdr->string_bytes ||
 	     shmet_impl_alloc(&seg->hdr->strings_used, seg->hdr->string_bytes,
 			      (uint32_t)total, 8, off) < 0)) {
-		shmet_impl_keep_spare_family(seg, id);
+		shmet_impl_families(seg)[id].strings_cap = 0;
+		shmet_impl_family_unbuilt(seg, id);
 		*reason = SHMET_FAIL_STRINGS_FULL;
 		return -1;
 	}

@@ -402,6 +402,25 @@ shmet_impl_family_settle(struct shmet_segment *seg, uint32_t id)
 	shmet_impl_gate_unlock(seg, id);
 }
 
+/*
+ * A new record from the cursor that was never published (a racer
+ * published its shape first, or the pool had no room for its strings):
+ * nobody else knows it, so it is free at once, for any registration.
+ */
+SHMET_W void
+shmet_impl_family_unbuilt(struct shmet_segment *seg, uint32_t id)
+{
+	struct shmet_seg_family *r = &shmet_impl_families(seg)[id];
+
+	/* Relaxed: ours alone until the state's release below. */
+	if (!(SHMET_AT(load_explicit)(&r->incarnation, SHMET_MO(relaxed)) & 1))
+		SHMET_AT(fetch_add_explicit)(&r->incarnation, 1,
+					     SHMET_MO(relaxed));
+	/* Release: a registration that claims it sees its capacity. */
+	SHMET_AT(store_explicit)(&r->state, SHMET_FAMILY_FREE,
+				 SHMET_MO(release));
+}
+
 /* A racer published d first: the rebuilt record is free again. */
 SHMET_W void
 shmet_impl_family_unclaim(struct shmet_segment *seg, uint32_t id)

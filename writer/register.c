@@ -265,7 +265,10 @@ shmet_impl_register_new(struct shmet_segment *seg,
 	else if (claimed)
 		shmet_impl_family_unclaim(seg, mine);
 	else if (rc != 2)
-		shmet_impl_keep_spare_family(seg, mine);
+		/* Lost to a racer, or the index is full: free for any
+		 * registration (a spare kept by one process was lost at its
+		 * exit, one per racer of a new shape). */
+		shmet_impl_family_unbuilt(seg, mine);
 	return rc;
 }
 

@@ -53,7 +53,8 @@
  * that processes racing over the same label sets (a fleet starting at
  * once) leak at most one record each, not one per lost race.  The spare
  * is guarded by a try-lock: a thread that finds it busy allocates anew,
- * and never waits.
+ * and never waits.  (Series records.  A family record that lost is free
+ * at once, for any process's next registration: reclaim.c.)
  */
 #ifndef SHMETRICS_WRITER_PRIVATE_H
 #define SHMETRICS_WRITER_PRIVATE_H
@@ -420,11 +421,6 @@ shmet_impl_spare_lock(struct shmet_segment *seg);
 SHMET_W void
 shmet_impl_spare_unlock(struct shmet_segment *seg);
 
-SHMET_W uint32_t
-shmet_impl_take_spare_family(struct shmet_segment *seg);
-
-SHMET_W void
-shmet_impl_keep_spare_family(struct shmet_segment *seg, uint32_t id);
 
 SHMET_W int
 shmet_impl_build_family(struct shmet_segment *seg,
@@ -478,6 +474,8 @@ SHMET_W void shmet_impl_family_filled(struct shmet_segment *seg,
 SHMET_W void shmet_impl_family_settle(struct shmet_segment *seg,
 				      uint32_t id);
 SHMET_W void shmet_impl_family_unclaim(struct shmet_segment *seg,
+				       uint32_t id);
+SHMET_W void shmet_impl_family_unbuilt(struct shmet_segment *seg,
 				       uint32_t id);
 
 SHMET_W int
