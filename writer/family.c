@@ -325,15 +325,19 @@ shmet_impl_fill_family(struct shmet_segment *seg, uint32_t id,
 }
 
 /*
- * A new record from the cursors: 0, or -1 with *reason the capacity that
- * is full.  A pool too full for the strings takes nothing, and the record
- * is free for any registration (reclaim.c), with no strings.
+ * A new record from the cursors: 0 with its gate held and its state
+ * CLAIMED, as a reclaimed record's (reclaim.c), so that a kill before its
+ * publication leaves it for the next holder of its gate to free, not
+ * leaked; or -1 with *reason the capacity that is full.  A pool too full
+ * for the strings takes nothing, and the record is free for any
+ * registration, with no strings.
  */
 static int
 shmet_impl_new_family(struct shmet_segment *seg, uint64_t total,
 		      uint32_t *out, uint32_t *off, uint32_t *reason)
 {
 	uint32_t id = UINT32_MAX;
+	struct shmet_seg_family *r;
 
 	/* A multiple of 32 bytes: a later registration of another shape of
 	 * the name (a label, a help text a few bytes longer) mostly fits
@@ -345,16 +349,29 @@ shmet_impl_new_family(struct shmet_segment *seg, uint64_t total,
 		*reason = SHMET_FAIL_FAMILIES_FULL;
 		return -1;
 	}
+	r = &shmet_impl_families(seg)[id];
+	/* Nobody else knows the record: its gate is free unless another
+	 * thread of ours holds a gate (waited for); if it is not ours
+	 * anyway, the record is given up free. */
+	if (shmet_impl_gate_try_other(seg, id) < 0) {
+		r->strings_cap = 0;
+		shmet_impl_family_unbuilt(seg, id);
+		*reason = SHMET_FAIL_FAMILIES_FULL;
+		return -1;
+	}
+	/* Relaxed: under the gate; the record is in no index. */
+	SHMET_AT(store_explicit)(&r->state, SHMET_FAMILY_CLAIMED,
+				 SHMET_MO(relaxed));
+	r->strings_cap = 0;
 	if (total > 0 &&
 	    (total > seg->hdr->string_bytes ||
 	     shmet_impl_alloc(&seg->hdr->strings_used, seg->hdr->string_bytes,
 			      (uint32_t)total, 8, off) < 0)) {
-		shmet_impl_families(seg)[id].strings_cap = 0;
-		shmet_impl_family_unbuilt(seg, id);
+		shmet_impl_family_unclaim(seg, id);
 		*reason = SHMET_FAIL_STRINGS_FULL;
 		return -1;
 	}
-	shmet_impl_families(seg)[id].strings_cap = (uint32_t)total;
+	r->strings_cap = (uint32_t)total;
 	*out = id;
 	return 0;
 }
@@ -363,9 +380,9 @@ shmet_impl_new_family(struct shmet_segment *seg, uint64_t total,
  * Allocate and fill (not publish) a family record: a reclaimed record
  * whose strings fit first (reclaim.c: the pool stops growing), else a new
  * one; when the segment is full, reclaim what can be and try again.
- * *claimed: the record is a reclaimed one, rebuilt holding its gate
- * (state CLAIMED), which the caller publishes and settles
- * (shmet_impl_family_settle) or gives back (shmet_impl_family_unclaim).
+ * The record is built holding its gate, state CLAIMED (*claimed: 1),
+ * and the caller publishes and settles it (shmet_impl_family_settle) or
+ * gives it back free (shmet_impl_family_unclaim).
  */
 SHMET_W int
 shmet_impl_build_family(struct shmet_segment *seg,
@@ -384,8 +401,11 @@ shmet_impl_build_family(struct shmet_segment *seg,
 			*claimed = 1;
 			break;
 		}
-		if (shmet_impl_new_family(seg, total, &id, &off, &reason) == 0)
+		if (shmet_impl_new_family(seg, total, &id, &off, &reason) ==
+		    0) {
+			*claimed = 1;
 			break;
+		}
 		id = UINT32_MAX;
 		if (round == 0)
 			shmet_impl_reclaim_sweep(seg);

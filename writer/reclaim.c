@@ -22,7 +22,8 @@
  *   reclaim.moved      the same
  *   reclaim.freed      done
  * Rebuilding a free record for a registration, under its gate
- * (shmet_impl_claim_free_family, register.c):
+ * (shmet_impl_claim_free_family, register.c; a new record from the cursor
+ * is built the same way, CLAIMED under its gate, family.c):
  *   reclaim.claimed    state CLAIMED, incarnation odd, not in the index:
  *                      the next holder frees it again (state FREE)
  *   family.built       filled, incarnation even: the same (and makes the
@@ -281,11 +282,17 @@ shmet_impl_reclaim_pass(struct shmet_segment *seg)
 	     fam++) {
 		struct shmet_seg_family *r = &shmet_impl_families(seg)[fam];
 
-		/* Relaxed: a hint; decided again under the gate. */
-		if (SHMET_AT(load_explicit)(&r->state, SHMET_MO(relaxed)) ==
-			    SHMET_FAMILY_FREE ||
-		    r->type == SHMET_TYPE_COLLECTOR ||
-		    SHMET_AT(load_explicit)(&r->pinned, SHMET_MO(relaxed)) ||
+		/* Relaxed: a hint; decided again under the gate.  A record
+		 * that is not LIVE (a dead builder's, a dead reclaimer's) is
+		 * recovered whatever it is. */
+		uint32_t st = SHMET_AT(load_explicit)(&r->state,
+						      SHMET_MO(relaxed));
+
+		if (st == SHMET_FAMILY_FREE ||
+		    (st == SHMET_FAMILY_LIVE &&
+		     (r->type == SHMET_TYPE_COLLECTOR ||
+		      SHMET_AT(load_explicit)(&r->pinned,
+					      SHMET_MO(relaxed)))) ||
 		    shmet_impl_gate_try_other(seg, fam) < 0)
 			continue;
 		SHMET_POINT("reclaim.gated");
@@ -388,8 +395,13 @@ shmet_impl_claim_free_family(struct shmet_segment *seg, uint32_t need,
 SHMET_W void
 shmet_impl_family_filled(struct shmet_segment *seg, uint32_t id)
 {
-	SHMET_AT(fetch_add_explicit)(&shmet_impl_families(seg)[id].incarnation,
-				     1, SHMET_MO(release));
+	struct shmet_seg_family *r = &shmet_impl_families(seg)[id];
+
+	/* Odd for a reclaimed record, 0 for a new one (in no index:
+	 * nobody reads it before its publication's release). */
+	if (SHMET_AT(load_explicit)(&r->incarnation, SHMET_MO(relaxed)) & 1)
+		SHMET_AT(fetch_add_explicit)(&r->incarnation, 1,
+					     SHMET_MO(release));
 }
 
 /* The rebuilt record is published: LIVE, and its gate goes. */

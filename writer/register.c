@@ -12,17 +12,16 @@
  * is held for microseconds, when a release registers a shape first.
  *
  * A registration's steps, and what a kill after each leaves:
- *   family.built      a built record nobody knows: at most one leaked
- *                     (a reclaimed record being rebuilt is CLAIMED under
- *                     its gate: the next holder frees it again)
+ *   family.built      a built record in no index, CLAIMED under its gate
+ *                     (a new one or a reclaimed one): the next holder of
+ *                     the gate (a sweep) frees it; nothing leaked
  *   family.announced  the same, and the generation moved: readers build
  *                     twice and find nothing new
  *   family.published  the record is in the index, the generation not
  *                     bumped after it: readers that built after the
  *                     announce build once more and find it (lib/index.c);
- *                     a rebuilt record is still CLAIMED: the next holder
- *                     of its gate (a registration that finds it goes
- *                     through the gate) makes it LIVE
+ *                     the record is still CLAIMED: the next holder of its
+ *                     gate (a sweep) makes it LIVE
  * Our bit (registrants.c) is set before the record is published or, for
  * a record found, before the registration checks that it is still live.
  */
@@ -260,15 +259,13 @@ shmet_impl_register_new(struct shmet_segment *seg,
 		}
 		shmet_impl_index_unlock(seg);
 	}
-	if (claimed && rc == 2)
+	/* Lost to a racer, or the index is full: the record is free for
+	 * any registration (a spare kept by one process was lost at its
+	 * exit, one per racer of a new shape). */
+	if (rc == 2)
 		shmet_impl_family_settle(seg, mine);
-	else if (claimed)
+	else
 		shmet_impl_family_unclaim(seg, mine);
-	else if (rc != 2)
-		/* Lost to a racer, or the index is full: free for any
-		 * registration (a spare kept by one process was lost at its
-		 * exit, one per racer of a new shape). */
-		shmet_impl_family_unbuilt(seg, mine);
 	return rc;
 }
 

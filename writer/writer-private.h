@@ -41,8 +41,9 @@
  * - Finding a family or series is lock-free.  Publishing a new family
  *   record holds the family index lock (register.c) and creating a series
  *   the family's gate (gate.c), each for microseconds; both are OFD locks,
- *   so a process killed at any point leaks at most one record and its
- *   strings and blocks nobody.
+ *   so a process killed at any point blocks nobody and leaks at most one
+ *   series record and its cells and label bytes (a family record it was
+ *   building is CLAIMED under its gate and freed by the next holder).
  * - shmet_open waits at most init_timeout_ms for a live initialiser; a dead
  *   one's OFD lock is gone, and the next process initialises instead.
  *

@@ -4,12 +4,14 @@
  * of kill-points.c and lifecycle-points.c).  Needs a build with test
  * points (exit 77 without).
  *
- * Before each run a setup process makes a segment of 3 family records:
+ * Before each run a setup process makes a segment of 4 family records:
  * kp_keep_total{k="x"} counted 7, and kp_old_total, whose one series it
  * counted and cleared; it exits, so kp_old_total has no series and no
  * registrant.  The victim sweeps (shmet_expire: kp_old_total is
  * reclaimed), then registers kp_new_total, whose strings fit the freed
- * record's (it takes it), and counts 5 in z.  It reports each step that
+ * record's (it takes it), and counts 5 in z; then kp_fresh_total, a new
+ * record from the cursor, built the same way, and counts 4 in f.  It
+ * reports each step that
  * returned on a pipe.  A traced run lists the reclaim's and the
  * registration's points; then one run is killed (SIGKILL) at each.  After
  * each, from outside:
@@ -17,8 +19,9 @@
  *     reported; kp_old_total shows no series; every record shown is whole
  *     (the reader skipped none: one family per name, each valid);
  *   - a later writer sweeps (the gates' recovery finishes any journal),
- *     registers kp_new_total and kp_more_total and counts 1 in each: both
- *     must get a record of the three (nothing leaked), and then no record
+ *     registers kp_new_total, kp_fresh_total and kp_more_total and counts
+ *     1 in each: each must get a record of the four (nothing leaked, no
+ *     record left free), and then no record
  *     is left RECLAIMING, CLAIMED or half rebuilt, kp_old_total is gone
  *     and every count is exact.
  * Prints the number of runs.
@@ -54,7 +57,7 @@ report(const char *line)
 static int
 open_seg(struct shmet_segment *seg)
 {
-	struct shmet_options o = { .name = segname, .max_families = 3,
+	struct shmet_options o = { .name = segname, .max_families = 4,
 				   .string_bytes = 4096, .max_series = 16 };
 
 	return shmet_open(seg, &o);
@@ -104,6 +107,13 @@ victim(void)
 		return 6;
 	shmet_counter_add(&z, 5);
 	report("I z 5\n");
+	/* a new record from the cursor, built the same way */
+	if (shmet_counter_family(&seg, &f, "kp_fresh_total", "fresh", 1,
+				 k_names) != 0 ||
+	    shmet_counter_labels(&f, &z, SHMET_VALUES("f")) != 0)
+		return 7;
+	shmet_counter_add(&z, 4);
+	report("I f 4\n");
 	shmet_close(&seg);
 	return 0;
 }
@@ -173,6 +183,11 @@ later_writer(void)
 	    shmet_counter_labels(&f, &c, SHMET_VALUES("z")) != 0)
 		return 4;
 	shmet_counter_inc(&c);
+	if (shmet_counter_family(&seg, &f, "kp_fresh_total", "fresh", 1,
+				 k_names) != 0 ||
+	    shmet_counter_labels(&f, &c, SHMET_VALUES("f")) != 0)
+		return 6;
+	shmet_counter_inc(&c);
 	if (shmet_counter_family(&seg, &g, "kp_more_total", "more", 1,
 				 k_names) != 0 ||
 	    shmet_counter_labels(&g, &c, SHMET_VALUES("m")) != 0) {
@@ -236,6 +251,12 @@ check(const char *ctx, const char *rep)
 		fprintf(stderr, "FAIL %s: kp_old_total shows a series\n", ctx);
 		failures++;
 	}
+	v = value(&s, "kp_fresh_total", "f", &n);
+	if (v == -2 || (v >= 0 && v != (strstr(rep, "I f 4\n") ? 4 : 0)) ||
+	    (v < 0 && strstr(rep, "I f 4\n"))) {
+		fprintf(stderr, "FAIL %s: kp_fresh_total f = %lld\n", ctx, v);
+		failures++;
+	}
 	v = value(&s, "kp_new_total", "z", &n);
 	if (v == -2 || (v >= 0 && v != (strstr(rep, "I z 5\n") ? 5 : 0)) ||
 	    (v < 0 && strstr(rep, "I z 5\n"))) {
@@ -252,7 +273,7 @@ check(const char *ctx, const char *rep)
 	}
 	rf = raw_families(segname, "kp_old_total");
 	if (rf.named != 0 || rf.reclaiming || rf.claimed || rf.torn ||
-	    rf.used != 3) {
+	    rf.used != 4 || rf.freed != 0) {
 		fprintf(stderr, "FAIL %s: after the later writer: kp_old_total "
 			"%u, %u reclaiming, %u claimed, %u torn, %u records\n",
 			ctx, rf.named, rf.reclaiming, rf.claimed, rf.torn,
@@ -263,6 +284,8 @@ check(const char *ctx, const char *rep)
 	if (value(&s, "kp_keep_total", "x", &n) != 7 ||
 	    value(&s, "kp_new_total", "z", &n) !=
 		    (strstr(rep, "I z 5\n") ? 6 : 1) ||
+	    value(&s, "kp_fresh_total", "f", &n) !=
+		    (strstr(rep, "I f 4\n") ? 5 : 1) ||
 	    value(&s, "kp_more_total", "m", &n) != 1) {
 		fprintf(stderr, "FAIL %s: after the later writer, the counts "
 			"are not exact\n", ctx);
