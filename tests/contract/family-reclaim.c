@@ -761,13 +761,11 @@ test_year(void)
 		go(&prev);
 		CHECK(finish(&prev) == 0, "the last release failed");
 	}
-	CHECK(raw_failures(segname, SHMET_FAIL_FAMILIES_FULL) == 0 &&
-		      raw_failures(segname, SHMET_FAIL_STRINGS_FULL) == 0,
-	      "registrations failed: %llu families full, %llu strings full",
-	      (unsigned long long)raw_failures(segname,
-					       SHMET_FAIL_FAMILIES_FULL),
-	      (unsigned long long)raw_failures(segname,
-					       SHMET_FAIL_STRINGS_FULL));
+	for (uint32_t reason = 0; reason < SHMET_FAIL_COUNT; reason++)
+		CHECK(raw_failures(segname, reason) == 0,
+		      "registrations failed: %llu for reason %u",
+		      (unsigned long long)raw_failures(segname, reason),
+		      reason);
 	printf("year: %d releases x 3 shapes, 8 family records, 4096 string "
 	       "bytes: high-water families_used %u, strings_used %u (family "
 	       "records' %u; series label blobs take the rest, reused once "
