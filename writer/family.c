@@ -380,32 +380,24 @@ shmet_impl_new_family(struct shmet_segment *seg, uint64_t total,
  * Allocate and fill (not publish) a family record: a reclaimed record
  * whose strings fit first (reclaim.c: the pool stops growing), else a new
  * one; when the segment is full, reclaim what can be and try again.
- * The record is built holding its gate, state CLAIMED (*claimed: 1),
- * and the caller publishes and settles it (shmet_impl_family_settle) or
+ * The record is built holding its gate, state CLAIMED, and the caller publishes and settles it (shmet_impl_family_settle) or
  * gives it back free (shmet_impl_family_unclaim).
  */
 SHMET_W int
 shmet_impl_build_family(struct shmet_segment *seg,
 			const struct shmet_family_desc *d, uint32_t mode,
-			const size_t *lens, uint64_t hash, uint32_t *out,
-			int *claimed)
+			const size_t *lens, uint64_t hash, uint32_t *out)
 {
 	uint64_t total = shmet_impl_family_strings(d, lens);
 	uint32_t id = UINT32_MAX, off = 0, reason = SHMET_FAIL_FAMILIES_FULL;
 
-	*claimed = 0;
 	for (int round = 0; round < 2 && id == UINT32_MAX; round++) {
 		if (total <= seg->hdr->string_bytes &&
 		    shmet_impl_claim_free_family(seg, (uint32_t)total, round,
-						 &id, &off) == 0) {
-			*claimed = 1;
+						 &id, &off) == 0)
 			break;
-		}
-		if (shmet_impl_new_family(seg, total, &id, &off, &reason) ==
-		    0) {
-			*claimed = 1;
+		if (shmet_impl_new_family(seg, total, &id, &off, &reason) == 0)
 			break;
-		}
 		id = UINT32_MAX;
 		if (round == 0)
 			shmet_impl_reclaim_sweep(seg);
@@ -423,8 +415,7 @@ shmet_impl_build_family(struct shmet_segment *seg,
 				       seg->hdr->max_families);
 	}
 	shmet_impl_fill_family(seg, id, d, mode, lens, hash, off);
-	if (*claimed)
-		shmet_impl_family_filled(seg, id);
+	shmet_impl_family_filled(seg, id);
 	*out = id;
 	return 0;
 }

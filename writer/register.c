@@ -226,10 +226,9 @@ shmet_impl_register_new(struct shmet_segment *seg,
 			struct shmet_impl_probe *p)
 {
 	uint32_t mine = UINT32_MAX;
-	int claimed = 0, rc;
+	int rc;
 
-	rc = shmet_impl_build_family(seg, d, mode, lens, hash, &mine,
-				     &claimed);
+	rc = shmet_impl_build_family(seg, d, mode, lens, hash, &mine);
 	if (rc < 0)
 		return rc;
 	SHMET_POINT("family.built");

@@ -426,8 +426,7 @@ shmet_impl_spare_unlock(struct shmet_segment *seg);
 SHMET_W int
 shmet_impl_build_family(struct shmet_segment *seg,
 			const struct shmet_family_desc *d, uint32_t mode,
-			const size_t *lens, uint64_t hash, uint32_t *out,
-			int *claimed);
+			const size_t *lens, uint64_t hash, uint32_t *out);
 
 SHMET_W uint64_t
 shmet_impl_family_strings(const struct shmet_family_desc *d,
