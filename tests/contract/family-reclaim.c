@@ -250,6 +250,25 @@ type_conflicts(void)
 	return v.type_conflicts;
 }
 
+/* Health's records_skipped is 0: the reader counted nothing a writer
+ * left (a tombstone, a record reclaimed or rebuilt) as corrupt. */
+static int
+nothing_skipped(void)
+{
+	struct shmet_reader_info info;
+	struct shmet_buf b = { 0 };
+	struct snapshot s;
+	int ok;
+
+	snapshot_take(segname, &s);
+	ok = shmet_reader_info(s.reader, &info) == 0 &&
+	     shmet_render_health(s.index, &info, &b) == 0 && b.data &&
+	     strstr(b.data, "\"records_skipped\": 0,") != NULL;
+	shmet_buf_free(&b);
+	snapshot_free(&s);
+	return ok;
+}
+
 static uint32_t
 named(const char *name)
 {
@@ -335,6 +354,7 @@ test_closed_or_killed(int killed)
 	      "not reclaimed: %u named, %u free, %u tombstones", before.named,
 	      before.freed, before.tombs);
 	CHECK(shown_value("ra_total", "x") == -1, "x still shown");
+	CHECK(nothing_skipped(), "a reclaimed record counted as skipped");
 	/* a later registration takes the freed record and its strings */
 	if (open_seg(&seg, SHMET_OPEN_NO_CREATE) != 0 ||
 	    shmet_counter_family(&seg, &f, "rb_total", "two", 0, NULL) != 0) {
@@ -342,6 +362,7 @@ test_closed_or_killed(int killed)
 		return;
 	}
 	after = raw_families(segname, "rb_total");
+	CHECK(nothing_skipped(), "a rebuilt record counted as skipped");
 	CHECK(after.used == before.used && after.freed == 0 &&
 		      after.strings_used == before.strings_used &&
 		      after.named == 1,
