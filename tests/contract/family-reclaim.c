@@ -14,6 +14,8 @@
  *   conflict a version of another type than the newest whose registrant
  *            is gone: its series leave, the record is reclaimed, the
  *            conflict is no longer counted
+ *   pinned   a record registered by a process without a writer slot (all
+ *            held) is never reclaimed: nobody can tell when it exits
  *   reshape  a removed series of a reclaimed record keeps its cell count:
  *            a histogram rebuilt in the record never takes it for its
  *            own, wider series (which would overwrite the next series)
@@ -512,6 +514,53 @@ test_conflict(void)
 
 /* ------------------------------------------------------------------ */
 
+/* Takes the segment's one writer slot; go: closes. */
+static int
+slot_taker(struct kid *k, const void *p)
+{
+	struct shmet_segment seg;
+
+	(void)p;
+	if (open_seg(&seg, SHMET_OPEN_NO_CREATE) != 0)
+		return 3;
+	kid_ready(k);
+	kid_wait_go(k);
+	shmet_close(&seg);
+	return 0;
+}
+
+/* Every slot held: pn_total registered from the fallback block is pinned,
+ * and stays after its process was killed. */
+static void
+test_pinned(void)
+{
+	struct holder_arg a = { "pn_total", "p", SHMET_TYPE_COUNTER, 2 };
+	struct shmet_options o = { .max_families = 4, .max_writers = 1 };
+	struct shmet_segment seg;
+	struct kid t, k;
+
+	snprintf(segname, sizeof segname, "/shmet-fm-%d-pinned", (int)getpid());
+	shmet_unlink(segname);
+	o.name = segname;
+	if (shmet_open(&seg, &o) != 0)
+		exit(1);
+	shmet_close(&seg);
+	t = spawn(slot_taker, NULL);
+	CHECK(wait_ready(&t), "the slot taker died");
+	k = spawn(holder, &a);
+	CHECK(wait_ready(&k), "holder died");
+	go(&k);
+	CHECK(wait_ready(&k), "holder died removing");
+	kill9(&k);
+	go(&t);
+	CHECK(finish(&t) == 0, "the slot taker failed");
+	sweep();
+	CHECK(named("pn_total") == 1,
+	      "a record registered without a slot was reclaimed");
+}
+
+/* ------------------------------------------------------------------ */
+
 /* cx_total{k="a"} (2 cells), then kp_total (2 cells, counted 5); a is
  * removed; exit. */
 static int
@@ -815,6 +864,7 @@ main(int argc, char **argv)
 	RUN("alias", test_alias());
 	RUN("conflict", test_conflict());
 	RUN("reshape", test_reshape());
+	RUN("pinned", test_pinned());
 	RUN("race", test_race());
 	RUN("year", test_year());
 	if (failures) {
