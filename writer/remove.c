@@ -234,7 +234,8 @@ shmet_family_clear(const struct shmet_family *fam)
 uint32_t
 shmet_family_removals(const struct shmet_family *fam)
 {
-	if (fam->id == UINT32_MAX || !fam->seg || !fam->seg->attached)
+	if (fam->id == UINT32_MAX || !fam->seg || !fam->seg->attached ||
+	    !shmet_impl_registrant_held(fam->seg, fam->id))
 		return 0;
 	/* Relaxed: see shmet_impl_remove_one. */
 	return SHMET_AT(load_explicit)(
