@@ -310,6 +310,51 @@ shmet_impl_reclaim_pass(struct shmet_segment *seg)
 	return freed;
 }
 
+/*
+ * After a registration of record id: its name's versions of another type
+ * (a type conflict) whose registrants are all gone leave now, series and
+ * record, rather than at the next sweep, so a page stops showing the
+ * conflict soon after the last process of the old type is gone (fleets
+ * start processes all the time).  Costs a pass over the records' hashes
+ * when there is nothing to do.
+ */
+SHMET_W void
+shmet_impl_reclaim_outdated(struct shmet_segment *seg, uint32_t id)
+{
+	const struct shmet_seg_family *mine = &shmet_impl_families(seg)[id];
+	uint32_t used = SHMET_AT(load_explicit)(&seg->hdr->families_used,
+						SHMET_MO(relaxed));
+
+	for (uint32_t fam = 0; fam < used && fam < seg->hdr->max_families;
+	     fam++) {
+		struct shmet_seg_family *r = &shmet_impl_families(seg)[fam];
+
+		/* Relaxed: hints; decided again under the gate. */
+		if (r->hash != mine->hash || r->type == mine->type ||
+		    r->type == SHMET_TYPE_COLLECTOR || fam == id ||
+		    SHMET_AT(load_explicit)(&r->state, SHMET_MO(relaxed)) !=
+			    SHMET_FAMILY_LIVE ||
+		    SHMET_AT(load_explicit)(&r->pinned, SHMET_MO(relaxed)) ||
+		    r->name.len != mine->name.len ||
+		    !shmet_impl_str_equals(seg, r->name,
+					   shmet_impl_str_or_empty(seg,
+								   mine->name),
+					   mine->name.len) ||
+		    shmet_impl_registrant_live(seg, fam) ||
+		    shmet_impl_gate_try_other(seg, fam) < 0)
+			continue;
+		SHMET_POINT("reclaim.gated");
+		shmet_impl_gate_recover(seg, fam);
+		if (SHMET_AT(load_explicit)(&r->state, SHMET_MO(relaxed)) ==
+			    SHMET_FAMILY_LIVE &&
+		    shmet_impl_family_outdated(seg, fam) &&
+		    !shmet_impl_registrant_live(seg, fam))
+			shmet_impl_reclaim_series(seg, fam);
+		(void)shmet_impl_reclaim_one(seg, fam);
+		shmet_impl_gate_unlock(seg, fam);
+	}
+}
+
 /* Passes until one frees nothing: an alias goes in one, its base (a
  * lower id, passed over while the alias stood) in the next. */
 SHMET_W int

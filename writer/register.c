@@ -317,6 +317,7 @@ shmet_impl_register_steps(struct shmet_segment *seg,
 			continue;
 		if (rc == 1)
 			shmet_impl_touch_registered(seg, p.found);
+		shmet_impl_reclaim_outdated(seg, target);
 		*id = target;
 		return 0;
 	}

@@ -466,6 +466,8 @@ SHMET_W void shmet_impl_index_unlock(struct shmet_segment *seg);
 SHMET_W void shmet_impl_reclaim_recover(struct shmet_segment *seg,
 					uint32_t fam);
 SHMET_W int shmet_impl_reclaim_sweep(struct shmet_segment *seg);
+SHMET_W void shmet_impl_reclaim_outdated(struct shmet_segment *seg,
+					 uint32_t id);
 SHMET_W int shmet_impl_claim_free_family(struct shmet_segment *seg,
 					 uint32_t need, int any, uint32_t *out,
 					 uint32_t *off);

@@ -12,8 +12,9 @@
  *   alias    an alias (another help) and its base: kept while either's
  *            registrant lives, both reclaimed after
  *   conflict a version of another type than the newest whose registrant
- *            is gone: its series leave, the record is reclaimed, the
- *            conflict is no longer counted
+ *            is gone: at the next registration of the name (no sweep),
+ *            its series leave, the record is reclaimed, the conflict is
+ *            no longer counted
  *   pinned   a record registered by a process without a writer slot (all
  *            held) is never reclaimed: nobody can tell when it exits
  *   reshape  a removed series of a reclaimed record keeps its cell count:
@@ -490,7 +491,7 @@ test_conflict(void)
 {
 	struct holder_arg ctr = { "tc_value", "c", SHMET_TYPE_COUNTER, 4 };
 	struct holder_arg gau = { "tc_value", "g", SHMET_TYPE_GAUGE, 6 };
-	struct kid a, b;
+	struct kid a, b, c;
 
 	fresh_segment("conflict", 4, 4096);
 	a = spawn(holder, &ctr);
@@ -502,10 +503,17 @@ test_conflict(void)
 	CHECK(named("tc_value") == 2 && type_conflicts() == 1,
 	      "the old type left while its process lives");
 	kill9(&a);
-	sweep();
+	CHECK(named("tc_value") == 2 && type_conflicts() == 1,
+	      "the old type left before anyone registered or swept");
+	/* no sweep: a process of the new type starts (fleets do, all the
+	 * time) and its registration takes the old type away */
+	c = spawn(holder, &gau);
+	CHECK(wait_ready(&c), "c died");
 	CHECK(named("tc_value") == 1, "the old type's record stays");
 	CHECK(type_conflicts() == 0, "the conflict is still counted");
-	CHECK(shown_value("tc_value", "x") == 6, "the gauge is not 6");
+	/* livesum of b's 6 and c's 6 */
+	CHECK(shown_value("tc_value", "x") == 12, "the gauge is not 12");
+	kill9(&c);
 	go(&b);
 	CHECK(wait_ready(&b), "b died");
 	go(&b);
