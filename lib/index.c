@@ -157,9 +157,9 @@ next_slot(struct shmet_priv_datamap *m, uint64_t base, uint32_t i,
 	return (uint32_t)((next - base + 3) / 4);
 }
 
-/* Validate and copy family record id; 0 on success. */
+/* Validate and copy family record id's fields; 0 on success. */
 static int
-load_family(const struct shmet_reader *r, struct shmet_priv_datamap *m,
+load_family_fields(const struct shmet_reader *r, struct shmet_priv_datamap *m,
 	    struct arena *a, uint32_t id, struct shmet_index_family *out)
 {
 	const struct shmet_seg_family *src =
@@ -225,6 +225,39 @@ load_family(const struct shmet_reader *r, struct shmet_priv_datamap *m,
 	out->cells_per_series = f.cells_per_series;
 	out->first_series = id;         /* segment id until sorted */
 	return 0;
+}
+
+/*
+ * Validate and copy family record id: 0, -1 corrupt, 1 not there (being
+ * reclaimed or rebuilt, layout 5: its incarnation odd or moved while we
+ * copied it, or its state FREE; not counted).  Read as a sequence lock's
+ * reader, as series records are.
+ */
+static int
+load_family(const struct shmet_reader *r, struct shmet_priv_datamap *m,
+	    struct arena *a, uint32_t id, struct shmet_index_family *out)
+{
+	const struct shmet_seg_family *src =
+		(const struct shmet_seg_family *)(r->base +
+						  r->hdr.families_off) + id;
+	uint32_t inc, st;
+	int rc;
+
+	if (!record_has_data(r, m, id))
+		return -1;
+	/* Acquire: a rebuilt record's fields before its even incarnation. */
+	inc = atomic_load_explicit(&src->incarnation, memory_order_acquire);
+	st = atomic_load_explicit(&src->state, memory_order_acquire);
+	if (st > SHMET_FAMILY_CLAIMED)
+		return -1;
+	if ((inc & 1) || st == SHMET_FAMILY_FREE)
+		return 1;
+	rc = load_family_fields(r, m, a, id, out);
+	shmet_seg_record_read_fence();
+	if (atomic_load_explicit(&src->incarnation, memory_order_relaxed) !=
+	    inc)
+		return 1;
+	return rc;
 }
 
 /* By name; a name's versions newest first (then the later record). */
@@ -422,6 +455,7 @@ collect_families(const struct shmet_reader *r,
 	const _Atomic uint32_t *slots =
 		(const _Atomic uint32_t *)(r->base + r->hdr.family_index_off);
 	uint32_t n = 0, kept = 0;
+	int rc;
 
 	idx->families = shmet_priv_arena_alloc(
 		&idx->arena, sizeof *idx->families * r->hdr.max_families);
@@ -437,8 +471,8 @@ collect_families(const struct shmet_reader *r,
 		uint32_t v = atomic_load_explicit(&slots[i],
 						  memory_order_acquire);
 
-		if (v == 0)
-			continue;
+		if (v == 0 || v == SHMET_INDEX_TOMB)
+			continue;       /* empty, a reclaimed record's */
 		if (v - 1 < r->hdr.max_families &&
 		    record_type(r, m, v - 1) == SHMET_TYPE_COLLECTOR) {
 			if (pos_of_id[v - 1] != UINT32_MAX ||
@@ -453,11 +487,13 @@ collect_families(const struct shmet_reader *r,
 		}
 		if (v - 1 >= r->hdr.max_families ||
 		    pos_of_id[v - 1] != UINT32_MAX || n >= r->hdr.max_families ||
-		    load_family(r, m, &idx->arena, v - 1, &idx->families[n]) <
-			    0) {
+		    (rc = load_family(r, m, &idx->arena, v - 1,
+				      &idx->families[n])) < 0) {
 			idx->skipped_families++;
 			continue;
 		}
+		if (rc > 0)
+			continue;       /* being reclaimed or rebuilt */
 		pos_of_id[v - 1] = 0;   /* seen */
 		n++;
 	}

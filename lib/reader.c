@@ -69,6 +69,7 @@ copy_header(struct shmet_seg_header *dst, const struct shmet_seg_header *src)
 	dst->writers_off = src->writers_off;
 	dst->families_off = src->families_off;
 	dst->family_index_off = src->family_index_off;
+	dst->registrants_off = src->registrants_off;
 	dst->series_off = src->series_off;
 	dst->series_index_off = src->series_index_off;
 	dst->strings_off = src->strings_off;

@@ -27,7 +27,8 @@ static const char usage[] =
 	"  dump      the exposition: --format text|openmetrics|json|health\n"
 	"  writers   each writer slot: pid, state, liveness\n"
 	"  destroy   unlink the segment (mappings stay valid)\n"
-	"  expire    expire the series idle for the segment's TTL now\n"
+	"  expire    expire the series idle for the segment's TTL now and\n"
+	"            reclaim the family records nobody holds\n"
 	"\n"
 	"Options:\n"
 	"  --segment NAME          segment (default $SHMETRICS_SEGMENT or "
@@ -137,7 +138,8 @@ cmd_create(struct ctl *c)
 	return 0;
 }
 
-/* A sweep of idle series (writer/expire.c), as a writer without a slot. */
+/* A sweep of idle series (writer/expire.c) and of family records nobody
+ * holds (writer/reclaim.c), as a writer without a slot. */
 static int
 cmd_expire(struct ctl *c)
 {

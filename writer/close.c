@@ -161,11 +161,16 @@ shmet_close_steps(struct shmet_segment *seg)
 	/* Only the process that took the slot releases it: a fork child
 	 * whose own claim failed still points at its parent's slot. */
 	if (seg->block && seg->slot < seg->hdr->max_writers &&
-	    seg->owner_pid == getpid())
+	    seg->owner_pid == getpid()) {
+		/* Our registrant bits stay (registrants.c): they stop
+		 * counting when the last description holding our slot's
+		 * lock closes, which is not ours if a fork child is still
+		 * setting them in its own slot. */
 		/* Release: pairs with the acquire in take_slot and readers. */
 		SHMET_AT(store_explicit)(
 			&shmet_impl_writers(seg)[seg->slot].state,
 			SHMET_WRITER_RELEASED, SHMET_MO(release));
+	}
 	SHMET_POINT("close.released");
 	/*
 	 * Handles the application still holds must stay safe and record
@@ -190,6 +195,7 @@ shmet_close_steps(struct shmet_segment *seg)
 	seg->base = NULL;
 	seg->hdr = NULL;
 	seg->attached = 0;
+	shmet_impl_registrants_close(seg);
 }
 
 /* Not a cancellation point (docs/DESIGN.md, "Cancellation"). */

@@ -195,12 +195,16 @@ static int
 shmet_impl_expire_steps(struct shmet_segment *seg, int force)
 {
 	uint64_t ttl, now, last;
+	int rc;
 
 	if (!seg || !seg->attached)
 		return -ENODEV;
 	ttl = (uint64_t)seg->hdr->series_ttl_s * UINT64_C(1000000000);
-	if (ttl == 0)
+	if (ttl == 0) {
+		if (force)      /* shmet_expire: reclaim what is empty */
+			shmet_impl_reclaim_sweep(seg);
 		return 0;
+	}
 	now = shmet_impl_clock_ns(CLOCK_MONOTONIC);
 	/* Relaxed: the CAS below decides who sweeps; it orders nothing. */
 	last = SHMET_AT(load_explicit)(&seg->hdr->sweep_ns, SHMET_MO(relaxed));
@@ -210,7 +214,13 @@ shmet_impl_expire_steps(struct shmet_segment *seg, int force)
 		    &seg->hdr->sweep_ns, &last, now, SHMET_MO(relaxed),
 		    SHMET_MO(relaxed)))
 		return 0;       /* another sweeper just started */
-	return shmet_impl_sweep(seg, now, ttl);
+	rc = shmet_impl_sweep(seg, now, ttl);
+	/* The family records the sweep emptied, and any other empty and
+	 * unheld (reclaim.c): a sweep that expired nothing frees nothing
+	 * new unless asked. */
+	if (rc > 0 || force)
+		shmet_impl_reclaim_sweep(seg);
+	return rc;
 }
 
 /* From the creation path, before it takes a gate (gate.c): a sweep if

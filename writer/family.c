@@ -2,14 +2,9 @@
  * shmetrics writer: validation, label blobs, families: find or register
  * and publish.
  *
- * A family's registration, and what a kill after each step leaves:
- *   family.built      a built record nobody knows: at most one leaked
- *   family.announced  the same, and the generation moved: readers build
- *                     twice and find nothing new
- *   family.published  the record is in the index, the generation not
- *                     bumped after it: readers that built after the
- *                     announce build once more and find it (lib/index.c)
- * Lock-free: racing registrations find each other's record in the index.
+ * Building a record: from the cursors, or a reclaimed record's whose
+ * strings fit (writer/reclaim.c).  Finding and publishing it, and the
+ * steps a kill can cut: writer/register.c.
  */
 #include "writer-private.h"
 
@@ -210,7 +205,7 @@ shmet_impl_same_shape(const struct shmet_segment *seg,
 }
 
 /* Record r has d's help and unit. */
-static int
+SHMET_W int
 shmet_impl_same_text(const struct shmet_segment *seg,
 		     const struct shmet_seg_family *r,
 		     const struct shmet_family_desc *d)
@@ -226,7 +221,7 @@ shmet_impl_same_text(const struct shmet_segment *seg,
  * Record r has d's type and label names, in another order: the two would
  * show one label set as two series, which a page cannot hold.
  */
-static int
+SHMET_W int
 shmet_impl_labels_reordered(const struct shmet_segment *seg,
 			    const struct shmet_seg_family *r,
 			    const struct shmet_family_desc *d,
@@ -274,51 +269,33 @@ shmet_impl_spare_unlock(struct shmet_segment *seg)
 	SHMET_AT(store_explicit)(&seg->spare_busy, 0, SHMET_MO(release));
 }
 
-/* Take the spare family record, or UINT32_MAX. */
-SHMET_W uint32_t
-shmet_impl_take_spare_family(struct shmet_segment *seg)
+/* Bytes of the one string allocation of d's record. */
+SHMET_W uint64_t
+shmet_impl_family_strings(const struct shmet_family_desc *d,
+			  const size_t *lens)
 {
-	uint32_t id = UINT32_MAX;
+	uint32_t bounds = d->type == SHMET_TYPE_HISTOGRAM ? d->bound_count : 0;
 
-	if (shmet_impl_spare_lock(seg)) {
-		id = seg->spare_family;
-		seg->spare_family = UINT32_MAX;
-		shmet_impl_spare_unlock(seg);
-	}
-	return id;
+	return 8ull * bounds + strlen(d->name) +
+	       shmet_impl_strlen0(d->help) + shmet_impl_strlen0(d->unit) +
+	       shmet_seg_blob_size(d->label_count, lens);
 }
 
-SHMET_W void
-shmet_impl_keep_spare_family(struct shmet_segment *seg, uint32_t id)
+/*
+ * Fill record id from d, its strings at pool offset off (8-aligned, room
+ * for shmet_impl_family_strings(d)), bounds first.
+ */
+static void
+shmet_impl_fill_family(struct shmet_segment *seg, uint32_t id,
+		       const struct shmet_family_desc *d, uint32_t mode,
+		       const size_t *lens, uint64_t hash, uint32_t off)
 {
-	if (shmet_impl_spare_lock(seg)) {
-		if (seg->spare_family == UINT32_MAX)
-			seg->spare_family = id;
-		shmet_impl_spare_unlock(seg);
-	}
-}
-
-/* Allocate and fill (not publish) a family record. */
-SHMET_W int
-shmet_impl_build_family(struct shmet_segment *seg,
-			const struct shmet_family_desc *d, uint32_t mode,
-			const size_t *lens, uint64_t hash, uint32_t base,
-			uint32_t *out)
-{
-	struct shmet_seg_family *r;
-	uint32_t id, bounds = d->type == SHMET_TYPE_HISTOGRAM ? d->bound_count : 0;
+	struct shmet_seg_family *r = &shmet_impl_families(seg)[id];
+	uint32_t bounds = d->type == SHMET_TYPE_HISTOGRAM ? d->bound_count : 0;
 	const char *help = d->help ? d->help : "";
 	const char *unit = d->unit ? d->unit : "";
+	unsigned char *p = shmet_impl_pool(seg) + off;
 
-	id = shmet_impl_take_spare_family(seg);
-	if (id == UINT32_MAX &&
-	    shmet_impl_alloc(&seg->hdr->families_used, seg->hdr->max_families,
-			     1, 1, &id) < 0)
-		return shmet_impl_fail(seg, SHMET_FAIL_FAMILIES_FULL, -ENOSPC,
-				       "%s: segment has no room for another "
-				       "family (capacity %u)", d->name,
-				       seg->hdr->max_families);
-	r = &shmet_impl_families(seg)[id];
 	r->type = d->type;
 	r->gauge_mode = mode;
 	r->label_count = d->label_count;
@@ -328,47 +305,117 @@ shmet_impl_build_family(struct shmet_segment *seg,
 	r->max_series = d->max_series ? d->max_series
 				      : seg->hdr->max_series_per_family;
 	r->hash = hash;
-	r->base = base;
-	/* Relaxed: published with the record (the index CAS). */
+	r->base = 0;
+	/* Relaxed, here and below: published with the record (the index
+	 * CAS); only the gate's holder writes the count and the journal,
+	 * and a rebuilt record's are 0 since its reclaim. */
 	SHMET_AT(store_explicit)(&r->registered_ns,
 				 shmet_impl_clock_ns(CLOCK_REALTIME),
 				 SHMET_MO(relaxed));
-	/*
-	 * One allocation for all of the record's strings, bounds first (the
-	 * start is 8-aligned): a pool too full for them takes nothing, and
-	 * the record goes back as our spare.
-	 */
-	{
-		size_t name_len = strlen(d->name), help_len = strlen(help);
-		size_t unit_len = strlen(unit);
-		uint32_t blob = shmet_seg_blob_size(d->label_count, lens);
-		uint64_t total = 8ull * bounds + name_len + help_len +
-				 unit_len + blob;
-		uint32_t off = 0;
-		unsigned char *p;
+	SHMET_AT(store_explicit)(&r->series_count, 0, SHMET_MO(relaxed));
+	SHMET_AT(store_explicit)(&r->gate_series, 0, SHMET_MO(relaxed));
+	SHMET_AT(store_explicit)(&r->pinned, 0, SHMET_MO(relaxed));
+	p = shmet_impl_carve(&r->bounds, p, &off, d->bounds, 8u * bounds);
+	p = shmet_impl_carve(&r->name, p, &off, d->name, strlen(d->name));
+	p = shmet_impl_carve(&r->help, p, &off, help, strlen(help));
+	p = shmet_impl_carve(&r->unit, p, &off, unit, strlen(unit));
+	shmet_seg_blob_write(p, d->label_count, d->label_names, lens);
+	r->label_names.off = off;
+	r->label_names.len = shmet_seg_blob_size(d->label_count, lens);
+}
 
-		if (total > 0 &&
-		    (total > seg->hdr->string_bytes ||
-		     shmet_impl_alloc(&seg->hdr->strings_used,
-				      seg->hdr->string_bytes, (uint32_t)total,
-				      8, &off) < 0)) {
-			shmet_impl_keep_spare_family(seg, id);
+/*
+ * A new record from the cursors: 0 with its gate held and its state
+ * CLAIMED, as a reclaimed record's (reclaim.c), so that a kill before its
+ * publication leaves it for the next holder of its gate to free, not
+ * leaked; or -1 with *reason the capacity that is full.  A pool too full
+ * for the strings takes nothing, and the record is free for any
+ * registration, with no strings.
+ */
+static int
+shmet_impl_new_family(struct shmet_segment *seg, uint64_t total,
+		      uint32_t *out, uint32_t *off, uint32_t *reason)
+{
+	uint32_t id = UINT32_MAX;
+	struct shmet_seg_family *r;
+
+	/* A multiple of 32 bytes: a later registration of another shape of
+	 * the name (a label, a help text a few bytes longer) mostly fits
+	 * in the allocation once the record is reclaimed (reclaim.c). */
+	total = shmet_seg_align(total, 32);
+	*off = 0;
+	if (shmet_impl_alloc(&seg->hdr->families_used, seg->hdr->max_families,
+			     1, 1, &id) < 0) {
+		*reason = SHMET_FAIL_FAMILIES_FULL;
+		return -1;
+	}
+	r = &shmet_impl_families(seg)[id];
+	/* Nobody else knows the record: its gate is free unless another
+	 * thread of ours holds a gate (waited for); if it is not ours
+	 * anyway, the record is given up free. */
+	if (shmet_impl_gate_try_other(seg, id) < 0) {
+		r->strings_cap = 0;
+		shmet_impl_family_unbuilt(seg, id);
+		*reason = SHMET_FAIL_FAMILIES_FULL;
+		return -1;
+	}
+	/* Relaxed: under the gate; the record is in no index. */
+	SHMET_AT(store_explicit)(&r->state, SHMET_FAMILY_CLAIMED,
+				 SHMET_MO(relaxed));
+	r->strings_cap = 0;
+	if (total > 0 &&
+	    (total > seg->hdr->string_bytes ||
+	     shmet_impl_alloc(&seg->hdr->strings_used, seg->hdr->string_bytes,
+			      (uint32_t)total, 8, off) < 0)) {
+		shmet_impl_family_unclaim(seg, id);
+		*reason = SHMET_FAIL_STRINGS_FULL;
+		return -1;
+	}
+	r->strings_cap = (uint32_t)total;
+	*out = id;
+	return 0;
+}
+
+/*
+ * Allocate and fill (not publish) a family record: a reclaimed record
+ * whose strings fit first (reclaim.c: the pool stops growing), else a new
+ * one; when the segment is full, reclaim what can be and try again.
+ * The record is built holding its gate, state CLAIMED, and the caller publishes and settles it (shmet_impl_family_settle) or
+ * gives it back free (shmet_impl_family_unclaim).
+ */
+SHMET_W int
+shmet_impl_build_family(struct shmet_segment *seg,
+			const struct shmet_family_desc *d, uint32_t mode,
+			const size_t *lens, uint64_t hash, uint32_t *out)
+{
+	uint64_t total = shmet_impl_family_strings(d, lens);
+	uint32_t id = UINT32_MAX, off = 0, reason = SHMET_FAIL_FAMILIES_FULL;
+
+	for (int round = 0; round < 2 && id == UINT32_MAX; round++) {
+		if (total <= seg->hdr->string_bytes &&
+		    shmet_impl_claim_free_family(seg, (uint32_t)total, round,
+						 &id, &off) == 0)
+			break;
+		if (shmet_impl_new_family(seg, total, &id, &off, &reason) == 0)
+			break;
+		id = UINT32_MAX;
+		if (round == 0)
+			shmet_impl_reclaim_sweep(seg);
+	}
+	if (id == UINT32_MAX) {
+		if (reason == SHMET_FAIL_STRINGS_FULL)
 			return shmet_impl_fail(seg, SHMET_FAIL_STRINGS_FULL,
 					       -ENOSPC,
 					       "%s: segment string pool is "
 					       "full (%u bytes)", d->name,
 					       seg->hdr->string_bytes);
-		}
-		p = shmet_impl_pool(seg) + off;
-		p = shmet_impl_carve(&r->bounds, p, &off, d->bounds,
-				     8u * bounds);
-		p = shmet_impl_carve(&r->name, p, &off, d->name, name_len);
-		p = shmet_impl_carve(&r->help, p, &off, help, help_len);
-		p = shmet_impl_carve(&r->unit, p, &off, unit, unit_len);
-		shmet_seg_blob_write(p, d->label_count, d->label_names, lens);
-		r->label_names.off = off;
-		r->label_names.len = blob;
+		return shmet_impl_fail(seg, SHMET_FAIL_FAMILIES_FULL, -ENOSPC,
+				       "%s: segment has no room for another "
+				       "family (capacity %u)", d->name,
+				       seg->hdr->max_families);
 	}
+	shmet_impl_fill_family(seg, id, d, mode, lens, hash, off);
+	shmet_impl_family_filled(seg, id);
 	*out = id;
 	return 0;
 }
@@ -402,158 +449,6 @@ shmet_impl_resolve_family(struct shmet_segment *seg, uint32_t id,
 	return 0;
 }
 
-/*
- * Publish record id in an empty index slot (*v is 0): true if it is in.
- * False if another process won the slot; *v is then the winner's entry.
- */
-SHMET_W int
-shmet_impl_publish(struct shmet_segment *seg, SHMET_ATOMIC(uint32_t) *slot,
-		   uint32_t *v, uint32_t id)
-{
-	/* Announce first: readers rebuild on a change and once more after
-	 * it (lib/index.c), so a kill between the CAS and the bump after it
-	 * cannot hide the record from a running reader.  Relaxed: the bump
-	 * after the CAS is the one that publishes. */
-	SHMET_AT(fetch_add_explicit)(&seg->hdr->generation, 1,
-				     SHMET_MO(relaxed));
-	SHMET_POINT("family.announced");
-	/* Release: publishes the record's contents, written before; acquire
-	 * on failure: the winner's record is complete when we compare it. */
-	if (!SHMET_AT(compare_exchange_strong_explicit)(
-		    slot, v, id + 1, SHMET_MO(release), SHMET_MO(acquire)))
-		return 0;
-	SHMET_POINT("family.published");
-	/* Release: a reader that sees the new generation finds the record. */
-	SHMET_AT(fetch_add_explicit)(&seg->hdr->generation, 1,
-				     SHMET_MO(release));
-	return 1;
-}
-
-/* A registration found record id: it is the newest of its name now. */
-static void
-shmet_impl_touch_registered(struct shmet_segment *seg, uint32_t id)
-{
-	struct shmet_seg_family *r = &shmet_impl_families(seg)[id];
-	uint64_t now = shmet_impl_clock_ns(CLOCK_REALTIME);
-
-	/* Relaxed: a hint for readers' choice of help and type, ordered
-	 * with nothing.  Stored at most once a second: a fleet starting at
-	 * once does not bounce the record's line between CPUs. */
-	if (now > SHMET_AT(load_explicit)(&r->registered_ns,
-					  SHMET_MO(relaxed)) +
-			  UINT64_C(1000000000))
-		SHMET_AT(store_explicit)(&r->registered_ns, now,
-					 SHMET_MO(relaxed));
-}
-
-/*
- * Find the record of d (name and shape), or build and publish one:
- * lock-free, racing registrations of one shape get one record.  A name
- * may have several records (layout.h, version 4): one per shape that
- * releases registered under it (label names, buckets, gauge mode, type),
- * and aliases of a shape for another help or unit.  *id is the record
- * whose series the shape counts in.  -EEXIST for a collector with
- * another list of families, or label names reordered.
- */
-static int
-shmet_impl_register_steps(struct shmet_segment *seg,
-		    const struct shmet_family_desc *d, uint32_t mode,
-		    const size_t *lens, uint32_t *id)
-{
-	uint32_t mask, mine = UINT32_MAX, base = 0;
-	SHMET_ATOMIC(uint32_t) *index;
-	size_t name_len = strlen(d->name);
-	uint64_t hash;
-	int rc;
-
-	hash = shmet_seg_name_hash(d->name, name_len);
-	index = shmet_impl_index(seg, seg->hdr->family_index_off);
-	mask = seg->hdr->family_index_slots - 1;
-	for (uint32_t probe = 0; probe <= mask; probe++) {
-		uint32_t i = (uint32_t)(hash + probe) & mask;
-		/* Acquire: pairs with the release CAS that published it. */
-		uint32_t v = SHMET_AT(load_explicit)(&index[i],
-						     SHMET_MO(acquire));
-		const struct shmet_seg_family *r;
-
-		if (v == 0) {
-			if (mine == UINT32_MAX) {
-				rc = shmet_impl_build_family(seg, d, mode, lens,
-							     hash, base, &mine);
-				if (rc < 0)
-					return rc;
-				SHMET_POINT("family.built");
-			}
-			/* Ours, unpublished: an alias of the base we met
-			 * (a record built before a lost race may predate
-			 * it). */
-			shmet_impl_families(seg)[mine].base = base;
-			if (shmet_impl_publish(seg, &index[i], &v, mine)) {
-				*id = base ? base - 1 : mine;
-				return 0;
-			}
-			/* Lost the slot: v is the winner, compare it. */
-		}
-		if (v - 1 >= seg->hdr->max_families)
-			continue;       /* corrupt slot: skip it */
-		r = &shmet_impl_families(seg)[v - 1];
-		if (r->hash != hash ||
-		    !shmet_impl_str_equals(seg, r->name, d->name, name_len))
-			continue;
-		if (d->type == SHMET_TYPE_COLLECTOR) {
-			if (mine != UINT32_MAX)
-				shmet_impl_keep_spare_family(seg, mine);
-			if (!shmet_impl_same_shape(seg, r, d, mode, lens))
-				return shmet_impl_fail(
-					seg, SHMET_FAIL_SHAPE_MISMATCH, -EEXIST,
-					"collector %s is already declared "
-					"with another list of families",
-					d->name + 1);
-			*id = v - 1;
-			return 0;
-		}
-		if (shmet_impl_labels_reordered(seg, r, d, lens)) {
-			if (mine != UINT32_MAX)
-				shmet_impl_keep_spare_family(seg, mine);
-			return shmet_impl_fail(
-				seg, SHMET_FAIL_SHAPE_MISMATCH, -EEXIST,
-				"%s is registered with the same label names "
-				"in another order: a page would show one "
-				"label set twice", d->name);
-		}
-		if (!shmet_impl_same_shape(seg, r, d, mode, lens) ||
-		    (r->base != 0 && r->base - 1 >= seg->hdr->max_families))
-			continue;       /* another version of the name */
-		if (!shmet_impl_same_text(seg, r, d)) {
-			if (base == 0)  /* the shape's series live there */
-				base = r->base ? r->base : v;
-			continue;
-		}
-		if (mine != UINT32_MAX)
-			shmet_impl_keep_spare_family(seg, mine);
-		shmet_impl_touch_registered(seg, v - 1);
-		*id = r->base ? r->base - 1 : v - 1;
-		return 0;
-	}
-	if (mine != UINT32_MAX)
-		shmet_impl_keep_spare_family(seg, mine);
-	return shmet_impl_fail(seg, SHMET_FAIL_FAMILIES_FULL, -ENOSPC,
-			       "%s: family index is full", d->name);
-}
-
-/* Not a cancellation point (docs/DESIGN.md, "Cancellation"). */
-SHMET_W int
-shmet_impl_register(struct shmet_segment *seg,
-		    const struct shmet_family_desc *d, uint32_t mode,
-		    const size_t *lens, uint32_t *id)
-{
-	int old = shmet_impl_cancel_off();
-	int ret = shmet_impl_register_steps(seg, d, mode, lens, id);
-
-	shmet_impl_cancel_restore(old);
-	return ret;
-}
-
 /* The published family named name[0..len) of this type, or UINT32_MAX. */
 SHMET_W uint32_t
 shmet_impl_find_family(const struct shmet_segment *seg, uint32_t type,
@@ -577,6 +472,7 @@ shmet_impl_find_family(const struct shmet_segment *seg, uint32_t type,
 			continue;
 		r = &shmet_impl_families(seg)[v - 1];
 		if (r->hash == hash && r->type == type &&
+		    shmet_impl_family_shown(seg, v - 1) &&
 		    shmet_impl_str_equals(seg, r->name, name, len))
 			return v - 1;
 	}

@@ -7,6 +7,9 @@
  *   claim.*          a claim (slot.c)
  *   fork.claimed     the child's own slot; the parent's descriptions are
  *                    closed next (their locks are the parent's too)
+ *   fork.registered  the child's family records are set in its slot's
+ *                    registrant bitmap (registrants.c); the parent's
+ *                    slot held them until now
  * Counters and histograms need nothing: they count in the per-CPU cells,
  * which the child shares.  The handlers run with cancellation off.
  */
@@ -85,6 +88,7 @@ shmet_impl_after_fork(struct shmet_segment *seg)
 	SHMET_AT(store_explicit)(&seg->spare_busy, 0, SHMET_MO(relaxed));
 	/* The gate a parent thread held is the parent's description's. */
 	SHMET_AT(store_explicit)(&seg->gate_busy, 0, SHMET_MO(relaxed));
+	SHMET_AT(store_explicit)(&seg->index_busy, 0, SHMET_MO(relaxed));
 	shmet_impl_fd_path(path, old);
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd >= 0 && old_claim >= 0) {
@@ -101,6 +105,9 @@ shmet_impl_after_fork(struct shmet_segment *seg)
 	seg->claim_fd = claim;
 	SHMET_POINT("fork.reopened");
 	if (shmet_impl_claim(seg, 1) < 0) {
+		/* The parent's slot, whose bits are the parent's: ours
+		 * are pinned (registrants.c). */
+		shmet_impl_registrants_forked(seg, 0);
 		seg->fd = old;
 		seg->claim_fd = old_claim;
 		close(fd);
@@ -109,6 +116,11 @@ shmet_impl_after_fork(struct shmet_segment *seg)
 		return -1;
 	}
 	SHMET_POINT("fork.claimed");
+	/* Our family records, held in our own slot before we let go of
+	 * the parent's description: until then its locks keep the parent's
+	 * slot, and its bits, alive even if the parent exited. */
+	shmet_impl_registrants_forked(seg, 1);
+	SHMET_POINT("fork.registered");
 	close(old);
 	if (old_claim >= 0)
 		close(old_claim);

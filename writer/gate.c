@@ -31,8 +31,10 @@
  *                      readers that rebuilt too early see it
  *   series.settled     done but the journal: cleared by the next holder
  *   (after the unlock) done
- * Removals and reuses hold the gate too; their steps are in
- * writer/remove.c and writer/reuse.c.
+ * Removals, reuses and reclaims hold the gate too; their steps are in
+ * writer/remove.c, writer/reuse.c and writer/reclaim.c (a reclaim, and
+ * a registration that rebuilds a reclaimed record, journal in the
+ * record's state, which the next holder finishes first).
  * A cancel: no step between taking and dropping the gate is a
  * cancellation point (no sleep, no blocking lock, no I/O), so a
  * cancelled thread cannot hold the gate; the waits for a busy gate happen
@@ -52,35 +54,81 @@ shmet_impl_gate_fd(const struct shmet_segment *seg)
 	return seg->claim_fd >= 0 ? seg->claim_fd : seg->fd;
 }
 
-/* One try: the process flag, then the family's lock.  0, -EAGAIN (busy)
- * or another negative errno. */
-SHMET_W int
-shmet_impl_gate_try(struct shmet_segment *seg, uint32_t fam)
+/* One try: the process flag, then the lock at off of the claim file.
+ * 0, -EAGAIN (busy) or another negative errno. */
+static int
+shmet_impl_lock_try(struct shmet_segment *seg, SHMET_ATOMIC(int) *busy,
+		    uint64_t off)
 {
 	int expected = 0, e;
 
 	/* Acquire: what the previous holder of this process wrote. */
 	if (!SHMET_AT(compare_exchange_strong_explicit)(
-		    &seg->gate_busy, &expected, 1, SHMET_MO(acquire),
-		    SHMET_MO(relaxed)))
+		    busy, &expected, 1, SHMET_MO(acquire), SHMET_MO(relaxed)))
 		return -EAGAIN;
-	if (shmet_seg_lock(shmet_impl_gate_fd(seg), SHMET_LOCK_GATE(fam),
-			   F_WRLCK) == 0)
+	if (shmet_seg_lock(shmet_impl_gate_fd(seg), off, F_WRLCK) == 0)
 		return 0;
 	e = errno;
-	SHMET_AT(store_explicit)(&seg->gate_busy, 0, SHMET_MO(release));
+	SHMET_AT(store_explicit)(busy, 0, SHMET_MO(release));
 	return e == EAGAIN || e == EACCES ? -EAGAIN : -e;
 }
 
 SHMET_W int
-shmet_impl_gate_lock(struct shmet_segment *seg, uint32_t fam)
+shmet_impl_gate_try(struct shmet_segment *seg, uint32_t fam)
+{
+	return shmet_impl_lock_try(seg, &seg->gate_busy, SHMET_LOCK_GATE(fam));
+}
+
+/*
+ * One try at fam's lock, after waiting (as for a gate, at most
+ * SHMET_IMPL_GATE_WAIT_MS) for another thread of this process to drop its
+ * gate: the reclaim sweeps and the search for a free family record pass
+ * over a record another process holds, but a thread of ours creating a
+ * series must not make them find nothing.  0 or -EAGAIN.
+ */
+SHMET_W int
+shmet_impl_gate_try_other(struct shmet_segment *seg, uint32_t fam)
+{
+	uint64_t start = shmet_impl_clock_ns(CLOCK_MONOTONIC);
+	int expected;
+
+	for (unsigned spins = 0;; spins++) {
+		expected = 0;
+		/* Acquire: what the previous holder of this process wrote. */
+		if (SHMET_AT(compare_exchange_strong_explicit)(
+			    &seg->gate_busy, &expected, 1, SHMET_MO(acquire),
+			    SHMET_MO(relaxed)))
+			break;
+		if (shmet_impl_clock_ns(CLOCK_MONOTONIC) - start >
+		    SHMET_IMPL_GATE_WAIT_MS * UINT64_C(1000000))
+			return -EAGAIN;
+		if (spins < 16) {
+			sched_yield();
+		} else {
+			struct timespec ts = { 0, 100 * 1000L };
+
+			nanosleep(&ts, NULL);   /* holding nothing */
+		}
+	}
+	if (shmet_seg_lock(shmet_impl_gate_fd(seg), SHMET_LOCK_GATE(fam),
+			   F_WRLCK) == 0)
+		return 0;
+	SHMET_AT(store_explicit)(&seg->gate_busy, 0, SHMET_MO(release));
+	return -EAGAIN;
+}
+
+/* Wait for the lock at off (flag busy) as for a gate: yield, then
+ * sleeps, at most SHMET_IMPL_GATE_WAIT_MS. */
+static int
+shmet_impl_lock_wait(struct shmet_segment *seg, SHMET_ATOMIC(int) *busy,
+		     uint64_t off)
 {
 	uint64_t start = 0;
 	long pause_us = 20;
 	int rc;
 
 	for (unsigned spins = 0;; spins++) {
-		rc = shmet_impl_gate_try(seg, fam);
+		rc = shmet_impl_lock_try(seg, busy, off);
 		if (rc != -EAGAIN)
 			return rc;
 		if (spins == 0) {
@@ -100,6 +148,34 @@ shmet_impl_gate_lock(struct shmet_segment *seg, uint32_t fam)
 		if (pause_us < 1000)
 			pause_us *= 2;
 	}
+}
+
+SHMET_W int
+shmet_impl_gate_lock(struct shmet_segment *seg, uint32_t fam)
+{
+	return shmet_impl_lock_wait(seg, &seg->gate_busy,
+				    SHMET_LOCK_GATE(fam));
+}
+
+/*
+ * The family index lock (lock.h): publications of family records and
+ * reclaims' last steps, one at a time.  Its own process flag: a reclaim
+ * and a rebuilt record's publication hold a gate too.
+ */
+SHMET_W int
+shmet_impl_index_lock(struct shmet_segment *seg)
+{
+	return shmet_impl_lock_wait(seg, &seg->index_busy,
+				    SHMET_LOCK_FAMILY_INDEX);
+}
+
+SHMET_W void
+shmet_impl_index_unlock(struct shmet_segment *seg)
+{
+	shmet_seg_lock(shmet_impl_gate_fd(seg), SHMET_LOCK_FAMILY_INDEX,
+		       F_UNLCK);
+	/* Release: our writes under the lock, for the next thread. */
+	SHMET_AT(store_explicit)(&seg->index_busy, 0, SHMET_MO(release));
 }
 
 SHMET_W void
@@ -146,6 +222,7 @@ shmet_impl_gate_recover(struct shmet_segment *seg, uint32_t fam)
 						   SHMET_MO(acquire));
 	uint32_t before, id;
 
+	shmet_impl_reclaim_recover(seg, fam);
 	if (pending == 0)
 		return;
 	if (pending & SHMET_GATE_REMOVING) {

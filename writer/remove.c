@@ -136,6 +136,8 @@ shmet_impl_gate_for_removal(const struct shmet_family *fam)
 
 	if (fam->id == UINT32_MAX || !seg || !seg->attached)
 		return fam->error ? fam->error : -ENODEV;
+	if (!shmet_impl_registrant_held(seg, fam->id))
+		return shmet_impl_stale_family(seg);
 	return shmet_impl_gate_enter(seg, fam->id, "remove series",
 				     "remove.gated");
 }
@@ -232,7 +234,8 @@ shmet_family_clear(const struct shmet_family *fam)
 uint32_t
 shmet_family_removals(const struct shmet_family *fam)
 {
-	if (fam->id == UINT32_MAX || !fam->seg || !fam->seg->attached)
+	if (fam->id == UINT32_MAX || !fam->seg || !fam->seg->attached ||
+	    !shmet_impl_registrant_held(fam->seg, fam->id))
 		return 0;
 	/* Relaxed: see shmet_impl_remove_one. */
 	return SHMET_AT(load_explicit)(

@@ -5,7 +5,9 @@
  * come and go (a campaign_id a day) serves them for as long as it lives.
  *
  * A record is reused no sooner than SHMET_REUSE_NS after its removal, and
- * only for a family with as many cells per series.  By then every handle
+ * only for a family with as many cells per series as the record owns (its
+ * own count, layout 5: its family record may have been reclaimed and
+ * rebuilt with another shape since, reclaim.c).  By then every handle
  * kept across the removal drops its writes (remove.c moved the record's
  * incarnation), and a write that had passed its check before the removal
  * has landed: on the per-CPU path the check and the add are one rseq
@@ -111,7 +113,6 @@ shmet_impl_claim_reusable(struct shmet_segment *seg,
 			  uint32_t count, uint32_t cells, uint32_t size)
 {
 	struct shmet_seg_series *table = shmet_impl_series_table(seg);
-	const struct shmet_seg_family *fams = shmet_impl_families(seg);
 	/* Relaxed: records below the cursor are complete or unpublished;
 	 * the claim's CAS decides. */
 	uint32_t used = SHMET_AT(load_explicit)(&seg->hdr->series_used,
@@ -134,8 +135,7 @@ shmet_impl_claim_reusable(struct shmet_segment *seg,
 						    SHMET_MO(relaxed)) !=
 				    SHMET_SERIES_REMOVED ||
 			    removed == 0 || now < removed + wait ||
-			    r->family >= seg->hdr->max_families ||
-			    fams[r->family].cells_per_series != cells ||
+			    r->cells != cells ||
 			    (pass == 0 && r->blob_cap < size))
 				continue;
 			/* Relaxed count: only gate holders write it;

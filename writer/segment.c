@@ -591,6 +591,8 @@ shmet_open_steps(struct shmet_segment *seg, const struct shmet_options *opts)
 	 * other user could take the name */
 	if (rc == 0)
 		rc = shmet_impl_open_claim(seg);
+	if (rc == 0)
+		shmet_impl_registrants_open(seg);
 	if (rc == 0 && !(opts->flags & SHMET_OPEN_NO_WRITER)) {
 		/* attached first so that a fallback warning is counted, and
 		 * on the fork list before it has a block: a fork in between
@@ -613,6 +615,7 @@ shmet_open_steps(struct shmet_segment *seg, const struct shmet_options *opts)
 		seg->hdr = NULL;
 		seg->fd = -1;
 		seg->attached = 0;
+		shmet_impl_registrants_close(seg);
 		return rc;
 	}
 	if (!seg->attached)

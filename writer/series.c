@@ -116,6 +116,7 @@ shmet_impl_build_series(struct shmet_segment *seg,
 				 SHMET_MO(relaxed));
 	r->family = fam->id;
 	r->first_cell = cell;
+	r->cells = fam->cells;
 	r->hash = hash;
 	r->blob_cap = cap;
 	/* Relaxed: published with the record; an expiry sweep starts its
@@ -489,6 +490,8 @@ shmet_impl_values_valid(const struct shmet_family *fam, uint32_t n,
 
 	if (fam->id == UINT32_MAX || !seg || !seg->attached)
 		return fam->error ? fam->error : -ENODEV;
+	if (!shmet_impl_registrant_held(seg, fam->id))
+		return shmet_impl_stale_family(seg);
 	if (n != fam->label_count || (n > 0 && !values))
 		return shmet_impl_fail(seg, SHMET_FAIL_INVALID_LABELS, -EINVAL,
 				       "%.*s takes %u label values, got %u",

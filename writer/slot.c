@@ -380,6 +380,8 @@ shmet_impl_take_slot(struct shmet_segment *seg, uint32_t slot,
 		SHMET_AT(fetch_add_explicit)(&w->takeovers, 1,
 					     SHMET_MO(relaxed));
 	}
+	/* The family records a dead owner registered are not ours. */
+	shmet_impl_registrants_clear_slot(seg, slot);
 	SHMET_AT(store_explicit)(&w->pid, (int64_t)getpid(), SHMET_MO(relaxed));
 	SHMET_AT(store_explicit)(&w->claimed_ns, now, SHMET_MO(relaxed));
 	SHMET_AT(store_explicit)(&w->last_gauge_ns, now, SHMET_MO(relaxed));

@@ -38,8 +38,12 @@
  *   lock-free, retries only on a race between threads of this process.
  *   A thread's first counting write resolves its rseq area once
  *   (docs/DESIGN.md, "Per-CPU cells").
- * - Registration is lock-free: a process killed at any point leaks at most
- *   one record and its strings and blocks nobody.
+ * - Finding a family or series is lock-free.  Publishing a new family
+ *   record holds the family index lock (register.c) and creating a series
+ *   the family's gate (gate.c), each for microseconds; both are OFD locks,
+ *   so a process killed at any point blocks nobody and leaks at most one
+ *   series record and its cells and label bytes (a family record it was
+ *   building is CLAIMED under its gate and freed by the next holder).
  * - shmet_open waits at most init_timeout_ms for a live initialiser; a dead
  *   one's OFD lock is gone, and the next process initialises instead.
  *
@@ -50,7 +54,8 @@
  * that processes racing over the same label sets (a fleet starting at
  * once) leak at most one record each, not one per lost race.  The spare
  * is guarded by a try-lock: a thread that finds it busy allocates anew,
- * and never waits.
+ * and never waits.  (Series records.  A family record that lost is free
+ * at once, for any process's next registration: reclaim.c.)
  */
 #ifndef SHMETRICS_WRITER_PRIVATE_H
 #define SHMETRICS_WRITER_PRIVATE_H
@@ -153,6 +158,8 @@ SHMET_W void shmet_impl_cancel_restore(int old);
 /* The series creation gate (gate.c). */
 SHMET_W int shmet_impl_gate_lock(struct shmet_segment *seg, uint32_t fam);
 SHMET_W int shmet_impl_gate_try(struct shmet_segment *seg, uint32_t fam);
+SHMET_W int shmet_impl_gate_try_other(struct shmet_segment *seg,
+				      uint32_t fam);
 SHMET_W int shmet_impl_gate_enter(struct shmet_segment *seg, uint32_t fam,
 				  const char *what, const char *point);
 SHMET_W int shmet_impl_series_indexed(const struct shmet_segment *seg,
@@ -415,25 +422,67 @@ shmet_impl_spare_lock(struct shmet_segment *seg);
 SHMET_W void
 shmet_impl_spare_unlock(struct shmet_segment *seg);
 
-SHMET_W uint32_t
-shmet_impl_take_spare_family(struct shmet_segment *seg);
-
-SHMET_W void
-shmet_impl_keep_spare_family(struct shmet_segment *seg, uint32_t id);
 
 SHMET_W int
 shmet_impl_build_family(struct shmet_segment *seg,
 			const struct shmet_family_desc *d, uint32_t mode,
-			const size_t *lens, uint64_t hash, uint32_t base,
-			uint32_t *out);
+			const size_t *lens, uint64_t hash, uint32_t *out);
+
+SHMET_W uint64_t
+shmet_impl_family_strings(const struct shmet_family_desc *d,
+			  const size_t *lens);
+
+SHMET_W int
+shmet_impl_same_text(const struct shmet_segment *seg,
+		     const struct shmet_seg_family *r,
+		     const struct shmet_family_desc *d);
+
+SHMET_W int
+shmet_impl_labels_reordered(const struct shmet_segment *seg,
+			    const struct shmet_seg_family *r,
+			    const struct shmet_family_desc *d,
+			    const size_t *lens);
+
+/* Registrants: who holds which family record (registrants.c). */
+SHMET_W void shmet_impl_registrants_open(struct shmet_segment *seg);
+SHMET_W void shmet_impl_registrants_close(struct shmet_segment *seg);
+SHMET_W void shmet_impl_registrants_clear_slot(struct shmet_segment *seg,
+					       uint32_t slot);
+SHMET_W void shmet_impl_registrant_mark(struct shmet_segment *seg,
+					uint32_t id);
+SHMET_W int shmet_impl_registrant_held(const struct shmet_segment *seg,
+				       uint32_t id);
+SHMET_W int shmet_impl_stale_family(struct shmet_segment *seg);
+SHMET_W void shmet_impl_registrants_forked(struct shmet_segment *seg,
+					   int claimed);
+SHMET_W int shmet_impl_registrant_live(struct shmet_segment *seg,
+				       uint32_t id);
+
+/* Reclaiming family records (reclaim.c); the index lock (gate.c). */
+SHMET_W int shmet_impl_family_shown(const struct shmet_segment *seg,
+				    uint32_t id);
+SHMET_W int shmet_impl_index_lock(struct shmet_segment *seg);
+SHMET_W void shmet_impl_index_unlock(struct shmet_segment *seg);
+SHMET_W void shmet_impl_reclaim_recover(struct shmet_segment *seg,
+					uint32_t fam);
+SHMET_W int shmet_impl_reclaim_sweep(struct shmet_segment *seg);
+SHMET_W void shmet_impl_reclaim_outdated(struct shmet_segment *seg,
+					 uint32_t id);
+SHMET_W int shmet_impl_claim_free_family(struct shmet_segment *seg,
+					 uint32_t need, int any, uint32_t *out,
+					 uint32_t *off);
+SHMET_W void shmet_impl_family_filled(struct shmet_segment *seg,
+				      uint32_t id);
+SHMET_W void shmet_impl_family_settle(struct shmet_segment *seg,
+				      uint32_t id);
+SHMET_W void shmet_impl_family_unclaim(struct shmet_segment *seg,
+				       uint32_t id);
+SHMET_W void shmet_impl_family_unbuilt(struct shmet_segment *seg,
+				       uint32_t id);
 
 SHMET_W int
 shmet_impl_resolve_family(struct shmet_segment *seg, uint32_t id,
 			  struct shmet_family *f);
-
-SHMET_W int
-shmet_impl_publish(struct shmet_segment *seg, SHMET_ATOMIC(uint32_t) *slot,
-		   uint32_t *v, uint32_t id);
 
 SHMET_W int
 shmet_impl_register(struct shmet_segment *seg,

@@ -73,6 +73,13 @@ shmet_seg_pow2_at_least(uint64_t v)
 	return (uint32_t)p;
 }
 
+/* 64-bit words of one writer slot's registrant bitmap (layout.h). */
+static inline uint64_t
+shmet_seg_registrant_words(uint32_t families)
+{
+	return ((uint64_t)families + 63u) / 64u;
+}
+
 /*
  * Fill h's capacities, index sizes, region offsets and total size from the
  * six capacities (cpus: per-CPU value blocks).  -EINVAL (as -22) if a capacity is out of range.  A
@@ -108,6 +115,8 @@ shmet_seg_geometry(struct shmet_seg_header *h, uint32_t families,
 	h->family_index_off = off;
 	off = shmet_seg_align(off + 4ull * h->family_index_slots,
 			      SHMET_CACHELINE);
+	h->registrants_off = off;
+	off += 8ull * writers * shmet_seg_registrant_words(families);
 	h->series_off = off;
 	off += (uint64_t)series * sizeof(struct shmet_seg_series);
 	h->series_index_off = off;
@@ -179,6 +188,7 @@ shmet_seg_geometry_mismatch(const struct shmet_seg_header *h, uint64_t *got,
 	SHMET_SEG_CHECK(writers_off);
 	SHMET_SEG_CHECK(families_off);
 	SHMET_SEG_CHECK(family_index_off);
+	SHMET_SEG_CHECK(registrants_off);
 	SHMET_SEG_CHECK(series_off);
 	SHMET_SEG_CHECK(series_index_off);
 	SHMET_SEG_CHECK(strings_off);

@@ -37,6 +37,10 @@ struct shmet_segment {
 	int attached;
 	int owner_pid;                  /* the process that took the slot */
 	SHMET_ATOMIC(int) live_locked;  /* our liveness lock is held */
+	/* family records this process registered, one bit each (writer/
+	 * registrants.c): what a fork child sets again in its own slot */
+	SHMET_ATOMIC(uint64_t) *registered;
+	SHMET_ATOMIC(int) index_busy;   /* a thread holds the family index lock */
 	struct shmet_segment *next;     /* the process's fork list */
 	char name[256];
 };

@@ -16,7 +16,11 @@
  *   0                   SHMET_HEADER_SIZE (4096)        struct shmet_seg_header
  *   writers_off         max_writers * 64                struct shmet_seg_writer[]
  *   families_off        max_families * 128              struct shmet_seg_family[]
- *   family_index_off    family_index_slots * 4          uint32 family id + 1, 0 = empty
+ *   family_index_off    family_index_slots * 4          uint32 family id + 1, 0 = empty,
+ *                                                       SHMET_INDEX_TOMB = reclaimed
+ *   registrants_off     max_writers * registrant words  one bitmap of max_families
+ *                       * 8                             bits per writer slot: the
+ *                                                       records its owner registered
  *   series_off          max_series * 64                 struct shmet_seg_series[]
  *   series_index_off    series_index_slots * 4          uint32 series id + 1, 0 = empty,
  *                                                       SHMET_INDEX_TOMB = removed
@@ -111,7 +115,20 @@
  *      former padding): the fallback of writers with rseq counts in the
  *      fallback block, and readers sum only the gauge cells of a writer
  *      block without counts_here (a layout 3 reader would miss counts)
- *   5  + header series_probe_max (line 7, in former padding): lookups
+ *   5  family records are reclaimed (writer/reclaim.c, docs/DESIGN.md
+ *      "Reclaiming families"): + the registrants region after the family
+ *      index (header registrants_off, in former padding2: per writer
+ *      slot, a bitmap of the family records its owner registered);
+ *      + shmet_seg_family.state (LIVE, RECLAIMING, FREE, CLAIMED),
+ *      incarnation (odd while the record is free or being rebuilt),
+ *      pinned (registered by a process without a slot: never
+ *      reclaimed), strings_cap (bytes of the record's one string
+ *      allocation, kept while it is free for a registration whose
+ *      strings fit); the family index holds SHMET_INDEX_TOMB for a
+ *      reclaimed record (a layout 4 reader would count it as corrupt);
+ *      + shmet_seg_series.cells (in former padding), the cells a record
+ *      owns, which a reuser reads instead of its family record's
+ *      + header series_probe_max (line 7, in former padding): lookups
  *      probe the series index no further than the farthest insertion,
  *      which a layout 4 writer would not raise
  */
@@ -188,6 +205,17 @@
 /* shmet_seg_family.gate_series: this bit marks a removal's journal. */
 #define SHMET_GATE_REMOVING     0x80000000u
 
+/*
+ * Family record states (shmet_seg_family.state, writer/reclaim.c).  A
+ * record is shown only while its incarnation is even (not being rebuilt)
+ * and its state is LIVE, RECLAIMING or CLAIMED (then published, not yet
+ * marked LIVE).
+ */
+#define SHMET_FAMILY_LIVE       0u      /* what a new record holds */
+#define SHMET_FAMILY_RECLAIMING 1u      /* a reclaim is checking it (gated) */
+#define SHMET_FAMILY_FREE       2u      /* reclaimed: reusable */
+#define SHMET_FAMILY_CLAIMED    3u      /* a registration rebuilds it (gated) */
+
 /* Writer slot states. */
 #define SHMET_WRITER_UNUSED     0u      /* never claimed: its block is all zero */
 #define SHMET_WRITER_ACTIVE     1u      /* claimed; alive while its lock is held */
@@ -245,7 +273,8 @@ struct shmet_seg_header {
 	uint32_t cpu_blocks;            /* per-CPU value blocks, 1..SHMET_MAX_CPU_BLOCKS */
 	uint32_t series_ttl_s;          /* idle series expire; 0: never */
 	uint64_t cpu_off;               /* first per-CPU block (geometry) */
-	uint8_t padding2[16];
+	uint64_t registrants_off;       /* registrant bitmaps (geometry) */
+	uint8_t padding2[8];
 
 	/* Line 2: region offsets, immutable after init. */
 	uint64_t writers_off;
@@ -381,7 +410,21 @@ struct shmet_seg_family {
 	 * the removed one's cells, unseen.
 	 */
 	SHMET_ATOMIC(uint32_t) removals;
-	uint8_t reserved[28];
+	/*
+	 * Reclaiming (layout 5, writer/reclaim.c): SHMET_FAMILY_*, written
+	 * only by the holder of the record's gate.  The incarnation moves
+	 * when the record is freed and when a registration has rebuilt it
+	 * (odd in between), so a reader or a registration that read it
+	 * before and after its fields knows they are one record's.
+	 */
+	SHMET_ATOMIC(uint32_t) state;
+	SHMET_ATOMIC(uint32_t) incarnation;
+	/* 1: a process without a writer slot registered it, whose
+	 * liveness nobody can see: never reclaimed */
+	SHMET_ATOMIC(uint32_t) pinned;
+	/* bytes of the record's string allocation, from bounds.off */
+	uint32_t strings_cap;
+	uint8_t reserved[12];
 };
 
 struct shmet_seg_series {
@@ -410,7 +453,10 @@ struct shmet_seg_series {
 	SHMET_ATOMIC(uint64_t) digest;
 	SHMET_ATOMIC(uint64_t) changed_ns;
 	uint32_t blob_cap;              /* bytes allocated for labels */
-	uint32_t padding0;
+	/* cells the record owns from first_cell (layout 5): a removed
+	 * record's family record may be reclaimed and rebuilt with another
+	 * shape, so a reuser cannot take the count from it */
+	uint32_t cells;
 };
 
 /* The format assumes 8-byte lock-free atomics shared between processes. */
@@ -435,7 +481,8 @@ SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, max_families) == 64, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, max_series_per_family) == 92, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, cpu_blocks) == 96, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, cpu_off) == 104, "");
-SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, padding2) == 112, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, registrants_off) == 112, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, padding2) == 120, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, writers_off) == 128, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, block_stride) == 184, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, families_used) == 192, "");
@@ -469,6 +516,9 @@ SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, gate_count) == 80, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, base) == 84, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, registered_ns) == 88, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, removals) == 96, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, state) == 100, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, incarnation) == 104, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_family, strings_cap) == 112, "");
 
 SHMET_STATIC_ASSERT(sizeof(struct shmet_seg_series) == 64, "series size");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_series, labels) == 8, "");
@@ -476,5 +526,6 @@ SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_series, hash) == 16, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_series, state) == 24, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_series, gen) == 28, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_series, changed_ns) == 48, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_series, cells) == 60, "");
 
 #endif /* SHMETRICS_LAYOUT_H */

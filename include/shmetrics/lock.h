@@ -50,6 +50,11 @@
 #define SHMET_LOCK_SLOT(i)      (SHMET_LOCK_INIT + 1u + (uint64_t)(i))
 /* A family's series creation gate, on the claim file (writer/gate.c). */
 #define SHMET_LOCK_GATE(f)      ((UINT64_C(1) << 41) + (uint64_t)(f))
+/* Publishing a family record in the family index, on the claim file
+ * (writer/register.c): one at a time, so that a record may take a
+ * reclaimed record's tombstone without a racer of the same name
+ * publishing in another slot. */
+#define SHMET_LOCK_FAMILY_INDEX (UINT64_C(1) << 42)
 
 /* fcntl(fd, cmd) on the one-byte lock at off; fl gets the answer. */
 static inline int

@@ -86,6 +86,52 @@ raw_series_in(const char *segname, uint32_t state)
 	return n;
 }
 
+struct raw_families
+raw_families(const char *segname, const char *name)
+{
+	struct raw_map m = raw_map(segname);
+	const struct shmet_seg_header *h = (const void *)m.p;
+	const struct shmet_seg_family *fams =
+		(const void *)(m.p + h->families_off);
+	const _Atomic uint32_t *index =
+		(const void *)(m.p + h->family_index_off);
+	struct raw_families out;
+
+	memset(&out, 0, sizeof out);
+	out.used = atomic_load(&h->families_used);
+	out.strings_used = atomic_load(&h->strings_used);
+	for (uint32_t i = 0; i < out.used && i < h->max_families; i++) {
+		uint32_t st = atomic_load(&fams[i].state);
+		uint32_t inc = atomic_load(&fams[i].incarnation);
+
+		out.freed += st == SHMET_FAMILY_FREE;
+		out.reclaiming += st == SHMET_FAMILY_RECLAIMING;
+		out.claimed += st == SHMET_FAMILY_CLAIMED;
+		out.torn += st != SHMET_FAMILY_FREE && (inc & 1);
+		out.reclaims += (inc + 1) / 2;
+		out.family_strings += fams[i].strings_cap;
+	}
+	for (uint32_t i = 0; i < h->family_index_slots; i++) {
+		uint32_t v = atomic_load(&index[i]);
+		const struct shmet_seg_family *f;
+
+		if (v == SHMET_INDEX_TOMB) {
+			out.tombs++;
+			continue;
+		}
+		if (v == 0 || v - 1 >= h->max_families)
+			continue;
+		out.indexed++;
+		f = &fams[v - 1];
+		if (name && f->name.len == strlen(name) &&
+		    !memcmp(m.p + h->strings_off + f->name.off, name,
+			    f->name.len))
+			out.named++;
+	}
+	munmap((void *)m.p, m.size);
+	return out;
+}
+
 uint64_t
 raw_failures(const char *segname, uint32_t reason)
 {

@@ -27,6 +27,21 @@ struct raw_family raw_family(const char *segname, const char *family);
  * SHMET_SERIES_CLAIMED, a claim of any family). */
 uint32_t raw_series_in(const char *segname, uint32_t state);
 
+/* The family table as the writers keep it (layout 5, writer/reclaim.c). */
+struct raw_families {
+	uint32_t used;                  /* families_used: records handed out */
+	uint32_t strings_used;          /* bytes of the string pool */
+	uint32_t indexed;               /* records in the family index */
+	uint32_t tombs;                 /* tombstones in the family index */
+	uint32_t freed;                 /* records FREE */
+	uint32_t reclaiming, claimed;   /* records in a reclaim's journal */
+	uint32_t torn;                  /* not FREE with an odd incarnation */
+	uint32_t reclaims;              /* sum of incarnations / 2 */
+	uint32_t named;                 /* records in the index named `name` */
+	uint32_t family_strings;        /* string bytes the records hold */
+};
+struct raw_families raw_families(const char *segname, const char *name);
+
 /* The segment's failure counter of SHMET_FAIL_* reason. */
 uint64_t raw_failures(const char *segname, uint32_t reason);
 
