@@ -204,10 +204,7 @@ shmet_reader_open(const char *name, struct shmet_reader **out, char *err,
 	int rc;
 
 	*out = NULL;
-	if (!name)
-		name = getenv(SHMET_ENV_SEGMENT);
-	if (!name || !*name)
-		name = SHMET_DEFAULT_SEGMENT;
+	name = shmet_name_resolve(name);
 	r = calloc(1, sizeof *r);
 	if (!r)
 		return set_err(err, errlen, -ENOMEM, "out of memory");

@@ -334,6 +334,14 @@ static PyMethodDef module_methods[] = {
 	  METH_VARARGS | METH_KEYWORDS,
 	  "render(name=None, format='text') -> bytes: the segment as text, "
 	  "openmetrics, json or health, through the reader library" },
+	{ "unhealthy", shmpy_unhealthy, METH_O,
+	  "unhealthy(reason) -> bytes: the health document of no usable "
+	  "segment (served with 503)" },
+	{ "content_type", shmpy_content_type, METH_O,
+	  "content_type(format) -> str: the Content-Type of a format" },
+	{ "segment_name", shmpy_segment_name, METH_VARARGS,
+	  "segment_name(name=None) -> str: the segment a name means "
+	  "(None or empty: $SHMETRICS_SEGMENT or /shmetrics)" },
 	{ NULL, NULL, 0, NULL },
 };
 

@@ -10,15 +10,11 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <shmetrics/layout.h>
 #include <shmetrics/name.h>
@@ -40,38 +36,31 @@ now_ns(void)
 void
 top_model_init(struct top_model *m, const char *segment)
 {
-	const char *name = segment ? segment : getenv("SHMETRICS_SEGMENT");
-
 	memset(m, 0, sizeof *m);
 	m->segment = segment;
 	snprintf(m->segment_name, sizeof m->segment_name, "%s",
-		 name && *name ? name : "/shmetrics");
+		 shmet_name_resolve(segment));
 	m->sort = TOP_SORT_NAME;
 }
 
 static void
 free_names(struct top_model *m)
 {
-	if (m->names && m->idx) {
-		for (uint32_t i = 0; i < shmet_index_family_count(m->idx); i++)
-			free(m->names[i]);
-	}
+	for (uint32_t i = 0; m->names && i < m->nnames; i++)
+		free(m->names[i]);
 	free(m->names);
 	m->names = NULL;
+	m->nnames = 0;
 	free(m->match);
 	m->match = NULL;
 }
 
-/* Forget the segment: the next sample opens it again, from scratch. */
+/* Forget what was sampled: rates start again from the next sample. */
 static void
-disconnect(struct top_model *m)
+forget(struct top_model *m)
 {
 	free_names(m);
-	if (m->idx)
-		shmet_index_free(m->idx);
 	m->idx = NULL;
-	if (m->r)
-		shmet_reader_close(m->r);
 	m->r = NULL;
 	shmet_values_free(m->cur);
 	shmet_values_free(m->prev);
@@ -84,10 +73,20 @@ disconnect(struct top_model *m)
 	memset(&m->info, 0, sizeof m->info);
 }
 
+/* Forget the segment: the next sample opens it again, from scratch. */
+static void
+disconnect(struct top_model *m)
+{
+	forget(m);
+	if (m->follow)
+		shmet_follow_reset(m->follow);
+}
+
 void
 top_model_fini(struct top_model *m)
 {
 	disconnect(m);
+	shmet_follow_free(m->follow);
 	free(m->start.u);
 	free(m->start.d);
 	free(m->rows);
@@ -96,64 +95,6 @@ top_model_fini(struct top_model *m)
 	if (m->have_re)
 		regfree(&m->re);
 	memset(m, 0, sizeof *m);
-}
-
-/* The object now behind the name; -errno if none. */
-static int
-identity(const char *name, dev_t *dev, ino_t *ino)
-{
-	struct stat st;
-	int fd = shmet_name_open(name, O_RDONLY, 0);
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		int rc = -errno;
-
-		close(fd);
-		return rc;
-	}
-	close(fd);
-	*dev = st.st_dev;
-	*ino = st.st_ino;
-	return 0;
-}
-
-static int
-connect_segment(struct top_model *m)
-{
-	char err[SHMET_READER_ERRLEN];
-	int rc;
-
-	rc = shmet_reader_open(m->segment_name, &m->r, err, sizeof err);
-	if (rc < 0) {
-		m->r = NULL;
-		snprintf(m->status, sizeof m->status, "%s", err);
-		return rc;
-	}
-	rc = identity(m->segment_name, &m->dev, &m->ino);
-	if (rc < 0) {
-		disconnect(m);
-		snprintf(m->status, sizeof m->status,
-			 "segment %s: %s", m->segment_name, strerror(-rc));
-		return rc;
-	}
-	return 0;
-}
-
-/* Follow the name: a destroyed or replaced segment is let go of. */
-static int
-follow(struct top_model *m)
-{
-	dev_t dev;
-	ino_t ino;
-
-	if (m->r && (identity(m->segment_name, &dev, &ino) < 0 ||
-		     dev != m->dev || ino != m->ino))
-		disconnect(m);
-	if (!m->r)
-		return connect_segment(m);
-	return 0;
 }
 
 static int
@@ -192,29 +133,23 @@ compute_matches(struct top_model *m)
 		m->match[s] = !m->have_re || match_series(m, s);
 }
 
+/* Names and filter verdicts for the follower's new index. */
 static int
-rebuild_index(struct top_model *m)
+index_changed(struct top_model *m)
 {
-	char err[SHMET_READER_ERRLEN];
-	struct shmet_index *idx;
+	const struct shmet_index *idx =
+		shmet_view_index(shmet_follow_view(m->follow));
 	uint32_t nf;
-	int rc;
 
-	rc = shmet_index_build(m->r, &idx, err, sizeof err);
-	if (rc < 0) {
-		snprintf(m->status, sizeof m->status, "%s", err);
-		disconnect(m);
-		return rc;
-	}
 	free_names(m);
-	if (m->idx)
-		shmet_index_free(m->idx);
 	m->idx = idx;
+	m->r = shmet_view_reader(shmet_follow_view(m->follow));
 	nf = shmet_index_family_count(idx);
 	m->names = calloc(nf ? nf : 1, sizeof *m->names);
 	m->match = malloc(shmet_index_series_count(idx) + 1u);
 	if (!m->names || !m->match)
 		goto nomem;
+	m->nnames = nf;
 	for (uint32_t i = 0; i < nf; i++) {
 		const struct shmet_index_family *f = shmet_index_family(idx, i);
 		int total = f->type == SHMET_TYPE_COUNTER &&
@@ -234,6 +169,40 @@ nomem:
 	snprintf(m->status, sizeof m->status, "out of memory");
 	disconnect(m);
 	return -ENOMEM;
+}
+
+/*
+ * Follow the segment (lib/follow.c): opened, replaced, destroyed, resized
+ * or with new records.  A reopened segment starts the rates again.
+ */
+static int
+follow(struct top_model *m)
+{
+	char err[SHMET_READER_ERRLEN];
+	int rc;
+
+	if (!m->follow) {
+		rc = shmet_follow_new(m->segment_name, SHMET_FOLLOW_ANY_OWNER,
+				      &m->follow);
+		if (rc < 0) {
+			snprintf(m->status, sizeof m->status, "segment %s: %s",
+				 m->segment_name, rc == -EINVAL
+				 ? "not a segment name" : strerror(-rc));
+			return rc;
+		}
+	}
+	rc = shmet_follow_refresh(m->follow, SHMET_FOLLOW_CHECK_NAME, err,
+				  sizeof err);
+	if (rc < 0) {
+		snprintf(m->status, sizeof m->status, "%s", err);
+		disconnect(m);
+		return rc;
+	}
+	if (rc == SHMET_FOLLOW_REOPENED)
+		forget(m);
+	if (rc != SHMET_FOLLOW_SAME)
+		return index_changed(m);
+	return 0;
 }
 
 static int
@@ -271,11 +240,6 @@ top_model_sample(struct top_model *m)
 	rc = follow(m);
 	if (rc < 0)
 		return rc;
-	if (!shmet_index_current(m->idx, m->r)) {
-		rc = rebuild_index(m);
-		if (rc < 0)
-			return rc;
-	}
 	if (!m->cur)
 		m->cur = shmet_values_new();
 	if (!m->prev)
@@ -290,7 +254,12 @@ top_model_sample(struct top_model *m)
 	m->cur = tmp;
 	rc = shmet_values_collect(m->r, m->idx, m->cur);
 	if (rc < 0) {
-		snprintf(m->status, sizeof m->status, "out of memory");
+		/* -ESTALE: cut short under the read; the next sample
+		 * reopens it (and says what is wrong with it, if anything) */
+		snprintf(m->status, sizeof m->status, "segment %s: %s",
+			 m->segment_name, rc == -ESTALE
+			 ? "the segment shrank while it was read"
+			 : strerror(-rc));
 		disconnect(m);
 		return rc;
 	}
