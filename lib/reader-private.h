@@ -22,6 +22,17 @@
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 
+/* Byte order of two strings, then shorter first. */
+static inline int
+cmp_str(struct shmet_str a, struct shmet_str b)
+{
+	int c = memcmp(a.ptr, b.ptr, MIN(a.len, b.len));
+
+	if (c)
+		return c;
+	return (a.len > b.len) - (a.len < b.len);
+}
+
 /* A broken internal invariant: never reached by bad segment contents. */
 #define shmet_die(msg)                                                        \
 	do {                                                                  \

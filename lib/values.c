@@ -21,6 +21,7 @@
 
 #include "datamap.h"
 #include "reader-private.h"
+#include "trust.h"
 
 #ifdef __has_feature
 #define __has_feature_thread_sanitizer __has_feature(thread_sanitizer)
@@ -609,8 +610,8 @@ data_key(const struct shmet_reader *r, uint32_t b, uint64_t *takeovers)
 				    memory_order_acquire);
 }
 
-/* The fold journal (layout.h, line 6) for the retired block's ub: its
- * numbers are the writers', so each is checked before use. */
+/* The fold journal (layout.h, line 6) for the retired block's ub, as
+ * trust.c checked it. */
 static void
 read_fold_journal(const struct shmet_reader *r, const struct shmet_index *idx,
 		  struct used_block *ub)
@@ -619,13 +620,7 @@ read_fold_journal(const struct shmet_reader *r, const struct shmet_index *idx,
 	uint32_t slot, c;
 
 	ub->fold_pending = 0;
-	/* Acquire: pairs with the folder's release of the journal. */
-	if (atomic_load_explicit(&h->fold_state, memory_order_acquire) != 1)
-		return;
-	slot = atomic_load_explicit(&h->fold_slot, memory_order_relaxed);
-	c = atomic_load_explicit(&h->fold_cell, memory_order_relaxed);
-	if (slot >= r->hdr.max_writers || c >= idx->ncells ||
-	    (uint64_t)c + 2 > idx->ncells)
+	if (!trust_fold_journal(r, idx->ncells, &slot, &c))
 		return;
 	/* Relaxed: the dead writer's stamp, zeroed by the folder once its
 	 * fold stands. */
