@@ -85,22 +85,7 @@ struct exporter_args {
 };
 void args_parse(int argc, char **argv, struct exporter_args *a);
 
-/* negotiate.c: header values as RFC 9110 lists of items with weights. */
-struct hv_item {
-	const char *name;               /* not NUL-terminated */
-	size_t len;
-	int q;                          /* weight in thousandths, 0..1000 */
-};
-/* The next item of a comma-separated header value at *p (advanced past
- * it); parameters other than q are skipped.  0 at the end. */
-int hv_next(const char **p, struct hv_item *it);
-/* Weight that header gives the first of names (most specific first, e.g.
- * "text/plain", "text/ *", "* / *") that it lists; -1 if none. */
-int hv_quality(const char *header, const char *const *names);
-/* Serve gzip for this Accept-Encoding (NULL: absent)? */
-int negotiate_gzip(const char *accept_encoding);
-/* Serve OpenMetrics rather than text 0.0.4 for this Accept? */
-int negotiate_openmetrics(const char *accept);
+#include "negotiate.h"
 
 /* auth.c */
 /* Load "user:crypt-hash" lines; 0 or -1 (logged). */

@@ -1,5 +1,8 @@
 /*
- * libshmetrics internals shared by the lib/ sources; never installed.
+ * libshmetrics-reader internals shared by the lib/ sources; never
+ * installed.  The one internal header tests may include, by name
+ * (tests/test-reader.c checks the mapping's protection and the counts of
+ * records left out); everything else they use is public.
  */
 #ifndef SHMETRICS_READER_PRIVATE_H
 #define SHMETRICS_READER_PRIVATE_H
