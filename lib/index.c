@@ -340,8 +340,11 @@ classify_cells(struct shmet_index *idx)
 	/* a merged histogram's other parts (join_versions) are read too */
 	for (uint32_t i = 0; i < idx->nmerges; i++)
 		for (uint32_t p = 1; p < idx->merges[i].nparts; p++)
-			ncells = MAX(ncells, idx->merges[i].part_cells[p] +
-						     idx->merges[i].part_bounds[p] + 2);
+			ncells = MAX(ncells,
+				     idx->merges[i].part_cells[p] +
+					     shmet_seg_cells_for(
+						     SHMET_TYPE_HISTOGRAM,
+						     idx->merges[i].part_bounds[p]));
 	idx->ncells = ncells;
 	idx->dcells = shmet_priv_arena_alloc(
 		&idx->arena, 4u * (idx->nseries + 2 * idx->nmerges + 1));
@@ -359,15 +362,15 @@ classify_cells(struct shmet_index *idx)
 				shmet_seg_gauge_mode_live(f->gauge_mode);
 		}
 		else
-			/* counter [1] and histogram [bounds + 1] are floats */
-			idx->dcells[idx->ndcells++] =
-				s->first_cell + f->cells_per_series - 1;
+			/* counter and histogram: one float-sum cell each */
+			idx->dcells[idx->ndcells++] = shmet_seg_cell_float_sum(
+				s->first_cell, f->cells_per_series);
 	}
 	for (uint32_t i = 0; i < idx->nmerges; i++)
 		for (uint32_t p = 1; p < idx->merges[i].nparts; p++)
-			idx->dcells[idx->ndcells++] =
-				idx->merges[i].part_cells[p] +
-				idx->merges[i].part_bounds[p] + 1;
+			idx->dcells[idx->ndcells++] = shmet_seg_cell_hist_sum(
+				idx->merges[i].part_cells[p],
+				idx->merges[i].part_bounds[p]);
 	/* In cell order: the scrape goes through the cells chunk by chunk. */
 	qsort(idx->dcells, idx->ndcells, sizeof *idx->dcells, cmp_u32);
 	qsort_r(idx->gauge_series, idx->ngauges, sizeof *idx->gauge_series,

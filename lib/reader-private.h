@@ -138,6 +138,7 @@ struct shmet_values {
 	uint64_t *u;                    /* integer cells summed over blocks */
 	double *d;                      /* float cells summed over blocks */
 	double *gauge;                  /* per series (NaN-free), by mode */
+	uint64_t *gauge_stamp;          /* per series: the newest stamp folded */
 	uint8_t *gauge_set;             /* per series: any writer set it */
 	struct shmet_gauge_sample *samples;
 	size_t nsamples, samples_cap;

@@ -62,14 +62,6 @@ per_writer_mode(const struct shmet_index_family *f)
 	       shmet_seg_gauge_mode_per_writer(f->gauge_mode);
 }
 
-static int
-has_suffix(struct shmet_str s, const char *suffix)
-{
-	size_t n = strlen(suffix);
-
-	return s.len >= n && memcmp(s.ptr + s.len - n, suffix, n) == 0;
-}
-
 /* ------------------------------------------------------------------ */
 /* Sample lines shared by text and OpenMetrics                        */
 
@@ -219,9 +211,7 @@ put_series(const struct sample_line *l, struct shmet_str name,
 static const char *
 total_suffix(uint32_t type, struct shmet_str name)
 {
-	return type == SHMET_TYPE_COUNTER && !has_suffix(name, "_total")
-		       ? "_total"
-		       : "";
+	return shmet_seg_sample_suffix(type, name.ptr, name.len);
 }
 
 /*
@@ -237,9 +227,7 @@ counter_total(const struct shmet_index_family *f)
 static const char *
 type_name(uint32_t type)
 {
-	return type == SHMET_TYPE_COUNTER ? "counter" :
-	       type == SHMET_TYPE_GAUGE	  ? "gauge" :
-					    "histogram";
+	return shmet_seg_type_name(type);
 }
 
 static struct shmet_str
@@ -309,8 +297,7 @@ shmet_render_text(const struct shmet_index *idx, const struct shmet_values *v,
 static struct shmet_str
 om_family_name(uint32_t type, struct shmet_str name)
 {
-	if (type == SHMET_TYPE_COUNTER && has_suffix(name, "_total"))
-		name.len -= 6;
+	name.len = (uint32_t)shmet_seg_family_base_len(type, name.ptr, name.len);
 	return name;
 }
 
@@ -405,7 +392,7 @@ segment_has(const struct shmet_index *idx, const struct shmet_extra_family *fd)
 		return idx != NULL;
 	if (fd->type != SHMET_TYPE_COUNTER || name.len > SHMET_MAX_NAME_LEN)
 		return 0;
-	if (has_suffix(name, "_total"))
+	if (shmet_seg_has_total(name.ptr, name.len))
 		snprintf(alt, sizeof alt, "%.*s", (int)name.len - 6, name.ptr);
 	else
 		snprintf(alt, sizeof alt, "%s_total", fd->name);

@@ -254,8 +254,8 @@ copy_bounds(const struct shmet_reader *r, struct shmet_priv_datamap *m,
 {
 	double *b;
 
-	if (f->bounds.len != 8u * f->bound_count || (f->bounds.off & 7) ||
-	    (uint64_t)f->bounds.off + f->bounds.len > r->hdr.string_bytes ||
+	/* (the reference's length and alignment: load_family's shape) */
+	if ((uint64_t)f->bounds.off + f->bounds.len > r->hdr.string_bytes ||
 	    !shmet_priv_datamap_has(m, r->hdr.strings_off + f->bounds.off,
 				    f->bounds.len) ||
 	    !shmet_priv_datamap_take(m, f->bounds.len))
@@ -299,15 +299,11 @@ load_family(const struct shmet_reader *r, struct shmet_priv_datamap *m,
 	memcpy(&f.name, &src->name,
 	       offsetof(struct shmet_seg_family, gate_count) -
 		       offsetof(struct shmet_seg_family, name));
-	if (!shmet_seg_type_valid(f.type) ||
-	    f.label_count > SHMET_MAX_LABELS ||
-	    (f.type == SHMET_TYPE_HISTOGRAM) !=
-		    (f.bound_count >= 1 && f.bound_count <= SHMET_MAX_BOUNDS) ||
-	    (f.type != SHMET_TYPE_HISTOGRAM && f.bound_count != 0) ||
-	    (f.type == SHMET_TYPE_GAUGE) !=
-		    shmet_seg_gauge_mode_valid(f.gauge_mode) ||
-	    (f.type != SHMET_TYPE_GAUGE && f.gauge_mode != 0) ||
-	    f.cells_per_series != shmet_seg_cells_for(f.type, f.bound_count) ||
+	/* The rule book's shape (rules.h), as the writer checks it too. */
+	if (shmet_seg_family_shape_invalid(f.type, f.gauge_mode,
+					   f.label_count, f.bound_count,
+					   f.bounds.off, f.bounds.len,
+					   f.cells_per_series) ||
 	    f.help.len > SHMET_MAX_HELP_LEN)
 		return -1;
 	/* The record's version fields (layout.h, version 4), read once.
@@ -600,5 +596,6 @@ trust_fold_journal(const struct shmet_reader *r, uint32_t ncells,
 	*slot = atomic_load_explicit(&h->fold_slot, memory_order_relaxed);
 	*cell = atomic_load_explicit(&h->fold_cell, memory_order_relaxed);
 	return *slot < r->hdr.max_writers && *cell < ncells &&
-	       (uint64_t)*cell + 2 <= ncells;
+	       (uint64_t)*cell + shmet_seg_cells_for(SHMET_TYPE_GAUGE, 0) <=
+		       ncells;
 }

@@ -105,6 +105,10 @@ reserve_values(struct shmet_values *v, const struct shmet_index *idx)
 		if (grow((void **)&v->gauge, &cap, series, sizeof *v->gauge) < 0)
 			return -ENOMEM;
 		cap = v->cap_series;
+		if (grow((void **)&v->gauge_stamp, &cap, series,
+			 sizeof *v->gauge_stamp) < 0)
+			return -ENOMEM;
+		cap = v->cap_series;
 		if (grow((void **)&v->gauge_set, &cap, series,
 			 sizeof *v->gauge_set) < 0)
 			return -ENOMEM;
@@ -114,6 +118,7 @@ reserve_values(struct shmet_values *v, const struct shmet_index *idx)
 	v->nsamples = 0;
 	v->blocks_read = 0;
 	memset(v->gauge, 0, series * sizeof *v->gauge);
+	memset(v->gauge_stamp, 0, series * sizeof *v->gauge_stamp);
 	memset(v->gauge_set, 0, series * sizeof *v->gauge_set);
 	return 0;
 }
@@ -353,12 +358,9 @@ struct gauge_ref {
 	uint32_t unused;
 };
 
-/* Per gauge series (index order): the latest stamp seen, for the
- * mostrecent modes, and the series' cell, position and mode, so that the
- * walk of each writer block reads one array, not three. */
+/* Per gauge series (index order): the series' cell, position and mode,
+ * so that the walk of each writer block reads one array, not three. */
 struct gauge_scratch {
-	uint64_t *stamp;
-	size_t cap;
 	struct gauge_ref *ref;
 	size_t ref_cap;
 };
@@ -366,9 +368,7 @@ struct gauge_scratch {
 static int
 gauge_refs(struct gauge_scratch *gs, const struct shmet_index *idx)
 {
-	if (grow((void **)&gs->stamp, &gs->cap, idx->ngauges,
-		 sizeof *gs->stamp) < 0 ||
-	    grow((void **)&gs->ref, &gs->ref_cap, idx->ngauges,
+	if (grow((void **)&gs->ref, &gs->ref_cap, idx->ngauges,
 		 sizeof *gs->ref) < 0)
 		return -ENOMEM;
 	for (uint32_t g = 0; g < idx->ngauges; g++) {
@@ -419,15 +419,17 @@ gauge_block(struct shmet_values *v, const struct shmet_index *idx,
 		if (g + GAUGE_PREFETCH < ghi &&
 		    has_data(ub, gs->ref[g + GAUGE_PREFETCH].cell))
 			__builtin_prefetch(&cells[gs->ref[g + GAUGE_PREFETCH].cell]);
-		if (!has_data(ub, c + 1))
+		if (!has_data(ub, shmet_seg_cell_gauge_stamp(c)))
 			continue;       /* a hole: never set */
 
 		/* Relaxed: value and stamp are each atomic; a mostrecent
 		 * race may pair a value with a neighbouring stamp. */
-		uint64_t bits = atomic_load_explicit(&cells[c],
-						     memory_order_relaxed);
-		uint64_t stamp = atomic_load_explicit(&cells[c + 1],
-						      memory_order_relaxed);
+		uint64_t bits = atomic_load_explicit(
+			&cells[shmet_seg_cell_gauge_value(c)],
+			memory_order_relaxed);
+		uint64_t stamp = atomic_load_explicit(
+			&cells[shmet_seg_cell_gauge_stamp(c)],
+			memory_order_relaxed);
 
 		if (ub->fold_pending && c == ub->fold_cell) {
 			bits = ub->fold_bits;
@@ -444,30 +446,12 @@ gauge_block(struct shmet_values *v, const struct shmet_index *idx,
 		if (ub->kind == BLOCK_RETIRED &&
 		    !shmet_seg_gauge_mode_retires(mode))
 			continue;
-		switch (mode) {
-		case SHMET_GAUGE_ALL:
-		case SHMET_GAUGE_LIVEALL:
+		if (shmet_seg_gauge_mode_per_writer(mode)) {
 			if (add_sample(v, si, pid, x) < 0)
 				return -ENOMEM;
-			break;
-		case SHMET_GAUGE_SUM:
-		case SHMET_GAUGE_LIVESUM:
-			v->gauge[si] += x;
-			break;
-		case SHMET_GAUGE_MAX:
-			if (first || x > v->gauge[si])
-				v->gauge[si] = x;
-			break;
-		case SHMET_GAUGE_MIN:
-			if (first || x < v->gauge[si])
-				v->gauge[si] = x;
-			break;
-		default:        /* mostrecent, livemostrecent */
-			if (first || stamp >= gs->stamp[g]) {
-				v->gauge[si] = x;
-				gs->stamp[g] = stamp;
-			}
-			break;
+		} else {
+			shmet_seg_gauge_fold(mode, first, &v->gauge[si],
+					     &v->gauge_stamp[si], x, stamp);
 		}
 		v->gauge_set[si] = 1;
 	}
@@ -624,7 +608,8 @@ read_fold_journal(const struct shmet_reader *r, const struct shmet_index *idx,
 		return;
 	/* Relaxed: the dead writer's stamp, zeroed by the folder once its
 	 * fold stands. */
-	if (atomic_load_explicit(&block_cells(r, slot)[c + 1],
+	if (atomic_load_explicit(&block_cells(r, slot)
+					 [shmet_seg_cell_gauge_stamp(c)],
 				 memory_order_relaxed) == 0)
 		return;
 	ub->fold_pending = 1;
@@ -720,7 +705,7 @@ SHMET_EXPORT int
 shmet_values_collect(const struct shmet_reader *r,
 		     const struct shmet_index *idx, struct shmet_values *v)
 {
-	struct gauge_scratch gs = { NULL, 0, NULL, 0 };
+	struct gauge_scratch gs = { NULL, 0 };
 	struct used_block *blocks;
 	int rc = reserve_values(v, idx);
 
@@ -734,13 +719,11 @@ shmet_values_collect(const struct shmet_reader *r,
 	blocks = malloc(sizeof *blocks * shmet_seg_blocks(&r->hdr));
 	if (!blocks || (idx->ngauges && gauge_refs(&gs, idx) < 0)) {
 		free(blocks);
-		free(gs.stamp);
 		free(gs.ref);
 		return -ENOMEM;
 	}
 	rc = read_blocks_guarded(r, idx, v, blocks, &gs);
 	free(blocks);
-	free(gs.stamp);
 	free(gs.ref);
 	if (rc < 0)
 		return rc;
@@ -789,6 +772,7 @@ shmet_values_free(struct shmet_values *v)
 	cells_free(v->u, v->cap_u_bytes);
 	cells_free(v->d, v->cap_d_bytes);
 	free(v->gauge);
+	free(v->gauge_stamp);
 	free(v->gauge_set);
 	free(v->samples);
 	free(v);
@@ -815,6 +799,18 @@ shmet_values_gauge(const struct shmet_values *v, uint32_t series,
 		return 0;
 	}
 	*out = v->gauge[series];
+	return 1;
+}
+
+SHMET_EXPORT int
+shmet_values_gauge_stamp(const struct shmet_values *v, uint32_t series,
+			 uint64_t *stamp)
+{
+	if (series >= v->cap_series || !v->gauge_set[series]) {
+		*stamp = 0;
+		return 0;
+	}
+	*stamp = v->gauge_stamp[series];
 	return 1;
 }
 
@@ -845,14 +841,14 @@ SHMET_EXPORT uint64_t
 shmet_values_counter_int(const struct shmet_values *v,
 			 const struct shmet_index *idx, uint32_t series)
 {
-	return v->u[first_cell(idx, series)];
+	return v->u[shmet_seg_cell_counter_int(first_cell(idx, series))];
 }
 
 SHMET_EXPORT double
 shmet_values_counter_float(const struct shmet_values *v,
 			   const struct shmet_index *idx, uint32_t series)
 {
-	return v->d[first_cell(idx, series) + 1];
+	return v->d[shmet_seg_cell_counter_float(first_cell(idx, series))];
 }
 
 SHMET_EXPORT double
@@ -874,7 +870,8 @@ merged_bucket(const struct shmet_values *v, const struct shmet_index_merge *m,
 	for (uint32_t p = 0; p < m->nparts; p++)
 		for (uint32_t k = 0; k <= m->part_bounds[p]; k++)
 			if (m->part_to[p][k] == b)
-				n += v->u[m->part_cells[p] + k];
+				n += v->u[shmet_seg_cell_bucket(
+					m->part_cells[p], k)];
 	return n;
 }
 
@@ -886,7 +883,7 @@ shmet_values_bucket(const struct shmet_values *v,
 
 	if (s->merge != UINT32_MAX)
 		return merged_bucket(v, &idx->merges[s->merge], b);
-	return v->u[first_cell(idx, series) + b];
+	return v->u[shmet_seg_cell_bucket(first_cell(idx, series), b)];
 }
 
 SHMET_EXPORT uint64_t
@@ -914,8 +911,10 @@ shmet_values_hist_sum(const struct shmet_values *v,
 		double sum = 0;
 
 		for (uint32_t p = 0; p < m->nparts; p++)
-			sum += v->d[m->part_cells[p] + m->part_bounds[p] + 1];
+			sum += v->d[shmet_seg_cell_hist_sum(
+				m->part_cells[p], m->part_bounds[p])];
 		return sum;
 	}
-	return v->d[first_cell(idx, series) + f->bound_count + 1];
+	return v->d[shmet_seg_cell_hist_sum(first_cell(idx, series),
+					    f->bound_count)];
 }

@@ -754,4 +754,8 @@ shmet_seg_series_hash_start(uint32_t family)
 	return shmet_seg_mix((uint64_t)family + SHMET_HASH_K1);
 }
 
+/* The rules of what values mean: cell roles, gauge folding, page names,
+ * record shape. */
+#include "rules.h"
+
 #endif /* SHMETRICS_FORMAT_H */

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <shmetrics/layout.h>
+#include <shmetrics/rules.h>
 #include <shmetrics/name.h>
 
 #include "escape.h"
@@ -152,16 +152,15 @@ index_changed(struct top_model *m)
 	m->nnames = nf;
 	for (uint32_t i = 0; i < nf; i++) {
 		const struct shmet_index_family *f = shmet_index_family(idx, i);
-		int total = f->type == SHMET_TYPE_COUNTER &&
-			    !(f->name.len >= 6 &&
-			      !memcmp(f->name.ptr + f->name.len - 6, "_total",
-				      6));
+		/* the sample name, as pages show it (the rule book's) */
+		const char *suffix = shmet_seg_sample_suffix(
+			f->type, f->name.ptr, f->name.len);
 
-		m->names[i] = malloc(f->name.len + 7);
+		m->names[i] = malloc(f->name.len + strlen(suffix) + 1);
 		if (!m->names[i])
 			goto nomem;
 		memcpy(m->names[i], f->name.ptr, f->name.len);
-		strcpy(m->names[i] + f->name.len, total ? "_total" : "");
+		strcpy(m->names[i] + f->name.len, suffix);
 	}
 	compute_matches(m);
 	return 0;
@@ -315,7 +314,8 @@ cell_d(const struct cells *c, uint32_t i)
 static double
 counter_at(const struct cells *c, uint32_t first)
 {
-	return (double)cell_u(c, first) + cell_d(c, first + 1);
+	return (double)cell_u(c, shmet_seg_cell_counter_int(first)) +
+	       cell_d(c, shmet_seg_cell_counter_float(first));
 }
 
 double
@@ -354,6 +354,7 @@ struct acc {
 	uint64_t ivalue;
 	int wrapped;                    /* ivalue overflowed: use value */
 	uint64_t count, dcount, scount;
+	uint64_t stamp;                 /* gauges: of the value folded */
 	uint32_t nseries, ngauges;
 	uint64_t *cum, *delta;          /* histogram buckets */
 };
@@ -370,10 +371,12 @@ add_counter(const struct ctx *c, uint32_t first, struct acc *a)
 	double v = counter_at(&c->cur, first);
 
 	a->value += v;
-	if (__builtin_add_overflow(a->ivalue, cell_u(&c->cur, first),
+	if (__builtin_add_overflow(a->ivalue,
+				   cell_u(&c->cur,
+					  shmet_seg_cell_counter_int(first)),
 				   &a->ivalue))
 		a->wrapped = 1;
-	a->fvalue += cell_d(&c->cur, first + 1);
+	a->fvalue += cell_d(&c->cur, shmet_seg_cell_counter_float(first));
 	if (c->dt > 0)
 		a->rate += (v - counter_at(&c->prev, first)) / c->dt;
 	if (c->elapsed > 0)
@@ -385,42 +388,38 @@ static void
 add_histogram(const struct ctx *c, uint32_t first, uint32_t nb,
 	      struct acc *a)
 {
+	uint32_t sum = shmet_seg_cell_hist_sum(first, nb);
 	uint64_t start = 0;
 
 	for (uint32_t b = 0; b <= nb; b++) {
-		uint64_t x = cell_u(&c->cur, first + b);
-		uint64_t p = cell_u(&c->prev, first + b);
+		uint32_t cell = shmet_seg_cell_bucket(first, b);
+		uint64_t x = cell_u(&c->cur, cell);
+		uint64_t p = cell_u(&c->prev, cell);
 
 		a->cum[b] += x;
 		a->delta[b] += x >= p ? x - p : 0;
 		a->count += x;
 		a->dcount += x >= p ? x - p : 0;
-		start += cell_u(&c->start, first + b);
+		start += cell_u(&c->start, cell);
 	}
 	a->scount += start;
-	a->sum += cell_d(&c->cur, first + nb + 1);
-	a->dsum += cell_d(&c->cur, first + nb + 1) -
-		   cell_d(&c->prev, first + nb + 1);
+	a->sum += cell_d(&c->cur, sum);
+	a->dsum += cell_d(&c->cur, sum) - cell_d(&c->prev, sum);
 }
 
+/*
+ * Fold a gauge value into a row by the family's mode, the rule book's
+ * fold (shmetrics/rules.h), as the scrape folds writers: sums add, max and
+ * min keep the extreme, mostrecent keeps the newest stamp.  The per-writer
+ * samples of modes all and liveall, folded into one row, add up.
+ */
 static void
-add_gauge(uint32_t mode, double x, struct acc *a)
+add_gauge(uint32_t mode, double x, uint64_t stamp, struct acc *a)
 {
-	int first = a->ngauges == 0;
-
-	switch (mode) {
-	case SHMET_GAUGE_MAX:
-		if (first || x > a->value)
-			a->value = x;
-		break;
-	case SHMET_GAUGE_MIN:
-		if (first || x < a->value)
-			a->value = x;
-		break;
-	default:        /* sums; mostrecent folds to the mean, below */
-		a->value += x;
-		break;
-	}
+	if (shmet_seg_gauge_mode_per_writer(mode))
+		mode = SHMET_GAUGE_SUM;
+	shmet_seg_gauge_fold(mode, a->ngauges == 0, &a->value, &a->stamp, x,
+			     stamp);
 	a->ngauges++;
 }
 
@@ -442,11 +441,6 @@ finish(const struct ctx *c, const struct shmet_index_family *f,
 		row->rate_start = c->elapsed > 0 ? a->rate_start : NAN;
 		row->integral = a->fvalue == 0 && !a->wrapped;
 		row->ivalue = a->ivalue;
-	} else if (f->type == SHMET_TYPE_GAUGE) {
-		if ((f->gauge_mode == SHMET_GAUGE_MOSTRECENT ||
-		     f->gauge_mode == SHMET_GAUGE_LIVEMOSTRECENT) &&
-		    a->ngauges > 1)
-			row->value = a->value / a->ngauges;
 	} else if (f->type == SHMET_TYPE_HISTOGRAM) {
 		/* the last interval's observations, else all of them */
 		int recent = a->dcount > 0;
@@ -599,14 +593,14 @@ top_model_arrange(struct top_model *m)
 				       samples[j].series == si; j++) {
 					if (m->fold) {
 						add_gauge(f->gauge_mode,
-							  samples[j].value,
+							  samples[j].value, 1,
 							  &a);
 						continue;
 					}
 					reset_acc(&a, nb);
 					a.nseries = 1;
 					add_gauge(f->gauge_mode,
-						  samples[j].value, &a);
+						  samples[j].value, 1, &a);
 					finish(&c, f, &a,
 					       new_row(m, fi, si,
 						       samples[j].pid));
@@ -615,11 +609,13 @@ top_model_arrange(struct top_model *m)
 					a.nseries++;
 				continue;
 			} else {
+				uint64_t stamp;
 				double g;
 
 				if (!shmet_values_gauge(v, si, &g))
 					continue;       /* no sample */
-				add_gauge(f->gauge_mode, g, &a);
+				shmet_values_gauge_stamp(v, si, &stamp);
+				add_gauge(f->gauge_mode, g, stamp, &a);
 			}
 			a.nseries++;
 			if (!m->fold)
@@ -699,10 +695,7 @@ top_row_title(const struct top_model *m, const struct top_row *row,
 const char *
 top_type_name(uint32_t type)
 {
-	return type == SHMET_TYPE_COUNTER   ? "counter" :
-	       type == SHMET_TYPE_GAUGE     ? "gauge" :
-	       type == SHMET_TYPE_HISTOGRAM ? "histogram" :
-					      "unknown";
+	return shmet_seg_type_name(type);
 }
 
 const char *
