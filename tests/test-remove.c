@@ -246,6 +246,99 @@ START_TEST(test_reuse_when_full)
 }
 END_TEST
 
+#ifdef SHMET_TEST_POINTS
+/*
+ * Churn until the series index has no empty slot left (every slot a live
+ * series or a removed one's tombstone): lookups and creations still find
+ * every live series once, and the probe bound stays a short run, far from
+ * the index's size, so a miss does not probe the whole index.
+ */
+START_TEST(test_churned_index_probe_bound)
+{
+	static const char *const k[] = { "k" };
+	struct shmet_options o = test_options();
+	struct shmet_segment seg;
+	struct shmet_family f;
+	struct shmet_counter c[48];
+	SHMET_ATOMIC(uint32_t) *index;
+	const struct shmet_seg_series *table;
+	uint32_t slots, empty = 1, made = 0, bound, farthest = 0;
+	char v[32];
+
+	setenv("SHMETRICS_TEST_REUSE_MS", "0", 1);
+	o.max_series = 64;
+	test_open(&seg, &o);
+	slots = seg.hdr->series_index_slots;
+	index = (SHMET_ATOMIC(uint32_t) *)(void *)((char *)seg.hdr +
+						   seg.hdr->series_index_off);
+	table = (const struct shmet_seg_series *)(const void *)(
+		(const char *)seg.hdr + seg.hdr->series_off);
+	shmet_counter_family(&seg, &f, "churn_total", "c", 1, k);
+	/* 48 live series at a time (the index at 3/8 load: runs form), each replaced in turn by a new one */
+	while (empty > 0) {
+		snprintf(v, sizeof v, "v%u", made);
+		if (made >= 48) {
+			char old[32];
+
+			snprintf(old, sizeof old, "v%u", made - 48);
+			ck_assert_int_eq(shmet_family_remove(&f, 1,
+				(const char *const[]){ old }), 0);
+		}
+		ck_assert_int_eq(shmet_counter_labels(&f, &c[made % 48], 1,
+			(const char *const[]){ v }), 0);
+		shmet_counter_add(&c[made % 48], made + 1);
+		made++;
+		empty = 0;
+		for (uint32_t i = 0; i < slots; i++)
+			empty += atomic_load(&index[i]) == 0;
+		ck_assert_uint_lt(made, 1000000);
+	}
+	/* more churn in the index without empty slots */
+	for (uint32_t n = made + 4 * slots; made < n; made++) {
+		char old[32];
+
+		snprintf(old, sizeof old, "v%u", made - 48);
+		ck_assert_int_eq(shmet_family_remove(&f, 1,
+			(const char *const[]){ old }), 0);
+		snprintf(v, sizeof v, "v%u", made);
+		ck_assert_int_eq(shmet_counter_labels(&f, &c[made % 48], 1,
+			(const char *const[]){ v }), 0);
+		shmet_counter_add(&c[made % 48], made + 1);
+	}
+	/* every live series lies within the bound of its home */
+	bound = atomic_load(&seg.hdr->series_probe_max);
+	for (uint32_t i = 0; i < slots; i++) {
+		uint32_t e = atomic_load(&index[i]), d;
+
+		if (e == 0 || e == SHMET_INDEX_TOMB)
+			continue;
+		d = (i - (uint32_t)table[e - 1].hash) & (slots - 1);
+		ck_assert_msg(d <= bound, "series at %u past the bound %u", d,
+			      bound);
+		if (d > farthest)
+			farthest = d;
+	}
+	ck_assert_uint_gt(farthest, 0);         /* runs did form */
+	ck_assert_msg(bound < slots / 4, "probe bound %u of %u slots", bound,
+		      slots);
+	/* the 48 live ones: found again (same cells), shown once, exact */
+	for (uint32_t i = made - 48; i < made; i++) {
+		struct shmet_counter again;
+
+		snprintf(v, sizeof v, "v%u", i);
+		ck_assert_int_eq(shmet_counter_labels(&f, &again, 1,
+			(const char *const[]){ v }), 0);
+		ck_assert_ptr_eq(again.cell, c[i % 48].cell);
+		ck_assert_double_eq(test_counter("churn_total", 1,
+			(const char *const[]){ v }), i + 1);
+	}
+	ck_assert_uint_eq(test_series_shown("churn_total"), 48);
+	unsetenv("SHMETRICS_TEST_REUSE_MS");
+	shmet_close(&seg);
+}
+END_TEST
+#endif
+
 TEST_SUITE(remove)
 {
 	Suite *s = suite_create("remove");
@@ -259,6 +352,9 @@ TEST_SUITE(remove)
 	tcase_add_test(tc, test_remove_repaired_value);
 	tcase_add_test(tc, test_remove_races);
 	tcase_add_test(tc, test_reuse_when_full);
+#ifdef SHMET_TEST_POINTS
+	tcase_add_test(tc, test_churned_index_probe_bound);
+#endif
 	suite_add_tcase(s, tc);
 	return s;
 }

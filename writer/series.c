@@ -146,9 +146,21 @@ shmet_impl_series_hash(uint32_t fam, uint32_t n, const char *const *values,
  * published and live, 1 and *empty (the first empty index slot of its
  * probe chain) if not, or -ENOSPC when the chain has no empty slot.
  * Takes no lock.  A published series always lies before the first empty
- * slot of its chain (slots are never emptied), so a miss means "not
- * published before the empty slot was loaded".  Removed series stay in
+ * slot of its chain (slots are never emptied) and no further than the
+ * header's series_probe_max from its home, so a miss means "not published
+ * before the empty slot or the bound was loaded".  Removed series stay in
  * their slots as tombstones, passed over.
+ *
+ * The bound is what keeps a miss short in a churned index, whose empty
+ * slots have all become tombstones: an insertion takes the first free slot
+ * from the home on, so the bound is the longest run of live series an
+ * insertion ever met, small at the index's load (at most one half), while
+ * the index may have thousands of slots.  Relaxed: a lookup that reads an
+ * older, smaller bound may miss a series published meanwhile, which any
+ * lock-free lookup racing a creation may; the creation path then looks
+ * again under the family's gate, whose previous holders raised the bound
+ * for every series of the family before they let it go (the gate's lock
+ * orders us after them).  Another family's series are not looked for here.
  */
 SHMET_W int
 shmet_impl_series_find(const struct shmet_family *fam, uint64_t hash,
@@ -161,10 +173,13 @@ shmet_impl_series_find(const struct shmet_family *fam, uint64_t hash,
 		shmet_impl_index(seg, seg->hdr->series_index_off);
 	const struct shmet_seg_series *table = shmet_impl_series_table(seg);
 	uint32_t mask = seg->hdr->series_index_slots - 1;
+	uint32_t bound = SHMET_AT(load_explicit)(&seg->hdr->series_probe_max,
+						 SHMET_MO(relaxed));
+	uint32_t tomb = UINT32_MAX, probe;
 
-	uint32_t tomb = UINT32_MAX;
-
-	for (uint32_t probe = 0; probe <= mask; probe++) {
+	if (bound > mask)
+		bound = mask;   /* a corrupt bound probes the whole index */
+	for (probe = 0; probe <= bound; probe++) {
 		uint32_t i = (uint32_t)(hash + probe) & mask, g;
 		/* Acquire: pairs with the release CAS that published it. */
 		uint32_t v = SHMET_AT(load_explicit)(&index[i],
@@ -212,15 +227,36 @@ shmet_impl_series_find(const struct shmet_family *fam, uint64_t hash,
 		*gen = g;
 		return 0;
 	}
-	/* No empty slot, but a removed series' one: the whole index was
-	 * probed, so the series is not there (a churned index has removed
-	 * series' slots where it once had empty ones; a miss then probes
-	 * every slot, a creation's cost only). */
+	/* Past the bound, or the whole index probed: the series is not
+	 * there.  A creation takes the first removed series' slot met, else
+	 * looks on from here (shmet_impl_series_insert). */
 	if (tomb != UINT32_MAX) {
 		*empty = tomb;
 		return 1;
 	}
+	if (probe <= mask) {
+		*empty = (uint32_t)(hash + probe) & mask;
+		return 1;
+	}
 	return -ENOSPC;
+}
+
+/* Raise the header's series_probe_max to at least probe. */
+static void
+shmet_impl_raise_probe_max(struct shmet_segment *seg, uint32_t probe)
+{
+	uint32_t cur = SHMET_AT(load_explicit)(&seg->hdr->series_probe_max,
+					       SHMET_MO(relaxed));
+
+	/* Relaxed: the gate orders it for the lookups that rely on it
+	 * (shmet_impl_series_find); program order puts it before the CAS
+	 * that publishes the series, so a kill between the two leaves a
+	 * bound too large, never too small. */
+	while (cur < probe &&
+	       !SHMET_AT(compare_exchange_weak_explicit)(
+		       &seg->hdr->series_probe_max, &cur, probe,
+		       SHMET_MO(relaxed), SHMET_MO(relaxed)))
+		;
 }
 
 /* Put record id in the first empty or removed series' slot from index
@@ -242,10 +278,12 @@ shmet_impl_series_insert(struct shmet_segment *seg, uint64_t hash,
 		uint32_t v = SHMET_AT(load_explicit)(&index[i],
 						     SHMET_MO(acquire));
 
+		if (v != 0 && v != SHMET_INDEX_TOMB)
+			continue;
+		shmet_impl_raise_probe_max(seg, probe);
 		/* Release: publishes the record, written before; acquire on
 		 * failure, as every index load. */
-		if ((v == 0 || v == SHMET_INDEX_TOMB) &&
-		    SHMET_AT(compare_exchange_strong_explicit)(
+		if (SHMET_AT(compare_exchange_strong_explicit)(
 			    &index[i], &v, id + 1, SHMET_MO(release),
 			    SHMET_MO(acquire)))
 			return 1;
@@ -485,219 +523,4 @@ shmet_impl_series(const struct shmet_family *fam, uint32_t n,
 	return rc == 1 ? shmet_impl_series_repaired(fam, n, values, lens, cell,
 						    id, gen)
 		       : rc;
-}
-
-/* Find or create, then make sure our block's pages for it are reserved. */
-static shmet_impl_cell *
-shmet_impl_resolve_steps(const struct shmet_family *fam, uint32_t type,
-			 uint32_t n, const char *const *values, int *rc,
-			 unsigned char **cpu0, struct shmet_impl_gen *gen)
-{
-	struct shmet_segment *seg = fam->seg;
-	uint32_t cell = 0, id = UINT32_MAX;
-
-	*cpu0 = NULL;
-	gen->at = &shmet_impl_scratch_gen;
-	gen->expect = 0;
-
-	if (fam->id != UINT32_MAX && fam->type != type) {
-		*rc = shmet_impl_fail(seg, SHMET_FAIL_SHAPE_MISMATCH, -EINVAL,
-				      "%.*s is not of the handle's type",
-				      SHMET_IMPL_FAM(seg, fam->id));
-		return shmet_impl_scratch();
-	}
-	*rc = shmet_impl_series(fam, n, values, &cell, &id, &gen->expect);
-	if (*rc < 0) {
-		gen->expect = 0;
-		return shmet_impl_scratch();
-	}
-	if (type == SHMET_TYPE_GAUGE &&
-	    seg->slot == shmet_seg_fallback_block(seg->hdr)) {
-		/* The fallback block mixes processes: a gauge there would be
-		 * nobody's value (layout.h, "Value blocks"). */
-		*rc = shmet_impl_fail(seg, SHMET_FAIL_WRITERS_FULL, -ENOSPC,
-				      "%.*s: no writer slot was free when this "
-				      "process attached; its gauges are not "
-				      "recorded (counters and histograms are)",
-				      SHMET_IMPL_FAM(seg, fam->id));
-		return shmet_impl_scratch();
-	}
-	/* Relaxed: see shmet_impl_hold_liveness. */
-	if (SHMET_UNLIKELY(!SHMET_AT(load_explicit)(&seg->live_locked,
-						    SHMET_MO(relaxed))))
-		shmet_impl_hold_liveness(seg);
-	*rc = shmet_impl_reserve(seg, (uint64_t)cell + fam->cells);
-	if (*rc < 0) {
-		*rc = shmet_impl_fail(seg, SHMET_FAIL_NO_MEMORY, -ENOMEM,
-				      "%.*s: cannot reserve shared memory for "
-				      "a series: %s", SHMET_IMPL_FAM(seg, fam->id),
-				      strerror(-*rc));
-		return shmet_impl_scratch();
-	}
-	if (type == SHMET_TYPE_GAUGE && seg->block) {
-		/* The gauge's pages of our block are data to readers before
-		 * its first set (slot.c, shmet_impl_touch): a set is read at
-		 * once, not up to 100 ms late.  Both cells: they may straddle
-		 * a page boundary. */
-		uint64_t stamp = shmet_seg_cell_gauge_stamp(cell);
-
-		shmet_impl_touch((unsigned char *)seg->block, 8ull * cell,
-				 8ull * cell + 1);
-		shmet_impl_touch((unsigned char *)seg->block, 8ull * stamp,
-				 8ull * stamp + 1);
-	}
-	if (type != SHMET_TYPE_GAUGE) { /* gauges stay per process */
-		*rc = shmet_impl_reserve_cpus(seg, (uint64_t)cell + fam->cells);
-		if (*rc < 0) {
-			*rc = shmet_impl_fail(seg, SHMET_FAIL_NO_MEMORY, -ENOMEM,
-					      "%.*s: cannot reserve shared "
-					      "memory for a series in the "
-					      "per-CPU blocks: %s",
-					      SHMET_IMPL_FAM(seg, fam->id),
-					      strerror(-*rc));
-			return shmet_impl_scratch();
-		}
-		*cpu0 = seg->cpus ? seg->cpus + 8ull * cell : NULL;
-	}
-	gen->at = &shmet_impl_series_table(seg)[id].gen;
-	if (type != SHMET_TYPE_GAUGE)
-		return shmet_impl_count_cell(seg, cell, fam->cells);
-	return &seg->block[cell];
-}
-
-/* Not a cancellation point (docs/DESIGN.md, "Cancellation"). */
-SHMET_W shmet_impl_cell *
-shmet_impl_resolve(const struct shmet_family *fam, uint32_t type, uint32_t n,
-		   const char *const *values, int *rc, unsigned char **cpu0,
-		   struct shmet_impl_gen *gen)
-{
-	int old = shmet_impl_cancel_off();
-	shmet_impl_cell *ret =
-		shmet_impl_resolve_steps(fam, type, n, values, rc, cpu0, gen);
-
-	shmet_impl_cancel_restore(old);
-	return ret;
-}
-
-/* A handle's per-CPU fields: none (the fallback) for a failed one. */
-static void
-shmet_impl_percpu_fields(const struct shmet_family *fam, unsigned char *cpu0,
-			 unsigned char **out_cpu0, uint64_t *stride,
-			 uint32_t *cpus)
-{
-	*out_cpu0 = cpu0;
-	*stride = cpu0 ? fam->seg->hdr->block_stride : 0;
-	*cpus = cpu0 ? fam->seg->hdr->cpu_blocks : 0;
-}
-
-int
-shmet_counter_labels(const struct shmet_family *fam, struct shmet_counter *out,
-		     uint32_t count, const char *const *values)
-{
-	struct shmet_impl_gen gen;
-	unsigned char *cpu0;
-	int rc;
-
-	out->cell = shmet_impl_resolve(fam, SHMET_TYPE_COUNTER, count, values,
-				       &rc, &cpu0, &gen);
-	out->gen = gen.at;
-	out->expect = gen.expect;
-	shmet_impl_percpu_fields(fam, rc == 0 ? cpu0 : NULL, &out->cpu0,
-				 &out->stride, &out->cpus);
-	return rc;
-}
-
-int
-shmet_gauge_labels(const struct shmet_family *fam, struct shmet_gauge *out,
-		   uint32_t count, const char *const *values)
-{
-	struct shmet_impl_gen gen;
-	unsigned char *cpu0;
-	int rc;
-
-	out->cell = shmet_impl_resolve(fam, SHMET_TYPE_GAUGE, count, values,
-				       &rc, &cpu0, &gen);
-	out->gen = gen.at;
-	out->expect = gen.expect;
-	out->timed = rc == 0 && (fam->gauge_mode == SHMET_GAUGE_MOSTRECENT ||
-				 fam->gauge_mode == SHMET_GAUGE_LIVEMOSTRECENT);
-	return rc;
-}
-
-int
-shmet_histogram_labels(const struct shmet_family *fam,
-		       struct shmet_histogram *out, uint32_t count,
-		       const char *const *values)
-{
-	struct shmet_impl_gen gen;
-	unsigned char *cpu0;
-	int rc;
-
-	out->cell = shmet_impl_resolve(fam, SHMET_TYPE_HISTOGRAM, count, values,
-				       &rc, &cpu0, &gen);
-	out->gen = gen.at;
-	out->expect = gen.expect;
-	out->bounds = rc == 0 ? fam->bounds : NULL;
-	out->bound_count = rc == 0 ? fam->bound_count : 0;
-	shmet_impl_percpu_fields(fam, rc == 0 ? cpu0 : NULL, &out->cpu0,
-				 &out->stride, &out->cpus);
-	return rc;
-}
-
-int
-shmet_counter_new(struct shmet_segment *seg, struct shmet_counter *out,
-		  const char *name, const char *help)
-{
-	struct shmet_family f;
-	int rc = shmet_counter_family(seg, &f, name, help, 0, NULL);
-	int rc2 = shmet_counter_labels(&f, out, 0, NULL);
-
-	return rc < 0 ? rc : rc2;
-}
-
-int
-shmet_gauge_new(struct shmet_segment *seg, struct shmet_gauge *out,
-		const char *name, const char *help, uint32_t gauge_mode)
-{
-	struct shmet_family f;
-	int rc = shmet_gauge_family(seg, &f, name, help, gauge_mode, 0, NULL);
-	int rc2 = shmet_gauge_labels(&f, out, 0, NULL);
-
-	return rc < 0 ? rc : rc2;
-}
-
-int
-shmet_histogram_new(struct shmet_segment *seg, struct shmet_histogram *out,
-		    const char *name, const char *help, uint32_t bound_count,
-		    const double *bounds)
-{
-	struct shmet_family f;
-	int rc = shmet_histogram_family(seg, &f, name, help, bound_count,
-					bounds, 0, NULL);
-	int rc2 = shmet_histogram_labels(&f, out, 0, NULL);
-
-	return rc < 0 ? rc : rc2;
-}
-
-uint32_t
-shmet_linear_bounds(double start, double width, uint32_t count, double *out)
-{
-	if (count == 0 || count > SHMET_MAX_BOUNDS || !(width > 0))
-		return 0;
-	for (uint32_t i = 0; i < count; i++)
-		out[i] = start + width * i;
-	return count;
-}
-
-uint32_t
-shmet_exponential_bounds(double start, double factor, uint32_t count,
-			 double *out)
-{
-	if (count == 0 || count > SHMET_MAX_BOUNDS || !(start > 0) ||
-	    !(factor > 1))
-		return 0;
-	out[0] = start;
-	for (uint32_t i = 1; i < count; i++)
-		out[i] = out[i - 1] * factor;
-	return count;
 }

@@ -111,6 +111,9 @@
  *      former padding): the fallback of writers with rseq counts in the
  *      fallback block, and readers sum only the gauge cells of a writer
  *      block without counts_here (a layout 3 reader would miss counts)
+ *   5  + header series_probe_max (line 7, in former padding): lookups
+ *      probe the series index no further than the farthest insertion,
+ *      which a layout 4 writer would not raise
  */
 #ifndef SHMETRICS_LAYOUT_H
 #define SHMETRICS_LAYOUT_H
@@ -131,7 +134,7 @@
 
 /* "\x7fSHMETRC" read as a little-endian uint64 */
 #define SHMET_MAGIC             UINT64_C(0x435254454d48537f)
-#define SHMET_LAYOUT_VERSION    4u      /* see History above */
+#define SHMET_LAYOUT_VERSION    5u      /* see History above */
 #define SHMET_HEADER_SIZE       4096u
 #define SHMET_CACHELINE         64u
 #define SHMET_EXTRA_BLOCKS      2u      /* fallback and retired blocks */
@@ -297,7 +300,16 @@ struct shmet_seg_header {
 	 * expire.c): the one sweeper claims it with a CAS */
 	SHMET_ATOMIC(uint64_t) sweep_ns;
 	SHMET_ATOMIC(uint64_t) expired;     /* series expired so far */
-	uint8_t padding6[40];
+	/*
+	 * The largest probe distance (slots past its hash's home) at which
+	 * a series was ever put in the series index; only grows.  A lookup
+	 * probes no further: an index whose empty slots all became
+	 * tombstones after churn would otherwise be probed whole on every
+	 * miss (writer/series.c).
+	 */
+	SHMET_ATOMIC(uint32_t) series_probe_max;
+	uint32_t padding6a;             /* zero filled */
+	uint8_t padding6[32];
 
 	uint8_t reserved[SHMET_HEADER_SIZE - 8 * SHMET_CACHELINE];
 };
@@ -435,6 +447,7 @@ SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, fold_state) == 384, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, fold_value) == 400, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, stale_writes) == 448, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, expired) == 464, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, series_probe_max) == 472, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, reserved) == 512, "");
 
 SHMET_STATIC_ASSERT(sizeof(struct shmet_seg_writer) == SHMET_CACHELINE,
