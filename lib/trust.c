@@ -588,7 +588,9 @@ int
 trust_fold_journal(const struct shmet_reader *r, uint32_t ncells,
 		   uint32_t *slot, uint32_t *cell)
 {
-	const struct shmet_seg_header *h = shmet_priv_reader_live_header(r);
+	/* the live header (its journal is mutable), not the checked copy */
+	const struct shmet_seg_header *h =
+		(const struct shmet_seg_header *)r->base;
 
 	/* Acquire: pairs with the folder's release of the journal. */
 	if (atomic_load_explicit(&h->fold_state, memory_order_acquire) != 1)

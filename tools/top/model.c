@@ -17,8 +17,6 @@
 #include "escape.h"
 #include "model.h"
 
-const double top_quantiles[TOP_NQ] = { 0.5, 0.95, 0.99 };
-
 static uint64_t
 now_ns(void)
 {

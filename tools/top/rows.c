@@ -21,6 +21,8 @@
 
 #include "model.h"
 
+const double top_quantiles[TOP_NQ] = { 0.5, 0.95, 0.99 };
+
 double
 top_model_interval(const struct top_model *m)
 {
