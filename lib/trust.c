@@ -281,6 +281,29 @@ record_has_data(const struct shmet_reader *r,
 				      sizeof(struct shmet_seg_family));
 }
 
+/*
+ * One copy of family (or collector) record id into *f, so that later
+ * changes in the segment cannot bypass the checks made on it; -1 if the
+ * record is in a hole page.
+ */
+static int
+copy_record(const struct shmet_reader *r, struct shmet_priv_datamap *m,
+	    uint32_t id, struct shmet_seg_family *f)
+{
+	const struct shmet_seg_family *src =
+		(const struct shmet_seg_family *)(r->base +
+						  r->hdr.families_off) + id;
+
+	if (!record_has_data(r, m, id))
+		return -1;
+	memcpy(f, src, offsetof(struct shmet_seg_family, series_count));
+	/* Not the gate's journal after hash: writers change it at will. */
+	memcpy(&f->name, &src->name,
+	       offsetof(struct shmet_seg_family, gate_count) -
+		       offsetof(struct shmet_seg_family, name));
+	return 0;
+}
+
 /* Validate and copy family record id; 0 on success. */
 int
 load_family(const struct shmet_reader *r, struct shmet_priv_datamap *m,
@@ -291,14 +314,8 @@ load_family(const struct shmet_reader *r, struct shmet_priv_datamap *m,
 						  r->hdr.families_off) + id;
 	struct shmet_seg_family f;
 
-	if (!record_has_data(r, m, id))
+	if (copy_record(r, m, id, &f) < 0)
 		return -1;
-	/* One copy of the record: later changes cannot bypass the checks. */
-	memcpy(&f, src, offsetof(struct shmet_seg_family, series_count));
-	/* Not the gate's journal after hash: writers change it at will. */
-	memcpy(&f.name, &src->name,
-	       offsetof(struct shmet_seg_family, gate_count) -
-		       offsetof(struct shmet_seg_family, name));
 	/* The rule book's shape (rules.h), as the writer checks it too. */
 	if (shmet_seg_family_shape_invalid(f.type, f.gauge_mode,
 					   f.label_count, f.bound_count,
@@ -355,19 +372,11 @@ int
 load_collector(const struct shmet_reader *r, struct shmet_priv_datamap *m,
 	       struct arena *a, uint32_t id, struct shmet_index_collector *out)
 {
-	const struct shmet_seg_family *src =
-		(const struct shmet_seg_family *)(r->base +
-						  r->hdr.families_off) + id;
 	struct shmet_seg_family f;
 	struct shmet_str name;
 
-	if (!record_has_data(r, m, id))
+	if (copy_record(r, m, id, &f) < 0)
 		return -1;
-	memcpy(&f, src, offsetof(struct shmet_seg_family, series_count));
-	/* Not the gate's journal after hash: writers change it at will. */
-	memcpy(&f.name, &src->name,
-	       offsetof(struct shmet_seg_family, gate_count) -
-		       offsetof(struct shmet_seg_family, name));
 	if (f.label_count > SHMET_MAX_COLLECTOR_FAMILIES || f.bound_count ||
 	    f.gauge_mode || f.cells_per_series)
 		return -1;
