@@ -207,11 +207,11 @@ uint32_t shmet_values_blocks_read(const struct shmet_values *v);
  * holds it (the series is absent from a page), else 1. */
 int shmet_values_gauge(const struct shmet_values *v, uint32_t series,
 		       double *out);
-/* The write stamp of the value shmet_values_gauge gives (the newest
- * stamp folded: CLOCK_MONOTONIC ns + 1 of its write in the mostrecent
- * modes, 1 in others; 0 for a zero-label sum nobody holds), for folding
- * series by the rule book (shmetrics/rules.h, shmet_seg_gauge_fold); 0 if
- * no writer holds it, else 1. */
+/* In the mostrecent modes, the write stamp of the value
+ * shmet_values_gauge gives (CLOCK_MONOTONIC ns + 1 of its write; 0 in
+ * the other modes, whose fold needs none), for folding series by the rule
+ * book (shmetrics/rules.h, shmet_seg_gauge_fold); 0 if no writer holds
+ * it, else 1. */
 int shmet_values_gauge_stamp(const struct shmet_values *v, uint32_t series,
 			     uint64_t *stamp);
 /*

@@ -355,9 +355,16 @@ gauge_block(struct shmet_values *v, const struct shmet_index *idx,
 		if (shmet_seg_gauge_mode_per_writer(mode)) {
 			if (add_sample(v, si, pid, x) < 0)
 				return -ENOMEM;
-		} else {
+		} else if (shmet_seg_gauge_mode_timed(mode)) {
 			shmet_seg_gauge_fold(mode, first, &v->gauge[si],
 					     &v->gauge_stamp[si], x, stamp);
+		} else {
+			/* Only the mostrecent modes' stamps mean anything
+			 * after the fold: the others' stay in a register. */
+			uint64_t unused = 0;
+
+			shmet_seg_gauge_fold(mode, first, &v->gauge[si],
+					     &unused, x, stamp);
 		}
 		v->gauge_set[si] = 1;
 	}
