@@ -38,16 +38,19 @@ exporter_clock_ns(clockid_t clock)
 	return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
 }
 
-/* Formats served from the segment. */
-enum fmt { FMT_TEXT, FMT_OPENMETRICS, FMT_JSON, FMT_HEALTH, FMT_COUNT };
+/* Formats served from the segment: the render entry's (lib/page.c). */
+enum fmt {
+	FMT_TEXT = SHMET_FORMAT_TEXT,
+	FMT_OPENMETRICS = SHMET_FORMAT_OPENMETRICS,
+	FMT_JSON = SHMET_FORMAT_JSON,
+	FMT_HEALTH = SHMET_FORMAT_HEALTH,
+	FMT_COUNT = SHMET_FORMAT_COUNT
+};
 
 static inline const char *
 fmt_name(enum fmt fmt)
 {
-	static const char *const names[FMT_COUNT] = { "text", "openmetrics",
-						      "json", "health" };
-
-	return names[fmt];
+	return shmet_format_name((enum shmet_format)fmt);
 }
 
 static inline uint64_t
@@ -82,22 +85,7 @@ struct exporter_args {
 };
 void args_parse(int argc, char **argv, struct exporter_args *a);
 
-/* negotiate.c: header values as RFC 9110 lists of items with weights. */
-struct hv_item {
-	const char *name;               /* not NUL-terminated */
-	size_t len;
-	int q;                          /* weight in thousandths, 0..1000 */
-};
-/* The next item of a comma-separated header value at *p (advanced past
- * it); parameters other than q are skipped.  0 at the end. */
-int hv_next(const char **p, struct hv_item *it);
-/* Weight that header gives the first of names (most specific first, e.g.
- * "text/plain", "text/ *", "* / *") that it lists; -1 if none. */
-int hv_quality(const char *header, const char *const *names);
-/* Serve gzip for this Accept-Encoding (NULL: absent)? */
-int negotiate_gzip(const char *accept_encoding);
-/* Serve OpenMetrics rather than text 0.0.4 for this Accept? */
-int negotiate_openmetrics(const char *accept);
+#include "negotiate.h"
 
 /* auth.c */
 /* Load "user:crypt-hash" lines; 0 or -1 (logged). */
@@ -134,25 +122,11 @@ int webconfig_load(const char *path, struct web_config *out, char *err,
 /* source.c: the RCU-published view and the thread that refreshes it. */
 
 /*
- * One published view of the segment: the read-only mapping (shared by
- * successive views of the same segment object) and an index built at one
- * generation.  Published through an RCU pointer; readers hold
+ * The published view of the segment is a struct shmet_view of the
+ * follower (lib/follow.c): a read-only mapping and an index built at one
+ * generation, published through an RCU pointer; readers hold
  * source_read_lock() while they use it.
  */
-struct mapping {
-	struct shmet_reader *reader;
-	dev_t dev;
-	ino_t ino;
-	off_t size;                     /* when opened: a change is a replacement */
-	int refs;                       /* views using it; refresher only */
-};
-
-struct view {
-	struct mapping *map;
-	struct shmet_index *index;
-	uint64_t generation;
-};
-
 /* Looks for the segment once, then starts the refresher; status changes
  * are kept quiet until source_announce() logs the current one. */
 /* owner: the uid the segment must belong to (--segment-owner), or -1. */
@@ -166,7 +140,7 @@ void source_thread_unregister(void);
 void source_read_lock(void);
 void source_read_unlock(void);
 /* Between source_read_lock/unlock: the current view or NULL. */
-struct view *source_view(void);
+struct shmet_view *source_view(void);
 /* Why there is no view ("waiting for segment /x: ..."). */
 void source_status(char *out, size_t len);
 
@@ -177,11 +151,10 @@ void own_count_render(enum fmt fmt, uint64_t ns, size_t bytes);
 void own_count_gzip(void);
 /* Bytes of the latest render of fmt (0 before the first). */
 size_t own_last_render_bytes(enum fmt fmt);
-/* The segment (idx, v and in; all NULL without one) and the own figures
- * it does not have, as text or OpenMetrics; 0 or a negative errno. */
-int own_render(struct shmet_buf *b, enum fmt fmt, const struct shmet_index *idx,
-	       const struct shmet_values *v,
-	       const struct shmet_reader_info *in);
+/* The segment (view NULL without one) and the own figures it does not
+ * have, as text or OpenMetrics; 0 or a negative errno. */
+int own_render(struct shmet_buf *b, enum fmt fmt,
+	       const struct shmet_view *view, struct shmet_values *vals);
 
 /* render.c: a finished render, shared by every scrape that asked for it. */
 struct rendered {

@@ -41,20 +41,6 @@ send_simple(struct mg_connection *conn, int status, const char *type,
 		strcmp(ri->request_method, "HEAD") != 0);
 }
 
-static const char *
-content_type(enum fmt fmt)
-{
-	switch (fmt) {
-	case FMT_TEXT:
-		return "text/plain; version=0.0.4; charset=utf-8";
-	case FMT_OPENMETRICS:
-		return "application/openmetrics-text; version=1.0.0; "
-		       "charset=utf-8";
-	default:
-		return "application/json";
-	}
-}
-
 /* Scrape deadline: Prometheus's timeout header, else the request timeout. */
 static uint64_t
 deadline_for(const struct mg_connection *conn, uint64_t arrival)
@@ -94,7 +80,7 @@ serve_render(struct mg_connection *conn, enum fmt fmt)
 	}
 	gzip = gzip && r->gz_done;
 	body = gzip ? &r->gz : &r->body;
-	h[n++] = (struct resp_header){ "Content-Type", content_type(fmt) };
+	h[n++] = (struct resp_header){ "Content-Type", shmet_format_content_type((enum shmet_format)fmt) };
 	h[n++] = (struct resp_header){ "Vary", "Accept, Accept-Encoding" };
 	h[n++] = (struct resp_header){ "Cache-Control", "no-store" };
 	if (gzip)

@@ -47,7 +47,7 @@ main(int argc, char **argv)
 	static struct web_config web;
 	struct server_config scfg;
 	char pem[300] = "", err[600];
-	const char *segment, *env = getenv(SHMET_ENV_SEGMENT);
+	const char *segment;
 	long owner = -1;
 	int tmp_pem = 0, sig, rc;
 	sigset_t set;
@@ -62,9 +62,7 @@ main(int argc, char **argv)
 	 */
 	mallopt(M_ARENA_MAX, 2);
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
-	segment = cfg.segment ? cfg.segment
-		  : env && *env ? env
-				: SHMET_DEFAULT_SEGMENT;
+	segment = shmet_name_resolve(cfg.segment);
 	if (cfg.segment_owner && (owner = owner_uid(cfg.segment_owner)) < 0) {
 		exporter_log("--segment-owner %s: no such user", cfg.segment_owner);
 		return CLI_EXIT_FAILURE;

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "exporter.h"
+#include "negotiate.h"
 
 static const char *
 skip_ows(const char *p)

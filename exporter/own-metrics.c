@@ -312,24 +312,24 @@ own_versions(struct own *o, const struct shmet_index *idx)
 }
 
 int
-own_render(struct shmet_buf *b, enum fmt fmt, const struct shmet_index *idx,
-	   const struct shmet_values *v, const struct shmet_reader_info *in)
+own_render(struct shmet_buf *b, enum fmt fmt, const struct shmet_view *view,
+	   struct shmet_values *vals)
 {
 	struct own *o = calloc(1, sizeof *o);
+	struct shmet_reader_info in;
 	int rc;
 
 	if (!o)
 		return -ENOMEM;
+	if (view)
+		shmet_reader_info(shmet_view_reader(view), &in);
 	own_process(o);
 	own_scrapes(o);
-	own_segment(o, in);
-	if (in && idx)
-		own_versions(o, idx);
-	if (fmt == FMT_OPENMETRICS)
-		rc = shmet_render_families_openmetrics(idx, v, o->fams,
-						       o->nfams, b);
-	else
-		rc = shmet_render_families_text(idx, v, o->fams, o->nfams, b);
+	own_segment(o, view ? &in : NULL);
+	if (view)
+		own_versions(o, shmet_view_index(view));
+	rc = shmet_render_page(view, (enum shmet_format)fmt, o->fams,
+			       o->nfams, vals, b);
 	free(o);
 	return rc;
 }

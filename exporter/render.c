@@ -53,59 +53,15 @@ rendered_put(struct rendered *r)
 	}
 }
 
+/* Without a segment, the health and JSON pages say why, with 503. */
 static int
-render_metrics(struct rendered *r, const struct view *v, enum fmt fmt,
-	       struct shmet_values *vals)
+render_unhealthy(struct rendered *r)
 {
-	struct shmet_reader_info in;
-	int rc;
-
-	if (!v)
-		return own_render(&r->body, fmt, NULL, NULL, NULL);
-	shmet_reader_info(v->map->reader, &in);
-	rc = shmet_values_collect(v->map->reader, v->index, vals);
-	if (rc == 0)
-		rc = own_render(&r->body, fmt, v->index, vals, &in);
-	return rc;
-}
-
-static int
-render_json(struct rendered *r, const struct view *v,
-	    struct shmet_values *vals)
-{
-	int rc;
-
-	if (!v) {
-		r->status = 503;
-		return shmet_buf_printf(&r->body,
-					"{\"error\": \"no segment\"}\n");
-	}
-	rc = shmet_values_collect(v->map->reader, v->index, vals);
-	if (rc == 0)
-		rc = shmet_render_json(v->index, vals, clock_ns(CLOCK_REALTIME),
-				       &r->body);
-	return rc;
-}
-
-static int
-render_health(struct rendered *r, const struct view *v)
-{
-	struct shmet_reader_info in;
 	char reason[320];
 
-	if (!v) {
-		source_status(reason, sizeof reason);
-		r->status = 503;
-		shmet_buf_printf(&r->body,
-				 "{\n  \"status\": \"unhealthy\",\n  "
-				 "\"registry\": \"application\",\n  "
-				 "\"reason\": \"");
-		shmet_buf_put_json_escaped(&r->body, reason);
-		shmet_buf_printf(&r->body, "\"\n}\n");
-		return 0;
-	}
-	shmet_reader_info(v->map->reader, &in);
-	return shmet_render_health(v->index, &in, &r->body);
+	source_status(reason, sizeof reason);
+	r->status = 503;
+	return shmet_render_unhealthy(reason, &r->body);
 }
 
 struct rendered *
@@ -114,7 +70,7 @@ render_page(enum fmt fmt)
 	struct rendered *r = calloc(1, sizeof *r);
 	struct shmet_values *vals = shmet_values_new();
 	uint64_t t0 = mono_ns();
-	struct view *v;
+	struct shmet_view *v;
 	int rc;
 
 	if (!r || !vals) {
@@ -131,18 +87,13 @@ render_page(enum fmt fmt)
 	shmet_buf_reserve(&r->body, own_last_render_bytes(fmt) + 65536);
 	source_read_lock();
 	v = source_view();
-	switch (fmt) {
-	case FMT_TEXT:
-	case FMT_OPENMETRICS:
-		rc = render_metrics(r, v, fmt, vals);
-		break;
-	case FMT_JSON:
-		rc = render_json(r, v, vals);
-		break;
-	default:
-		rc = render_health(r, v);
-		break;
-	}
+	if (fmt == FMT_TEXT || fmt == FMT_OPENMETRICS)
+		rc = own_render(&r->body, fmt, v, vals);
+	else if (!v)
+		rc = render_unhealthy(r);
+	else
+		rc = shmet_render_page(v, (enum shmet_format)fmt, NULL, 0,
+				       vals, &r->body);
 	source_read_unlock();
 	shmet_values_free(vals);
 	if (rc < 0 || r->body.failed) {

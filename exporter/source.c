@@ -1,9 +1,10 @@
 /*
- * The segment as the exporter sees it: a view (mapping + index) behind an
- * RCU pointer.  One refresher thread opens the segment (it may not exist
- * yet), rebuilds the index when the generation moves, notices when the
- * segment is destroyed or replaced by a new object of the same name, and
- * frees old views after a grace period.  HTTP threads only take
+ * The segment as the exporter sees it: a view (mapping + index, from the
+ * follower of lib/follow.c) behind an RCU pointer.  One refresher thread
+ * refreshes the follower (which opens the segment, rebuilds the index
+ * when the generation moves, and notices a destroyed, replaced or resized
+ * segment), publishes each new view and drops old ones after a grace
+ * period.  HTTP threads only take
  * urcu_memb_read_lock(): they never block the refresher, nor it them.
  *
  * Ordering: rcu_xchg_pointer publishes a fully built view (it implies the
@@ -18,20 +19,13 @@
 #include "config.h"
 
 #include <errno.h>
-#include <stddef.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
-#include <shmetrics/layout.h>
-#include <shmetrics/name.h>
 #include <urcu/urcu-memb.h>
 #include <urcu/pointer.h>
 
@@ -53,7 +47,7 @@ static int grace_token;
 #define REFRESH_MS 100
 #define IDENTITY_CHECK_MS 1000
 
-static struct view *current_view;
+static struct shmet_view *current_view;
 static pthread_t refresher;
 static atomic_int refresher_stop;
 static pthread_mutex_t status_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -120,41 +114,22 @@ source_read_unlock(void)
 	urcu_memb_read_unlock();
 }
 
-struct view *
+struct shmet_view *
 source_view(void)
 {
-	struct view *v = rcu_dereference(current_view);
+	struct shmet_view *v = rcu_dereference(current_view);
 
 	if (v)
 		TSAN_ACQUIRE(v);        /* pairs with the release in publish */
 	return v;
 }
 
+/* The view readers see holds one reference of its own, dropped after a
+ * grace period: no reader can still hold it then. */
 static void
-mapping_put(struct mapping *m)
+publish(struct shmet_view *v)
 {
-	if (m && --m->refs == 0) {
-		shmet_reader_close(m->reader);
-		free(m);
-	}
-}
-
-static void
-view_free(struct view *v)
-{
-	if (!v)
-		return;
-	shmet_index_free(v->index);
-	mapping_put(v->map);
-	free(v);
-}
-
-/* Publish v (may be NULL) and free the previous view after a grace
- * period: no reader can still hold it then. */
-static void
-publish(struct view *v)
-{
-	struct view *old;
+	struct shmet_view *old;
 
 	if (v)
 		TSAN_RELEASE(v);
@@ -162,182 +137,59 @@ publish(struct view *v)
 	if (old) {
 		urcu_memb_synchronize_rcu();
 		TSAN_ACQUIRE(&grace_token);
-		view_free(old);
+		shmet_view_unref(old);
 	}
 }
 
-/* --segment-owner: the uid the segment must belong to; -1: any. */
-static long segment_owner = -1;
+/* The segment followed (lib/follow.c); only the refresher uses it. */
+static struct shmet_follow *follower;
 
-/* Identity (and size) of the object now behind the name; -errno if none. */
-static int
-segment_identity(dev_t *dev, ino_t *ino, off_t *size)
+/* What the exporter says of a follower's failure, as it logs it. */
+static void
+report(int rc, const char *err)
 {
-	struct stat st;
-	int fd = shmet_name_open(segment_name, O_RDONLY, 0);
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		close(fd);
-		return -errno;
+	switch (rc) {
+	case -ENOENT:
+		set_status("waiting for segment %s%s", "");
+		break;
+	case -EAGAIN:
+		set_status("waiting for segment %s%s", " (being created)");
+		break;
+	case -EPERM:            /* err names the segment and the uids */
+		set_status("segment %.0s%s (--segment-owner)", err);
+		break;
+	default:
+		set_status("segment %s is not usable: %s", err);
+		break;
 	}
-	close(fd);
-	*dev = st.st_dev;
-	*ino = st.st_ino;
-	*size = st.st_size;
-	return 0;
 }
 
-/*
- * Is the object behind the name a segment whose creator has not finished
- * (too short for a header yet, magic still 0, or init_state not ready)?
- * Such a segment is waited for quietly rather than reported as foreign.
- */
-static int
-segment_being_created(void)
-{
-	struct shmet_seg_header hdr;
-	uint32_t init_state;
-	int fd = shmet_name_open(segment_name, O_RDONLY, 0);
-	ssize_t n;
-
-	if (fd < 0)
-		return 0;
-	memset(&hdr, 0, sizeof hdr);
-	n = pread(fd, &hdr, offsetof(struct shmet_seg_header, padding0), 0);
-	close(fd);
-	if (n < (ssize_t)offsetof(struct shmet_seg_header, padding0))
-		return 1;
-	/* A plain read of the atomic's bytes: this is a one-off peek at
-	 * another process's memory through read(2), not a synchronising
-	 * load; shmet_reader_open() does the acquire load that counts. */
-	memcpy(&init_state, (const char *)&hdr +
-			    offsetof(struct shmet_seg_header, init_state),
-	       sizeof init_state);
-	return hdr.magic == 0 ||
-	       (hdr.magic == SHMET_MAGIC && init_state != SHMET_INIT_READY);
-}
-
-static struct mapping *
-open_mapping(void)
-{
-	char err[SHMET_READER_ERRLEN];
-	struct mapping *m = calloc(1, sizeof *m);
-	struct stat st;
-	int rc;
-
-	if (!m)
-		return NULL;
-	rc = segment_identity(&m->dev, &m->ino, &m->size);
-	if (rc < 0) {
-		if (rc == -ENOENT)
-			set_status("waiting for segment %s%s", "");
-		else
-			set_status("waiting for segment %s: %s", strerror(-rc));
-		free(m);
-		return NULL;
-	}
-	if (shmet_reader_open(segment_name, &m->reader, err, sizeof err) < 0) {
-		if (segment_being_created())
-			set_status("waiting for segment %s%s",
-				   " (being created)");
-		else
-			set_status("segment %s is not usable: %s", err);
-		free(m);
-		return NULL;
-	}
-	/*
-	 * Identity and owner of the file the reader mapped, not of a second
-	 * look at the name: the name can be swapped in between (a rename in
-	 * a shared directory), and the checked file must be the served one.
-	 * /dev/shm is world-writable: without --segment-owner, anyone can
-	 * create the name before the application does.
-	 */
-	rc = shmet_reader_stat(m->reader, &st);
-	if (rc == 0 && segment_owner >= 0 && st.st_uid != (uid_t)segment_owner)
-		rc = -EPERM;
-	if (rc < 0) {
-		char why[80];
-
-		snprintf(why, sizeof why, " belongs to uid %u, not the "
-			 "--segment-owner %ld", (unsigned)st.st_uid,
-			 segment_owner);
-		if (rc == -EPERM)
-			set_status("segment %s%s", why);
-		else
-			set_status("segment %s: %s", strerror(-rc));
-		shmet_reader_close(m->reader);
-		free(m);
-		return NULL;
-	}
-	m->dev = st.st_dev;
-	m->ino = st.st_ino;
-	m->size = st.st_size;
-	return m;
-}
-
-static struct view *
-build_view(struct mapping *m)
-{
-	char err[SHMET_READER_ERRLEN];
-	struct view *v = calloc(1, sizeof *v);
-
-	if (!v)
-		return NULL;
-	if (shmet_index_build(m->reader, &v->index, err, sizeof err) < 0) {
-		set_status("segment %s: %s", err);
-		free(v);
-		return NULL;
-	}
-	v->map = m;
-	v->generation = shmet_index_generation(v->index);
-	m->refs++;
-	return v;
-}
-
-/* One refresher step; *since_identity counts ms since the last check. */
+/* One refresher step; *since_identity counts ms since the last check of
+ * the object behind the name. */
 static void
 refresh(int *since_identity)
 {
-	struct view *cur = current_view;        /* only we write it */
-	struct mapping *m;
-	struct view *v;
-	dev_t dev;
-	ino_t ino;
-	off_t size;
+	char err[SHMET_READER_ERRLEN];
+	unsigned flags = 0;
+	int rc;
 
-	if (cur && (*since_identity += REFRESH_MS) >= IDENTITY_CHECK_MS) {
+	if ((*since_identity += REFRESH_MS) >= IDENTITY_CHECK_MS) {
 		*since_identity = 0;
-		/* A size change is a replacement too: a file cut short
-		 * under the mapping is reopened (and refused if broken). */
-		if (segment_identity(&dev, &ino, &size) < 0 ||
-		    dev != cur->map->dev || ino != cur->map->ino ||
-		    size != cur->map->size) {
-			set_status("segment %s was destroyed, replaced or "
-				   "resized%s", "");
+		flags |= SHMET_FOLLOW_CHECK_NAME;
+	}
+	rc = shmet_follow_refresh(follower, flags, err, sizeof err);
+	if (rc < 0) {
+		report(rc, err);
+		/* Only a view the follower let go of is unpublished: after a
+		 * failed rebuild the earlier one is still good. */
+		if (!shmet_follow_view(follower))
 			publish(NULL);
-			cur = NULL;
-		}
-	}
-	if (!cur) {
-		m = open_mapping();
-		if (!m)
-			return;
-		v = build_view(m);
-		if (!v) {
-			mapping_put(m);
-			return;
-		}
-		set_status("serving segment %s%s", "");
-		publish(v);
 		return;
 	}
-	if (shmet_index_current(cur->index, cur->map->reader))
+	if (rc == SHMET_FOLLOW_SAME && current_view)    /* only we write it */
 		return;
-	v = build_view(cur->map);
-	if (v)
-		publish(v);
+	set_status("serving segment %s%s", "");
+	publish(shmet_view_ref(shmet_follow_view(follower)));
 }
 
 static void *
@@ -362,10 +214,13 @@ refresher_main(void *arg)
 int
 source_start(const char *segment, long owner)
 {
-	int since_identity = 0;
+	int since_identity = IDENTITY_CHECK_MS;
+	int rc;
 
 	segment_name = segment;
-	segment_owner = owner;
+	rc = shmet_follow_new(segment, owner, &follower);
+	if (rc < 0)
+		return rc;
 	/* The first look in the caller's thread: a segment that exists is
 	 * served from the first request on.  pthread_create orders it
 	 * before everything the refresher does. */
@@ -378,4 +233,6 @@ source_stop(void)
 {
 	atomic_store_explicit(&refresher_stop, 1, memory_order_relaxed);
 	pthread_join(refresher, NULL);
+	shmet_follow_free(follower);
+	follower = NULL;
 }

@@ -1,5 +1,8 @@
 /*
- * libshmetrics internals shared by the lib/ sources; never installed.
+ * libshmetrics-reader internals shared by the lib/ sources; never
+ * installed.  The one internal header tests may include, by name
+ * (tests/test-reader.c checks the mapping's protection and the counts of
+ * records left out); everything else they use is public.
  */
 #ifndef SHMETRICS_READER_PRIVATE_H
 #define SHMETRICS_READER_PRIVATE_H
@@ -21,6 +24,17 @@
 
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Byte order of two strings, then shorter first. */
+static inline int
+cmp_str(struct shmet_str a, struct shmet_str b)
+{
+	int c = memcmp(a.ptr, b.ptr, MIN(a.len, b.len));
+
+	if (c)
+		return c;
+	return (a.len > b.len) - (a.len < b.len);
+}
 
 /* A broken internal invariant: never reached by bad segment contents. */
 #define shmet_die(msg)                                                        \
@@ -124,6 +138,7 @@ struct shmet_values {
 	uint64_t *u;                    /* integer cells summed over blocks */
 	double *d;                      /* float cells summed over blocks */
 	double *gauge;                  /* per series (NaN-free), by mode */
+	uint64_t *gauge_stamp;          /* per series: the newest stamp folded */
 	uint8_t *gauge_set;             /* per series: any writer set it */
 	struct shmet_gauge_sample *samples;
 	size_t nsamples, samples_cap;

@@ -33,109 +33,7 @@
 #include <shmetrics/name.h>
 
 #include "reader-private.h"
-
-static int
-set_err(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
-
-/* Copy the immutable header fields one by one (the cursors are atomics). */
-static void
-copy_header(struct shmet_seg_header *dst, const struct shmet_seg_header *src)
-{
-	memset(dst, 0, sizeof *dst);
-	dst->magic = src->magic;
-	dst->layout_version = src->layout_version;
-	dst->header_size = src->header_size;
-	dst->total_size = src->total_size;
-	dst->created_ns = src->created_ns;
-	dst->max_families = src->max_families;
-	dst->family_index_slots = src->family_index_slots;
-	dst->max_series = src->max_series;
-	dst->series_index_slots = src->series_index_slots;
-	dst->max_writers = src->max_writers;
-	dst->cells_per_block = src->cells_per_block;
-	dst->string_bytes = src->string_bytes;
-	dst->max_series_per_family = src->max_series_per_family;
-	dst->series_ttl_s = src->series_ttl_s;
-	dst->writers_off = src->writers_off;
-	dst->families_off = src->families_off;
-	dst->family_index_off = src->family_index_off;
-	dst->registrants_off = src->registrants_off;
-	dst->series_off = src->series_off;
-	dst->series_index_off = src->series_index_off;
-	dst->strings_off = src->strings_off;
-	dst->values_off = src->values_off;
-	dst->block_stride = src->block_stride;
-	dst->cpu_blocks = src->cpu_blocks;
-	dst->cpu_off = src->cpu_off;
-}
-
-static int
-validate_header(const struct shmet_seg_header *h, const void *live_header,
-		size_t size, const char *what, char *err, size_t errlen)
-{
-	const struct shmet_seg_header *live = live_header;
-	uint64_t got, want;
-	const char *field;
-
-	if (size < SHMET_HEADER_SIZE)
-		return set_err(err, errlen, -EPROTO,
-			       "%s: %zu bytes, smaller than a segment header "
-			       "(%u)", what, size, SHMET_HEADER_SIZE);
-	if (h->magic != SHMET_MAGIC)
-		return set_err(err, errlen, -EPROTO,
-			       "%s: not a shmetrics segment (bad magic "
-			       "0x%016llx)", what,
-			       (unsigned long long)h->magic);
-	if (h->layout_version != SHMET_LAYOUT_VERSION)
-		return set_err(err, errlen, -EPROTONOSUPPORT,
-			       "%s: layout version %u is not supported (this "
-			       "reader speaks %u)", what, h->layout_version,
-			       SHMET_LAYOUT_VERSION);
-	if (h->header_size != SHMET_HEADER_SIZE)
-		return set_err(err, errlen, -EPROTO,
-			       "%s: header size %u, expected %u", what,
-			       h->header_size, SHMET_HEADER_SIZE);
-	/* Acquire: pairs with the creator's release once it initialised. */
-	if (atomic_load_explicit(&live->init_state, memory_order_acquire) !=
-	    SHMET_INIT_READY)
-		return set_err(err, errlen, -EAGAIN,
-			       "%s: segment is not initialised yet", what);
-	if (h->total_size != size)
-		return set_err(err, errlen, -EPROTO,
-			       "%s: header says %llu bytes but the segment has "
-			       "%zu", what, (unsigned long long)h->total_size,
-			       size);
-	field = shmet_seg_geometry_mismatch(h, &got, &want);
-	if (field && strcmp(field, "capacities") == 0)
-		return set_err(err, errlen, -EPROTO,
-			       "%s: capacities out of range (families %u, "
-			       "series %u, writers %u, cells %u, strings %u, "
-			       "cpu blocks %u)",
-			       what, h->max_families, h->max_series,
-			       h->max_writers, h->cells_per_block,
-			       h->string_bytes, h->cpu_blocks);
-	if (field)
-		return set_err(err, errlen, -EPROTO,
-			       "%s: header field %s is %llu, expected %llu for "
-			       "these capacities", what, field,
-			       (unsigned long long)got,
-			       (unsigned long long)want);
-	if (h->max_series_per_family == 0)
-		return set_err(err, errlen, -EPROTO,
-			       "%s: header field max_series_per_family is 0",
-			       what);
-	return 0;
-}
+#include "trust.h"
 
 static int
 reader_init(struct shmet_reader *r, const void *base, size_t size,
@@ -144,19 +42,7 @@ reader_init(struct shmet_reader *r, const void *base, size_t size,
 	r->base = base;
 	r->size = size;
 	snprintf(r->name, sizeof r->name, "%s", what);
-	memset(&r->hdr, 0, sizeof r->hdr);
-	/* Acquire before copying: pairs with the creator's release of
-	 * init_state, so a ready header is copied whole. */
-	if (size >= SHMET_HEADER_SIZE &&
-	    atomic_load_explicit(&((const struct shmet_seg_header *)base)
-					  ->init_state,
-				 memory_order_acquire) != SHMET_INIT_READY &&
-	    ((const struct shmet_seg_header *)base)->magic == SHMET_MAGIC)
-		return set_err(err, errlen, -EAGAIN,
-			       "%s: segment is not initialised yet", what);
-	if (size >= SHMET_HEADER_SIZE)
-		copy_header(&r->hdr, base);
-	return validate_header(&r->hdr, base, size, what, err, errlen);
+	return trust_header(&r->hdr, base, size, what, err, errlen);
 }
 
 /*
@@ -205,10 +91,7 @@ shmet_reader_open(const char *name, struct shmet_reader **out, char *err,
 	int rc;
 
 	*out = NULL;
-	if (!name)
-		name = getenv(SHMET_ENV_SEGMENT);
-	if (!name || !*name)
-		name = SHMET_DEFAULT_SEGMENT;
+	name = shmet_name_resolve(name);
 	r = calloc(1, sizeof *r);
 	if (!r)
 		return set_err(err, errlen, -ENOMEM, "out of memory");

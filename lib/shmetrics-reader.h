@@ -148,7 +148,9 @@ struct shmet_gauge_sample {
  * memory. */
 struct shmet_values;
 
-/* Open by name (NULL: $SHMETRICS_SEGMENT or "/shmetrics"), O_RDONLY. */
+/* Open by name (NULL or empty: $SHMETRICS_SEGMENT or "/shmetrics"),
+ * O_RDONLY; consumers that keep a segment open follow it instead
+ * (shmet_follow_new, below). */
 int shmet_reader_open(const char *name, struct shmet_reader **out, char *err,
 		      size_t errlen);
 /* Borrow size bytes at data as a segment (tests, fuzzing). */
@@ -205,6 +207,13 @@ uint32_t shmet_values_blocks_read(const struct shmet_values *v);
  * holds it (the series is absent from a page), else 1. */
 int shmet_values_gauge(const struct shmet_values *v, uint32_t series,
 		       double *out);
+/* In the mostrecent modes, the write stamp of the value
+ * shmet_values_gauge gives (CLOCK_MONOTONIC ns + 1 of its write; 0 in
+ * the other modes, whose fold needs none), for folding series by the rule
+ * book (shmetrics/rules.h, shmet_seg_gauge_fold); 0 if no writer holds
+ * it, else 1. */
+int shmet_values_gauge_stamp(const struct shmet_values *v, uint32_t series,
+			     uint64_t *stamp);
 /*
  * The summed cells of the last collect, by cell (a series' cells start at
  * its first_cell): *u integer sums, *d float sums; returns the count.
@@ -315,6 +324,81 @@ int shmet_render_json(const struct shmet_index *idx,
 int shmet_render_health(const struct shmet_index *idx,
 			const struct shmet_reader_info *info,
 			struct shmet_buf *b);
+/*
+ * Following a segment by name (lib/follow.c): the one way consumers (the
+ * exporter, Python, shmetrics-top, ctl) open a segment and keep it
+ * current.  A follower holds a view (a read-only mapping and an index of
+ * it); shmet_follow_refresh makes it current:
+ *   - SHMET_FOLLOW_CHECK_NAME: when the object behind the name is another
+ *     one (destroyed, replaced) or has another size (cut short, grown),
+ *     the view is let go of and the name opened again;
+ *   - the identity, size and owner checked are those of the file mapped
+ *     (never a second look at the name, which can move in between);
+ *   - the index is rebuilt when the segment's generation moved.
+ * Returns SHMET_FOLLOW_SAME, _REBUILT (a new index of the same mapping)
+ * or _REOPENED (another mapping: earlier values mean nothing now), or a
+ * negative errno with a message in err: -ENOENT no such segment, -EAGAIN
+ * its creator has not finished (wait quietly), -EPERM it belongs to
+ * another uid than owner, anything else a segment that cannot be used.
+ * After a failed rebuild an earlier view stays current.
+ * A view is reference counted: shmet_view_ref keeps one alive after the
+ * follower moved on (the exporter serves it to readers until they are
+ * done).  A follower is used by one thread at a time; a view's counts
+ * may be taken and dropped from any thread.
+ */
+struct shmet_follow;
+struct shmet_view;
+
+#define SHMET_FOLLOW_ANY_OWNER  (-1L)
+#define SHMET_FOLLOW_CHECK_NAME 1u
+
+enum { SHMET_FOLLOW_SAME, SHMET_FOLLOW_REBUILT, SHMET_FOLLOW_REOPENED };
+
+/* name NULL or empty: $SHMETRICS_SEGMENT or "/shmetrics"; owner a uid or
+ * SHMET_FOLLOW_ANY_OWNER.  0, -EINVAL (not a segment name) or -ENOMEM. */
+int shmet_follow_new(const char *name, long owner, struct shmet_follow **out);
+void shmet_follow_free(struct shmet_follow *f);
+/* The name followed, resolved. */
+const char *shmet_follow_name(const struct shmet_follow *f);
+int shmet_follow_refresh(struct shmet_follow *f, unsigned flags, char *err,
+			 size_t errlen);
+/* Let go of the view (a collect said -ESTALE): the next refresh opens. */
+void shmet_follow_reset(struct shmet_follow *f);
+/* The current view (borrowed), or NULL. */
+struct shmet_view *shmet_follow_view(const struct shmet_follow *f);
+struct shmet_view *shmet_view_ref(struct shmet_view *v);
+void shmet_view_unref(struct shmet_view *v);
+const struct shmet_reader *shmet_view_reader(const struct shmet_view *v);
+const struct shmet_index *shmet_view_index(const struct shmet_view *v);
+
+/*
+ * The render entry (lib/page.c): formats by name, their content types,
+ * and one page of a view.
+ */
+enum shmet_format {
+	SHMET_FORMAT_TEXT,              /* Prometheus text 0.0.4 */
+	SHMET_FORMAT_OPENMETRICS,       /* OpenMetrics 1.0.0 */
+	SHMET_FORMAT_JSON,              /* the specification's JSON */
+	SHMET_FORMAT_HEALTH,            /* the health document */
+	SHMET_FORMAT_COUNT
+};
+/* "text", "openmetrics", "json" or "health"; -EINVAL for anything else. */
+int shmet_format_parse(const char *name);
+const char *shmet_format_name(enum shmet_format f);
+const char *shmet_format_content_type(enum shmet_format f);
+/*
+ * One page of f from view into b: the values are collected into vals
+ * (reuse it), fams (text and OpenMetrics only) follow the segment's
+ * families.  Without a view only text and OpenMetrics render (fams
+ * alone); the others are -ENOENT: serve shmet_render_unhealthy.  0,
+ * -ENOMEM, -ESTALE (the file shrank under the read: reset the follower)
+ * or -EINVAL.
+ */
+int shmet_render_page(const struct shmet_view *view, enum shmet_format f,
+		      const struct shmet_extra_family *fams, size_t nfams,
+		      struct shmet_values *vals, struct shmet_buf *b);
+/* The health document of no usable segment (serve it with 503). */
+int shmet_render_unhealthy(const char *reason, struct shmet_buf *b);
 /* Bytes of the segment holding data: strings, and the used cells of
  * every writer block ever claimed (plus the fallback block). */
 uint64_t shmet_reader_bytes_used(const struct shmet_reader_info *info);

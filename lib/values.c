@@ -16,106 +16,18 @@
 
 #include <errno.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "datamap.h"
 #include "reader-private.h"
+#include "trust.h"
+#include "values-private.h"
 
 #ifdef __has_feature
 #define __has_feature_thread_sanitizer __has_feature(thread_sanitizer)
 #else
 #define __has_feature_thread_sanitizer 0
 #endif
-
-static int
-grow(void **p, size_t *cap, size_t want, size_t elem)
-{
-	void *n;
-
-	if (want <= *cap)
-		return 0;
-	n = realloc(*p, want * elem);
-	if (!n)
-		return -ENOMEM;
-	*p = n;
-	*cap = want;
-	return 0;
-}
-
-/*
- * The cell arrays u[] and d[] are anonymous mappings, zeroed before every
- * scrape.  Their size comes from the segment (the highest cell a series
- * names), which a hostile or broken segment can make huge while the file
- * stays tiny and sparse: memset would make all of it resident on every
- * scrape (4 GiB for 2^28 cells).  Up to CELLS_MEMSET_MAX bytes they are
- * zeroed with memset (fastest for the dense arrays of real segments);
- * beyond, with MADV_DONTNEED, which gives the pages back, so that only
- * pages a scrape touches (cells of data pages, the cells series name)
- * become resident.  MAP_NORESERVE: address space only, until touched.
- */
-#define CELLS_MEMSET_MAX ((size_t)16 << 20)
-
-static int
-cells_reserve(void **p, size_t *cap_bytes, size_t bytes)
-{
-	void *n;
-
-	if (bytes > *cap_bytes) {
-		n = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (n == MAP_FAILED)
-			return -ENOMEM;
-		if (*p)
-			munmap(*p, *cap_bytes);
-		*p = n;
-		*cap_bytes = bytes;
-		return 0;       /* fresh anonymous pages read as zero */
-	}
-	if (bytes <= CELLS_MEMSET_MAX)
-		memset(*p, 0, bytes);
-	else if (madvise(*p, bytes, MADV_DONTNEED) < 0)
-		memset(*p, 0, bytes);
-	return 0;
-}
-
-static void
-cells_free(void *p, size_t cap_bytes)
-{
-	if (p)
-		munmap(p, cap_bytes);
-}
-
-static int
-reserve_values(struct shmet_values *v, const struct shmet_index *idx)
-{
-	size_t cells = idx->ncells ? idx->ncells : 1;
-	size_t series = idx->nseries ? idx->nseries : 1;
-	size_t cap;
-
-	if (cells_reserve((void **)&v->u, &v->cap_u_bytes,
-			  cells * sizeof *v->u) < 0 ||
-	    cells_reserve((void **)&v->d, &v->cap_d_bytes,
-			  cells * sizeof *v->d) < 0)
-		return -ENOMEM;
-	v->cap_cells = cells;
-	if (series > v->cap_series) {
-		cap = v->cap_series;
-		if (grow((void **)&v->gauge, &cap, series, sizeof *v->gauge) < 0)
-			return -ENOMEM;
-		cap = v->cap_series;
-		if (grow((void **)&v->gauge_set, &cap, series,
-			 sizeof *v->gauge_set) < 0)
-			return -ENOMEM;
-		v->cap_series = series;
-	}
-	v->ncells = idx->ncells;
-	v->nsamples = 0;
-	v->blocks_read = 0;
-	memset(v->gauge, 0, series * sizeof *v->gauge);
-	memset(v->gauge_set, 0, series * sizeof *v->gauge_set);
-	return 0;
-}
 
 static const _Atomic uint64_t *
 block_cells(const struct shmet_reader *r, uint32_t block)
@@ -352,12 +264,9 @@ struct gauge_ref {
 	uint32_t unused;
 };
 
-/* Per gauge series (index order): the latest stamp seen, for the
- * mostrecent modes, and the series' cell, position and mode, so that the
- * walk of each writer block reads one array, not three. */
+/* Per gauge series (index order): the series' cell, position and mode,
+ * so that the walk of each writer block reads one array, not three. */
 struct gauge_scratch {
-	uint64_t *stamp;
-	size_t cap;
 	struct gauge_ref *ref;
 	size_t ref_cap;
 };
@@ -365,9 +274,7 @@ struct gauge_scratch {
 static int
 gauge_refs(struct gauge_scratch *gs, const struct shmet_index *idx)
 {
-	if (grow((void **)&gs->stamp, &gs->cap, idx->ngauges,
-		 sizeof *gs->stamp) < 0 ||
-	    grow((void **)&gs->ref, &gs->ref_cap, idx->ngauges,
+	if (grow((void **)&gs->ref, &gs->ref_cap, idx->ngauges,
 		 sizeof *gs->ref) < 0)
 		return -ENOMEM;
 	for (uint32_t g = 0; g < idx->ngauges; g++) {
@@ -418,15 +325,17 @@ gauge_block(struct shmet_values *v, const struct shmet_index *idx,
 		if (g + GAUGE_PREFETCH < ghi &&
 		    has_data(ub, gs->ref[g + GAUGE_PREFETCH].cell))
 			__builtin_prefetch(&cells[gs->ref[g + GAUGE_PREFETCH].cell]);
-		if (!has_data(ub, c + 1))
+		if (!has_data(ub, shmet_seg_cell_gauge_stamp(c)))
 			continue;       /* a hole: never set */
 
 		/* Relaxed: value and stamp are each atomic; a mostrecent
 		 * race may pair a value with a neighbouring stamp. */
-		uint64_t bits = atomic_load_explicit(&cells[c],
-						     memory_order_relaxed);
-		uint64_t stamp = atomic_load_explicit(&cells[c + 1],
-						      memory_order_relaxed);
+		uint64_t bits = atomic_load_explicit(
+			&cells[shmet_seg_cell_gauge_value(c)],
+			memory_order_relaxed);
+		uint64_t stamp = atomic_load_explicit(
+			&cells[shmet_seg_cell_gauge_stamp(c)],
+			memory_order_relaxed);
 
 		if (ub->fold_pending && c == ub->fold_cell) {
 			bits = ub->fold_bits;
@@ -443,30 +352,19 @@ gauge_block(struct shmet_values *v, const struct shmet_index *idx,
 		if (ub->kind == BLOCK_RETIRED &&
 		    !shmet_seg_gauge_mode_retires(mode))
 			continue;
-		switch (mode) {
-		case SHMET_GAUGE_ALL:
-		case SHMET_GAUGE_LIVEALL:
+		if (shmet_seg_gauge_mode_per_writer(mode)) {
 			if (add_sample(v, si, pid, x) < 0)
 				return -ENOMEM;
-			break;
-		case SHMET_GAUGE_SUM:
-		case SHMET_GAUGE_LIVESUM:
-			v->gauge[si] += x;
-			break;
-		case SHMET_GAUGE_MAX:
-			if (first || x > v->gauge[si])
-				v->gauge[si] = x;
-			break;
-		case SHMET_GAUGE_MIN:
-			if (first || x < v->gauge[si])
-				v->gauge[si] = x;
-			break;
-		default:        /* mostrecent, livemostrecent */
-			if (first || stamp >= gs->stamp[g]) {
-				v->gauge[si] = x;
-				gs->stamp[g] = stamp;
-			}
-			break;
+		} else if (shmet_seg_gauge_mode_timed(mode)) {
+			shmet_seg_gauge_fold(mode, first, &v->gauge[si],
+					     &v->gauge_stamp[si], x, stamp);
+		} else {
+			/* Only the mostrecent modes' stamps mean anything
+			 * after the fold: the others' stay in a register. */
+			uint64_t unused = 0;
+
+			shmet_seg_gauge_fold(mode, first, &v->gauge[si],
+					     &unused, x, stamp);
 		}
 		v->gauge_set[si] = 1;
 	}
@@ -609,8 +507,8 @@ data_key(const struct shmet_reader *r, uint32_t b, uint64_t *takeovers)
 				    memory_order_acquire);
 }
 
-/* The fold journal (layout.h, line 6) for the retired block's ub: its
- * numbers are the writers', so each is checked before use. */
+/* The fold journal (layout.h, line 6) for the retired block's ub, as
+ * trust.c checked it. */
 static void
 read_fold_journal(const struct shmet_reader *r, const struct shmet_index *idx,
 		  struct used_block *ub)
@@ -619,17 +517,12 @@ read_fold_journal(const struct shmet_reader *r, const struct shmet_index *idx,
 	uint32_t slot, c;
 
 	ub->fold_pending = 0;
-	/* Acquire: pairs with the folder's release of the journal. */
-	if (atomic_load_explicit(&h->fold_state, memory_order_acquire) != 1)
-		return;
-	slot = atomic_load_explicit(&h->fold_slot, memory_order_relaxed);
-	c = atomic_load_explicit(&h->fold_cell, memory_order_relaxed);
-	if (slot >= r->hdr.max_writers || c >= idx->ncells ||
-	    (uint64_t)c + 2 > idx->ncells)
+	if (!trust_fold_journal(r, idx->ncells, &slot, &c))
 		return;
 	/* Relaxed: the dead writer's stamp, zeroed by the folder once its
 	 * fold stands. */
-	if (atomic_load_explicit(&block_cells(r, slot)[c + 1],
+	if (atomic_load_explicit(&block_cells(r, slot)
+					 [shmet_seg_cell_gauge_stamp(c)],
 				 memory_order_relaxed) == 0)
 		return;
 	ub->fold_pending = 1;
@@ -725,7 +618,7 @@ SHMET_EXPORT int
 shmet_values_collect(const struct shmet_reader *r,
 		     const struct shmet_index *idx, struct shmet_values *v)
 {
-	struct gauge_scratch gs = { NULL, 0, NULL, 0 };
+	struct gauge_scratch gs = { NULL, 0 };
 	struct used_block *blocks;
 	int rc = reserve_values(v, idx);
 
@@ -739,13 +632,11 @@ shmet_values_collect(const struct shmet_reader *r,
 	blocks = malloc(sizeof *blocks * shmet_seg_blocks(&r->hdr));
 	if (!blocks || (idx->ngauges && gauge_refs(&gs, idx) < 0)) {
 		free(blocks);
-		free(gs.stamp);
 		free(gs.ref);
 		return -ENOMEM;
 	}
 	rc = read_blocks_guarded(r, idx, v, blocks, &gs);
 	free(blocks);
-	free(gs.stamp);
 	free(gs.ref);
 	if (rc < 0)
 		return rc;
@@ -784,143 +675,4 @@ shmet_values_collect(const struct shmet_reader *r,
 		v->nsamples = kept;
 	}
 	return rc;
-}
-
-SHMET_EXPORT void
-shmet_values_free(struct shmet_values *v)
-{
-	if (!v)
-		return;
-	cells_free(v->u, v->cap_u_bytes);
-	cells_free(v->d, v->cap_d_bytes);
-	free(v->gauge);
-	free(v->gauge_set);
-	free(v->samples);
-	free(v);
-}
-
-SHMET_EXPORT struct shmet_values *
-shmet_values_new(void)
-{
-	return calloc(1, sizeof(struct shmet_values));
-}
-
-SHMET_EXPORT uint32_t
-shmet_values_blocks_read(const struct shmet_values *v)
-{
-	return v->blocks_read;
-}
-
-SHMET_EXPORT int
-shmet_values_gauge(const struct shmet_values *v, uint32_t series,
-		   double *out)
-{
-	if (series >= v->cap_series || !v->gauge_set[series]) {
-		*out = 0;
-		return 0;
-	}
-	*out = v->gauge[series];
-	return 1;
-}
-
-SHMET_EXPORT size_t
-shmet_values_cells(const struct shmet_values *v, const uint64_t **u,
-		   const double **d)
-{
-	*u = v->u;
-	*d = v->d;
-	return v->ncells;
-}
-
-SHMET_EXPORT size_t
-shmet_values_samples(const struct shmet_values *v,
-		     const struct shmet_gauge_sample **out)
-{
-	*out = v->samples;
-	return v->nsamples;
-}
-
-static uint32_t
-first_cell(const struct shmet_index *idx, uint32_t series)
-{
-	return idx->series[series].first_cell;
-}
-
-SHMET_EXPORT uint64_t
-shmet_values_counter_int(const struct shmet_values *v,
-			 const struct shmet_index *idx, uint32_t series)
-{
-	return v->u[first_cell(idx, series)];
-}
-
-SHMET_EXPORT double
-shmet_values_counter_float(const struct shmet_values *v,
-			   const struct shmet_index *idx, uint32_t series)
-{
-	return v->d[first_cell(idx, series) + 1];
-}
-
-SHMET_EXPORT double
-shmet_values_counter(const struct shmet_values *v,
-		     const struct shmet_index *idx, uint32_t series)
-{
-	return (double)shmet_values_counter_int(v, idx, series) +
-	       shmet_values_counter_float(v, idx, series);
-}
-
-/* Bucket b of a merged histogram (shmet_index_merge): each part's
- * buckets that count in it. */
-static uint64_t
-merged_bucket(const struct shmet_values *v, const struct shmet_index_merge *m,
-	      uint32_t b)
-{
-	uint64_t n = 0;
-
-	for (uint32_t p = 0; p < m->nparts; p++)
-		for (uint32_t k = 0; k <= m->part_bounds[p]; k++)
-			if (m->part_to[p][k] == b)
-				n += v->u[m->part_cells[p] + k];
-	return n;
-}
-
-SHMET_EXPORT uint64_t
-shmet_values_bucket(const struct shmet_values *v,
-		    const struct shmet_index *idx, uint32_t series, uint32_t b)
-{
-	const struct shmet_index_series *s = &idx->series[series];
-
-	if (s->merge != UINT32_MAX)
-		return merged_bucket(v, &idx->merges[s->merge], b);
-	return v->u[first_cell(idx, series) + b];
-}
-
-SHMET_EXPORT uint64_t
-shmet_values_hist_count(const struct shmet_values *v,
-			const struct shmet_index *idx, uint32_t series)
-{
-	const double *bounds;
-	uint32_t count = shmet_index_series_bounds(idx, series, &bounds);
-	uint64_t n = 0;
-
-	for (uint32_t b = 0; b <= count; b++)
-		n += shmet_values_bucket(v, idx, series, b);
-	return n;
-}
-
-SHMET_EXPORT double
-shmet_values_hist_sum(const struct shmet_values *v,
-		      const struct shmet_index *idx, uint32_t series)
-{
-	const struct shmet_index_series *s = &idx->series[series];
-	const struct shmet_index_family *f = &idx->families[s->family];
-
-	if (s->merge != UINT32_MAX) {
-		const struct shmet_index_merge *m = &idx->merges[s->merge];
-		double sum = 0;
-
-		for (uint32_t p = 0; p < m->nparts; p++)
-			sum += v->d[m->part_cells[p] + m->part_bounds[p] + 1];
-		return sum;
-	}
-	return v->d[first_cell(idx, series) + f->bound_count + 1];
 }

@@ -8,7 +8,8 @@ trap 'rm -rf "$tmp"' EXIT
 meson install -C "$build" --destdir "$tmp" --no-rebuild >/dev/null
 pc=$(dirname "$(find "$tmp" -name shmetrics.pc | head -1)")
 [ -n "$pc" ] || { echo "shmetrics.pc not installed"; exit 1; }
-for h in shmetrics.h shmetrics/layout.h shmetrics/format.h shmetrics/inline-impl.h \
+[ -f "$pc/shmetrics-reader.pc" ] || { echo "shmetrics-reader.pc not installed"; exit 1; }
+for h in shmetrics.h shmetrics/layout.h shmetrics/format.h shmetrics/rules.h shmetrics/labels.h shmetrics/inline-impl.h \
 	shmetrics/lock.h shmetrics/writer-impl.h shmetrics-collectors.h \
 	shmetrics-reader.h; do
 	[ -n "$(find "$tmp" -path "*/include/$h")" ] || { echo "missing $h"; exit 1; }
@@ -28,7 +29,7 @@ int main(void)
 	struct shmet_segment seg;
 
 	printf("%s\n", err);
-	/* the writer's slow path comes from libshmetrics too */
+	/* the writer's slow path comes from libshmetrics */
 	o.name = "/shmet-install-test-none";
 	o.flags = SHMET_OPEN_NO_CREATE;
 	if (shmet_open(&seg, &o) != -ENOENT)
@@ -36,11 +37,33 @@ int main(void)
 	return rc < 0 ? 0 : 1;
 }
 C
-flags=$(PKG_CONFIG_PATH=$pc PKG_CONFIG_SYSROOT_DIR=$tmp pkg-config --cflags --libs shmetrics)
+flags=$(PKG_CONFIG_PATH=$pc PKG_CONFIG_SYSROOT_DIR=$tmp pkg-config --cflags --libs shmetrics shmetrics-reader)
 # shellcheck disable=SC2086
 cc -std=gnu11 -Wall -Werror "$tmp/prog.c" -o "$tmp/prog" $flags
+# a writer links libshmetrics alone: the reader is not in it
+cat > "$tmp/writer.c" <<'C'
+#include <shmetrics.h>
+#include <errno.h>
+int main(void)
+{
+	struct shmet_options o = { 0 };
+	struct shmet_segment seg;
+
+	o.name = "/shmet-install-test-none";
+	o.flags = SHMET_OPEN_NO_CREATE;
+	return shmet_open(&seg, &o) == -ENOENT ? 0 : 1;
+}
+C
+flags=$(PKG_CONFIG_PATH=$pc PKG_CONFIG_SYSROOT_DIR=$tmp pkg-config --cflags --libs shmetrics)
+# shellcheck disable=SC2086
+cc -std=gnu11 -Wall -Werror -Wl,--no-undefined "$tmp/writer.c" -o "$tmp/writer" $flags
+if nm -D "$tmp$(PKG_CONFIG_PATH=$pc pkg-config --variable=libdir shmetrics)/libshmetrics.so" |
+	grep -q ' T shmet_reader_open'; then
+	echo "libshmetrics carries the reader"; exit 1
+fi
 libdir=$tmp$(PKG_CONFIG_PATH=$pc pkg-config --variable=libdir shmetrics)
 LD_LIBRARY_PATH=$libdir "$tmp/prog" | grep -q "cannot open segment"
+LD_LIBRARY_PATH=$libdir "$tmp/writer"
 # the collectors, through their own pkg-config name
 cat > "$tmp/coll.c" <<'C'
 #include <shmetrics.h>
@@ -90,4 +113,4 @@ import shmetrics, shmetrics.routes
 print(shmetrics.__file__)' | grep -q "^$pkgdir/shmetrics/"
 	echo "the Python package works from ${pkgdir#"$tmp"}"
 fi
-echo "installed headers, libraries, shmetrics.pc and shmetrics-collectors.pc work"
+echo "installed headers, libraries, shmetrics.pc, shmetrics-reader.pc and shmetrics-collectors.pc work"

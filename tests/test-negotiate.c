@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "test-common.h"
-#include "exporter.h"
+#include "negotiate.h"
 
 struct case_ {
 	const char *header;

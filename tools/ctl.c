@@ -67,15 +67,6 @@ struct ctl {
 	struct shmet_options create;
 };
 
-static uint64_t
-realtime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* One line on stderr and the exit status (tools/cli.h): a failure of
  * the work, or a wrong command line. */
 #define fail(...) cli_fail("shmetrics-ctl", __VA_ARGS__)
@@ -250,48 +241,39 @@ escape_page(const char *format, struct shmet_buf *page)
 static int
 cmd_dump(struct ctl *c)
 {
-	struct shmet_reader *r;
-	struct shmet_index *idx;
-	struct shmet_values *v;
-	struct shmet_reader_info in;
+	int format = shmet_format_parse(c->format);
+	struct shmet_follow *f = NULL;
+	struct shmet_values *v = NULL;
 	struct shmet_buf b = { 0 };
 	char err[SHMET_READER_ERRLEN];
 	int rc;
 
-	if (strcmp(c->format, "text") && strcmp(c->format, "openmetrics") &&
-	    strcmp(c->format, "json") && strcmp(c->format, "health"))
+	if (format < 0)
 		return usage_error("invalid value '%s' for --format: not "
 				   "text, openmetrics, json or health",
 				   c->format);
-	if (open_reader(c, &r))
-		return 1;
-	if (shmet_index_build(r, &idx, err, sizeof err) < 0) {
-		shmet_reader_close(r);
+	/* One look through the follower (lib/follow.c): what it opens and
+	 * how it judges it are the exporter's. */
+	rc = shmet_follow_new(c->segment, SHMET_FOLLOW_ANY_OWNER, &f);
+	if (rc == 0)
+		rc = shmet_follow_refresh(f, 0, err, sizeof err);
+	else
+		snprintf(err, sizeof err, "%s", strerror(-rc));
+	if (rc < 0) {
+		shmet_follow_free(f);
 		return fail("%s", err);
 	}
 	v = shmet_values_new();
-	rc = v ? shmet_values_collect(r, idx, v) : -ENOMEM;
-	if (rc == 0) {
-		if (!strcmp(c->format, "text"))
-			rc = shmet_render_text(idx, v, &b);
-		else if (!strcmp(c->format, "openmetrics"))
-			rc = shmet_render_openmetrics(idx, v, &b);
-		else if (!strcmp(c->format, "json"))
-			rc = shmet_render_json(
-				idx, v, realtime_ns(), &b);
-		else {
-			shmet_reader_info(r, &in);
-			rc = shmet_render_health(idx, &in, &b);
-		}
-	}
+	rc = v ? shmet_render_page(shmet_follow_view(f),
+				   (enum shmet_format)format, NULL, 0, v, &b)
+	       : -ENOMEM;
 	if (rc == 0 && !c->raw)
 		rc = escape_page(c->format, &b);
 	if (rc == 0 && b.len)
 		fwrite(b.data, 1, b.len, stdout);
 	shmet_buf_free(&b);
 	shmet_values_free(v);
-	shmet_index_free(idx);
-	shmet_reader_close(r);
+	shmet_follow_free(f);
 	if (rc == -ESTALE)
 		return fail("dump: the segment shrank while it was read");
 	return rc == 0 ? 0 : fail("dump: %s", strerror(rc < 0 ? -rc : ENOMEM));

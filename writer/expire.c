@@ -167,7 +167,7 @@ shmet_impl_sweep(struct shmet_segment *seg, uint64_t now, uint64_t ttl)
 			digest = shmet_seg_mix(digest ^ sum[first + c]) + c;
 		/* a gauge's stamp in a live writer's block: its owner lives */
 		if (fams[fam].type == SHMET_TYPE_GAUGE)
-			held = live[first + 1];
+			held = live[shmet_seg_cell_gauge_stamp(first)];
 		/* Relaxed, the digest and its time: only sweepers (one at a
 		 * time) write them, and a race costs one sweep's delay. */
 		if (digest != SHMET_AT(load_explicit)(&s->digest,

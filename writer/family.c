@@ -428,14 +428,15 @@ shmet_impl_resolve_family(struct shmet_segment *seg, uint32_t id,
 	const struct shmet_seg_family *r = &shmet_impl_families(seg)[id];
 	const unsigned char *bounds = shmet_impl_str(seg, r->bounds);
 
-	if (r->label_count > SHMET_MAX_LABELS ||
-	    r->bound_count > SHMET_MAX_BOUNDS || !bounds ||
-	    r->bounds.len != 8u * r->bound_count || (r->bounds.off & 7) ||
-	    r->cells_per_series != shmet_seg_cells_for(r->type,
-							 r->bound_count)) {
+	const char *bad = shmet_seg_family_shape_invalid(
+		r->type, r->gauge_mode, r->label_count, r->bound_count,
+		r->bounds.off, r->bounds.len, r->cells_per_series);
+
+	if (bad || !bounds) {
 		shmet_impl_failed_family(seg, f, -EPROTO);
 		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -EPROTO,
-				       "family record %u is corrupt", id);
+				       "family record %u is corrupt: %s", id,
+				       bad ? bad : "bounds out of the pool");
 	}
 	f->seg = seg;
 	f->id = id;

@@ -58,10 +58,12 @@ shmet_impl_resolve_steps(const struct shmet_family *fam, uint32_t type,
 		 * its first set (slot.c, shmet_impl_touch): a set is read at
 		 * once, not up to 100 ms late.  Both cells: they may straddle
 		 * a page boundary. */
+		uint64_t stamp = shmet_seg_cell_gauge_stamp(cell);
+
 		shmet_impl_touch((unsigned char *)seg->block, 8ull * cell,
 				 8ull * cell + 1);
-		shmet_impl_touch((unsigned char *)seg->block, 8ull * cell + 8,
-				 8ull * cell + 9);
+		shmet_impl_touch((unsigned char *)seg->block, 8ull * stamp,
+				 8ull * stamp + 1);
 	}
 	if (type != SHMET_TYPE_GAUGE) { /* gauges stay per process */
 		*rc = shmet_impl_reserve_cpus(seg, (uint64_t)cell + fam->cells);

@@ -22,10 +22,7 @@ shmet_impl_resolve_name(struct shmet_segment *seg, const char *name)
 {
 	size_t len;
 
-	if (!name)
-		name = getenv(SHMET_ENV_SEGMENT);
-	if (!name || !*name)
-		name = SHMET_DEFAULT_SEGMENT;
+	name = shmet_name_resolve(name);
 	len = strlen(name);
 	/* name.h: "/name" is shm_open's, "/dir/file" a file on a tmpfs. */
 	if (shmet_name_check(name) < 0 || len >= sizeof seg->name)

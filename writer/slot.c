@@ -107,31 +107,31 @@ shmet_impl_reserve(struct shmet_segment *seg, uint64_t end_cell)
 }
 
 /*
- * Fold a dead writer's gauge value (v, stamp) into the retired cells r by
- * the family's mode: sum adds, max and min keep the extreme, mostrecent
- * keeps the newer stamp.  Called with the retire lock held, so folds never
- * race each other; readers may load the two cells between our stores and
- * pair a value with its neighbour's stamp for one scrape, as with any
- * gauge.  Relaxed: see "Value cells".
+ * Fold a dead writer's gauge value (v, stamp) into the retired cells of
+ * one series, r its first, by the family's mode (the rule book's
+ * shmet_seg_gauge_fold: sum adds, max and min keep the extreme,
+ * mostrecent keeps the newer stamp).  Called with the retire lock held, so
+ * folds never race each other; readers may load the two cells between our
+ * stores and pair a value with its neighbour's stamp for one scrape, as
+ * with any gauge.  Relaxed: see "Value cells".
  */
 SHMET_W void
 shmet_impl_fold(shmet_impl_cell *r, uint32_t mode, double v, uint64_t stamp)
 {
-	uint64_t have = SHMET_AT(load_explicit)(&r[1], SHMET_MO(relaxed));
-	double cur = shmet_impl_bitsd(
-		SHMET_AT(load_explicit)(&r[0], SHMET_MO(relaxed)));
-	double out = v;
+	shmet_impl_cell *value = &r[shmet_seg_cell_gauge_value(0)];
+	shmet_impl_cell *stamp_cell = &r[shmet_seg_cell_gauge_stamp(0)];
+	uint64_t have = SHMET_AT(load_explicit)(stamp_cell, SHMET_MO(relaxed));
+	uint64_t acc_stamp = have;
+	double acc = shmet_impl_bitsd(
+		SHMET_AT(load_explicit)(value, SHMET_MO(relaxed)));
 
-	if (have && mode == SHMET_GAUGE_SUM)
-		out = cur + v;
-	else if (have && ((mode == SHMET_GAUGE_MAX && !(v > cur)) ||
-			  (mode == SHMET_GAUGE_MIN && !(v < cur)) ||
-			  (mode == SHMET_GAUGE_MOSTRECENT && stamp < have)))
+	if (!shmet_seg_gauge_fold(mode, !have, &acc, &acc_stamp, v, stamp))
 		return;
-	SHMET_AT(store_explicit)(&r[0], shmet_impl_dbits(out),
+	SHMET_AT(store_explicit)(value, shmet_impl_dbits(acc),
 				 SHMET_MO(relaxed));
-	if (stamp > have)
-		SHMET_AT(store_explicit)(&r[1], stamp, SHMET_MO(relaxed));
+	if (acc_stamp != have)
+		SHMET_AT(store_explicit)(stamp_cell, acc_stamp,
+					 SHMET_MO(relaxed));
 }
 
 /*
@@ -147,7 +147,7 @@ shmet_impl_dead_stamp(const struct shmet_segment *seg, uint32_t slot,
 	const struct shmet_seg_header *h = seg->hdr;
 	uint64_t stamp = 0;
 	off_t off = (off_t)(h->values_off + (uint64_t)slot * h->block_stride +
-			    8u * ((uint64_t)c + 1));
+			    8u * (uint64_t)shmet_seg_cell_gauge_stamp(c));
 
 	if (pread(seg->fd, &stamp, sizeof stamp, off) != (ssize_t)sizeof stamp)
 		return 0;
@@ -171,7 +171,9 @@ shmet_impl_fold_recover(struct shmet_segment *seg, shmet_impl_cell *retired)
 		return;
 	slot = SHMET_AT(load_explicit)(&h->fold_slot, SHMET_MO(relaxed));
 	c = SHMET_AT(load_explicit)(&h->fold_cell, SHMET_MO(relaxed));
-	if (slot < h->max_writers && (uint64_t)c + 2 <= h->cells_per_block &&
+	if (slot < h->max_writers &&
+	    (uint64_t)c + shmet_seg_cells_for(SHMET_TYPE_GAUGE, 0) <=
+		    h->cells_per_block &&
 	    shmet_impl_dead_stamp(seg, slot, c) != 0) {
 		SHMET_AT(store_explicit)(
 			&retired[c],
@@ -179,7 +181,7 @@ shmet_impl_fold_recover(struct shmet_segment *seg, shmet_impl_cell *retired)
 						SHMET_MO(relaxed)),
 			SHMET_MO(relaxed));
 		SHMET_AT(store_explicit)(
-			&retired[c + 1],
+			&retired[shmet_seg_cell_gauge_stamp(c)],
 			SHMET_AT(load_explicit)(&h->fold_stamp,
 						SHMET_MO(relaxed)),
 			SHMET_MO(relaxed));
@@ -209,7 +211,7 @@ shmet_impl_fold_series(struct shmet_segment *seg, shmet_impl_cell *block,
 		SHMET_MO(relaxed));
 	SHMET_AT(store_explicit)(
 		&h->fold_stamp,
-		SHMET_AT(load_explicit)(&retired[c + 1], SHMET_MO(relaxed)),
+		SHMET_AT(load_explicit)(&retired[shmet_seg_cell_gauge_stamp(c)], SHMET_MO(relaxed)),
 		SHMET_MO(relaxed));
 	/* Release: a recovering folder that sees 1 sees the fields. */
 	SHMET_AT(store_explicit)(&h->fold_state, 1, SHMET_MO(release));
@@ -218,7 +220,7 @@ shmet_impl_fold_series(struct shmet_segment *seg, shmet_impl_cell *block,
 	SHMET_POINT("takeover.folded");
 	/* The stamp first: a stamp of 0 is what says "folded" to recovery
 	 * and "no value" to readers. */
-	SHMET_AT(store_explicit)(&block[c + 1], 0, SHMET_MO(relaxed));
+	SHMET_AT(store_explicit)(&block[shmet_seg_cell_gauge_stamp(c)], 0, SHMET_MO(relaxed));
 	SHMET_AT(store_explicit)(&block[c], 0, SHMET_MO(relaxed));
 	SHMET_POINT("takeover.zeroed");
 	SHMET_AT(store_explicit)(&h->fold_state, 0, SHMET_MO(release));
@@ -295,17 +297,18 @@ shmet_impl_reset_gauges(struct shmet_segment *seg, shmet_impl_cell *block,
 		 * them alone (touching one would fault in a tmpfs page). */
 		if (s->family >= h->max_families ||
 		    fams[s->family].type != SHMET_TYPE_GAUGE ||
-		    8ull * ((uint64_t)c + 2) > reserved)
+		    8ull * ((uint64_t)c +
+			   shmet_seg_cells_for(SHMET_TYPE_GAUGE, 0)) > reserved)
 			continue;
 		mode = fams[s->family].gauge_mode;
 		/* Relaxed: we own this block now ("Value cells"). */
-		stamp = SHMET_AT(load_explicit)(&block[c + 1],
+		stamp = SHMET_AT(load_explicit)(&block[shmet_seg_cell_gauge_stamp(c)],
 						SHMET_MO(relaxed));
 		if (stamp && shmet_seg_gauge_mode_retires(mode)) {
 			shmet_impl_fold_series(seg, block, retired, slot, c,
 					       mode, stamp);
 		} else {
-			SHMET_AT(store_explicit)(&block[c + 1], 0,
+			SHMET_AT(store_explicit)(&block[shmet_seg_cell_gauge_stamp(c)], 0,
 						 SHMET_MO(relaxed));
 			SHMET_AT(store_explicit)(&block[c], 0,
 						 SHMET_MO(relaxed));

@@ -158,9 +158,7 @@
 #define SHMET_PAGE              4096u
 #define SHMET_MAX_CPU_BLOCKS    1024u   /* CPUs beyond count in writer blocks */
 
-/* Where writers and readers find the segment unless told otherwise. */
-#define SHMET_DEFAULT_SEGMENT   "/shmetrics"
-#define SHMET_ENV_SEGMENT       "SHMETRICS_SEGMENT"
+/* The default segment's name: shmetrics/name.h. */
 
 #define SHMET_INIT_EMPTY        0u      /* creator has not finished */
 #define SHMET_INIT_READY        1u      /* every region initialised */

@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -35,6 +36,24 @@
 
 /* tmpfs's f_type (<linux/magic.h>), without the kernel header. */
 #define SHMET_TMPFS_MAGIC 0x01021994
+
+/* Where a name nobody gave comes from, for writers and readers alike. */
+#define SHMET_DEFAULT_SEGMENT   "/shmetrics"
+#define SHMET_ENV_SEGMENT       "SHMETRICS_SEGMENT"
+
+/*
+ * The segment a caller means: name, or when it is NULL or empty
+ * $SHMETRICS_SEGMENT, or when that is unset or empty "/shmetrics".  The
+ * one place the default is resolved (writer, reader, exporter, tools,
+ * Python), so that every side opens the same object.
+ */
+static inline const char *
+shmet_name_resolve(const char *name)
+{
+	if (!name || !*name)
+		name = getenv(SHMET_ENV_SEGMENT);
+	return name && *name ? name : SHMET_DEFAULT_SEGMENT;
+}
 
 /* 1 if name is a file path (it has a '/' after the first), else 0. */
 static inline int

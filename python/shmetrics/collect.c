@@ -274,7 +274,7 @@ read_values(const struct shmet_reader *r, const struct shmet_index *idx)
 static PyObject *
 collect_named(const char *name, PyObject *names)
 {
-	struct view *view = shmpy_view_get(name);
+	struct shmet_follow *view = shmpy_view_get(name);
 	struct shmet_values *v;
 	PyObject *out = NULL;
 

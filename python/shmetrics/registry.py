@@ -86,7 +86,7 @@ def segment_name():
     seg = _segment
     if seg is not None:
         return seg.name
-    return os.environ.get('SHMETRICS_SEGMENT') or '/shmetrics'
+    return _shmetrics.segment_name()
 
 
 def _unescape(s):

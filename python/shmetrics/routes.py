@@ -21,9 +21,9 @@ from .registry import REGISTRY, segment_name
 
 metrics_bp = Blueprint('metrics', __name__)
 
-TEXT = 'text/plain; version=0.0.4; charset=utf-8'
-OPENMETRICS = 'application/openmetrics-text; version=1.0.0; charset=utf-8'
-JSON = 'application/json'
+TEXT = _shmetrics.content_type('text')
+OPENMETRICS = _shmetrics.content_type('openmetrics')
+JSON = _shmetrics.content_type('json')
 
 
 def _wants_openmetrics():
@@ -33,13 +33,9 @@ def _wants_openmetrics():
 
 
 def _unavailable(err):
-    body = '{"status": "unhealthy", "reason": %s}\n' % _json_str(str(err))
-    return Response(body, status=503, mimetype=JSON)
-
-
-def _json_str(s):
-    import json
-    return json.dumps(s)
+    # The exporter's document (lib/page.c), so that both answer alike.
+    return Response(_shmetrics.unhealthy(str(err)), status=503,
+                    content_type=JSON)
 
 
 @metrics_bp.route('/metrics')

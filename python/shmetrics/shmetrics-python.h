@@ -101,20 +101,27 @@ int
 shmpy_label_values(PyObject *seq, PyObject *names, const char **out,
 		   Py_ssize_t max, Py_ssize_t *count, PyObject **keep);
 
-/* render.c's kept read-only view of a named segment, lent to collect.c:
- * get (GIL held; refreshed without it) and put back.  Get: NULL with an
- * exception set. */
-struct view;
+/* render.c's kept follower of a named segment (lib/follow.c), lent to
+ * collect.c: get (GIL held; refreshed without it) and put back.  Get:
+ * NULL with an exception set. */
+struct shmet_follow;
 struct shmet_reader;
 struct shmet_index;
-struct view *
+struct shmet_follow *
 shmpy_view_get(const char *name);
 void
-shmpy_view_put(struct view *v);
+shmpy_view_put(struct shmet_follow *f);
 const struct shmet_reader *
-shmpy_view_reader(const struct view *v);
+shmpy_view_reader(const struct shmet_follow *f);
 const struct shmet_index *
-shmpy_view_index(const struct view *v);
+shmpy_view_index(const struct shmet_follow *f);
+/* unhealthy(reason), content_type(format), segment_name(name=None). */
+PyObject *
+shmpy_unhealthy(PyObject *self, PyObject *arg);
+PyObject *
+shmpy_content_type(PyObject *self, PyObject *arg);
+PyObject *
+shmpy_segment_name(PyObject *self, PyObject *args);
 
 /* collect(source, names=None) -> list: see collect.c. */
 PyObject *

@@ -1,32 +1,21 @@
 /*
- * shmetrics-top: sampling, rates, quantiles, folding, filter and order.
- *
- * Rates come from the cells themselves: a series owns the same cells for
- * the life of a segment, so the previous sample's and the first sample's
- * cell arrays, read at the current index's cell positions, give each
- * series' earlier value without any lookup.  A cell beyond an earlier
- * sample's reach belongs to a series created since: it was 0 then.
+ * shmetrics-top: following the segment (lib/follow.c), sampling it, the
+ * filter and the titles of rows.  The rows themselves (rates, quantiles,
+ * folding, order) are rows.c's.
  */
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
-#include <shmetrics/layout.h>
+#include <shmetrics/rules.h>
 #include <shmetrics/name.h>
 
 #include "escape.h"
 #include "model.h"
-
-const double top_quantiles[TOP_NQ] = { 0.5, 0.95, 0.99 };
 
 static uint64_t
 now_ns(void)
@@ -40,38 +29,31 @@ now_ns(void)
 void
 top_model_init(struct top_model *m, const char *segment)
 {
-	const char *name = segment ? segment : getenv("SHMETRICS_SEGMENT");
-
 	memset(m, 0, sizeof *m);
 	m->segment = segment;
 	snprintf(m->segment_name, sizeof m->segment_name, "%s",
-		 name && *name ? name : "/shmetrics");
+		 shmet_name_resolve(segment));
 	m->sort = TOP_SORT_NAME;
 }
 
 static void
 free_names(struct top_model *m)
 {
-	if (m->names && m->idx) {
-		for (uint32_t i = 0; i < shmet_index_family_count(m->idx); i++)
-			free(m->names[i]);
-	}
+	for (uint32_t i = 0; m->names && i < m->nnames; i++)
+		free(m->names[i]);
 	free(m->names);
 	m->names = NULL;
+	m->nnames = 0;
 	free(m->match);
 	m->match = NULL;
 }
 
-/* Forget the segment: the next sample opens it again, from scratch. */
+/* Forget what was sampled: rates start again from the next sample. */
 static void
-disconnect(struct top_model *m)
+forget(struct top_model *m)
 {
 	free_names(m);
-	if (m->idx)
-		shmet_index_free(m->idx);
 	m->idx = NULL;
-	if (m->r)
-		shmet_reader_close(m->r);
 	m->r = NULL;
 	shmet_values_free(m->cur);
 	shmet_values_free(m->prev);
@@ -84,10 +66,20 @@ disconnect(struct top_model *m)
 	memset(&m->info, 0, sizeof m->info);
 }
 
+/* Forget the segment: the next sample opens it again, from scratch. */
+static void
+disconnect(struct top_model *m)
+{
+	forget(m);
+	if (m->follow)
+		shmet_follow_reset(m->follow);
+}
+
 void
 top_model_fini(struct top_model *m)
 {
 	disconnect(m);
+	shmet_follow_free(m->follow);
 	free(m->start.u);
 	free(m->start.d);
 	free(m->rows);
@@ -96,64 +88,6 @@ top_model_fini(struct top_model *m)
 	if (m->have_re)
 		regfree(&m->re);
 	memset(m, 0, sizeof *m);
-}
-
-/* The object now behind the name; -errno if none. */
-static int
-identity(const char *name, dev_t *dev, ino_t *ino)
-{
-	struct stat st;
-	int fd = shmet_name_open(name, O_RDONLY, 0);
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		int rc = -errno;
-
-		close(fd);
-		return rc;
-	}
-	close(fd);
-	*dev = st.st_dev;
-	*ino = st.st_ino;
-	return 0;
-}
-
-static int
-connect_segment(struct top_model *m)
-{
-	char err[SHMET_READER_ERRLEN];
-	int rc;
-
-	rc = shmet_reader_open(m->segment_name, &m->r, err, sizeof err);
-	if (rc < 0) {
-		m->r = NULL;
-		snprintf(m->status, sizeof m->status, "%s", err);
-		return rc;
-	}
-	rc = identity(m->segment_name, &m->dev, &m->ino);
-	if (rc < 0) {
-		disconnect(m);
-		snprintf(m->status, sizeof m->status,
-			 "segment %s: %s", m->segment_name, strerror(-rc));
-		return rc;
-	}
-	return 0;
-}
-
-/* Follow the name: a destroyed or replaced segment is let go of. */
-static int
-follow(struct top_model *m)
-{
-	dev_t dev;
-	ino_t ino;
-
-	if (m->r && (identity(m->segment_name, &dev, &ino) < 0 ||
-		     dev != m->dev || ino != m->ino))
-		disconnect(m);
-	if (!m->r)
-		return connect_segment(m);
-	return 0;
 }
 
 static int
@@ -192,41 +126,34 @@ compute_matches(struct top_model *m)
 		m->match[s] = !m->have_re || match_series(m, s);
 }
 
+/* Names and filter verdicts for the follower's new index. */
 static int
-rebuild_index(struct top_model *m)
+index_changed(struct top_model *m)
 {
-	char err[SHMET_READER_ERRLEN];
-	struct shmet_index *idx;
+	const struct shmet_index *idx =
+		shmet_view_index(shmet_follow_view(m->follow));
 	uint32_t nf;
-	int rc;
 
-	rc = shmet_index_build(m->r, &idx, err, sizeof err);
-	if (rc < 0) {
-		snprintf(m->status, sizeof m->status, "%s", err);
-		disconnect(m);
-		return rc;
-	}
 	free_names(m);
-	if (m->idx)
-		shmet_index_free(m->idx);
 	m->idx = idx;
+	m->r = shmet_view_reader(shmet_follow_view(m->follow));
 	nf = shmet_index_family_count(idx);
 	m->names = calloc(nf ? nf : 1, sizeof *m->names);
 	m->match = malloc(shmet_index_series_count(idx) + 1u);
 	if (!m->names || !m->match)
 		goto nomem;
+	m->nnames = nf;
 	for (uint32_t i = 0; i < nf; i++) {
 		const struct shmet_index_family *f = shmet_index_family(idx, i);
-		int total = f->type == SHMET_TYPE_COUNTER &&
-			    !(f->name.len >= 6 &&
-			      !memcmp(f->name.ptr + f->name.len - 6, "_total",
-				      6));
+		/* the sample name, as pages show it (the rule book's) */
+		const char *suffix = shmet_seg_sample_suffix(
+			f->type, f->name.ptr, f->name.len);
 
-		m->names[i] = malloc(f->name.len + 7);
+		m->names[i] = malloc(f->name.len + strlen(suffix) + 1);
 		if (!m->names[i])
 			goto nomem;
 		memcpy(m->names[i], f->name.ptr, f->name.len);
-		strcpy(m->names[i] + f->name.len, total ? "_total" : "");
+		strcpy(m->names[i] + f->name.len, suffix);
 	}
 	compute_matches(m);
 	return 0;
@@ -234,6 +161,40 @@ nomem:
 	snprintf(m->status, sizeof m->status, "out of memory");
 	disconnect(m);
 	return -ENOMEM;
+}
+
+/*
+ * Follow the segment (lib/follow.c): opened, replaced, destroyed, resized
+ * or with new records.  A reopened segment starts the rates again.
+ */
+static int
+follow(struct top_model *m)
+{
+	char err[SHMET_READER_ERRLEN];
+	int rc;
+
+	if (!m->follow) {
+		rc = shmet_follow_new(m->segment_name, SHMET_FOLLOW_ANY_OWNER,
+				      &m->follow);
+		if (rc < 0) {
+			snprintf(m->status, sizeof m->status, "segment %s: %s",
+				 m->segment_name, rc == -EINVAL
+				 ? "not a segment name" : strerror(-rc));
+			return rc;
+		}
+	}
+	rc = shmet_follow_refresh(m->follow, SHMET_FOLLOW_CHECK_NAME, err,
+				  sizeof err);
+	if (rc < 0) {
+		snprintf(m->status, sizeof m->status, "%s", err);
+		disconnect(m);
+		return rc;
+	}
+	if (rc == SHMET_FOLLOW_REOPENED)
+		forget(m);
+	if (rc != SHMET_FOLLOW_SAME)
+		return index_changed(m);
+	return 0;
 }
 
 static int
@@ -271,11 +232,6 @@ top_model_sample(struct top_model *m)
 	rc = follow(m);
 	if (rc < 0)
 		return rc;
-	if (!shmet_index_current(m->idx, m->r)) {
-		rc = rebuild_index(m);
-		if (rc < 0)
-			return rc;
-	}
 	if (!m->cur)
 		m->cur = shmet_values_new();
 	if (!m->prev)
@@ -290,7 +246,12 @@ top_model_sample(struct top_model *m)
 	m->cur = tmp;
 	rc = shmet_values_collect(m->r, m->idx, m->cur);
 	if (rc < 0) {
-		snprintf(m->status, sizeof m->status, "out of memory");
+		/* -ESTALE: cut short under the read; the next sample
+		 * reopens it (and says what is wrong with it, if anything) */
+		snprintf(m->status, sizeof m->status, "segment %s: %s",
+			 m->segment_name, rc == -ESTALE
+			 ? "the segment shrank while it was read"
+			 : strerror(-rc));
 		disconnect(m);
 		return rc;
 	}
@@ -309,361 +270,6 @@ top_model_sample(struct top_model *m)
 	shmet_reader_info(m->r, &m->info);
 	m->status[0] = '\0';
 	return top_model_arrange(m);
-}
-
-double
-top_model_interval(const struct top_model *m)
-{
-	return m->have_prev ? (double)(m->t_cur - m->t_prev) / 1e9 : 0;
-}
-
-double
-top_model_elapsed(const struct top_model *m)
-{
-	return m->samples ? (double)(m->t_cur - m->t_start) / 1e9 : 0;
-}
-
-/* ---- rows ------------------------------------------------------------ */
-
-struct cells {
-	const uint64_t *u;
-	const double *d;
-	uint32_t n;
-};
-
-static uint64_t
-cell_u(const struct cells *c, uint32_t i)
-{
-	return i < c->n ? c->u[i] : 0;
-}
-
-static double
-cell_d(const struct cells *c, uint32_t i)
-{
-	return i < c->n ? c->d[i] : 0;
-}
-
-static double
-counter_at(const struct cells *c, uint32_t first)
-{
-	return (double)cell_u(c, first) + cell_d(c, first + 1);
-}
-
-double
-top_histogram_quantile(double q, const double *bounds, uint32_t nbounds,
-		       const uint64_t *counts)
-{
-	uint64_t total = 0, cum = 0;
-	double rank, lower;
-
-	for (uint32_t b = 0; b <= nbounds; b++)
-		total += counts[b];
-	if (total == 0 || q < 0 || q > 1 || nbounds == 0)
-		return NAN;
-	rank = q * (double)total;
-	for (uint32_t b = 0; b < nbounds; b++) {
-		uint64_t in = counts[b];
-
-		if ((double)(cum + in) >= rank) {
-			if (b == 0 && bounds[0] <= 0)
-				return bounds[0];
-			lower = b == 0 ? 0 : bounds[b - 1];
-			if (in == 0)
-				return bounds[b];
-			return lower + (bounds[b] - lower) *
-					       ((rank - (double)cum) /
-						(double)in);
-		}
-		cum += in;
-	}
-	return bounds[nbounds - 1];     /* in the +Inf bucket */
-}
-
-/* What the rows of one family accumulate. */
-struct acc {
-	double value, rate, rate_start, sum, dsum, fvalue;
-	uint64_t ivalue;
-	int wrapped;                    /* ivalue overflowed: use value */
-	uint64_t count, dcount, scount;
-	uint32_t nseries, ngauges;
-	uint64_t *cum, *delta;          /* histogram buckets */
-};
-
-struct ctx {
-	struct top_model *m;
-	struct cells cur, prev, start;
-	double dt, elapsed;
-};
-
-static void
-add_counter(const struct ctx *c, uint32_t first, struct acc *a)
-{
-	double v = counter_at(&c->cur, first);
-
-	a->value += v;
-	if (__builtin_add_overflow(a->ivalue, cell_u(&c->cur, first),
-				   &a->ivalue))
-		a->wrapped = 1;
-	a->fvalue += cell_d(&c->cur, first + 1);
-	if (c->dt > 0)
-		a->rate += (v - counter_at(&c->prev, first)) / c->dt;
-	if (c->elapsed > 0)
-		a->rate_start += (v - counter_at(&c->start, first)) /
-				 c->elapsed;
-}
-
-static void
-add_histogram(const struct ctx *c, uint32_t first, uint32_t nb,
-	      struct acc *a)
-{
-	uint64_t start = 0;
-
-	for (uint32_t b = 0; b <= nb; b++) {
-		uint64_t x = cell_u(&c->cur, first + b);
-		uint64_t p = cell_u(&c->prev, first + b);
-
-		a->cum[b] += x;
-		a->delta[b] += x >= p ? x - p : 0;
-		a->count += x;
-		a->dcount += x >= p ? x - p : 0;
-		start += cell_u(&c->start, first + b);
-	}
-	a->scount += start;
-	a->sum += cell_d(&c->cur, first + nb + 1);
-	a->dsum += cell_d(&c->cur, first + nb + 1) -
-		   cell_d(&c->prev, first + nb + 1);
-}
-
-static void
-add_gauge(uint32_t mode, double x, struct acc *a)
-{
-	int first = a->ngauges == 0;
-
-	switch (mode) {
-	case SHMET_GAUGE_MAX:
-		if (first || x > a->value)
-			a->value = x;
-		break;
-	case SHMET_GAUGE_MIN:
-		if (first || x < a->value)
-			a->value = x;
-		break;
-	default:        /* sums; mostrecent folds to the mean, below */
-		a->value += x;
-		break;
-	}
-	a->ngauges++;
-}
-
-static void
-finish(const struct ctx *c, const struct shmet_index_family *f,
-       const struct acc *a, struct top_row *row)
-{
-	uint32_t nb = f->bound_count;
-
-	row->nseries = a->nseries;
-	row->value = a->value;
-	row->rate = NAN;
-	row->rate_start = NAN;
-	row->sum = row->mean = NAN;
-	for (int i = 0; i < TOP_NQ; i++)
-		row->q[i] = NAN;
-	if (f->type == SHMET_TYPE_COUNTER) {
-		row->rate = c->dt > 0 ? a->rate : NAN;
-		row->rate_start = c->elapsed > 0 ? a->rate_start : NAN;
-		row->integral = a->fvalue == 0 && !a->wrapped;
-		row->ivalue = a->ivalue;
-	} else if (f->type == SHMET_TYPE_GAUGE) {
-		if ((f->gauge_mode == SHMET_GAUGE_MOSTRECENT ||
-		     f->gauge_mode == SHMET_GAUGE_LIVEMOSTRECENT) &&
-		    a->ngauges > 1)
-			row->value = a->value / a->ngauges;
-	} else if (f->type == SHMET_TYPE_HISTOGRAM) {
-		/* the last interval's observations, else all of them */
-		int recent = a->dcount > 0;
-		const uint64_t *b = recent ? a->delta : a->cum;
-		uint64_t n = recent ? a->dcount : a->count;
-
-		row->value = (double)a->count;
-		row->integral = 1;
-		row->ivalue = a->count;
-		row->sum = a->sum;
-		row->rate = c->dt > 0 ? (double)a->dcount / c->dt : NAN;
-		row->rate_start = c->elapsed > 0 ?
-			(double)(a->count - a->scount) / c->elapsed : NAN;
-		if (n) {
-			row->mean = (recent ? a->dsum : a->sum) / (double)n;
-			for (int i = 0; i < TOP_NQ; i++)
-				row->q[i] = top_histogram_quantile(
-					top_quantiles[i], f->bounds, nb, b);
-		}
-	}
-}
-
-static struct top_row *
-new_row(struct top_model *m, uint32_t fi, uint32_t si, int64_t pid)
-{
-	struct top_row *row = &m->rows[m->nrows++];
-
-	memset(row, 0, sizeof *row);
-	row->family = fi;
-	row->series = si;
-	row->pid = pid;
-	return row;
-}
-
-static void
-reset_acc(struct acc *a, uint32_t nb)
-{
-	uint64_t *cum = a->cum, *delta = a->delta;
-
-	memset(a, 0, sizeof *a);
-	a->cum = cum;
-	a->delta = delta;
-	memset(cum, 0, (nb + 1) * sizeof *cum);
-	memset(delta, 0, (nb + 1) * sizeof *delta);
-}
-
-static int
-cmp_rows(const void *pa, const void *pb, void *arg)
-{
-	const struct top_model *m = arg;
-	uint32_t ia = *(const uint32_t *)pa, ib = *(const uint32_t *)pb;
-	const struct top_row *a = &m->rows[ia], *b = &m->rows[ib];
-	double x = m->sort == TOP_SORT_RATE ? a->rate : a->value;
-	double y = m->sort == TOP_SORT_RATE ? b->rate : b->value;
-
-	/* descending, rows without a figure last, then in name order */
-	if (isnan(x) != isnan(y))
-		return isnan(x) ? 1 : -1;
-	if (!isnan(x) && x != y)
-		return x > y ? -1 : 1;
-	return (ia > ib) - (ia < ib);
-}
-
-int
-top_model_arrange(struct top_model *m)
-{
-	const struct shmet_values *v = m->cur;
-	const struct shmet_gauge_sample *samples;
-	size_t nsamples;
-	const uint64_t *cu, *pu;
-	const double *cd, *pd;
-	size_t cn, pn;
-	struct ctx c;
-	struct acc a;
-	size_t want, next_sample = 0;
-	uint32_t nf, ns;
-
-	m->nrows = 0;
-	if (!m->idx || m->samples == 0)
-		return 0;
-	nf = shmet_index_family_count(m->idx);
-	ns = shmet_index_series_count(m->idx);
-	nsamples = shmet_values_samples(v, &samples);
-	want = (size_t)ns + nsamples + nf + 1;
-	if (want > m->cap_rows) {
-		struct top_row *rows = realloc(m->rows, want * sizeof *rows);
-		uint32_t *order;
-
-		if (!rows)
-			return -ENOMEM;
-		m->rows = rows;
-		order = realloc(m->order, want * sizeof *order);
-		if (!order)
-			return -ENOMEM;
-		m->order = order;
-		m->cap_rows = want;
-	}
-	if (!m->hist_scratch) {
-		/* at most 128 bounds + the +Inf bucket, twice */
-		m->hist_scratch = calloc(2 * 129, sizeof *m->hist_scratch);
-		if (!m->hist_scratch)
-			return -ENOMEM;
-	}
-	c.m = m;
-	cn = shmet_values_cells(v, &cu, &cd);
-	pn = shmet_values_cells(m->prev, &pu, &pd);
-	c.cur = (struct cells){ cu, cd, (uint32_t)cn };
-	c.prev = m->have_prev ? (struct cells){ pu, pd, (uint32_t)pn }
-			      : c.cur;
-	c.start = (struct cells){ m->start.u, m->start.d, m->start.ncells };
-	c.dt = top_model_interval(m);
-	c.elapsed = top_model_elapsed(m);
-	a.cum = m->hist_scratch;
-	a.delta = m->hist_scratch + 129;
-
-	for (uint32_t fi = 0; fi < nf; fi++) {
-		const struct shmet_index_family *f =
-			shmet_index_family(m->idx, fi);
-		uint32_t nb = f->bound_count > 128 ? 128 : f->bound_count;
-		int per_writer = f->gauge_mode == SHMET_GAUGE_ALL ||
-				 f->gauge_mode == SHMET_GAUGE_LIVEALL;
-
-		if (f->type != SHMET_TYPE_COUNTER &&
-		    f->type != SHMET_TYPE_GAUGE &&
-		    f->type != SHMET_TYPE_HISTOGRAM)
-			continue;
-		reset_acc(&a, nb);
-		for (uint32_t k = 0; k < f->series_count; k++) {
-			uint32_t si = f->first_series + k;
-			uint32_t first =
-				shmet_index_series(m->idx, si)->first_cell;
-
-			/* per-writer samples of this series come first in
-			 * v->samples (sorted by series, pid) */
-			while (next_sample < nsamples &&
-			       samples[next_sample].series < si)
-				next_sample++;
-			if (!m->match[si])
-				continue;
-			if (!m->fold)
-				reset_acc(&a, nb);
-			if (f->type == SHMET_TYPE_COUNTER) {
-				add_counter(&c, first, &a);
-			} else if (f->type == SHMET_TYPE_HISTOGRAM) {
-				add_histogram(&c, first, nb, &a);
-			} else if (per_writer) {
-				size_t j = next_sample;
-
-				for (; j < nsamples &&
-				       samples[j].series == si; j++) {
-					if (m->fold) {
-						add_gauge(f->gauge_mode,
-							  samples[j].value,
-							  &a);
-						continue;
-					}
-					reset_acc(&a, nb);
-					a.nseries = 1;
-					add_gauge(f->gauge_mode,
-						  samples[j].value, &a);
-					finish(&c, f, &a,
-					       new_row(m, fi, si,
-						       samples[j].pid));
-				}
-				if (j > next_sample)
-					a.nseries++;
-				continue;
-			} else {
-				double g;
-
-				if (!shmet_values_gauge(v, si, &g))
-					continue;       /* no sample */
-				add_gauge(f->gauge_mode, g, &a);
-			}
-			a.nseries++;
-			if (!m->fold)
-				finish(&c, f, &a, new_row(m, fi, si, -1));
-		}
-		if (m->fold && a.nseries)
-			finish(&c, f, &a, new_row(m, fi, TOP_FAMILY_ROW, -1));
-	}
-	for (size_t i = 0; i < m->nrows; i++)
-		m->order[i] = (uint32_t)i;
-	if (m->sort != TOP_SORT_NAME && m->nrows > 1)
-		qsort_r(m->order, m->nrows, sizeof *m->order, cmp_rows, m);
-	return 0;
 }
 
 int
@@ -730,10 +336,7 @@ top_row_title(const struct top_model *m, const struct top_row *row,
 const char *
 top_type_name(uint32_t type)
 {
-	return type == SHMET_TYPE_COUNTER   ? "counter" :
-	       type == SHMET_TYPE_GAUGE     ? "gauge" :
-	       type == SHMET_TYPE_HISTOGRAM ? "histogram" :
-					      "unknown";
+	return shmet_seg_type_name(type);
 }
 
 const char *

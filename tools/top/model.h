@@ -52,11 +52,11 @@ struct top_snap {
 struct top_model {
 	const char *segment;            /* NULL: $SHMETRICS_SEGMENT or default */
 	char segment_name[256];         /* the name resolved, for messages */
-	struct shmet_reader *r;
-	dev_t dev;
-	ino_t ino;
-	struct shmet_index *idx;
+	struct shmet_follow *follow;    /* lib/follow.c; NULL until sampled */
+	const struct shmet_reader *r;   /* the follower's view, or NULL */
+	const struct shmet_index *idx;
 	char **names;                   /* per family: its sample name */
+	uint32_t nnames;                /* the index may be gone: their count */
 	uint8_t *match;                 /* per series: the filter matches */
 	struct shmet_values *cur, *prev;        /* swapped each sample */
 	int have_prev;
