@@ -186,14 +186,17 @@ shmet_impl_gate_unlock(struct shmet_segment *seg, uint32_t fam)
 	SHMET_AT(store_explicit)(&seg->gate_busy, 0, SHMET_MO(release));
 }
 
-/* 1 if series record id is in the series index. */
+/*
+ * 1 if entry id + 1 is in the index of `slots` slots at index_off, probed
+ * from hash: the series index's and the family index's one probe for a
+ * record a dead or interrupted holder may have published.
+ */
 SHMET_W int
-shmet_impl_series_indexed(const struct shmet_segment *seg, uint32_t id)
+shmet_impl_indexed(const struct shmet_segment *seg, uint64_t index_off,
+		   uint32_t slots, uint64_t hash, uint32_t id)
 {
-	SHMET_ATOMIC(uint32_t) *index =
-		shmet_impl_index(seg, seg->hdr->series_index_off);
-	uint32_t mask = seg->hdr->series_index_slots - 1;
-	uint64_t hash = shmet_impl_series_table(seg)[id].hash;
+	SHMET_ATOMIC(uint32_t) *index = shmet_impl_index(seg, index_off);
+	uint32_t mask = slots - 1;
 
 	for (uint32_t probe = 0; probe <= mask; probe++) {
 		/* Acquire: as every index load. */
@@ -207,6 +210,15 @@ shmet_impl_series_indexed(const struct shmet_segment *seg, uint32_t id)
 			return 1;
 	}
 	return 0;
+}
+
+/* 1 if series record id is in the series index. */
+SHMET_W int
+shmet_impl_series_indexed(const struct shmet_segment *seg, uint32_t id)
+{
+	return shmet_impl_indexed(seg, seg->hdr->series_index_off,
+				  seg->hdr->series_index_slots,
+				  shmet_impl_series_table(seg)[id].hash, id);
 }
 
 /*

@@ -50,23 +50,9 @@
 static int
 shmet_impl_family_indexed(const struct shmet_segment *seg, uint32_t id)
 {
-	SHMET_ATOMIC(uint32_t) *index =
-		shmet_impl_index(seg, seg->hdr->family_index_off);
-	uint32_t mask = seg->hdr->family_index_slots - 1;
-	uint64_t hash = shmet_impl_families(seg)[id].hash;
-
-	for (uint32_t probe = 0; probe <= mask; probe++) {
-		/* Acquire: as every index load. */
-		uint32_t v = SHMET_AT(load_explicit)(
-			&index[(uint32_t)(hash + probe) & mask],
-			SHMET_MO(acquire));
-
-		if (v == 0)
-			return 0;
-		if (v == id + 1)
-			return 1;
-	}
-	return 0;
+	return shmet_impl_indexed(seg, seg->hdr->family_index_off,
+				  seg->hdr->family_index_slots,
+				  shmet_impl_families(seg)[id].hash, id);
 }
 
 /* Under the index lock: record id's index slot becomes a tombstone. */

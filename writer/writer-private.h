@@ -162,6 +162,9 @@ SHMET_W int shmet_impl_gate_try_other(struct shmet_segment *seg,
 				      uint32_t fam);
 SHMET_W int shmet_impl_gate_enter(struct shmet_segment *seg, uint32_t fam,
 				  const char *what, const char *point);
+SHMET_W int shmet_impl_indexed(const struct shmet_segment *seg,
+			       uint64_t index_off, uint32_t slots,
+			       uint64_t hash, uint32_t id);
 SHMET_W int shmet_impl_series_indexed(const struct shmet_segment *seg,
 				      uint32_t id);
 SHMET_W void shmet_impl_gate_unlock(struct shmet_segment *seg, uint32_t fam);
