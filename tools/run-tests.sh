@@ -20,6 +20,8 @@ sh tools/install-deps.sh || exit 1
 
 passed=0
 failed=0
+failure_logs=$(mktemp)
+trap 'rm -f "$failure_logs"' EXIT
 
 # setup DIR [meson options...]: configure once, reconfigure if options change
 setup() {
@@ -45,6 +47,18 @@ run() {
 	total=$(grep -c '"result":' "$log")
 	passed=$((passed + ok))
 	failed=$((failed + total - ok))
+	# --print-errorlogs went through the grep above: keep the end of
+	# each failed test's output, printed again just before the summary
+	# so a CI log that keeps only its end still says why it failed.
+	/usr/bin/python3 - "$log" <<-'EOF' | tee -a "$failure_logs" || true
+	import json, sys
+	for line in open(sys.argv[1], errors="replace"):
+	    t = json.loads(line)
+	    if t.get("result") not in ("OK", "SKIP", "EXPECTEDFAIL"):
+	        out = (t.get("stdout") or "") + (t.get("stderr") or "")
+	        print("== output of %s (%s), last 60 lines:" % (t["name"], t["result"]))
+	        print("\n".join(out.splitlines()[-60:]))
+	EOF
 	# A skip (exit 77: a tool missing) is not a pass: name it.
 	grep '"result": "SKIP"' "$log" | sed -n 's/^{"name": "\([^"]*\)".*/== skipped, counted as failed: \1/p'
 }
@@ -92,5 +106,6 @@ if [ "${SHMETRICS_TEST_QUICK:-0}" != 1 ]; then
 	fi
 fi
 
+cat "$failure_logs"
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
