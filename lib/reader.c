@@ -32,6 +32,7 @@
 #include <shmetrics/lock.h>
 #include <shmetrics/name.h>
 
+#include "datamap.h"
 #include "reader-private.h"
 #include "trust.h"
 
@@ -345,6 +346,47 @@ shmet_reader_writers(const struct shmet_reader *r,
 	return (int)n;
 }
 
+/*
+ * Records linked in an index (family or series): published and not
+ * removed, expired or reclaimed.  The cursors count records ever handed
+ * out, which churn keeps at the capacity while reuse keeps it working;
+ * this is what a full segment means.  Only the index's data pages are
+ * read (datamap.h: reading a hole of a tmpfs file allocates a page, and
+ * a hostile header can make the index gigabytes of hole).  Relaxed: a
+ * statistic, clamped to the capacity; the slots lie in the mapping
+ * (checked at open) and the caller holds the guard against a shrink.
+ */
+static uint32_t
+count_linked(const struct shmet_reader *r, uint64_t off, uint32_t slots,
+	     uint32_t cap)
+{
+	uint64_t at = off, end = off + 4ull * slots, d, h;
+	uint32_t n = 0;
+
+	while (at < end && n < cap) {
+		int rc = r->fd >= 0 ? shmet_priv_data_next(r->fd, at, end, &d, &h)
+				    : -1;
+
+		if (rc == 0)
+			break;                  /* no data left: all empty */
+		if (rc < 0) {
+			d = at;                 /* memory, or no SEEK_DATA */
+			h = end;
+		}
+		/* the first whole slot at or after d */
+		for (uint64_t p = off + (d - off + 3) / 4 * 4;
+		     p + 4 <= h && n < cap; p += 4) {
+			uint32_t v = atomic_load_explicit(
+				(const _Atomic uint32_t *)(r->base + p),
+				memory_order_relaxed);
+
+			n += v != 0 && v != SHMET_INDEX_TOMB;
+		}
+		at = h;
+	}
+	return n;
+}
+
 SHMET_EXPORT int
 shmet_reader_info(const struct shmet_reader *r, struct shmet_reader_info *info)
 {
@@ -363,8 +405,14 @@ shmet_reader_info(const struct shmet_reader *r, struct shmet_reader_info *info)
 	info->generation = shmet_reader_generation(r);
 	info->max_families = r->hdr.max_families;
 	info->families_used = shmet_priv_reader_cursor(r, CURSOR_FAMILIES);
+	info->families_in_use = count_linked(r, r->hdr.family_index_off,
+					     r->hdr.family_index_slots,
+					     r->hdr.max_families);
 	info->max_series = r->hdr.max_series;
 	info->series_used = shmet_priv_reader_cursor(r, CURSOR_SERIES);
+	info->series_in_use = count_linked(r, r->hdr.series_index_off,
+					   r->hdr.series_index_slots,
+					   r->hdr.max_series);
 	info->cells_per_block = r->hdr.cells_per_block;
 	info->cells_used = shmet_priv_reader_cursor(r, CURSOR_CELLS);
 	info->string_bytes = r->hdr.string_bytes;

@@ -246,13 +246,23 @@ SHMET_EXPORT int
 shmet_health_degraded(const struct shmet_reader_info *in)
 {
 	uint64_t failures = 0;
+	int reusable;
 
 	for (uint32_t i = 0; i < SHMET_FAIL_COUNT; i++)
 		failures += in->failures[i];
-	return failures > 0 || above_90(in->families_used, in->max_families) ||
-	       above_90(in->series_used, in->max_series) ||
-	       above_90(in->cells_used, in->cells_per_block) ||
-	       above_90(in->strings_used, in->string_bytes) ||
+	/*
+	 * Records in use, not handed out: churn keeps the high-water marks
+	 * at the capacity while removed and expired records are reused.
+	 * Cells and label strings go back with a series record, so their
+	 * pools (high-water marks) warn only while no removed record waits
+	 * to be reused.
+	 */
+	reusable = in->series_used > in->series_in_use;
+	return failures > 0 ||
+	       above_90(in->families_in_use, in->max_families) ||
+	       above_90(in->series_in_use, in->max_series) ||
+	       (!reusable && (above_90(in->cells_used, in->cells_per_block) ||
+			      above_90(in->strings_used, in->string_bytes))) ||
 	       above_90(in->writers_live, in->max_writers);
 }
 
@@ -302,8 +312,11 @@ shmet_render_health(const struct shmet_index *idx,
 	json_kv_u64(b, "    ", "bytes_used", used_bytes, 0);
 	/* records, not families: a collector's declaration takes one too */
 	json_kv_u64(b, "    ", "family_records_used", in->families_used, 0);
+	json_kv_u64(b, "    ", "family_records_in_use", in->families_in_use,
+		    0);
 	json_kv_u64(b, "    ", "family_records_capacity", in->max_families, 0);
 	json_kv_u64(b, "    ", "series_used", in->series_used, 0);
+	json_kv_u64(b, "    ", "series_in_use", in->series_in_use, 0);
 	json_kv_u64(b, "    ", "series_capacity", in->max_series, 0);
 	json_kv_u64(b, "    ", "cells_used", in->cells_used, 0);
 	json_kv_u64(b, "    ", "cells_capacity", in->cells_per_block, 0);

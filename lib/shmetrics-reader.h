@@ -43,8 +43,13 @@ struct shmet_reader_info {
 	uint64_t total_size;
 	uint64_t created_ns;
 	uint64_t generation;
-	uint32_t max_families, families_used;
-	uint32_t max_series, series_used;
+	/*
+	 * _used: records handed out so far (a high-water mark: a removed,
+	 * expired or reclaimed record is reused, not given back); _in_use:
+	 * records linked in the index now, what a full segment means.
+	 */
+	uint32_t max_families, families_used, families_in_use;
+	uint32_t max_series, series_used, series_in_use;
 	uint32_t cells_per_block, cells_used;
 	uint32_t string_bytes, strings_used;
 	uint32_t max_writers;

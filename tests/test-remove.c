@@ -202,6 +202,24 @@ END_TEST
 
 /* A full segment gives a new series the record, cells and label bytes of
  * one that left, a second after it left (SHMET_REUSE_NS). */
+/* The reader's fill: series handed out and in use, and health. */
+static void
+check_fill(uint32_t used, uint32_t in_use, int degraded)
+{
+	struct test_snapshot s;
+	struct shmet_reader_info in;
+
+	test_snapshot_take(&s);
+	ck_assert_int_eq(shmet_reader_info(s.reader, &in), 0);
+	ck_assert_uint_eq(in.series_used, used);
+	ck_assert_uint_eq(in.series_in_use, in_use);
+	/* the fill alone: the -ENOSPC failures above degrade it too */
+	ck_assert_uint_gt(in.failures[SHMET_FAIL_SERIES_FULL], 0);
+	memset(in.failures, 0, sizeof in.failures);
+	ck_assert_int_eq(shmet_health_degraded(&in), degraded);
+	test_snapshot_free(&s);
+}
+
 START_TEST(test_reuse_when_full)
 {
 	static const char *const k[] = { "k" };
@@ -225,6 +243,8 @@ START_TEST(test_reuse_when_full)
 	/* not before a second has passed */
 	ck_assert_int_eq(shmet_counter_labels(&f, &c, SHMET_VALUES("d")),
 			 -ENOSPC);
+	/* every record handed out, two in use: health is not degraded */
+	check_fill(3, 2, 0);
 	usleep(1100 * 1000);
 	strings = atomic_load(&seg.hdr->strings_used);
 	ck_assert_int_eq(shmet_counter_labels(&f, &c, SHMET_VALUES("d")), 0);
@@ -242,6 +262,7 @@ START_TEST(test_reuse_when_full)
 	ck_assert(!test_shown("full_total", SHMET_VALUES("a")));
 	ck_assert_uint_eq(atomic_load(&seg.hdr->stale_writes), 1000000);
 	ck_assert_uint_eq(test_series_shown("full_total"), 3);
+	check_fill(3, 3, 1);
 	shmet_close(&seg);
 }
 END_TEST

@@ -75,6 +75,29 @@ START_TEST(test_render_json_parses_with_jansson)
 	struct shmet_gauge g;
 	struct test_snapshot s;
 	struct shmet_buf b = { 0 };
+	static const struct {
+		struct shmet_reader_info in;
+		const char *status;
+	} fills[] = {
+		{ { .max_series = 10, .series_used = 10, .series_in_use = 10 },
+		  "degraded" },
+		/* 10 handed out, 5 removed and waiting: the pools of cells
+		 * and strings are full, and reuse takes them back */
+		{ { .max_series = 10, .series_used = 10, .series_in_use = 5,
+		    .cells_per_block = 100, .cells_used = 100,
+		    .string_bytes = 100, .strings_used = 100 },
+		  "healthy" },
+		/* nothing to reuse: a full pool of strings is full */
+		{ { .max_series = 10, .series_used = 5, .series_in_use = 5,
+		    .string_bytes = 100, .strings_used = 95 },
+		  "degraded" },
+		{ { .max_families = 10, .families_used = 10,
+		    .families_in_use = 9 },
+		  "healthy" },
+		{ { .max_families = 10, .families_used = 10,
+		    .families_in_use = 10 },
+		  "degraded" },
+	};
 	json_error_t jerr;
 	json_t *doc, *m;
 	static const char *const l[] = { "k" };
@@ -102,16 +125,26 @@ START_TEST(test_render_json_parses_with_jansson)
 	ck_assert(json_is_real(json_object_get(
 		m, "j_total{k=bad \xef\xbf\xbd utf8 \"q\"}")));
 	json_decref(doc);
-	shmet_buf_reset(&b);
-	ck_assert_int_eq(shmet_render_health(s.index, &(struct shmet_reader_info){
-						     .max_series = 10,
-						     .series_used = 10 },
-					     &b), 0);
-	doc = json_loads(b.data, 0, &jerr);
-	ck_assert_ptr_nonnull(doc);
-	ck_assert_str_eq(json_string_value(json_object_get(doc, "status")),
-			 "degraded");
-	json_decref(doc);
+	/* full is what is in use: churn keeps the high-water marks at the
+	 * capacity while removed records are reused */
+	for (unsigned i = 0; i < sizeof fills / sizeof *fills; i++) {
+		shmet_buf_reset(&b);
+		ck_assert_int_eq(shmet_render_health(s.index, &fills[i].in,
+						     &b), 0);
+		doc = json_loads(b.data, 0, &jerr);
+		ck_assert_ptr_nonnull(doc);
+		ck_assert_msg(strcmp(json_string_value(json_object_get(
+					     doc, "status")),
+				     fills[i].status) == 0,
+			      "fill %u: %s", i, b.data);
+		ck_assert_int_eq(shmet_health_degraded(&fills[i].in),
+				 strcmp(fills[i].status, "degraded") == 0);
+		ck_assert_uint_eq(json_integer_value(json_object_get(
+					  json_object_get(doc, "segment"),
+					  "series_in_use")),
+				  fills[i].in.series_in_use);
+		json_decref(doc);
+	}
 	shmet_buf_free(&b);
 	test_snapshot_free(&s);
 	shmet_close(&seg);

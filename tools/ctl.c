@@ -165,7 +165,7 @@ open_reader(struct ctl *c, struct shmet_reader **r)
 static void
 print_fill(const char *what, uint64_t used, uint64_t cap)
 {
-	printf("  %-14s %10llu / %-10llu (%.1f%%)\n", what,
+	printf("  %-16s %10llu / %-10llu (%.1f%%)\n", what,
 	       (unsigned long long)used, (unsigned long long)cap,
 	       cap ? 100.0 * (double)used / (double)cap : 0.0);
 }
@@ -191,8 +191,12 @@ cmd_info(struct ctl *c)
 	printf("cardinality      %u series per family\n",
 	       in.max_series_per_family);
 	printf("fill:\n");
+	/* handed out (a high-water mark: removed, expired and reclaimed
+	 * records are reused) and linked in the index now */
 	print_fill("families", in.families_used, in.max_families);
+	print_fill("families in use", in.families_in_use, in.max_families);
 	print_fill("series", in.series_used, in.max_series);
+	print_fill("series in use", in.series_in_use, in.max_series);
 	print_fill("cells", in.cells_used, in.cells_per_block);
 	print_fill("string bytes", in.strings_used, in.string_bytes);
 	print_fill("live writers", in.writers_live, in.max_writers);

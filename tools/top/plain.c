@@ -237,11 +237,14 @@ top_print_json(const struct top_model *m, FILE *out)
 	json_number(&b, top_model_elapsed(m));
 	shmet_buf_printf(&b,
 		",\"fill\":{\"families\":[%u,%u],\"series\":[%u,%u],"
+		"\"families_in_use\":[%u,%u],\"series_in_use\":[%u,%u],"
 		"\"cells\":[%u,%u],\"string_bytes\":[%u,%u]},"
 		"\"writers\":{\"live\":%u,\"dead\":%u,\"unused\":%u},"
 		"\"failures\":{",
 		in->families_used, in->max_families, in->series_used,
-		in->max_series, in->cells_used, in->cells_per_block,
+		in->max_series, in->families_in_use, in->max_families,
+		in->series_in_use, in->max_series, in->cells_used,
+		in->cells_per_block,
 		in->strings_used, in->string_bytes, in->writers_live,
 		in->writers_dead, in->writers_unused);
 	for (uint32_t i = 0; i < SHMET_FAIL_COUNT; i++)
