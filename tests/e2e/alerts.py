@@ -283,7 +283,7 @@ def test_worker_down(workdir, exp):
         # held: the page's queue gauges are the fleet's own figures
         fleet.proc.send_signal(signal.SIGUSR1)
         status = wait_until(lambda: (read_status(fleet.status) or {}).get(
-            "held") and read_status(fleet.status), 10, 0.1)
+            "held") and read_status(fleet.status), 40, 0.1)
         T.check(status, "the fleet holds and writes its status")
         if status:
             g = status["gauges"]
@@ -443,7 +443,7 @@ def test_demo(workdir, exp):
         # hold the fleet: its status and the exporter describe one instant
         fleet.proc.send_signal(signal.SIGUSR1)
         status = wait_until(lambda: (read_status(fleet.status) or {}).get(
-            "held") and read_status(fleet.status), 10, 0.1)
+            "held") and read_status(fleet.status), 40, 0.1)
         T.check(status, "the fleet holds and writes its status")
         if status:
             n = status["counts"]

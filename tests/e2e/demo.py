@@ -96,7 +96,7 @@ def test_fresh_segment(workdir):
         time.sleep(3)
         os.kill(status["pid"], signal.SIGUSR1)
         held = wait_until(lambda: (read_status(d.status) or {}).get(
-            "held") and read_status(d.status), 10, 0.1)
+            "held") and read_status(d.status), 40, 0.1)
         T.check(held, "the fleet holds")
 
         def agree():

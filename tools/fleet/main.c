@@ -332,10 +332,13 @@ main(int argc, char **argv)
 			break;
 		if (hold_requested) {
 			hold_requested = 0;
+			/* held only once every child answered: a status
+			 * that says held is one instant of the fleet */
+			held = 1;
 			if (hold_fleet() < 0)
 				say("hold: not every child answered");
-			held = 1;
-			write_status(started, 1, 0);
+			else
+				write_status(started, 1, 0);
 		}
 		if (resume_requested) {
 			resume_requested = 0;

@@ -119,11 +119,13 @@ child_live(const struct child *c)
 	return 1;
 }
 
-/* Hold: engines settle, then workers publish; at most 5 s. */
+/* Hold: engines settle, then workers publish; at most 30 s (a child on a
+ * busy machine may wait seconds for a CPU, and a status written before
+ * every child answered would not describe one instant). */
 int
 hold_fleet(void)
 {
-	uint64_t deadline = shmet_now_ns() + 5000000000ull;
+	uint64_t deadline = shmet_now_ns() + 30000000000ull;
 	int phase;
 
 	for (phase = 1; phase <= 2; phase++) {
