@@ -46,15 +46,6 @@
  */
 #include "writer-private.h"
 
-/* 1 if record id is in the family index. */
-static int
-shmet_impl_family_indexed(const struct shmet_segment *seg, uint32_t id)
-{
-	return shmet_impl_indexed(seg, seg->hdr->family_index_off,
-				  seg->hdr->family_index_slots,
-				  shmet_impl_families(seg)[id].hash, id);
-}
-
 /* Under the index lock: record id's index slot becomes a tombstone. */
 static void
 shmet_impl_family_unindex(struct shmet_segment *seg, uint32_t id)
@@ -77,48 +68,6 @@ shmet_impl_family_unindex(struct shmet_segment *seg, uint32_t id)
 		    v == 0)
 			return;
 	}
-}
-
-/* The record is free: incarnation odd (a reader that read it before sees
- * it moved), readers rebuild, then FREE. */
-static void
-shmet_impl_family_free(struct shmet_segment *seg, uint32_t id)
-{
-	struct shmet_seg_family *r = &shmet_impl_families(seg)[id];
-
-	/* Release: readers and lookups that see the new generation or the
-	 * odd incarnation see the tombstone. */
-	SHMET_AT(fetch_add_explicit)(&seg->hdr->generation, 1,
-				     SHMET_MO(release));
-	if (!(SHMET_AT(load_explicit)(&r->incarnation, SHMET_MO(relaxed)) & 1))
-		SHMET_AT(fetch_add_explicit)(&r->incarnation, 1,
-					     SHMET_MO(release));
-	SHMET_POINT("reclaim.moved");
-	/* Release: a registration that claims it sees all of the above. */
-	SHMET_AT(store_explicit)(&r->state, SHMET_FAMILY_FREE,
-				 SHMET_MO(release));
-}
-
-/* Under fam's gate: finish what a dead holder left in the state. */
-SHMET_W void
-shmet_impl_reclaim_recover(struct shmet_segment *seg, uint32_t fam)
-{
-	struct shmet_seg_family *r = &shmet_impl_families(seg)[fam];
-	/* Acquire: the dead holder's writes before its state. */
-	uint32_t st = SHMET_AT(load_explicit)(&r->state, SHMET_MO(acquire));
-
-	if (st != SHMET_FAMILY_RECLAIMING && st != SHMET_FAMILY_CLAIMED)
-		return;
-	if (shmet_impl_family_indexed(seg, fam) &&
-	    !(SHMET_AT(load_explicit)(&r->incarnation, SHMET_MO(relaxed)) &
-	      1)) {
-		/* A reclaim that stopped before the tombstone, or a rebuilt
-		 * record published: LIVE.  Release: its fields. */
-		SHMET_AT(store_explicit)(&r->state, SHMET_FAMILY_LIVE,
-					 SHMET_MO(release));
-		return;
-	}
-	shmet_impl_family_free(seg, fam);
 }
 
 /* A record (not FREE, in the index) whose base is fam: an alias. */
