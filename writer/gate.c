@@ -212,6 +212,34 @@ shmet_impl_indexed(const struct shmet_segment *seg, uint64_t index_off,
 	return 0;
 }
 
+/*
+ * Record id's slot in an index (the family or the series index) becomes
+ * a tombstone, which lookups pass over and an insertion may take: the
+ * index does not fill up with records that left.  Under the index lock
+ * or the family's gate.  Seq_cst: a registration that loads the family
+ * index's slot after this passes over the record, one that loaded it
+ * before holds it (the Dekker pair of reclaim.c); the series index needs
+ * only atomicity (its slot publishes nothing), and one loop serves both.
+ */
+SHMET_W void
+shmet_impl_unindex(struct shmet_segment *seg, uint64_t index_off,
+		   uint32_t slots, uint64_t hash, uint32_t id)
+{
+	SHMET_ATOMIC(uint32_t) *index = shmet_impl_index(seg, index_off);
+	uint32_t mask = slots - 1;
+
+	for (uint32_t probe = 0; probe <= mask; probe++) {
+		uint32_t i = (uint32_t)(hash + probe) & mask;
+		uint32_t v = id + 1;
+
+		if (SHMET_AT(compare_exchange_strong_explicit)(
+			    &index[i], &v, SHMET_INDEX_TOMB, SHMET_MO(seq_cst),
+			    SHMET_MO(relaxed)) ||
+		    v == 0)
+			return;
+	}
+}
+
 /* 1 if series record id is in the series index. */
 SHMET_W int
 shmet_impl_series_indexed(const struct shmet_segment *seg, uint32_t id)
@@ -219,4 +247,13 @@ shmet_impl_series_indexed(const struct shmet_segment *seg, uint32_t id)
 	return shmet_impl_indexed(seg, seg->hdr->series_index_off,
 				  seg->hdr->series_index_slots,
 				  shmet_impl_series_table(seg)[id].hash, id);
+}
+
+/* 1 if record id is in the family index. */
+SHMET_W int
+shmet_impl_family_indexed(const struct shmet_segment *seg, uint32_t id)
+{
+	return shmet_impl_indexed(seg, seg->hdr->family_index_off,
+				  seg->hdr->family_index_slots,
+				  shmet_impl_families(seg)[id].hash, id);
 }

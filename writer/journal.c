@@ -82,15 +82,6 @@ shmet_impl_gate_enter(struct shmet_segment *seg, uint32_t fam,
 	return 0;
 }
 
-/* 1 if record id is in the family index. */
-SHMET_W int
-shmet_impl_family_indexed(const struct shmet_segment *seg, uint32_t id)
-{
-	return shmet_impl_indexed(seg, seg->hdr->family_index_off,
-				  seg->hdr->family_index_slots,
-				  shmet_impl_families(seg)[id].hash, id);
-}
-
 /* The record is free: incarnation odd (a reader that read it before sees
  * it moved), readers rebuild, then FREE. */
 SHMET_W void
@@ -146,27 +137,14 @@ SHMET_W void
 shmet_impl_mark_removed(struct shmet_segment *seg, uint32_t id)
 {
 	struct shmet_seg_series *s = &shmet_impl_series_table(seg)[id];
-	SHMET_ATOMIC(uint32_t) *index =
-		shmet_impl_index(seg, seg->hdr->series_index_off);
-	uint32_t mask = seg->hdr->series_index_slots - 1;
 
 	SHMET_AT(store_explicit)(&s->state, SHMET_SERIES_REMOVED,
 				 SHMET_MO(relaxed));
 	SHMET_AT(fetch_add_explicit)(&s->gen, 1, SHMET_MO(release));
-	/* Its index slot becomes a tombstone, which lookups pass over and
-	 * a creation may take (series.c): the index does not fill up with
-	 * series that left. */
-	for (uint32_t probe = 0; probe <= mask; probe++) {
-		uint32_t i = (uint32_t)(s->hash + probe) & mask;
-		uint32_t v = id + 1;
-
-		/* Relaxed: the slot's record is not published by it. */
-		if (SHMET_AT(compare_exchange_strong_explicit)(
-			    &index[i], &v, SHMET_INDEX_TOMB, SHMET_MO(relaxed),
-			    SHMET_MO(relaxed)) ||
-		    v == 0)
-			break;
-	}
+	/* Its index slot becomes a tombstone, which a creation may take
+	 * (series.c). */
+	shmet_impl_unindex(seg, seg->hdr->series_index_off,
+			   seg->hdr->series_index_slots, s->hash, id);
 	SHMET_AT(store_explicit)(&s->removed_ns,
 				 shmet_impl_clock_ns(CLOCK_MONOTONIC),
 				 SHMET_MO(release));

@@ -92,3 +92,16 @@ shmet_impl_touch(unsigned char *block, uint64_t from, uint64_t to)
 			c, &v, v, SHMET_MO(relaxed), SHMET_MO(relaxed));
 	}
 }
+
+/*
+ * How far a block is reserved so that it holds the cells below end_cell:
+ * in steps of 64 KiB (a registration then rarely costs an fallocate),
+ * never past limit (the block's size).
+ */
+SHMET_W uint64_t
+shmet_impl_reserve_end(uint64_t end_cell, uint64_t limit)
+{
+	uint64_t want = shmet_seg_align(end_cell * 8, 65536);
+
+	return want > limit ? limit : want;
+}

@@ -10,8 +10,8 @@
  * reuses a series of it meanwhile) and, for its checks and the tombstone,
  * the family index lock (register.c: nobody publishes an alias of it
  * meanwhile).  Steps, and what a kill (SIGKILL) after each leaves; the
- * next holder of the gate (shmet_impl_reclaim_recover, which every gate
- * entry runs first) finishes from the record's state:
+ * next holder of the gate (shmet_impl_reclaim_recover, journal.c, which
+ * every gate entry runs first) finishes from the record's state:
  *   reclaim.gated      nothing changed
  *   reclaim.marked     state RECLAIMING, the record still in the index:
  *                      the next holder makes it LIVE again (registrations
@@ -45,30 +45,6 @@
  * and finds the record LIVE); neither can miss the other.
  */
 #include "writer-private.h"
-
-/* Under the index lock: record id's index slot becomes a tombstone. */
-static void
-shmet_impl_family_unindex(struct shmet_segment *seg, uint32_t id)
-{
-	SHMET_ATOMIC(uint32_t) *index =
-		shmet_impl_index(seg, seg->hdr->family_index_off);
-	uint32_t mask = seg->hdr->family_index_slots - 1;
-	uint64_t hash = shmet_impl_families(seg)[id].hash;
-
-	for (uint32_t probe = 0; probe <= mask; probe++) {
-		uint32_t i = (uint32_t)(hash + probe) & mask;
-		uint32_t v = id + 1;
-
-		/* Seq_cst: a registration that loads the slot after this
-		 * passes over the record; one that loaded it before holds
-		 * it by the Dekker pair above. */
-		if (SHMET_AT(compare_exchange_strong_explicit)(
-			    &index[i], &v, SHMET_INDEX_TOMB, SHMET_MO(seq_cst),
-			    SHMET_MO(relaxed)) ||
-		    v == 0)
-			return;
-	}
-}
 
 /* A record (not FREE, in the index) whose base is fam: an alias. */
 static int
@@ -124,7 +100,9 @@ shmet_impl_reclaim_one(struct shmet_segment *seg, uint32_t fam)
 					 SHMET_MO(release));
 		goto out;
 	}
-	shmet_impl_family_unindex(seg, fam);
+	shmet_impl_unindex(seg, seg->hdr->family_index_off,
+			   seg->hdr->family_index_slots,
+			   shmet_impl_families(seg)[fam].hash, fam);
 	SHMET_POINT("reclaim.unindexed");
 	shmet_impl_family_free(seg, fam);
 	SHMET_POINT("reclaim.freed");

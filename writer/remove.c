@@ -14,7 +14,7 @@
  * A removal holds the family's creation gate (gate.c), so the family's
  * series_count stays the exact count of its live series.  Steps, and what
  * a kill (SIGKILL) after each leaves; the next holder of the gate finishes
- * from the journal (shmet_impl_remove_recover):
+ * from the journal (shmet_impl_remove_recover, journal.c):
  *   remove.gated      nothing changed
  *   remove.journaled  gate_series names the record with
  *                     SHMET_GATE_REMOVING, gate_count the count before:

@@ -24,14 +24,12 @@ shmet_impl_reserve_block(struct shmet_segment *seg, uint32_t slot,
 {
 	/* Relaxed: a process-local hint, see the CAS below. */
 	uint64_t have = SHMET_AT(load_explicit)(reserved, SHMET_MO(relaxed));
-	uint64_t want = shmet_seg_align(end_cell * 8, 65536);
+	uint64_t want = shmet_impl_reserve_end(end_cell, seg->block_size);
 	uint64_t block_off;
 	int rc;
 
 	if (end_cell * 8 <= have)
 		return 0;
-	if (want > seg->block_size)
-		want = seg->block_size;
 	block_off = seg->hdr->values_off + (uint64_t)slot *
 					   seg->hdr->block_stride;
 	rc = shmet_impl_fallocate(seg->fd, block_off + have, want - have);
@@ -279,10 +277,10 @@ shmet_impl_map_block(struct shmet_segment *seg, uint32_t slot, int fixed)
 	uint64_t off = seg->hdr->values_off +
 		       (uint64_t)slot * seg->hdr->block_stride;
 	/* Relaxed: a cursor; registrations after this reserve their own. */
-	uint64_t want = shmet_seg_align(
-		8ull * SHMET_AT(load_explicit)(&seg->hdr->cells_used,
-					       SHMET_MO(relaxed)),
-		65536);
+	uint64_t want = shmet_impl_reserve_end(
+		SHMET_AT(load_explicit)(&seg->hdr->cells_used,
+					SHMET_MO(relaxed)),
+		seg->hdr->block_stride);
 	void *p;
 	int rc;
 
@@ -292,8 +290,6 @@ shmet_impl_map_block(struct shmet_segment *seg, uint32_t slot, int fixed)
 	 * keep writing where they did (never into a block it does not
 	 * hold, never to an unreserved page).
 	 */
-	if (want > seg->hdr->block_stride)
-		want = seg->hdr->block_stride;
 	if (want > 0) {
 		rc = shmet_impl_fallocate(seg->fd, off, want);
 		if (rc != 0)

@@ -165,6 +165,11 @@ SHMET_W int shmet_impl_indexed(const struct shmet_segment *seg,
 			       uint64_t hash, uint32_t id);
 SHMET_W int shmet_impl_series_indexed(const struct shmet_segment *seg,
 				      uint32_t id);
+SHMET_W int shmet_impl_family_indexed(const struct shmet_segment *seg,
+				      uint32_t id);
+/* Record id's index slot becomes a tombstone. */
+SHMET_W void shmet_impl_unindex(struct shmet_segment *seg, uint64_t index_off,
+				uint32_t slots, uint64_t hash, uint32_t id);
 SHMET_W void shmet_impl_gate_unlock(struct shmet_segment *seg, uint32_t fam);
 SHMET_W int shmet_impl_index_lock(struct shmet_segment *seg);
 SHMET_W void shmet_impl_index_unlock(struct shmet_segment *seg);
@@ -189,9 +194,7 @@ SHMET_W void shmet_impl_reclaim_recover(struct shmet_segment *seg,
  * putting claimed record id back. */
 SHMET_W uint32_t shmet_impl_claim_value(uint32_t fam);
 SHMET_W void shmet_impl_unclaim(struct shmet_segment *seg, uint32_t id);
-/* Family record id in the family index; freeing it (a reclaim's end). */
-SHMET_W int shmet_impl_family_indexed(const struct shmet_segment *seg,
-				      uint32_t id);
+/* Family record id freed (a reclaim's end). */
 SHMET_W void shmet_impl_family_free(struct shmet_segment *seg, uint32_t id);
 
 /* Finding a series without a lock (lookup.c). */
@@ -270,6 +273,9 @@ shmet_impl_fsize_ok(int fd, uint64_t end);
 
 SHMET_W int
 shmet_impl_fallocate(int fd, uint64_t off, uint64_t len);
+
+SHMET_W uint64_t
+shmet_impl_reserve_end(uint64_t end_cell, uint64_t limit);
 
 SHMET_W int
 shmet_impl_check_fsize(struct shmet_segment *seg, uint64_t size);
