@@ -241,15 +241,12 @@ run_victim(const char *which, const char *point, const char *action,
 static unsigned
 trace_points(const char *which, struct victim_point *out, unsigned cap)
 {
-	char path[] = "/tmp/shmet-kill-points-XXXXXX";
 	char reports[8192];
-	int fd = mkstemp(path);
 	unsigned n;
+	int fd;
 
-	if (fd < 0)
-		exit(1);
-	unlink(path);
-	run_victim(which, NULL, NULL, 0, fd, reports, sizeof reports);
+	victim_which = which;
+	fd = victim_traced(victim_protocol, reports, sizeof reports, NULL);
 	n = victim_points(fd, NULL, out, cap);
 	close(fd);
 	return n;

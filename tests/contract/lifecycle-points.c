@@ -160,7 +160,6 @@ check(const char *ctx, const char *rep)
 {
 	struct snapshot s;
 	struct raw_family raw;
-	int rc;
 
 	/* before the later writer: what the victim's steps left */
 	snapshot_take(segname, &s);
@@ -193,10 +192,7 @@ check(const char *ctx, const char *rep)
 		}
 		snapshot_free(&s);
 	}
-	rc = victim_in_child(later_writer);
-	if (rc != 0) {
-		fprintf(stderr, "FAIL %s: the later writer exited %d "
-			"(capacity leaked?)\n", ctx, rc);
+	if (victim_later_writer(later_writer, ctx)) {
 		failures++;
 		return;
 	}
@@ -230,7 +226,6 @@ main(void)
 						"expire.", "series.", NULL };
 	struct victim_point pts[MAX_POINTS];
 	int skip[MAX_POINTS];
-	char path[] = "/tmp/shmet-lifecycle-points-XXXXXX";
 	char rep[4096];
 	unsigned npts = 0;
 	int fd;
@@ -240,14 +235,7 @@ main(void)
 	snprintf(segname, sizeof segname, "/shmet-lifecycle-%d",
 		 (int)getpid());
 	shmet_unlink(segname);
-	fd = mkstemp(path);
-	if (fd < 0)
-		return 1;
-	unlink(path);
-	if (victim_run(victim, NULL, NULL, 0, fd, rep, sizeof rep) != 0) {
-		fprintf(stderr, "FAIL: the traced victim did not exit 0\n");
-		failures++;
-	}
+	fd = victim_traced(victim, rep, sizeof rep, &failures);
 	if (!strstr(rep, "R b\n")) {
 		fprintf(stderr, "the traced victim did not expire b:\n%s", rep);
 		return strstr(rep, "I a") ? 1 : 77;

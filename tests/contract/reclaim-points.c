@@ -183,7 +183,6 @@ check(const char *ctx, const char *rep)
 	struct raw_families rf;
 	uint32_t n;
 	long long v;
-	int rc;
 
 	snapshot_take(segname, &s);
 	if (value(&s, "kp_keep_total", "x", &n) != 7) {
@@ -207,10 +206,7 @@ check(const char *ctx, const char *rep)
 		failures++;
 	}
 	snapshot_free(&s);
-	rc = victim_in_child(later_writer);
-	if (rc != 0) {
-		fprintf(stderr, "FAIL %s: the later writer exited %d "
-			"(capacity leaked?)\n", ctx, rc);
+	if (victim_later_writer(later_writer, ctx)) {
 		failures++;
 		return;
 	}
@@ -242,7 +238,6 @@ main(void)
 {
 	static const char *const prefixes[] = { "reclaim.", "family.", NULL };
 	struct victim_point pts[MAX_POINTS];
-	char path[] = "/tmp/shmet-reclaim-points-XXXXXX";
 	char rep[1024];
 	unsigned npts = 0;
 	int fd;
@@ -250,18 +245,11 @@ main(void)
 	snprintf(segname, sizeof segname, "/shmet-fm-points-%d",
 		 (int)getpid());
 	shmet_unlink(segname);
-	fd = mkstemp(path);
-	if (fd < 0)
-		return 1;
-	unlink(path);
 	if (victim_in_child(setup) != 0) {
 		fprintf(stderr, "setup failed\n");
 		return 1;
 	}
-	if (victim_run(victim, NULL, NULL, 0, fd, rep, sizeof rep) != 0) {
-		fprintf(stderr, "FAIL: the traced victim did not exit 0\n");
-		failures++;
-	}
+	fd = victim_traced(victim, rep, sizeof rep, &failures);
 	check("traced", rep);
 	shmet_unlink(segname);
 	npts = victim_points(fd, prefixes, pts, MAX_POINTS);

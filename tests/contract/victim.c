@@ -62,6 +62,35 @@ victim_run(int (*victim)(void), const char *point, const char *action,
 }
 
 int
+victim_traced(int (*victim)(void), char *rep, size_t cap, int *failures)
+{
+	char path[] = "/tmp/shmet-victim-trace-XXXXXX";
+	int fd = mkstemp(path);
+
+	if (fd < 0)
+		exit(1);
+	unlink(path);
+	if (victim_run(victim, NULL, NULL, 0, fd, rep, cap) != 0 &&
+	    failures) {
+		fprintf(stderr, "FAIL: the traced victim did not exit 0\n");
+		(*failures)++;
+	}
+	return fd;
+}
+
+int
+victim_later_writer(int (*fn)(void), const char *ctx)
+{
+	int rc = victim_in_child(fn);
+
+	if (rc == 0)
+		return 0;
+	fprintf(stderr, "FAIL %s: the later writer exited %d "
+		"(capacity leaked?)\n", ctx, rc);
+	return 1;
+}
+
+int
 victim_in_child(int (*fn)(void))
 {
 	pid_t pid = fork();

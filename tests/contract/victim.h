@@ -30,8 +30,21 @@ void victim_report(const char *line);
 int victim_run(int (*victim)(void), const char *point, const char *action,
 	       unsigned nth, int trace_fd, char *rep, size_t cap);
 
-/* fn() in a child: its exit code, as victim_run's. */
+/*
+ * Run victim() traced into a fresh temporary file (unlinked), its reports
+ * into rep; returns the file, for victim_points (the caller closes it).
+ * With failures, a victim that did not exit 0 is a failure, counted
+ * there.  Exits the test with status 1 if no file can be made.
+ */
+int victim_traced(int (*victim)(void), char *rep, size_t cap,
+		  int *failures);
+
+/* fn() in a child: its exit code, or 128 + its signal (wait_exit). */
 int victim_in_child(int (*fn)(void));
+
+/* The writer after a killed victim, fn() in a child: 0 if it exited 0,
+ * else 1, with "FAIL ctx: ..." on stderr (its capacity leaked?). */
+int victim_later_writer(int (*fn)(void), const char *ctx);
 
 /*
  * The points of a traced run (trace_fd, read from its start) whose names
