@@ -14,7 +14,7 @@ what a circle between .c files is about.  Before it reads the build, the
 check proves it can fail: it compiles two files that call each other and
 expects to find that circle (a check that cannot fail checks nothing).
 
-usage: check-cycles.py BUILDDIR [CC]
+usage: check-cycles.py BUILDDIR [CC...]
 """
 import os
 import subprocess
@@ -151,6 +151,7 @@ def check_tree(builddir):
 
 
 def self_test(cc):
+    """cc: the compiler's command, a list (meson's, e.g. ccache cc)."""
     """Two files that call each other must be reported."""
     with tempfile.TemporaryDirectory() as tmp:
         target = os.path.join(tmp, 'selftest.p')
@@ -167,7 +168,7 @@ def self_test(cc):
             with open(src, 'w') as f:
                 f.write(text)
             obj = os.path.join(target, name + '.o')
-            subprocess.run([cc, '-c', '-o', obj, src], check=True)
+            subprocess.run(cc + ['-c', '-o', obj, src], check=True)
             objs.append(obj)
         parts = circles(graph(sorted(objs), target))
         if parts != [['a.c', 'b.c', 'c.c']]:
@@ -178,11 +179,11 @@ def self_test(cc):
 
 
 def main():
-    if len(sys.argv) not in (2, 3):
+    if len(sys.argv) < 2:
         print(__doc__.strip().splitlines()[-1], file=sys.stderr)
         return 2
     builddir = sys.argv[1]
-    cc = sys.argv[2] if len(sys.argv) == 3 else os.environ.get('CC', 'cc')
+    cc = sys.argv[2:] or os.environ.get('CC', 'cc').split()
     if not self_test(cc):
         return 1
     count, bad = check_tree(builddir)
