@@ -25,6 +25,9 @@
 
 #include "bench-writer.h"
 
+/* The first row, every row's "x atomic". */
+#define ATOMIC_ROW "baseline: bare atomic_fetch_add relaxed"
+
 static int runs = 9;
 static long ops = 20000000;
 static struct shmet_segment seg;
@@ -34,34 +37,6 @@ static double
 now_s(void)
 {
 	return (double)shmet_now_ns() / 1e9;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-struct result {
-	const char *name;
-	double median, min, max;
-};
-
-static struct result results[48];
-static int nresults;
-
-void
-bench_report(const char *name, double *ns)
-{
-	struct result *r = &results[nresults++];
-
-	qsort(ns, (size_t)runs, sizeof *ns, cmp_double);
-	r->name = name;
-	r->median = ns[runs / 2];
-	r->min = ns[0];
-	r->max = ns[runs - 1];
 }
 
 static _Atomic uint64_t baseline_cell __attribute__((aligned(64)));
@@ -232,7 +207,7 @@ bench_baseline_and_inc(void)
 		if (floor)
 			ns[4][r] = time_ns_per_op(op_rseq_floor, ops);
 	}
-	bench_report("baseline: bare atomic_fetch_add relaxed", ns[0]);
+	bench_report(ATOMIC_ROW, ns[0]);
 	bench_report("counter inc (1 thread, rseq per-CPU)", ns[1]);
 	bench_report("baseline: plain add on a MAP_SHARED cell", ns[2]);
 	bench_report("counter inc (1 thread, atomic fallback)", ns[3]);
@@ -296,15 +271,6 @@ bench_threads(const char *what, bench_fn own, bench_fn shared)
 			 k % 2 ? "s" : "", k < 2 ? "rseq per-CPU" : "atomic fallback");
 		bench_report(name, ns[k]);
 	}
-}
-
-double
-bench_median(const char *name)
-{
-	for (int i = 0; i < nresults; i++)
-		if (strcmp(results[i].name, name) == 0)
-			return results[i].median;
-	return 0;
 }
 
 /*
@@ -392,6 +358,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: bench-writer [runs 1-64] [ops >= 1000]\n");
 		return 2;
 	}
+	bench_set_runs(runs);
 	setup();
 	bench_baseline_and_inc();
 	bench_threads("counter inc", op_counter_inc, op_counter_inc_shared);
@@ -404,16 +371,11 @@ main(int argc, char **argv)
 	bench("lookup existing series, 2 labels", op_lookup2, ops / 10);
 	bench_scaling(&counter, runs, ops / 2);
 
-	printf("%-52s %9s %9s %9s %7s\n", "operation", "median", "min", "max",
-	       "x atomic");
-	for (int i = 0; i < nresults; i++)
-		printf("%-52s %7.2fns %7.2fns %7.2fns %6.2fx\n",
-		       results[i].name, results[i].median, results[i].min,
-		       results[i].max, results[i].median / results[0].median);
+	bench_print_rows();
 	printf("runs: %d, ops per run: %ld\n", runs, ops);
 	printf("ratio counter inc (rseq) / atomic add: %.2f\n",
 	       bench_median("counter inc (1 thread, rseq per-CPU)") /
-		       results[0].median);
+		       bench_median(ATOMIC_ROW));
 	printf("ratio counter inc (rseq) / plain shared add: %.2f\n",
 	       bench_median("counter inc (1 thread, rseq per-CPU)") /
 		       bench_median("baseline: plain add on a MAP_SHARED cell"));
@@ -424,7 +386,7 @@ main(int argc, char **argv)
 					    "MAP_SHARED cell"));
 	printf("ratio counter inc (atomic fallback) / atomic add: %.2f\n",
 	       bench_median("counter inc (1 thread, atomic fallback)") /
-		       results[0].median);
+		       bench_median(ATOMIC_ROW));
 	printf("ratio counter inc 2 threads / 1 thread (rseq per-CPU): %.2f\n",
 	       bench_median("counter inc, 2 threads (rseq per-CPU)") /
 		       bench_median("counter inc, 1 thread (rseq per-CPU)"));

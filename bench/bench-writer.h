@@ -1,4 +1,5 @@
-/* What bench-writer's files share (bench-writer.c, writer-scale.c). */
+/* What bench-writer's files share (bench-writer.c, writer-scale.c,
+ * bench-rows.c, rseq-floor.c). */
 #ifndef SHMETRICS_BENCH_WRITER_H
 #define SHMETRICS_BENCH_WRITER_H
 
@@ -6,10 +7,13 @@
 
 #define MAX_RUNS 64
 
-/* Record a row: ns[0..runs) sorted, median, min and max kept. */
+/* The table of rows (bench-rows.c): how many runs a row has; record a
+ * row (ns[0..runs) sorted, median, min and max kept); the median of a
+ * recorded row, 0 if none; print them all, ratios to the first. */
+void bench_set_runs(int runs);
 void bench_report(const char *name, double *ns);
-/* The median of a recorded row, 0 if none. */
 double bench_median(const char *name);
+void bench_print_rows(void);
 
 /* The floor of any rseq add (rseq-floor.c): ready, then n adds. */
 int bench_rseq_floor_ready(void);

@@ -151,14 +151,10 @@ args_parse(int argc, char **argv, struct exporter_args *a)
 		case 'w': a->web_config = optarg; break;
 		case 'h': fputs(usage, stdout); exit(0);
 		case 'V':
-			printf("shmetrics-exporter %s (layout %u)\n",
-			       SHMETRICS_VERSION, SHMET_LAYOUT_VERSION);
-			exit(0);
+			exit(cli_version("shmetrics-exporter"));
 		default:
-			fprintf(stderr, "shmetrics-exporter: unknown option or "
-				"missing value: '%s' (see --help)\n",
-				argv[optind - 1]);
-			exit(CLI_EXIT_USAGE);
+			exit(cli_unknown_option("shmetrics-exporter",
+						argv[optind - 1]));
 		}
 	}
 	if (optind != argc) {

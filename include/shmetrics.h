@@ -360,14 +360,18 @@ shmet_counter_add(const struct shmet_counter *c, uint64_t n)
 	if (n >= (UINT64_C(1) << 32)) {
 		double x = (double)n;
 
-		SHMET_IMPL_PERCPU_ADD(c, f64, x,
-				      shmet_impl_add_double(&c->cell[1], x));
+		SHMET_IMPL_PERCPU_ADD(
+			c, f64, x,
+			shmet_impl_add_double(
+				&c->cell[shmet_seg_cell_counter_float(0)], x));
 		return;
 	}
 	/* Relaxed fallback: atomicity only (a cell orders nothing). */
-	SHMET_IMPL_PERCPU_ADD(c, u64, n,
-			      SHMET_AT(fetch_add_explicit)(c->cell, n,
-							   SHMET_MO(relaxed)));
+	SHMET_IMPL_PERCPU_ADD(
+		c, u64, n,
+		SHMET_AT(fetch_add_explicit)(
+			&c->cell[shmet_seg_cell_counter_int(0)], n,
+			SHMET_MO(relaxed)));
 }
 
 static inline void
@@ -382,8 +386,10 @@ shmet_counter_add_double(const struct shmet_counter *c, double v)
 	/* A clamp, not a branch: NaN, infinities and negatives add 0. */
 	double x = v > 0.0 ? shmet_impl_finite_or_zero(v) : 0.0;
 
-	SHMET_IMPL_PERCPU_ADD(c, f64, x,
-			      shmet_impl_add_double(&c->cell[1], x));
+	SHMET_IMPL_PERCPU_ADD(
+		c, f64, x,
+		shmet_impl_add_double(
+			&c->cell[shmet_seg_cell_counter_float(0)], x));
 }
 
 static inline void
@@ -392,8 +398,8 @@ shmet_gauge_set(const struct shmet_gauge *g, double v)
 	if (SHMET_IMPL_UNLIKELY_(shmet_impl_stale(g->gen, g->expect)))
 		return;
 	/* Relaxed: see shmet_impl_gauge_stamp. */
-	SHMET_AT(store_explicit)(&g->cell[0], shmet_impl_dbits(v),
-				 SHMET_MO(relaxed));
+	SHMET_AT(store_explicit)(&g->cell[shmet_seg_cell_gauge_value(0)],
+				 shmet_impl_dbits(v), SHMET_MO(relaxed));
 	shmet_impl_gauge_stamp(g);
 }
 
@@ -402,7 +408,7 @@ shmet_gauge_add(const struct shmet_gauge *g, double v)
 {
 	if (SHMET_IMPL_UNLIKELY_(shmet_impl_stale(g->gen, g->expect)))
 		return;
-	shmet_impl_add_double(&g->cell[0], v);
+	shmet_impl_add_double(&g->cell[shmet_seg_cell_gauge_value(0)], v);
 	shmet_impl_gauge_stamp(g);
 }
 
@@ -432,9 +438,10 @@ shmet_histogram_observe(const struct shmet_histogram *h, double v)
 	int rc = 1;
 
 	if (SHMET_IMPL_LIKELY(shmet_impl_rseq_on(rs)))
-		rc = shmet_impl_rseq_observe(rs, h->cpu0, h->stride, h->cpus,
-					     h->gen, h->expect, 8ull * i,
-					     8ull * (n + 1 - i), sum);
+		rc = shmet_impl_rseq_observe(
+			rs, h->cpu0, h->stride, h->cpus, h->gen, h->expect,
+			shmet_seg_cell_bucket_bytes(i),
+			shmet_seg_cell_bucket_to_sum_bytes(n, i), sum);
 	if (SHMET_IMPL_UNLIKELY_(rc != 0))
 		shmet_impl_observe_fallback(h, i, sum, rc == 1);
 #else

@@ -27,6 +27,13 @@ START_TEST(test_rules_cells)
 	ck_assert_uint_eq(shmet_seg_cell_float_sum(
 		10, shmet_seg_cells_for(SHMET_TYPE_HISTOGRAM, 3)),
 		shmet_seg_cell_hist_sum(10, 3));
+	/* in bytes, for the rseq sections: bucket 1 of 3 bounds at 8, the
+	 * sum 3 cells further (buckets 2, +Inf, then the sum) */
+	ck_assert_uint_eq(shmet_seg_cell_bucket_bytes(1), 8);
+	ck_assert_uint_eq(shmet_seg_cell_bucket_to_sum_bytes(3, 1), 24);
+	ck_assert_uint_eq(shmet_seg_cell_bucket_to_sum_bytes(3, 3), 8);
+	/* the rseq float add's constant 8 (inline-impl.h, both arches) */
+	ck_assert_uint_eq(8u * shmet_seg_cell_counter_float(0), 8);
 }
 END_TEST
 

@@ -14,6 +14,8 @@
  * Every error is one line on stderr, "PROGRAM: ...".  A bad value names
  * its option and the value as given:
  *   PROGRAM: invalid value 'VALUE' for --OPTION: WHY (see --help)
+ * --version prints "PROGRAM VERSION (layout N)".  The includer includes
+ * config.h (SHMETRICS_VERSION) first, as every source here does.
  */
 #ifndef SHMETRICS_TOOLS_CLI_H
 #define SHMETRICS_TOOLS_CLI_H
@@ -22,6 +24,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <shmetrics/layout.h>
 #include <shmetrics/name.h>
 
 #define CLI_EXIT_FAILURE 1
@@ -88,6 +91,25 @@ cli_usage_error(const char *prog, const char *fmt, ...)
 	rc = cli_vreport(prog, CLI_EXIT_USAGE, " (see --help)\n", fmt, ap);
 	va_end(ap);
 	return rc;
+}
+
+/* getopt's complaint (an unknown option, or one without its value),
+ * arg as given: exit status 2. */
+static inline int
+cli_unknown_option(const char *prog, const char *arg)
+{
+	return cli_usage_error(prog, "unknown option or missing value: '%s'",
+			       arg);
+}
+
+/* --version: the program, its version and the segment layout it speaks,
+ * on stdout; exit status 0. */
+static inline int
+cli_version(const char *prog)
+{
+	printf("%s %s (layout %u)\n", prog, SHMETRICS_VERSION,
+	       SHMET_LAYOUT_VERSION);
+	return 0;
 }
 
 #endif

@@ -438,12 +438,10 @@ main(int argc, char **argv)
 			fputs(usage, stdout);
 			return 0;
 		case 'V':
-			printf("shmetrics-ctl %s (layout %u)\n",
-			       SHMETRICS_VERSION, SHMET_LAYOUT_VERSION);
-			return 0;
+			return cli_version("shmetrics-ctl");
 		default:
-			return usage_error("unknown option or missing value: "
-					   "'%s'", argv[optind - 1]);
+			return cli_unknown_option("shmetrics-ctl",
+						  argv[optind - 1]);
 		}
 	}
 	if (bad)

@@ -97,13 +97,11 @@ shmet_impl_reserve_fallback(struct shmet_segment *seg, uint64_t end_cell)
 	 * (that writer's fallocate returned before it). */
 	uint64_t have = SHMET_AT(load_explicit)(&seg->hdr->fallback_reserved_bytes,
 						SHMET_MO(acquire));
-	uint64_t want = shmet_seg_align(end_cell * 8, 65536);
+	uint64_t want = shmet_impl_reserve_end(end_cell, h->block_stride);
 	int rc;
 
 	if (end_cell * 8 <= have)
 		return 0;
-	if (want > h->block_stride)
-		want = h->block_stride;
 	if (have > want)
 		have = 0;               /* an extent past the block: not ours */
 	rc = shmet_impl_fallocate(seg->fd,

@@ -94,46 +94,6 @@ shmet_impl_validate_desc(struct shmet_segment *seg,
 /* ---------------------------------------------------------------- */
 /* Label blobs: label_count entries of {uint16 length, bytes}.      */
 
-SHMET_W int
-shmet_impl_blob_equals(const struct shmet_segment *seg, struct shmet_seg_str s,
-		       uint32_t n, const char *const *strs, const size_t *lens)
-{
-	const unsigned char *p = shmet_impl_str(seg, s), *end, *v;
-	uint32_t len;
-
-	if (!p || s.len != shmet_seg_blob_size(n, lens))
-		return 0;
-	end = p + s.len;
-	for (uint32_t i = 0; i < n; i++)
-		if (!shmet_seg_blob_next(&p, end, &v, &len) ||
-		    len != lens[i] || memcmp(v, strs[i], len) != 0)
-			return 0;
-	return 1;
-}
-
-/*
- * Copy a blob into the pool; -1 if the pool is full.  Series blobs take
- * a multiple of 16 bytes (*cap), so that a record reused for another
- * series (reuse.c) mostly finds room for its values in place.
- */
-SHMET_W int
-shmet_impl_put_blob(struct shmet_segment *seg, uint32_t n,
-		    const char *const *strs, const size_t *lens,
-		    struct shmet_seg_str *out, uint32_t *cap)
-{
-	uint32_t size = shmet_seg_blob_size(n, lens), off = 0;
-
-	*cap = (uint32_t)shmet_seg_align(size, 16);
-	if (size > 0 && shmet_impl_alloc(&seg->hdr->strings_used,
-					 seg->hdr->string_bytes, *cap, 1,
-					 &off) < 0)
-		return -1;
-	shmet_seg_blob_write(shmet_impl_pool(seg) + off, n, strs, lens);
-	out->off = off;
-	out->len = size;
-	return 0;
-}
-
 /* Copy n bytes to p (pool offset *off) as string *out; the next p. */
 SHMET_W unsigned char *
 shmet_impl_carve(struct shmet_seg_str *out, unsigned char *p, uint32_t *off,
@@ -147,15 +107,6 @@ shmet_impl_carve(struct shmet_seg_str *out, unsigned char *p, uint32_t *off,
 	return p + n;
 }
 
-SHMET_W int
-shmet_impl_str_equals(const struct shmet_segment *seg, struct shmet_seg_str s,
-		      const void *b, size_t len)
-{
-	const unsigned char *p = shmet_impl_str(seg, s);
-
-	return p && s.len == len && memcmp(p, b, len) == 0;
-}
-
 /* ---------------------------------------------------------------- */
 /* Families                                                         */
 
@@ -167,19 +118,6 @@ shmet_impl_failed_family(struct shmet_segment *seg, struct shmet_family *f,
 	f->seg = seg;
 	f->id = UINT32_MAX;
 	f->error = rc;
-}
-
-SHMET_W int
-shmet_impl_label_lens(uint32_t n, const char *const *strs, size_t *lens)
-{
-	for (uint32_t i = 0; i < n; i++) {
-		if (!strs[i])
-			return -1;
-		lens[i] = strlen(strs[i]);
-		if (lens[i] > SHMET_MAX_LABEL_VALUE_LEN)
-			return -1;
-	}
-	return 0;
 }
 
 /*
@@ -250,23 +188,6 @@ shmet_impl_labels_reordered(const struct shmet_segment *seg,
 	return found == d->label_count &&
 	       !shmet_impl_blob_equals(seg, r->label_names, d->label_count,
 				       d->label_names, lens);
-}
-
-SHMET_W int
-shmet_impl_spare_lock(struct shmet_segment *seg)
-{
-	int expected = 0;
-
-	/* Acquire/release: the spare fields are handed between threads. */
-	return SHMET_AT(compare_exchange_strong_explicit)(
-		&seg->spare_busy, &expected, 1, SHMET_MO(acquire),
-		SHMET_MO(relaxed));
-}
-
-SHMET_W void
-shmet_impl_spare_unlock(struct shmet_segment *seg)
-{
-	SHMET_AT(store_explicit)(&seg->spare_busy, 0, SHMET_MO(release));
 }
 
 /* Bytes of the one string allocation of d's record. */
@@ -531,122 +452,6 @@ shmet_impl_check_collisions(struct shmet_segment *seg,
 		}
 	}
 	return 0;
-}
-
-int
-shmet_family_register(struct shmet_segment *seg,
-		      const struct shmet_family_desc *d,
-		      struct shmet_family *fam)
-{
-	size_t lens[SHMET_MAX_LABELS] = { 0 };
-	uint32_t mode, id = UINT32_MAX;
-	int rc;
-
-	shmet_impl_failed_family(seg, fam, -ENODEV);
-	if (!seg || !seg->attached)
-		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -ENODEV,
-				       "segment is not attached");
-	rc = shmet_impl_validate_desc(seg, d);
-	if (rc == 0 &&
-	    shmet_impl_label_lens(d->label_count, d->label_names, lens) < 0)
-		rc = -EINVAL;
-	mode = d->type != SHMET_TYPE_GAUGE ? 0 :
-	       d->gauge_mode ? d->gauge_mode : SHMET_GAUGE_DEFAULT;
-	if (rc == 0 && shmet_impl_find_family(seg, d->type, d->name,
-					      strlen(d->name)) == UINT32_MAX)
-		rc = shmet_impl_check_collisions(seg, d);
-	if (rc == 0)
-		rc = shmet_impl_register(seg, d, mode, lens, &id);
-	if (rc == 0)
-		rc = shmet_impl_resolve_family(seg, id, fam);
-	fam->error = rc;
-	return rc;
-}
-
-int
-shmet_collector_register(struct shmet_segment *seg, const char *name,
-			 uint32_t family_count, const char *const *family_names)
-{
-	size_t lens[SHMET_MAX_COLLECTOR_FAMILIES];
-	char record_name[SHMET_MAX_NAME_LEN + 2];
-	struct shmet_family_desc d;
-	size_t len = shmet_impl_strlen0(name);
-	uint32_t id;
-
-	if (!seg || !seg->attached)
-		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -ENODEV,
-				       "segment is not attached");
-	if (!shmet_seg_label_name_valid(name, len))
-		return shmet_impl_fail(seg, SHMET_FAIL_INVALID_NAME, -EINVAL,
-				       "invalid collector name '%.200s': must "
-				       "match [a-zA-Z_][a-zA-Z0-9_]*",
-				       name ? name : "(null)");
-	if (family_count > SHMET_MAX_COLLECTOR_FAMILIES ||
-	    (family_count > 0 && !family_names))
-		return shmet_impl_fail(seg, SHMET_FAIL_INVALID_LABELS, -EINVAL,
-				       "collector %s: 0 to %u families", name,
-				       SHMET_MAX_COLLECTOR_FAMILIES);
-	for (uint32_t i = 0; i < family_count; i++) {
-		lens[i] = shmet_impl_strlen0(family_names[i]);
-		if (!shmet_seg_metric_name_valid(family_names[i], lens[i]))
-			return shmet_impl_fail(
-				seg, SHMET_FAIL_INVALID_NAME, -EINVAL,
-				"collector %s: invalid family name '%.200s'",
-				name, family_names[i] ? family_names[i]
-						      : "(null)");
-	}
-	record_name[0] = SHMET_COLLECTOR_PREFIX;
-	memcpy(record_name + 1, name, len + 1);
-	memset(&d, 0, sizeof d);
-	d.name = record_name;
-	d.type = SHMET_TYPE_COLLECTOR;
-	d.label_count = family_count;
-	d.label_names = family_names;
-	return shmet_impl_register(seg, &d, 0, lens, &id);
-}
-
-/* The three constructors are shmet_family_register() with one type's
- * fields; the C11 implementation file may use designated initializers. */
-int
-shmet_counter_family(struct shmet_segment *seg, struct shmet_family *fam,
-		     const char *name, const char *help, uint32_t label_count,
-		     const char *const *label_names)
-{
-	const struct shmet_family_desc d = {
-		.name = name, .help = help, .type = SHMET_TYPE_COUNTER,
-		.label_count = label_count, .label_names = label_names,
-	};
-
-	return shmet_family_register(seg, &d, fam);
-}
-
-int
-shmet_gauge_family(struct shmet_segment *seg, struct shmet_family *fam,
-		   const char *name, const char *help, uint32_t gauge_mode,
-		   uint32_t label_count, const char *const *label_names)
-{
-	const struct shmet_family_desc d = {
-		.name = name, .help = help, .type = SHMET_TYPE_GAUGE,
-		.gauge_mode = gauge_mode,
-		.label_count = label_count, .label_names = label_names,
-	};
-
-	return shmet_family_register(seg, &d, fam);
-}
-
-int
-shmet_histogram_family(struct shmet_segment *seg, struct shmet_family *fam,
-		       const char *name, const char *help,
-		       uint32_t bound_count, const double *bounds,
-		       uint32_t label_count, const char *const *label_names)
-{
-	const struct shmet_family_desc d = {
-		.name = name, .help = help, .type = SHMET_TYPE_HISTOGRAM,
-		.bound_count = bound_count, .bounds = bounds,
-		.label_count = label_count, .label_names = label_names,
-	};
-
-	return shmet_family_register(seg, &d, fam);
 }
 
 /* ---------------------------------------------------------------- */

@@ -212,6 +212,34 @@ shmet_impl_indexed(const struct shmet_segment *seg, uint64_t index_off,
 	return 0;
 }
 
+/*
+ * Record id's slot in an index (the family or the series index) becomes
+ * a tombstone, which lookups pass over and an insertion may take: the
+ * index does not fill up with records that left.  Under the index lock
+ * or the family's gate.  Seq_cst: a registration that loads the family
+ * index's slot after this passes over the record, one that loaded it
+ * before holds it (the Dekker pair of reclaim.c); the series index needs
+ * only atomicity (its slot publishes nothing), and one loop serves both.
+ */
+SHMET_W void
+shmet_impl_unindex(struct shmet_segment *seg, uint64_t index_off,
+		   uint32_t slots, uint64_t hash, uint32_t id)
+{
+	SHMET_ATOMIC(uint32_t) *index = shmet_impl_index(seg, index_off);
+	uint32_t mask = slots - 1;
+
+	for (uint32_t probe = 0; probe <= mask; probe++) {
+		uint32_t i = (uint32_t)(hash + probe) & mask;
+		uint32_t v = id + 1;
+
+		if (SHMET_AT(compare_exchange_strong_explicit)(
+			    &index[i], &v, SHMET_INDEX_TOMB, SHMET_MO(seq_cst),
+			    SHMET_MO(relaxed)) ||
+		    v == 0)
+			return;
+	}
+}
+
 /* 1 if series record id is in the series index. */
 SHMET_W int
 shmet_impl_series_indexed(const struct shmet_segment *seg, uint32_t id)
@@ -221,74 +249,11 @@ shmet_impl_series_indexed(const struct shmet_segment *seg, uint32_t id)
 				  shmet_impl_series_table(seg)[id].hash, id);
 }
 
-/*
- * Under the gate: finish what a dead holder left (see the steps above).
- * Its record was complete before gate_series named it.
- */
-SHMET_W void
-shmet_impl_gate_recover(struct shmet_segment *seg, uint32_t fam)
-{
-	struct shmet_seg_family *r = &shmet_impl_families(seg)[fam];
-	/* Acquire: pairs with the dead holder's release of the journal. */
-	uint32_t pending = SHMET_AT(load_explicit)(&r->gate_series,
-						   SHMET_MO(acquire));
-	uint32_t before, id;
-
-	shmet_impl_reclaim_recover(seg, fam);
-	if (pending == 0)
-		return;
-	if (pending & SHMET_GATE_REMOVING) {
-		shmet_impl_remove_recover(seg, r, pending);
-		return;
-	}
-	if (pending & SHMET_GATE_REUSING) {
-		shmet_impl_reuse_recover(seg, r, fam, pending);
-		return;
-	}
-	id = pending - 1;
-	/* Relaxed, here and in the stores below: written before the
-	 * journal's release (seen through its acquire), and only by holders
-	 * of the gate, which orders them (an OFD lock, the flag's acquire). */
-	before = SHMET_AT(load_explicit)(&r->gate_count, SHMET_MO(relaxed));
-	if (id < seg->hdr->max_series && shmet_impl_series_indexed(seg, id)) {
-		SHMET_AT(store_explicit)(&r->series_count, before + 1,
-					 SHMET_MO(relaxed));
-	} else {
-		SHMET_AT(store_explicit)(&r->series_count, before,
-					 SHMET_MO(relaxed));
-		/* A complete record nobody published: removed, so that any
-		 * process reuses it when the segment is full (reuse.c). */
-		if (id < seg->hdr->max_series)
-			shmet_impl_mark_removed(seg, id);
-	}
-	/* Readers that rebuilt between the dead holder's CAS and its
-	 * generation bump see the series now. */
-	SHMET_AT(fetch_add_explicit)(&seg->hdr->generation, 1,
-				     SHMET_MO(release));
-	SHMET_AT(store_explicit)(&r->gate_series, 0, SHMET_MO(release));
-}
-
-/*
- * Take fam's gate to `what` (for the message) and finish what a dead
- * holder left: 0, or the error, counted and described.  `point` names the
- * step after the lock (the kill-point harness's).
- */
+/* 1 if record id is in the family index. */
 SHMET_W int
-shmet_impl_gate_enter(struct shmet_segment *seg, uint32_t fam,
-		      const char *what, const char *point)
+shmet_impl_family_indexed(const struct shmet_segment *seg, uint32_t id)
 {
-	int rc = shmet_impl_gate_lock(seg, fam);
-
-	if (rc < 0)
-		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, rc,
-				       "%.*s: cannot %s: %s",
-				       SHMET_IMPL_FAM(seg, fam), what,
-				       rc == -EAGAIN
-					       ? "another process holds the "
-						 "family's creation gate"
-					       : strerror(-rc));
-	SHMET_POINT(point);
-	(void)point;
-	shmet_impl_gate_recover(seg, fam);
-	return 0;
+	return shmet_impl_indexed(seg, seg->hdr->family_index_off,
+				  seg->hdr->family_index_slots,
+				  shmet_impl_families(seg)[id].hash, id);
 }

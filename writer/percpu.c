@@ -178,12 +178,10 @@ shmet_impl_reserve_cpus(struct shmet_segment *seg, uint64_t end_cell)
 	/* Acquire: pairs with the release CAS below (another process's
 	 * fallocates returned before it raised the mark). */
 	uint64_t have = SHMET_AT(load_explicit)(mark, SHMET_MO(acquire));
-	uint64_t want = shmet_seg_align(end_cell * 8, 65536);
+	uint64_t want = shmet_impl_reserve_end(end_cell, h->block_stride);
 
 	if (end_cell * 8 <= have)
 		return 0;
-	if (want > h->block_stride)
-		want = h->block_stride;
 	if (have > want)
 		have = 0;               /* a mark past the block: not ours */
 	if (!seg->cpus)

@@ -10,8 +10,8 @@
  * reuses a series of it meanwhile) and, for its checks and the tombstone,
  * the family index lock (register.c: nobody publishes an alias of it
  * meanwhile).  Steps, and what a kill (SIGKILL) after each leaves; the
- * next holder of the gate (shmet_impl_reclaim_recover, which every gate
- * entry runs first) finishes from the record's state:
+ * next holder of the gate (shmet_impl_reclaim_recover, journal.c, which
+ * every gate entry runs first) finishes from the record's state:
  *   reclaim.gated      nothing changed
  *   reclaim.marked     state RECLAIMING, the record still in the index:
  *                      the next holder makes it LIVE again (registrations
@@ -45,81 +45,6 @@
  * and finds the record LIVE); neither can miss the other.
  */
 #include "writer-private.h"
-
-/* 1 if record id is in the family index. */
-static int
-shmet_impl_family_indexed(const struct shmet_segment *seg, uint32_t id)
-{
-	return shmet_impl_indexed(seg, seg->hdr->family_index_off,
-				  seg->hdr->family_index_slots,
-				  shmet_impl_families(seg)[id].hash, id);
-}
-
-/* Under the index lock: record id's index slot becomes a tombstone. */
-static void
-shmet_impl_family_unindex(struct shmet_segment *seg, uint32_t id)
-{
-	SHMET_ATOMIC(uint32_t) *index =
-		shmet_impl_index(seg, seg->hdr->family_index_off);
-	uint32_t mask = seg->hdr->family_index_slots - 1;
-	uint64_t hash = shmet_impl_families(seg)[id].hash;
-
-	for (uint32_t probe = 0; probe <= mask; probe++) {
-		uint32_t i = (uint32_t)(hash + probe) & mask;
-		uint32_t v = id + 1;
-
-		/* Seq_cst: a registration that loads the slot after this
-		 * passes over the record; one that loaded it before holds
-		 * it by the Dekker pair above. */
-		if (SHMET_AT(compare_exchange_strong_explicit)(
-			    &index[i], &v, SHMET_INDEX_TOMB, SHMET_MO(seq_cst),
-			    SHMET_MO(relaxed)) ||
-		    v == 0)
-			return;
-	}
-}
-
-/* The record is free: incarnation odd (a reader that read it before sees
- * it moved), readers rebuild, then FREE. */
-static void
-shmet_impl_family_free(struct shmet_segment *seg, uint32_t id)
-{
-	struct shmet_seg_family *r = &shmet_impl_families(seg)[id];
-
-	/* Release: readers and lookups that see the new generation or the
-	 * odd incarnation see the tombstone. */
-	SHMET_AT(fetch_add_explicit)(&seg->hdr->generation, 1,
-				     SHMET_MO(release));
-	if (!(SHMET_AT(load_explicit)(&r->incarnation, SHMET_MO(relaxed)) & 1))
-		SHMET_AT(fetch_add_explicit)(&r->incarnation, 1,
-					     SHMET_MO(release));
-	SHMET_POINT("reclaim.moved");
-	/* Release: a registration that claims it sees all of the above. */
-	SHMET_AT(store_explicit)(&r->state, SHMET_FAMILY_FREE,
-				 SHMET_MO(release));
-}
-
-/* Under fam's gate: finish what a dead holder left in the state. */
-SHMET_W void
-shmet_impl_reclaim_recover(struct shmet_segment *seg, uint32_t fam)
-{
-	struct shmet_seg_family *r = &shmet_impl_families(seg)[fam];
-	/* Acquire: the dead holder's writes before its state. */
-	uint32_t st = SHMET_AT(load_explicit)(&r->state, SHMET_MO(acquire));
-
-	if (st != SHMET_FAMILY_RECLAIMING && st != SHMET_FAMILY_CLAIMED)
-		return;
-	if (shmet_impl_family_indexed(seg, fam) &&
-	    !(SHMET_AT(load_explicit)(&r->incarnation, SHMET_MO(relaxed)) &
-	      1)) {
-		/* A reclaim that stopped before the tombstone, or a rebuilt
-		 * record published: LIVE.  Release: its fields. */
-		SHMET_AT(store_explicit)(&r->state, SHMET_FAMILY_LIVE,
-					 SHMET_MO(release));
-		return;
-	}
-	shmet_impl_family_free(seg, fam);
-}
 
 /* A record (not FREE, in the index) whose base is fam: an alias. */
 static int
@@ -175,7 +100,9 @@ shmet_impl_reclaim_one(struct shmet_segment *seg, uint32_t fam)
 					 SHMET_MO(release));
 		goto out;
 	}
-	shmet_impl_family_unindex(seg, fam);
+	shmet_impl_unindex(seg, seg->hdr->family_index_off,
+			   seg->hdr->family_index_slots,
+			   shmet_impl_families(seg)[fam].hash, fam);
 	SHMET_POINT("reclaim.unindexed");
 	shmet_impl_family_free(seg, fam);
 	SHMET_POINT("reclaim.freed");

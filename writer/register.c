@@ -36,20 +36,6 @@ struct shmet_impl_probe {
 	uint32_t slot;          /* where to publish, or UINT32_MAX */
 };
 
-/* Record id is shown (layout.h): its incarnation even, not free. */
-SHMET_W int
-shmet_impl_family_shown(const struct shmet_segment *seg, uint32_t id)
-{
-	const struct shmet_seg_family *r = &shmet_impl_families(seg)[id];
-
-	/* Acquire: a rebuilt record's fields were written before its
-	 * incarnation became even again (reclaim.c). */
-	return !(SHMET_AT(load_explicit)(&r->incarnation, SHMET_MO(acquire)) &
-		 1) &&
-	       SHMET_AT(load_explicit)(&r->state, SHMET_MO(acquire)) !=
-		       SHMET_FAMILY_FREE;
-}
-
 static uint32_t
 shmet_impl_incarnation(const struct shmet_segment *seg, uint32_t id)
 {
@@ -337,4 +323,120 @@ shmet_impl_register(struct shmet_segment *seg,
 
 	shmet_impl_cancel_restore(old);
 	return ret;
+}
+
+int
+shmet_family_register(struct shmet_segment *seg,
+		      const struct shmet_family_desc *d,
+		      struct shmet_family *fam)
+{
+	size_t lens[SHMET_MAX_LABELS] = { 0 };
+	uint32_t mode, id = UINT32_MAX;
+	int rc;
+
+	shmet_impl_failed_family(seg, fam, -ENODEV);
+	if (!seg || !seg->attached)
+		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -ENODEV,
+				       "segment is not attached");
+	rc = shmet_impl_validate_desc(seg, d);
+	if (rc == 0 &&
+	    shmet_impl_label_lens(d->label_count, d->label_names, lens) < 0)
+		rc = -EINVAL;
+	mode = d->type != SHMET_TYPE_GAUGE ? 0 :
+	       d->gauge_mode ? d->gauge_mode : SHMET_GAUGE_DEFAULT;
+	if (rc == 0 && shmet_impl_find_family(seg, d->type, d->name,
+					      strlen(d->name)) == UINT32_MAX)
+		rc = shmet_impl_check_collisions(seg, d);
+	if (rc == 0)
+		rc = shmet_impl_register(seg, d, mode, lens, &id);
+	if (rc == 0)
+		rc = shmet_impl_resolve_family(seg, id, fam);
+	fam->error = rc;
+	return rc;
+}
+
+int
+shmet_collector_register(struct shmet_segment *seg, const char *name,
+			 uint32_t family_count, const char *const *family_names)
+{
+	size_t lens[SHMET_MAX_COLLECTOR_FAMILIES];
+	char record_name[SHMET_MAX_NAME_LEN + 2];
+	struct shmet_family_desc d;
+	size_t len = shmet_impl_strlen0(name);
+	uint32_t id;
+
+	if (!seg || !seg->attached)
+		return shmet_impl_fail(seg, SHMET_IMPL_NO_REASON, -ENODEV,
+				       "segment is not attached");
+	if (!shmet_seg_label_name_valid(name, len))
+		return shmet_impl_fail(seg, SHMET_FAIL_INVALID_NAME, -EINVAL,
+				       "invalid collector name '%.200s': must "
+				       "match [a-zA-Z_][a-zA-Z0-9_]*",
+				       name ? name : "(null)");
+	if (family_count > SHMET_MAX_COLLECTOR_FAMILIES ||
+	    (family_count > 0 && !family_names))
+		return shmet_impl_fail(seg, SHMET_FAIL_INVALID_LABELS, -EINVAL,
+				       "collector %s: 0 to %u families", name,
+				       SHMET_MAX_COLLECTOR_FAMILIES);
+	for (uint32_t i = 0; i < family_count; i++) {
+		lens[i] = shmet_impl_strlen0(family_names[i]);
+		if (!shmet_seg_metric_name_valid(family_names[i], lens[i]))
+			return shmet_impl_fail(
+				seg, SHMET_FAIL_INVALID_NAME, -EINVAL,
+				"collector %s: invalid family name '%.200s'",
+				name, family_names[i] ? family_names[i]
+						      : "(null)");
+	}
+	record_name[0] = SHMET_COLLECTOR_PREFIX;
+	memcpy(record_name + 1, name, len + 1);
+	memset(&d, 0, sizeof d);
+	d.name = record_name;
+	d.type = SHMET_TYPE_COLLECTOR;
+	d.label_count = family_count;
+	d.label_names = family_names;
+	return shmet_impl_register(seg, &d, 0, lens, &id);
+}
+
+/* The three constructors are shmet_family_register() with one type's
+ * fields; the C11 implementation file may use designated initializers. */
+int
+shmet_counter_family(struct shmet_segment *seg, struct shmet_family *fam,
+		     const char *name, const char *help, uint32_t label_count,
+		     const char *const *label_names)
+{
+	const struct shmet_family_desc d = {
+		.name = name, .help = help, .type = SHMET_TYPE_COUNTER,
+		.label_count = label_count, .label_names = label_names,
+	};
+
+	return shmet_family_register(seg, &d, fam);
+}
+
+int
+shmet_gauge_family(struct shmet_segment *seg, struct shmet_family *fam,
+		   const char *name, const char *help, uint32_t gauge_mode,
+		   uint32_t label_count, const char *const *label_names)
+{
+	const struct shmet_family_desc d = {
+		.name = name, .help = help, .type = SHMET_TYPE_GAUGE,
+		.gauge_mode = gauge_mode,
+		.label_count = label_count, .label_names = label_names,
+	};
+
+	return shmet_family_register(seg, &d, fam);
+}
+
+int
+shmet_histogram_family(struct shmet_segment *seg, struct shmet_family *fam,
+		       const char *name, const char *help,
+		       uint32_t bound_count, const double *bounds,
+		       uint32_t label_count, const char *const *label_names)
+{
+	const struct shmet_family_desc d = {
+		.name = name, .help = help, .type = SHMET_TYPE_HISTOGRAM,
+		.bound_count = bound_count, .bounds = bounds,
+		.label_count = label_count, .label_names = label_names,
+	};
+
+	return shmet_family_register(seg, &d, fam);
 }

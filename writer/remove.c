@@ -14,7 +14,7 @@
  * A removal holds the family's creation gate (gate.c), so the family's
  * series_count stays the exact count of its live series.  Steps, and what
  * a kill (SIGKILL) after each leaves; the next holder of the gate finishes
- * from the journal (shmet_impl_remove_recover):
+ * from the journal (shmet_impl_remove_recover, journal.c):
  *   remove.gated      nothing changed
  *   remove.journaled  gate_series names the record with
  *                     SHMET_GATE_REMOVING, gate_count the count before:
@@ -30,73 +30,6 @@
  * cancellation off, state.c).
  */
 #include "writer-private.h"
-
-/*
- * The record leaves: its state (readers drop it; relaxed, they learn of
- * it through the generation's release that follows), then its incarnation
- * (handles kept across the removal drop their writes from now on; a
- * write already past the check lands in cells nobody reads, and the cells
- * go to another series only SHMET_REUSE_NS after removed_ns, reuse.c),
- * then the time, which a reuser needs non-zero.  Again after a kill:
- * moving gen twice is harmless.
- */
-SHMET_W void
-shmet_impl_mark_removed(struct shmet_segment *seg, uint32_t id)
-{
-	struct shmet_seg_series *s = &shmet_impl_series_table(seg)[id];
-	SHMET_ATOMIC(uint32_t) *index =
-		shmet_impl_index(seg, seg->hdr->series_index_off);
-	uint32_t mask = seg->hdr->series_index_slots - 1;
-
-	SHMET_AT(store_explicit)(&s->state, SHMET_SERIES_REMOVED,
-				 SHMET_MO(relaxed));
-	SHMET_AT(fetch_add_explicit)(&s->gen, 1, SHMET_MO(release));
-	/* Its index slot becomes a tombstone, which lookups pass over and
-	 * a creation may take (series.c): the index does not fill up with
-	 * series that left. */
-	for (uint32_t probe = 0; probe <= mask; probe++) {
-		uint32_t i = (uint32_t)(s->hash + probe) & mask;
-		uint32_t v = id + 1;
-
-		/* Relaxed: the slot's record is not published by it. */
-		if (SHMET_AT(compare_exchange_strong_explicit)(
-			    &index[i], &v, SHMET_INDEX_TOMB, SHMET_MO(relaxed),
-			    SHMET_MO(relaxed)) ||
-		    v == 0)
-			break;
-	}
-	SHMET_AT(store_explicit)(&s->removed_ns,
-				 shmet_impl_clock_ns(CLOCK_MONOTONIC),
-				 SHMET_MO(release));
-}
-
-SHMET_W void
-shmet_impl_remove_recover(struct shmet_segment *seg,
-			  struct shmet_seg_family *r, uint32_t pending)
-{
-	uint32_t id = (pending & ~SHMET_GATE_REMOVING) - 1;
-	/* Relaxed: written before the journal's release, which the
-	 * caller's acquire load saw; only gate holders write them. */
-	uint32_t before = SHMET_AT(load_explicit)(&r->gate_count,
-						  SHMET_MO(relaxed));
-	int removed = id < seg->hdr->max_series &&
-		      SHMET_AT(load_explicit)(
-			      &shmet_impl_series_table(seg)[id].state,
-			      SHMET_MO(relaxed)) == SHMET_SERIES_REMOVED;
-
-	SHMET_AT(store_explicit)(&r->series_count,
-				 removed && before > 0 ? before - 1 : before,
-				 SHMET_MO(relaxed));
-	if (removed) {  /* finish what the dead remover may not have */
-		shmet_impl_mark_removed(seg, id);
-		SHMET_AT(fetch_add_explicit)(&r->removals, 1,
-					     SHMET_MO(relaxed));
-	}
-	/* Release: readers that see the generation see the state. */
-	SHMET_AT(fetch_add_explicit)(&seg->hdr->generation, 1,
-				     SHMET_MO(release));
-	SHMET_AT(store_explicit)(&r->gate_series, 0, SHMET_MO(release));
-}
 
 /* Under the gate: remove published live record id of family record r. */
 SHMET_W void
@@ -241,37 +174,4 @@ shmet_family_removals(const struct shmet_family *fam)
 	return SHMET_AT(load_explicit)(
 		&shmet_impl_families(fam->seg)[fam->id].removals,
 		SHMET_MO(relaxed));
-}
-
-/*
- * A write through a handle of a removed or expired series (the hot path's
- * shmet_impl_stale): counted in the segment that holds gen, found among
- * the process's attached segments.  A failed handle's scratch gen never
- * moves, so it never comes here.
- */
-void
-shmet_impl_stale_write(const SHMET_ATOMIC(uint32_t) *gen)
-{
-	const unsigned char *at = (const unsigned char *)gen;
-
-	/* A try: the hot path never waits (a signal handler may count
-	 * while its thread holds the lock in shmet_open); a busy list
-	 * leaves one drop uncounted. */
-	if (pthread_mutex_trylock(&shmet_impl_forklist.lock) != 0)
-		return;
-	for (struct shmet_segment *s = shmet_impl_forklist.head; s;
-	     s = s->next) {
-		const unsigned char *t =
-			(const unsigned char *)shmet_impl_series_table(s);
-
-		if (s->attached && at >= t &&
-		    at < t + (size_t)s->hdr->max_series *
-				     sizeof(struct shmet_seg_series)) {
-			/* Relaxed: a statistic. */
-			SHMET_AT(fetch_add_explicit)(&s->hdr->stale_writes, 1,
-						     SHMET_MO(relaxed));
-			break;
-		}
-	}
-	pthread_mutex_unlock(&shmet_impl_forklist.lock);
 }

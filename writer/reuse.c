@@ -91,13 +91,6 @@ shmet_impl_zero_cells(struct shmet_segment *seg, uint32_t cell, uint32_t n)
 	return 0;
 }
 
-/* The state a claim for family record fam leaves (layout.h). */
-static uint32_t
-shmet_impl_claim_value(uint32_t fam)
-{
-	return SHMET_SERIES_CLAIMED | fam << 8;
-}
-
 /*
  * Claim, for family record f (id fam, `count` series), a removed record
  * that a series of `cells` cells and a blob of `size` bytes may take now;
@@ -160,24 +153,6 @@ shmet_impl_claim_reusable(struct shmet_segment *seg,
 	return UINT32_MAX;
 }
 
-/* Put claimed record id back: removed as of now. */
-static void
-shmet_impl_unclaim(struct shmet_segment *seg, uint32_t id)
-{
-	struct shmet_seg_series *r = &shmet_impl_series_table(seg)[id];
-
-	/* Release, as a removal's (remove.c, mark_removed): handles and
-	 * lookups that read the record after see another incarnation; a
-	 * claimer's acquire of removed_ns sees the quarantine restart. */
-	SHMET_AT(fetch_add_explicit)(&r->gen, 1, SHMET_MO(release));
-	SHMET_AT(store_explicit)(&r->removed_ns,
-				 shmet_impl_clock_ns(CLOCK_MONOTONIC),
-				 SHMET_MO(release));
-	/* Release: a later claimer sees the record as we leave it. */
-	SHMET_AT(store_explicit)(&r->state, SHMET_SERIES_REMOVED,
-				 SHMET_MO(release));
-}
-
 /* A reuse that cannot go on: the record back, the journal cleared. */
 static int
 shmet_impl_reuse_abandon(struct shmet_segment *seg,
@@ -187,31 +162,6 @@ shmet_impl_reuse_abandon(struct shmet_segment *seg,
 	/* Release: as every store of the journal. */
 	SHMET_AT(store_explicit)(&f->gate_series, 0, SHMET_MO(release));
 	return -ENOSPC;
-}
-
-SHMET_W void
-shmet_impl_reuse_recover(struct shmet_segment *seg, struct shmet_seg_family *f,
-			 uint32_t fam, uint32_t pending)
-{
-	uint32_t id = (pending & ~SHMET_GATE_REUSING) - 1;
-
-	const struct shmet_seg_series *r;
-	uint32_t state;
-
-	if (id >= seg->hdr->max_series) {
-		SHMET_AT(store_explicit)(&f->gate_series, 0, SHMET_MO(release));
-		return;
-	}
-	r = &shmet_impl_series_table(seg)[id];
-	/* Acquire: the dead reuser's claim.  Ours, or filled (LIVE, this
-	 * family's) but never published: put back.  Another family's claim
-	 * stays (its own journal covers it). */
-	state = SHMET_AT(load_explicit)(&r->state, SHMET_MO(acquire));
-	if (state == shmet_impl_claim_value(fam) ||
-	    (state == SHMET_SERIES_LIVE && r->family == fam &&
-	     !shmet_impl_series_indexed(seg, id)))
-		shmet_impl_unclaim(seg, id);
-	SHMET_AT(store_explicit)(&f->gate_series, 0, SHMET_MO(release));
 }
 
 /* The segment has no room for one more series of fam with a blob of

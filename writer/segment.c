@@ -41,41 +41,6 @@ shmet_impl_opt(uint32_t v, uint32_t def)
 	return v ? v : def;
 }
 
-/*
- * 0 if growing fd's file to `end` bytes keeps within RLIMIT_FSIZE, else
- * -EFBIG.  The kernel answers a write, ftruncate or fallocate that grows a
- * file past the limit with SIGXFSZ, whose default action kills the
- * process, and blocking it would change the application's disposition:
- * so the writer asks first.  As the kernel does, only growth past the
- * current size counts: value blocks lie inside the file, and a limit
- * lowered after creation must not refuse them.  A race remains only with
- * another thread lowering the limit, or a process shrinking the segment,
- * between the check and the call; nothing in shmetrics does either.
- */
-SHMET_W int
-shmet_impl_fsize_ok(int fd, uint64_t end)
-{
-	struct rlimit rl;
-	struct stat st;
-
-	if (getrlimit(RLIMIT_FSIZE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
-	    end <= (uint64_t)rl.rlim_cur)
-		return 0;
-	if (fstat(fd, &st) == 0 && end <= (uint64_t)st.st_size)
-		return 0;
-	return -EFBIG;
-}
-
-/* posix_fallocate (0 or a positive errno), never past RLIMIT_FSIZE.
- * Async-signal-safe as its calls are (the fork child reserves too). */
-SHMET_W int
-shmet_impl_fallocate(int fd, uint64_t off, uint64_t len)
-{
-	if (shmet_impl_fsize_ok(fd, off + len) < 0)
-		return EFBIG;
-	return posix_fallocate(fd, (off_t)off, (off_t)len);
-}
-
 /* -EFBIG, with a message naming the limit, if a segment of `size` bytes
  * cannot be created under RLIMIT_FSIZE. */
 SHMET_W int
@@ -225,16 +190,6 @@ shmet_impl_is_ready(int fd)
 		SHMET_INIT_READY;
 	munmap((void *)h, SHMET_HEADER_SIZE);
 	return ready;
-}
-
-SHMET_W void
-shmet_impl_sleep_ms(long ms)
-{
-	struct timespec ts;
-
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (ms % 1000) * 1000000L;
-	nanosleep(&ts, NULL);
 }
 
 /*
@@ -552,13 +507,6 @@ shmet_impl_map_cpus(struct shmet_segment *seg,
 		return;
 	seg->cpus = (unsigned char *)p;
 	seg->cpus_size = len;
-}
-
-/* The retired block's cells: mapped after the metadata (shmet_impl_map). */
-SHMET_W shmet_impl_cell *
-shmet_impl_retired(const struct shmet_segment *seg)
-{
-	return (shmet_impl_cell *)(void *)(seg->base + seg->hdr->values_off);
 }
 
 static int

@@ -14,57 +14,6 @@
 #include "writer-private.h"
 
 /*
- * Tell readers that our block's first `bytes` are reserved: they read a
- * block only that far, so a scrape never touches (and so never allocates,
- * or faults on) a page no writer reserved.  The extent only grows; it
- * survives takeovers, as the pages do.  Release: pairs with the readers'
- * acquire load, after which the pages exist (fallocate has returned).
- */
-SHMET_W void
-shmet_impl_publish_extent(struct shmet_segment *seg, uint32_t slot,
-			  uint64_t bytes)
-{
-	SHMET_ATOMIC(uint64_t) *extent =
-		slot < seg->hdr->max_writers
-			? &shmet_impl_writers(seg)[slot].reserved_bytes
-			: &seg->hdr->fallback_reserved_bytes;
-	uint64_t cur = SHMET_AT(load_explicit)(extent, SHMET_MO(relaxed));
-
-	while (cur < bytes &&
-	       !SHMET_AT(compare_exchange_weak_explicit)(
-		       extent, &cur, bytes, SHMET_MO(release),
-		       SHMET_MO(relaxed)))
-		;
-}
-
-/*
- * Make the pages [from, to) of a block we map at `block` data to readers:
- * a page fallocated but never written is a hole to SEEK_DATA, which
- * readers trust for 100 ms (docs/DESIGN.md, "Holes"), so a first write
- * there would show that much later.  Done for the per-CPU blocks
- * (percpu.c), where counters and histograms count, and for each gauge's
- * cells in the process block (series.c); not for a whole process block,
- * which holds only gauges and the fallback's counts: a touched one would
- * be read whole at every scrape, which would grow with the processes
- * again.  A compare-and-swap of a cell's value
- * with itself changes nothing, whoever else writes the cell meanwhile
- * (it fails, or stores what was there); not an add of 0, which compilers
- * may turn into a load.  Async-signal-safe.
- */
-SHMET_W void
-shmet_impl_touch(unsigned char *block, uint64_t from, uint64_t to)
-{
-	for (uint64_t b = from; b < to; b += SHMET_PAGE) {
-		shmet_impl_cell *c = (shmet_impl_cell *)(void *)(block + b);
-		/* Relaxed: it orders nothing. */
-		uint64_t v = SHMET_AT(load_explicit)(c, SHMET_MO(relaxed));
-
-		SHMET_AT(compare_exchange_strong_explicit)(
-			c, &v, v, SHMET_MO(relaxed), SHMET_MO(relaxed));
-	}
-}
-
-/*
  * Reserve (fallocate) block slot's pages up to cell end (see initialise);
  * `reserved` is this process's note of how far that block is reserved.
  * The block is ours, mapped at seg->block.
@@ -75,14 +24,12 @@ shmet_impl_reserve_block(struct shmet_segment *seg, uint32_t slot,
 {
 	/* Relaxed: a process-local hint, see the CAS below. */
 	uint64_t have = SHMET_AT(load_explicit)(reserved, SHMET_MO(relaxed));
-	uint64_t want = shmet_seg_align(end_cell * 8, 65536);
+	uint64_t want = shmet_impl_reserve_end(end_cell, seg->block_size);
 	uint64_t block_off;
 	int rc;
 
 	if (end_cell * 8 <= have)
 		return 0;
-	if (want > seg->block_size)
-		want = seg->block_size;
 	block_off = seg->hdr->values_off + (uint64_t)slot *
 					   seg->hdr->block_stride;
 	rc = shmet_impl_fallocate(seg->fd, block_off + have, want - have);
@@ -330,10 +277,10 @@ shmet_impl_map_block(struct shmet_segment *seg, uint32_t slot, int fixed)
 	uint64_t off = seg->hdr->values_off +
 		       (uint64_t)slot * seg->hdr->block_stride;
 	/* Relaxed: a cursor; registrations after this reserve their own. */
-	uint64_t want = shmet_seg_align(
-		8ull * SHMET_AT(load_explicit)(&seg->hdr->cells_used,
-					       SHMET_MO(relaxed)),
-		65536);
+	uint64_t want = shmet_impl_reserve_end(
+		SHMET_AT(load_explicit)(&seg->hdr->cells_used,
+					SHMET_MO(relaxed)),
+		seg->hdr->block_stride);
 	void *p;
 	int rc;
 
@@ -343,8 +290,6 @@ shmet_impl_map_block(struct shmet_segment *seg, uint32_t slot, int fixed)
 	 * keep writing where they did (never into a block it does not
 	 * hold, never to an unreserved page).
 	 */
-	if (want > seg->hdr->block_stride)
-		want = seg->hdr->block_stride;
 	if (want > 0) {
 		rc = shmet_impl_fallocate(seg->fd, off, want);
 		if (rc != 0)

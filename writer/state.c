@@ -181,3 +181,75 @@ shmet_impl_cancel_restore(int old)
 
 	pthread_setcancelstate(old, &ignored);
 }
+
+SHMET_W void
+shmet_impl_sleep_ms(long ms)
+{
+	struct timespec ts;
+
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	nanosleep(&ts, NULL);
+}
+
+/* The retired block's cells: mapped after the metadata (shmet_impl_map). */
+SHMET_W shmet_impl_cell *
+shmet_impl_retired(const struct shmet_segment *seg)
+{
+	return (shmet_impl_cell *)(void *)(seg->base + seg->hdr->values_off);
+}
+
+/*
+ * A write through a handle of a removed or expired series (the hot path's
+ * shmet_impl_stale): counted in the segment that holds gen, found among
+ * the process's attached segments.  A failed handle's scratch gen never
+ * moves, so it never comes here.
+ */
+void
+shmet_impl_stale_write(const SHMET_ATOMIC(uint32_t) *gen)
+{
+	const unsigned char *at = (const unsigned char *)gen;
+
+	/* A try: the hot path never waits (a signal handler may count
+	 * while its thread holds the lock in shmet_open); a busy list
+	 * leaves one drop uncounted. */
+	if (pthread_mutex_trylock(&shmet_impl_forklist.lock) != 0)
+		return;
+	for (struct shmet_segment *s = shmet_impl_forklist.head; s;
+	     s = s->next) {
+		const unsigned char *t =
+			(const unsigned char *)shmet_impl_series_table(s);
+
+		if (s->attached && at >= t &&
+		    at < t + (size_t)s->hdr->max_series *
+				     sizeof(struct shmet_seg_series)) {
+			/* Relaxed: a statistic. */
+			SHMET_AT(fetch_add_explicit)(&s->hdr->stale_writes, 1,
+						     SHMET_MO(relaxed));
+			break;
+		}
+	}
+	pthread_mutex_unlock(&shmet_impl_forklist.lock);
+}
+
+SHMET_W const unsigned char *
+shmet_impl_str_or_empty(const struct shmet_segment *seg, struct shmet_seg_str s)
+{
+	const unsigned char *p = shmet_impl_str(seg, s);
+
+	return p ? p : (const unsigned char *)"";
+}
+
+/* Record id is shown (layout.h): its incarnation even, not free. */
+SHMET_W int
+shmet_impl_family_shown(const struct shmet_segment *seg, uint32_t id)
+{
+	const struct shmet_seg_family *r = &shmet_impl_families(seg)[id];
+
+	/* Acquire: a rebuilt record's fields were written before its
+	 * incarnation became even again (reclaim.c). */
+	return !(SHMET_AT(load_explicit)(&r->incarnation, SHMET_MO(acquire)) &
+		 1) &&
+	       SHMET_AT(load_explicit)(&r->state, SHMET_MO(acquire)) !=
+		       SHMET_FAMILY_FREE;
+}

@@ -155,19 +155,49 @@ SHMET_W void shmet_impl_points_forked(void);
 SHMET_W int shmet_impl_cancel_off(void);
 SHMET_W void shmet_impl_cancel_restore(int old);
 
-/* The series creation gate (gate.c). */
+/* The series creation gate and the index lock (gate.c). */
 SHMET_W int shmet_impl_gate_lock(struct shmet_segment *seg, uint32_t fam);
 SHMET_W int shmet_impl_gate_try(struct shmet_segment *seg, uint32_t fam);
 SHMET_W int shmet_impl_gate_try_other(struct shmet_segment *seg,
 				      uint32_t fam);
-SHMET_W int shmet_impl_gate_enter(struct shmet_segment *seg, uint32_t fam,
-				  const char *what, const char *point);
 SHMET_W int shmet_impl_indexed(const struct shmet_segment *seg,
 			       uint64_t index_off, uint32_t slots,
 			       uint64_t hash, uint32_t id);
 SHMET_W int shmet_impl_series_indexed(const struct shmet_segment *seg,
 				      uint32_t id);
+SHMET_W int shmet_impl_family_indexed(const struct shmet_segment *seg,
+				      uint32_t id);
+/* Record id's index slot becomes a tombstone. */
+SHMET_W void shmet_impl_unindex(struct shmet_segment *seg, uint64_t index_off,
+				uint32_t slots, uint64_t hash, uint32_t id);
 SHMET_W void shmet_impl_gate_unlock(struct shmet_segment *seg, uint32_t fam);
+SHMET_W int shmet_impl_index_lock(struct shmet_segment *seg);
+SHMET_W void shmet_impl_index_unlock(struct shmet_segment *seg);
+
+/* The gate's journal: entering the gate finishes a dead holder's step
+ * (journal.c, below every protocol that journals). */
+SHMET_W int shmet_impl_gate_enter(struct shmet_segment *seg, uint32_t fam,
+				  const char *what, const char *point);
+SHMET_W void shmet_impl_gate_recover(struct shmet_segment *seg, uint32_t fam);
+/* Under the gate: take record id off the pages (a removal's last step). */
+SHMET_W void shmet_impl_mark_removed(struct shmet_segment *seg, uint32_t id);
+/* Under the gate: finish a dead remover's, reuser's, reclaimer's step. */
+SHMET_W void shmet_impl_remove_recover(struct shmet_segment *seg,
+				       struct shmet_seg_family *r,
+				       uint32_t pending);
+SHMET_W void shmet_impl_reuse_recover(struct shmet_segment *seg,
+				      struct shmet_seg_family *f,
+				      uint32_t fam, uint32_t pending);
+SHMET_W void shmet_impl_reclaim_recover(struct shmet_segment *seg,
+					uint32_t fam);
+/* The state a reuse's claim for family record fam leaves (layout.h), and
+ * putting claimed record id back. */
+SHMET_W uint32_t shmet_impl_claim_value(uint32_t fam);
+SHMET_W void shmet_impl_unclaim(struct shmet_segment *seg, uint32_t id);
+/* Family record id freed (a reclaim's end). */
+SHMET_W void shmet_impl_family_free(struct shmet_segment *seg, uint32_t id);
+
+/* Finding a series without a lock (lookup.c). */
 SHMET_W uint64_t shmet_impl_series_hash(uint32_t fam, uint32_t n,
 					const char *const *values,
 					const size_t *lens);
@@ -177,7 +207,6 @@ SHMET_W int shmet_impl_series_find(const struct shmet_family *fam,
 				   const size_t *lens, uint32_t *cell,
 				   uint32_t *empty, uint32_t *id,
 				   uint32_t *gen);
-SHMET_W void shmet_impl_gate_recover(struct shmet_segment *seg, uint32_t fam);
 /* Reusing removed records when the segment is full (reuse.c). */
 SHMET_W int shmet_impl_segment_short(const struct shmet_segment *seg,
 				     const struct shmet_family *fam,
@@ -187,20 +216,11 @@ SHMET_W int shmet_impl_reuse_series(const struct shmet_family *fam,
 				    const char *const *values,
 				    const size_t *lens, uint64_t hash,
 				    uint32_t *out);
-SHMET_W void shmet_impl_reuse_recover(struct shmet_segment *seg,
-				      struct shmet_seg_family *f,
-				      uint32_t fam, uint32_t pending);
 /* Under the gate: remove live record id of family record r (remove.c). */
 SHMET_W void shmet_impl_remove_one(struct shmet_segment *seg,
 				   struct shmet_seg_family *r, uint32_t id);
 /* A sweep of idle series, if one is due (expire.c). */
 SHMET_W void shmet_impl_expire_due(struct shmet_segment *seg);
-/* Under the gate: take record id off the pages (remove.c). */
-SHMET_W void shmet_impl_mark_removed(struct shmet_segment *seg, uint32_t id);
-/* Under the gate: finish a dead remover's step (remove.c). */
-SHMET_W void shmet_impl_remove_recover(struct shmet_segment *seg,
-				       struct shmet_seg_family *r,
-				       uint32_t pending);
 
 /* The functions the files share (one file defines each). */
 SHMET_W shmet_impl_cell *
@@ -253,6 +273,9 @@ shmet_impl_fsize_ok(int fd, uint64_t end);
 
 SHMET_W int
 shmet_impl_fallocate(int fd, uint64_t off, uint64_t len);
+
+SHMET_W uint64_t
+shmet_impl_reserve_end(uint64_t end_cell, uint64_t limit);
 
 SHMET_W int
 shmet_impl_check_fsize(struct shmet_segment *seg, uint64_t size);
@@ -461,13 +484,10 @@ SHMET_W void shmet_impl_registrants_forked(struct shmet_segment *seg,
 SHMET_W int shmet_impl_registrant_live(struct shmet_segment *seg,
 				       uint32_t id);
 
-/* Reclaiming family records (reclaim.c); the index lock (gate.c). */
+/* Record id is shown: incarnation even, not free (state.c). */
 SHMET_W int shmet_impl_family_shown(const struct shmet_segment *seg,
 				    uint32_t id);
-SHMET_W int shmet_impl_index_lock(struct shmet_segment *seg);
-SHMET_W void shmet_impl_index_unlock(struct shmet_segment *seg);
-SHMET_W void shmet_impl_reclaim_recover(struct shmet_segment *seg,
-					uint32_t fam);
+/* Reclaiming family records (reclaim.c). */
 SHMET_W int shmet_impl_reclaim_sweep(struct shmet_segment *seg);
 SHMET_W void shmet_impl_reclaim_outdated(struct shmet_segment *seg,
 					 uint32_t id);

@@ -10,6 +10,12 @@
 #error "include <shmetrics.h> instead"
 #endif
 
+/* Which cell of a series holds what (shmet_seg_cell_*, the rule book's
+ * cells.h): the handles keep a series' first cell, and every write below
+ * finds its role's cell through the rule book with first 0 (constants,
+ * folded at compile time). */
+#include "cells.h"
+
 /* An attached segment.  Keep its address stable. */
 struct shmet_segment {
 	int fd;                         /* O_RDWR; our slot's liveness lock */
@@ -238,8 +244,11 @@ shmet_impl_observe_atomic(const struct shmet_histogram *h, uint32_t i,
 			  double sum, int bucket)
 {
 	if (bucket)
-		SHMET_AT(fetch_add_explicit)(&h->cell[i], 1, SHMET_MO(relaxed));
-	shmet_impl_add_double(&h->cell[h->bound_count + 1], sum);
+		SHMET_AT(fetch_add_explicit)(
+			&h->cell[shmet_seg_cell_bucket(0, i)], 1,
+			SHMET_MO(relaxed));
+	shmet_impl_add_double(
+		&h->cell[shmet_seg_cell_hist_sum(0, h->bound_count)], sum);
 }
 
 /*
@@ -372,7 +381,9 @@ aborted:
 	return 1;
 }
 
-/* The float cell (counter add_double): at cpu0 + 8. */
+/* The float cell (counter add_double): at cpu0 + 8, the byte offset of
+ * shmet_seg_cell_counter_float(0) written as an assembler constant
+ * (tests/test-rules.c holds the two equal). */
 static inline int
 shmet_impl_rseq_add_f64(struct shmet_impl_rseq *rs, unsigned char *cpu0,
 			uint64_t stride, uint32_t cpus,
@@ -638,7 +649,8 @@ shmet_impl_gauge_stamp(const struct shmet_gauge *g)
 		stamp = shmet_now_ns() + 1;
 	/* Relaxed: value and stamp are independent atomics; a reader may
 	 * pair a value with the previous stamp. */
-	SHMET_AT(store_explicit)(&g->cell[1], stamp, SHMET_MO(relaxed));
+	SHMET_AT(store_explicit)(&g->cell[shmet_seg_cell_gauge_stamp(0)],
+				 stamp, SHMET_MO(relaxed));
 }
 
 static inline void shmet_histogram_observe_since(const struct shmet_histogram *h,

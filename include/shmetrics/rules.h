@@ -4,13 +4,15 @@
  * rules of the segment's shape: geometry, names, blobs, bounds, modes),
  * which includes it.
  *
- *   cell roles       which cell of a series holds what (layout.h, "Cells")
+ *   cell roles       which cell of a series holds what (layout.h, "Cells"),
+ *                    in cells.h, included here
  *   gauge folding    how the values of several writers become one, by mode
  *   page names       the suffix a counter's samples carry, the type names
  *   record shape     whether a family record's shape holds, and why not
  *
- * Nothing outside this file computes a cell's position from a series'
- * first cell: tests/check-cells.sh refuses it.  Every function is pure.
+ * Nothing outside this file and cells.h computes a cell's position from
+ * a series' first cell: tests/check-cells.sh refuses it.  Every function
+ * is pure.
  */
 #ifndef SHMETRICS_RULES_H
 #define SHMETRICS_RULES_H
@@ -21,58 +23,9 @@
 
 #include "format.h"
 
-/* ---------------------------------------------------------------- */
-/* Cell roles (cells relative to a series' first cell)              */
-
-/* A counter: the integer increments, and the float increments' sum. */
-static inline uint32_t
-shmet_seg_cell_counter_int(uint32_t first)
-{
-	return first;
-}
-
-static inline uint32_t
-shmet_seg_cell_counter_float(uint32_t first)
-{
-	return first + 1;
-}
-
-/* A gauge: the value's bits, and its write stamp (0: never written by
- * this block's writer; else 1, or CLOCK_MONOTONIC ns + 1 of the last
- * write in the mostrecent modes). */
-static inline uint32_t
-shmet_seg_cell_gauge_value(uint32_t first)
-{
-	return first;
-}
-
-static inline uint32_t
-shmet_seg_cell_gauge_stamp(uint32_t first)
-{
-	return first + 1;
-}
-
-/* A histogram: bucket b's count (b = bound_count: +Inf, not cumulative),
- * and the observations' sum. */
-static inline uint32_t
-shmet_seg_cell_bucket(uint32_t first, uint32_t b)
-{
-	return first + b;
-}
-
-static inline uint32_t
-shmet_seg_cell_hist_sum(uint32_t first, uint32_t bound_count)
-{
-	return first + bound_count + 1;
-}
-
-/* The one float-sum cell of a counter or histogram series (its last),
- * which readers sum as doubles; every other such cell is an integer. */
-static inline uint32_t
-shmet_seg_cell_float_sum(uint32_t first, uint32_t cells_per_series)
-{
-	return first + cells_per_series - 1;
-}
+/* Cell roles: cells.h, the one part the writers' hot path includes by
+ * itself (<shmetrics.h> includes it, and it depends on nothing). */
+#include "cells.h"
 
 /* ---------------------------------------------------------------- */
 /* Gauge folding                                                    */

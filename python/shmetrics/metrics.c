@@ -288,11 +288,14 @@ gauge_init(struct shmet_gauge *g)
 	double zero = 0.0;
 	uint64_t bits;
 
-	if (atomic_load_explicit(&g->cell[1], memory_order_relaxed) != 0)
+	if (atomic_load_explicit(&g->cell[shmet_seg_cell_gauge_stamp(0)],
+				 memory_order_relaxed) != 0)
 		return;
 	memcpy(&bits, &zero, sizeof bits);
-	atomic_store_explicit(&g->cell[0], bits, memory_order_relaxed);
-	atomic_store_explicit(&g->cell[1], 1, memory_order_relaxed);
+	atomic_store_explicit(&g->cell[shmet_seg_cell_gauge_value(0)], bits,
+			      memory_order_relaxed);
+	atomic_store_explicit(&g->cell[shmet_seg_cell_gauge_stamp(0)], 1,
+			      memory_order_relaxed);
 }
 
 /*

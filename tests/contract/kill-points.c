@@ -48,12 +48,12 @@
 
 #include "raw.h"
 #include "shmetrics-reader.h"
+#include "victim.h"
 
 #define MAX_REPORTS 64
 #define MAX_POINTS 256
 
 static char segname[64];
-static int report_fd = -1;
 static int failures, runs;
 
 /* ------------------------------------------------------------------ */
@@ -66,12 +66,9 @@ static void
 report(const char *fmt, const char *a, const char *b)
 {
 	char line[128];
-	int n = snprintf(line, sizeof line, fmt, a, b);
 
-	/* write() is a cancellation point: a cancelled protocol thread
-	 * dies here at the latest, after the step it reports */
-	if (n > 0 && write(report_fd, line, (size_t)n) != n)
-		_exit(9);
+	if (snprintf(line, sizeof line, fmt, a, b) > 0)
+		victim_report(line);
 }
 
 struct families {
@@ -221,94 +218,37 @@ victim(const char *which)
 /* ------------------------------------------------------------------ */
 /* The harness                                                        */
 
-struct point {
-	char name[48];
-	unsigned nth;
-};
+/* The protocol victim_run's victim runs (victim_run takes no argument). */
+static const char *victim_which;
+
+static int
+victim_protocol(void)
+{
+	return victim(victim_which);
+}
 
 static int
 run_victim(const char *which, const char *point, const char *action,
 	   unsigned nth, int trace_fd, char *reports, size_t cap)
 {
-	int rep[2], status;
-	pid_t pid;
-	size_t got = 0;
-	ssize_t n;
-
-	if (pipe(rep) < 0)
-		exit(1);
-	pid = fork();
-	if (pid == 0) {
-		char spec[96], fd_text[16];
-
-		close(rep[0]);
-		report_fd = rep[1];
-		if (point) {
-			snprintf(spec, sizeof spec, "%s:%s:%u", point, action,
-				 nth);
-			setenv("SHMETRICS_TEST_POINT", spec, 1);
-		}
-		if (trace_fd >= 0) {
-			snprintf(fd_text, sizeof fd_text, "%d", trace_fd);
-			setenv("SHMETRICS_TEST_POINT_TRACE", fd_text, 1);
-		}
-		_exit(victim(which));
-	}
-	close(rep[1]);
-	while (got + 1 < cap &&
-	       (n = read(rep[0], reports + got, cap - 1 - got)) > 0)
-		got += (size_t)n;
-	reports[got] = '\0';
-	close(rep[0]);
-	waitpid(pid, &status, 0);
-	return status;
+	victim_which = which;
+	return victim_run(victim_protocol, point, action, nth, trace_fd,
+			  reports, cap);
 }
 
 /* The points a traced run of protocol `which` reaches, deduplicated as
  * (name, n-th visit in its process). */
 static unsigned
-trace_points(const char *which, struct point *out, unsigned cap)
+trace_points(const char *which, struct victim_point *out, unsigned cap)
 {
-	char path[] = "/tmp/shmet-kill-points-XXXXXX", line[128];
 	char reports[8192];
-	int fd = mkstemp(path);
-	FILE *f;
-	unsigned n = 0;
-	struct { long pid; char name[48]; } seen[1024];
-	unsigned nseen = 0;
+	unsigned n;
+	int fd;
 
-	if (fd < 0)
-		exit(1);
-	unlink(path);
-	run_victim(which, NULL, NULL, 0, fd, reports, sizeof reports);
-	lseek(fd, 0, SEEK_SET);
-	f = fdopen(fd, "r");
-	while (f && fgets(line, sizeof line, f) && nseen < 1024) {
-		long pid;
-		char name[48];
-		unsigned nth = 1;
-		int dup = 0;
-
-		if (sscanf(line, "%ld %47s", &pid, name) != 2)
-			continue;
-		for (unsigned i = 0; i < nseen; i++)
-			if (seen[i].pid == pid && !strcmp(seen[i].name, name))
-				nth++;
-		seen[nseen].pid = pid;
-		snprintf(seen[nseen].name, sizeof seen[nseen].name, "%s",
-			 name);
-		nseen++;
-		for (unsigned i = 0; i < n; i++)
-			if (!strcmp(out[i].name, name) && out[i].nth == nth)
-				dup = 1;
-		if (!dup && n < cap) {
-			snprintf(out[n].name, sizeof out[n].name, "%s", name);
-			out[n].nth = nth;
-			n++;
-		}
-	}
-	if (f)
-		fclose(f);
+	victim_which = which;
+	fd = victim_traced(victim_protocol, reports, sizeof reports, NULL);
+	n = victim_points(fd, NULL, out, cap);
+	close(fd);
 	return n;
 }
 
@@ -534,7 +474,8 @@ later_writer(void)
 /* One run: protocol `which` with `action` at (point, nth), then the
  * checks.  B first needs A run whole. */
 static void
-one_run(const char *which, const struct point *pt, const char *action)
+one_run(const char *which, const struct victim_point *pt,
+	const char *action)
 {
 	char reports[8192], prior[8192] = "", ctx[160];
 	struct shmet_reader *r = NULL;
@@ -588,7 +529,7 @@ main(void)
 {
 	static const char *const protocols[] = { "A", "B" };
 	static const char *const actions[] = { "kill", "cancel" };
-	static struct point pts[MAX_POINTS];
+	static struct victim_point pts[MAX_POINTS];
 	unsigned total_points = 0;
 	/* one point's runs only, when debugging */
 	const char *only = getenv("KILL_POINTS_ONLY");

@@ -32,20 +32,13 @@
 
 #include "raw.h"
 #include "snapshot.h"
+#include "victim.h"
 
 #define MAX_POINTS 128
 
 static char segname[64];
 static int failures, runs;
-static int report_fd = -1;
 static const char *const k_names[] = { "k" };
-
-static void
-report(const char *line)
-{
-	if (write(report_fd, line, strlen(line)) < 0)
-		_exit(9);
-}
 
 static int
 victim(void)
@@ -62,67 +55,26 @@ victim(void)
 	    shmet_counter_labels(&f, &b, SHMET_VALUES("b")) != 0)
 		return 3;
 	shmet_counter_add(&a, 3);
-	report("I a 3\n");
+	victim_report("I a 3\n");
 	shmet_counter_add(&b, 4);
-	report("I b 4\n");
-	report("r a\n");
+	victim_report("I b 4\n");
+	victim_report("r a\n");
 	if (shmet_family_remove(&f, SHMET_VALUES("a")) == 0)
-		report("R a\n");
+		victim_report("R a\n");
 	if (shmet_counter_labels(&f, &c, SHMET_VALUES("c")) != 0)
 		return 4;
 	shmet_counter_add(&c, 5);
-	report("I c 5\n");
+	victim_report("I c 5\n");
 	if (shmet_expire(&seg) != 0)
 		return 5;
 	usleep(1100 * 1000);
 	shmet_counter_inc(&c);
-	report("I c 1\n");
-	report("r b\n");
+	victim_report("I c 1\n");
+	victim_report("r b\n");
 	if (shmet_expire(&seg) == 1)
-		report("R b\n");
+		victim_report("R b\n");
 	shmet_close(&seg);
 	return 0;
-}
-
-/* Run the victim, killed at (point, nth) or traced into trace_fd. */
-static void
-run_victim(const char *point, unsigned nth, int trace_fd, char *rep,
-	   size_t cap)
-{
-	int p[2];
-	size_t got = 0;
-	ssize_t n;
-	pid_t pid;
-
-	if (pipe(p) < 0)
-		exit(1);
-	pid = fork();
-	if (pid == 0) {
-		char spec[96], fd_text[16];
-
-		close(p[0]);
-		report_fd = p[1];
-		setenv("SHMETRICS_TEST_REUSE_MS", "0", 1);
-		if (point) {
-			snprintf(spec, sizeof spec, "%s:kill:%u", point, nth);
-			setenv("SHMETRICS_TEST_POINT", spec, 1);
-		}
-		if (trace_fd >= 0) {
-			snprintf(fd_text, sizeof fd_text, "%d", trace_fd);
-			setenv("SHMETRICS_TEST_POINT_TRACE", fd_text, 1);
-		}
-		_exit(victim());
-	}
-	close(p[1]);
-	while (got + 1 < cap && (n = read(p[0], rep + got, cap - 1 - got)) > 0)
-		got += (size_t)n;
-	rep[got] = '\0';
-	close(p[0]);
-	n = wait_exit(pid);
-	if (!point && n != 0) {
-		fprintf(stderr, "FAIL: the traced victim exited %zd\n", n);
-		failures++;
-	}
 }
 
 static int
@@ -150,31 +102,24 @@ reported(const char *rep, char k)
 static int
 later_writer(void)
 {
-	pid_t pid = fork();
+	struct shmet_options o = { .name = segname,
+				   .flags = SHMET_OPEN_NO_CREATE };
+	struct shmet_segment seg;
+	struct shmet_family f;
+	struct shmet_counter z;
 
-	if (pid == 0) {
-		struct shmet_options o = { .name = segname,
-					   .flags = SHMET_OPEN_NO_CREATE };
-		struct shmet_segment seg;
-		struct shmet_family f;
-		struct shmet_counter z;
-
-		setenv("SHMETRICS_TEST_REUSE_MS", "0", 1);
-		if (shmet_open(&seg, &o) != 0 ||
-		    shmet_counter_family(&seg, &f, "lp_total", "l", 1,
-					 k_names) != 0 ||
-		    shmet_family_clear(&f) != 0)
-			_exit(3);
-		if (shmet_counter_labels(&f, &z, SHMET_VALUES("y")) != 0)
-			_exit(4);
-		shmet_counter_inc(&z);
-		if (shmet_counter_labels(&f, &z, SHMET_VALUES("z")) != 0)
-			_exit(5);
-		shmet_counter_inc(&z);
-		shmet_close(&seg);
-		_exit(0);
-	}
-	return wait_exit(pid);
+	if (shmet_open(&seg, &o) != 0 ||
+	    shmet_counter_family(&seg, &f, "lp_total", "l", 1, k_names) != 0 ||
+	    shmet_family_clear(&f) != 0)
+		return 3;
+	if (shmet_counter_labels(&f, &z, SHMET_VALUES("y")) != 0)
+		return 4;
+	shmet_counter_inc(&z);
+	if (shmet_counter_labels(&f, &z, SHMET_VALUES("z")) != 0)
+		return 5;
+	shmet_counter_inc(&z);
+	shmet_close(&seg);
+	return 0;
 }
 
 /* Series of lp_total with label value v in s, or -1. */
@@ -215,7 +160,6 @@ check(const char *ctx, const char *rep)
 {
 	struct snapshot s;
 	struct raw_family raw;
-	int rc;
 
 	/* before the later writer: what the victim's steps left */
 	snapshot_take(segname, &s);
@@ -248,10 +192,7 @@ check(const char *ctx, const char *rep)
 		}
 		snapshot_free(&s);
 	}
-	rc = later_writer();
-	if (rc != 0) {
-		fprintf(stderr, "FAIL %s: the later writer exited %d "
-			"(capacity leaked?)\n", ctx, rc);
+	if (victim_later_writer(later_writer, ctx)) {
 		failures++;
 		return;
 	}
@@ -281,52 +222,35 @@ check(const char *ctx, const char *rep)
 int
 main(void)
 {
-	struct { char name[48]; unsigned nth; int skip; } pts[MAX_POINTS];
-	char path[] = "/tmp/shmet-lifecycle-points-XXXXXX", line[128];
+	static const char *const prefixes[] = { "remove.", "reuse.",
+						"expire.", "series.", NULL };
+	struct victim_point pts[MAX_POINTS];
+	int skip[MAX_POINTS];
 	char rep[4096];
 	unsigned npts = 0;
 	int fd;
-	FILE *f;
 
+	/* victims and later writers reuse a removed record at once */
+	setenv("SHMETRICS_TEST_REUSE_MS", "0", 1);
 	snprintf(segname, sizeof segname, "/shmet-lifecycle-%d",
 		 (int)getpid());
 	shmet_unlink(segname);
-	fd = mkstemp(path);
-	if (fd < 0)
-		return 1;
-	unlink(path);
-	run_victim(NULL, 0, fd, rep, sizeof rep);
+	fd = victim_traced(victim, rep, sizeof rep, &failures);
 	if (!strstr(rep, "R b\n")) {
 		fprintf(stderr, "the traced victim did not expire b:\n%s", rep);
 		return strstr(rep, "I a") ? 1 : 77;
 	}
-	lseek(fd, 0, SEEK_SET);
-	f = fdopen(fd, "r");
-	while (f && fgets(line, sizeof line, f) && npts < MAX_POINTS) {
-		char name[48];
-		long pid;
-		unsigned nth = 1;
-
-		/* the lifecycle's steps (and the creations that reuse);
-		 * kill-points.c covers the rest of the writer */
-		if (sscanf(line, "%ld %47s", &pid, name) != 2 ||
-		    (strncmp(name, "remove.", 7) && strncmp(name, "reuse.", 6) &&
-		     strncmp(name, "expire.", 7) && strncmp(name, "series.", 7)))
-			continue;
-		for (unsigned i = 0; i < npts; i++)
-			if (!strcmp(pts[i].name, name))
-				nth++;
-		/* a's and b's creations are fresh records: a kill between
-		 * a record's allocation and its journal leaks that one
-		 * record, as writer/gate.c says (kill-points.c runs them);
-		 * c's creation reuses a's record, and is tested here */
-		snprintf(pts[npts].name, sizeof pts[npts].name, "%s", name);
-		pts[npts].nth = nth;
-		pts[npts].skip = !strcmp(name, "series.built") && nth < 3;
-		npts++;
-	}
-	if (f)
-		fclose(f);
+	/* the lifecycle's steps (and the creations that reuse);
+	 * kill-points.c covers the rest of the writer */
+	npts = victim_points(fd, prefixes, pts, MAX_POINTS);
+	close(fd);
+	/* a's and b's creations are fresh records: a kill between a record's
+	 * allocation and its journal leaks that one record, as
+	 * writer/gate.c says (kill-points.c runs them); c's creation reuses
+	 * a's record, and is tested here */
+	for (unsigned i = 0; i < npts; i++)
+		skip[i] = !strcmp(pts[i].name, "series.built") &&
+			  pts[i].nth < 3;
 	if (npts == 0) {
 		fprintf(stderr, "no test points: a build without them\n");
 		return 77;
@@ -335,11 +259,12 @@ main(void)
 	for (unsigned i = 0; i < npts; i++) {
 		char ctx[128];
 
-		if (pts[i].skip)
+		if (skip[i])
 			continue;
 		snprintf(ctx, sizeof ctx, "killed at %.47s #%u", pts[i].name,
 			 pts[i].nth);
-		run_victim(pts[i].name, pts[i].nth, -1, rep, sizeof rep);
+		victim_run(victim, pts[i].name, "kill", pts[i].nth, -1, rep,
+			   sizeof rep);
 		check(ctx, rep);
 		shmet_unlink(segname);
 		runs++;

@@ -39,20 +39,13 @@
 
 #include "raw.h"
 #include "snapshot.h"
+#include "victim.h"
 
 #define MAX_POINTS 64
 
 static char segname[64];
 static int failures, runs;
-static int report_fd = -1;
 static const char *const k_names[] = { "k" };
-
-static void
-report(const char *line)
-{
-	if (write(report_fd, line, strlen(line)) < 0)
-		_exit(9);
-}
 
 static int
 open_seg(struct shmet_segment *seg)
@@ -98,74 +91,24 @@ victim(void)
 		return 3;
 	if (shmet_expire(&seg) != 0)
 		return 4;
-	report("S\n");
+	victim_report("S\n");
 	if (shmet_counter_family(&seg, &f, "kp_new_total", "newer", 1,
 				 k_names) != 0)
 		return 5;
-	report("F\n");
+	victim_report("F\n");
 	if (shmet_counter_labels(&f, &z, SHMET_VALUES("z")) != 0)
 		return 6;
 	shmet_counter_add(&z, 5);
-	report("I z 5\n");
+	victim_report("I z 5\n");
 	/* a new record from the cursor, built the same way */
 	if (shmet_counter_family(&seg, &f, "kp_fresh_total", "fresh", 1,
 				 k_names) != 0 ||
 	    shmet_counter_labels(&f, &z, SHMET_VALUES("f")) != 0)
 		return 7;
 	shmet_counter_add(&z, 4);
-	report("I f 4\n");
+	victim_report("I f 4\n");
 	shmet_close(&seg);
 	return 0;
-}
-
-static int
-in_child(int (*fn)(void))
-{
-	pid_t pid = fork();
-
-	if (pid == 0)
-		_exit(fn());
-	return wait_exit(pid);
-}
-
-/* Run the victim, killed at (point, nth) or traced into trace_fd. */
-static void
-run_victim(const char *point, unsigned nth, int trace_fd, char *rep,
-	   size_t cap)
-{
-	int p[2];
-	size_t got = 0;
-	ssize_t n;
-	pid_t pid;
-
-	if (pipe(p) < 0)
-		exit(1);
-	pid = fork();
-	if (pid == 0) {
-		char spec[96], fd_text[16];
-
-		close(p[0]);
-		report_fd = p[1];
-		if (point) {
-			snprintf(spec, sizeof spec, "%s:kill:%u", point, nth);
-			setenv("SHMETRICS_TEST_POINT", spec, 1);
-		}
-		if (trace_fd >= 0) {
-			snprintf(fd_text, sizeof fd_text, "%d", trace_fd);
-			setenv("SHMETRICS_TEST_POINT_TRACE", fd_text, 1);
-		}
-		_exit(victim());
-	}
-	close(p[1]);
-	while (got + 1 < cap && (n = read(p[0], rep + got, cap - 1 - got)) > 0)
-		got += (size_t)n;
-	rep[got] = '\0';
-	close(p[0]);
-	n = wait_exit(pid);
-	if (!point && n != 0) {
-		fprintf(stderr, "FAIL: the traced victim exited %zd\n", n);
-		failures++;
-	}
 }
 
 /* The later writer: sweep, then one count in each of two families. */
@@ -240,7 +183,6 @@ check(const char *ctx, const char *rep)
 	struct raw_families rf;
 	uint32_t n;
 	long long v;
-	int rc;
 
 	snapshot_take(segname, &s);
 	if (value(&s, "kp_keep_total", "x", &n) != 7) {
@@ -264,10 +206,7 @@ check(const char *ctx, const char *rep)
 		failures++;
 	}
 	snapshot_free(&s);
-	rc = in_child(later_writer);
-	if (rc != 0) {
-		fprintf(stderr, "FAIL %s: the later writer exited %d "
-			"(capacity leaked?)\n", ctx, rc);
+	if (victim_later_writer(later_writer, ctx)) {
 		failures++;
 		return;
 	}
@@ -297,47 +236,24 @@ check(const char *ctx, const char *rep)
 int
 main(void)
 {
-	struct { char name[48]; unsigned nth; } pts[MAX_POINTS];
-	char path[] = "/tmp/shmet-reclaim-points-XXXXXX", line[128];
+	static const char *const prefixes[] = { "reclaim.", "family.", NULL };
+	struct victim_point pts[MAX_POINTS];
 	char rep[1024];
 	unsigned npts = 0;
 	int fd;
-	FILE *f;
 
 	snprintf(segname, sizeof segname, "/shmet-fm-points-%d",
 		 (int)getpid());
 	shmet_unlink(segname);
-	fd = mkstemp(path);
-	if (fd < 0)
-		return 1;
-	unlink(path);
-	if (in_child(setup) != 0) {
+	if (victim_in_child(setup) != 0) {
 		fprintf(stderr, "setup failed\n");
 		return 1;
 	}
-	run_victim(NULL, 0, fd, rep, sizeof rep);
+	fd = victim_traced(victim, rep, sizeof rep, &failures);
 	check("traced", rep);
 	shmet_unlink(segname);
-	lseek(fd, 0, SEEK_SET);
-	f = fdopen(fd, "r");
-	while (f && fgets(line, sizeof line, f) && npts < MAX_POINTS) {
-		char name[48];
-		long pid;
-		unsigned nth = 1;
-
-		if (sscanf(line, "%ld %47s", &pid, name) != 2 ||
-		    (strncmp(name, "reclaim.", 8) &&
-		     strncmp(name, "family.", 7)))
-			continue;
-		for (unsigned i = 0; i < npts; i++)
-			if (!strcmp(pts[i].name, name))
-				nth++;
-		snprintf(pts[npts].name, sizeof pts[npts].name, "%s", name);
-		pts[npts].nth = nth;
-		npts++;
-	}
-	if (f)
-		fclose(f);
+	npts = victim_points(fd, prefixes, pts, MAX_POINTS);
+	close(fd);
 	if (npts == 0) {
 		fprintf(stderr, "no test points: a build without them\n");
 		return 77;
@@ -345,7 +261,7 @@ main(void)
 	for (unsigned i = 0; i < npts; i++) {
 		char ctx[128];
 
-		if (in_child(setup) != 0) {
+		if (victim_in_child(setup) != 0) {
 			fprintf(stderr, "setup failed\n");
 			return 1;
 		}
@@ -353,7 +269,8 @@ main(void)
 			 pts[i].nth);
 		if (getenv("RECLAIM_POINTS_TRACE"))
 			printf("%s\n", ctx);
-		run_victim(pts[i].name, pts[i].nth, -1, rep, sizeof rep);
+		victim_run(victim, pts[i].name, "kill", pts[i].nth, -1, rep,
+			   sizeof rep);
 		check(ctx, rep);
 		shmet_unlink(segname);
 		runs++;

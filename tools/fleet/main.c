@@ -217,14 +217,10 @@ parse_args(int argc, char **argv)
 			fputs(usage, stdout);
 			exit(0);
 		case 'V':
-			printf("shmetrics-fleet %s (layout %u)\n",
-			       SHMETRICS_VERSION, SHMET_LAYOUT_VERSION);
-			exit(0);
+			exit(cli_version("shmetrics-fleet"));
 		default:
-			fprintf(stderr, "shmetrics-fleet: unknown option or "
-				"missing value: '%s' (see --help)\n",
-				argv[optind - 1]);
-			exit(CLI_EXIT_USAGE);
+			exit(cli_unknown_option("shmetrics-fleet",
+						argv[optind - 1]));
 		}
 	}
 	if (optind != argc) {

@@ -266,12 +266,10 @@ main(int argc, char **argv)
 			fputs(usage, stdout);
 			return 0;
 		case 'V':
-			printf("shmetrics-top %s (layout %u)\n",
-			       SHMETRICS_VERSION, SHMET_LAYOUT_VERSION);
-			return 0;
+			return cli_version("shmetrics-top");
 		default:
-			return usage_error("unknown option or missing value: "
-					   "'%s'", argv[optind - 1]);
+			return cli_unknown_option("shmetrics-top",
+						  argv[optind - 1]);
 		}
 	}
 	if (optind != argc)
