@@ -153,3 +153,28 @@ def test_limits_raise_where_the_metric_is_made(segment):
         Counter('many', 'h', ['l%d' % i for i in range(17)])
     with pytest.raises(ValueError, match='at most 128 buckets'):
         Histogram('hb', 'h', buckets=range(1, 130))
+
+
+def test_collectors_take_trace_ids(segment):
+    """The specification's collectors: an optional trace id on call
+    setup, call duration and webhook delivery, shown as exemplars."""
+    import shmetrics
+    camp = shmetrics.CampaignMetricsCollector()
+    hook = shmetrics.WebhookMetricsCollector('w1')
+    camp.record_call_initiated('c1', 'u1', trace_id='tr-init')
+    camp.record_call_initiated('c1', 'u2')
+    with camp.time_processing('c1') as t:
+        t.set_trace('tr-setup')
+    camp.record_call_completed('c1', 'u1', 'success', 65, 0.1,
+                               trace_id='tr-call')
+    with hook.time_delivery('p1') as d:
+        d.set_trace('tr-hook')
+        d.set_success('call_ended')
+    ex = {k[0]: v[0]['trace_id'] for k, v in _om_exemplars(segment).items()}
+    assert ex == {
+        'campaign_calls_initiated_total': 'tr-init',
+        'campaign_processing_latency_seconds_bucket': 'tr-setup',
+        'campaign_calls_completed_total': 'tr-call',
+        'campaign_call_duration_seconds_bucket': 'tr-call',
+        'webhook_delivered_total': 'tr-hook',
+        'webhook_delivery_latency_seconds_bucket': 'tr-hook'}
