@@ -178,3 +178,32 @@ def test_collectors_take_trace_ids(segment):
         'campaign_call_duration_seconds_bucket': 'tr-call',
         'webhook_delivered_total': 'tr-hook',
         'webhook_delivery_latency_seconds_bucket': 'tr-hook'}
+
+
+def test_exemplars_on_pythons_own_pages(segment):
+    """generate_latest in OpenMetrics (prometheus_client's encoder over
+    the registry's collect()) shows them, as prometheus_client does; the
+    text encoder never does."""
+    from prometheus_client.openmetrics.parser import \
+        text_string_to_metric_families as parse
+    import shmetrics
+    from shmetrics import REGISTRY
+    from shmetrics.exposition import choose_encoder
+    c = Counter('pex', 'h', ['k'])
+    h = Histogram('pexh', 'h', buckets=(1, 2))
+    c.labels('a').inc(exemplar={'trace_id': 'ta'})
+    c.labels('b').inc()
+    h.observe(1.5, exemplar={'trace_id': 'th'})
+    encode, _ = choose_encoder('application/openmetrics-text')
+    om = encode(REGISTRY).decode()
+    got = {(s.name, tuple(sorted(s.labels.items()))):
+           (s.exemplar.labels, s.exemplar.value) if s.exemplar else None
+           for f in parse(om) for s in f.samples
+           if s.name in ('pex_total', 'pexh_bucket')}
+    assert got == {
+        ('pex_total', (('k', 'a'),)): ({'trace_id': 'ta'}, 1.0),
+        ('pex_total', (('k', 'b'),)): None,
+        ('pexh_bucket', (('le', '1.0'),)): None,
+        ('pexh_bucket', (('le', '2.0'),)): ({'trace_id': 'th'}, 1.5),
+        ('pexh_bucket', (('le', '+Inf'),)): None}
+    assert b'# {' not in shmetrics.generate_latest(REGISTRY)
