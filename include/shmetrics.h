@@ -355,7 +355,8 @@ SHMET_API uint32_t shmet_exponential_bounds(double start, double factor,
  * shmet_last_error), -EBUSY if another writer was storing one into the
  * same slot at that moment (theirs is kept), -ESTALE for a failed
  * handle, a closed segment or a removed series, -ENOMEM if its page
- * could not be reserved.
+ * could not be reserved.  Any thread or process, but not a signal
+ * handler: they take the process's attached-segments lock briefly.
  */
 SHMET_API int shmet_counter_inc_exemplar(const struct shmet_counter *c,
 					 uint32_t count,
