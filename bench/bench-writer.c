@@ -134,6 +134,32 @@ op_observe12_random(long n)
 
 static const char *campaigns[64];
 
+/*
+ * Exemplars (writer/exemplar.c): one label, a W3C trace id of 32 hex
+ * digits, as an application attaches to a call.  Out of line: the fork
+ * list's lock, the slot's sequence lock, the label checks, 2 clock reads.
+ */
+static const char *const trace_name[1] = { "trace_id" };
+static const char *const trace_value[1] = {
+	"4bf92f3577b34da6a3ce929d0e0e4736"
+};
+
+static void
+op_counter_inc_exemplar(long n)
+{
+	for (long i = 0; i < n; i++)
+		shmet_counter_inc_exemplar(&counter, 1, trace_name,
+					   trace_value);
+}
+
+static void
+op_observe12_exemplar(long n)
+{
+	for (long i = 0; i < n; i++)
+		shmet_histogram_observe_exemplar(&hist, observe_values[i & 63],
+						 1, trace_name, trace_value);
+}
+
 static void
 op_lookup2(long n)
 {
@@ -369,6 +395,10 @@ main(int argc, char **argv)
 	bench("observe 12, values at random", op_observe12_random, ops);
 	bench_threads("observe 12", op_observe12, op_observe12_shared);
 	bench("lookup existing series, 2 labels", op_lookup2, ops / 10);
+	bench("counter inc with an exemplar (1 label)",
+	      op_counter_inc_exemplar, ops / 20);
+	bench("observe 12 with an exemplar (1 label)", op_observe12_exemplar,
+	      ops / 20);
 	bench_scaling(&counter, runs, ops / 2);
 
 	bench_print_rows();

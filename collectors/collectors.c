@@ -86,6 +86,50 @@ shmet_timer_cleanup(struct shmet_timer *t)
 	shmet_timer_stop(t);
 }
 
+/* A trace id worth an exemplar: neither NULL nor empty. */
+static int
+traced(const char *trace_id)
+{
+	return trace_id && *trace_id;
+}
+
+static const char *const trace_name[1] = { "trace_id" };
+
+/* Count on k, with the exemplar {trace_id} if there is one. */
+static void
+inc_traced(const struct shmet_counter *k, const char *trace_id)
+{
+	if (traced(trace_id))
+		shmet_counter_inc_exemplar(k, 1, trace_name, &trace_id);
+	else
+		shmet_counter_inc(k);
+}
+
+/* Observe s on h, with the exemplar {trace_id} if there is one. */
+static void
+observe_traced(const struct shmet_histogram *h, double s,
+	       const char *trace_id)
+{
+	if (traced(trace_id))
+		shmet_histogram_observe_exemplar(h, s, 1, trace_name,
+						 &trace_id);
+	else
+		shmet_histogram_observe(h, s);
+}
+
+SHMET_COLLECTORS_EXPORT double
+shmet_timer_stop_traced(struct shmet_timer *t, const char *trace_id)
+{
+	double s;
+
+	if (t->done)
+		return -1;
+	t->done = 1;
+	s = elapsed_s(t->start_ns, shmet_now_ns(), t->scale);
+	observe_traced(&t->hist, s, trace_id);
+	return s;
+}
+
 /* ------------------------------------------------------------------ */
 /* Registration from a table                                           */
 
@@ -208,15 +252,24 @@ shmet_campaign_collector_set_time_scale(struct shmet_campaign_collector *c,
 }
 
 SHMET_COLLECTORS_EXPORT void
-shmet_campaign_record_call_initiated(const struct shmet_campaign_collector *c,
-				     const char *campaign_id,
-				     const char *user_id)
+shmet_campaign_record_call_initiated_traced(
+	const struct shmet_campaign_collector *c, const char *campaign_id,
+	const char *user_id, const char *trace_id)
 {
 	const char *v[2] = { campaign_id, user_id };
 	struct shmet_counter k;
 
 	shmet_counter_labels(&c->calls_initiated, &k, 2, v);
-	shmet_counter_inc(&k);
+	inc_traced(&k, trace_id);
+}
+
+SHMET_COLLECTORS_EXPORT void
+shmet_campaign_record_call_initiated(const struct shmet_campaign_collector *c,
+				     const char *campaign_id,
+				     const char *user_id)
+{
+	shmet_campaign_record_call_initiated_traced(c, campaign_id, user_id,
+						    NULL);
 }
 
 SHMET_COLLECTORS_EXPORT struct shmet_timer
@@ -235,15 +288,26 @@ shmet_campaign_record_call_completed(const struct shmet_campaign_collector *c,
 				     const char *user_id, const char *outcome,
 				     double duration_s, double cost)
 {
+	shmet_campaign_record_call_completed_traced(c, campaign_id, user_id,
+						    outcome, duration_s, cost,
+						    NULL);
+}
+
+SHMET_COLLECTORS_EXPORT void
+shmet_campaign_record_call_completed_traced(
+	const struct shmet_campaign_collector *c, const char *campaign_id,
+	const char *user_id, const char *outcome, double duration_s,
+	double cost, const char *trace_id)
+{
 	const char *cuo[3] = { campaign_id, user_id, outcome };
 	const char *co[2] = { campaign_id, outcome };
 	struct shmet_counter k;
 	struct shmet_histogram h;
 
 	shmet_counter_labels(&c->calls_completed, &k, 3, cuo);
-	shmet_counter_inc(&k);
+	inc_traced(&k, trace_id);
 	shmet_histogram_labels(&c->call_duration, &h, 2, co);
-	shmet_histogram_observe(&h, duration_s);
+	observe_traced(&h, duration_s, trace_id);
 	if (cost > 0) {
 		shmet_counter_labels(&c->cost, &k, 2, cuo);
 		shmet_counter_add_double(&k, cost);
@@ -418,6 +482,15 @@ shmet_webhook_time_delivery(const struct shmet_webhook_collector *c,
 }
 
 SHMET_COLLECTORS_EXPORT void
+shmet_delivery_set_trace(struct shmet_delivery_timer *t, const char *trace_id)
+{
+	/* cut to the buffer: a longer one is refused by the exemplar's
+	 * 128-character check anyway, and then counted without it */
+	snprintf(t->trace_id, sizeof t->trace_id, "%s",
+		 trace_id ? trace_id : "");
+}
+
+SHMET_COLLECTORS_EXPORT void
 shmet_delivery_set_success(struct shmet_delivery_timer *t,
 			   const char *event_type)
 {
@@ -426,7 +499,7 @@ shmet_delivery_set_success(struct shmet_delivery_timer *t,
 
 	t->delivered = 1;
 	shmet_counter_labels(&t->c->delivered, &k, 2, v);
-	shmet_counter_inc(&k);
+	inc_traced(&k, t->trace_id);
 }
 
 SHMET_COLLECTORS_EXPORT void
@@ -454,11 +527,12 @@ shmet_delivery_end(struct shmet_delivery_timer *t)
 		return -1;
 	t->latency.done = 1;
 	s = elapsed_s(t->latency.start_ns, now, t->latency.scale);
-	shmet_histogram_observe(&t->latency.hist, s);
+	observe_traced(&t->latency.hist, s, t->trace_id);
 	if (t->delivered && t->enqueued_ns != 0) {
 		shmet_histogram_labels(&t->c->queue_processing, &h, 1, &p);
-		shmet_histogram_observe(&h, elapsed_s(t->enqueued_ns, now,
-						      t->latency.scale));
+		observe_traced(&h, elapsed_s(t->enqueued_ns, now,
+					     t->latency.scale),
+			       t->trace_id);
 	}
 	return s;
 }

@@ -103,6 +103,14 @@ shmet_timer_stop(struct shmet_timer *t);
 void
 shmet_timer_cleanup(struct shmet_timer *t);
 
+/*
+ * As shmet_timer_stop(), with the exemplar {trace_id="trace_id"} on the
+ * observation's bucket (OpenMetrics pages show it; NULL or "": none).
+ * Call it before the scope ends (the cleanup then observes nothing).
+ */
+double
+shmet_timer_stop_traced(struct shmet_timer *t, const char *trace_id);
+
 #if defined(__GNUC__) || defined(__clang__)
 #define SHMET_HAVE_SCOPE_EXIT 1
 #define SHMET_IMPL_CLEANUP(fn) __attribute__((cleanup(fn)))
@@ -183,6 +191,19 @@ shmet_campaign_record_call_initiated(const struct shmet_campaign_collector *c,
 				     const char *campaign_id,
 				     const char *user_id);
 
+/*
+ * Trace ids (exemplars): the _traced forms below and
+ * shmet_timer_stop_traced() do what their plain forms do and attach
+ * {trace_id="trace_id"} to the sample they count (a call's or a
+ * delivery's trace; NULL or "": none, as the plain form).
+ */
+
+/* record_call_initiated(campaign_id, user_id, trace_id=...): call setup */
+void
+shmet_campaign_record_call_initiated_traced(
+	const struct shmet_campaign_collector *c, const char *campaign_id,
+	const char *user_id, const char *trace_id);
+
 /* with time_processing(campaign_id): SHMET_TIMED(...) { ... } */
 struct shmet_timer
 shmet_campaign_time_processing(const struct shmet_campaign_collector *c,
@@ -197,6 +218,14 @@ shmet_campaign_record_call_completed(const struct shmet_campaign_collector *c,
 				     const char *campaign_id,
 				     const char *user_id, const char *outcome,
 				     double duration_s, double cost);
+
+/* The same, the call's trace id on call_duration_seconds and
+ * calls_completed_total. */
+void
+shmet_campaign_record_call_completed_traced(
+	const struct shmet_campaign_collector *c, const char *campaign_id,
+	const char *user_id, const char *outcome, double duration_s,
+	double cost, const char *trace_id);
 
 /* record_call_failed(campaign_id, user_id, error_type) */
 void
@@ -261,6 +290,8 @@ struct shmet_delivery_timer {
 	uint64_t enqueued_ns;           /* 0: no queue-to-delivery time */
 	int delivered;                  /* set_success() was called */
 	char partner_id[SHMET_MAX_LABEL_VALUE_LEN + 2]; /* owned copy */
+	/* shmet_delivery_set_trace(): owned copy, "" for none */
+	char trace_id[4 * SHMET_EXEMPLAR_MAX_CHARS + 1];
 };
 
 /*
@@ -304,6 +335,15 @@ struct shmet_delivery_timer
 shmet_webhook_time_delivery_queued(const struct shmet_webhook_collector *c,
 				   const char *partner_id,
 				   uint64_t enqueued_ns);
+
+/*
+ * The delivery's trace id (an exemplar on delivered_total,
+ * delivery_latency_seconds and queue_processing_duration_seconds); set
+ * it before set_success and the end.  NULL or "": none.
+ */
+void
+shmet_delivery_set_trace(struct shmet_delivery_timer *t,
+			 const char *trace_id);
 
 /* timer.set_success(event_type): delivered_total, counted at once. */
 void

@@ -341,6 +341,36 @@ SHMET_API uint32_t shmet_exponential_bounds(double start, double factor,
  * +Inf, -Inf in the first) but sums only finite values; gauges take any.
  */
 
+/*
+ * Exemplars (OpenMetrics): count as shmet_counter_add_double /
+ * shmet_counter_inc / shmet_histogram_observe do, then keep
+ * names[i]=values[i] (count pairs: label names, UTF-8 values, at most 128
+ * characters in all) with the amount or observed value and the time as
+ * the latest exemplar of the series (a histogram: of v's bucket), shown
+ * on the OpenMetrics page whichever process wrote it.  Out of line (a
+ * lock-free sequence lock per slot, no syscall after a slot's first
+ * write); the count is made whatever the exemplar's fate.  Returns 0 if
+ * the exemplar was stored (or count is 0: no exemplar, as
+ * prometheus_client's empty one), -EINVAL if its labels are invalid (see
+ * shmet_last_error), -EBUSY if another writer was storing one into the
+ * same slot at that moment (theirs is kept), -ESTALE for a failed
+ * handle, a closed segment or a removed series, -ENOMEM if its page
+ * could not be reserved.  Any thread or process, but not a signal
+ * handler: they take the process's attached-segments lock briefly.
+ */
+SHMET_API int shmet_counter_inc_exemplar(const struct shmet_counter *c,
+					 uint32_t count,
+					 const char *const *names,
+					 const char *const *values);
+SHMET_API int shmet_counter_add_exemplar(const struct shmet_counter *c,
+					 double v, uint32_t count,
+					 const char *const *names,
+					 const char *const *values);
+SHMET_API int shmet_histogram_observe_exemplar(const struct shmet_histogram *h,
+					       double v, uint32_t count,
+					       const char *const *names,
+					       const char *const *values);
+
 /* Timing on CLOCK_MONOTONIC (vDSO: no syscall). */
 SHMET_API uint64_t shmet_now_ns(void);
 /* Seconds since the Unix epoch, as Python's set_to_current_time(). */

@@ -216,6 +216,10 @@ collect_series(const struct shmet_reader *r,
 		idx->series[n].family = pos;
 		idx->series[n].merge = UINT32_MAX;
 		idx->series[n].first_cell = s.first_cell;
+		idx->series[n].record = v - 1;
+		/* the copy's incarnation, checked unchanged by load_series */
+		idx->series[n].gen = atomic_load_explicit(&s.gen,
+							  memory_order_relaxed);
 		idx->series[n].label_values = NULL;
 		refs[n].off = s.labels.off;
 		refs[n].len = s.labels.len;

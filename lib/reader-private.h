@@ -145,6 +145,15 @@ struct shmet_values {
 	size_t cap_cells, cap_series;
 	size_t cap_u_bytes, cap_d_bytes; /* mapped sizes of u and d */
 	uint32_t blocks_read;
+	/* exemplars (values-exemplar.c), in series then bucket order:
+	 * ex_key[i] = series << 8 | bucket of ex[i], whose blob is copied
+	 * into ex_bytes (few of them: looked up by bisection, never an
+	 * array per cell, which a hostile cells_per_block makes huge) */
+	struct shmet_exemplar *ex;
+	uint64_t *ex_key;
+	size_t nex, cap_ex;
+	unsigned char *ex_bytes;
+	size_t nex_bytes, cap_ex_bytes;
 };
 
 /* A declared collector: its name and its member family names. */

@@ -66,16 +66,63 @@ put_sample_head(const struct sample_line *l, struct shmet_str name,
 	buf_put(b, "} ", 2);
 }
 
+/*
+ * OpenMetrics only: " # {name="value",...} value timestamp", the latest
+ * exemplar of series si's bucket, if the scrape read one (values-
+ * exemplar.c checked its labels).  Text 0.0.4 has no exemplars.
+ */
 static void
-put_counter_value(struct shmet_buf *b, const struct shmet_values *v,
+put_exemplar(const struct sample_line *l, const struct shmet_values *v,
+	     const struct shmet_index *idx, uint32_t si, uint32_t bucket)
+{
+	struct shmet_exemplar e;
+	const unsigned char *p, *end;
+	char ts[48];
+	int n;
+
+	if (!l->om || !shmet_values_exemplar(v, idx, si, bucket, &e))
+		return;
+	p = e.labels;
+	end = e.labels + e.labels_len;
+	buf_put(l->b, " # {", 4);
+	for (uint32_t i = 0; i < e.label_count; i++) {
+		const unsigned char *name, *value;
+		uint32_t nl, vl;
+
+		if (!shmet_seg_blob_next(&p, end, &name, &nl) ||
+		    !shmet_seg_blob_next(&p, end, &value, &vl))
+			break;  /* never: checked when read */
+		if (i)
+			buf_putc(l->b, ',');
+		buf_put(l->b, (const char *)name, nl);
+		buf_put(l->b, "=\"", 2);
+		shmet_priv_buf_put_escaped(
+			l->b, (struct shmet_str){ (const char *)value, vl },
+			ESC_LABEL);
+		buf_putc(l->b, '"');
+	}
+	buf_put(l->b, "} ", 2);
+	/* "1.0" as prometheus_client writes an exemplar's value */
+	shmet_priv_buf_put_double(l->b, e.value, DBL_FLOAT);
+	/* seconds with milliseconds: what Prometheus keeps of it */
+	n = snprintf(ts, sizeof ts, " %llu.%03llu",
+		     (unsigned long long)(e.ts_ns / 1000000000u),
+		     (unsigned long long)(e.ts_ns % 1000000000u / 1000000u));
+	buf_put(l->b, ts, (size_t)n);
+}
+
+static void
+put_counter_value(const struct sample_line *l, const struct shmet_values *v,
 		  const struct shmet_index *idx, uint32_t si)
 {
+	struct shmet_buf *b = l->b;
 	double fl = shmet_values_counter_float(v, idx, si);
 
 	if (fl == 0)
 		shmet_priv_buf_put_u64(b, shmet_values_counter_int(v, idx, si));
 	else
 		shmet_priv_buf_put_double(b, shmet_values_counter(v, idx, si), DBL_PLAIN);
+	put_exemplar(l, v, idx, si, 0);
 	buf_putc(b, '\n');
 }
 
@@ -104,6 +151,8 @@ put_histogram(const struct sample_line *l, struct shmet_str name,
 		put_sample_head(l, name, "_bucket", "le", le->text[k],
 				le->len[k]);
 		shmet_priv_buf_put_u64(l->b, cum);
+		if (idx->series[si].merge == UINT32_MAX)
+			put_exemplar(l, v, idx, si, k);
 		buf_putc(l->b, '\n');
 	}
 	/*
@@ -162,7 +211,7 @@ put_series(const struct sample_line *l, struct shmet_str name,
 		if (l->om && !(shmet_values_counter(v, idx, si) >= 0))
 			break;
 		put_sample_head(l, name, counter_suffix, NULL, NULL, 0);
-		put_counter_value(l->b, v, idx, si);
+		put_counter_value(l, v, idx, si);
 		break;
 	case SHMET_TYPE_GAUGE:
 		put_gauge(l, name, v, si, cur);

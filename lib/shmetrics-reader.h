@@ -106,6 +106,10 @@ struct shmet_index_series {
 	 * shown as one series over the bounds they all have.
 	 */
 	uint32_t merge;
+	/* the series record and its incarnation when the index was built:
+	 * what an exemplar slot must name to be this series' (layout 6) */
+	uint32_t record;
+	uint32_t gen;
 };
 
 /*
@@ -249,6 +253,27 @@ uint64_t shmet_values_bucket(const struct shmet_values *v,
 uint64_t shmet_values_hist_count(const struct shmet_values *v,
 				 const struct shmet_index *idx,
 				 uint32_t series);
+/*
+ * The latest exemplar of a counter series (bucket 0) or of a histogram
+ * series' bucket, as the scrape read it (layout 6): 1 and *out filled,
+ * or 0 if it has none (never written, written for a series that the
+ * record held before, being written at the scrape, or invalid).  labels
+ * is a label blob (the segment's {uint16 little-endian length, bytes}
+ * codec) of label_count name, value pairs, checked: names are label
+ * names, values UTF-8, 128 characters in all.  Valid until the next
+ * collect into v.
+ */
+struct shmet_exemplar {
+	const unsigned char *labels;
+	uint32_t labels_len;
+	uint32_t label_count;
+	double value;
+	uint64_t ts_ns;                 /* CLOCK_REALTIME of the write */
+};
+int shmet_values_exemplar(const struct shmet_values *v,
+			  const struct shmet_index *idx, uint32_t series,
+			  uint32_t bucket, struct shmet_exemplar *out);
+
 double shmet_values_hist_sum(const struct shmet_values *v,
 			     const struct shmet_index *idx, uint32_t series);
 

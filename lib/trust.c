@@ -85,6 +85,8 @@ copy_header(struct shmet_seg_header *dst, const struct shmet_seg_header *src)
 	dst->block_stride = src->block_stride;
 	dst->cpu_blocks = src->cpu_blocks;
 	dst->cpu_off = src->cpu_off;
+	dst->exemplar_map_off = src->exemplar_map_off;
+	dst->exemplars_off = src->exemplars_off;
 }
 
 static int

@@ -117,6 +117,9 @@ shmet_values_free(struct shmet_values *v)
 	free(v->gauge_stamp);
 	free(v->gauge_set);
 	free(v->samples);
+	free(v->ex);
+	free(v->ex_key);
+	free(v->ex_bytes);
 	free(v);
 }
 

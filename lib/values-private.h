@@ -17,5 +17,9 @@ int grow(void **p, size_t *cap, size_t want, size_t elem);
 /* v's arrays sized for idx and zeroed for a scrape; 0 or -ENOMEM. */
 int reserve_values(struct shmet_values *v, const struct shmet_index *idx);
 void cells_free(void *p, size_t cap_bytes);
+/* values-exemplar.c: the scrape's exemplars into v, after its cells. */
+int shmet_priv_read_exemplars(const struct shmet_reader *r,
+			      const struct shmet_index *idx,
+			      struct shmet_values *v);
 
 #endif /* SHMETRICS_VALUES_PRIVATE_H */

@@ -640,6 +640,12 @@ shmet_values_collect(const struct shmet_reader *r,
 	free(gs.ref);
 	if (rc < 0)
 		return rc;
+	{
+		int xr = shmet_priv_read_exemplars(r, idx, v);
+
+		if (xr < 0)
+			return xr;
+	}
 	/*
 	 * A zero-label gauge in a sum mode that no (live) writer holds is the
 	 * sum of nothing: 0, not absent, so that "webhook_active_workers < 1"

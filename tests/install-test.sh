@@ -10,7 +10,7 @@ pc=$(dirname "$(find "$tmp" -name shmetrics.pc | head -1)")
 [ -n "$pc" ] || { echo "shmetrics.pc not installed"; exit 1; }
 [ -f "$pc/shmetrics-reader.pc" ] || { echo "shmetrics-reader.pc not installed"; exit 1; }
 for h in shmetrics.h shmetrics/layout.h shmetrics/format.h shmetrics/rules.h \
-	shmetrics/cells.h shmetrics/labels.h shmetrics/inline-impl.h \
+	shmetrics/cells.h shmetrics/labels.h shmetrics/exemplar.h shmetrics/inline-impl.h \
 	shmetrics/lock.h shmetrics/writer-impl.h shmetrics-collectors.h \
 	shmetrics-reader.h; do
 	[ -n "$(find "$tmp" -path "*/include/$h")" ] || { echo "missing $h"; exit 1; }

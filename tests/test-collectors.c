@@ -613,6 +613,87 @@ START_TEST(test_worker_uptime_scaled)
 }
 END_TEST
 
+/* The exemplar trace ids of the OpenMetrics page's sample lines that
+ * start with prefix, concatenated in page order. */
+static void
+om_traces(const char *prefix, char *out, size_t outlen)
+{
+	struct test_snapshot s;
+	struct shmet_buf b = { 0 };
+	const char *p;
+
+	out[0] = 0;
+	test_snapshot_take(&s);
+	ck_assert_int_eq(shmet_render_openmetrics(s.index, s.values, &b), 0);
+	for (p = b.data; p && *p;) {
+		const char *end = strchr(p, '\n'), *t;
+
+		if (!strncmp(p, prefix, strlen(prefix)) &&
+		    (t = strstr(p, "# {trace_id=\"")) && (!end || t < end)) {
+			t += strlen("# {trace_id=\"");
+			strncat(out, t, (size_t)(strchr(t, '"') - t));
+			strncat(out, ";", outlen - strlen(out) - 1);
+		}
+		p = end ? end + 1 : NULL;
+	}
+	shmet_buf_free(&b);
+	test_snapshot_free(&s);
+}
+
+/* Trace ids where a call or a delivery has one: call setup, call
+ * duration, delivery; none where it is NULL or "". */
+START_TEST(test_collectors_trace_ids)
+{
+	struct shmet_timer t;
+	char got[512];
+
+	timers_setup();
+	shmet_campaign_record_call_initiated_traced(&camp, "c1", "u1", "tr-1");
+	shmet_campaign_record_call_initiated_traced(&camp, "c2", "u1", NULL);
+	om_traces("campaign_calls_initiated_total{", got, sizeof got);
+	ck_assert_str_eq(got, "tr-1;");
+	t = shmet_campaign_time_processing(&camp, "c1");
+	ck_assert_double_ge(shmet_timer_stop_traced(&t, "tr-2"), 0);
+	ck_assert_double_eq(shmet_timer_stop_traced(&t, "tr-x"), -1);
+	om_traces("campaign_processing_latency_seconds_bucket{", got,
+		  sizeof got);
+	ck_assert_str_eq(got, "tr-2;");
+	shmet_campaign_record_call_completed_traced(&camp, "c1", "u1",
+						    "answered", 65, 0.5, "tr-3");
+	shmet_campaign_record_call_completed_traced(&camp, "c1", "u1",
+						    "answered", 15, 0.5, "");
+	/* 65 s: the le="120.0" bucket; 15 s (le="30.0") has none */
+	om_traces("campaign_call_duration_seconds_bucket{", got, sizeof got);
+	ck_assert_str_eq(got, "tr-3;");
+	om_traces("campaign_call_duration_seconds_bucket{campaign_id=\"c1\","
+		  "outcome=\"answered\",le=\"120.0\"} 2 ",
+		  got, sizeof got);
+	ck_assert_str_eq(got, "tr-3;");
+	om_traces("campaign_calls_completed_total{", got, sizeof got);
+	ck_assert_str_eq(got, "tr-3;");
+	SHMET_DELIVERY(d, shmet_webhook_time_delivery_queued(
+				  &hook, "p1", shmet_now_ns())) {
+		shmet_delivery_set_trace(&d, "tr-4");
+		shmet_delivery_set_success(&d, "call_ended");
+	}
+	om_traces("webhook_delivered_total{", got, sizeof got);
+	ck_assert_str_eq(got, "tr-4;");
+	om_traces("webhook_delivery_latency_seconds_bucket{", got, sizeof got);
+	ck_assert_str_eq(got, "tr-4;");
+	om_traces("webhook_queue_processing_duration_seconds_bucket{", got,
+		  sizeof got);
+	ck_assert_str_eq(got, "tr-4;");
+	/* no trace: none */
+	SHMET_DELIVERY(d, shmet_webhook_time_delivery(&hook, "p2")) {
+		shmet_delivery_set_success(&d, "call_ended");
+	}
+	om_traces("webhook_delivered_total{event_type=\"call_ended\","
+		  "partner_id=\"p2\"}", got, sizeof got);
+	ck_assert_str_eq(got, "");
+	timers_teardown();
+}
+END_TEST
+
 TEST_SUITE(collectors)
 {
 	Suite *s = suite_create("collectors");
@@ -639,6 +720,7 @@ TEST_SUITE(collectors)
 	tcase_add_test(tc, test_delivery_owns_partner_id);
 	tcase_add_test(tc, test_delivery_queue_to_delivery_time);
 	tcase_add_test(tc, test_worker_uptime_scaled);
+	tcase_add_test(tc, test_collectors_trace_ids);
 	suite_add_tcase(s, tc);
 	return s;
 }

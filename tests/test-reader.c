@@ -197,7 +197,7 @@ static const struct header_break header_breaks[] = {
 	HB(max_series, 1u << 30, -EPROTO, "capacities out of range"),
 	HB(max_writers, 3, -EPROTO, "families_off"),
 	HB(cells_per_block, 2048, -EPROTO, "block_stride"),
-	HB(string_bytes, 1u << 16, -EPROTO, "values_off"),
+	HB(string_bytes, 1u << 16, -EPROTO, "exemplar_map_off"),
 	HB(family_index_slots, 8, -EPROTO, "family_index_slots"),
 	HB(series_index_slots, 1u << 20, -EPROTO, "series_index_slots"),
 	HB(writers_off, 0, -EPROTO, "writers_off"),
@@ -211,9 +211,14 @@ static const struct header_break header_breaks[] = {
 	HB(cpu_blocks, 0, -EPROTO, "capacities out of range"),
 	HB(cpu_blocks, SHMET_MAX_CPU_BLOCKS + 1, -EPROTO,
 	   "capacities out of range"),
-	/* more CPU blocks than the file holds: the size no longer adds up */
-	HB(cpu_blocks, SHMET_MAX_CPU_BLOCKS, -EPROTO, "total_size"),
+	/* more CPU blocks than the file holds: the exemplar region (after
+	 * them) moves, and the size no longer adds up */
+	HB(cpu_blocks, SHMET_MAX_CPU_BLOCKS, -EPROTO, "exemplars_off"),
 	HB(cpu_off, 4096, -EPROTO, "cpu_off"),
+	/* layout 6: the exemplar map and region are geometry too */
+	HB(exemplar_map_off, 4096, -EPROTO, "exemplar_map_off"),
+	HB(exemplars_off, 0, -EPROTO, "exemplars_off"),
+	HB(exemplars_off, UINT64_MAX, -EPROTO, "exemplars_off"),
 	HB(max_series_per_family, 0, -EPROTO, "max_series_per_family"),
 };
 

@@ -44,7 +44,7 @@ if [ -n "$long" ]; then
 	mkdir -p "$work/corpus"
 	# libFuzzer exits non-zero on a finding and leaves crash-* here
 	if ! (cd "$work" && "$top/build-fuzz/tests/fuzz/fuzz-segment" \
-		-runs=10000000 -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+		-runs=10000000 -max_len=262144 -timeout=10 -rss_limit_mb=2048 \
 		-print_final_stats=1 corpus "$top/tests/fuzz/corpus" \
 		> fuzz.log 2>&1); then
 		failed=$((failed + 1))

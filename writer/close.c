@@ -186,6 +186,9 @@ shmet_close_steps(struct shmet_segment *seg)
 			SHMET_AT(load_explicit)(&seg->reserved,
 						SHMET_MO(relaxed)));
 	shmet_impl_retire_cpus(seg);     /* reads the header: before */
+	/* No exemplar write is in it: they run under the fork list's lock,
+	 * and the segment left the list above. */
+	shmet_impl_exemplars_close(seg);
 	shmet_impl_retire_meta(seg);
 	close(seg->fd);                 /* drops the liveness lock */
 	if (seg->claim_fd >= 0)

@@ -405,6 +405,10 @@ shmet_impl_forklist_add(struct shmet_segment *seg);
 SHMET_W void
 shmet_impl_forklist_remove(struct shmet_segment *seg);
 
+/* exemplar.c: unmap the exemplar region (the segment left the list). */
+SHMET_W void
+shmet_impl_exemplars_close(struct shmet_segment *seg);
+
 SHMET_W size_t
 shmet_impl_strlen0(const char *s);
 

@@ -13,6 +13,7 @@
  *   gauge modes    which modes need liveness, which stamp writes
  *   failures       the names of SHMET_FAIL_* reasons
  *   hash           family and series placement in the indexes
+ *   exemplars      slots, the map, label checks, the checksum (exemplar.h)
  *
  * Writers (writer/) and readers (lib/) include this
  * file; neither keeps a copy of any of these rules.  Changing a rule that
@@ -86,6 +87,19 @@ shmet_seg_registrant_words(uint32_t families)
  * reader validates a header by recomputing it: every derived field must
  * equal what this function gives.
  */
+/*
+ * The exemplar map's words: one bit per page of the exemplar region,
+ * which holds one slot per cell index (layout.h, "Exemplars").
+ */
+static inline uint64_t
+shmet_seg_exemplar_map_words(uint32_t cells)
+{
+	uint64_t per_page = SHMET_PAGE / SHMET_EXEMPLAR_SIZE;
+	uint64_t pages = ((uint64_t)cells + per_page - 1) / per_page;
+
+	return (pages + 63) / 64;
+}
+
 static inline int
 shmet_seg_geometry(struct shmet_seg_header *h, uint32_t families,
 		   uint32_t series, uint32_t writers, uint32_t cells,
@@ -123,11 +137,16 @@ shmet_seg_geometry(struct shmet_seg_header *h, uint32_t families,
 	off = shmet_seg_align(off + 4ull * h->series_index_slots,
 			      SHMET_CACHELINE);
 	h->strings_off = off;
-	h->values_off = shmet_seg_align(off + strings, SHMET_PAGE);
+	off = shmet_seg_align(off + strings, SHMET_CACHELINE);
+	h->exemplar_map_off = off;
+	off += 8ull * shmet_seg_exemplar_map_words(cells);
+	h->values_off = shmet_seg_align(off, SHMET_PAGE);
 	h->block_stride = shmet_seg_align(8ull * cells, SHMET_PAGE);
 	h->cpu_off = h->values_off +
 		     (writers + SHMET_EXTRA_BLOCKS) * h->block_stride;
-	h->total_size = h->cpu_off + (uint64_t)cpus * h->block_stride;
+	h->exemplars_off = h->cpu_off + (uint64_t)cpus * h->block_stride;
+	h->total_size = h->exemplars_off +
+			(uint64_t)cells * SHMET_EXEMPLAR_SIZE;
 	return 0;
 }
 
@@ -192,9 +211,11 @@ shmet_seg_geometry_mismatch(const struct shmet_seg_header *h, uint64_t *got,
 	SHMET_SEG_CHECK(series_off);
 	SHMET_SEG_CHECK(series_index_off);
 	SHMET_SEG_CHECK(strings_off);
+	SHMET_SEG_CHECK(exemplar_map_off);
 	SHMET_SEG_CHECK(values_off);
 	SHMET_SEG_CHECK(block_stride);
 	SHMET_SEG_CHECK(cpu_off);
+	SHMET_SEG_CHECK(exemplars_off);
 	SHMET_SEG_CHECK(total_size);
 #undef SHMET_SEG_CHECK
 	return NULL;
@@ -625,5 +646,8 @@ shmet_seg_series_hash_start(uint32_t family)
 /* The rules of what values mean: cell roles, gauge folding, page names,
  * record shape. */
 #include "rules.h"
+
+/* Exemplar slots, labels and checksum. */
+#include "exemplar.h"
 
 #endif /* SHMETRICS_FORMAT_H */

@@ -48,6 +48,9 @@ struct shmet_segment {
 	SHMET_ATOMIC(uint64_t) *registered;
 	SHMET_ATOMIC(int) index_busy;   /* a thread holds the family index lock */
 	struct shmet_segment *next;     /* the process's fork list */
+	/* the exemplar region, mapped by the first exemplar write
+	 * (writer/exemplar.c, under the fork list's lock) */
+	unsigned char *exemplars;
 	char name[256];
 };
 

@@ -25,6 +25,9 @@
  *   series_index_off    series_index_slots * 4          uint32 series id + 1, 0 = empty,
  *                                                       SHMET_INDEX_TOMB = removed
  *   strings_off         string_bytes                    append-only string pool
+ *   exemplar_map_off    ceil(exemplar pages / 64) * 8   one bit per page of the
+ *                                                       exemplar region: 1 once a
+ *                                                       writer reserved it
  *   values_off          (max_writers + 2) * block_stride value blocks, page aligned:
  *                                                       one per writer slot, then
  *                                                       the shared fallback block
@@ -35,6 +38,9 @@
  *                       (= values_off + (max_writers    max_writers + 2 + cpu is
  *                       + 2) * block_stride)            CPU cpu's), counters and
  *                                                       histograms only
+ *   exemplars_off       cells_per_block * 1024          struct shmet_seg_exemplar[],
+ *                       (= cpu_off + cpu_blocks *       one slot per cell index
+ *                       block_stride)                   (sparse, reserved per page)
  *
  * Cells: a value block is an array of 8-byte cells.  A series owns
  * cells_per_series consecutive cells starting at its first_cell, at the same
@@ -87,6 +93,18 @@
  * in its own block, count in their own block and set the slot's
  * counts_here, so readers sum that block whole.
  *
+ * Exemplars (layout 6, writer/exemplar.c, docs/DESIGN.md "Exemplars"):
+ * the latest exemplar of a series' bucket is kept in the exemplar slot of
+ * the cell index first_cell + bucket (a counter: bucket 0; a histogram:
+ * its bucket, bound_count being +Inf), so a reader finds it from the
+ * series record alone.  A slot names the series record and incarnation
+ * that wrote it (a record or its cells reused later never show another
+ * series' exemplar) and is written under its sequence lock (seq odd while
+ * a writer is in it).  The region is sparse: a writer reserves
+ * (fallocates) a slot's page before its first write and then sets the
+ * page's bit in the exemplar map; readers read a slot only if its page's
+ * bit is set, so neither side ever faults on an unreserved page.
+ *
  * Reserved extents: a writer reserves (fallocates) its block's pages before
  * it writes them and publishes how far in shmet_seg_writer.reserved_bytes;
  * readers read a block only that far (and never past the file's size).
@@ -131,6 +149,14 @@
  *      + header series_probe_max (line 7, in former padding): lookups
  *      probe the series index no further than the farthest insertion,
  *      which a layout 4 writer would not raise
+ *   6  exemplars ("Exemplars" above): + the exemplar map after the
+ *      string pool (so values_off moves) and the exemplar region after
+ *      the CPU blocks (so total_size grows by cells_per_block * 1024,
+ *      sparse), + header line 8 (exemplar_map_off, exemplars_off, in
+ *      former reserved bytes), + struct shmet_seg_exemplar; a layout 5
+ *      reader would not know the region, a layout 5 writer would leave
+ *      the map unset (no exemplars, but a reader would refuse the
+ *      geometry anyway)
  */
 #ifndef SHMETRICS_LAYOUT_H
 #define SHMETRICS_LAYOUT_H
@@ -151,7 +177,7 @@
 
 /* "\x7fSHMETRC" read as a little-endian uint64 */
 #define SHMET_MAGIC             UINT64_C(0x435254454d48537f)
-#define SHMET_LAYOUT_VERSION    5u      /* see History above */
+#define SHMET_LAYOUT_VERSION    6u      /* see History above */
 #define SHMET_HEADER_SIZE       4096u
 #define SHMET_CACHELINE         64u
 #define SHMET_EXTRA_BLOCKS      2u      /* fallback and retired blocks */
@@ -340,7 +366,12 @@ struct shmet_seg_header {
 	uint32_t padding6a;             /* zero filled */
 	uint8_t padding6[32];
 
-	uint8_t reserved[SHMET_HEADER_SIZE - 8 * SHMET_CACHELINE];
+	/* Line 8: the exemplar regions (layout 6), immutable after init. */
+	uint64_t exemplar_map_off;      /* page bitmap (geometry) */
+	uint64_t exemplars_off;         /* exemplar slots (geometry) */
+	uint8_t padding7[48];
+
+	uint8_t reserved[SHMET_HEADER_SIZE - 9 * SHMET_CACHELINE];
 };
 
 /*
@@ -457,6 +488,39 @@ struct shmet_seg_series {
 	uint32_t cells;
 };
 
+/*
+ * An exemplar slot (layout 6): the latest exemplar of one cell index,
+ * written under a sequence lock (writer/exemplar.c, docs/DESIGN.md
+ * "Exemplars").  seq is even while the slot is stable (0: never written)
+ * and odd while a writer is in it.  Every other field is read and written
+ * only as relaxed atomics between the lock's loads and stores, so a
+ * reader that races a writer reads stale or mixed words, never undefined
+ * behaviour, and throws them away when seq moved.
+ */
+#define SHMET_EXEMPLAR_SIZE     1024u   /* bytes per slot, 4 per page */
+#define SHMET_EXEMPLAR_BLOB     968u    /* bytes of the label blob */
+#define SHMET_EXEMPLAR_MAX_CHARS 128u   /* OpenMetrics: names + values */
+
+struct shmet_seg_exemplar {
+	SHMET_ATOMIC(uint32_t) seq;     /* sequence lock: odd = being written */
+	SHMET_ATOMIC(uint32_t) series;  /* series record id + 1 that wrote it */
+	SHMET_ATOMIC(uint32_t) gen;     /* that record's incarnation then */
+	SHMET_ATOMIC(uint32_t) label_count; /* label pairs in the blob */
+	SHMET_ATOMIC(uint32_t) blob_len; /* bytes of blob used */
+	uint32_t padding0;
+	SHMET_ATOMIC(uint64_t) value;   /* double (bits): the observed value */
+	SHMET_ATOMIC(uint64_t) ts_ns;   /* CLOCK_REALTIME ns of the write */
+	/* CLOCK_MONOTONIC ns when a writer last took (or went to take) the
+	 * lock: a lock held odd for SHMET_REUSE_NS was left by a writer that
+	 * died in it, and the next writer takes it over */
+	SHMET_ATOMIC(uint64_t) busy_ns;
+	/* shmet_seg_exemplar_sum() of the fields above and the blob: a check
+	 * against a writer that resumed after its lock was taken over */
+	SHMET_ATOMIC(uint64_t) sum;
+	/* label_count pairs of label blob entries (labels.h): name, value */
+	SHMET_ATOMIC(uint64_t) blob[SHMET_EXEMPLAR_BLOB / 8];
+};
+
 /* The format assumes 8-byte lock-free atomics shared between processes. */
 #ifndef __cplusplus
 SHMET_STATIC_ASSERT(ATOMIC_LLONG_LOCK_FREE == 2,
@@ -495,7 +559,9 @@ SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, fold_value) == 400, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, stale_writes) == 448, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, expired) == 464, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, series_probe_max) == 472, "");
-SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, reserved) == 512, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, exemplar_map_off) == 512, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, exemplars_off) == 520, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, reserved) == 576, "");
 
 SHMET_STATIC_ASSERT(sizeof(struct shmet_seg_writer) == SHMET_CACHELINE,
 		    "a writer slot is one cache line");
@@ -525,5 +591,13 @@ SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_series, state) == 24, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_series, gen) == 28, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_series, changed_ns) == 48, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_series, cells) == 60, "");
+
+SHMET_STATIC_ASSERT(sizeof(struct shmet_seg_exemplar) == SHMET_EXEMPLAR_SIZE,
+		    "exemplar slot size");
+SHMET_STATIC_ASSERT(SHMET_PAGE % SHMET_EXEMPLAR_SIZE == 0,
+		    "an exemplar slot never spans pages");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_exemplar, value) == 24, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_exemplar, sum) == 48, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_exemplar, blob) == 56, "");
 
 #endif /* SHMETRICS_LAYOUT_H */

@@ -137,6 +137,81 @@ floats_of(const double *d, uint32_t n)
  * bounds are not its family tuple's: another version of the name
  * (`own`), or a histogram merged over the bounds its versions share.
  */
+/* Name or value bytes of an exemplar's label blob as str (the reader
+ * checked them: UTF-8). */
+static PyObject *
+blob_str(const unsigned char **p, const unsigned char *end)
+{
+	uint32_t n;
+
+	if (end - *p < 2)
+		return NULL;
+	n = (uint32_t)(*p)[0] | (uint32_t)(*p)[1] << 8;
+	if ((size_t)(end - *p - 2) < n)
+		return NULL;
+	*p += 2 + n;
+	return PyUnicode_DecodeUTF8((const char *)*p - n, n, "replace");
+}
+
+/*
+ * Series s's exemplars (shmet_values_exemplar) into *out as {bucket:
+ * (labels dict, value, timestamp in seconds)}; *out stays NULL if it has
+ * none.  Merged histograms have none.  0, or -1 with an exception.
+ */
+static int
+exemplars_of(const struct shmet_index *idx, const struct shmet_values *v,
+	     const struct shmet_index_family *f, uint32_t s, PyObject **out)
+{
+	uint32_t n = f->type == SHMET_TYPE_COUNTER     ? 1
+		     : f->type == SHMET_TYPE_HISTOGRAM ? f->bound_count + 1
+						       : 0;
+
+	*out = NULL;
+	if (shmet_index_series(idx, s)->merge != UINT32_MAX)
+		return 0;
+	for (uint32_t b = 0; b < n; b++) {
+		struct shmet_exemplar e;
+		const unsigned char *p, *end;
+		PyObject *labels, *t;
+		int rc = 0;
+
+		if (!shmet_values_exemplar(v, idx, s, b, &e))
+			continue;
+		labels = PyDict_New();
+		p = e.labels;
+		end = e.labels + e.labels_len;
+		for (uint32_t i = 0; labels && i < e.label_count; i++) {
+			PyObject *k = blob_str(&p, end), *x = blob_str(&p, end);
+
+			if (!k || !x || PyDict_SetItem(labels, k, x) < 0)
+				Py_CLEAR(labels);
+			Py_XDECREF(k);
+			Py_XDECREF(x);
+		}
+		if (!labels || (!*out && !(*out = PyDict_New()))) {
+			Py_XDECREF(labels);
+			goto fail;
+		}
+		t = Py_BuildValue("(Ndd)", labels, e.value,
+				  (double)e.ts_ns / 1e9);
+		if (t) {
+			PyObject *key = PyLong_FromUnsignedLong(b);
+
+			rc = key ? PyDict_SetItem(*out, key, t) : -1;
+			Py_XDECREF(key);
+			Py_DECREF(t);
+		}
+		if (!t || rc < 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	if (!PyErr_Occurred())
+		PyErr_SetString(PyExc_ValueError, "unreadable exemplar");
+	Py_CLEAR(*out);
+	return -1;
+}
+
 static int
 append_series(const struct shmet_index *idx, const struct shmet_values *v,
 	      const struct shmet_index_family *f, int own, PyObject *series,
@@ -146,18 +221,21 @@ append_series(const struct shmet_index *idx, const struct shmet_values *v,
 		uint32_t s = f->first_series + k;
 		const struct shmet_index_series *is =
 			shmet_index_series(idx, s);
-		PyObject *o;
+		PyObject *o, *ex;
 
-		if (own || is->merge != UINT32_MAX) {
+		if (exemplars_of(idx, v, f, s, &ex) < 0)
+			return -1;
+		if (own || is->merge != UINT32_MAX || ex) {
 			const double *bounds;
 			uint32_t nb = shmet_index_series_bounds(idx, s, &bounds);
 
+			/* with exemplars: a fifth item (view.py) */
 			o = Py_BuildValue(
-				"(NNNN)",
+				ex ? "(NNNNN)" : "(NNNN)",
 				strs_of(is->label_values, f->label_count),
 				series_value(idx, v, f, s, gs, ngs, at),
 				strs_of(f->label_names, f->label_count),
-				floats_of(bounds, nb));
+				floats_of(bounds, nb), ex);
 		} else {
 			o = Py_BuildValue(
 				"(NN)", strs_of(is->label_values, f->label_count),

@@ -128,15 +128,25 @@ static PyObject *
 campaign_record_call_initiated(PyObject *self, PyObject *args,
 			       PyObject *kwargs)
 {
-	static char *kwlist[] = { "campaign_id", "user_id", NULL };
-	const char *v[2];
-	PyObject *keep[2];
+	static char *kwlist[] = { "campaign_id", "user_id", "trace_id",
+				  NULL };
+	PyObject *o[2], *keep[2];
+	const char *v[2], *trace = NULL;
 
 	if (not_ready(CAMPAIGN(self)->ready) ||
-	    parse_strs(args, kwargs, "OO:record_call_initiated", kwlist, 2, v,
-		       keep) < 0)
+	    !PyArg_ParseTupleAndKeywords(args, kwargs,
+					 "OO|z:record_call_initiated", kwlist,
+					 &o[0], &o[1], &trace))
 		return NULL;
-	shmet_campaign_record_call_initiated(&CAMPAIGN(self)->c, v[0], v[1]);
+	for (int i = 0; i < 2; i++) {
+		v[i] = shmpy_label_value(o[i], kwlist[i], &keep[i]);
+		if (!v[i]) {
+			release(keep, i);
+			return NULL;
+		}
+	}
+	shmet_campaign_record_call_initiated_traced(&CAMPAIGN(self)->c, v[0],
+						    v[1], trace);
 	release(keep, 2);
 	Py_RETURN_NONE;
 }
@@ -163,16 +173,16 @@ campaign_record_call_completed(PyObject *self, PyObject *args,
 			       PyObject *kwargs)
 {
 	static char *kwlist[] = { "campaign_id", "user_id", "outcome",
-				  "duration", "cost", NULL };
+				  "duration", "cost", "trace_id", NULL };
 	PyObject *o[3], *keep[3];
-	const char *v[3];
+	const char *v[3], *trace = NULL;
 	double duration, cost = 0;
 
 	if (not_ready(CAMPAIGN(self)->ready) ||
 	    !PyArg_ParseTupleAndKeywords(args, kwargs,
-					 "OOOd|d:record_call_completed",
+					 "OOOd|dz:record_call_completed",
 					 kwlist, &o[0], &o[1], &o[2],
-					 &duration, &cost))
+					 &duration, &cost, &trace))
 		return NULL;
 	for (int i = 0; i < 3; i++) {
 		v[i] = shmpy_label_value(o[i], kwlist[i], &keep[i]);
@@ -181,8 +191,9 @@ campaign_record_call_completed(PyObject *self, PyObject *args,
 			return NULL;
 		}
 	}
-	shmet_campaign_record_call_completed(&CAMPAIGN(self)->c, v[0], v[1],
-					     v[2], duration, cost);
+	shmet_campaign_record_call_completed_traced(&CAMPAIGN(self)->c, v[0],
+						    v[1], v[2], duration, cost,
+						    trace);
 	release(keep, 3);
 	Py_RETURN_NONE;
 }
@@ -303,12 +314,12 @@ campaign_set_time_scale(PyObject *self, PyObject *args)
 
 static PyMethodDef campaign_methods[] = {
 	{ "record_call_initiated", KW(campaign_record_call_initiated),
-	  "record_call_initiated(campaign_id, user_id)" },
+	  "record_call_initiated(campaign_id, user_id, trace_id=None)" },
 	{ "time_processing", KW(campaign_time_processing),
 	  "with time_processing(campaign_id): ..." },
 	{ "record_call_completed", KW(campaign_record_call_completed),
 	  "record_call_completed(campaign_id, user_id, outcome, duration, "
-	  "cost=0)" },
+	  "cost=0, trace_id=None)" },
 	{ "record_call_failed", KW(campaign_record_call_failed),
 	  "record_call_failed(campaign_id, user_id, error_type)" },
 	{ "update_active_campaigns", KW(campaign_update_active_campaigns),

@@ -393,41 +393,19 @@ one_arg(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
 	return 0;
 }
 
-PyObject *shmpy_exemplar_check;
-
-/*
- * An exemplar is checked as prometheus_client checks it (metrics.py's
- * check raises its ValueError for a bad label name or more than 128
- * characters) and then dropped: the segment has no cells for exemplars
- * (storing them is the exemplars issue).  Off the common path: only when
- * one is passed.
- */
-static int
-check_exemplar(PyObject *exemplar)
-{
-	PyObject *r;
-
-	if (!exemplar || exemplar == Py_None || !shmpy_exemplar_check)
-		return 0;
-	r = PyObject_CallOneArg(shmpy_exemplar_check, exemplar);
-	Py_XDECREF(r);
-	return r ? 0 : -1;
-}
-
-/* inc()'s and observe()'s arguments: (amount=None, exemplar=None); an
- * exemplar is checked and dropped (check_exemplar).  *amount NULL if not
- * given. */
+/* inc()'s and observe()'s arguments: (amount=None, exemplar=None).
+ * *amount NULL if not given; *exemplar NULL unless a non-empty one. */
 static int
 amount_arg(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
-	   PyObject **amount)
+	   PyObject **amount, PyObject **exemplar)
 {
 	static const char *const names[] = { "amount", "exemplar", NULL };
 	PyObject *a[2] = { NULL, NULL };
 
-	if (one_arg(args, nargs, kwnames, names, a) < 0 ||
-	    check_exemplar(a[1]) < 0)
+	if (one_arg(args, nargs, kwnames, names, a) < 0)
 		return -1;
 	*amount = a[0];
+	*exemplar = shmpy_exemplar_given(a[1]) ? a[1] : NULL;
 	return 0;
 }
 
@@ -447,7 +425,7 @@ static PyObject *
 counter_inc(struct shmpy_metric *self, PyObject *const *args,
 	    Py_ssize_t nargs, PyObject *kwnames)
 {
-	PyObject *a[1] = { NULL };
+	PyObject *a[1] = { NULL }, *ex = NULL;
 	double d;
 
 	if (!self->observable)
@@ -456,13 +434,15 @@ counter_inc(struct shmpy_metric *self, PyObject *const *args,
 		shmet_counter_inc(&self->u.c);
 		Py_RETURN_NONE;
 	}
-	if (amount_arg(args, nargs, kwnames, a) < 0)
+	if (amount_arg(args, nargs, kwnames, a, &ex) < 0)
 		return NULL;
+	if (!a[0] && ex)
+		return shmpy_with_exemplar(self, 1, 1.0, ex);
 	if (!a[0]) {
 		shmet_counter_inc(&self->u.c);
 		Py_RETURN_NONE;
 	}
-	if (PyLong_CheckExact(a[0])) {
+	if (PyLong_CheckExact(a[0]) && !ex) {
 		int overflow;
 		long long v = PyLong_AsLongLongAndOverflow(a[0], &overflow);
 
@@ -480,6 +460,8 @@ counter_inc(struct shmpy_metric *self, PyObject *const *args,
 				"incremented by non-negative amounts.");
 		return NULL;
 	}
+	if (ex)
+		return shmpy_with_exemplar(self, 1, d, ex);
 	/* Whole amounts stay exact in the integer cell. */
 	if (d == floor(d) && d < 9007199254740992.0)
 		shmet_counter_add(&self->u.c, (uint64_t)d);
@@ -555,14 +537,14 @@ static PyObject *
 histogram_observe(struct shmpy_metric *self, PyObject *const *args,
 		  Py_ssize_t nargs, PyObject *kwnames)
 {
-	PyObject *a[1] = { NULL };
+	PyObject *a[1] = { NULL }, *ex = NULL;
 	double d;
 
 	if (!self->observable)
 		return raise_not_observable(self);
 	if (nargs == 1 && !kwnames)
 		a[0] = args[0];
-	else if (amount_arg(args, nargs, kwnames, a) < 0)
+	else if (amount_arg(args, nargs, kwnames, a, &ex) < 0)
 		return NULL;
 	if (!a[0]) {
 		PyErr_SetString(PyExc_TypeError, "observe() missing 'amount'");
@@ -570,6 +552,8 @@ histogram_observe(struct shmpy_metric *self, PyObject *const *args,
 	}
 	if (as_double(a[0], &d) < 0)
 		return NULL;
+	if (ex)
+		return shmpy_with_exemplar(self, 0, d, ex);
 	shmet_histogram_observe(&self->u.h, d);
 	Py_RETURN_NONE;
 }
@@ -581,7 +565,8 @@ histogram_observe(struct shmpy_metric *self, PyObject *const *args,
 
 static PyMethodDef counter_methods[] = {
 	{ "inc", FASTCALL(counter_inc),
-	  "inc(amount=1): increment by a non-negative amount" },
+	  "inc(amount=1, exemplar=None): increment by a non-negative "
+	  "amount, with an exemplar's labels" },
 	BIND_METHOD,
 	{ NULL, NULL, 0, NULL },
 };
@@ -597,7 +582,8 @@ static PyMethodDef gauge_methods[] = {
 };
 
 static PyMethodDef histogram_methods[] = {
-	{ "observe", FASTCALL(histogram_observe), "observe(amount)" },
+	{ "observe", FASTCALL(histogram_observe),
+	  "observe(amount, exemplar=None)" },
 	BIND_METHOD,
 	{ NULL, NULL, 0, NULL },
 };

@@ -109,7 +109,8 @@ def _validate_labelnames(cls, labelnames):
 def _validate_exemplar(exemplar):
     """prometheus_client's check of an exemplar's labels: valid names, at
     most 128 characters in all.  The C inc() and observe() call it when
-    an exemplar is passed, then drop the exemplar (not stored yet)."""
+    an exemplar is passed, after counting (as prometheus_client), then
+    store it in the segment (the OpenMetrics page shows it)."""
     runes = 0
     for k, v in exemplar.items():
         _validate_labelname(k)

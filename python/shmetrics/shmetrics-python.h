@@ -130,6 +130,11 @@ shmpy_collect(PyObject *self, PyObject *args, PyObject *kwargs);
 /* The exemplar check metrics.py installs (_set_exemplar_check); NULL:
  * exemplars are accepted unchecked. */
 extern PyObject *shmpy_exemplar_check;
+/* exemplar.c: 1 if inc()'s or observe()'s exemplar argument is one */
+int shmpy_exemplar_given(PyObject *exemplar);
+/* exemplar.c: count d (counter, else observe) with the exemplar */
+PyObject *shmpy_with_exemplar(struct shmpy_metric *self, int counter,
+			      double d, PyObject *exemplar);
 
 /* Label values cut to SHMET_MAX_LABEL_VALUE_LEN bytes by this process. */
 extern unsigned long long shmpy_truncated_values;

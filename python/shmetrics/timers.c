@@ -27,6 +27,7 @@ timer_wrap(PyObject *owner, struct shmet_timer t)
 	Py_INCREF(owner);
 	self->owner = owner;
 	self->t = t;
+	self->trace_id[0] = 0;
 	return (PyObject *)self;
 }
 
@@ -47,14 +48,41 @@ timer_enter(PyObject *self, PyObject *unused)
 static PyObject *
 timer_exit(struct shmpy_timer *self, PyObject *args)
 {
-	shmet_timer_stop(&self->t);
+	shmet_timer_stop_traced(&self->t, self->trace_id);
 	Py_RETURN_FALSE;
 }
 
 static PyObject *
 timer_stop(struct shmpy_timer *self, PyObject *unused)
 {
-	return PyFloat_FromDouble(shmet_timer_stop(&self->t));
+	return PyFloat_FromDouble(shmet_timer_stop_traced(&self->t,
+							  self->trace_id));
+}
+
+/* The trace id of a set_trace() argument (None: ""), into buf. */
+static int
+trace_arg(PyObject *arg, char *buf, size_t len)
+{
+	const char *s;
+
+	if (arg == Py_None) {
+		buf[0] = 0;
+		return 0;
+	}
+	s = PyUnicode_AsUTF8(arg);
+	if (!s)
+		return -1;
+	/* a longer one fails the exemplar's check anyway: none */
+	snprintf(buf, len, "%s", strlen(s) < len ? s : "");
+	return 0;
+}
+
+static PyObject *
+timer_set_trace(struct shmpy_timer *self, PyObject *arg)
+{
+	if (trace_arg(arg, self->trace_id, sizeof self->trace_id) < 0)
+		return NULL;
+	Py_RETURN_NONE;
 }
 
 static PyMethodDef timer_methods[] = {
@@ -62,6 +90,8 @@ static PyMethodDef timer_methods[] = {
 	{ "__exit__", (PyCFunction)timer_exit, METH_VARARGS, NULL },
 	{ "stop", (PyCFunction)timer_stop, METH_NOARGS,
 	  "observe once; returns the seconds, or -1 if already stopped" },
+	{ "set_trace", (PyCFunction)timer_set_trace, METH_O,
+	  "set_trace(trace_id): the observation's exemplar (None: none)" },
 	{ NULL, NULL, 0, NULL },
 };
 
@@ -93,6 +123,17 @@ static PyObject *
 delivery_end(struct shmpy_delivery *self, PyObject *unused)
 {
 	return PyFloat_FromDouble(shmet_delivery_end(&self->d));
+}
+
+static PyObject *
+delivery_set_trace(struct shmpy_delivery *self, PyObject *arg)
+{
+	char buf[sizeof self->d.trace_id];
+
+	if (trace_arg(arg, buf, sizeof buf) < 0)
+		return NULL;
+	shmet_delivery_set_trace(&self->d, buf);
+	Py_RETURN_NONE;
 }
 
 static PyObject *
@@ -144,6 +185,9 @@ static PyMethodDef delivery_methods[] = {
 	  METH_VARARGS | METH_KEYWORDS,
 	  "set_failed(event_type, status_code): count a failure "
 	  "(0: connection error)" },
+	{ "set_trace", (PyCFunction)delivery_set_trace, METH_O,
+	  "set_trace(trace_id): the delivery's exemplars (None: none); "
+	  "before set_success and the end" },
 	{ "end", (PyCFunction)delivery_end, METH_NOARGS,
 	  "observe the latency once; returns it, or -1 if ended already" },
 	{ NULL, NULL, 0, NULL },

@@ -13,6 +13,8 @@ struct shmpy_timer {
 	PyObject_HEAD
 	PyObject *owner;                /* the collector: keeps it mapped */
 	struct shmet_timer t;
+	/* set_trace(): the exemplar's trace id at the stop, "" for none */
+	char trace_id[4 * SHMET_EXEMPLAR_MAX_CHARS + 1];
 };
 
 struct shmpy_delivery {

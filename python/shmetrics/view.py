@@ -18,7 +18,7 @@ import sys
 import weakref
 
 from . import _shmetrics
-from ._pc import Metric, floatToGoString
+from ._pc import Exemplar, Metric, floatToGoString
 
 INF = float('inf')
 SUMMARY_BOUND = sys.float_info.max
@@ -41,27 +41,37 @@ def is_summary(bounds):
 
 
 def _entries(labelnames, bounds, series):
-    """(label values, value, label names, bounds) of each series entry:
-    an entry of another version of the name, or a histogram merged over
-    its versions' common bounds, carries its own names and bounds
-    (collect.c)."""
+    """(label values, value, label names, bounds, exemplars) of each
+    series entry: an entry of another version of the name, or a histogram
+    merged over its versions' common bounds, carries its own names and
+    bounds, and one with exemplars ({bucket: (labels, value, timestamp)},
+    layout 6) those too (collect.c)."""
     for e in series:
         if len(e) == 2:
-            yield e[0], e[1], labelnames, bounds
+            yield e[0], e[1], labelnames, bounds, None
+        elif len(e) == 4:
+            yield e + (None,)
         else:
             yield e
 
 
+def _exemplar(exemplars, bucket):
+    """prometheus_client's Exemplar of a bucket (0: a counter's), or None:
+    its OpenMetrics encoder shows it, its text encoder never does."""
+    e = exemplars.get(bucket) if exemplars else None
+    return Exemplar(*e) if e else None
+
+
 def _counter(m, base, labelnames, series, created):
-    for lv, v, names, _ in _entries(labelnames, (), series):
+    for lv, v, names, _, ex in _entries(labelnames, (), series):
         labels = dict(zip(names, lv))
-        m.add_sample(base + '_total', labels, v)
+        m.add_sample(base + '_total', labels, v, None, _exemplar(ex, 0))
         if lv in created:
             m.add_sample(base + '_created', dict(labels), created[lv])
 
 
 def _gauge(m, name, labelnames, series, private, override):
-    for lv, v, names, _ in _entries(labelnames, (), series):
+    for lv, v, names, _, _ in _entries(labelnames, (), series):
         labels = dict(zip(names, lv))
         if v is None:           # no writer holds it (any more)
             continue
@@ -80,17 +90,18 @@ def _gauge(m, name, labelnames, series, private, override):
 
 
 def _histogram(m, name, labelnames, bounds, series, created, summary):
-    for lv, (buckets, total), names, bnds in _entries(labelnames, bounds,
-                                                      series):
+    for lv, (buckets, total), names, bnds, ex in _entries(labelnames, bounds,
+                                                          series):
         labels = dict(zip(names, lv))
         if summary:
             m.add_sample(name + '_count', labels, float(sum(buckets)))
         else:
             acc = 0
-            for b, c in zip(bnds + (INF,), buckets):
+            for i, (b, c) in enumerate(zip(bnds + (INF,), buckets)):
                 acc += c
                 m.add_sample(name + '_bucket',
-                             dict(labels, le=floatToGoString(b)), float(acc))
+                             dict(labels, le=floatToGoString(b)), float(acc),
+                             None, _exemplar(ex, i))
             m.add_sample(name + '_count', dict(labels), float(acc))
         m.add_sample(name + '_sum', dict(labels), total)
         if lv in created:

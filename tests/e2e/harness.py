@@ -225,14 +225,14 @@ def copy_rules(source, dest, short_for=False):
             f.write(text)
 
 
-def start_prometheus(workdir, config, port=None):
+def start_prometheus(workdir, config, port=None, extra=()):
     """A real Prometheus on port (default: a free loopback port; its
     .port), storing in workdir/data and logging to workdir/prometheus.log,
-    once it answers."""
+    once it answers; extra: more arguments (feature flags)."""
     port = port or free_port()
     p = Proc(["prometheus", "--config.file=" + config,
               "--storage.tsdb.path=" + os.path.join(workdir, "data"),
-              "--web.listen-address=127.0.0.1:%d" % port],
+              "--web.listen-address=127.0.0.1:%d" % port, *extra],
              os.path.join(workdir, "prometheus.log"))
     p.port = port
     if not wait_until(lambda: get_json(port, "/api/v1/status/config"), 30,

@@ -85,6 +85,9 @@ repaired(const uint8_t *data, size_t size, size_t *out_size)
 	memcpy(&h->max_families, &g.max_families,
 	       offsetof(struct shmet_seg_header, families_used) -
 		       offsetof(struct shmet_seg_header, max_families));
+	/* line 8 (layout 6): the exemplar regions */
+	h->exemplar_map_off = g.exemplar_map_off;
+	h->exemplars_off = g.exemplars_off;
 	h->magic = SHMET_MAGIC;
 	h->layout_version = SHMET_LAYOUT_VERSION;
 	h->header_size = SHMET_HEADER_SIZE;

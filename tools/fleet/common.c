@@ -100,7 +100,21 @@ queue_unlock(void)
 /* Enqueue an event; a full queue drops it, and the drop is counted (the
  * workers record it as a dead letter). */
 void
-enqueue(const char *event_type, int user)
+new_trace_id(char out[TRACE_ID_LEN + 1])
+{
+	static uint64_t n;
+	uint64_t a = shmet_now_ns() ^ ((uint64_t)getpid() << 40);
+	uint64_t b = ++n * UINT64_C(0x9e3779b97f4a7c15) ^ a;
+
+	/* mixed so that ids of one process do not share a prefix */
+	a = (a ^ (a >> 31)) * UINT64_C(0xbf58476d1ce4e5b9);
+	snprintf(out, TRACE_ID_LEN + 1, "%016llx%016llx",
+		 (unsigned long long)(a ^ (a >> 29)),
+		 (unsigned long long)(b ^ (b >> 32)));
+}
+
+void
+enqueue(const char *event_type, int user, const char *trace_id)
 {
 	int i;
 
@@ -117,6 +131,8 @@ enqueue(const char *event_type, int user)
 		snprintf(e->event_type, sizeof e->event_type, "%s", event_type);
 		snprintf(e->partner_id, sizeof e->partner_id, "%s",
 			 users[user]);
+		snprintf(e->trace_id, sizeof e->trace_id, "%s",
+			 trace_id ? trace_id : "");
 		q->n.events_enqueued++;
 		break;
 	}

@@ -11,6 +11,7 @@ struct call {
 	int campaign;
 	double duration_s;              /* fleet seconds */
 	uint64_t ends_ns;
+	char trace_id[TRACE_ID_LEN + 1]; /* exemplars of this call */
 };
 
 static const char *const outcomes[] = { "success", "success", "success",
@@ -38,20 +39,24 @@ spread_failure(int p)
 }
 
 /* Set up one call for campaign c: the real work that time_processing
- * measures.  Returns 0 when the call is up, -1 when it failed at once. */
+ * measures, its observation carrying the call's trace id (an exemplar:
+ * a slow setup on the page leads to its call).  Returns 0 when the call
+ * is up, -1 when it failed at once. */
 static int
 setup_call(const struct shmet_campaign_collector *m,
-	   struct engine_state *st, int c, unsigned *seed)
+	   struct engine_state *st, int c, unsigned *seed,
+	   const char *trace_id)
 {
+	struct shmet_timer t = shmet_campaign_time_processing(m,
+							      st->campaign[c]);
 	int failed;
 
-	SHMET_TIMED(shmet_campaign_time_processing(m, st->campaign[c])) {
-		if (percent(seed, opt.rate_slow_setup))
-			fleet_sleep(uniform(seed, 6, 9));
-		else
-			fleet_sleep(uniform(seed, 0.1, 1.2));
-		failed = spread_failure(opt.rate_call_fail);
-	}
+	if (percent(seed, opt.rate_slow_setup))
+		fleet_sleep(uniform(seed, 6, 9));
+	else
+		fleet_sleep(uniform(seed, 0.1, 1.2));
+	failed = spread_failure(opt.rate_call_fail);
+	shmet_timer_stop_traced(&t, trace_id);
 	return failed ? -1 : 0;
 }
 
@@ -77,14 +82,15 @@ engine_cycle(const struct shmet_campaign_collector *m, struct engine_state *st,
 		outcome = outcomes[rand_r(seed) % 6];
 		next.completed[c]++;
 		next.succeeded[c] += !strcmp(outcome, "success");
-		shmet_campaign_record_call_completed(
+		shmet_campaign_record_call_completed_traced(
 			m, next.campaign[c], next.user[c], outcome,
-			call->duration_s, call->duration_s / 60 * 0.013);
+			call->duration_s, call->duration_s / 60 * 0.013,
+			call->trace_id);
 		shmet_campaign_update_success_rate(
 			m, next.campaign[c],
 			(double)next.succeeded[c] / next.completed[c]);
 		count(&q->n.calls_completed);
-		enqueue("call_ended", (n + c) % USERS);
+		enqueue("call_ended", (n + c) % USERS, call->trace_id);
 	}
 	for (int s = 0; s < opt.max_calls; s++)
 		if (calls[s].active)
@@ -95,11 +101,14 @@ engine_cycle(const struct shmet_campaign_collector *m, struct engine_state *st,
 		if (launch > next.pending[c])
 			launch = next.pending[c];
 		for (int k = 0; k < launch && active < opt.max_calls; k++) {
+			char trace[TRACE_ID_LEN + 1];
+
 			next.pending[c]--;
-			shmet_campaign_record_call_initiated(
-				m, next.campaign[c], next.user[c]);
+			new_trace_id(trace);
+			shmet_campaign_record_call_initiated_traced(
+				m, next.campaign[c], next.user[c], trace);
 			count(&q->n.calls_initiated);
-			if (setup_call(m, &next, c, seed) < 0) {
+			if (setup_call(m, &next, c, seed, trace) < 0) {
 				shmet_campaign_record_call_failed(
 					m, next.campaign[c], next.user[c],
 					error_types[rand_r(seed) % 4]);
@@ -118,6 +127,8 @@ engine_cycle(const struct shmet_campaign_collector *m, struct engine_state *st,
 					1799);
 				calls[s].ends_ns =
 					fleet_after(calls[s].duration_s);
+				memcpy(calls[s].trace_id, trace,
+				       sizeof trace);
 				active++;
 				break;
 			}

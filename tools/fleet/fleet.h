@@ -57,6 +57,9 @@ struct fleet_opts {
 };
 
 /* One webhook event in the shared queue. */
+/* A W3C trace id: 32 lower-case hex digits. */
+#define TRACE_ID_LEN 32
+
 struct event {
 	int state;                      /* 0 free, 1 pending, 2 in flight */
 	int attempts;
@@ -65,6 +68,7 @@ struct event {
 	uint64_t taken_ns;              /* for reclaiming a dead worker's */
 	char event_type[24];
 	char partner_id[24];
+	char trace_id[TRACE_ID_LEN + 1]; /* the call's, as an exemplar */
 };
 
 /* What an engine knows; written by the engine at the end of each cycle,
@@ -134,7 +138,9 @@ int percent(unsigned *seed, int p);
 void say(const char *fmt, ...);
 void queue_lock(void);
 void queue_unlock(void);
-void enqueue(const char *event_type, int user);
+void enqueue(const char *event_type, int user, const char *trace_id);
+/* A new trace id for a call (unique in the fleet: pid, clock, count). */
+void new_trace_id(char out[TRACE_ID_LEN + 1]);
 void queue_stats(uint64_t now_ns, double *size, double *oldest_age);
 int take_due(struct event *out);
 void finish(int i, int done, double retry_in_fleet_s);

@@ -76,8 +76,11 @@ deliver(const struct shmet_webhook_collector *m, int i,
 		shmet_webhook_record_retry(m, e->partner_id, e->attempts);
 	SHMET_DELIVERY(t, shmet_webhook_time_delivery_queued(m, e->partner_id,
 							     e->enqueued_ns)) {
-		int status = http_post(e->partner_id, e->event_type,
-				       e->attempts);
+		int status;
+
+		/* the call's trace: latency, queue time, delivered count */
+		shmet_delivery_set_trace(&t, e->trace_id);
+		status = http_post(e->partner_id, e->event_type, e->attempts);
 
 		queue_lock();
 		q->n.deliveries++;
