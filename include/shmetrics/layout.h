@@ -45,12 +45,12 @@
  *              CLOCK_MONOTONIC ns + 1 of the last write
  *   histogram  [0..bound_count] uint64 per-bucket counts (not cumulative; the
  *              last is the +Inf bucket), [bound_count + 1] double (bits) sum
- * Gauge series take their cells from gauge chunks (layout 6): runs of
- * SHMET_GAUGE_CHUNK_CELLS cells carved from cells_used and handed out, two
- * cells at a time, through the header's gauge_chunk cursor, so that a
+ * Gauge series take their cells from gauge chunks (layout 6): runs of up
+ * to SHMET_GAUGE_CHUNK_CELLS cells carved from cells_used and handed out,
+ * two cells at a time, through the header's gauge_chunk cursor, so that a
  * writer block (which holds only gauges, "Fallback cells" below) has its
- * values in a few dense pages, not one line in every page (format.h,
- * "Types and cells").  Where a series' cells are changes nothing a reader
+ * values in a few dense runs, not one line in every page (format.h,
+ * "Gauge chunks").  Where a series' cells are changes nothing a reader
  * computes; only how many lines and pages a scrape reads.
  *
  * Strings in the pool: a string reference is {offset, length} relative to
