@@ -13,6 +13,11 @@
  * was carved after it (cells_used still ends where the chunk ends), else
  * it stays unused: a lost cell range, as a kill between a carve and the
  * install leaves one.  Neither makes two series share a cell.
+ *
+ * A removed series' record is reused for a series of any type with as
+ * many cells (reuse.c), so churn across types can put a counter in a
+ * chunk or a gauge outside one: counted and read right, only read as
+ * gauges were before layout 6.
  */
 #include "writer-private.h"
 

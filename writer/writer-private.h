@@ -17,8 +17,8 @@
  *   record is immutable once published (except family.series_count, an
  *   atomic used only for the cardinality limit).
  * - Allocation cursors (families_used, series_used, cells_used,
- *   strings_used) are relaxed: they hand out disjoint ranges and order
- *   nothing; publication orders the contents.
+ *   strings_used, gauge_chunk: cells.c) are relaxed: they hand out
+ *   disjoint ranges and order nothing; publication orders the contents.
  * - Initialisation.  The creator fills the header and every region, then
  *   stores init_state = READY with release; attachers load it with acquire.
  * - Value cells are relaxed: each cell is an independent quantity (a
