@@ -231,7 +231,10 @@ main(int argc, char **argv)
 				"[text|openmetrics|json] [THREADS 1-16]\n");
 		return 2;
 	}
-	snprintf(segname, sizeof segname, "/shmet-bench-render-%d",
+	/* SHMETRICS_BENCH_PREFIX: where a shared machine wants it */
+	snprintf(segname, sizeof segname, "%.40s-%d",
+		 getenv("SHMETRICS_BENCH_PREFIX") ? getenv("SHMETRICS_BENCH_PREFIX")
+						  : "/shmet-bench-render",
 		 (int)getpid());
 	memset(&o, 0, sizeof o);
 	o.name = segname;

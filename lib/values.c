@@ -94,47 +94,6 @@ sum_ints(uint64_t *u, const _Atomic uint64_t *cells, uint32_t n)
 	sum_ints_scalar(u, cells, n);
 }
 
-/* A writer block the scrape reads. */
-struct used_block {
-	const _Atomic uint64_t *cells;
-	const _Atomic uint8_t *data;    /* pages holding data; NULL: all */
-	int kind;                       /* BLOCK_* */
-	int counts;                     /* its counter cells can be non-zero */
-	int live;
-	int64_t pid;
-	/*
-	 * Retired block only: a fold in progress, or left by a folder that
-	 * died (writer/slot.c).  Until the dead writer's stamp of fold_cell
-	 * is zero, that series still counts in the dead writer's block, so
-	 * its retired cells are read as they were before the fold.
-	 */
-	int fold_pending;
-	uint32_t fold_cell;
-	uint64_t fold_bits, fold_stamp;
-};
-
-/*
- * A writer's own block; the fallback block (counters and histograms of
- * processes without a slot, never gauges); the retired block (dead
- * writers' gauges folded at takeover, layout.h "Value blocks"); a CPU's
- * block (counters and histograms counted under rseq, never gauges).
- */
-enum { BLOCK_WRITER, BLOCK_FALLBACK, BLOCK_RETIRED, BLOCK_CPU };
-
-/* Cells per page of a value block (page-aligned, 8-byte cells). */
-#define PAGE_CELLS (SHMET_PAGE / 8u)
-
-static inline int
-has_data(const struct used_block *ub, uint32_t cell)
-{
-	uint32_t page = cell / PAGE_CELLS;
-
-	/* Relaxed: see data_pages(). */
-	return !ub->data ||
-	       (atomic_load_explicit(&ub->data[page / 8],
-				     memory_order_relaxed) >> (page % 8)) & 1;
-}
-
 /*
  * The pages of block b's first ncells cells that hold data, from the
  * reader's cache (reader-private.h), refreshed when older than
@@ -240,137 +199,6 @@ sum_floats(double *d, const struct used_block *ub, const uint32_t *dc,
 	}
 }
 
-static int
-add_sample(struct shmet_values *v, uint32_t series, int64_t pid, double value)
-{
-	struct shmet_gauge_sample *s;
-
-	if (v->nsamples == v->samples_cap &&
-	    grow((void **)&v->samples, &v->samples_cap,
-		 MAX(64, v->samples_cap * 2), sizeof *v->samples) < 0)
-		return -ENOMEM;
-	s = &v->samples[v->nsamples++];
-	s->series = series;
-	s->pid = pid;
-	s->value = value;
-	return 0;
-}
-
-/* One gauge series as gauge_block reads it, gathered once a scrape. */
-struct gauge_ref {
-	uint32_t cell;                  /* first cell */
-	uint32_t series;                /* position in the index */
-	uint32_t mode;                  /* SHMET_GAUGE_* */
-	uint32_t unused;
-};
-
-/* Per gauge series (index order): the series' cell, position and mode,
- * so that the walk of each writer block reads one array, not three. */
-struct gauge_scratch {
-	struct gauge_ref *ref;
-	size_t ref_cap;
-};
-
-static int
-gauge_refs(struct gauge_scratch *gs, const struct shmet_index *idx)
-{
-	if (grow((void **)&gs->ref, &gs->ref_cap, idx->ngauges,
-		 sizeof *gs->ref) < 0)
-		return -ENOMEM;
-	for (uint32_t g = 0; g < idx->ngauges; g++) {
-		uint32_t si = idx->gauge_series[g];
-		const struct shmet_index_series *s = &idx->series[si];
-
-		gs->ref[g].cell = s->first_cell;
-		gs->ref[g].series = si;
-		gs->ref[g].mode = idx->families[s->family].gauge_mode;
-		gs->ref[g].unused = 0;
-	}
-	return 0;
-}
-
-/* Gauges ahead whose cells gauge_block prefetches. */
-#define GAUGE_PREFETCH 48u
-
-/* Gauges glo..ghi (in cell order) of one block, combined by their mode. */
-static int
-gauge_block(struct shmet_values *v, const struct shmet_index *idx,
-	    const struct used_block *ub, uint32_t glo, uint32_t ghi,
-	    struct gauge_scratch *gs)
-{
-	const _Atomic uint64_t *cells = ub->cells;
-	int live = ub->live;
-	int64_t pid = ub->pid;
-
-	if (ub->kind == BLOCK_FALLBACK || ub->kind == BLOCK_CPU)
-		return 0;               /* holds no gauges */
-
-	for (uint32_t g = glo; g < ghi; g++) {
-		const struct gauge_ref *ref = &gs->ref[g];
-		uint32_t si = ref->series, mode = ref->mode, c = ref->cell;
-
-		if (!has_data(ub, c)) {
-			/* a hole: no gauge that starts in this page was set
-			 * by this writer (one that only ends in it is read
-			 * with its first page) */
-			uint32_t next = (c / PAGE_CELLS + 1) * PAGE_CELLS;
-
-			while (g + 1 < ghi && gs->ref[g + 1].cell < next)
-				g++;
-			continue;
-		}
-		/* The cell loads miss the cache (one line per gauge, a block
-		 * per writer): start those of a later gauge now, so that
-		 * several are in flight; not in a hole, which has no page. */
-		if (g + GAUGE_PREFETCH < ghi &&
-		    has_data(ub, gs->ref[g + GAUGE_PREFETCH].cell))
-			__builtin_prefetch(&cells[gs->ref[g + GAUGE_PREFETCH].cell]);
-		if (!has_data(ub, shmet_seg_cell_gauge_stamp(c)))
-			continue;       /* a hole: never set */
-
-		/* Relaxed: value and stamp are each atomic; a mostrecent
-		 * race may pair a value with a neighbouring stamp. */
-		uint64_t bits = atomic_load_explicit(
-			&cells[shmet_seg_cell_gauge_value(c)],
-			memory_order_relaxed);
-		uint64_t stamp = atomic_load_explicit(
-			&cells[shmet_seg_cell_gauge_stamp(c)],
-			memory_order_relaxed);
-
-		if (ub->fold_pending && c == ub->fold_cell) {
-			bits = ub->fold_bits;
-			stamp = ub->fold_stamp;
-		}
-		double x;
-		int first = !v->gauge_set[si];
-
-		memcpy(&x, &bits, sizeof x);
-		if (stamp == 0)
-			continue;       /* this writer never set it */
-		if (!live && shmet_seg_gauge_mode_live(mode))
-			continue;
-		if (ub->kind == BLOCK_RETIRED &&
-		    !shmet_seg_gauge_mode_retires(mode))
-			continue;
-		if (shmet_seg_gauge_mode_per_writer(mode)) {
-			if (add_sample(v, si, pid, x) < 0)
-				return -ENOMEM;
-		} else if (shmet_seg_gauge_mode_timed(mode)) {
-			shmet_seg_gauge_fold(mode, first, &v->gauge[si],
-					     &v->gauge_stamp[si], x, stamp);
-		} else {
-			/* Only the mostrecent modes' stamps mean anything
-			 * after the fold: the others' stay in a register. */
-			uint64_t unused = 0;
-
-			shmet_seg_gauge_fold(mode, first, &v->gauge[si],
-					     &unused, x, stamp);
-		}
-		v->gauge_set[si] = 1;
-	}
-	return 0;
-}
-
 /* Blocks worth reading: slots ever claimed, the fallback once used, the
  * retired block, and every CPU block (its data pages say if it was used). */
 static int
@@ -432,7 +260,7 @@ sum_ints_data(uint64_t *u, const struct used_block *ub, uint32_t c0,
  * that each chunk of a block is read from memory once, sequentially.
  * Then the gauges, block by block (each series sees the blocks in the
  * same order as before, so sums round the same): a writer block without
- * counts_here is read only there, one stream of gauge cells, prefetched.
+ * counts_here is read only there: its gauges' dense runs (values-gauge.c).
  * The index lists float cells and gauges in cell order.
  */
 #define SUM_CHUNK 2048u                 /* cells: 16 KiB; even */
@@ -460,8 +288,9 @@ sum_blocks(struct shmet_values *v, const struct shmet_index *idx,
 		dlo = dhi;
 	}
 	for (uint32_t b = 0; b < nblocks && idx->ngauges; b++)
-		if (gauge_block(v, idx, &blocks[b], 0, idx->ngauges, gs) < 0)
+		if (gauge_block(v, &blocks[b], idx->ngauges, gs) < 0)
 			return -ENOMEM;
+	gauge_scatter(v, idx->ngauges, gs);
 	return 0;
 }
 
@@ -618,7 +447,7 @@ SHMET_EXPORT int
 shmet_values_collect(const struct shmet_reader *r,
 		     const struct shmet_index *idx, struct shmet_values *v)
 {
-	struct gauge_scratch gs = { NULL, 0 };
+	struct gauge_scratch gs = { NULL, 0, NULL, 0 };
 	struct used_block *blocks;
 	int rc = reserve_values(v, idx);
 
@@ -632,12 +461,12 @@ shmet_values_collect(const struct shmet_reader *r,
 	blocks = malloc(sizeof *blocks * shmet_seg_blocks(&r->hdr));
 	if (!blocks || (idx->ngauges && gauge_refs(&gs, idx) < 0)) {
 		free(blocks);
-		free(gs.ref);
+		gauge_scratch_free(&gs);
 		return -ENOMEM;
 	}
 	rc = read_blocks_guarded(r, idx, v, blocks, &gs);
 	free(blocks);
-	free(gs.ref);
+	gauge_scratch_free(&gs);
 	if (rc < 0)
 		return rc;
 	{

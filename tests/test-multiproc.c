@@ -16,6 +16,8 @@
 
 #include "test-common.h"
 
+#include <shmetrics/format.h>
+
 static const char *const one_label[] = { "worker" };
 static const double bounds12[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 				   0.5,   1,    2.5,   5,    10,  30 };
@@ -189,6 +191,138 @@ START_TEST(test_racing_processes_leak_at_most_one_record_each)
 							 f->first_series + i),
 				    16);
 	test_snapshot_free(&s);
+	shmet_close(&seg);
+}
+END_TEST
+
+/*
+ * Gauge chunks under a race (writer/cells.c): 16 processes register the
+ * same gauges and counters in turn, at one instant, so that chunks fill
+ * and are replaced while others carve theirs.  Every series has cells of
+ * its own, every value adds up, and the gauges' cells stay dense: no more
+ * cache lines than their cells need, plus a line per chunk boundary and
+ * per record a lost race left as a process's spare (at most one each).
+ */
+#define CHUNK_RACE 2000
+
+static void
+chunk_race_child(int i, void *arg)
+{
+	struct shmet_segment seg;
+	struct shmet_family fg, fc;
+	struct shmet_gauge g;
+	struct shmet_counter c;
+	char v[32];
+	const char *vals[1] = { v };
+
+	(void)i;
+	(void)arg;
+	test_open(&seg, NULL);
+	if (shmet_gauge_family(&seg, &fg, "chunk_gauge", "g",
+			       SHMET_GAUGE_LIVESUM, 1, one_label) != 0 ||
+	    shmet_counter_family(&seg, &fc, "chunk_total", "c", 1,
+				 one_label) != 0)
+		_exit(2);
+	for (int k = 0; k < CHUNK_RACE; k++) {
+		snprintf(v, sizeof v, "w%d", k);
+		if (shmet_gauge_labels(&fg, &g, 1, vals) != 0 ||
+		    shmet_counter_labels(&fc, &c, 1, vals) != 0)
+			_exit(3);
+		shmet_gauge_set(&g, 1);
+		shmet_counter_inc(&c);
+	}
+	/* stay alive until the parent has read (livesum) */
+	pause();
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+START_TEST(test_gauge_chunks_race)
+{
+	struct shmet_segment seg;
+	struct test_snapshot s;
+	const struct shmet_index_family *fg, *fc;
+	uint32_t *lo, n, lines = 0, chunk;
+	struct shmet_options o = test_options();
+	pid_t pids[16];
+	int ready[2];
+
+	/* no slot here: a fork child of a writer would take one more each */
+	o.flags = SHMET_OPEN_NO_WRITER;
+	test_open(&seg, &o);
+	chunk = shmet_seg_gauge_chunk_cells(test_options().cells_per_block);
+	ck_assert_int_eq(pipe(ready), 0);
+	for (int p = 0; p < 16; p++) {
+		pids[p] = fork();
+		ck_assert_int_ge(pids[p], 0);
+		if (pids[p] == 0) {
+			char go;
+
+			close(ready[1]);
+			if (read(ready[0], &go, 1) != 0)
+				_exit(4);
+			chunk_race_child(p, NULL);
+			_exit(0);
+		}
+	}
+	close(ready[0]);
+	close(ready[1]);                /* all start at once */
+	/* the children pause when done: wait until every series adds up */
+	for (int tries = 0;; tries++) {
+		int done = 0;
+
+		test_snapshot_take(&s);
+		fg = shmet_index_find(s.index, "chunk_gauge");
+		fc = shmet_index_find(s.index, "chunk_total");
+		if (fg && fc && fg->series_count == CHUNK_RACE &&
+		    fc->series_count == CHUNK_RACE) {
+			done = 1;
+			for (uint32_t i = 0; i < CHUNK_RACE && done; i++)
+				done = test_gauge(&s, fg->first_series + i) ==
+					       16 &&
+				       shmet_values_counter(
+					       s.values, s.index,
+					       fc->first_series + i) == 16;
+		}
+		if (done)
+			break;
+		test_snapshot_free(&s);
+		ck_assert_msg(tries < 6000, "the children did not finish: %u %u",
+			      fg ? fg->series_count : 0,
+			      fc ? fc->series_count : 0);
+		usleep(10000);
+	}
+	/* every series' cells its own */
+	n = shmet_index_series_count(s.index);
+	lo = calloc(n, sizeof *lo);
+	ck_assert_ptr_nonnull(lo);
+	for (uint32_t i = 0; i < n; i++)
+		lo[i] = shmet_index_series(s.index, i)->first_cell;
+	qsort(lo, n, sizeof *lo, cmp_u32);
+	for (uint32_t i = 1; i < n; i++)
+		ck_assert_uint_ge(lo[i], lo[i - 1] + 2);    /* 2 cells each */
+	/* the gauges' lines */
+	for (uint32_t i = 0; i < CHUNK_RACE; i++)
+		lo[i] = shmet_index_series(s.index, fg->first_series + i)
+				->first_cell;
+	qsort(lo, CHUNK_RACE, sizeof *lo, cmp_u32);
+	for (uint32_t i = 0; i < CHUNK_RACE; i++)
+		lines += i == 0 || lo[i] / 8 != lo[i - 1] / 8;
+	ck_assert_msg(lines <= 2 * CHUNK_RACE / 8 + 2 * CHUNK_RACE / chunk +
+				       1 + 16,
+		      "%u gauges on %u lines", CHUNK_RACE, lines);
+	free(lo);
+	test_snapshot_free(&s);
+	for (int p = 0; p < 16; p++) {
+		kill(pids[p], SIGKILL);
+		waitpid(pids[p], NULL, 0);
+	}
 	shmet_close(&seg);
 }
 END_TEST
@@ -532,6 +666,7 @@ TEST_SUITE(multiproc)
 	tcase_add_test(tc, test_sixteen_processes_race_registration);
 	tcase_add_test(tc, test_racing_processes_leak_at_most_one_record_each);
 	tcase_add_test(tc, test_fifty_processes_start_at_once);
+	tcase_add_test(tc, test_gauge_chunks_race);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("Process lifecycle");

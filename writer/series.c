@@ -3,9 +3,10 @@
  */
 #include "writer-private.h"
 
-/* Take the spare series record into *id, *cell and *blob as they fit. */
+/* Take the spare series record into *id, *cell and *blob as they fit
+ * (kind: shmet_impl_cells_kind() of the family, cells.c). */
 SHMET_W void
-shmet_impl_take_spare_series(struct shmet_segment *seg, uint32_t cells,
+shmet_impl_take_spare_series(struct shmet_segment *seg, uint32_t kind,
 			     uint32_t blob_size, uint32_t *id, uint32_t *cell,
 			     struct shmet_seg_str *blob)
 {
@@ -13,7 +14,7 @@ shmet_impl_take_spare_series(struct shmet_segment *seg, uint32_t cells,
 		return;
 	if (seg->spare_series != UINT32_MAX) {
 		*id = seg->spare_series;
-		if (seg->spare_cells == cells)
+		if (seg->spare_cells == kind)
 			*cell = seg->spare_cell;        /* else they leak */
 		if (blob_size <= seg->spare_blob.len) {
 			blob->off = seg->spare_blob.off;
@@ -24,10 +25,11 @@ shmet_impl_take_spare_series(struct shmet_segment *seg, uint32_t cells,
 	shmet_impl_spare_unlock(seg);
 }
 
-/* Keep what a series registration took and did not publish. */
+/* Keep what a series registration took and did not publish (kind: of
+ * its cells, as taken). */
 SHMET_W void
 shmet_impl_keep_spare_series(struct shmet_segment *seg, uint32_t id,
-			     uint32_t cell, uint32_t cells,
+			     uint32_t cell, uint32_t kind,
 			     struct shmet_seg_str blob)
 {
 	if (!shmet_impl_spare_lock(seg))
@@ -35,7 +37,7 @@ shmet_impl_keep_spare_series(struct shmet_segment *seg, uint32_t id,
 	if (seg->spare_series == UINT32_MAX) {
 		seg->spare_series = id;
 		seg->spare_cell = cell;
-		seg->spare_cells = cell == UINT32_MAX ? 0 : cells;
+		seg->spare_cells = cell == UINT32_MAX ? 0 : kind;
 		seg->spare_blob = blob.len == UINT32_MAX
 					  ? (struct shmet_seg_str){ 0, 0 }
 					  : blob;
@@ -46,11 +48,11 @@ shmet_impl_keep_spare_series(struct shmet_segment *seg, uint32_t id,
 /* Keep a built record that lost its publication race. */
 SHMET_W void
 shmet_impl_keep_spare_record(struct shmet_segment *seg, uint32_t id,
-			     uint32_t cells)
+			     uint32_t kind)
 {
 	const struct shmet_seg_series *r = &shmet_impl_series_table(seg)[id];
 
-	shmet_impl_keep_spare_series(seg, id, r->first_cell, cells, r->labels);
+	shmet_impl_keep_spare_series(seg, id, r->first_cell, kind, r->labels);
 }
 
 /*
@@ -69,7 +71,8 @@ shmet_impl_build_series(struct shmet_segment *seg,
 	uint32_t id = UINT32_MAX, cell = UINT32_MAX;
 	uint32_t size = shmet_seg_blob_size(n, lens), cap = 0;
 
-	shmet_impl_take_spare_series(seg, fam->cells, size, &id, &cell, &blob);
+	shmet_impl_take_spare_series(seg, shmet_impl_cells_kind(fam), size, &id,
+				     &cell, &blob);
 	if (id == UINT32_MAX &&
 	    shmet_impl_alloc(&seg->hdr->series_used, seg->hdr->max_series, 1,
 			     1, &id) < 0)
@@ -79,8 +82,7 @@ shmet_impl_build_series(struct shmet_segment *seg,
 				       SHMET_IMPL_FAM(seg, fam->id),
 				       seg->hdr->max_series);
 	if (cell == UINT32_MAX &&
-	    shmet_impl_alloc(&seg->hdr->cells_used, seg->hdr->cells_per_block,
-			     fam->cells, 1, &cell) < 0) {
+	    shmet_impl_alloc_cells(seg, fam, &cell) < 0) {
 		shmet_impl_keep_spare_series(seg, id, UINT32_MAX, 0, blob);
 		return shmet_impl_fail(seg, SHMET_FAIL_CELLS_FULL, -ENOSPC,
 				       "%.*s: segment has no room for %u more "
@@ -91,7 +93,8 @@ shmet_impl_build_series(struct shmet_segment *seg,
 	if (blob.len != UINT32_MAX)
 		cap = blob.len;         /* the spare's, as far as we know */
 	else if (shmet_impl_put_blob(seg, n, values, lens, &blob, &cap) < 0) {
-		shmet_impl_keep_spare_series(seg, id, cell, fam->cells,
+		shmet_impl_keep_spare_series(seg, id, cell,
+					     shmet_impl_cells_kind(fam),
 					     (struct shmet_seg_str){ 0, 0 });
 		return shmet_impl_fail(seg, SHMET_FAIL_STRINGS_FULL, -ENOSPC,
 				       "%.*s: segment string pool is full (%u "
@@ -234,7 +237,8 @@ shmet_impl_series_create(const struct shmet_family *fam, uint64_t hash,
 					 SHMET_MO(relaxed));
 		SHMET_AT(store_explicit)(&r->gate_series, 0,
 					 SHMET_MO(release));
-		shmet_impl_keep_spare_record(seg, mine, fam->cells);
+		shmet_impl_keep_spare_record(seg, mine,
+					     shmet_impl_cells_kind(fam));
 		return shmet_impl_fail(seg, SHMET_FAIL_SERIES_FULL, -ENOSPC,
 				       "%.*s: series index is full",
 				       SHMET_IMPL_FAM(seg, fam->id));

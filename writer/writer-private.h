@@ -17,8 +17,8 @@
  *   record is immutable once published (except family.series_count, an
  *   atomic used only for the cardinality limit).
  * - Allocation cursors (families_used, series_used, cells_used,
- *   strings_used) are relaxed: they hand out disjoint ranges and order
- *   nothing; publication orders the contents.
+ *   strings_used, gauge_chunk: cells.c) are relaxed: they hand out
+ *   disjoint ranges and order nothing; publication orders the contents.
  * - Initialisation.  The creator fills the header and every region, then
  *   stores init_state = READY with release; attachers load it with acquire.
  * - Value cells are relaxed: each cell is an independent quantity (a
@@ -239,6 +239,15 @@ shmet_impl_fail(struct shmet_segment *seg, uint32_t reason, int rc,
 SHMET_W int
 shmet_impl_alloc(SHMET_ATOMIC(uint32_t) *cursor, uint32_t cap, uint32_t n,
 		 uint32_t align, uint32_t *out);
+
+/* What a spare's cells fit (cells.c): as many, from the same place. */
+SHMET_W uint32_t
+shmet_impl_cells_kind(const struct shmet_family *fam);
+
+/* A new series' cells (cells.c). */
+SHMET_W int
+shmet_impl_alloc_cells(struct shmet_segment *seg,
+		       const struct shmet_family *fam, uint32_t *out);
 
 SHMET_W struct shmet_seg_writer *
 shmet_impl_writers(const struct shmet_segment *seg);
@@ -528,18 +537,18 @@ SHMET_W const unsigned char *
 shmet_impl_str_or_empty(const struct shmet_segment *seg, struct shmet_seg_str s);
 
 SHMET_W void
-shmet_impl_take_spare_series(struct shmet_segment *seg, uint32_t cells,
+shmet_impl_take_spare_series(struct shmet_segment *seg, uint32_t kind,
 			     uint32_t blob_size, uint32_t *id, uint32_t *cell,
 			     struct shmet_seg_str *blob);
 
 SHMET_W void
 shmet_impl_keep_spare_series(struct shmet_segment *seg, uint32_t id,
-			     uint32_t cell, uint32_t cells,
+			     uint32_t cell, uint32_t kind,
 			     struct shmet_seg_str blob);
 
 SHMET_W void
 shmet_impl_keep_spare_record(struct shmet_segment *seg, uint32_t id,
-			     uint32_t cells);
+			     uint32_t kind);
 
 SHMET_W int
 shmet_impl_build_series(struct shmet_segment *seg,

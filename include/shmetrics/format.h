@@ -237,6 +237,59 @@ shmet_seg_cells_for(uint32_t type, uint32_t bound_count)
 	return type == SHMET_TYPE_HISTOGRAM ? bound_count + 2 : 2;
 }
 
+/*
+ * Gauge chunks (layout 6, layout.h "Cells"): a gauge series' cells come
+ * from the current gauge chunk, a run of shmet_seg_gauge_chunk_cells()
+ * cells starting on a cache line, carved from cells_used when the chunk
+ * is full; every other series' cells come from cells_used itself.
+ * Writer blocks hold only gauges (unless counts_here), so a scrape reads
+ * each writer block's gauges from a few dense runs: a line holds 4
+ * gauges, where among the other series' cells it held about one, and a
+ * block's data pages (lib/values.c, SEEK_DATA) are a few extents, not one
+ * per chunk of a page.  The header's gauge_chunk cursor packs the chunk's
+ * next free cell (low 32 bits) and its end (high 32); 0: no chunk yet.
+ */
+#define SHMET_GAUGE_CHUNK_CELLS 8192u   /* 64 KiB, 4,096 gauges */
+#define SHMET_GAUGE_CHUNK_ALIGN 8u      /* cells: a cache line */
+
+/* A chunk's cells in a segment of cells_per_block cells: at most a 64th
+ * of the segment (the unused rest of the last chunk is lost to other
+ * series), in whole cache lines. */
+static inline uint32_t
+shmet_seg_gauge_chunk_cells(uint32_t cells_per_block)
+{
+	uint32_t c = cells_per_block / 64u / SHMET_GAUGE_CHUNK_ALIGN *
+		     SHMET_GAUGE_CHUNK_ALIGN;
+
+	return c < SHMET_GAUGE_CHUNK_ALIGN   ? SHMET_GAUGE_CHUNK_ALIGN
+	       : c > SHMET_GAUGE_CHUNK_CELLS ? SHMET_GAUGE_CHUNK_CELLS
+					     : c;
+}
+
+static inline int
+shmet_seg_cells_chunked(uint32_t type)
+{
+	return type == SHMET_TYPE_GAUGE;
+}
+
+static inline uint64_t
+shmet_seg_gauge_chunk(uint32_t next, uint32_t end)
+{
+	return (uint64_t)end << 32 | next;
+}
+
+static inline uint32_t
+shmet_seg_gauge_chunk_next(uint64_t chunk)
+{
+	return (uint32_t)chunk;
+}
+
+static inline uint32_t
+shmet_seg_gauge_chunk_end(uint64_t chunk)
+{
+	return (uint32_t)(chunk >> 32);
+}
+
 /* ---------------------------------------------------------------- */
 /* Gauge modes                                                      */
 

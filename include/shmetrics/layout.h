@@ -51,6 +51,13 @@
  *              CLOCK_MONOTONIC ns + 1 of the last write
  *   histogram  [0..bound_count] uint64 per-bucket counts (not cumulative; the
  *              last is the +Inf bucket), [bound_count + 1] double (bits) sum
+ * Gauge series take their cells from gauge chunks (layout 6): runs of up
+ * to SHMET_GAUGE_CHUNK_CELLS cells carved from cells_used and handed out,
+ * two cells at a time, through the header's gauge_chunk cursor, so that a
+ * writer block (which holds only gauges, "Fallback cells" below) has its
+ * values in a few dense runs, not one line in every page (format.h,
+ * "Gauge chunks").  Where a series' cells are changes nothing a reader
+ * computes; only how many lines and pages a scrape reads.
  *
  * Strings in the pool: a string reference is {offset, length} relative to
  * strings_off.  Label blobs (family label names, series label values) are a
@@ -156,7 +163,11 @@
  *      former reserved bytes), + struct shmet_seg_exemplar; a layout 5
  *      reader would not know the region, a layout 5 writer would leave
  *      the map unset (no exemplars, but a reader would refuse the
- *      geometry anyway)
+ *      geometry anyway); and gauge series take their cells from gauge
+ *      chunks ("Cells" above): + header gauge_chunk (line 3, in former padding3), the chunk
+ *      cursor; a layout 5 writer would scatter its gauges among the
+ *      other cells again (readers read either, but a scrape of many
+ *      processes' gauges reads many more lines and pages)
  */
 #ifndef SHMETRICS_LAYOUT_H
 #define SHMETRICS_LAYOUT_H
@@ -329,7 +340,14 @@ struct shmet_seg_header {
 	 */
 	SHMET_ATOMIC(uint32_t) fallback_counts;
 	uint32_t padding3a;             /* zero filled */
-	uint8_t padding3[16];
+	/*
+	 * Layout 6: the gauge chunk cells are handed out from, as
+	 * shmet_seg_gauge_chunk() packs it (format.h): the next free cell
+	 * and the chunk's end; 0 = none yet.  Bumped by every registering
+	 * process, with the other cursors of this line.
+	 */
+	SHMET_ATOMIC(uint64_t) gauge_chunk;
+	uint8_t padding3[8];
 
 	/* Lines 4-5: registration failures by SHMET_FAIL_* reason. */
 	SHMET_ATOMIC(uint64_t) failures[SHMET_FAIL_SLOTS];
@@ -552,7 +570,8 @@ SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, generation) == 208, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, fallback_reserved_bytes) == 216, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, cpu_reserved_bytes) == 224, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, fallback_counts) == 232, "");
-SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, padding3) == 240, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, gauge_chunk) == 240, "");
+SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, padding3) == 248, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, failures) == 256, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, fold_state) == 384, "");
 SHMET_STATIC_ASSERT(offsetof(struct shmet_seg_header, fold_value) == 400, "");
