@@ -32,6 +32,9 @@ struct shmet_segment {
 	/*
 	 * Records this process built but lost a publication race with (see
 	 * writer/writer-private.h, "Spare records"), guarded by a try-lock.
+	 * spare_cells is the kind of the spare run of cells (writer/cells.c,
+	 * shmet_impl_cells_kind: its count, with bit 31 set when it came
+	 * from a gauge chunk), so only a family of that kind reuses it.
 	 */
 	SHMET_ATOMIC(int) spare_busy;
 	uint32_t spare_series, spare_cell, spare_cells;
