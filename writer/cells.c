@@ -14,6 +14,28 @@
  * it stays unused: a lost cell range, as a kill between a carve and the
  * install leaves one.  Neither makes two series share a cell.
  *
+ * Steps of a gauge's cells, and what a kill after each leaves (the
+ * series is not built yet: the registration's record and label bytes
+ * leak with its cells, as writer-private.h says of any registration
+ * killed before it published):
+ *   cells.carved     a chunk carved from cells_used, not installed: a
+ *                    lost range of one chunk (and up to 7 cells of
+ *                    alignment before it); the cursor still hands out
+ *                    the old chunk's cells, or the next carver's
+ *   cells.installed  the cursor names our chunk, our n cells taken
+ *                    from its start: n cells lost, the rest of the chunk
+ *                    handed out to the next gauges
+ *   cells.taken      n cells taken from the current chunk: n cells lost
+ *   cells.returned   a carved chunk that lost the install race went back
+ *                    to cells_used (or stayed lost if something was
+ *                    carved after it); our n cells came from the winner's
+ *                    chunk: n cells lost
+ * In every case no cell is handed out twice: the cursor and cells_used
+ * only move by CAS over ranges nobody else holds, and cells_used only
+ * goes back over a chunk that was never installed and is still its last
+ * carve.  A cancel cannot stop a thread here (no cancellation point; the
+ * registration runs with cancellation off).
+ *
  * A removed series' record is reused for a series of any type with as
  * many cells (reuse.c), so churn across types can put a counter in a
  * chunk or a gauge outside one: counted and read right, only read as
@@ -58,23 +80,31 @@ shmet_impl_alloc_chunked(struct shmet_segment *seg, uint32_t n, uint32_t *out)
 				    cursor, &cur,
 				    shmet_seg_gauge_chunk(next + n, end),
 				    SHMET_MO(relaxed), SHMET_MO(relaxed))) {
-				if (fresh != UINT32_MAX)
+				SHMET_POINT("cells.taken");
+				if (fresh != UINT32_MAX) {
 					shmet_impl_return_chunk(seg, fresh, size);
+					SHMET_POINT("cells.returned");
+				}
 				*out = next;
 				return 0;
 			}
 			continue;
 		}
-		if (fresh == UINT32_MAX &&
-		    shmet_impl_alloc(&seg->hdr->cells_used, cap,
-				     size, SHMET_GAUGE_CHUNK_ALIGN, &fresh) < 0)
-			/* no room for a chunk: the cells alone, if they fit */
-			return shmet_impl_alloc(&seg->hdr->cells_used, cap, n,
-						1, out);
+		if (fresh == UINT32_MAX) {
+			if (shmet_impl_alloc(&seg->hdr->cells_used, cap, size,
+					     SHMET_GAUGE_CHUNK_ALIGN,
+					     &fresh) < 0)
+				/* no room for a chunk: the cells alone, if
+				 * they fit */
+				return shmet_impl_alloc(&seg->hdr->cells_used,
+							cap, n, 1, out);
+			SHMET_POINT("cells.carved");
+		}
 		if (SHMET_AT(compare_exchange_weak_explicit)(
 			    cursor, &cur,
 			    shmet_seg_gauge_chunk(fresh + n, fresh + size),
 			    SHMET_MO(relaxed), SHMET_MO(relaxed))) {
+			SHMET_POINT("cells.installed");
 			*out = fresh;
 			return 0;
 		}

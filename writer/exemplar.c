@@ -14,11 +14,17 @@
  * Steps of a write, and what a kill after each leaves:
  *   1. the slot's page is reserved (fallocate) and its map bit set:
  *      a reserved page, readable, whose slots read "never written"
- *   2. the lock is taken (seq odd, busy_ns stamped): readers skip the
- *      slot; the next writer takes the lock over once busy_ns is
+ *   2. the lock is taken (busy_ns stamped, then seq odd): readers skip
+ *      the slot; the next writer takes the lock over once busy_ns is
  *      SHMET_REUSE_NS old
- *   3. the fields and the checksum are stored, then seq is made even:
- *      the exemplar is shown
+ *   3. the fields and the checksum are stored: the same
+ *   4. seq is made even: the exemplar is shown
+ * Test points after each: exemplar.reserved (a page's first write only),
+ * exemplar.locked, exemplar.stored, exemplar.shown; tests/contract/
+ * exemplar-points.c kills and cancels at each.  A cancel cannot stop a
+ * write inside (cancellation is off): it completes, and the thread ends
+ * at its next cancellation point.  The count of an exemplar's increment
+ * or observation is made before step 1, whatever the exemplar's fate.
  */
 #include "writer-private.h"
 
@@ -101,6 +107,7 @@ shmet_impl_exemplar_reserve(struct shmet_segment *seg, uint64_t slot)
 				 SHMET_PAGE) != 0)
 		return -ENOMEM;
 	SHMET_AT(fetch_or_explicit)(&map[w], bit, SHMET_MO(release));
+	SHMET_POINT("exemplar.reserved");
 	return 0;
 }
 
@@ -111,6 +118,15 @@ shmet_impl_exemplar_reserve(struct shmet_segment *seg, uint64_t slot)
  * holder's unlock (a CAS from its own value) fails.  *held: the odd
  * value we hold.  -EBUSY if another writer is in it now: that writer's
  * exemplar is as recent as ours, and ours is dropped.
+ *
+ * busy_ns is what makes a lock look held or abandoned, so it is moved to
+ * now before the seq CAS that takes the lock, never after: a writer that
+ * took the lock never shows an old busy_ns to the next one.  A takeover
+ * claims it by a CAS from the old value it judged: of two takers (or a
+ * taker and a writer that stamped it meanwhile) only one goes on.  Before
+ * this, the takeover stamped busy_ns after its seq CAS, and a writer
+ * arriving in between took the lock over again from a live holder
+ * (tests/contract/exemplar-points.c, "takeover stopped inside").
  */
 static int
 shmet_impl_exemplar_lock(struct shmet_seg_exemplar *x, uint32_t *held)
@@ -126,22 +142,29 @@ shmet_impl_exemplar_lock(struct shmet_seg_exemplar *x, uint32_t *held)
 
 		if (now < busy + SHMET_REUSE_NS)
 			return -EBUSY;
+		/* Claim the takeover: busy_ns young again before seq moves.
+		 * Relaxed: writers read it only as a hint; the seq CAS's
+		 * fence below orders it for readers. */
+		if (!SHMET_AT(compare_exchange_strong_explicit)(
+			    &x->busy_ns, &busy, now, SHMET_MO(relaxed),
+			    SHMET_MO(relaxed)))
+			return -EBUSY;
 	} else {
 		/* Stamped before the CAS, so a lock never looks old to a
 		 * takeover while its holder is between CAS and stamp.
-		 * Relaxed: the CAS's fence below orders it for readers;
-		 * writers read it only as a hint. */
+		 * Relaxed: as above. */
 		SHMET_AT(store_explicit)(&x->busy_ns, now, SHMET_MO(relaxed));
 	}
 	/* Relaxed CAS: the release fence after it orders the data stores
-	 * after the odd seq (Boehm's seqlock writer). */
+	 * after the odd seq (Boehm's seqlock writer).  It fails if the
+	 * holder we judged dead unlocked meanwhile (it was stopped), or
+	 * another writer locked: either is as recent as ours. */
 	if (!SHMET_AT(compare_exchange_strong_explicit)(
 		    &x->seq, &s, s + ((s & 1u) ? 2u : 1u), SHMET_MO(relaxed),
 		    SHMET_MO(relaxed)))
 		return -EBUSY;
 	*held = s + ((s & 1u) ? 2u : 1u);
-	/* Relaxed: see above. */
-	SHMET_AT(store_explicit)(&x->busy_ns, now, SHMET_MO(relaxed));
+	SHMET_POINT("exemplar.locked");
 	/* Release fence: no store below becomes visible before the odd seq
 	 * to a reader that fences acquire after reading it (values-
 	 * exemplar.c): such a reader then sees seq moved and drops its copy. */
@@ -218,6 +241,7 @@ shmet_impl_exemplar_store(struct shmet_seg_exemplar *x, uint32_t id,
 				 shmet_seg_exemplar_sum(id + 1, gen, count, len,
 							vbits, ts, blob),
 				 SHMET_MO(relaxed));
+	SHMET_POINT("exemplar.stored");
 	/* Release: every store above is visible to a reader that loads the
 	 * even seq with acquire.  A CAS, not a store: if our lock was taken
 	 * over (we were stopped for SHMET_REUSE_NS), the new holder's unlock
@@ -225,6 +249,7 @@ shmet_impl_exemplar_store(struct shmet_seg_exemplar *x, uint32_t id,
 	SHMET_AT(compare_exchange_strong_explicit)(&x->seq, &held, held + 1,
 						   SHMET_MO(release),
 						   SHMET_MO(relaxed));
+	SHMET_POINT("exemplar.shown");
 	return 0;
 }
 
