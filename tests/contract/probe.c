@@ -95,6 +95,13 @@ int
 probe_ex_shown(const struct probe *p, uint32_t si, uint32_t b, char tag,
 	       uint64_t *k, const char *ctx)
 {
+	return probe_ex_shown_value(p, si, b, tag, 0, k, ctx);
+}
+
+int
+probe_ex_shown_value(const struct probe *p, uint32_t si, uint32_t b,
+		     char tag, double value, uint64_t *k, const char *ctx)
+{
 	struct shmet_exemplar e;
 	const unsigned char *q, *end;
 	struct probe_ex want;
@@ -105,7 +112,25 @@ probe_ex_shown(const struct probe *p, uint32_t si, uint32_t b, char tag,
 	if (si == UINT32_MAX || !shmet_values_exemplar(p->v, p->idx, si, b, &e))
 		return 0;
 	*k = (uint64_t)e.value;
-	if (e.value < 1 || (double)*k != e.value || e.label_count != 2)
+	if (value != 0) {
+		/* k from the first label's value, "<tag>-<k>" */
+		char digits[24];
+		size_t dn;
+
+		if (e.labels_len < 2 + 3 + 2 + 3)
+			goto bad;
+		dn = (size_t)e.labels[5] | (size_t)e.labels[6] << 8;
+		if (dn < 3 || dn > 22 || 7 + dn > e.labels_len ||
+		    e.labels[7] != (unsigned char)tag || e.labels[8] != '-')
+			goto bad;
+		memcpy(digits, e.labels + 9, dn - 2);
+		digits[dn - 2] = 0;
+		*k = strtoull(digits, NULL, 10);
+		if (e.value != value)
+			goto bad;
+	}
+	if (*k < 1 || (value == 0 && (double)*k != e.value) ||
+	    e.label_count != 2)
 		goto bad;
 	probe_ex_make(&want, tag, *k);
 	want_s[0] = want.names[0];

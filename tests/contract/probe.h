@@ -52,6 +52,11 @@ void probe_ex_make(struct probe_ex *x, char tag, uint64_t k);
 int probe_ex_shown(const struct probe *p, uint32_t si, uint32_t b, char tag,
 		   uint64_t *k, const char *ctx);
 
+/* The same, where every exemplar of the series has value `value` (a
+ * counter's increment): k from its first label. */
+int probe_ex_shown_value(const struct probe *p, uint32_t si, uint32_t b,
+			 char tag, double value, uint64_t *k, const char *ctx);
+
 /* The raw exemplar slot of a cell: its seq and busy_ns. */
 struct probe_slot {
 	uint32_t seq;
