@@ -50,7 +50,7 @@
 #define CONCURRENT 8
 #define SURVIVORS 4
 #define MAX_WORKERS 512
-#define MAX_GAUGES 40           /* per thread */
+#define MAX_GAUGES 8            /* per thread */
 
 enum fate { EXIT, POINT, KILLED, SURVIVE };
 static const char *const fate_names[] = { "exit", "point", "killed",
@@ -101,6 +101,7 @@ open_fams(struct fams *f)
 {
 	struct shmet_options o = { .name = segname, .max_writers = 32,
 				   .max_families = 16, .max_series = 16384,
+				   .max_series_per_family = 16000,
 				   .cells_per_block = 65536,
 				   .string_bytes = 1 << 20 };
 
@@ -156,6 +157,12 @@ work(void *arg)
 
 		if (r > 4000)
 			break;          /* a point that never came */
+		if (r % 16 == 15) {
+			/* a worker lives some ms, as the fleet around it */
+			struct timespec ts = { 0, 100000 };
+
+			nanosleep(&ts, NULL);
+		}
 		if (i < MAX_GAUGES && r % 2 == 0) {
 			struct shmet_gauge g;
 			char key[32];
@@ -229,7 +236,7 @@ spawn(unsigned w, int fate)
 	snprintf(spec, sizeof spec, "%s:kill:%d",
 		 points[rand() % (int)(sizeof points / sizeof points[0])],
 		 1 + rand() % 60);
-	my_rounds = 5 + rand() % 60;
+	my_rounds = 20 + rand() % 400;
 	pid = fork();
 	if (pid == 0) {
 		me = w;
@@ -314,6 +321,7 @@ final_check(unsigned nworkers)
 	uint64_t got_k, got_d, got_h, gauges_live = 0, gauges_dead = 0;
 	const struct shmet_index_family *f;
 	uint32_t ks, ds, hs;
+	unsigned doomed = 0;
 	char what[256];
 
 	snprintf(what, sizeof what, "%u pairs of series share a cell, %u past "
@@ -337,6 +345,7 @@ final_check(unsigned nworkers)
 				      atomic_load(&ty->done), what);
 				kept += atomic_load(&ty->done);
 			} else {
+				doomed += t == 0;
 				dstarted += atomic_load(&ty->started);
 				ddone += atomic_load(&ty->done);
 			}
@@ -356,6 +365,10 @@ final_check(unsigned nworkers)
 		 (unsigned long long)got_d, (unsigned long long)ddone,
 		 (unsigned long long)dstarted);
 	check(got_d >= ddone && got_d <= dstarted, what);
+	snprintf(what, sizeof what, "%llu calls in flight, more than one a "
+		 "thread of the %u doomed workers", (unsigned long long)
+		 (dstarted - ddone), doomed);
+	check(dstarted - ddone <= (uint64_t)THREADS * doomed, what);
 	snprintf(what, sizeof what, "histogram count %llu outside [%llu, %llu]",
 		 (unsigned long long)got_h, (unsigned long long)hdone,
 		 (unsigned long long)hstarted);
@@ -417,6 +430,9 @@ one_rep(int rep, unsigned total, double seconds)
 	pid_t pids[MAX_WORKERS], rpid;
 	uint64_t kill_at[MAX_WORKERS];
 	uint64_t end = probe_now_ns() + (uint64_t)(seconds * 1e9);
+	/* starts spread over the time: a dead writer's exemplar lock
+	 * (SHMET_REUSE_NS) is taken over while others still run */
+	uint64_t every = (uint64_t)(seconds * 1e9) / total, next = 0;
 	unsigned long long busy = 0;
 	int st;
 
@@ -440,6 +456,7 @@ one_rep(int rep, unsigned total, double seconds)
 		pid_t pid;
 
 		while (running < CONCURRENT && started < total &&
+		       probe_now_ns() >= next &&
 		       (probe_now_ns() < end || started + SURVIVORS >= total)) {
 			int fate = started + SURVIVORS >= total
 					   ? SURVIVE
@@ -452,6 +469,7 @@ one_rep(int rep, unsigned total, double seconds)
 			kill_at[started] = probe_now_ns() +
 					   (uint64_t)(rand() % 30) * 1000000u;
 			by_fate[fate]++;
+			next = probe_now_ns() + every;
 			started++;
 			running++;
 		}
