@@ -519,6 +519,8 @@ main(void)
 	char path[] = "/tmp/shmet-kill-chunk-trace-XXXXXX";
 	pid_t pid;
 
+	/* line-buffered: forked children never repeat a buffered line */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 #ifndef SHMET_TEST_POINTS
 	puts("built without test points (-Dtest_points=false)");
 	return 77;

@@ -506,6 +506,8 @@ main(void)
 	unsigned n;
 	int fd;
 
+	/* line-buffered: forked children never repeat a buffered line */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 #ifndef SHMET_TEST_POINTS
 	puts("built without test points (-Dtest_points=false)");
 	return 77;

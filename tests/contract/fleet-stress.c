@@ -546,6 +546,8 @@ main(int argc, char **argv)
 	unsigned workers = argc > 2 ? (unsigned)atoi(argv[2]) : 40;
 	double seconds = argc > 3 ? atof(argv[3]) : 1.5;
 
+	/* line-buffered: forked children never repeat a buffered line */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (workers > MAX_WORKERS)
 		workers = MAX_WORKERS;
 	if (workers < SURVIVORS + 1)
