@@ -132,19 +132,22 @@ static int
 shmet_impl_exemplar_lock(struct shmet_seg_exemplar *x, uint32_t *held)
 {
 	uint64_t now = shmet_impl_clock_ns(CLOCK_MONOTONIC);
-	/* Relaxed: the CAS below decides; this only picks which CAS. */
-	uint32_t s = SHMET_AT(load_explicit)(&x->seq, SHMET_MO(relaxed));
+	/* Acquire: pairs with the release CAS that made seq odd, so that
+	 * busy_ns below is that holder's stamp or later, never the one
+	 * before it (on a weakly ordered CPU a relaxed pair could show the
+	 * new seq with the old stamp).  The CAS below decides the rest. */
+	uint32_t s = SHMET_AT(load_explicit)(&x->seq, SHMET_MO(acquire));
 
 	if (s & 1u) {
-		/* Relaxed: an age hint; a stale one delays a takeover. */
+		/* Relaxed: ordered by the acquire above; a later stamp
+		 * than the holder's only delays a takeover. */
 		uint64_t busy = SHMET_AT(load_explicit)(&x->busy_ns,
 							SHMET_MO(relaxed));
 
 		if (now < busy + SHMET_REUSE_NS)
 			return -EBUSY;
 		/* Claim the takeover: busy_ns young again before seq moves.
-		 * Relaxed: writers read it only as a hint; the seq CAS's
-		 * fence below orders it for readers. */
+		 * Relaxed: the release CAS on seq below publishes it. */
 		if (!SHMET_AT(compare_exchange_strong_explicit)(
 			    &x->busy_ns, &busy, now, SHMET_MO(relaxed),
 			    SHMET_MO(relaxed)))
@@ -155,12 +158,13 @@ shmet_impl_exemplar_lock(struct shmet_seg_exemplar *x, uint32_t *held)
 		 * Relaxed: as above. */
 		SHMET_AT(store_explicit)(&x->busy_ns, now, SHMET_MO(relaxed));
 	}
-	/* Relaxed CAS: the release fence after it orders the data stores
-	 * after the odd seq (Boehm's seqlock writer).  It fails if the
-	 * holder we judged dead unlocked meanwhile (it was stopped), or
-	 * another writer locked: either is as recent as ours. */
+	/* Release CAS: the stamp above is visible with the odd seq to the
+	 * next writer's acquire load; the release fence after it orders the
+	 * data stores after the odd seq (Boehm's seqlock writer).  It fails
+	 * if the holder we judged dead unlocked meanwhile (it was stopped),
+	 * or another writer locked: either is as recent as ours. */
 	if (!SHMET_AT(compare_exchange_strong_explicit)(
-		    &x->seq, &s, s + ((s & 1u) ? 2u : 1u), SHMET_MO(relaxed),
+		    &x->seq, &s, s + ((s & 1u) ? 2u : 1u), SHMET_MO(release),
 		    SHMET_MO(relaxed)))
 		return -EBUSY;
 	*held = s + ((s & 1u) ? 2u : 1u);
