@@ -224,6 +224,15 @@ struct shmet_index_ex_range {
 };
 
 
+/*
+ * shmet_values_exemplar for a walk in series order: *at is where the
+ * previous lookup ended (start at 0), so each lookup costs a step, not a
+ * bisection per bucket of every series; a lookup behind it bisects.
+ */
+int shmet_priv_values_exemplar_from(const struct shmet_values *v,
+				    uint32_t series, uint32_t bucket, size_t *at,
+				    struct shmet_exemplar *out);
+
 const struct shmet_seg_header *shmet_priv_reader_live_header(const struct shmet_reader *r);
 uint32_t shmet_priv_reader_cursor(const struct shmet_reader *r, int which);
 const struct shmet_seg_writer *shmet_priv_reader_writer(const struct shmet_reader *r,

@@ -509,6 +509,38 @@ read_exemplars(const struct shmet_reader *r, const struct shmet_index *idx,
 	return rc;
 }
 
+int
+shmet_priv_values_exemplar_from(const struct shmet_values *v, uint32_t series,
+				uint32_t bucket, size_t *at,
+				struct shmet_exemplar *out)
+{
+	uint64_t key = ex_key(series, bucket);
+	size_t i = *at;
+
+	if (bucket > SHMET_MAX_BOUNDS)
+		return 0;
+	if (i > v->nex || (i > 0 && v->ex_key[i - 1] >= key)) {
+		size_t lo = 0, hi = v->nex;     /* behind: bisect */
+
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (v->ex_key[mid] < key)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		i = lo;
+	}
+	while (i < v->nex && v->ex_key[i] < key)
+		i++;
+	*at = i;
+	if (i == v->nex || v->ex_key[i] != key)
+		return 0;
+	*out = v->ex[i];
+	return 1;
+}
+
 SHMET_EXPORT int
 shmet_values_exemplar(const struct shmet_values *v,
 		      const struct shmet_index *idx, uint32_t series,

@@ -396,6 +396,31 @@ START_TEST(test_exemplars_many_series)
 	test_snapshot_take(&s);
 	many_check(&s, 1, -1);
 	test_snapshot_free(&s);
+	/* the OpenMetrics page shows each once, on its line (the renderer
+	 * looks them up in series order, render.c) */
+	{
+		char *om = page(1), *p = om;
+		int shown = 0;
+
+		while ((p = strstr(p, " # {trace_id=\"t\"} "))) {
+			const char *bol = p;
+			double want;
+
+			while (bol > om && bol[-1] != '\n')
+				bol--;
+			/* counters: i + 1, buckets: as many_write chose */
+			want = strtod(p + strlen(" # {trace_id=\"t\"} "), NULL);
+			ck_assert_msg(want > 0, "line: %.80s", bol);
+			ck_assert_msg(strncmp(bol, "h_seconds_bucket", 16) == 0 ||
+					      strncmp(bol, "a_total", 7) == 0 ||
+					      strncmp(bol, "b_total", 7) == 0,
+				      "exemplar on %.60s", bol);
+			shown++;
+			p++;
+		}
+		ck_assert_int_eq(shown, 94);
+		free(om);
+	}
 
 	/* A hostile map: every page's bit set, most of them holes.  The
 	 * scrape reads none of them (the file gains no block) and shows the
