@@ -20,6 +20,11 @@
  * process holds its own gauges, not every one).
  * Each process resolves its handles once and its threads share them.
  * BENCH_RENDER_GAUGES_FIRST=1 registers the gauges first (see below).
+ * BENCH_RENDER_EXEMPLARS=P: histogram i's observation carries an exemplar
+ * (a trace_id of 32 hex digits) for P % of the histogram series (those
+ * with (i / 10) % 100 < P).  BENCH_RENDER_IDLE_MS=M: each scrape (the
+ * warm-ups too) comes M ms after the previous one, as an exporter polled
+ * every 15 s sees it (the reader's caches older than 100 ms).
  * Prints one line: series, writers, index build ms, render median / min /
  * max ms, bytes, blocks read, the machine's atomic add, the collect
  * median (part of the render), threads.
@@ -87,6 +92,8 @@ static int own_gauges;
  * each process's gauge cells together would give the reader (an
  * experiment; the writer allocates cells in registration order). */
 static int gauges_first;
+/* BENCH_RENDER_EXEMPLARS: the percentage of histogram series with one. */
+static long exemplar_pct;
 
 static int
 holds_gauge(long i, int p, int writers)
@@ -115,8 +122,19 @@ write_share(void *arg)
 							? (double)i * 0.5
 							: 0.0);
 		} else if (j == i % n) {
-			shmet_histogram_observe(&s->h[i].h,
-						(double)(i % 40) * 0.13);
+			char id[40];
+			const char *name[] = { "trace_id" }, *val[] = { id };
+
+			if ((i / FAMILIES) % 100 < exemplar_pct) {
+				snprintf(id, sizeof id, "%016lx%016lx",
+					 (unsigned long)i * 0x9e3779b97f4a7c15ul,
+					 (unsigned long)i);
+				shmet_histogram_observe_exemplar(
+					&s->h[i].h, (double)(i % 40) * 0.13, 1,
+					name, val);
+			} else
+				shmet_histogram_observe(&s->h[i].h,
+							(double)(i % 40) * 0.13);
 		}
 	}
 	return NULL;
@@ -210,6 +228,12 @@ main(int argc, char **argv)
 	int threads = argc > 5 ? atoi(argv[5]) : 1;
 
 	own_gauges = argc > 6 && !strcmp(argv[6], "own");
+	exemplar_pct = getenv("BENCH_RENDER_EXEMPLARS")
+			       ? atol(getenv("BENCH_RENDER_EXEMPLARS"))
+			       : 0;
+	long idle_ms = getenv("BENCH_RENDER_IDLE_MS")
+			       ? atol(getenv("BENCH_RENDER_IDLE_MS"))
+			       : 0;
 	gauges_first = getenv("BENCH_RENDER_GAUGES_FIRST") &&
 		       *getenv("BENCH_RENDER_GAUGES_FIRST") &&
 		       strcmp(getenv("BENCH_RENDER_GAUGES_FIRST"), "0") != 0;
@@ -286,6 +310,8 @@ main(int argc, char **argv)
 		return 1;
 	index_ms = (double)(shmet_now_ns() - t0) / 1e6;
 	for (int i = -2; i < runs; i++) {      /* two warm-up runs */
+		if (idle_ms > 0)
+			usleep((useconds_t)(idle_ms * 1000));
 		shmet_buf_reset(&b);
 		t0 = shmet_now_ns();
 		shmet_values_collect(r, idx, v);
@@ -304,11 +330,12 @@ main(int argc, char **argv)
 	qsort(cms, (size_t)runs, sizeof *cms, cmp_double);
 	printf("series %7ld  writers %3d  index %8.2f ms  render %s median "
 	       "%8.3f ms  min %8.3f  max %8.3f  bytes %zu  blocks %u  "
-	       "(atomic add %.2f ns)  collect %.3f ms  threads %d  gauges %s\n",
+	       "(atomic add %.2f ns)  collect %.3f ms  threads %d  gauges %s  "
+	       "exemplars %ld%%  idle %ld ms\n",
 	       series, writers, index_ms, format, ms[runs / 2], ms[0],
 	       ms[runs - 1], b.len, shmet_values_blocks_read(v),
 	       atomic_baseline_ns(), cms[runs / 2], threads,
-	       own_gauges ? "own" : "all");
+	       own_gauges ? "own" : "all", exemplar_pct, idle_ms);
 	if (getenv("BENCH_RENDER_DUMP")) {
 		FILE *f = fopen(getenv("BENCH_RENDER_DUMP"), "w");
 

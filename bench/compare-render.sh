@@ -11,7 +11,10 @@
 # bench-render call.  The index build (one per call) is compared the same
 # way.  `compare-render.sh build build` measures the noise (A/A).
 # THREADS (default 1) is the threads of each writer process, GAUGES
-# (all or own, default all) who holds the gauges (bench-render.c).
+# (all or own, default all) who holds the gauges (bench-render.c), FORMAT
+# (text or openmetrics, default text) the page; bench-render's other
+# settings (BENCH_RENDER_EXEMPLARS, BENCH_RENDER_IDLE_MS) pass through.
+# COLLECT=1 compares the collect's median instead of the render's.
 set -eu
 a=$1/bench/bench-render
 b=$2/bench/bench-render
@@ -20,10 +23,12 @@ runs=${RUNS:-5}
 median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 # bench-render's line: "series S writers W index I ms render text median M ms ..."
 run() {
-	"$1" "$2" "$3" "$runs" text "${THREADS:-1}" "${GAUGES:-all}" | awk -v ti="$4" -v tr="$5" '/render text median/ {
+	"$1" "$2" "$3" "$runs" "${FORMAT:-text}" "${THREADS:-1}" "${GAUGES:-all}" |
+	awk -v ti="$4" -v tr="$5" -v col="${COLLECT:-0}" '/ median / {
 		for (i = 1; i <= NF; i++) {
 			if ($i == "index") print $(i + 1) >>ti
-			if ($i == "median") print $(i + 1) >>tr
+			if ($i == (col == "1" ? "collect" : "median"))
+				print $(i + 1) >>tr
 		} }'
 }
 printf '%-8s %-7s %10s %10s %7s %10s %10s %7s\n' series writers \

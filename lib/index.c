@@ -385,6 +385,57 @@ classify_cells(struct shmet_index *idx)
 	return 0;
 }
 
+static int
+cmp_ex_range(const void *pa, const void *pb)
+{
+	const struct shmet_index_ex_range *a = pa, *b = pb;
+
+	if (a->first != b->first)
+		return (a->first > b->first) - (a->first < b->first);
+	return (a->end > b->end) - (a->end < b->end);
+}
+
+/*
+ * The series that can show exemplars, by first slot (values-exemplar.c):
+ * a counter's one slot, an unmerged histogram's one per bucket.  A
+ * scrape finds the series of a set bit of the exemplar map here, so it
+ * costs the exemplars that exist, not the series.  Whether the ranges
+ * are disjoint is the index's to check: trust.c bounds each series'
+ * cells, not how series share them.
+ */
+static int
+exemplar_ranges(struct shmet_index *idx)
+{
+	idx->ex_ranges = shmet_priv_arena_alloc(
+		&idx->arena, sizeof *idx->ex_ranges * (idx->nseries + 1u));
+	if (!idx->ex_ranges)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < idx->nseries; i++) {
+		const struct shmet_index_series *s = &idx->series[i];
+		const struct shmet_index_family *f = &idx->families[s->family];
+		uint32_t buckets;
+
+		if (f->type == SHMET_TYPE_COUNTER)
+			buckets = 1;
+		else if (f->type == SHMET_TYPE_HISTOGRAM &&
+			 s->merge == UINT32_MAX)
+			buckets = f->bound_count + 1;
+		else
+			continue;       /* gauges; merged histograms show none */
+		idx->ex_ranges[idx->nex_ranges++] =
+			(struct shmet_index_ex_range){ s->first_cell,
+						       s->first_cell + buckets,
+						       i };
+	}
+	qsort(idx->ex_ranges, idx->nex_ranges, sizeof *idx->ex_ranges,
+	      cmp_ex_range);
+	idx->ex_disjoint = 1;
+	for (uint32_t k = 1; k < idx->nex_ranges; k++)
+		if (idx->ex_ranges[k].first < idx->ex_ranges[k - 1].end)
+			idx->ex_disjoint = 0;
+	return 0;
+}
+
 /*
  * Every read of the mapping an index build makes, under the SIGBUS guard
  * (guard.c): -ESTALE with a message if the file shrank.  On a jump the
@@ -463,6 +514,8 @@ shmet_index_build(const struct shmet_reader *r, struct shmet_index **out,
 		link_series(idx);
 		rc = classify_cells(idx);
 	}
+	if (rc == 0)
+		rc = exemplar_ranges(idx);
 	if (rc == 0)
 		rc = build_label_texts(idx);
 	if (rc < 0)

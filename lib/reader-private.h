@@ -84,6 +84,16 @@ struct shmet_reader {
 	_Atomic uint8_t *data_bits;
 	size_t data_bytes;
 	/*
+	 * One bit per page of the exemplar region: lseek(SEEK_DATA) found it
+	 * holding data (values-exemplar.c), so a scrape may read its slots.
+	 * The map's bit alone is the writer's word, and a hostile one would
+	 * make a scrape read (and so allocate) holes.  Pages are reserved,
+	 * never punched (writer/exemplar.c), so bits are only ever set
+	 * (relaxed atomic OR: a fact about the file, publishing nothing).
+	 * NULL for a memory reader, which has no holes.
+	 */
+	_Atomic uint64_t *ex_data;
+	/*
 	 * The generation of the last index built from this reader.  An index
 	 * built at a generation that the previous build did not see is
 	 * unsettled: shmet_index_current() asks for one more build, because a
@@ -154,6 +164,12 @@ struct shmet_values {
 	size_t nex, cap_ex;
 	unsigned char *ex_bytes;
 	size_t nex_bytes, cap_ex_bytes;
+	/* the scrape's candidate keys (slots in set map pages that were
+	 * written), sorted into ex_key's order; ex_tmp: the sort's */
+	uint64_t *ex_cand, *ex_tmp;
+	size_t cap_ex_cand, cap_ex_tmp;
+	uint64_t *ex_ext;               /* the map's data words' ranges */
+	size_t cap_ex_ext;
 };
 
 /* A declared collector: its name and its member family names. */
@@ -187,9 +203,35 @@ struct shmet_index {
 	uint32_t shadowed_series;
 	struct shmet_index_merge *merges;
 	uint32_t nmerges;
+	/*
+	 * The series that can show exemplars (counters, histograms not
+	 * merged), by first cell (values-exemplar.c walks the exemplar map's
+	 * set bits and finds their series here).  ex_disjoint: their slot
+	 * ranges [first, end) do not overlap, so the ends grow with the
+	 * firsts; else (a hostile or torn segment) the scrape looks at every
+	 * series, as before layout 6's page walk.
+	 */
+	struct shmet_index_ex_range *ex_ranges;
+	uint32_t nex_ranges;
+	int ex_disjoint;
 	struct arena arena;
 };
 
+/* A series' exemplar slots: first .. end - 1 (exemplar.h's slot of each
+ * bucket), and its position in the index. */
+struct shmet_index_ex_range {
+	uint32_t first, end, series;
+};
+
+
+/*
+ * shmet_values_exemplar for a walk in series order: *at is where the
+ * previous lookup ended (start at 0), so each lookup costs a step, not a
+ * bisection per bucket of every series; a lookup behind it bisects.
+ */
+int shmet_priv_values_exemplar_from(const struct shmet_values *v,
+				    uint32_t series, uint32_t bucket, size_t *at,
+				    struct shmet_exemplar *out);
 
 const struct shmet_seg_header *shmet_priv_reader_live_header(const struct shmet_reader *r);
 uint32_t shmet_priv_reader_cursor(const struct shmet_reader *r, int which);

@@ -136,8 +136,11 @@ shmet_reader_open(const char *name, struct shmet_reader **out, char *err,
 	r->data_key = calloc(shmet_seg_blocks(&r->hdr), sizeof *r->data_key);
 	r->data_bits = calloc((size_t)shmet_seg_blocks(&r->hdr) *
 				      r->data_bytes, 1);
+	r->ex_data = calloc(shmet_seg_exemplar_map_words(
+				    r->hdr.cells_per_block),
+			    sizeof *r->ex_data);
 	if (!r->live_cache || !r->data_checked || !r->data_key ||
-	    !r->data_bits) {
+	    !r->data_bits || !r->ex_data) {
 		rc = set_err(err, errlen, -ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -187,6 +190,7 @@ shmet_reader_close(struct shmet_reader *r)
 	free((void *)r->data_checked);
 	free((void *)r->data_key);
 	free((void *)r->data_bits);
+	free((void *)r->ex_data);
 	free(r);
 }
 

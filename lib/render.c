@@ -36,6 +36,9 @@ struct sample_line {
 	const struct shmet_index_family *f;     /* NULL for a described one */
 	struct shmet_str labels;        /* name="value",... escaped */
 	int om;                         /* OpenMetrics: its counter rules */
+	/* OpenMetrics: where the last exemplar lookup ended (the walk goes
+	 * in series order, as the exemplars are kept), or NULL */
+	size_t *ex_at;
 };
 
 /* name + suffix + {labels[, extra_name="extra"]} + space */
@@ -80,7 +83,10 @@ put_exemplar(const struct sample_line *l, const struct shmet_values *v,
 	char ts[48];
 	int n;
 
-	if (!l->om || !shmet_values_exemplar(v, idx, si, bucket, &e))
+	if (!l->om ||
+	    !(l->ex_at ? shmet_priv_values_exemplar_from(v, si, bucket,
+							  l->ex_at, &e)
+		       : shmet_values_exemplar(v, idx, si, bucket, &e)))
 		return;
 	p = e.labels;
 	end = e.labels + e.labels_len;
@@ -282,7 +288,7 @@ text_segment(const struct shmet_index *idx, const struct shmet_values *v,
 
 	for (uint32_t fi = 0; fi < idx->nfamilies; fi++) {
 		const struct shmet_index_family *f = &idx->families[fi];
-		struct sample_line l = { b, f, { NULL, 0 }, 0 };
+		struct sample_line l = { b, f, { NULL, 0 }, 0, NULL };
 		const char *total = counter_total(f);
 
 		if (!f->continues)      /* a name's versions: one header */
@@ -346,10 +352,11 @@ om_segment(const struct shmet_index *idx, const struct shmet_values *v,
 {
 	struct sample_cursor cur = { v, 0 };
 	struct le_texts le;
+	size_t ex_at = 0;
 
 	for (uint32_t fi = 0; fi < idx->nfamilies; fi++) {
 		const struct shmet_index_family *f = &idx->families[fi];
-		struct sample_line l = { b, f, { NULL, 0 }, 1 };
+		struct sample_line l = { b, f, { NULL, 0 }, 1, &ex_at };
 		struct shmet_str family = om_family_name(f->type, f->name);
 
 		if (!f->continues)      /* a name's versions: one header */
@@ -442,7 +449,7 @@ put_descs(struct shmet_buf *b, const struct shmet_index *idx,
 
 	for (size_t i = 0; i < count; i++) {
 		const struct shmet_extra_family *fd = &fams[i];
-		struct sample_line l = { b, NULL, { NULL, 0 }, om };
+		struct sample_line l = { b, NULL, { NULL, 0 }, om, NULL };
 		struct shmet_str name = cstr(fd->name);
 		const char *suffix;
 

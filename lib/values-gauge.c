@@ -59,9 +59,31 @@ struct gauge_acc {
 	uint64_t stamp;
 };
 
+/* Gauge g's pages [lo, hi) into gs's runs (gauges come in cell order,
+ * so a run grows or a new one starts); 0 or -ENOMEM. */
+static int
+add_pages(struct gauge_scratch *gs, uint32_t lo, uint32_t hi)
+{
+	uint32_t *run = gs->npages ? &gs->pages[2 * (gs->npages - 1)] : NULL;
+
+	if (run && lo <= run[1] && hi >= run[0]) {
+		run[0] = MIN(run[0], lo);
+		run[1] = MAX(run[1], hi);
+		return 0;
+	}
+	if (grow((void **)&gs->pages, &gs->pages_cap, 2 * (gs->npages + 1),
+		 sizeof *gs->pages) < 0)
+		return -ENOMEM;
+	gs->pages[2 * gs->npages] = lo;
+	gs->pages[2 * gs->npages + 1] = hi;
+	gs->npages++;
+	return 0;
+}
+
 int
 gauge_refs(struct gauge_scratch *gs, const struct shmet_index *idx)
 {
+	gs->npages = 0;
 	if (grow((void **)&gs->ref, &gs->ref_cap, idx->ngauges,
 		 sizeof *gs->ref) < 0 ||
 	    grow((void **)&gs->acc, &gs->acc_cap, idx->ngauges,
@@ -82,6 +104,15 @@ gauge_refs(struct gauge_scratch *gs, const struct shmet_index *idx)
 			(shmet_seg_gauge_mode_per_writer(mode) ? GAUGE_SAMPLE
 								: 0) |
 			(shmet_seg_gauge_mode_timed(mode) ? GAUGE_TIMED : 0);
+		{
+			uint32_t pv = shmet_seg_cell_gauge_value(s->first_cell) /
+				      PAGE_CELLS;
+			uint32_t ps = shmet_seg_cell_gauge_stamp(s->first_cell) /
+				      PAGE_CELLS;
+
+			if (add_pages(gs, MIN(pv, ps), MAX(pv, ps) + 1) < 0)
+				return -ENOMEM;
+		}
 	}
 	return 0;
 }
@@ -176,4 +207,5 @@ gauge_scratch_free(struct gauge_scratch *gs)
 {
 	free(gs->ref);
 	free(gs->acc);
+	free(gs->pages);
 }

@@ -120,6 +120,9 @@ shmet_values_free(struct shmet_values *v)
 	free(v->ex);
 	free(v->ex_key);
 	free(v->ex_bytes);
+	free(v->ex_cand);
+	free(v->ex_tmp);
+	free(v->ex_ext);
 	free(v);
 }
 

@@ -80,6 +80,10 @@ struct gauge_scratch {
 	size_t ref_cap;
 	struct gauge_acc *acc;
 	size_t acc_cap;
+	/* the pages that hold gauge cells, as runs [pages[2i], pages[2i +
+	 * 1]) (values.c looks only there in a block read for its gauges) */
+	uint32_t *pages;
+	size_t npages, pages_cap;
 };
 
 int gauge_refs(struct gauge_scratch *gs, const struct shmet_index *idx);

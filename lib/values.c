@@ -94,6 +94,30 @@ sum_ints(uint64_t *u, const _Atomic uint64_t *cells, uint32_t n)
 	sum_ints_scalar(u, cells, n);
 }
 
+/* Set the bits of the data pages of [o, end) of a block at start. */
+static void
+scan_pages(const struct shmet_reader *r, _Atomic uint8_t *bits,
+	   uint64_t start, uint64_t o, uint64_t end)
+{
+	uint64_t d, h;
+	int rc;
+
+	while ((rc = shmet_priv_data_next(r->fd, o, end, &d, &h))) {
+		if (rc < 0) {           /* cannot tell: all of it is data */
+			d = o;
+			h = end;
+		}
+		for (uint64_t p = (d - start) / SHMET_PAGE;
+		     p < (h - start + SHMET_PAGE - 1) / SHMET_PAGE; p++)
+			atomic_fetch_or_explicit(&bits[p / 8],
+						 (uint8_t)(1u << (p % 8)),
+						 memory_order_relaxed);
+		if (rc < 0)
+			break;
+		o = h;
+	}
+}
+
 /*
  * The pages of block b's first ncells cells that hold data, from the
  * reader's cache (reader-private.h), refreshed when older than
@@ -104,40 +128,42 @@ sum_ints(uint64_t *u, const _Atomic uint64_t *cells, uint32_t n)
  * bounds a scrape's cost by the pages writers really wrote, whatever the
  * headers claim.  The bits are set with relaxed atomic ORs, published
  * by the release store of the time.
+ *
+ * gauge_pages (a block read for its gauges only: gs->pages, runs of
+ * pages that hold gauge cells) limits the look to those pages.  A
+ * process block is reserved far past its gauges, and SEEK_DATA walks
+ * each reserved but never written page of it one by one in the kernel:
+ * 64 processes' blocks of 1,000 such pages made the first scrape after
+ * 100 ms idle cost twice a back-to-back one.  The key tells the two
+ * looks apart, so a block that starts counting is looked at whole.
  */
 static const _Atomic uint8_t *
 data_pages(const struct shmet_reader *r, uint32_t b, uint32_t ncells,
-	   uint64_t now, uint64_t key)
+	   uint64_t now, uint64_t key, const struct gauge_scratch *gauge_pages)
 {
 	_Atomic uint8_t *bits = r->data_bits + (size_t)b * r->data_bytes;
-	off_t start = (off_t)(r->hdr.values_off +
-			      (uint64_t)b * r->hdr.block_stride);
-	off_t end = start + (off_t)shmet_seg_align(8ull * ncells, SHMET_PAGE);
+	uint64_t start = r->hdr.values_off + (uint64_t)b * r->hdr.block_stride;
+	uint64_t end = start + shmet_seg_align(8ull * ncells, SHMET_PAGE);
 	/* Acquire: pairs with the release below, so bits set by the scan
 	 * that stamped this time are seen with it. */
 	uint64_t checked = atomic_load_explicit(&r->data_checked[b],
 						memory_order_acquire);
-	uint64_t o = (uint64_t)start, d, h;
-	int rc;
 
+	if (gauge_pages)
+		key ^= UINT64_C(0x5bd1e9955bd1e995);
 	if (checked && now - checked < DATA_CACHE_NS &&
 	    atomic_load_explicit(&r->data_key[b], memory_order_relaxed) == key)
 		return bits;
-	while ((rc = shmet_priv_data_next(r->fd, o, (uint64_t)end, &d, &h))) {
-		if (rc < 0) {           /* cannot tell: all of it is data */
-			d = o;
-			h = (uint64_t)end;
-		}
-		for (uint64_t p = (d - (uint64_t)start) / SHMET_PAGE;
-		     p < (h - (uint64_t)start + SHMET_PAGE - 1) / SHMET_PAGE;
-		     p++)
-			atomic_fetch_or_explicit(&bits[p / 8],
-						 (uint8_t)(1u << (p % 8)),
-						 memory_order_relaxed);
-		if (rc < 0)
-			break;
-		o = h;
-	}
+	if (!gauge_pages)
+		scan_pages(r, bits, start, start, end);
+	else
+		for (size_t i = 0; i < gauge_pages->npages; i++)
+			scan_pages(r, bits, start,
+				   start + (uint64_t)gauge_pages->pages[2 * i] *
+						   SHMET_PAGE,
+				   MIN(end, start + (uint64_t)gauge_pages
+							    ->pages[2 * i + 1] *
+							    SHMET_PAGE));
 	atomic_store_explicit(&r->data_key[b], key, memory_order_relaxed);
 	/* Release: the bits set above before the time that vouches for them. */
 	atomic_store_explicit(&r->data_checked[b], now, memory_order_release);
@@ -383,12 +409,6 @@ read_blocks(const struct shmet_reader *r, const struct shmet_index *idx,
 		key = data_key(r, b, &takeovers) ^
 		      (idx->generation * UINT64_C(0x9e3779b97f4a7c15));
 		ub->cells = block_cells(r, b);
-		ub->data = r->fd >= 0 ? data_pages(r, b, idx->ncells, now, key)
-				      : NULL;
-		if (ub->data && !any_data(ub->data, idx->ncells))
-			continue;               /* all hole: nothing to add */
-		if (ub->data && all_data(ub->data, idx->ncells))
-			ub->data = NULL;        /* no per-cell tests needed */
 		ub->kind = b < r->hdr.max_writers ? BLOCK_WRITER
 			   : b == shmet_seg_fallback_block(&r->hdr)
 				   ? BLOCK_FALLBACK
@@ -399,8 +419,6 @@ read_blocks(const struct shmet_reader *r, const struct shmet_index *idx,
 		ub->live = 0;
 		ub->pid = 0;
 		ub->fold_pending = 0;
-		if (ub->kind == BLOCK_RETIRED)
-			read_fold_journal(r, idx, ub);
 		if (ub->kind == BLOCK_WRITER) {
 			/* Acquire: pairs with the claimer's release store,
 			 * made before any of its handles wrote a counter
@@ -409,6 +427,18 @@ read_blocks(const struct shmet_reader *r, const struct shmet_index *idx,
 			ub->counts = atomic_load_explicit(
 				&shmet_priv_reader_writer(r, b)->counts_here,
 				memory_order_acquire) != 0;
+		}
+		/* a block read for its gauges only: their pages only */
+		ub->data = r->fd >= 0 ? data_pages(r, b, idx->ncells, now, key,
+						   ub->counts ? NULL : gs)
+				      : NULL;
+		if (ub->data && !any_data(ub->data, idx->ncells))
+			continue;               /* all hole: nothing to add */
+		if (ub->data && all_data(ub->data, idx->ncells))
+			ub->data = NULL;        /* no per-cell tests needed */
+		if (ub->kind == BLOCK_RETIRED)
+			read_fold_journal(r, idx, ub);
+		if (ub->kind == BLOCK_WRITER) {
 			/* Liveness costs a syscall per block: when asked. */
 			ub->live = !idx->live_modes ||
 				   shmet_priv_reader_writer_live_cached(
@@ -447,7 +477,7 @@ SHMET_EXPORT int
 shmet_values_collect(const struct shmet_reader *r,
 		     const struct shmet_index *idx, struct shmet_values *v)
 {
-	struct gauge_scratch gs = { NULL, 0, NULL, 0 };
+	struct gauge_scratch gs = { NULL, 0, NULL, 0, NULL, 0, 0 };
 	struct used_block *blocks;
 	int rc = reserve_values(v, idx);
 

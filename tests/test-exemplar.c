@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "shmetrics/format.h"
@@ -232,6 +233,242 @@ START_TEST(test_exemplar_removed_series)
 }
 END_TEST
 
+/*
+ * Many series, exemplars on some: the scrape finds a set map page's
+ * series by cell (values-exemplar.c), and cell order is not the page's
+ * (families registered out of name order, series out of label order,
+ * interleaved).  Every series and bucket has exactly the exemplar written
+ * to it, identified by its value.
+ */
+#define MANY 240
+
+static const double many_bounds[] = { 1, 2, 3 };
+
+/* Series i: counter family i % 2 ("b_total", "a_total"), histogram
+ * "h_seconds"; label value "v%03d" of MANY - 1 - i (descending). */
+static void
+many_register(struct shmet_segment *seg, struct shmet_counter *c,
+	      struct shmet_histogram *h)
+{
+	struct shmet_family fb, fa, fh;
+	const char *ln[] = { "k" };
+
+	ck_assert_int_eq(shmet_counter_family(seg, &fb, "b_total", "B.", 1, ln),
+			 0);
+	ck_assert_int_eq(shmet_counter_family(seg, &fa, "a_total", "A.", 1, ln),
+			 0);
+	ck_assert_int_eq(shmet_histogram_family(seg, &fh, "h_seconds", "H.", 3,
+						many_bounds, 1, ln),
+			 0);
+	for (int i = 0; i < MANY; i++) {
+		char val[16];
+		const char *v[] = { val };
+
+		snprintf(val, sizeof val, "v%03d", MANY - 1 - i);
+		ck_assert_int_eq(shmet_counter_labels(i % 2 ? &fa : &fb, &c[i],
+						      1, v),
+				 0);
+		ck_assert_int_eq(shmet_histogram_labels(&fh, &h[i], 1, v), 0);
+	}
+}
+
+/* Counter i has exemplar value i + 1 if i % 7 == 3; histogram i one in
+ * bucket i % 4 (value bucket + 0.5) if i % 5 == 1, and in bucket 0 too
+ * (value 0.25) if i % 15 == 1. */
+static void
+many_write(const struct shmet_counter *c, const struct shmet_histogram *h)
+{
+	const char *n[] = { "trace_id" }, *v[] = { "t" };
+
+	for (int i = 0; i < MANY; i++) {
+		if (i % 7 == 3)
+			ck_assert_int_eq(shmet_counter_add_exemplar(
+						 &c[i], i + 1.0, 1, n, v),
+					 0);
+		if (i % 5 == 1)
+			ck_assert_int_eq(shmet_histogram_observe_exemplar(
+						 &h[i], i % 4 + 0.5, 1, n, v),
+					 0);
+		if (i % 15 == 1 && i % 4 != 0)
+			ck_assert_int_eq(shmet_histogram_observe_exemplar(
+						 &h[i], 0.25, 1, n, v),
+					 0);
+	}
+}
+
+/* Check every series and bucket of the snapshot against many_write
+ * (written: 0, before it); skip: the position of a series that must
+ * show none (or -1). */
+static void
+many_check(const struct test_snapshot *s, int written, int skip)
+{
+	uint32_t shown = 0, want = 0;
+
+	for (uint32_t si = 0; si < shmet_index_series_count(s->index); si++) {
+		const struct shmet_index_series *x =
+			shmet_index_series(s->index, si);
+		const struct shmet_index_family *f =
+			shmet_index_family(s->index, x->family);
+		int i = MANY - 1 - atoi(x->label_values[0].ptr + 1);
+		int hist = f->type == SHMET_TYPE_HISTOGRAM;
+
+		for (uint32_t b = 0; b < (hist ? 4u : 1u); b++) {
+			struct shmet_exemplar e;
+			double v = -1;
+
+			if (!hist && i % 7 == 3)
+				v = i + 1.0;
+			if (hist && i % 15 == 1 && b == 0)
+				v = 0.25;
+			if (hist && i % 5 == 1 && (uint32_t)(i % 4) == b)
+				v = b + 0.5;
+			if ((int)si == skip || !written)
+				v = -1;
+			want += v >= 0;
+			if (!shmet_values_exemplar(s->values, s->index, si, b,
+						   &e)) {
+				ck_assert_msg(v < 0, "series %d bucket %u: no "
+					      "exemplar, want %g", i, b, v);
+				continue;
+			}
+			shown++;
+			ck_assert_msg(v >= 0, "series %d bucket %u: exemplar "
+				      "%g, want none", i, b, e.value);
+			ck_assert_msg(e.value == v, "series %d bucket %u: %g, "
+				      "want %g", i, b, e.value, v);
+			ck_assert_uint_eq(e.label_count, 1);
+		}
+	}
+	ck_assert_uint_eq(shown, want);
+	/* 34 counters, 48 + 12 histogram buckets; less the skipped one's */
+	ck_assert_uint_eq(want, !written ? 0 : skip < 0 ? 94 : 93);
+}
+
+/* The test segment mapped read-write (its header in *h). */
+static unsigned char *
+map_segment(struct shmet_seg_header *h, size_t *len)
+{
+	int fd = shm_open(test_segment_name, O_RDWR, 0);
+	void *p;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, h, sizeof *h, 0), (ssize_t)sizeof *h);
+	*len = (size_t)h->total_size;
+	p = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	ck_assert_ptr_ne(p, MAP_FAILED);
+	return p;
+}
+
+/* 512-byte blocks the test segment's file holds. */
+static long long
+segment_blocks(void)
+{
+	char path[128];
+	struct stat st;
+
+	snprintf(path, sizeof path, "/dev/shm%s", test_segment_name);
+	ck_assert_int_eq(stat(path, &st), 0);
+	return (long long)st.st_blocks;
+}
+
+START_TEST(test_exemplars_many_series)
+{
+	struct shmet_segment seg;
+	struct shmet_options o = test_options();
+	static struct shmet_counter c[MANY];
+	static struct shmet_histogram h[MANY];
+	struct test_snapshot s;
+
+	struct shmet_seg_header hdr;
+	struct shmet_seg_series *rec = NULL;
+	unsigned char *base;
+	long long blocks;
+	size_t len;
+	int x = -1, y = -1;
+
+	test_open(&seg, &o);
+	many_register(&seg, c, h);
+	test_snapshot_take(&s);                 /* none yet */
+	many_check(&s, 0, -1);
+	test_snapshot_free(&s);
+	many_write(c, h);
+	test_snapshot_take(&s);
+	many_check(&s, 1, -1);
+	test_snapshot_free(&s);
+	/* the OpenMetrics page shows each once, on its line (the renderer
+	 * looks them up in series order, render.c) */
+	{
+		char *om = page(1), *p = om;
+		int shown = 0;
+
+		while ((p = strstr(p, " # {trace_id=\"t\"} "))) {
+			const char *bol = p;
+			double want;
+
+			while (bol > om && bol[-1] != '\n')
+				bol--;
+			/* counters: i + 1, buckets: as many_write chose */
+			want = strtod(p + strlen(" # {trace_id=\"t\"} "), NULL);
+			ck_assert_msg(want > 0, "line: %.80s", bol);
+			ck_assert_msg(strncmp(bol, "h_seconds_bucket", 16) == 0 ||
+					      strncmp(bol, "a_total", 7) == 0 ||
+					      strncmp(bol, "b_total", 7) == 0,
+				      "exemplar on %.60s", bol);
+			shown++;
+			p++;
+		}
+		ck_assert_int_eq(shown, 94);
+		free(om);
+	}
+
+	/* A hostile map: every page's bit set, most of them holes.  The
+	 * scrape reads none of them (the file gains no block) and shows the
+	 * same exemplars. */
+	base = map_segment(&hdr, &len);
+	for (uint64_t w = 0;
+	     w < shmet_seg_exemplar_map_words(hdr.cells_per_block); w++)
+		((_Atomic uint64_t *)(void *)(base + hdr.exemplar_map_off))[w] =
+			~UINT64_C(0);
+	blocks = segment_blocks();
+	test_snapshot_take(&s);
+	many_check(&s, 1, -1);
+	ck_assert_int_eq(segment_blocks(), blocks);
+
+	/* Overlapping series (a hostile or torn segment): histogram y's
+	 * record moved onto histogram x's cells.  The scrape looks at
+	 * every series then; x's exemplars stay x's, y shows none. */
+	for (uint32_t si = 0; si < shmet_index_series_count(s.index); si++) {
+		const struct shmet_index_series *xs =
+			shmet_index_series(s.index, si);
+		int i = MANY - 1 - atoi(xs->label_values[0].ptr + 1);
+
+		if (shmet_index_family(s.index, xs->family)->type !=
+		    SHMET_TYPE_HISTOGRAM)
+			continue;
+		if (i == 16)
+			x = (int)si;            /* buckets 0 and 0 */
+		if (i == 6) {
+			y = (int)si;            /* bucket 2 */
+			rec = (struct shmet_seg_series *)(void *)(
+				base + hdr.series_off +
+				(uint64_t)xs->record * sizeof *rec);
+		}
+	}
+	ck_assert_int_ge(x, 0);
+	ck_assert_int_ge(y, 0);
+	ck_assert_ptr_nonnull(rec);
+	rec->first_cell = shmet_index_series(s.index, (uint32_t)x)->first_cell;
+	test_snapshot_free(&s);
+	test_snapshot_take(&s);
+	many_check(&s, 1, y);
+	ck_assert_int_eq(segment_blocks(), blocks);
+	test_snapshot_free(&s);
+	munmap(base, len);
+	shmet_close(&seg);
+}
+END_TEST
+
 /* The slot of the test segment's first counter, mapped read-write. */
 static struct shmet_seg_exemplar *
 map_slot(size_t *len, void **base, uint32_t slot)
@@ -331,6 +568,7 @@ TEST_SUITE(exemplar)
 	tcase_add_test(tc, test_exemplar_validation);
 	tcase_add_test(tc, test_exemplar_removed_series);
 	tcase_add_test(tc, test_exemplar_slot_checks);
+	tcase_add_test(tc, test_exemplars_many_series);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -110,7 +110,8 @@
  * a writer is in it).  The region is sparse: a writer reserves
  * (fallocates) a slot's page before its first write and then sets the
  * page's bit in the exemplar map; readers read a slot only if its page's
- * bit is set, so neither side ever faults on an unreserved page.
+ * bit is set (and lseek(SEEK_DATA) agrees: a reader believes no bit
+ * alone), so neither side ever faults on an unreserved page.
  *
  * Reserved extents: a writer reserves (fallocates) its block's pages before
  * it writes them and publishes how far in shmet_seg_writer.reserved_bytes;
